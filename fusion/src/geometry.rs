@@ -1,0 +1,81 @@
+//! Planar rigid-body geometry in the ground plane (x forward/east, y left/north, yaw CCW).
+
+/// Wraps an angle to `(-pi, pi]`, in radians.
+pub fn wrap_angle_rad(angle_rad: f64) -> f64 {
+    let two_pi = std::f64::consts::TAU;
+    let a = (angle_rad + std::f64::consts::PI).rem_euclid(two_pi) - std::f64::consts::PI;
+    if a <= -std::f64::consts::PI {
+        a + two_pi
+    } else {
+        a
+    }
+}
+
+/// A planar pose `parent_from_child`: position of the child's origin in the parent frame (m)
+/// and the child's heading (rad).
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct Pose2 {
+    /// x of the child origin in the parent frame, metres.
+    pub x_m: f64,
+    /// y of the child origin in the parent frame, metres.
+    pub y_m: f64,
+    /// Heading of the child x axis in the parent frame, radians CCW.
+    pub yaw_rad: f64,
+}
+
+impl Pose2 {
+    /// A pose from its parts.
+    pub fn new(x_m: f64, y_m: f64, yaw_rad: f64) -> Self {
+        Self { x_m, y_m, yaw_rad }
+    }
+
+    /// Maps a point from the child frame to the parent frame:
+    /// `p_parent = R(yaw) p_child + t`.
+    pub fn transform_point(&self, x_m: f64, y_m: f64) -> (f64, f64) {
+        let (s, c) = self.yaw_rad.sin_cos();
+        (self.x_m + c * x_m - s * y_m, self.y_m + s * x_m + c * y_m)
+    }
+
+    /// Maps a point from the parent frame into the child frame: `R(yaw)^T (p - t)`.
+    pub fn inverse_transform_point(&self, x_m: f64, y_m: f64) -> (f64, f64) {
+        let (s, c) = self.yaw_rad.sin_cos();
+        let (dx, dy) = (x_m - self.x_m, y_m - self.y_m);
+        (c * dx + s * dy, -s * dx + c * dy)
+    }
+
+    /// Composition `a_from_c = a_from_b * b_from_c` (self is `a_from_b`).
+    pub fn compose(&self, b_from_c: &Pose2) -> Pose2 {
+        let (x, y) = self.transform_point(b_from_c.x_m, b_from_c.y_m);
+        Pose2::new(x, y, wrap_angle_rad(self.yaw_rad + b_from_c.yaw_rad))
+    }
+
+    /// The inverse pose `child_from_parent`.
+    pub fn inverse(&self) -> Pose2 {
+        let (x, y) = self.inverse_transform_point(0.0, 0.0);
+        Pose2::new(x, y, wrap_angle_rad(-self.yaw_rad))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wrap_stays_in_range() {
+        for k in -20..20 {
+            let a = 0.37 + f64::from(k) * std::f64::consts::PI;
+            let w = wrap_angle_rad(a);
+            assert!(w > -std::f64::consts::PI && w <= std::f64::consts::PI, "{a} -> {w}");
+            assert!(((a - w) / std::f64::consts::TAU).fract().abs() < 1e-9 || ((a - w) / std::f64::consts::TAU).fract().abs() > 1.0 - 1e-9);
+        }
+    }
+
+    #[test]
+    fn compose_with_inverse_is_identity() {
+        let p = Pose2::new(3.0, -2.0, 0.7);
+        let i = p.compose(&p.inverse());
+        assert!(i.x_m.abs() < 1e-12 && i.y_m.abs() < 1e-12 && i.yaw_rad.abs() < 1e-12);
+        let (x, y) = p.inverse_transform_point(p.transform_point(1.5, 4.0).0, p.transform_point(1.5, 4.0).1);
+        assert!((x - 1.5).abs() < 1e-12 && (y - 4.0).abs() < 1e-12);
+    }
+}

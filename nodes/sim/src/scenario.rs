@@ -1,0 +1,809 @@
+//! The scenario definition (YAML): world geometry, actors with routes and events, the ego
+//! route, the sensor set with its mounting, and injected faults.
+
+use serde::{Deserialize, Serialize};
+
+use crate::SimError;
+
+/// A parsed, validated scenario definition.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScenarioDef {
+    /// Scenario name, stored in the bag's custom data.
+    pub name: String,
+    /// Human description.
+    #[serde(default)]
+    pub description: String,
+    /// Default RNG seed (overridable in [`crate::GenerateOptions`]).
+    pub seed: u64,
+    /// Default simulated duration in seconds (overridable).
+    pub duration_s: f64,
+    /// Static world: ground, kerbs, barriers, buildings, parked cars.
+    #[serde(default)]
+    pub world: WorldDef,
+    /// The ego vehicle.
+    pub ego: EgoDef,
+    /// Traffic participants.
+    #[serde(default)]
+    pub actors: Vec<ActorDef>,
+    /// Sensor set with mounting (published on `/tf_static`).
+    pub sensors: SensorSetDef,
+    /// Injected sensor faults (empty for clean scenarios).
+    #[serde(default)]
+    pub faults: Vec<FaultDef>,
+    /// sha256 (hex) of the definition text; filled in by [`crate::parse_scenario`].
+    #[serde(skip)]
+    pub sha256: String,
+}
+
+/// Static world description.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WorldDef {
+    /// Free-text description of the road layout (lanes, junctions).
+    #[serde(default)]
+    pub road: String,
+    /// Static objects: segments (walls, barriers, kerbs) or single boxes.
+    #[serde(default, rename = "static")]
+    pub static_objects: Vec<StaticDef>,
+}
+
+/// What a static object is (sets LiDAR reflectivity and radar RCS).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StaticKind {
+    /// Road-side barrier (guard rail / concrete).
+    Barrier,
+    /// Kerb stone, low.
+    Kerb,
+    /// Building facade or wall.
+    Building,
+    /// Generic wall.
+    Wall,
+    /// Parked car.
+    ParkedCar,
+    /// Pole or pillar.
+    Pole,
+}
+
+/// A static object: either a segment `from`→`to` with `height_m`/`thickness_m`, or a box
+/// with `center`, `size_m` (length, width, height) and `yaw_deg`. Boxes stand on the ground.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StaticDef {
+    /// Kind.
+    pub kind: StaticKind,
+    /// Segment start `[x, y]` in `odom`, metres.
+    #[serde(default)]
+    pub from: Option<[f64; 2]>,
+    /// Segment end `[x, y]` in `odom`, metres.
+    #[serde(default)]
+    pub to: Option<[f64; 2]>,
+    /// Segment height, metres.
+    #[serde(default)]
+    pub height_m: Option<f64>,
+    /// Segment thickness, metres.
+    #[serde(default)]
+    pub thickness_m: Option<f64>,
+    /// Box centre `[x, y]` in `odom`, metres.
+    #[serde(default)]
+    pub center: Option<[f64; 2]>,
+    /// Box size `[length, width, height]`, metres.
+    #[serde(default)]
+    pub size_m: Option<[f64; 3]>,
+    /// Box yaw, degrees.
+    #[serde(default)]
+    pub yaw_deg: f64,
+}
+
+/// Object class of an actor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ActorClass {
+    /// Passenger car.
+    Car,
+    /// Truck.
+    Truck,
+    /// Pedestrian.
+    Pedestrian,
+    /// Cyclist.
+    Cyclist,
+}
+
+impl ActorClass {
+    /// `edgefuse_msgs/TrackedObject` class constant.
+    pub fn tracked_class(self) -> u8 {
+        use edgefuse_msgs::edgefuse_msgs::TrackedObject as T;
+        match self {
+            ActorClass::Car => T::CLASS_CAR,
+            ActorClass::Truck => T::CLASS_TRUCK,
+            ActorClass::Pedestrian => T::CLASS_PEDESTRIAN,
+            ActorClass::Cyclist => T::CLASS_CYCLIST,
+        }
+    }
+    /// Camera detector class id string.
+    pub fn class_id(self) -> &'static str {
+        match self {
+            ActorClass::Car => "car",
+            ActorClass::Truck => "truck",
+            ActorClass::Pedestrian => "pedestrian",
+            ActorClass::Cyclist => "cyclist",
+        }
+    }
+    /// Vulnerable road user (pedestrian, cyclist).
+    pub fn is_vru(self) -> bool {
+        matches!(self, ActorClass::Pedestrian | ActorClass::Cyclist)
+    }
+}
+
+/// A path in `odom`: a start pose and a chain of straights and arcs, parameterised by arc length.
+/// Beyond its end the path continues straight.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PathDef {
+    /// Start `[x, y]`, metres.
+    pub start: [f64; 2],
+    /// Start heading, degrees counter-clockwise from +x.
+    pub heading_deg: f64,
+    /// Segments in order.
+    #[serde(default)]
+    pub segments: Vec<SegmentDef>,
+}
+
+/// One path segment: `{straight_m: L}` or `{arc: {radius_m: R, angle_deg: A}}` (A > 0 turns left).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum SegmentDef {
+    /// Straight of this length, metres.
+    StraightM(f64),
+    /// Circular arc.
+    Arc {
+        /// Radius, metres.
+        radius_m: f64,
+        /// Turn angle, degrees (positive = left).
+        angle_deg: f64,
+    },
+}
+
+/// Longitudinal behaviour.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SpeedDef {
+    /// Speed at t = 0, m/s.
+    pub initial_mps: f64,
+    /// Desired speed, m/s.
+    pub target_mps: f64,
+    /// Maximum acceleration, m/s².
+    #[serde(default = "default_accel")]
+    pub max_accel_mps2: f64,
+    /// Comfortable deceleration (IDM `b`), m/s².
+    #[serde(default = "default_decel")]
+    pub comfort_decel_mps2: f64,
+    /// Desired time headway (IDM `T`), s.
+    #[serde(default = "default_headway")]
+    pub time_headway_s: f64,
+    /// Standstill gap (IDM `s0`), m.
+    #[serde(default = "default_gap")]
+    pub min_gap_m: f64,
+    /// Follow leaders (same-direction vehicles, and VRUs in the corridor) with IDM.
+    #[serde(default = "default_true")]
+    pub follow: bool,
+}
+
+fn default_accel() -> f64 {
+    1.5
+}
+fn default_decel() -> f64 {
+    3.0
+}
+fn default_headway() -> f64 {
+    1.4
+}
+fn default_gap() -> f64 {
+    2.5
+}
+fn default_true() -> bool {
+    true
+}
+
+/// A timed behaviour event.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum EventDef {
+    /// Change the desired speed at `at_s`.
+    SetSpeed {
+        /// Time, s.
+        at_s: f64,
+        /// New desired speed, m/s.
+        target_mps: f64,
+    },
+    /// Brake at `decel_mps2` from `at_s` until the speed is `to_mps`, which becomes the target.
+    Brake {
+        /// Time, s.
+        at_s: f64,
+        /// Deceleration, m/s² (positive).
+        decel_mps2: f64,
+        /// Final speed, m/s.
+        to_mps: f64,
+    },
+    /// Smooth (quintic) lateral shift by `offset_m` (positive = left) over `duration_s`.
+    LaneChange {
+        /// Start time, s.
+        at_s: f64,
+        /// Lateral shift, m.
+        offset_m: f64,
+        /// Manoeuvre duration, s.
+        duration_s: f64,
+    },
+}
+
+impl EventDef {
+    /// Event time, s.
+    pub fn at_s(&self) -> f64 {
+        match self {
+            EventDef::SetSpeed { at_s, .. } | EventDef::Brake { at_s, .. } | EventDef::LaneChange { at_s, .. } => {
+                *at_s
+            }
+        }
+    }
+}
+
+/// A traffic participant. Its path is the ground track of its box centre.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ActorDef {
+    /// Ground-truth id (unique, > 0).
+    pub id: u64,
+    /// Class.
+    pub class: ActorClass,
+    /// Box `[length, width, height]`, metres.
+    pub size_m: [f64; 3],
+    /// Route.
+    pub path: PathDef,
+    /// Longitudinal behaviour.
+    pub speed: SpeedDef,
+    /// Timed events.
+    #[serde(default)]
+    pub events: Vec<EventDef>,
+}
+
+/// The ego vehicle. Its path is the ground track of the rear-axle centre (`base_link`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EgoDef {
+    /// Body box `[length, width, height]`, metres (used for gaps, not seen by its own sensors).
+    pub size_m: [f64; 3],
+    /// Distance from the rear axle forward to the box centre, metres.
+    pub rear_axle_to_center_m: f64,
+    /// Route.
+    pub path: PathDef,
+    /// Longitudinal behaviour.
+    pub speed: SpeedDef,
+    /// Timed events.
+    #[serde(default)]
+    pub events: Vec<EventDef>,
+}
+
+/// Mounting of a sensor: `base_link` → `frame`, translation and fixed-axis roll-pitch-yaw.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MountDef {
+    /// Child frame id.
+    pub frame: String,
+    /// Translation in `base_link`, metres.
+    pub xyz_m: [f64; 3],
+    /// Roll, pitch, yaw, degrees.
+    #[serde(default)]
+    pub rpy_deg: [f64; 3],
+}
+
+/// The sensor set; topics are fixed by the topic contract.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SensorSetDef {
+    /// `/sensors/lidar/points`.
+    pub lidar: LidarDef,
+    /// `/sensors/radar/front/scan`.
+    pub radar_front: RadarDef,
+    /// `/sensors/camera/front/*`.
+    pub camera_front: CameraDef,
+    /// `/sensors/ultrasonic/<position>/range`.
+    pub ultrasonic: UltrasonicDef,
+    /// `/sensors/imu`.
+    pub imu: ImuDef,
+    /// `/vehicle/twist`.
+    pub wheel_odometry: WheelOdomDef,
+}
+
+/// Spinning LiDAR.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LidarDef {
+    /// Mounting.
+    pub mount: MountDef,
+    /// Revolutions per second.
+    pub rate_hz: f64,
+    /// Number of beams (rows).
+    pub beams: usize,
+    /// Columns per revolution.
+    pub columns: usize,
+    /// Lowest and highest beam elevation, degrees.
+    pub vertical_fov_deg: [f64; 2],
+    /// Minimum range, metres.
+    pub min_range_m: f64,
+    /// Maximum range, metres.
+    pub max_range_m: f64,
+    /// Range noise standard deviation, metres.
+    pub range_noise_m: f64,
+    /// Random dropout probability per return.
+    pub dropout: f64,
+    /// Publication latency after the sweep end, ms.
+    #[serde(default)]
+    pub latency_ms: f64,
+}
+
+/// Front radar.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RadarDef {
+    /// Mounting.
+    pub mount: MountDef,
+    /// Scan rate, Hz.
+    pub rate_hz: f64,
+    /// Time of the first scan, ms.
+    #[serde(default)]
+    pub phase_ms: f64,
+    /// Half field of view in azimuth, degrees.
+    pub half_fov_deg: f64,
+    /// Minimum range, metres.
+    pub min_range_m: f64,
+    /// Maximum range, metres.
+    pub max_range_m: f64,
+    /// Range noise, metres (1σ).
+    pub range_noise_m: f64,
+    /// Azimuth noise, degrees (1σ).
+    pub azimuth_noise_deg: f64,
+    /// Doppler noise, m/s (1σ).
+    pub doppler_noise_mps: f64,
+    /// Detection probability of a visible target.
+    pub detection_probability: f64,
+    /// Mean number of clutter returns per scan.
+    pub clutter_per_scan: f64,
+    /// Probability that a detected target also produces a multipath ghost.
+    pub ghost_probability: f64,
+    /// Publication latency, ms.
+    #[serde(default)]
+    pub latency_ms: f64,
+}
+
+/// Front camera detector.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CameraDef {
+    /// Mounting of the optical frame (z forward, x right, y down).
+    pub mount: MountDef,
+    /// Frame rate, Hz.
+    pub rate_hz: f64,
+    /// Time of the first frame, ms.
+    #[serde(default)]
+    pub phase_ms: f64,
+    /// Image width, pixels.
+    pub width: u32,
+    /// Image height, pixels.
+    pub height: u32,
+    /// Focal lengths `[fx, fy]`, pixels.
+    pub focal_px: [f64; 2],
+    /// Maximum detection distance, metres.
+    pub max_range_m: f64,
+    /// Box corner noise, pixels (1σ).
+    pub box_noise_px: f64,
+    /// Miss probability of a fully visible object.
+    pub miss_probability: f64,
+    /// Probability of reporting a confusable class instead of the true one.
+    pub class_confusion: f64,
+    /// Mean number of false positives per frame.
+    pub false_positives_per_frame: f64,
+    /// Publication latency (inference), ms.
+    #[serde(default)]
+    pub latency_ms: f64,
+}
+
+/// Ultrasonic ring.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UltrasonicDef {
+    /// Rate of every sensor, Hz.
+    pub rate_hz: f64,
+    /// Time of the first reading, ms.
+    #[serde(default)]
+    pub phase_ms: f64,
+    /// Cone opening angle, degrees.
+    pub field_of_view_deg: f64,
+    /// Minimum range, metres.
+    pub min_range_m: f64,
+    /// Maximum range, metres.
+    pub max_range_m: f64,
+    /// Range noise, metres (1σ).
+    pub range_noise_m: f64,
+    /// Sensors: name (topic `/sensors/ultrasonic/<name>/range`) and mounting.
+    pub positions: Vec<UltrasonicPosDef>,
+}
+
+/// One ultrasonic sensor.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UltrasonicPosDef {
+    /// Position name, e.g. `rear_center`.
+    pub name: String,
+    /// Mounting.
+    pub mount: MountDef,
+}
+
+/// IMU.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ImuDef {
+    /// Mounting.
+    pub mount: MountDef,
+    /// Rate, Hz.
+    pub rate_hz: f64,
+    /// Time of the first sample, ms.
+    #[serde(default)]
+    pub phase_ms: f64,
+    /// Gyro white noise per sample, rad/s (1σ).
+    pub gyro_noise_radps: f64,
+    /// Accelerometer white noise per sample, m/s² (1σ).
+    pub accel_noise_mps2: f64,
+    /// Constant gyro bias magnitude bound, rad/s (drawn uniformly per axis from the seed).
+    pub gyro_bias_radps: f64,
+    /// Constant accelerometer bias bound, m/s².
+    pub accel_bias_mps2: f64,
+    /// Gyro bias random walk, rad/s/√s.
+    pub gyro_bias_walk_radps_per_sqrt_s: f64,
+    /// Accelerometer bias random walk, m/s²/√s.
+    pub accel_bias_walk_mps2_per_sqrt_s: f64,
+}
+
+/// Wheel odometry on `/vehicle/twist` (in `base_link`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WheelOdomDef {
+    /// Rate, Hz.
+    pub rate_hz: f64,
+    /// Time of the first sample, ms.
+    #[serde(default)]
+    pub phase_ms: f64,
+    /// Speed noise, m/s (1σ).
+    pub speed_noise_mps: f64,
+    /// Yaw-rate noise, rad/s (1σ).
+    pub yaw_rate_noise_radps: f64,
+}
+
+/// An injected fault. `component` names the sensor: `lidar`, `radar_front`, `imu`,
+/// `ultrasonic/<position>`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum FaultDef {
+    /// LiDAR returns in an azimuth sector (sensor frame, counter-clockwise from +x) drop
+    /// with a probability ramping linearly from 0 at `onset_s` to `max_dropout` at `full_s`.
+    BlockedSector {
+        /// Component (`lidar`).
+        component: String,
+        /// Ramp start, s.
+        onset_s: f64,
+        /// Ramp end, s.
+        full_s: f64,
+        /// Sector start azimuth, degrees.
+        azimuth_min_deg: f64,
+        /// Sector end azimuth, degrees.
+        azimuth_max_deg: f64,
+        /// Final dropout probability.
+        max_dropout: f64,
+    },
+    /// The radar is physically yawed by `angle_deg` about its z axis relative to its nominal
+    /// (`/tf_static`) mounting, so reported azimuths are the true ones minus `angle_deg`.
+    YawMisalignment {
+        /// Component (`radar_front`).
+        component: String,
+        /// From this time on, s.
+        onset_s: f64,
+        /// Physical yaw error, degrees.
+        angle_deg: f64,
+    },
+    /// Gyro bias on `axis` growing linearly at `growth_radps_per_s` after `onset_s`.
+    GyroBias {
+        /// Component (`imu`).
+        component: String,
+        /// Growth start, s.
+        onset_s: f64,
+        /// Axis of the IMU frame: `x`, `y` or `z`.
+        axis: Axis,
+        /// Bias growth, rad/s per s.
+        growth_radps_per_s: f64,
+    },
+    /// The sensor reports `value_m` from `onset_s` on, whatever is in front of it.
+    StuckValue {
+        /// Component (`ultrasonic/<position>`).
+        component: String,
+        /// From this time on, s.
+        onset_s: f64,
+        /// Reported range, metres.
+        value_m: f64,
+    },
+}
+
+/// A sensor axis.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Axis {
+    /// x.
+    X,
+    /// y.
+    Y,
+    /// z.
+    Z,
+}
+
+impl FaultDef {
+    /// The component string.
+    pub fn component(&self) -> &str {
+        match self {
+            FaultDef::BlockedSector { component, .. }
+            | FaultDef::YawMisalignment { component, .. }
+            | FaultDef::GyroBias { component, .. }
+            | FaultDef::StuckValue { component, .. } => component,
+        }
+    }
+}
+
+struct Check<'a> {
+    input: &'a str,
+}
+
+impl Check<'_> {
+    fn err(&self, field: impl Into<String>, reason: impl Into<String>) -> SimError {
+        SimError::InvalidField { input: self.input.to_string(), field: field.into(), reason: reason.into() }
+    }
+    fn positive(&self, field: &str, v: f64) -> Result<(), SimError> {
+        if v.is_finite() && v > 0.0 {
+            Ok(())
+        } else {
+            Err(self.err(field, format!("must be a positive number, got {v}")))
+        }
+    }
+    fn non_negative(&self, field: &str, v: f64) -> Result<(), SimError> {
+        if v.is_finite() && v >= 0.0 {
+            Ok(())
+        } else {
+            Err(self.err(field, format!("must be a non-negative number, got {v}")))
+        }
+    }
+    fn probability(&self, field: &str, v: f64) -> Result<(), SimError> {
+        if (0.0..=1.0).contains(&v) {
+            Ok(())
+        } else {
+            Err(self.err(field, format!("must be a probability in [0, 1], got {v}")))
+        }
+    }
+    fn size(&self, field: &str, s: [f64; 3]) -> Result<(), SimError> {
+        for (i, v) in s.iter().enumerate() {
+            self.positive(&format!("{field}[{i}]"), *v)?;
+        }
+        Ok(())
+    }
+    fn path(&self, field: &str, p: &PathDef) -> Result<(), SimError> {
+        for (i, seg) in p.segments.iter().enumerate() {
+            match seg {
+                SegmentDef::StraightM(l) => self.positive(&format!("{field}.segments[{i}].straight_m"), *l)?,
+                SegmentDef::Arc { radius_m, angle_deg } => {
+                    self.positive(&format!("{field}.segments[{i}].arc.radius_m"), *radius_m)?;
+                    if !angle_deg.is_finite() || *angle_deg == 0.0 {
+                        return Err(self.err(format!("{field}.segments[{i}].arc.angle_deg"), "must be non-zero"));
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+    fn speed(&self, field: &str, s: &SpeedDef) -> Result<(), SimError> {
+        self.non_negative(&format!("{field}.initial_mps"), s.initial_mps)?;
+        self.non_negative(&format!("{field}.target_mps"), s.target_mps)?;
+        self.positive(&format!("{field}.max_accel_mps2"), s.max_accel_mps2)?;
+        self.positive(&format!("{field}.comfort_decel_mps2"), s.comfort_decel_mps2)?;
+        self.positive(&format!("{field}.time_headway_s"), s.time_headway_s)?;
+        self.non_negative(&format!("{field}.min_gap_m"), s.min_gap_m)
+    }
+    fn events(&self, field: &str, evs: &[EventDef]) -> Result<(), SimError> {
+        for (i, e) in evs.iter().enumerate() {
+            let f = format!("{field}[{i}]");
+            self.non_negative(&format!("{f}.at_s"), e.at_s())?;
+            match e {
+                EventDef::SetSpeed { target_mps, .. } => self.non_negative(&format!("{f}.target_mps"), *target_mps)?,
+                EventDef::Brake { decel_mps2, to_mps, .. } => {
+                    self.positive(&format!("{f}.decel_mps2"), *decel_mps2)?;
+                    self.non_negative(&format!("{f}.to_mps"), *to_mps)?;
+                }
+                EventDef::LaneChange { offset_m, duration_s, .. } => {
+                    self.positive(&format!("{f}.duration_s"), *duration_s)?;
+                    if !offset_m.is_finite() {
+                        return Err(self.err(format!("{f}.offset_m"), "must be finite"));
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+    fn rate(&self, field: &str, hz: f64) -> Result<(), SimError> {
+        self.positive(field, hz)?;
+        if hz > 10_000.0 {
+            return Err(self.err(field, format!("rate {hz} Hz is above 10 kHz")));
+        }
+        Ok(())
+    }
+    fn frame(&self, field: &str, frame: &str) -> Result<(), SimError> {
+        if frame.is_empty() || frame.contains(char::is_whitespace) || frame.starts_with('/') {
+            return Err(self.err(field, format!("frame id `{frame}` must be non-empty, without spaces or leading '/'")));
+        }
+        Ok(())
+    }
+}
+
+impl ScenarioDef {
+    /// Checks value ranges and cross references; errors name `input` and the field.
+    pub fn validate(&self, input: &str) -> Result<(), SimError> {
+        let c = Check { input };
+        if self.name.trim().is_empty() {
+            return Err(c.err("name", "must not be empty"));
+        }
+        if !(self.duration_s.is_finite() && self.duration_s > 0.0) {
+            return Err(SimError::NonPositiveDuration { input: input.to_string(), duration_s: self.duration_s });
+        }
+        for (i, s) in self.world.static_objects.iter().enumerate() {
+            let f = format!("world.static[{i}]");
+            match (s.from, s.to, s.center, s.size_m) {
+                (Some(a), Some(b), None, None) => {
+                    if (a[0] - b[0]).hypot(a[1] - b[1]) <= 0.0 {
+                        return Err(c.err(format!("{f}.to"), "segment has zero length"));
+                    }
+                    c.positive(&format!("{f}.height_m"), s.height_m.unwrap_or(f64::NAN))?;
+                    c.positive(&format!("{f}.thickness_m"), s.thickness_m.unwrap_or(f64::NAN))?;
+                }
+                (None, None, Some(_), Some(size)) => c.size(&format!("{f}.size_m"), size)?,
+                _ => {
+                    return Err(c.err(f, "needs either `from` + `to` (+ height_m, thickness_m) or `center` + `size_m`"))
+                }
+            }
+        }
+        c.size("ego.size_m", self.ego.size_m)?;
+        c.path("ego.path", &self.ego.path)?;
+        c.speed("ego.speed", &self.ego.speed)?;
+        c.events("ego.events", &self.ego.events)?;
+        let mut ids: Vec<u64> = Vec::new();
+        for (i, a) in self.actors.iter().enumerate() {
+            let f = format!("actors[{i}]");
+            if a.id == 0 || ids.contains(&a.id) {
+                return Err(c.err(format!("{f}.id"), format!("id {} must be > 0 and unique", a.id)));
+            }
+            ids.push(a.id);
+            c.size(&format!("{f}.size_m"), a.size_m)?;
+            c.path(&format!("{f}.path"), &a.path)?;
+            c.speed(&format!("{f}.speed"), &a.speed)?;
+            c.events(&format!("{f}.events"), &a.events)?;
+        }
+        let s = &self.sensors;
+        let mut frames: Vec<&str> = Vec::new();
+        let mut mount = |f: &str, m: &MountDef| -> Result<(), SimError> {
+            c.frame(&format!("{f}.frame"), &m.frame)?;
+            if m.frame == "base_link" || m.frame == "odom" || frames.contains(&m.frame.as_str()) {
+                return Err(c.err(format!("{f}.frame"), format!("frame `{}` is reserved or used twice", m.frame)));
+            }
+            if m.xyz_m.iter().chain(m.rpy_deg.iter()).any(|v| !v.is_finite()) {
+                return Err(c.err(f, "mounting values must be finite"));
+            }
+            frames.push(&m.frame);
+            Ok(())
+        };
+        mount("sensors.lidar.mount", &s.lidar.mount)?;
+        mount("sensors.radar_front.mount", &s.radar_front.mount)?;
+        mount("sensors.camera_front.mount", &s.camera_front.mount)?;
+        mount("sensors.imu.mount", &s.imu.mount)?;
+        for (i, p) in s.ultrasonic.positions.iter().enumerate() {
+            mount(&format!("sensors.ultrasonic.positions[{i}].mount"), &p.mount)?;
+        }
+        let l = &s.lidar;
+        c.rate("sensors.lidar.rate_hz", l.rate_hz)?;
+        if !(4..=256).contains(&l.beams) {
+            return Err(c.err("sensors.lidar.beams", format!("must be in 4..=256, got {}", l.beams)));
+        }
+        if !(64..=8192).contains(&l.columns) {
+            return Err(c.err("sensors.lidar.columns", format!("must be in 64..=8192, got {}", l.columns)));
+        }
+        if !(l.vertical_fov_deg[0] < l.vertical_fov_deg[1]
+            && l.vertical_fov_deg[0] > -90.0
+            && l.vertical_fov_deg[1] < 90.0)
+        {
+            return Err(c.err("sensors.lidar.vertical_fov_deg", "needs -90 < low < high < 90"));
+        }
+        c.non_negative("sensors.lidar.min_range_m", l.min_range_m)?;
+        c.positive("sensors.lidar.max_range_m", l.max_range_m)?;
+        c.non_negative("sensors.lidar.range_noise_m", l.range_noise_m)?;
+        c.probability("sensors.lidar.dropout", l.dropout)?;
+        c.non_negative("sensors.lidar.latency_ms", l.latency_ms)?;
+        let r = &s.radar_front;
+        c.rate("sensors.radar_front.rate_hz", r.rate_hz)?;
+        c.positive("sensors.radar_front.half_fov_deg", r.half_fov_deg)?;
+        c.positive("sensors.radar_front.max_range_m", r.max_range_m)?;
+        c.non_negative("sensors.radar_front.min_range_m", r.min_range_m)?;
+        c.non_negative("sensors.radar_front.range_noise_m", r.range_noise_m)?;
+        c.non_negative("sensors.radar_front.azimuth_noise_deg", r.azimuth_noise_deg)?;
+        c.non_negative("sensors.radar_front.doppler_noise_mps", r.doppler_noise_mps)?;
+        c.probability("sensors.radar_front.detection_probability", r.detection_probability)?;
+        c.non_negative("sensors.radar_front.clutter_per_scan", r.clutter_per_scan)?;
+        c.probability("sensors.radar_front.ghost_probability", r.ghost_probability)?;
+        let cam = &s.camera_front;
+        c.rate("sensors.camera_front.rate_hz", cam.rate_hz)?;
+        if cam.width == 0 || cam.height == 0 {
+            return Err(c.err("sensors.camera_front.width", "image size must be non-zero"));
+        }
+        c.positive("sensors.camera_front.focal_px[0]", cam.focal_px[0])?;
+        c.positive("sensors.camera_front.focal_px[1]", cam.focal_px[1])?;
+        c.positive("sensors.camera_front.max_range_m", cam.max_range_m)?;
+        c.non_negative("sensors.camera_front.box_noise_px", cam.box_noise_px)?;
+        c.probability("sensors.camera_front.miss_probability", cam.miss_probability)?;
+        c.probability("sensors.camera_front.class_confusion", cam.class_confusion)?;
+        c.non_negative("sensors.camera_front.false_positives_per_frame", cam.false_positives_per_frame)?;
+        let u = &s.ultrasonic;
+        c.rate("sensors.ultrasonic.rate_hz", u.rate_hz)?;
+        c.positive("sensors.ultrasonic.field_of_view_deg", u.field_of_view_deg)?;
+        c.positive("sensors.ultrasonic.max_range_m", u.max_range_m)?;
+        c.non_negative("sensors.ultrasonic.min_range_m", u.min_range_m)?;
+        c.non_negative("sensors.ultrasonic.range_noise_m", u.range_noise_m)?;
+        if u.positions.len() > 12 {
+            return Err(c.err("sensors.ultrasonic.positions", "at most 12 positions"));
+        }
+        for (i, p) in u.positions.iter().enumerate() {
+            let ok = !p.name.is_empty() && p.name.chars().all(|ch| ch.is_ascii_lowercase() || ch.is_ascii_digit() || ch == '_');
+            if !ok || u.positions[..i].iter().any(|q| q.name == p.name) {
+                return Err(c.err(
+                    format!("sensors.ultrasonic.positions[{i}].name"),
+                    format!("`{}` must be unique and [a-z0-9_]+", p.name),
+                ));
+            }
+        }
+        c.rate("sensors.imu.rate_hz", s.imu.rate_hz)?;
+        c.rate("sensors.wheel_odometry.rate_hz", s.wheel_odometry.rate_hz)?;
+        for (i, fdef) in self.faults.iter().enumerate() {
+            let f = format!("faults[{i}]");
+            let comp = fdef.component();
+            let (ok, expected) = match fdef {
+                FaultDef::BlockedSector { onset_s, full_s, max_dropout, .. } => {
+                    c.non_negative(&format!("{f}.onset_s"), *onset_s)?;
+                    if full_s <= onset_s {
+                        return Err(c.err(format!("{f}.full_s"), "must be after onset_s"));
+                    }
+                    c.probability(&format!("{f}.max_dropout"), *max_dropout)?;
+                    (comp == "lidar", "lidar".to_string())
+                }
+                FaultDef::YawMisalignment { onset_s, .. } => {
+                    c.non_negative(&format!("{f}.onset_s"), *onset_s)?;
+                    (comp == "radar_front", "radar_front".to_string())
+                }
+                FaultDef::GyroBias { onset_s, .. } => {
+                    c.non_negative(&format!("{f}.onset_s"), *onset_s)?;
+                    (comp == "imu", "imu".to_string())
+                }
+                FaultDef::StuckValue { onset_s, .. } => {
+                    c.non_negative(&format!("{f}.onset_s"), *onset_s)?;
+                    let ok = comp
+                        .strip_prefix("ultrasonic/")
+                        .is_some_and(|name| u.positions.iter().any(|p| p.name == name));
+                    (ok, "ultrasonic/<one of sensors.ultrasonic.positions>".to_string())
+                }
+            };
+            if !ok {
+                return Err(c.err(format!("{f}.component"), format!("`{comp}` is not valid here, expected {expected}")));
+            }
+        }
+        Ok(())
+    }
+}
