@@ -1,10 +1,19 @@
 //! Helpers shared by the system tests and benches: the Python peers' interpreter, the sample
-//! bags, and running Python oracle scripts. Test-only code; no library depends on it.
+//! bags, running Python oracle scripts, and comparing decoded values. Test-only code; no
+//! library depends on it.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use anyhow::{bail, Context, Result};
+use edgefuse_msgs::{
+    builtin_interfaces::Time, diagnostic_msgs::*, edgefuse_msgs::*, geometry_msgs::*, nav_msgs::*,
+    radar_msgs::*, rosgraph_msgs::Clock, sensor_msgs::*, std_msgs, std_msgs::Header, tf2_msgs::*,
+    vision_msgs::*, RosMessage,
+};
+use serde_json::Value;
 
 /// The repository root.
 pub fn repo_root() -> PathBuf {
@@ -47,3 +56,67 @@ pub fn run_python(script: &str, args: &[&str]) -> Result<String> {
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
+
+/// Decodes CDR `bytes` as the contract type named `type_name`, returning its JSON view and
+/// its re-encoding.
+pub fn decode_as(type_name: &str, bytes: &[u8]) -> Result<(Value, Vec<u8>)> {
+    fn go<M: RosMessage>(bytes: &[u8]) -> Result<(Value, Vec<u8>)> {
+        let m = M::decode(bytes)?;
+        Ok((serde_json::to_value(&m)?, m.encode()?))
+    }
+    match type_name {
+        "builtin_interfaces/msg/Time" => go::<Time>(bytes),
+        "std_msgs/msg/Header" => go::<Header>(bytes),
+        "std_msgs/msg/String" => go::<std_msgs::String>(bytes),
+        "rosgraph_msgs/msg/Clock" => go::<Clock>(bytes),
+        "geometry_msgs/msg/TwistWithCovarianceStamped" => go::<TwistWithCovarianceStamped>(bytes),
+        "geometry_msgs/msg/TransformStamped" => go::<TransformStamped>(bytes),
+        "tf2_msgs/msg/TFMessage" => go::<TFMessage>(bytes),
+        "sensor_msgs/msg/PointCloud2" => go::<PointCloud2>(bytes),
+        "sensor_msgs/msg/CameraInfo" => go::<CameraInfo>(bytes),
+        "sensor_msgs/msg/Image" => go::<Image>(bytes),
+        "sensor_msgs/msg/Range" => go::<Range>(bytes),
+        "sensor_msgs/msg/Imu" => go::<Imu>(bytes),
+        "radar_msgs/msg/RadarScan" => go::<RadarScan>(bytes),
+        "vision_msgs/msg/Detection2DArray" => go::<Detection2DArray>(bytes),
+        "nav_msgs/msg/Odometry" => go::<Odometry>(bytes),
+        "diagnostic_msgs/msg/DiagnosticArray" => go::<DiagnosticArray>(bytes),
+        "edgefuse_msgs/msg/TrackedObjectArray" => go::<TrackedObjectArray>(bytes),
+        "edgefuse_msgs/msg/MaintenanceReport" => go::<MaintenanceReport>(bytes),
+        other => bail!("no Rust type for {other}"),
+    }
+}
+
+/// Asserts two JSON views of a message are equal (numbers compared as f64 when either is a
+/// float, booleans equal to 0/1); panics naming the first differing field path.
+pub fn assert_same_json(a: &Value, b: &Value, path: &str) {
+    match (a, b) {
+        (Value::Object(x), Value::Object(y)) => {
+            let mut kx: Vec<_> = x.keys().collect();
+            let mut ky: Vec<_> = y.keys().collect();
+            kx.sort();
+            ky.sort();
+            assert_eq!(kx, ky, "{path}: field names differ");
+            for k in x.keys() {
+                assert_same_json(&x[k], &y[k], &format!("{path}.{k}"));
+            }
+        }
+        (Value::Array(x), Value::Array(y)) => {
+            assert_eq!(x.len(), y.len(), "{path}: lengths differ");
+            for (i, (p, q)) in x.iter().zip(y).enumerate() {
+                assert_same_json(p, q, &format!("{path}[{i}]"));
+            }
+        }
+        (Value::Number(p), Value::Number(q)) => {
+            if p.is_f64() || q.is_f64() {
+                assert_eq!(p.as_f64(), q.as_f64(), "{path}");
+            } else {
+                assert_eq!(p, q, "{path}");
+            }
+        }
+        (Value::Bool(p), Value::Number(q)) | (Value::Number(q), Value::Bool(p)) => {
+            assert_eq!(u64::from(*p), q.as_u64().unwrap_or(u64::MAX), "{path}")
+        }
+        _ => assert_eq!(a, b, "{path}"),
+    }
+}

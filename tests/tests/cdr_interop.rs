@@ -12,6 +12,7 @@ use edgefuse_msgs::{
 };
 use serde_json::{json, Value};
 
+
 fn hdr(stamp_ns: i64, frame: &str) -> Header {
     Header::new(stamp_ns, frame)
 }
@@ -185,67 +186,6 @@ fn ours() -> Vec<Value> {
     ]
 }
 
-/// Decodes `hex` as the type named `type_name`, returning its JSON view and its re-encoding.
-fn roundtrip(type_name: &str, bytes: &[u8]) -> (Value, Vec<u8>) {
-    fn go<M: RosMessage>(bytes: &[u8]) -> (Value, Vec<u8>) {
-        let m = M::decode(bytes).unwrap_or_else(|e| panic!("{}: {e}", M::TYPE_NAME));
-        (serde_json::to_value(&m).unwrap(), m.encode().unwrap())
-    }
-    match type_name {
-        "builtin_interfaces/msg/Time" => go::<Time>(bytes),
-        "std_msgs/msg/Header" => go::<Header>(bytes),
-        "std_msgs/msg/String" => go::<std_msgs::String>(bytes),
-        "rosgraph_msgs/msg/Clock" => go::<Clock>(bytes),
-        "geometry_msgs/msg/TwistWithCovarianceStamped" => go::<TwistWithCovarianceStamped>(bytes),
-        "geometry_msgs/msg/TransformStamped" => go::<TransformStamped>(bytes),
-        "tf2_msgs/msg/TFMessage" => go::<TFMessage>(bytes),
-        "sensor_msgs/msg/PointCloud2" => go::<PointCloud2>(bytes),
-        "sensor_msgs/msg/CameraInfo" => go::<CameraInfo>(bytes),
-        "sensor_msgs/msg/Image" => go::<Image>(bytes),
-        "sensor_msgs/msg/Range" => go::<Range>(bytes),
-        "sensor_msgs/msg/Imu" => go::<Imu>(bytes),
-        "radar_msgs/msg/RadarScan" => go::<RadarScan>(bytes),
-        "vision_msgs/msg/Detection2DArray" => go::<Detection2DArray>(bytes),
-        "nav_msgs/msg/Odometry" => go::<Odometry>(bytes),
-        "diagnostic_msgs/msg/DiagnosticArray" => go::<DiagnosticArray>(bytes),
-        "edgefuse_msgs/msg/TrackedObjectArray" => go::<TrackedObjectArray>(bytes),
-        "edgefuse_msgs/msg/MaintenanceReport" => go::<MaintenanceReport>(bytes),
-        other => panic!("no Rust type for {other}"),
-    }
-}
-
-fn same(a: &Value, b: &Value, path: &str) {
-    match (a, b) {
-        (Value::Object(x), Value::Object(y)) => {
-            let mut kx: Vec<_> = x.keys().collect();
-            let mut ky: Vec<_> = y.keys().collect();
-            kx.sort();
-            ky.sort();
-            assert_eq!(kx, ky, "{path}: field names differ");
-            for k in x.keys() {
-                same(&x[k], &y[k], &format!("{path}.{k}"));
-            }
-        }
-        (Value::Array(x), Value::Array(y)) => {
-            assert_eq!(x.len(), y.len(), "{path}: lengths differ");
-            for (i, (p, q)) in x.iter().zip(y).enumerate() {
-                same(p, q, &format!("{path}[{i}]"));
-            }
-        }
-        (Value::Number(p), Value::Number(q)) => {
-            if p.is_f64() || q.is_f64() {
-                assert_eq!(p.as_f64(), q.as_f64(), "{path}");
-            } else {
-                assert_eq!(p, q, "{path}");
-            }
-        }
-        (Value::Bool(p), Value::Number(q)) | (Value::Number(q), Value::Bool(p)) => {
-            assert_eq!(u64::from(*p), q.as_u64().unwrap_or(u64::MAX), "{path}")
-        }
-        _ => assert_eq!(a, b, "{path}"),
-    }
-}
-
 #[test]
 fn cdr_bytes_match_rosbags_both_ways() {
     let dir = tempfile::tempdir().unwrap();
@@ -265,8 +205,8 @@ fn cdr_bytes_match_rosbags_both_ways() {
         let type_name = t["type"].as_str().unwrap();
         let hex = t["hex"].as_str().unwrap();
         let bytes: Vec<u8> = (0..hex.len()).step_by(2).map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap()).collect();
-        let (value, again) = roundtrip(type_name, &bytes);
-        same(&t["value"], &value, type_name);
+        let (value, again) = edgefuse_system_tests::decode_as(type_name, &bytes).unwrap();
+        edgefuse_system_tests::assert_same_json(&t["value"], &value, type_name);
         assert_eq!(again, bytes, "{type_name}: our re-encoding of rosbags' bytes differs");
     }
 }

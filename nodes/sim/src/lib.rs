@@ -1,1 +1,499 @@
-//! placeholder
+//! edgefuse-sim: the deterministic scenario simulator. It reads a scenario definition (YAML:
+//! road world, traffic with routes and events, ego route, sensor set with mounting, injected
+//! faults), simulates the traffic on a fine time grid, runs the sensor models of the topic
+//! contract (LiDAR, radar, camera detections, ultrasonic ring, IMU, wheel odometry, ground
+//! truth) and writes a rosbag2 recording through `edgefuse-bag`, plus a `faults.json` sidecar.
+//!
+//! It must not depend on a transport (DDS, zenoh) or on the wall clock: simulated time starts at
+//! the fixed epoch [`EPOCH_NS`], and the same definition and seed give a byte-identical bag.
+//! Randomness comes from ChaCha8, one stream per sensor derived from the seed and the sensor's
+//! name ([`sensors::sensor_rng`]), so adding a sensor does not perturb the others.
+//!
+//! Conventions: `odom` is world-fixed and the ground is the plane `z = 0`; `base_link` is the
+//! rear-axle centre on the ground (x forward, y left, z up). Messages are logged at their
+//! header stamp plus the sensor's configured latency (a LiDAR sweep is published after it
+//! ends). Ultrasonic ranges follow REP 117: `+inf` when nothing is in range, `-inf` when an
+//! object is closer than `min_range`.
+
+pub mod math;
+pub mod scenario;
+pub mod sensors;
+pub mod world;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use edgefuse_bag::{BagError, BagWriteOptions, BagWriter, Qos};
+use edgefuse_msgs::geometry_msgs::{Transform, TransformStamped, Vector3};
+use edgefuse_msgs::std_msgs::Header;
+use edgefuse_msgs::tf2_msgs::TFMessage;
+use edgefuse_msgs::RosMessage;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+pub use scenario::{ActorClass, FaultDef, ScenarioDef};
+
+use sensors::{BlockedSector, Camera, ImuModel, Lidar, Radar, Ultrasonic, WheelOdom};
+use world::World;
+
+/// Simulated time zero: 2023-11-14T22:13:20Z, in nanoseconds since the Unix epoch.
+pub const EPOCH_NS: i64 = 1_700_000_000_000_000_000;
+
+/// The built-in scenarios: `(name, definition text)`.
+pub const BUILTIN_SCENARIOS: &[(&str, &str)] = &[
+    ("highway_cut_in", include_str!("../../../bags/scenarios/highway_cut_in.yaml")),
+    ("urban_intersection", include_str!("../../../bags/scenarios/urban_intersection.yaml")),
+    ("parking", include_str!("../../../bags/scenarios/parking.yaml")),
+    ("sensor_degradation", include_str!("../../../bags/scenarios/sensor_degradation.yaml")),
+];
+
+/// Errors of the simulator.
+#[derive(Debug, thiserror::Error)]
+pub enum SimError {
+    /// No built-in scenario of that name.
+    #[error("unknown scenario `{name}`; known scenarios: {}", known.join(", "))]
+    UnknownScenario {
+        /// The requested name.
+        name: String,
+        /// The built-in names.
+        known: Vec<String>,
+    },
+    /// The YAML does not match the schema (syntax, missing or unknown field, wrong type).
+    #[error("{input}: invalid scenario definition: {detail}")]
+    Yaml {
+        /// Where the text came from (file path or `builtin:NAME`).
+        input: String,
+        /// The parser's message, with the field path and line.
+        detail: String,
+    },
+    /// A field has a value out of range or a dangling reference.
+    #[error("{input}: field `{field}`: {reason}")]
+    InvalidField {
+        /// Where the text came from.
+        input: String,
+        /// Field path, e.g. `actors[2].speed.target_mps`.
+        field: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// The duration (from the definition or the override) is not positive.
+    #[error("{input}: duration_s must be positive, got {duration_s}")]
+    NonPositiveDuration {
+        /// Where the value came from.
+        input: String,
+        /// The value.
+        duration_s: f64,
+    },
+    /// The output directory exists and is not empty.
+    #[error("output directory {} exists and is not empty; remove it first", path.display())]
+    OutputNotEmpty {
+        /// The directory.
+        path: PathBuf,
+    },
+    /// File system error.
+    #[error("{}: {source}", path.display())]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The error.
+        source: std::io::Error,
+    },
+    /// Writing the bag failed.
+    #[error("writing the bag: {0}")]
+    Bag(#[from] BagError),
+    /// Encoding the faults list failed.
+    #[error("encoding faults.json: {0}")]
+    Json(#[from] serde_json::Error),
+}
+
+/// Overrides of a definition's defaults.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct GenerateOptions {
+    /// Simulated duration in seconds instead of the definition's `duration_s`.
+    pub duration_s: Option<f64>,
+    /// Seed instead of the definition's `seed`.
+    pub seed: Option<u64>,
+}
+
+/// One injected fault as written to `faults.json` and custom data `edgefuse.faults`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct InjectedFault {
+    /// Component: `lidar`, `radar_front`, `imu`, `ultrasonic/<position>`.
+    pub component: String,
+    /// Kind: `blocked_sector`, `yaw_misalignment`, `gyro_bias`, `stuck_value`.
+    pub kind: String,
+    /// Onset time, seconds after the bag start.
+    pub onset_s: f64,
+    /// Onset stamp, nanoseconds since the Unix epoch.
+    pub onset_ns: i64,
+    /// Parameters with units in the keys (sorted).
+    pub parameters: BTreeMap<String, f64>,
+}
+
+/// What [`generate`] wrote.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GenerateReport {
+    /// Messages written in total.
+    pub messages: u64,
+    /// Messages per topic, in registration order.
+    pub per_topic: Vec<(String, u64)>,
+    /// Simulated seconds.
+    pub simulated_s: f64,
+    /// Fewest points in a LiDAR sweep.
+    pub lidar_points_min: usize,
+    /// Most points in a LiDAR sweep.
+    pub lidar_points_max: usize,
+    /// The injected faults.
+    pub faults: Vec<InjectedFault>,
+}
+
+/// sha256 (lower-case hex) of a definition's text.
+pub fn definition_hash(yaml: &str) -> String {
+    Sha256::digest(yaml.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Parses and validates a definition; `input` names its origin in error messages.
+pub fn parse_scenario(yaml: &str, input: &str) -> Result<ScenarioDef, SimError> {
+    let mut def: ScenarioDef =
+        serde_yaml_ng::from_str(yaml).map_err(|e| SimError::Yaml { input: input.to_string(), detail: e.to_string() })?;
+    def.validate(input)?;
+    def.sha256 = definition_hash(yaml);
+    Ok(def)
+}
+
+/// A built-in scenario by name.
+pub fn builtin_scenario(name: &str) -> Result<ScenarioDef, SimError> {
+    match BUILTIN_SCENARIOS.iter().find(|(n, _)| *n == name) {
+        Some((n, text)) => parse_scenario(text, &format!("builtin:{n}")),
+        None => Err(SimError::UnknownScenario {
+            name: name.to_string(),
+            known: BUILTIN_SCENARIOS.iter().map(|(n, _)| (*n).to_string()).collect(),
+        }),
+    }
+}
+
+/// The faults of a definition in their output form.
+pub fn injected_faults(def: &ScenarioDef) -> Vec<InjectedFault> {
+    def.faults
+        .iter()
+        .map(|f| {
+            let mut p = BTreeMap::new();
+            let (kind, onset_s) = match f {
+                FaultDef::BlockedSector { onset_s, full_s, azimuth_min_deg, azimuth_max_deg, max_dropout, .. } => {
+                    p.insert("azimuth_min_deg".into(), *azimuth_min_deg);
+                    p.insert("azimuth_max_deg".into(), *azimuth_max_deg);
+                    p.insert("full_s".into(), *full_s);
+                    p.insert("max_dropout".into(), *max_dropout);
+                    p.insert("dropout_rate_per_s".into(), max_dropout / (full_s - onset_s));
+                    ("blocked_sector", *onset_s)
+                }
+                FaultDef::YawMisalignment { onset_s, angle_deg, .. } => {
+                    p.insert("angle_deg".into(), *angle_deg);
+                    p.insert("reported_azimuth_offset_deg".into(), -angle_deg);
+                    ("yaw_misalignment", *onset_s)
+                }
+                FaultDef::GyroBias { onset_s, axis, growth_radps_per_s, .. } => {
+                    let key = match axis {
+                        scenario::Axis::X => "growth_x_radps_per_s",
+                        scenario::Axis::Y => "growth_y_radps_per_s",
+                        scenario::Axis::Z => "growth_z_radps_per_s",
+                    };
+                    p.insert(key.into(), *growth_radps_per_s);
+                    ("gyro_bias", *onset_s)
+                }
+                FaultDef::StuckValue { onset_s, value_m, .. } => {
+                    p.insert("value_m".into(), *value_m);
+                    ("stuck_value", *onset_s)
+                }
+            };
+            InjectedFault {
+                component: f.component().to_string(),
+                kind: kind.to_string(),
+                onset_s,
+                onset_ns: EPOCH_NS + (onset_s * 1e9).round() as i64,
+                parameters: p,
+            }
+        })
+        .collect()
+}
+
+/// The topics of the contract this simulator writes (besides `/tf_static`).
+pub const TOPIC_LIDAR: &str = "/sensors/lidar/points";
+/// Front radar topic.
+pub const TOPIC_RADAR: &str = "/sensors/radar/front/scan";
+/// Camera detections topic.
+pub const TOPIC_CAMERA_DETECTIONS: &str = "/sensors/camera/front/detections";
+/// Camera info topic.
+pub const TOPIC_CAMERA_INFO: &str = "/sensors/camera/front/camera_info";
+/// IMU topic.
+pub const TOPIC_IMU: &str = "/sensors/imu";
+/// Wheel odometry topic.
+pub const TOPIC_TWIST: &str = "/vehicle/twist";
+/// Ground-truth objects topic.
+pub const TOPIC_GT_OBJECTS: &str = "/ground_truth/objects";
+/// Ground-truth ego topic.
+pub const TOPIC_GT_EGO: &str = "/ground_truth/ego";
+/// Static transforms topic.
+pub const TOPIC_TF_STATIC: &str = "/tf_static";
+
+/// Topic of ultrasonic sensor `name`.
+pub fn ultrasonic_topic(name: &str) -> String {
+    format!("/sensors/ultrasonic/{name}/range")
+}
+
+/// What happens at one point of the timeline.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Job {
+    GroundTruthEgo,
+    Imu,
+    Twist,
+    Ultrasonic(usize),
+    Radar,
+    Camera,
+    GroundTruthObjects,
+    Lidar,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+struct Slot {
+    log_ns: i64,
+    job: Job,
+    stamp_ns: i64,
+}
+
+/// Stamps `EPOCH + phase + k/rate` for all `k` with sensor time in `[0, duration)`.
+fn stamps(rate_hz: f64, phase_ms: f64, duration_s: f64) -> Vec<i64> {
+    let phase_ns = (phase_ms * 1e6).round() as i64;
+    let period_ns = 1e9 / rate_hz;
+    let dur_ns = (duration_s * 1e9).round() as i64;
+    let mut out = Vec::new();
+    let mut k: i64 = 0;
+    loop {
+        let off = phase_ns + (k as f64 * period_ns).round() as i64;
+        if off >= dur_ns {
+            break;
+        }
+        out.push(EPOCH_NS + off);
+        k += 1;
+    }
+    out
+}
+
+fn secs(stamp_ns: i64) -> f64 {
+    (stamp_ns - EPOCH_NS) as f64 * 1e-9
+}
+
+fn ms_ns(ms: f64) -> i64 {
+    (ms * 1e6).round() as i64
+}
+
+fn tf_static(def: &ScenarioDef) -> TFMessage {
+    let s = &def.sensors;
+    let mut mounts = vec![&s.lidar.mount, &s.radar_front.mount, &s.camera_front.mount, &s.imu.mount];
+    mounts.extend(s.ultrasonic.positions.iter().map(|p| &p.mount));
+    let transforms = mounts
+        .into_iter()
+        .map(|m| {
+            let base_from_sensor = sensors::base_from_mount(m);
+            TransformStamped {
+                header: Header::new(EPOCH_NS, "base_link"),
+                child_frame_id: m.frame.clone(),
+                transform: Transform {
+                    translation: Vector3 {
+                        x: base_from_sensor.trans.x,
+                        y: base_from_sensor.trans.y,
+                        z: base_from_sensor.trans.z,
+                    },
+                    rotation: base_from_sensor.rot.to_quaternion(),
+                },
+            }
+        })
+        .collect();
+    TFMessage { transforms }
+}
+
+struct Out {
+    writer: BagWriter,
+    counts: Vec<(String, u64)>,
+}
+
+impl Out {
+    fn add<M: RosMessage>(&mut self, topic: &str, qos: Qos) -> Result<(), SimError> {
+        self.writer.add_topic(topic, M::TYPE_NAME, qos)?;
+        self.counts.push((topic.to_string(), 0));
+        Ok(())
+    }
+    fn write<M: RosMessage>(&mut self, topic: &str, log_ns: i64, msg: &M) -> Result<(), SimError> {
+        self.writer.write(topic, log_ns, msg)?;
+        if let Some(c) = self.counts.iter_mut().find(|c| c.0 == topic) {
+            c.1 += 1;
+        }
+        Ok(())
+    }
+}
+
+/// Simulates `def` (with `opts` overrides) and writes the rosbag2 directory `out_dir`
+/// (which must not exist or be empty) plus `out_dir/faults.json`.
+pub fn generate(def: &ScenarioDef, opts: &GenerateOptions, out_dir: &Path) -> Result<GenerateReport, SimError> {
+    let input = format!("scenario {}", def.name);
+    def.validate(&input)?;
+    let duration_s = opts.duration_s.unwrap_or(def.duration_s);
+    if !(duration_s.is_finite() && duration_s > 0.0) {
+        return Err(SimError::NonPositiveDuration { input: "GenerateOptions::duration_s".into(), duration_s });
+    }
+    let seed = opts.seed.unwrap_or(def.seed);
+    if out_dir.exists() {
+        let mut entries = std::fs::read_dir(out_dir).map_err(|e| SimError::Io { path: out_dir.to_path_buf(), source: e })?;
+        if entries.next().is_some() {
+            return Err(SimError::OutputNotEmpty { path: out_dir.to_path_buf() });
+        }
+    }
+    let faults = injected_faults(def);
+    let faults_json = serde_json::to_string_pretty(&faults)?;
+
+    let s = &def.sensors;
+    let lidar_period_s = 1.0 / s.lidar.rate_hz;
+    let world = World::simulate(def, duration_s + lidar_period_s + 1.0);
+
+    // Sensor models with their fault hooks.
+    let mut blocked = None;
+    let mut misalignment = None;
+    let mut growing = None;
+    let mut stuck: BTreeMap<String, (f64, f64)> = BTreeMap::new();
+    for f in &def.faults {
+        match f {
+            FaultDef::BlockedSector { onset_s, full_s, azimuth_min_deg, azimuth_max_deg, max_dropout, .. } => {
+                blocked = Some(BlockedSector {
+                    az_min_rad: azimuth_min_deg.to_radians(),
+                    az_max_rad: azimuth_max_deg.to_radians(),
+                    onset_s: *onset_s,
+                    full_s: *full_s,
+                    max_dropout: *max_dropout,
+                });
+            }
+            FaultDef::YawMisalignment { onset_s, angle_deg, .. } => misalignment = Some((*onset_s, angle_deg.to_radians())),
+            FaultDef::GyroBias { onset_s, axis, growth_radps_per_s, .. } => {
+                growing = Some((*onset_s, *axis, *growth_radps_per_s));
+            }
+            FaultDef::StuckValue { component, onset_s, value_m } => {
+                stuck.insert(component.clone(), (*onset_s, *value_m));
+            }
+        }
+    }
+    let mut lidar = Lidar::new(&s.lidar, blocked, seed);
+    let mut radar = Radar::new(&s.radar_front, misalignment, seed);
+    let mut camera = Camera::new(&s.camera_front, seed);
+    let mut imu = ImuModel::new(&s.imu, growing, seed);
+    let mut twist = WheelOdom::new(&s.wheel_odometry, seed);
+    let mut ultra: Vec<Ultrasonic> = (0..s.ultrasonic.positions.len())
+        .filter_map(|i| {
+            let name = &s.ultrasonic.positions[i].name;
+            Ultrasonic::new(&s.ultrasonic, i, stuck.get(&format!("ultrasonic/{name}")).copied(), seed)
+        })
+        .collect();
+
+    // Timeline.
+    let mut slots: Vec<Slot> = Vec::new();
+    let lidar_pub_ns = ms_ns(lidar_period_s * 1e3 + s.lidar.latency_ms);
+    for st in stamps(s.lidar.rate_hz, 0.0, duration_s) {
+        slots.push(Slot { log_ns: st + lidar_pub_ns, job: Job::Lidar, stamp_ns: st });
+        slots.push(Slot { log_ns: st, job: Job::GroundTruthObjects, stamp_ns: st });
+    }
+    for st in stamps(s.radar_front.rate_hz, s.radar_front.phase_ms, duration_s) {
+        slots.push(Slot { log_ns: st + ms_ns(s.radar_front.latency_ms), job: Job::Radar, stamp_ns: st });
+    }
+    for st in stamps(s.camera_front.rate_hz, s.camera_front.phase_ms, duration_s) {
+        slots.push(Slot { log_ns: st + ms_ns(s.camera_front.latency_ms), job: Job::Camera, stamp_ns: st });
+    }
+    for st in stamps(s.imu.rate_hz, s.imu.phase_ms, duration_s) {
+        slots.push(Slot { log_ns: st, job: Job::Imu, stamp_ns: st });
+    }
+    for st in stamps(100.0, 0.0, duration_s) {
+        slots.push(Slot { log_ns: st, job: Job::GroundTruthEgo, stamp_ns: st });
+    }
+    for st in stamps(s.wheel_odometry.rate_hz, s.wheel_odometry.phase_ms, duration_s) {
+        slots.push(Slot { log_ns: st, job: Job::Twist, stamp_ns: st });
+    }
+    for (i, _) in ultra.iter().enumerate() {
+        for st in stamps(s.ultrasonic.rate_hz, s.ultrasonic.phase_ms, duration_s) {
+            slots.push(Slot { log_ns: st, job: Job::Ultrasonic(i), stamp_ns: st });
+        }
+    }
+    slots.sort();
+
+    let mut out = Out { writer: BagWriter::create(out_dir, BagWriteOptions::default())?, counts: Vec::new() };
+    out.add::<TFMessage>(TOPIC_TF_STATIC, Qos::Latched)?;
+    out.add::<edgefuse_msgs::sensor_msgs::PointCloud2>(TOPIC_LIDAR, Qos::SensorData)?;
+    out.add::<edgefuse_msgs::radar_msgs::RadarScan>(TOPIC_RADAR, Qos::SensorData)?;
+    out.add::<edgefuse_msgs::vision_msgs::Detection2DArray>(TOPIC_CAMERA_DETECTIONS, Qos::SensorData)?;
+    out.add::<edgefuse_msgs::sensor_msgs::CameraInfo>(TOPIC_CAMERA_INFO, Qos::SensorData)?;
+    let ultra_topics: Vec<String> = ultra.iter().map(|u| ultrasonic_topic(&u.name)).collect();
+    for t in &ultra_topics {
+        out.add::<edgefuse_msgs::sensor_msgs::Range>(t, Qos::SensorData)?;
+    }
+    out.add::<edgefuse_msgs::sensor_msgs::Imu>(TOPIC_IMU, Qos::SensorData)?;
+    out.add::<edgefuse_msgs::geometry_msgs::TwistWithCovarianceStamped>(TOPIC_TWIST, Qos::SensorData)?;
+    out.add::<edgefuse_msgs::edgefuse_msgs::TrackedObjectArray>(TOPIC_GT_OBJECTS, Qos::Reliable)?;
+    out.add::<edgefuse_msgs::nav_msgs::Odometry>(TOPIC_GT_EGO, Qos::Reliable)?;
+
+    out.write(TOPIC_TF_STATIC, EPOCH_NS, &tf_static(def))?;
+
+    let mut pts_min = usize::MAX;
+    let mut pts_max = 0usize;
+    let mut us_boxes: Option<(i64, Vec<world::Obb>)> = None;
+    for slot in &slots {
+        let t = secs(slot.stamp_ns);
+        match slot.job {
+            Job::Lidar => {
+                let sweep = lidar.sweep(&world, t, slot.stamp_ns);
+                pts_min = pts_min.min(sweep.points);
+                pts_max = pts_max.max(sweep.points);
+                out.write(TOPIC_LIDAR, slot.log_ns, &sweep.cloud)?;
+            }
+            Job::GroundTruthObjects => {
+                out.write(TOPIC_GT_OBJECTS, slot.log_ns, &sensors::ground_truth_objects(&world, t, slot.stamp_ns))?;
+            }
+            Job::Radar => out.write(TOPIC_RADAR, slot.log_ns, &radar.scan(&world, t, slot.stamp_ns))?,
+            Job::Camera => {
+                let dets = camera.detect(&world, t, slot.stamp_ns);
+                out.write(TOPIC_CAMERA_DETECTIONS, slot.log_ns, &dets)?;
+                out.write(TOPIC_CAMERA_INFO, slot.log_ns, &camera.info(slot.stamp_ns))?;
+            }
+            Job::Imu => out.write(TOPIC_IMU, slot.log_ns, &imu.sample(&world, t, slot.stamp_ns))?,
+            Job::Twist => out.write(TOPIC_TWIST, slot.log_ns, &twist.sample(&world, t, slot.stamp_ns))?,
+            Job::GroundTruthEgo => out.write(TOPIC_GT_EGO, slot.log_ns, &sensors::ground_truth_ego(&world, t, slot.stamp_ns))?,
+            Job::Ultrasonic(i) => {
+                let boxes = match &us_boxes {
+                    Some((st, b)) if *st == slot.stamp_ns => b,
+                    _ => &us_boxes.insert((slot.stamp_ns, sensors::all_boxes(&world, t))).1,
+                };
+                if let (Some(u), Some(topic)) = (ultra.get_mut(i), ultra_topics.get(i)) {
+                    let msg = u.read(&world, t, slot.stamp_ns, boxes);
+                    out.write(topic, slot.log_ns, &msg)?;
+                }
+            }
+        }
+    }
+
+    out.writer.set_custom_data("edgefuse.scenario", &def.name);
+    out.writer.set_custom_data("edgefuse.seed", &seed.to_string());
+    out.writer.set_custom_data("edgefuse.scenario_sha256", &def.sha256);
+    out.writer.set_custom_data("edgefuse.duration_s", &format!("{duration_s}"));
+    out.writer.set_custom_data("edgefuse.faults", &serde_json::to_string(&faults)?);
+    out.writer.finish()?;
+    let faults_path = out_dir.join("faults.json");
+    std::fs::write(&faults_path, faults_json + "\n").map_err(|e| SimError::Io { path: faults_path, source: e })?;
+
+    let messages = out.counts.iter().map(|c| c.1).sum();
+    Ok(GenerateReport {
+        messages,
+        per_topic: out.counts,
+        simulated_s: duration_s,
+        lidar_points_min: if pts_min == usize::MAX { 0 } else { pts_min },
+        lidar_points_max: pts_max,
+        faults,
+    })
+}
+
+#[cfg(test)]
+mod tests;
