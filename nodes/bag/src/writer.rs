@@ -69,7 +69,6 @@ pub struct BagWriter {
     custom_data: BTreeMap<String, String>,
     first_ns: Option<i64>,
     last_ns: i64,
-    compression: Compression,
 }
 
 impl BagWriter {
@@ -119,7 +118,6 @@ impl BagWriter {
             custom_data: BTreeMap::new(),
             first_ns: None,
             last_ns: 0,
-            compression: opts.compression,
         })
     }
 
@@ -257,10 +255,8 @@ impl BagWriter {
                 message_count: count,
             }],
             custom_data: self.custom_data.clone(),
-            compression_format: match self.compression {
-                Compression::None => String::new(),
-                Compression::Zstd => String::new(), // chunk compression is internal to MCAP
-            },
+            // Chunk compression is internal to MCAP; rosbag2 leaves these empty then.
+            compression_format: String::new(),
             compression_mode: String::new(),
             ros_distro: "kilted".into(),
         }
@@ -284,6 +280,11 @@ impl BagWriter {
             .write_metadata(&mcap::records::Metadata { name: "rosbag2".into(), metadata: record })
             .map_err(|e| BagError::mcap(&self.mcap_path, e))?;
         self.mcap.finish().map_err(|e| BagError::mcap(&self.mcap_path, e))?;
+        let mcap_path = self.mcap_path.clone();
+        self.mcap
+            .into_inner()
+            .into_inner()
+            .map_err(|e| BagError::io(&mcap_path, e.into_error()))?;
         if let Some(dir) = &self.bag_dir {
             let path = dir.join("metadata.yaml");
             std::fs::write(&path, yaml).map_err(|e| BagError::io(&path, e))?;

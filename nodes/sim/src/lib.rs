@@ -463,10 +463,10 @@ pub fn generate(def: &ScenarioDef, opts: &GenerateOptions, out_dir: &Path) -> Re
             Job::Twist => out.write(TOPIC_TWIST, slot.log_ns, &twist.sample(&world, t, slot.stamp_ns))?,
             Job::GroundTruthEgo => out.write(TOPIC_GT_EGO, slot.log_ns, &sensors::ground_truth_ego(&world, t, slot.stamp_ns))?,
             Job::Ultrasonic(i) => {
-                let boxes = match &us_boxes {
-                    Some((st, b)) if *st == slot.stamp_ns => b,
-                    _ => &us_boxes.insert((slot.stamp_ns, sensors::all_boxes(&world, t))).1,
-                };
+                if us_boxes.as_ref().is_none_or(|(st, _)| *st != slot.stamp_ns) {
+                    us_boxes = Some((slot.stamp_ns, sensors::all_boxes(&world, t)));
+                }
+                let boxes = us_boxes.as_ref().map_or(&[][..], |(_, b)| b.as_slice());
                 if let (Some(u), Some(topic)) = (ultra.get_mut(i), ultra_topics.get(i)) {
                     let msg = u.read(&world, t, slot.stamp_ns, boxes);
                     out.write(topic, slot.log_ns, &msg)?;

@@ -188,6 +188,9 @@ pub struct SpeedDef {
     /// Follow leaders (same-direction vehicles, and VRUs in the corridor) with IDM.
     #[serde(default = "default_true")]
     pub follow: bool,
+    /// Stop line: come to rest at this arc length of the path (a virtual standing leader), m.
+    #[serde(default)]
+    pub stop_at_m: Option<f64>,
 }
 
 fn default_accel() -> f64 {
@@ -611,6 +614,9 @@ impl Check<'_> {
         self.positive(&format!("{field}.max_accel_mps2"), s.max_accel_mps2)?;
         self.positive(&format!("{field}.comfort_decel_mps2"), s.comfort_decel_mps2)?;
         self.positive(&format!("{field}.time_headway_s"), s.time_headway_s)?;
+        if let Some(stop) = s.stop_at_m {
+            self.non_negative(&format!("{field}.stop_at_m"), stop)?;
+        }
         self.non_negative(&format!("{field}.min_gap_m"), s.min_gap_m)
     }
     fn events(&self, field: &str, evs: &[EventDef]) -> Result<(), SimError> {

@@ -581,6 +581,13 @@ impl World {
                 } else {
                     idm(&dr.speed, v, dr.target_mps, None)
                 };
+                if let Some(stop) = dr.speed.stop_at_m {
+                    let gap = stop - st.s_m + dr.speed.min_gap_m;
+                    if gap < 30.0 + v * v {
+                        let to_stop = if gap <= dr.speed.min_gap_m + 0.01 { Some((0.1, v)) } else { Some((gap, v)) };
+                        a = a.min(idm(&dr.speed, v, dr.target_mps, to_stop));
+                    }
+                }
                 if let Some(l) = leader {
                     a = a.min(idm(&dr.speed, v, dr.target_mps, Some(l)));
                 }
