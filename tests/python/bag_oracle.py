@@ -10,6 +10,7 @@ usage:
                                        the contract's topics, N messages each, and prints JSON
                                        of every message's values.
   bag_oracle.py time BAG            -> seconds rosbags takes to read and deserialise BAG.
+  bag_oracle.py time_write BAG OUT  -> seconds rosbags takes to write BAG's payloads to OUT.
 """
 
 import array as py_array
@@ -133,12 +134,28 @@ def timing(bag):
     return {'seconds': time.perf_counter() - start, 'messages': n, 'payload_bytes': nbytes}
 
 
+def time_write(bag, out):
+    """Seconds rosbags takes to write the payloads of BAG (read beforehand) to a new bag."""
+    with AnyReader([Path(bag)], default_typestore=get_typestore(Stores.ROS2_KILTED)) as reader:
+        conns = [(c.topic, c.msgtype, c.msgdef) for c in reader.connections]
+        msgs = [(conn.topic, t, bytes(raw)) for conn, t, raw in reader.messages()]
+        typestore = reader.typestore
+    start = time.perf_counter()
+    with Writer(Path(out), version=9, storage_plugin=StoragePlugin.MCAP) as w:
+        ids = {topic: w.add_connection(topic, typ, typestore=typestore) for topic, typ, _ in conns}
+        for topic, t, raw in msgs:
+            w.write(ids[topic], t, raw)
+    return {'seconds': time.perf_counter() - start, 'messages': len(msgs)}
+
+
 def main():
     cmd = sys.argv[1]
     if cmd == 'read':
         print(json.dumps(read(sys.argv[2])))
     elif cmd == 'write':
         print(json.dumps(write(sys.argv[2], sys.argv[3], int(sys.argv[4]))))
+    elif cmd == 'time_write':
+        print(json.dumps(time_write(sys.argv[2], sys.argv[3])))
     elif cmd == 'time':
         print(json.dumps(timing(sys.argv[2])))
     else:

@@ -8,11 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use anyhow::{bail, Context, Result};
-use edgefuse_msgs::{
-    builtin_interfaces::Time, diagnostic_msgs::*, edgefuse_msgs::*, geometry_msgs::*, nav_msgs::*,
-    radar_msgs::*, rosgraph_msgs::Clock, sensor_msgs::*, std_msgs, std_msgs::Header, tf2_msgs::*,
-    vision_msgs::*, RosMessage,
-};
+use edgefuse_msgs::{visit_type, RosMessage, TypeVisitor};
 use serde_json::Value;
 
 /// The repository root.
@@ -60,31 +56,15 @@ pub fn run_python(script: &str, args: &[&str]) -> Result<String> {
 /// Decodes CDR `bytes` as the contract type named `type_name`, returning its JSON view and
 /// its re-encoding.
 pub fn decode_as(type_name: &str, bytes: &[u8]) -> Result<(Value, Vec<u8>)> {
-    fn go<M: RosMessage>(bytes: &[u8]) -> Result<(Value, Vec<u8>)> {
-        let m = M::decode(bytes)?;
-        Ok((serde_json::to_value(&m)?, m.encode()?))
+    struct Json<'a>(&'a [u8]);
+    impl TypeVisitor for Json<'_> {
+        type Out = Result<(Value, Vec<u8>)>;
+        fn visit<M: RosMessage>(self) -> Self::Out {
+            let m = M::decode(self.0)?;
+            Ok((serde_json::to_value(&m)?, m.encode()?))
+        }
     }
-    match type_name {
-        "builtin_interfaces/msg/Time" => go::<Time>(bytes),
-        "std_msgs/msg/Header" => go::<Header>(bytes),
-        "std_msgs/msg/String" => go::<std_msgs::String>(bytes),
-        "rosgraph_msgs/msg/Clock" => go::<Clock>(bytes),
-        "geometry_msgs/msg/TwistWithCovarianceStamped" => go::<TwistWithCovarianceStamped>(bytes),
-        "geometry_msgs/msg/TransformStamped" => go::<TransformStamped>(bytes),
-        "tf2_msgs/msg/TFMessage" => go::<TFMessage>(bytes),
-        "sensor_msgs/msg/PointCloud2" => go::<PointCloud2>(bytes),
-        "sensor_msgs/msg/CameraInfo" => go::<CameraInfo>(bytes),
-        "sensor_msgs/msg/Image" => go::<Image>(bytes),
-        "sensor_msgs/msg/Range" => go::<Range>(bytes),
-        "sensor_msgs/msg/Imu" => go::<Imu>(bytes),
-        "radar_msgs/msg/RadarScan" => go::<RadarScan>(bytes),
-        "vision_msgs/msg/Detection2DArray" => go::<Detection2DArray>(bytes),
-        "nav_msgs/msg/Odometry" => go::<Odometry>(bytes),
-        "diagnostic_msgs/msg/DiagnosticArray" => go::<DiagnosticArray>(bytes),
-        "edgefuse_msgs/msg/TrackedObjectArray" => go::<TrackedObjectArray>(bytes),
-        "edgefuse_msgs/msg/MaintenanceReport" => go::<MaintenanceReport>(bytes),
-        other => bail!("no Rust type for {other}"),
-    }
+    visit_type(type_name, Json(bytes)).with_context(|| format!("no Rust type for {type_name}"))?
 }
 
 /// Asserts two JSON views of a message are equal (numbers compared as f64 when either is a
