@@ -20,6 +20,14 @@ pub enum BagError {
         /// The MCAP error.
         source: mcap::McapError,
     },
+    /// SQLite refused a `sqlite3` storage file.
+    #[error("{path}: sqlite3 storage: {source}")]
+    Sqlite {
+        /// The file.
+        path: PathBuf,
+        /// The SQLite error.
+        source: rusqlite::Error,
+    },
     /// `metadata.yaml` cannot be parsed or lacks a field.
     #[error("{path}: {reason}")]
     Metadata {
@@ -45,7 +53,7 @@ pub enum BagError {
         reason: String,
     },
     /// The bag's storage format is not one this reader handles.
-    #[error("{path}: unsupported storage '{storage}' (this reader handles mcap)")]
+    #[error("{path}: unsupported storage '{storage}' (this reader handles mcap and sqlite3)")]
     UnsupportedStorage {
         /// The bag.
         path: PathBuf,

@@ -1,5 +1,5 @@
-//! rosbag2 recordings: a bag directory (`metadata.yaml`, version 9, plus `.mcap` files) or a
-//! bare `.mcap` file, with CDR payloads and `ros2msg` schemas, as `ros2 bag record` and the
+//! rosbag2 recordings: a bag directory (`metadata.yaml`, version 9, plus `.mcap` files; `.db3`
+//! sqlite3 storage is read too) or a bare `.mcap` file, with CDR payloads and `ros2msg` schemas, as `ros2 bag record` and the
 //! Python `rosbags` library write them.
 //!
 //! Reading streams messages in log-time order across topics, one chunk at a time (never the
@@ -12,6 +12,7 @@ mod error;
 mod metadata;
 mod qos;
 mod reader;
+mod sqlite;
 mod writer;
 
 pub use error::BagError;

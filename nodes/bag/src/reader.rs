@@ -97,14 +97,16 @@ pub struct ReadOptions {
 }
 
 #[derive(Clone)]
-struct ChannelInfo {
-    topic: Arc<str>,
-    type_name: Arc<str>,
-    unreadable: Option<SkipReason>,
+pub(crate) struct ChannelInfo {
+    pub(crate) topic: Arc<str>,
+    pub(crate) type_name: Arc<str>,
+    pub(crate) unreadable: Option<SkipReason>,
 }
 
 struct McapFile {
     path: PathBuf,
+    /// rosbag2 `sqlite3` storage rather than MCAP.
+    sqlite: bool,
     summary: Option<Arc<mcap::Summary>>,
     /// Why the summary could not be used (the file is then read linearly).
     summary_problem: Option<String>,
@@ -251,7 +253,7 @@ impl BagReader {
             }
             let text = std::fs::read_to_string(&meta_path).map_err(|e| BagError::io(&meta_path, e))?;
             let meta = BagMetadata::parse(&text, &meta_path)?;
-            if meta.storage_identifier != "mcap" {
+            if meta.storage_identifier != "mcap" && meta.storage_identifier != "sqlite3" {
                 return Err(BagError::UnsupportedStorage {
                     path: path.to_path_buf(),
                     storage: meta.storage_identifier.clone(),
@@ -295,6 +297,22 @@ impl BagReader {
         let mut counts: BTreeMap<String, TopicSummary> = BTreeMap::new();
         let mut time_range: Option<(u64, u64)> = None;
         for p in file_paths {
+            if p.extension().is_some_and(|e| e == "db3") {
+                let (found, range) = crate::sqlite::topics(&p)?;
+                for (_, _, t) in found {
+                    match counts.get_mut(&t.name) {
+                        Some(e) => e.message_count += t.message_count,
+                        None => {
+                            counts.insert(t.name.clone(), t);
+                        }
+                    }
+                }
+                if let Some((a, b)) = range {
+                    time_range = Some(time_range.map_or((a, b), |(x, y)| (x.min(a), y.max(b))));
+                }
+                files.push(McapFile { path: p, sqlite: true, summary: None, summary_problem: None });
+                continue;
+            }
             let (summary, problem) = match read_summary(&p) {
                 Ok(Some(s)) if s.stats.is_some() => (Some(Arc::new(s)), None),
                 Ok(Some(_)) => (None, Some("no statistics record".to_string())),
@@ -366,12 +384,12 @@ impl BagReader {
                     }
                 }
             }
-            files.push(McapFile { path: p, summary, summary_problem: problem });
+            files.push(McapFile { path: p, sqlite: false, summary, summary_problem: problem });
         }
         let topics: Vec<TopicSummary> = counts.into_values().collect();
 
         if let Some(meta) = &metadata {
-            let indexed = files.iter().all(|f| f.summary.is_some());
+            let indexed = files.iter().all(|f| f.summary.is_some() || f.sqlite);
             for t in &meta.topics {
                 let Some(actual) = topics.iter().find(|x| x.name == t.name) else {
                     if t.message_count > 0 && indexed {
@@ -458,6 +476,7 @@ enum Cursor {
         channels: HashMap<u16, ChannelInfo>,
     },
     Linear(Box<LinearCursor>),
+    Sqlite(Box<crate::sqlite::SqliteCursor>),
 }
 
 /// Iterator over a bag's messages. Messages of unreadable channels are skipped and counted
@@ -479,6 +498,10 @@ impl Messages<'_> {
     }
 
     fn open_cursor(&self, f: &McapFile) -> Result<Cursor, BagError> {
+        if f.sqlite {
+            let c = crate::sqlite::SqliteCursor::open(&f.path, self.opts.start_ns, self.opts.end_ns)?;
+            return Ok(Cursor::Sqlite(Box::new(c)));
+        }
         match &f.summary {
             Some(summary) => {
                 let mut o = IndexedReaderOptions::new().with_order(ReadOrder::LogTime);
@@ -590,6 +613,18 @@ impl Iterator for Messages<'_> {
                         Some(Ok(LinearItem::Message { channel_id, log_time, publish_time, data })) => {
                             let info = lc.channels.get(&channel_id).cloned();
                             if let Some(m) = self.accept(info.as_ref(), log_time, publish_time, &data) {
+                                break Some(Ok(m));
+                            }
+                        }
+                    }
+                },
+                Cursor::Sqlite(sc) => loop {
+                    match sc.next_row() {
+                        None => break None,
+                        Some(Err(e)) => break Some(Err(e)),
+                        Some(Ok((topic_id, ts, data))) => {
+                            let info = sc.channels.get(&topic_id).cloned();
+                            if let Some(m) = self.accept(info.as_ref(), ts, ts, &data) {
                                 break Some(Ok(m));
                             }
                         }
