@@ -53,6 +53,11 @@ pub fn run_python(script: &str, args: &[&str]) -> Result<String> {
 }
 
 
+/// The sample bag of `scenario`, generated on first use into the repository's `bags/`.
+pub fn sample_bag(scenario: &str) -> Result<PathBuf> {
+    edgefuse_cli::samples::ensure_sample_bag(&repo_root().join("bags"), scenario)
+}
+
 /// Decodes CDR `bytes` as the contract type named `type_name`, returning its JSON view and
 /// its re-encoding.
 pub fn decode_as(type_name: &str, bytes: &[u8]) -> Result<(Value, Vec<u8>)> {

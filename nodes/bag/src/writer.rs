@@ -107,6 +107,7 @@ impl BagWriter {
             .library(concat!("edgefuse-bag ", env!("CARGO_PKG_VERSION")))
             .compression(compression)
             .chunk_size(Some(opts.chunk_size_bytes))
+            .calculate_summary_section_crc(false)
             .create(BufWriter::with_capacity(1 << 20, file))
             .map_err(|e| BagError::mcap(path, e))?;
         Ok(Self {
@@ -285,6 +286,7 @@ impl BagWriter {
             .into_inner()
             .into_inner()
             .map_err(|e| BagError::io(&mcap_path, e.into_error()))?;
+        canonicalize_summary(&mcap_path)?;
         if let Some(dir) = &self.bag_dir {
             let path = dir.join("metadata.yaml");
             std::fs::write(&path, yaml).map_err(|e| BagError::io(&path, e))?;
@@ -300,4 +302,84 @@ impl BagWriter {
             topics: self.topics.iter().map(|t| (t.name.clone(), t.type_name.clone(), t.count)).collect(),
         })
     }
+}
+
+const OP_SCHEMA: u8 = 0x03;
+const OP_CHANNEL: u8 = 0x04;
+const OP_FOOTER: u8 = 0x02;
+
+/// Rewrites the schema and channel records of a finished MCAP's summary section in id order.
+///
+/// The `mcap` writer emits them from a `HashMap`, so two identical recordings would differ in
+/// those bytes; sorting each contiguous run in place keeps every offset and length valid
+/// (the summary CRC is not computed, which the format allows).
+fn canonicalize_summary(path: &Path) -> Result<(), BagError> {
+    use std::io::{Read, Seek, SeekFrom, Write};
+    let io = |e| BagError::io(path, e);
+    let mut f = std::fs::OpenOptions::new().read(true).write(true).open(path).map_err(io)?;
+    let len = f.metadata().map_err(io)?.len();
+    // Footer record (1 + 8 + 20 bytes) then the 8-byte magic.
+    let footer_at = len.checked_sub(8 + 29).ok_or_else(|| BagError::NotABag {
+        path: path.to_path_buf(),
+        reason: "file too short for an MCAP footer".into(),
+    })?;
+    let mut footer = [0u8; 29];
+    f.seek(SeekFrom::Start(footer_at)).map_err(io)?;
+    f.read_exact(&mut footer).map_err(io)?;
+    let bad = |what: &str| BagError::NotABag { path: path.to_path_buf(), reason: what.into() };
+    if footer[0] != OP_FOOTER {
+        return Err(bad("MCAP footer record not where expected"));
+    }
+    let le64 = |b: &[u8]| b.iter().rev().fold(0u64, |acc, &x| (acc << 8) | u64::from(x));
+    let summary_start = le64(&footer[9..17]);
+    let summary_offset_start = le64(&footer[17..25]);
+    let summary_end = if summary_offset_start > 0 { summary_offset_start } else { footer_at };
+    if summary_start == 0 || summary_start > summary_end {
+        return Ok(()); // no summary section: nothing to order
+    }
+    let size = usize::try_from(summary_end - summary_start).map_err(|_| bad("summary too large"))?;
+    let mut buf = vec![0u8; size];
+    f.seek(SeekFrom::Start(summary_start)).map_err(io)?;
+    f.read_exact(&mut buf).map_err(io)?;
+    // Split into records: (start, end, opcode, id for schema/channel records).
+    let mut records = Vec::new();
+    let mut pos = 0usize;
+    while pos + 9 <= buf.len() {
+        let op = buf[pos];
+        let body_len = usize::try_from(le64(&buf[pos + 1..pos + 9])).map_err(|_| bad("record too large"))?;
+        let end = pos + 9 + body_len;
+        if end > buf.len() {
+            return Err(bad("summary record runs past the summary section"));
+        }
+        let id = if (op == OP_SCHEMA || op == OP_CHANNEL) && body_len >= 2 {
+            u16::from(buf[pos + 9]) | (u16::from(buf[pos + 10]) << 8)
+        } else {
+            0
+        };
+        records.push((pos, end, op, id));
+        pos = end;
+    }
+    let mut out = Vec::with_capacity(buf.len());
+    let mut i = 0;
+    while i < records.len() {
+        let op = records[i].2;
+        let mut j = i;
+        while j < records.len() && records[j].2 == op {
+            j += 1;
+        }
+        let mut run: Vec<_> = records[i..j].to_vec();
+        if op == OP_SCHEMA || op == OP_CHANNEL {
+            run.sort_by_key(|r| r.3);
+        }
+        for (s, e, _, _) in run {
+            out.extend_from_slice(&buf[s..e]);
+        }
+        i = j;
+    }
+    out.extend_from_slice(&buf[pos..]);
+    if out != buf {
+        f.seek(SeekFrom::Start(summary_start)).map_err(io)?;
+        f.write_all(&out).map_err(io)?;
+    }
+    Ok(())
 }

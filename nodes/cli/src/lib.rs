@@ -73,20 +73,15 @@ pub fn run(cli: Cli) -> Result<()> {
                 return Ok(());
             }
             let out = out.context("--out is required")?;
-            let (def, yaml) = match (&scenario, &scenario_file) {
-                (Some(name), _) => {
-                    let def = edgefuse_sim::builtin_scenario(name)?;
-                    (def, samples::builtin_yaml(name)?.to_string())
-                }
+            let def = match (&scenario, &scenario_file) {
+                (Some(name), _) => edgefuse_sim::builtin_scenario(name)?,
                 (None, Some(path)) => {
                     let yaml = std::fs::read_to_string(path)
                         .with_context(|| format!("reading scenario file {}", path.display()))?;
-                    let def = edgefuse_sim::parse_scenario(&yaml, &path.display().to_string())?;
-                    (def, yaml)
+                    edgefuse_sim::parse_scenario(&yaml, &path.display().to_string())?
                 }
                 (None, None) => bail!("give --scenario NAME or --scenario-file PATH"),
             };
-            let _ = yaml;
             if out.exists() {
                 if !force {
                     bail!("{} exists; pass --force to replace it", out.display());
@@ -131,9 +126,23 @@ fn demo(bags_dir: &Path) -> Result<()> {
         let info = info::BagInfo::read(&path)?;
         println!("== {name} ==");
         print!("{}", info.to_text());
-        let faults = path.join("faults.json");
-        if let Ok(text) = std::fs::read_to_string(&faults) {
-            println!("Injected faults:   {}", text.trim());
+        let faults_path = path.join("faults.json");
+        let text = std::fs::read_to_string(&faults_path)
+            .with_context(|| format!("reading {}", faults_path.display()))?;
+        let faults: Vec<serde_json::Value> = serde_json::from_str(&text)
+            .with_context(|| format!("parsing {}", faults_path.display()))?;
+        println!("Injected faults:   {}", if faults.is_empty() { "none" } else { "" });
+        for f in &faults {
+            let params = f["parameters"]
+                .as_object()
+                .map(|m| m.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(", "))
+                .unwrap_or_default();
+            println!(
+                "  {:28} {:18} from {:>5} s  ({params})",
+                f["component"].as_str().unwrap_or("?"),
+                f["kind"].as_str().unwrap_or("?"),
+                f["onset_s"]
+            );
         }
         println!();
     }

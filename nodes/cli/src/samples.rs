@@ -9,13 +9,9 @@ use anyhow::{Context, Result};
 
 /// `custom_data` key holding the sha256 of the scenario definition a bag was made from.
 pub const HASH_KEY: &str = "edgefuse.scenario_sha256";
-/// `custom_data` key holding the generator version.
+/// `custom_data` key holding the generator version ([`edgefuse_sim::GENERATOR`]).
 pub const GENERATOR_KEY: &str = "edgefuse.generator";
 
-/// The generator version written into each bag; a different one means "regenerate".
-pub fn generator_version() -> &'static str {
-    env!("CARGO_PKG_VERSION")
-}
 
 /// The repository's `bags/` directory: `./bags` when it holds `scenarios/`, else the one this
 /// binary was built from.
@@ -43,7 +39,7 @@ fn is_current(bag: &Path, want_hash: &str) -> bool {
     let Ok(reader) = edgefuse_bag::BagReader::open(bag) else { return false };
     let Some(meta) = reader.metadata() else { return false };
     meta.custom_data.get(HASH_KEY).map(String::as_str) == Some(want_hash)
-        && meta.custom_data.get(GENERATOR_KEY).map(String::as_str) == Some(generator_version())
+        && meta.custom_data.get(GENERATOR_KEY).map(String::as_str) == Some(edgefuse_sim::GENERATOR)
 }
 
 /// Returns `bags_dir/<name>`, generating it first when it is missing or stale. Safe to call

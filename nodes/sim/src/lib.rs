@@ -39,12 +39,28 @@ use world::World;
 /// Simulated time zero: 2023-11-14T22:13:20Z, in nanoseconds since the Unix epoch.
 pub const EPOCH_NS: i64 = 1_700_000_000_000_000_000;
 
+/// Identifies the simulator's output: bump the revision whenever a change to the models changes
+/// the bytes generated for a definition, so that cached sample bags are regenerated.
+pub const GENERATOR: &str = concat!("edgefuse-sim ", env!("CARGO_PKG_VERSION"), " rev 1");
+
 /// The built-in scenarios: `(name, definition text)`.
 pub const BUILTIN_SCENARIOS: &[(&str, &str)] = &[
-    ("highway_cut_in", include_str!("../../../bags/scenarios/highway_cut_in.yaml")),
-    ("urban_intersection", include_str!("../../../bags/scenarios/urban_intersection.yaml")),
-    ("parking", include_str!("../../../bags/scenarios/parking.yaml")),
-    ("sensor_degradation", include_str!("../../../bags/scenarios/sensor_degradation.yaml")),
+    (
+        "highway_cut_in",
+        include_str!("../../../bags/scenarios/highway_cut_in.yaml"),
+    ),
+    (
+        "urban_intersection",
+        include_str!("../../../bags/scenarios/urban_intersection.yaml"),
+    ),
+    (
+        "parking",
+        include_str!("../../../bags/scenarios/parking.yaml"),
+    ),
+    (
+        "sensor_degradation",
+        include_str!("../../../bags/scenarios/sensor_degradation.yaml"),
+    ),
 ];
 
 /// Errors of the simulator.
@@ -149,13 +165,18 @@ pub struct GenerateReport {
 
 /// sha256 (lower-case hex) of a definition's text.
 pub fn definition_hash(yaml: &str) -> String {
-    Sha256::digest(yaml.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
+    Sha256::digest(yaml.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 /// Parses and validates a definition; `input` names its origin in error messages.
 pub fn parse_scenario(yaml: &str, input: &str) -> Result<ScenarioDef, SimError> {
-    let mut def: ScenarioDef =
-        serde_yaml_ng::from_str(yaml).map_err(|e| SimError::Yaml { input: input.to_string(), detail: e.to_string() })?;
+    let mut def: ScenarioDef = serde_yaml_ng::from_str(yaml).map_err(|e| SimError::Yaml {
+        input: input.to_string(),
+        detail: e.to_string(),
+    })?;
     def.validate(input)?;
     def.sha256 = definition_hash(yaml);
     Ok(def)
@@ -167,7 +188,10 @@ pub fn builtin_scenario(name: &str) -> Result<ScenarioDef, SimError> {
         Some((n, text)) => parse_scenario(text, &format!("builtin:{n}")),
         None => Err(SimError::UnknownScenario {
             name: name.to_string(),
-            known: BUILTIN_SCENARIOS.iter().map(|(n, _)| (*n).to_string()).collect(),
+            known: BUILTIN_SCENARIOS
+                .iter()
+                .map(|(n, _)| (*n).to_string())
+                .collect(),
         }),
     }
 }
@@ -179,20 +203,37 @@ pub fn injected_faults(def: &ScenarioDef) -> Vec<InjectedFault> {
         .map(|f| {
             let mut p = BTreeMap::new();
             let (kind, onset_s) = match f {
-                FaultDef::BlockedSector { onset_s, full_s, azimuth_min_deg, azimuth_max_deg, max_dropout, .. } => {
+                FaultDef::BlockedSector {
+                    onset_s,
+                    full_s,
+                    azimuth_min_deg,
+                    azimuth_max_deg,
+                    max_dropout,
+                    ..
+                } => {
                     p.insert("azimuth_min_deg".into(), *azimuth_min_deg);
                     p.insert("azimuth_max_deg".into(), *azimuth_max_deg);
                     p.insert("full_s".into(), *full_s);
                     p.insert("max_dropout".into(), *max_dropout);
-                    p.insert("dropout_rate_per_s".into(), max_dropout / (full_s - onset_s));
+                    p.insert(
+                        "dropout_rate_per_s".into(),
+                        max_dropout / (full_s - onset_s),
+                    );
                     ("blocked_sector", *onset_s)
                 }
-                FaultDef::YawMisalignment { onset_s, angle_deg, .. } => {
+                FaultDef::YawMisalignment {
+                    onset_s, angle_deg, ..
+                } => {
                     p.insert("angle_deg".into(), *angle_deg);
                     p.insert("reported_azimuth_offset_deg".into(), -angle_deg);
                     ("yaw_misalignment", *onset_s)
                 }
-                FaultDef::GyroBias { onset_s, axis, growth_radps_per_s, .. } => {
+                FaultDef::GyroBias {
+                    onset_s,
+                    axis,
+                    growth_radps_per_s,
+                    ..
+                } => {
                     let key = match axis {
                         scenario::Axis::X => "growth_x_radps_per_s",
                         scenario::Axis::Y => "growth_y_radps_per_s",
@@ -201,7 +242,9 @@ pub fn injected_faults(def: &ScenarioDef) -> Vec<InjectedFault> {
                     p.insert(key.into(), *growth_radps_per_s);
                     ("gyro_bias", *onset_s)
                 }
-                FaultDef::StuckValue { onset_s, value_m, .. } => {
+                FaultDef::StuckValue {
+                    onset_s, value_m, ..
+                } => {
                     p.insert("value_m".into(), *value_m);
                     ("stuck_value", *onset_s)
                 }
@@ -289,7 +332,12 @@ fn ms_ns(ms: f64) -> i64 {
 
 fn tf_static(def: &ScenarioDef) -> TFMessage {
     let s = &def.sensors;
-    let mut mounts = vec![&s.lidar.mount, &s.radar_front.mount, &s.camera_front.mount, &s.imu.mount];
+    let mut mounts = vec![
+        &s.lidar.mount,
+        &s.radar_front.mount,
+        &s.camera_front.mount,
+        &s.imu.mount,
+    ];
     mounts.extend(s.ultrasonic.positions.iter().map(|p| &p.mount));
     let transforms = mounts
         .into_iter()
@@ -334,18 +382,30 @@ impl Out {
 
 /// Simulates `def` (with `opts` overrides) and writes the rosbag2 directory `out_dir`
 /// (which must not exist or be empty) plus `out_dir/faults.json`.
-pub fn generate(def: &ScenarioDef, opts: &GenerateOptions, out_dir: &Path) -> Result<GenerateReport, SimError> {
+pub fn generate(
+    def: &ScenarioDef,
+    opts: &GenerateOptions,
+    out_dir: &Path,
+) -> Result<GenerateReport, SimError> {
     let input = format!("scenario {}", def.name);
     def.validate(&input)?;
     let duration_s = opts.duration_s.unwrap_or(def.duration_s);
     if !(duration_s.is_finite() && duration_s > 0.0) {
-        return Err(SimError::NonPositiveDuration { input: "GenerateOptions::duration_s".into(), duration_s });
+        return Err(SimError::NonPositiveDuration {
+            input: "GenerateOptions::duration_s".into(),
+            duration_s,
+        });
     }
     let seed = opts.seed.unwrap_or(def.seed);
     if out_dir.exists() {
-        let mut entries = std::fs::read_dir(out_dir).map_err(|e| SimError::Io { path: out_dir.to_path_buf(), source: e })?;
+        let mut entries = std::fs::read_dir(out_dir).map_err(|e| SimError::Io {
+            path: out_dir.to_path_buf(),
+            source: e,
+        })?;
         if entries.next().is_some() {
-            return Err(SimError::OutputNotEmpty { path: out_dir.to_path_buf() });
+            return Err(SimError::OutputNotEmpty {
+                path: out_dir.to_path_buf(),
+            });
         }
     }
     let faults = injected_faults(def);
@@ -362,7 +422,14 @@ pub fn generate(def: &ScenarioDef, opts: &GenerateOptions, out_dir: &Path) -> Re
     let mut stuck: BTreeMap<String, (f64, f64)> = BTreeMap::new();
     for f in &def.faults {
         match f {
-            FaultDef::BlockedSector { onset_s, full_s, azimuth_min_deg, azimuth_max_deg, max_dropout, .. } => {
+            FaultDef::BlockedSector {
+                onset_s,
+                full_s,
+                azimuth_min_deg,
+                azimuth_max_deg,
+                max_dropout,
+                ..
+            } => {
                 blocked = Some(BlockedSector {
                     az_min_rad: azimuth_min_deg.to_radians(),
                     az_max_rad: azimuth_max_deg.to_radians(),
@@ -371,11 +438,22 @@ pub fn generate(def: &ScenarioDef, opts: &GenerateOptions, out_dir: &Path) -> Re
                     max_dropout: *max_dropout,
                 });
             }
-            FaultDef::YawMisalignment { onset_s, angle_deg, .. } => misalignment = Some((*onset_s, angle_deg.to_radians())),
-            FaultDef::GyroBias { onset_s, axis, growth_radps_per_s, .. } => {
+            FaultDef::YawMisalignment {
+                onset_s, angle_deg, ..
+            } => misalignment = Some((*onset_s, angle_deg.to_radians())),
+            FaultDef::GyroBias {
+                onset_s,
+                axis,
+                growth_radps_per_s,
+                ..
+            } => {
                 growing = Some((*onset_s, *axis, *growth_radps_per_s));
             }
-            FaultDef::StuckValue { component, onset_s, value_m } => {
+            FaultDef::StuckValue {
+                component,
+                onset_s,
+                value_m,
+            } => {
                 stuck.insert(component.clone(), (*onset_s, *value_m));
             }
         }
@@ -388,7 +466,12 @@ pub fn generate(def: &ScenarioDef, opts: &GenerateOptions, out_dir: &Path) -> Re
     let mut ultra: Vec<Ultrasonic> = (0..s.ultrasonic.positions.len())
         .filter_map(|i| {
             let name = &s.ultrasonic.positions[i].name;
-            Ultrasonic::new(&s.ultrasonic, i, stuck.get(&format!("ultrasonic/{name}")).copied(), seed)
+            Ultrasonic::new(
+                &s.ultrasonic,
+                i,
+                stuck.get(&format!("ultrasonic/{name}")).copied(),
+                seed,
+            )
         })
         .collect();
 
@@ -396,43 +479,88 @@ pub fn generate(def: &ScenarioDef, opts: &GenerateOptions, out_dir: &Path) -> Re
     let mut slots: Vec<Slot> = Vec::new();
     let lidar_pub_ns = ms_ns(lidar_period_s * 1e3 + s.lidar.latency_ms);
     for st in stamps(s.lidar.rate_hz, 0.0, duration_s) {
-        slots.push(Slot { log_ns: st + lidar_pub_ns, job: Job::Lidar, stamp_ns: st });
-        slots.push(Slot { log_ns: st, job: Job::GroundTruthObjects, stamp_ns: st });
+        slots.push(Slot {
+            log_ns: st + lidar_pub_ns,
+            job: Job::Lidar,
+            stamp_ns: st,
+        });
+        slots.push(Slot {
+            log_ns: st,
+            job: Job::GroundTruthObjects,
+            stamp_ns: st,
+        });
     }
     for st in stamps(s.radar_front.rate_hz, s.radar_front.phase_ms, duration_s) {
-        slots.push(Slot { log_ns: st + ms_ns(s.radar_front.latency_ms), job: Job::Radar, stamp_ns: st });
+        slots.push(Slot {
+            log_ns: st + ms_ns(s.radar_front.latency_ms),
+            job: Job::Radar,
+            stamp_ns: st,
+        });
     }
     for st in stamps(s.camera_front.rate_hz, s.camera_front.phase_ms, duration_s) {
-        slots.push(Slot { log_ns: st + ms_ns(s.camera_front.latency_ms), job: Job::Camera, stamp_ns: st });
+        slots.push(Slot {
+            log_ns: st + ms_ns(s.camera_front.latency_ms),
+            job: Job::Camera,
+            stamp_ns: st,
+        });
     }
     for st in stamps(s.imu.rate_hz, s.imu.phase_ms, duration_s) {
-        slots.push(Slot { log_ns: st, job: Job::Imu, stamp_ns: st });
+        slots.push(Slot {
+            log_ns: st,
+            job: Job::Imu,
+            stamp_ns: st,
+        });
     }
     for st in stamps(100.0, 0.0, duration_s) {
-        slots.push(Slot { log_ns: st, job: Job::GroundTruthEgo, stamp_ns: st });
+        slots.push(Slot {
+            log_ns: st,
+            job: Job::GroundTruthEgo,
+            stamp_ns: st,
+        });
     }
-    for st in stamps(s.wheel_odometry.rate_hz, s.wheel_odometry.phase_ms, duration_s) {
-        slots.push(Slot { log_ns: st, job: Job::Twist, stamp_ns: st });
+    for st in stamps(
+        s.wheel_odometry.rate_hz,
+        s.wheel_odometry.phase_ms,
+        duration_s,
+    ) {
+        slots.push(Slot {
+            log_ns: st,
+            job: Job::Twist,
+            stamp_ns: st,
+        });
     }
     for (i, _) in ultra.iter().enumerate() {
         for st in stamps(s.ultrasonic.rate_hz, s.ultrasonic.phase_ms, duration_s) {
-            slots.push(Slot { log_ns: st, job: Job::Ultrasonic(i), stamp_ns: st });
+            slots.push(Slot {
+                log_ns: st,
+                job: Job::Ultrasonic(i),
+                stamp_ns: st,
+            });
         }
     }
     slots.sort();
 
-    let mut out = Out { writer: BagWriter::create(out_dir, BagWriteOptions::default())?, counts: Vec::new() };
+    let mut out = Out {
+        writer: BagWriter::create(out_dir, BagWriteOptions::default())?,
+        counts: Vec::new(),
+    };
     out.add::<TFMessage>(TOPIC_TF_STATIC, Qos::Latched)?;
     out.add::<edgefuse_msgs::sensor_msgs::PointCloud2>(TOPIC_LIDAR, Qos::SensorData)?;
     out.add::<edgefuse_msgs::radar_msgs::RadarScan>(TOPIC_RADAR, Qos::SensorData)?;
-    out.add::<edgefuse_msgs::vision_msgs::Detection2DArray>(TOPIC_CAMERA_DETECTIONS, Qos::SensorData)?;
+    out.add::<edgefuse_msgs::vision_msgs::Detection2DArray>(
+        TOPIC_CAMERA_DETECTIONS,
+        Qos::SensorData,
+    )?;
     out.add::<edgefuse_msgs::sensor_msgs::CameraInfo>(TOPIC_CAMERA_INFO, Qos::SensorData)?;
     let ultra_topics: Vec<String> = ultra.iter().map(|u| ultrasonic_topic(&u.name)).collect();
     for t in &ultra_topics {
         out.add::<edgefuse_msgs::sensor_msgs::Range>(t, Qos::SensorData)?;
     }
     out.add::<edgefuse_msgs::sensor_msgs::Imu>(TOPIC_IMU, Qos::SensorData)?;
-    out.add::<edgefuse_msgs::geometry_msgs::TwistWithCovarianceStamped>(TOPIC_TWIST, Qos::SensorData)?;
+    out.add::<edgefuse_msgs::geometry_msgs::TwistWithCovarianceStamped>(
+        TOPIC_TWIST,
+        Qos::SensorData,
+    )?;
     out.add::<edgefuse_msgs::edgefuse_msgs::TrackedObjectArray>(TOPIC_GT_OBJECTS, Qos::Reliable)?;
     out.add::<edgefuse_msgs::nav_msgs::Odometry>(TOPIC_GT_EGO, Qos::Reliable)?;
 
@@ -451,17 +579,37 @@ pub fn generate(def: &ScenarioDef, opts: &GenerateOptions, out_dir: &Path) -> Re
                 out.write(TOPIC_LIDAR, slot.log_ns, &sweep.cloud)?;
             }
             Job::GroundTruthObjects => {
-                out.write(TOPIC_GT_OBJECTS, slot.log_ns, &sensors::ground_truth_objects(&world, t, slot.stamp_ns))?;
+                out.write(
+                    TOPIC_GT_OBJECTS,
+                    slot.log_ns,
+                    &sensors::ground_truth_objects(&world, t, slot.stamp_ns),
+                )?;
             }
-            Job::Radar => out.write(TOPIC_RADAR, slot.log_ns, &radar.scan(&world, t, slot.stamp_ns))?,
+            Job::Radar => out.write(
+                TOPIC_RADAR,
+                slot.log_ns,
+                &radar.scan(&world, t, slot.stamp_ns),
+            )?,
             Job::Camera => {
                 let dets = camera.detect(&world, t, slot.stamp_ns);
                 out.write(TOPIC_CAMERA_DETECTIONS, slot.log_ns, &dets)?;
                 out.write(TOPIC_CAMERA_INFO, slot.log_ns, &camera.info(slot.stamp_ns))?;
             }
-            Job::Imu => out.write(TOPIC_IMU, slot.log_ns, &imu.sample(&world, t, slot.stamp_ns))?,
-            Job::Twist => out.write(TOPIC_TWIST, slot.log_ns, &twist.sample(&world, t, slot.stamp_ns))?,
-            Job::GroundTruthEgo => out.write(TOPIC_GT_EGO, slot.log_ns, &sensors::ground_truth_ego(&world, t, slot.stamp_ns))?,
+            Job::Imu => out.write(
+                TOPIC_IMU,
+                slot.log_ns,
+                &imu.sample(&world, t, slot.stamp_ns),
+            )?,
+            Job::Twist => out.write(
+                TOPIC_TWIST,
+                slot.log_ns,
+                &twist.sample(&world, t, slot.stamp_ns),
+            )?,
+            Job::GroundTruthEgo => out.write(
+                TOPIC_GT_EGO,
+                slot.log_ns,
+                &sensors::ground_truth_ego(&world, t, slot.stamp_ns),
+            )?,
             Job::Ultrasonic(i) => {
                 if us_boxes.as_ref().is_none_or(|(st, _)| *st != slot.stamp_ns) {
                     us_boxes = Some((slot.stamp_ns, sensors::all_boxes(&world, t)));
@@ -475,14 +623,22 @@ pub fn generate(def: &ScenarioDef, opts: &GenerateOptions, out_dir: &Path) -> Re
         }
     }
 
+    out.writer.set_custom_data("edgefuse.generator", GENERATOR);
     out.writer.set_custom_data("edgefuse.scenario", &def.name);
-    out.writer.set_custom_data("edgefuse.seed", &seed.to_string());
-    out.writer.set_custom_data("edgefuse.scenario_sha256", &def.sha256);
-    out.writer.set_custom_data("edgefuse.duration_s", &format!("{duration_s}"));
-    out.writer.set_custom_data("edgefuse.faults", &serde_json::to_string(&faults)?);
+    out.writer
+        .set_custom_data("edgefuse.seed", &seed.to_string());
+    out.writer
+        .set_custom_data("edgefuse.scenario_sha256", &def.sha256);
+    out.writer
+        .set_custom_data("edgefuse.duration_s", &format!("{duration_s}"));
+    out.writer
+        .set_custom_data("edgefuse.faults", &serde_json::to_string(&faults)?);
     out.writer.finish()?;
     let faults_path = out_dir.join("faults.json");
-    std::fs::write(&faults_path, faults_json + "\n").map_err(|e| SimError::Io { path: faults_path, source: e })?;
+    std::fs::write(&faults_path, faults_json + "\n").map_err(|e| SimError::Io {
+        path: faults_path,
+        source: e,
+    })?;
 
     let messages = out.counts.iter().map(|c| c.1).sum();
     Ok(GenerateReport {

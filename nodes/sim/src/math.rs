@@ -24,7 +24,11 @@ impl V3 {
     }
     /// Cross product `self × o`.
     pub fn cross(self, o: V3) -> V3 {
-        V3::new(self.y * o.z - self.z * o.y, self.z * o.x - self.x * o.z, self.x * o.y - self.y * o.x)
+        V3::new(
+            self.y * o.z - self.z * o.y,
+            self.z * o.x - self.x * o.z,
+            self.x * o.y - self.y * o.x,
+        )
     }
     /// Euclidean norm.
     pub fn norm(self) -> f64 {
@@ -125,7 +129,11 @@ impl Rot {
     /// Transpose (inverse).
     pub fn transpose(&self) -> Rot {
         let m = &self.0;
-        Rot([[m[0][0], m[1][0], m[2][0]], [m[0][1], m[1][1], m[2][1]], [m[0][2], m[1][2], m[2][2]]])
+        Rot([
+            [m[0][0], m[1][0], m[2][0]],
+            [m[0][1], m[1][1], m[2][1]],
+            [m[0][2], m[1][2], m[2][2]],
+        ])
     }
 
     /// Unit quaternion of this rotation (Shepperd's method).
@@ -174,7 +182,10 @@ pub struct Iso {
 impl Iso {
     /// A planar pose: position `(x, y, z)` and yaw about +z.
     pub fn planar(x_m: f64, y_m: f64, z_m: f64, yaw_rad: f64) -> Iso {
-        Iso { rot: Rot::from_yaw(yaw_rad), trans: V3::new(x_m, y_m, z_m) }
+        Iso {
+            rot: Rot::from_yaw(yaw_rad),
+            trans: V3::new(x_m, y_m, z_m),
+        }
     }
     /// Maps a point from the child frame into the parent frame.
     pub fn point(&self, p: V3) -> V3 {
@@ -190,7 +201,10 @@ impl Iso {
     }
     /// `self ∘ o` (`a_from_c = a_from_b ∘ b_from_c`).
     pub fn compose(&self, o: &Iso) -> Iso {
-        Iso { rot: self.rot.mul(&o.rot), trans: self.rot.apply(o.trans) + self.trans }
+        Iso {
+            rot: self.rot.mul(&o.rot),
+            trans: self.rot.apply(o.trans) + self.trans,
+        }
     }
 }
 
@@ -219,7 +233,10 @@ mod tests {
 
     #[test]
     fn compose_and_inverse() {
-        let a = Iso { rot: Rot::from_rpy(0.1, 0.2, 0.3), trans: V3::new(1.0, 2.0, 3.0) };
+        let a = Iso {
+            rot: Rot::from_rpy(0.1, 0.2, 0.3),
+            trans: V3::new(1.0, 2.0, 3.0),
+        };
         let p = V3::new(0.5, -0.7, 2.0);
         let back = a.inv_point(a.point(p));
         assert!((back - p).norm() < 1e-12);

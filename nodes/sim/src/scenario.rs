@@ -152,17 +152,28 @@ pub struct PathDef {
 
 /// One path segment: `{straight_m: L}` or `{arc: {radius_m: R, angle_deg: A}}` (A > 0 turns left).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case", deny_unknown_fields)]
+#[serde(untagged)]
 pub enum SegmentDef {
-    /// Straight of this length, metres.
-    StraightM(f64),
-    /// Circular arc.
-    Arc {
-        /// Radius, metres.
-        radius_m: f64,
-        /// Turn angle, degrees (positive = left).
-        angle_deg: f64,
+    /// A straight.
+    Straight {
+        /// Length, metres.
+        straight_m: f64,
     },
+    /// A circular arc.
+    Arc {
+        /// The arc.
+        arc: ArcDef,
+    },
+}
+
+/// A circular arc segment.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ArcDef {
+    /// Radius, metres.
+    pub radius_m: f64,
+    /// Turn angle, degrees (positive = left).
+    pub angle_deg: f64,
 }
 
 /// Longitudinal behaviour.
@@ -244,9 +255,9 @@ impl EventDef {
     /// Event time, s.
     pub fn at_s(&self) -> f64 {
         match self {
-            EventDef::SetSpeed { at_s, .. } | EventDef::Brake { at_s, .. } | EventDef::LaneChange { at_s, .. } => {
-                *at_s
-            }
+            EventDef::SetSpeed { at_s, .. }
+            | EventDef::Brake { at_s, .. }
+            | EventDef::LaneChange { at_s, .. } => *at_s,
         }
     }
 }
@@ -565,7 +576,11 @@ struct Check<'a> {
 
 impl Check<'_> {
     fn err(&self, field: impl Into<String>, reason: impl Into<String>) -> SimError {
-        SimError::InvalidField { input: self.input.to_string(), field: field.into(), reason: reason.into() }
+        SimError::InvalidField {
+            input: self.input.to_string(),
+            field: field.into(),
+            reason: reason.into(),
+        }
     }
     fn positive(&self, field: &str, v: f64) -> Result<(), SimError> {
         if v.is_finite() && v > 0.0 {
@@ -597,11 +612,16 @@ impl Check<'_> {
     fn path(&self, field: &str, p: &PathDef) -> Result<(), SimError> {
         for (i, seg) in p.segments.iter().enumerate() {
             match seg {
-                SegmentDef::StraightM(l) => self.positive(&format!("{field}.segments[{i}].straight_m"), *l)?,
-                SegmentDef::Arc { radius_m, angle_deg } => {
-                    self.positive(&format!("{field}.segments[{i}].arc.radius_m"), *radius_m)?;
-                    if !angle_deg.is_finite() || *angle_deg == 0.0 {
-                        return Err(self.err(format!("{field}.segments[{i}].arc.angle_deg"), "must be non-zero"));
+                SegmentDef::Straight { straight_m } => {
+                    self.positive(&format!("{field}.segments[{i}].straight_m"), *straight_m)?
+                }
+                SegmentDef::Arc { arc } => {
+                    self.positive(&format!("{field}.segments[{i}].arc.radius_m"), arc.radius_m)?;
+                    if !arc.angle_deg.is_finite() || arc.angle_deg == 0.0 {
+                        return Err(self.err(
+                            format!("{field}.segments[{i}].arc.angle_deg"),
+                            "must be non-zero",
+                        ));
                     }
                 }
             }
@@ -624,12 +644,20 @@ impl Check<'_> {
             let f = format!("{field}[{i}]");
             self.non_negative(&format!("{f}.at_s"), e.at_s())?;
             match e {
-                EventDef::SetSpeed { target_mps, .. } => self.non_negative(&format!("{f}.target_mps"), *target_mps)?,
-                EventDef::Brake { decel_mps2, to_mps, .. } => {
+                EventDef::SetSpeed { target_mps, .. } => {
+                    self.non_negative(&format!("{f}.target_mps"), *target_mps)?
+                }
+                EventDef::Brake {
+                    decel_mps2, to_mps, ..
+                } => {
                     self.positive(&format!("{f}.decel_mps2"), *decel_mps2)?;
                     self.non_negative(&format!("{f}.to_mps"), *to_mps)?;
                 }
-                EventDef::LaneChange { offset_m, duration_s, .. } => {
+                EventDef::LaneChange {
+                    offset_m,
+                    duration_s,
+                    ..
+                } => {
                     self.positive(&format!("{f}.duration_s"), *duration_s)?;
                     if !offset_m.is_finite() {
                         return Err(self.err(format!("{f}.offset_m"), "must be finite"));
@@ -648,7 +676,10 @@ impl Check<'_> {
     }
     fn frame(&self, field: &str, frame: &str) -> Result<(), SimError> {
         if frame.is_empty() || frame.contains(char::is_whitespace) || frame.starts_with('/') {
-            return Err(self.err(field, format!("frame id `{frame}` must be non-empty, without spaces or leading '/'")));
+            return Err(self.err(
+                field,
+                format!("frame id `{frame}` must be non-empty, without spaces or leading '/'"),
+            ));
         }
         Ok(())
     }
@@ -662,7 +693,10 @@ impl ScenarioDef {
             return Err(c.err("name", "must not be empty"));
         }
         if !(self.duration_s.is_finite() && self.duration_s > 0.0) {
-            return Err(SimError::NonPositiveDuration { input: input.to_string(), duration_s: self.duration_s });
+            return Err(SimError::NonPositiveDuration {
+                input: input.to_string(),
+                duration_s: self.duration_s,
+            });
         }
         for (i, s) in self.world.static_objects.iter().enumerate() {
             let f = format!("world.static[{i}]");
@@ -672,12 +706,16 @@ impl ScenarioDef {
                         return Err(c.err(format!("{f}.to"), "segment has zero length"));
                     }
                     c.positive(&format!("{f}.height_m"), s.height_m.unwrap_or(f64::NAN))?;
-                    c.positive(&format!("{f}.thickness_m"), s.thickness_m.unwrap_or(f64::NAN))?;
+                    c.positive(
+                        &format!("{f}.thickness_m"),
+                        s.thickness_m.unwrap_or(f64::NAN),
+                    )?;
                 }
                 (None, None, Some(_), Some(size)) => c.size(&format!("{f}.size_m"), size)?,
-                _ => {
-                    return Err(c.err(f, "needs either `from` + `to` (+ height_m, thickness_m) or `center` + `size_m`"))
-                }
+                _ => return Err(c.err(
+                    f,
+                    "needs either `from` + `to` (+ height_m, thickness_m) or `center` + `size_m`",
+                )),
             }
         }
         c.size("ego.size_m", self.ego.size_m)?;
@@ -688,7 +726,10 @@ impl ScenarioDef {
         for (i, a) in self.actors.iter().enumerate() {
             let f = format!("actors[{i}]");
             if a.id == 0 || ids.contains(&a.id) {
-                return Err(c.err(format!("{f}.id"), format!("id {} must be > 0 and unique", a.id)));
+                return Err(c.err(
+                    format!("{f}.id"),
+                    format!("id {} must be > 0 and unique", a.id),
+                ));
             }
             ids.push(a.id);
             c.size(&format!("{f}.size_m"), a.size_m)?;
@@ -697,16 +738,23 @@ impl ScenarioDef {
             c.events(&format!("{f}.events"), &a.events)?;
         }
         let s = &self.sensors;
-        let mut frames: Vec<&str> = Vec::new();
+        let mut frames: Vec<String> = Vec::new();
         let mut mount = |f: &str, m: &MountDef| -> Result<(), SimError> {
             c.frame(&format!("{f}.frame"), &m.frame)?;
-            if m.frame == "base_link" || m.frame == "odom" || frames.contains(&m.frame.as_str()) {
-                return Err(c.err(format!("{f}.frame"), format!("frame `{}` is reserved or used twice", m.frame)));
+            if m.frame == "base_link" || m.frame == "odom" || frames.contains(&m.frame) {
+                return Err(c.err(
+                    format!("{f}.frame"),
+                    format!("frame `{}` is reserved or used twice", m.frame),
+                ));
             }
-            if m.xyz_m.iter().chain(m.rpy_deg.iter()).any(|v| !v.is_finite()) {
+            if m.xyz_m
+                .iter()
+                .chain(m.rpy_deg.iter())
+                .any(|v| !v.is_finite())
+            {
                 return Err(c.err(f, "mounting values must be finite"));
             }
-            frames.push(&m.frame);
+            frames.push(m.frame.clone());
             Ok(())
         };
         mount("sensors.lidar.mount", &s.lidar.mount)?;
@@ -714,21 +762,33 @@ impl ScenarioDef {
         mount("sensors.camera_front.mount", &s.camera_front.mount)?;
         mount("sensors.imu.mount", &s.imu.mount)?;
         for (i, p) in s.ultrasonic.positions.iter().enumerate() {
-            mount(&format!("sensors.ultrasonic.positions[{i}].mount"), &p.mount)?;
+            mount(
+                &format!("sensors.ultrasonic.positions[{i}].mount"),
+                &p.mount,
+            )?;
         }
         let l = &s.lidar;
         c.rate("sensors.lidar.rate_hz", l.rate_hz)?;
         if !(4..=256).contains(&l.beams) {
-            return Err(c.err("sensors.lidar.beams", format!("must be in 4..=256, got {}", l.beams)));
+            return Err(c.err(
+                "sensors.lidar.beams",
+                format!("must be in 4..=256, got {}", l.beams),
+            ));
         }
         if !(64..=8192).contains(&l.columns) {
-            return Err(c.err("sensors.lidar.columns", format!("must be in 64..=8192, got {}", l.columns)));
+            return Err(c.err(
+                "sensors.lidar.columns",
+                format!("must be in 64..=8192, got {}", l.columns),
+            ));
         }
         if !(l.vertical_fov_deg[0] < l.vertical_fov_deg[1]
             && l.vertical_fov_deg[0] > -90.0
             && l.vertical_fov_deg[1] < 90.0)
         {
-            return Err(c.err("sensors.lidar.vertical_fov_deg", "needs -90 < low < high < 90"));
+            return Err(c.err(
+                "sensors.lidar.vertical_fov_deg",
+                "needs -90 < low < high < 90",
+            ));
         }
         c.non_negative("sensors.lidar.min_range_m", l.min_range_m)?;
         c.positive("sensors.lidar.max_range_m", l.max_range_m)?;
@@ -743,7 +803,10 @@ impl ScenarioDef {
         c.non_negative("sensors.radar_front.range_noise_m", r.range_noise_m)?;
         c.non_negative("sensors.radar_front.azimuth_noise_deg", r.azimuth_noise_deg)?;
         c.non_negative("sensors.radar_front.doppler_noise_mps", r.doppler_noise_mps)?;
-        c.probability("sensors.radar_front.detection_probability", r.detection_probability)?;
+        c.probability(
+            "sensors.radar_front.detection_probability",
+            r.detection_probability,
+        )?;
         c.non_negative("sensors.radar_front.clutter_per_scan", r.clutter_per_scan)?;
         c.probability("sensors.radar_front.ghost_probability", r.ghost_probability)?;
         let cam = &s.camera_front;
@@ -755,9 +818,15 @@ impl ScenarioDef {
         c.positive("sensors.camera_front.focal_px[1]", cam.focal_px[1])?;
         c.positive("sensors.camera_front.max_range_m", cam.max_range_m)?;
         c.non_negative("sensors.camera_front.box_noise_px", cam.box_noise_px)?;
-        c.probability("sensors.camera_front.miss_probability", cam.miss_probability)?;
+        c.probability(
+            "sensors.camera_front.miss_probability",
+            cam.miss_probability,
+        )?;
         c.probability("sensors.camera_front.class_confusion", cam.class_confusion)?;
-        c.non_negative("sensors.camera_front.false_positives_per_frame", cam.false_positives_per_frame)?;
+        c.non_negative(
+            "sensors.camera_front.false_positives_per_frame",
+            cam.false_positives_per_frame,
+        )?;
         let u = &s.ultrasonic;
         c.rate("sensors.ultrasonic.rate_hz", u.rate_hz)?;
         c.positive("sensors.ultrasonic.field_of_view_deg", u.field_of_view_deg)?;
@@ -768,7 +837,10 @@ impl ScenarioDef {
             return Err(c.err("sensors.ultrasonic.positions", "at most 12 positions"));
         }
         for (i, p) in u.positions.iter().enumerate() {
-            let ok = !p.name.is_empty() && p.name.chars().all(|ch| ch.is_ascii_lowercase() || ch.is_ascii_digit() || ch == '_');
+            let ok = !p.name.is_empty()
+                && p.name
+                    .chars()
+                    .all(|ch| ch.is_ascii_lowercase() || ch.is_ascii_digit() || ch == '_');
             if !ok || u.positions[..i].iter().any(|q| q.name == p.name) {
                 return Err(c.err(
                     format!("sensors.ultrasonic.positions[{i}].name"),
@@ -782,7 +854,12 @@ impl ScenarioDef {
             let f = format!("faults[{i}]");
             let comp = fdef.component();
             let (ok, expected) = match fdef {
-                FaultDef::BlockedSector { onset_s, full_s, max_dropout, .. } => {
+                FaultDef::BlockedSector {
+                    onset_s,
+                    full_s,
+                    max_dropout,
+                    ..
+                } => {
                     c.non_negative(&format!("{f}.onset_s"), *onset_s)?;
                     if full_s <= onset_s {
                         return Err(c.err(format!("{f}.full_s"), "must be after onset_s"));
@@ -803,11 +880,17 @@ impl ScenarioDef {
                     let ok = comp
                         .strip_prefix("ultrasonic/")
                         .is_some_and(|name| u.positions.iter().any(|p| p.name == name));
-                    (ok, "ultrasonic/<one of sensors.ultrasonic.positions>".to_string())
+                    (
+                        ok,
+                        "ultrasonic/<one of sensors.ultrasonic.positions>".to_string(),
+                    )
                 }
             };
             if !ok {
-                return Err(c.err(format!("{f}.component"), format!("`{comp}` is not valid here, expected {expected}")));
+                return Err(c.err(
+                    format!("{f}.component"),
+                    format!("`{comp}` is not valid here, expected {expected}"),
+                ));
             }
         }
         Ok(())

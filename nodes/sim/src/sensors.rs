@@ -4,14 +4,18 @@
 use edgefuse_msgs::builtin_interfaces::Time;
 use edgefuse_msgs::edgefuse_msgs::{TrackedObject, TrackedObjectArray};
 use edgefuse_msgs::geometry_msgs::{
-    Point, Pose, PoseWithCovariance, Quaternion, Twist, TwistWithCovariance, TwistWithCovarianceStamped, Vector3,
+    Point, Pose, PoseWithCovariance, Quaternion, Twist, TwistWithCovariance,
+    TwistWithCovarianceStamped, Vector3,
 };
 use edgefuse_msgs::nav_msgs::Odometry;
 use edgefuse_msgs::radar_msgs::{RadarReturn, RadarScan};
-use edgefuse_msgs::sensor_msgs::{CameraInfo, Imu, PointCloud2, PointField, Range, RegionOfInterest};
+use edgefuse_msgs::sensor_msgs::{
+    CameraInfo, Imu, PointCloud2, PointField, Range, RegionOfInterest,
+};
 use edgefuse_msgs::std_msgs::Header;
 use edgefuse_msgs::vision_msgs::{
-    BoundingBox2D, Detection2D, Detection2DArray, ObjectHypothesis, ObjectHypothesisWithPose, Point2D, Pose2D,
+    BoundingBox2D, Detection2D, Detection2DArray, ObjectHypothesis, ObjectHypothesisWithPose,
+    Point2D, Pose2D,
 };
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -59,13 +63,20 @@ fn poisson(rng: &mut ChaCha8Rng, mean: f64) -> usize {
 /// `base_from_sensor` of a mounting.
 pub fn base_from_mount(m: &MountDef) -> Iso {
     Iso {
-        rot: Rot::from_rpy(m.rpy_deg[0].to_radians(), m.rpy_deg[1].to_radians(), m.rpy_deg[2].to_radians()),
+        rot: Rot::from_rpy(
+            m.rpy_deg[0].to_radians(),
+            m.rpy_deg[1].to_radians(),
+            m.rpy_deg[2].to_radians(),
+        ),
         trans: V3::new(m.xyz_m[0], m.xyz_m[1], m.xyz_m[2]),
     }
 }
 
 fn header(stamp_ns: i64, frame: &str) -> Header {
-    Header { stamp: Time::from_nanos(stamp_ns), frame_id: frame.to_string() }
+    Header {
+        stamp: Time::from_nanos(stamp_ns),
+        frame_id: frame.to_string(),
+    }
 }
 
 /// All boxes (statics first, then actors) at `t_s`.
@@ -93,7 +104,8 @@ pub struct BlockedSector {
 impl BlockedSector {
     /// Dropout probability at `t_s`.
     pub fn dropout(&self, t_s: f64) -> f64 {
-        (self.max_dropout * (t_s - self.onset_s) / (self.full_s - self.onset_s)).clamp(0.0, self.max_dropout)
+        (self.max_dropout * (t_s - self.onset_s) / (self.full_s - self.onset_s))
+            .clamp(0.0, self.max_dropout)
     }
     /// Whether azimuth `az_rad` is in the sector.
     pub fn contains(&self, az_rad: f64) -> bool {
@@ -124,7 +136,10 @@ impl Lidar {
     /// A LiDAR from its definition.
     pub fn new(def: &LidarDef, blocked: Option<BlockedSector>, seed: u64) -> Lidar {
         let nb = def.beams;
-        let (lo, hi) = (def.vertical_fov_deg[0].to_radians(), def.vertical_fov_deg[1].to_radians());
+        let (lo, hi) = (
+            def.vertical_fov_deg[0].to_radians(),
+            def.vertical_fov_deg[1].to_radians(),
+        );
         let beams = (0..nb)
             .map(|k| {
                 let e = lo + (hi - lo) * k as f64 / (nb - 1).max(1) as f64;
@@ -178,14 +193,23 @@ impl Lidar {
             } else {
                 (world.actors[b.actor].agent.kin(t_mid).speed_mps + ego_speed) * period
             };
-            let c = odom_from_sensor_mid.inv_point(V3::new(b.cx, b.cy, 0.5 * (b.z_min_m + b.z_max_m)));
+            let c =
+                odom_from_sensor_mid.inv_point(V3::new(b.cx, b.cy, 0.5 * (b.z_min_m + b.z_max_m)));
             let d = c.x.hypot(c.y);
             let r = b.radius_m + motion + 0.3;
             if d - r > max_r {
                 continue;
             }
-            let half = if d <= r + 0.5 { std::f64::consts::PI } else { (r / d).asin() + ego_turn + 3f64.to_radians() };
-            cands.push(Cand { index, az_rad: c.y.atan2(c.x), half_rad: half });
+            let half = if d <= r + 0.5 {
+                std::f64::consts::PI
+            } else {
+                (r / d).asin() + ego_turn + 3f64.to_radians()
+            };
+            cands.push(Cand {
+                index,
+                az_rad: c.y.atan2(c.x),
+                half_rad: half,
+            });
         }
         let n_cols = self.columns.len();
         let mut data: Vec<u8> = Vec::with_capacity(n_cols * self.beams.len() * 20);
@@ -216,7 +240,9 @@ impl Lidar {
             for &(ce, se) in &self.beams {
                 let d_s = V3::new(ce * ca, ce * sa, se);
                 let d_o = odom_from_sensor.dir(d_s);
-                let Some((range, idx)) = cast(o, d_o, &col_boxes, true, max_r) else { continue };
+                let Some((range, idx)) = cast(o, d_o, &col_boxes, true, max_r) else {
+                    continue;
+                };
                 if range < self.def.min_range_m {
                     continue;
                 }
@@ -227,10 +253,22 @@ impl Lidar {
                     continue;
                 }
                 let r = range + noise.map_or(0.0, |n| n.sample(&mut self.rng));
-                let refl = if idx == usize::MAX { 0.12 } else { col_boxes[idx].material.reflectivity() };
-                let intensity = (255.0 * refl * (1.0 - 0.5 * range / max_r) + gauss(&mut self.rng, 2.0)).clamp(0.0, 255.0);
+                let refl = if idx == usize::MAX {
+                    0.12
+                } else {
+                    col_boxes[idx].material.reflectivity()
+                };
+                let intensity = (255.0 * refl * (1.0 - 0.5 * range / max_r)
+                    + gauss(&mut self.rng, 2.0))
+                .clamp(0.0, 255.0);
                 let p = d_s * r;
-                for v in [p.x as f32, p.y as f32, p.z as f32, intensity as f32, dt as f32] {
+                for v in [
+                    p.x as f32,
+                    p.y as f32,
+                    p.z as f32,
+                    intensity as f32,
+                    dt as f32,
+                ] {
                     data.extend_from_slice(&v.to_le_bytes());
                 }
                 points += 1;
@@ -246,7 +284,13 @@ impl Lidar {
             header: header(stamp_ns, &self.def.mount.frame),
             height: 1,
             width: points as u32,
-            fields: vec![field("x", 0), field("y", 4), field("z", 8), field("intensity", 12), field("t", 16)],
+            fields: vec![
+                field("x", 0),
+                field("y", 4),
+                field("z", 8),
+                field("intensity", 12),
+                field("t", 16),
+            ],
             is_bigendian: false,
             point_step: 20,
             row_step: (points * 20) as u32,
@@ -269,7 +313,12 @@ pub struct Radar {
 impl Radar {
     /// A radar from its definition.
     pub fn new(def: &RadarDef, misalignment: Option<(f64, f64)>, seed: u64) -> Radar {
-        Radar { def: def.clone(), base_from_sensor: base_from_mount(&def.mount), misalignment, rng: sensor_rng(seed, "radar_front") }
+        Radar {
+            def: def.clone(),
+            base_from_sensor: base_from_mount(&def.mount),
+            misalignment,
+            rng: sensor_rng(seed, "radar_front"),
+        }
     }
 
     /// The physical `odom_from_sensor` at `t_s` (nominal mounting, rotated by an active misalignment).
@@ -277,7 +326,10 @@ impl Radar {
         let mut m = world.odom_from_base(t_s).compose(&self.base_from_sensor);
         if let Some((onset, angle)) = self.misalignment {
             if t_s >= onset {
-                m = m.compose(&Iso { rot: Rot::from_yaw(angle), trans: V3::default() });
+                m = m.compose(&Iso {
+                    rot: Rot::from_yaw(angle),
+                    trans: V3::default(),
+                });
             }
         }
         m
@@ -318,7 +370,9 @@ impl Radar {
             if self.rng.random::<f64>() > def.detection_probability * pd_scale {
                 continue;
             }
-            let n = 1 + ((n_max as f64) * (30.0 / r_c).clamp(0.25, 1.0) * self.rng.random::<f64>()) as usize;
+            let n = 1
+                + ((n_max as f64) * (30.0 / r_c).clamp(0.25, 1.0) * self.rng.random::<f64>())
+                    as usize;
             let n = n.min(n_max);
             let v_c = actor.agent.center_velocity(t_s);
             let w = actor.agent.yaw_rate(t_s);
@@ -332,7 +386,9 @@ impl Radar {
                 let h = self.rng.random_range(-0.5..0.3);
                 let target = b.local_point(u, v, h);
                 let d = target - o;
-                let Some((t_hit, idx)) = cast(o, d, &boxes, false, 2.0) else { continue };
+                let Some((t_hit, idx)) = cast(o, d, &boxes, false, 2.0) else {
+                    continue;
+                };
                 if idx != n_static + ai {
                     continue; // occluded by something else
                 }
@@ -352,18 +408,23 @@ impl Radar {
                     range: (range + gauss(&mut self.rng, def.range_noise_m)) as f32,
                     azimuth: (az + gauss(&mut self.rng, def.azimuth_noise_deg.to_radians())) as f32,
                     elevation: (el + gauss(&mut self.rng, 1f64.to_radians())) as f32,
-                    doppler_velocity: (doppler + gauss(&mut self.rng, def.doppler_noise_mps)) as f32,
+                    doppler_velocity: (doppler + gauss(&mut self.rng, def.doppler_noise_mps))
+                        as f32,
                     amplitude: (amp + gauss(&mut self.rng, 2.0)) as f32,
                 };
                 returns.push(ret);
                 got += 1;
-                if self.rng.random::<f64>() < def.ghost_probability && 2.0 * range < def.max_range_m {
+                if self.rng.random::<f64>() < def.ghost_probability && 2.0 * range < def.max_range_m
+                {
                     returns.push(RadarReturn {
                         range: (2.0 * range + gauss(&mut self.rng, def.range_noise_m)) as f32,
                         azimuth: (az + gauss(&mut self.rng, 0.5f64.to_radians())) as f32,
                         elevation: (el + gauss(&mut self.rng, 1f64.to_radians())) as f32,
-                        doppler_velocity: (2.0 * doppler + gauss(&mut self.rng, def.doppler_noise_mps)) as f32,
-                        amplitude: (amp - 12.0 - 40.0 * 2f64.log10() + gauss(&mut self.rng, 2.0)) as f32,
+                        doppler_velocity: (2.0 * doppler
+                            + gauss(&mut self.rng, def.doppler_noise_mps))
+                            as f32,
+                        amplitude: (amp - 12.0 - 40.0 * 2f64.log10() + gauss(&mut self.rng, 2.0))
+                            as f32,
                     });
                 }
             }
@@ -376,11 +437,17 @@ impl Radar {
             let el = self.rng.random_range(-4f64.to_radians()..1f64.to_radians());
             let d_s = V3::new(el.cos() * az.cos(), el.cos() * az.sin(), el.sin());
             let d = sensor.dir(d_s);
-            let Some((range, idx)) = cast(o, d, statics, true, def.max_range_m) else { continue };
+            let Some((range, idx)) = cast(o, d, statics, true, def.max_range_m) else {
+                continue;
+            };
             if range < def.min_range_m {
                 continue;
             }
-            let rcs = if idx == usize::MAX { -15.0 } else { statics[idx].material.rcs_dbsm() };
+            let rcs = if idx == usize::MAX {
+                -15.0
+            } else {
+                statics[idx].material.rcs_dbsm()
+            };
             let doppler = (-v_s).dot(d);
             returns.push(RadarReturn {
                 range: (range + gauss(&mut self.rng, def.range_noise_m)) as f32,
@@ -390,8 +457,15 @@ impl Radar {
                 amplitude: (rcs + 80.0 - 40.0 * range.log10() + gauss(&mut self.rng, 3.0)) as f32,
             });
         }
-        returns.sort_by(|a, b| a.range.total_cmp(&b.range).then(a.azimuth.total_cmp(&b.azimuth)));
-        RadarScan { header: header(stamp_ns, &def.mount.frame), returns }
+        returns.sort_by(|a, b| {
+            a.range
+                .total_cmp(&b.range)
+                .then(a.azimuth.total_cmp(&b.azimuth))
+        });
+        RadarScan {
+            header: header(stamp_ns, &def.mount.frame),
+            returns,
+        }
     }
 }
 
@@ -408,12 +482,19 @@ pub type PixelBox = (f64, f64, f64, f64);
 impl Camera {
     /// A camera from its definition.
     pub fn new(def: &CameraDef, seed: u64) -> Camera {
-        Camera { def: def.clone(), base_from_sensor: base_from_mount(&def.mount), rng: sensor_rng(seed, "camera_front") }
+        Camera {
+            def: def.clone(),
+            base_from_sensor: base_from_mount(&def.mount),
+            rng: sensor_rng(seed, "camera_front"),
+        }
     }
 
     /// Principal point `(cx, cy)`, pixels (image centre).
     pub fn principal_point(&self) -> (f64, f64) {
-        (0.5 * f64::from(self.def.width), 0.5 * f64::from(self.def.height))
+        (
+            0.5 * f64::from(self.def.width),
+            0.5 * f64::from(self.def.height),
+        )
     }
 
     /// `odom_from_camera` at `t_s`.
@@ -424,7 +505,10 @@ impl Camera {
     /// Pinhole projection `u = fx x/z + cx`, `v = fy y/z + cy` of a point in the optical frame.
     pub fn project(&self, p: V3) -> (f64, f64) {
         let (cx, cy) = self.principal_point();
-        (self.def.focal_px[0] * p.x / p.z + cx, self.def.focal_px[1] * p.y / p.z + cy)
+        (
+            self.def.focal_px[0] * p.x / p.z + cx,
+            self.def.focal_px[1] * p.y / p.z + cy,
+        )
     }
 
     /// Camera info at a stamp.
@@ -518,7 +602,10 @@ impl Camera {
         let def = self.def.clone();
         let mut dets = Vec::new();
         for (ai, actor) in world.actors.iter().enumerate() {
-            let Some(((u0, v0, u1, v1), vis)) = self.visible_box(&cam, &boxes, n_static + ai) else { continue };
+            let Some(((u0, v0, u1, v1), vis)) = self.visible_box(&cam, &boxes, n_static + ai)
+            else {
+                continue;
+            };
             if vis < 0.3 {
                 continue; // mostly occluded
             }
@@ -544,19 +631,38 @@ impl Camera {
             let nv1 = (v1 + gauss(&mut self.rng, s)).clamp(0.0, h);
             let (nu0, nu1) = (nu0.min(nu1), nu0.max(nu1));
             let (nv0, nv1) = (nv0.min(nv1), nv0.max(nv1));
-            dets.push(detection(&hdr, (nu0, nv0, nu1, nv1), class.class_id(), score.clamp(0.05, 0.99), actor.id.to_string()));
+            dets.push(detection(
+                &hdr,
+                (nu0, nv0, nu1, nv1),
+                class.class_id(),
+                score.clamp(0.05, 0.99),
+                actor.id.to_string(),
+            ));
         }
         for _ in 0..poisson(&mut self.rng, def.false_positives_per_frame) {
             let bw = self.rng.random_range(20.0..120.0);
             let bh = self.rng.random_range(20.0..120.0);
             let u = self.rng.random_range(0.0..(w - bw).max(1.0));
             let v = self.rng.random_range(0.3 * h..(h - bh).max(0.3 * h + 1.0));
-            let class = [ActorClass::Car, ActorClass::Truck, ActorClass::Pedestrian, ActorClass::Cyclist]
-                [self.rng.random_range(0..4usize)];
+            let class = [
+                ActorClass::Car,
+                ActorClass::Truck,
+                ActorClass::Pedestrian,
+                ActorClass::Cyclist,
+            ][self.rng.random_range(0..4usize)];
             let score = self.rng.random_range(0.3..0.55);
-            dets.push(detection(&hdr, (u, v, u + bw, v + bh), class.class_id(), score, String::new()));
+            dets.push(detection(
+                &hdr,
+                (u, v, u + bw, v + bh),
+                class.class_id(),
+                score,
+                String::new(),
+            ));
         }
-        Detection2DArray { header: hdr, detections: dets }
+        Detection2DArray {
+            header: hdr,
+            detections: dets,
+        }
     }
 }
 
@@ -564,11 +670,20 @@ fn detection(hdr: &Header, b: PixelBox, class_id: &str, score: f64, id: String) 
     Detection2D {
         header: hdr.clone(),
         results: vec![ObjectHypothesisWithPose {
-            hypothesis: ObjectHypothesis { class_id: class_id.into(), score },
+            hypothesis: ObjectHypothesis {
+                class_id: class_id.into(),
+                score,
+            },
             pose: PoseWithCovariance::default(),
         }],
         bbox: BoundingBox2D {
-            center: Pose2D { position: Point2D { x: 0.5 * (b.0 + b.2), y: 0.5 * (b.1 + b.3) }, theta: 0.0 },
+            center: Pose2D {
+                position: Point2D {
+                    x: 0.5 * (b.0 + b.2),
+                    y: 0.5 * (b.1 + b.3),
+                },
+                theta: 0.0,
+            },
             size_x: b.2 - b.0,
             size_y: b.3 - b.1,
         },
@@ -591,7 +706,12 @@ pub struct Ultrasonic {
 
 impl Ultrasonic {
     /// Sensor `index` of the ring.
-    pub fn new(def: &UltrasonicDef, index: usize, stuck: Option<(f64, f64)>, seed: u64) -> Option<Ultrasonic> {
+    pub fn new(
+        def: &UltrasonicDef,
+        index: usize,
+        stuck: Option<(f64, f64)>,
+        seed: u64,
+    ) -> Option<Ultrasonic> {
         let pos = def.positions.get(index)?;
         let half = 0.5 * def.field_of_view_deg.to_radians();
         let mut rays = Vec::new();
@@ -620,8 +740,11 @@ impl Ultrasonic {
         let s = world.odom_from_base(t_s).compose(&self.base_from_sensor);
         let o = s.trans;
         let reach = self.def.max_range_m + 0.5;
-        let near: Vec<Obb> =
-            boxes.iter().filter(|b| (b.cx - o.x).hypot(b.cy - o.y) <= reach + b.radius_m).copied().collect();
+        let near: Vec<Obb> = boxes
+            .iter()
+            .filter(|b| (b.cx - o.x).hypot(b.cy - o.y) <= reach + b.radius_m)
+            .copied()
+            .collect();
         if near.is_empty() {
             return None;
         }
@@ -684,10 +807,24 @@ impl ImuModel {
         let mut rng = sensor_rng(seed, "imu");
         let g = def.gyro_bias_radps;
         let a = def.accel_bias_mps2;
-        let mut uni = |m: f64| if m > 0.0 { rng.random_range(-m..m) } else { 0.0 };
+        let mut uni = |m: f64| {
+            if m > 0.0 {
+                rng.random_range(-m..m)
+            } else {
+                0.0
+            }
+        };
         let gyro_bias = V3::new(uni(g), uni(g), uni(g));
         let accel_bias = V3::new(uni(a), uni(a), uni(a));
-        ImuModel { def: def.clone(), base_from_imu: base_from_mount(&def.mount), gyro_bias, accel_bias, last_t_s: None, growing, rng }
+        ImuModel {
+            def: def.clone(),
+            base_from_imu: base_from_mount(&def.mount),
+            gyro_bias,
+            accel_bias,
+            last_t_s: None,
+            growing,
+            rng,
+        }
     }
 
     /// True `(angular velocity, specific force)` in the IMU frame at `t_s`:
@@ -697,8 +834,12 @@ impl ImuModel {
         let p = |t: f64| world.odom_from_base(t).point(base_from_imu.trans);
         let acc = (p(t_s + h) - p(t_s) * 2.0 + p(t_s - h)) * (1.0 / (h * h));
         let odom_from_imu = world.odom_from_base(t_s).compose(base_from_imu);
-        let f = odom_from_imu.rot.apply_inv(acc + V3::new(0.0, 0.0, GRAVITY_MPS2));
-        let w = base_from_imu.rot.apply_inv(V3::new(0.0, 0.0, world.ego.yaw_rate(t_s)));
+        let f = odom_from_imu
+            .rot
+            .apply_inv(acc + V3::new(0.0, 0.0, GRAVITY_MPS2));
+        let w = base_from_imu
+            .rot
+            .apply_inv(V3::new(0.0, 0.0, world.ego.yaw_rate(t_s)));
         (w, f)
     }
 
@@ -724,18 +865,32 @@ impl ImuModel {
         }
         let gn = self.def.gyro_noise_radps;
         let an = self.def.accel_noise_mps2;
-        let w = w + self.gyro_bias + extra + V3::new(gauss(rng, gn), gauss(rng, gn), gauss(rng, gn));
+        let w =
+            w + self.gyro_bias + extra + V3::new(gauss(rng, gn), gauss(rng, gn), gauss(rng, gn));
         let f = f + self.accel_bias + V3::new(gauss(rng, an), gauss(rng, an), gauss(rng, an));
         let mut ocov = [0.0; 9];
         ocov[0] = -1.0;
         let diag = |s: f64| [s * s, 0.0, 0.0, 0.0, s * s, 0.0, 0.0, 0.0, s * s];
         Imu {
             header: header(stamp_ns, &self.def.mount.frame),
-            orientation: Quaternion { x: 0.0, y: 0.0, z: 0.0, w: 1.0 },
+            orientation: Quaternion {
+                x: 0.0,
+                y: 0.0,
+                z: 0.0,
+                w: 1.0,
+            },
             orientation_covariance: ocov,
-            angular_velocity: Vector3 { x: w.x, y: w.y, z: w.z },
+            angular_velocity: Vector3 {
+                x: w.x,
+                y: w.y,
+                z: w.z,
+            },
             angular_velocity_covariance: diag(gn),
-            linear_acceleration: Vector3 { x: f.x, y: f.y, z: f.z },
+            linear_acceleration: Vector3 {
+                x: f.x,
+                y: f.y,
+                z: f.z,
+            },
             linear_acceleration_covariance: diag(an),
         }
     }
@@ -750,15 +905,23 @@ pub struct WheelOdom {
 impl WheelOdom {
     /// From the definition.
     pub fn new(def: &WheelOdomDef, seed: u64) -> WheelOdom {
-        WheelOdom { def: def.clone(), rng: sensor_rng(seed, "wheel_odometry") }
+        WheelOdom {
+            def: def.clone(),
+            rng: sensor_rng(seed, "wheel_odometry"),
+        }
     }
 
     /// One sample at `t_s`.
     pub fn sample(&mut self, world: &World, t_s: f64, stamp_ns: i64) -> TwistWithCovarianceStamped {
         let ob = world.odom_from_base(t_s);
         let v = ob.rot.apply_inv(world.ego.velocity(t_s));
-        let speed = if v.x.abs() < 1e-3 { 0.0 } else { v.x + gauss(&mut self.rng, self.def.speed_noise_mps) };
-        let yaw_rate = world.ego.yaw_rate(t_s) + gauss(&mut self.rng, self.def.yaw_rate_noise_radps);
+        let speed = if v.x.abs() < 1e-3 {
+            0.0
+        } else {
+            v.x + gauss(&mut self.rng, self.def.speed_noise_mps)
+        };
+        let yaw_rate =
+            world.ego.yaw_rate(t_s) + gauss(&mut self.rng, self.def.yaw_rate_noise_radps);
         let mut cov = [0.0; 36];
         cov[0] = self.def.speed_noise_mps.powi(2);
         cov[7] = 1e-4;
@@ -769,7 +932,18 @@ impl WheelOdom {
         TwistWithCovarianceStamped {
             header: header(stamp_ns, "base_link"),
             twist: TwistWithCovariance {
-                twist: Twist { linear: Vector3 { x: speed, y: 0.0, z: 0.0 }, angular: Vector3 { x: 0.0, y: 0.0, z: yaw_rate } },
+                twist: Twist {
+                    linear: Vector3 {
+                        x: speed,
+                        y: 0.0,
+                        z: 0.0,
+                    },
+                    angular: Vector3 {
+                        x: 0.0,
+                        y: 0.0,
+                        z: yaw_rate,
+                    },
+                },
                 covariance: cov,
             },
         }
@@ -792,23 +966,42 @@ pub fn ground_truth_objects(world: &World, t_s: f64, stamp_ns: i64) -> TrackedOb
                 existence_probability: 1.0,
                 pose: PoseWithCovariance {
                     pose: Pose {
-                        position: Point { x: b.cx, y: b.cy, z: 0.5 * b.z_max_m },
+                        position: Point {
+                            x: b.cx,
+                            y: b.cy,
+                            z: 0.5 * b.z_max_m,
+                        },
                         orientation: Quaternion::from_yaw(yaw),
                     },
                     covariance: [0.0; 36],
                 },
-                size: Vector3 { x: a.agent.size_m[0], y: a.agent.size_m[1], z: a.agent.size_m[2] },
+                size: Vector3 {
+                    x: a.agent.size_m[0],
+                    y: a.agent.size_m[1],
+                    z: a.agent.size_m[2],
+                },
                 twist: TwistWithCovariance {
                     twist: Twist {
-                        linear: Vector3 { x: v.x, y: v.y, z: 0.0 },
-                        angular: Vector3 { x: 0.0, y: 0.0, z: a.agent.yaw_rate(t_s) },
+                        linear: Vector3 {
+                            x: v.x,
+                            y: v.y,
+                            z: 0.0,
+                        },
+                        angular: Vector3 {
+                            x: 0.0,
+                            y: 0.0,
+                            z: a.agent.yaw_rate(t_s),
+                        },
                     },
                     covariance: [0.0; 36],
                 },
             }
         })
         .collect();
-    TrackedObjectArray { header: header(stamp_ns, "odom"), objects }
+    TrackedObjectArray {
+        header: header(stamp_ns, "odom"),
+        objects,
+    }
 }
 
 /// Ground truth of the ego at `t_s`: pose of `base_link` in `odom`, twist in `base_link`.
@@ -820,15 +1013,27 @@ pub fn ground_truth_ego(world: &World, t_s: f64, stamp_ns: i64) -> Odometry {
         child_frame_id: "base_link".into(),
         pose: PoseWithCovariance {
             pose: Pose {
-                position: Point { x: k.pose.trans.x, y: k.pose.trans.y, z: 0.0 },
+                position: Point {
+                    x: k.pose.trans.x,
+                    y: k.pose.trans.y,
+                    z: 0.0,
+                },
                 orientation: Quaternion::from_yaw(k.yaw_rad),
             },
             covariance: [0.0; 36],
         },
         twist: TwistWithCovariance {
             twist: Twist {
-                linear: Vector3 { x: v.x, y: v.y, z: 0.0 },
-                angular: Vector3 { x: 0.0, y: 0.0, z: world.ego.yaw_rate(t_s) },
+                linear: Vector3 {
+                    x: v.x,
+                    y: v.y,
+                    z: 0.0,
+                },
+                angular: Vector3 {
+                    x: 0.0,
+                    y: 0.0,
+                    z: world.ego.yaw_rate(t_s),
+                },
             },
             covariance: [0.0; 36],
         },

@@ -2,7 +2,9 @@
 //! speed events, quintic lane changes) precomputed on a fine time grid.
 
 use crate::math::{wrap_pi, Iso, V3};
-use crate::scenario::{ActorClass, EgoDef, EventDef, PathDef, ScenarioDef, SegmentDef, SpeedDef, StaticKind};
+use crate::scenario::{
+    ActorClass, EgoDef, EventDef, PathDef, ScenarioDef, SegmentDef, SpeedDef, StaticKind,
+};
 
 /// Simulation grid step, seconds.
 pub const GRID_DT_S: f64 = 0.005;
@@ -81,7 +83,14 @@ pub struct Obb {
 
 impl Obb {
     /// A box with centre `(cx, cy)` on the ground, size `[l, w, h]`, yaw.
-    pub fn new(cx: f64, cy: f64, size_m: [f64; 3], yaw_rad: f64, material: Material, actor: usize) -> Obb {
+    pub fn new(
+        cx: f64,
+        cy: f64,
+        size_m: [f64; 3],
+        yaw_rad: f64,
+        material: Material,
+        actor: usize,
+    ) -> Obb {
         let (sin, cos) = yaw_rad.sin_cos();
         Obb {
             cx,
@@ -145,7 +154,11 @@ impl Obb {
         let ly = -rx * self.sin + ry * self.cos;
         let zc = 0.5 * (self.z_min_m + self.z_max_m);
         let hz = 0.5 * (self.z_max_m - self.z_min_m);
-        let q = [lx.abs() - self.half_len_m, ly.abs() - self.half_wid_m, (p.z - zc).abs() - hz];
+        let q = [
+            lx.abs() - self.half_len_m,
+            ly.abs() - self.half_wid_m,
+            (p.z - zc).abs() - hz,
+        ];
         let outside = V3::new(q[0].max(0.0), q[1].max(0.0), q[2].max(0.0)).norm();
         let inside = q[0].max(q[1]).max(q[2]).min(0.0);
         (outside + inside).abs() <= tol_m
@@ -160,7 +173,11 @@ impl Obb {
                 for z in [self.z_min_m, self.z_max_m] {
                     let lx = sx * self.half_len_m;
                     let ly = sy * self.half_wid_m;
-                    out[i] = V3::new(self.cx + lx * self.cos - ly * self.sin, self.cy + lx * self.sin + ly * self.cos, z);
+                    out[i] = V3::new(
+                        self.cx + lx * self.cos - ly * self.sin,
+                        self.cy + lx * self.sin + ly * self.cos,
+                        z,
+                    );
                     i += 1;
                 }
             }
@@ -174,7 +191,11 @@ impl Obb {
         let ly = v * self.half_wid_m;
         let zc = 0.5 * (self.z_min_m + self.z_max_m);
         let hz = 0.5 * (self.z_max_m - self.z_min_m);
-        V3::new(self.cx + lx * self.cos - ly * self.sin, self.cy + lx * self.sin + ly * self.cos, zc + w * hz)
+        V3::new(
+            self.cx + lx * self.cos - ly * self.sin,
+            self.cy + lx * self.sin + ly * self.cos,
+            zc + w * hz,
+        )
     }
 }
 
@@ -230,10 +251,11 @@ impl Path {
         let mut segs = Vec::new();
         for seg in &def.segments {
             let (len, k) = match seg {
-                SegmentDef::StraightM(l) => (*l, 0.0),
-                SegmentDef::Arc { radius_m, angle_deg } => {
-                    (radius_m * angle_deg.to_radians().abs(), angle_deg.signum() / radius_m)
-                }
+                SegmentDef::Straight { straight_m } => (*straight_m, 0.0),
+                SegmentDef::Arc { arc } => (
+                    arc.radius_m * arc.angle_deg.to_radians().abs(),
+                    arc.angle_deg.signum() / arc.radius_m,
+                ),
             };
             segs.push([x, y, h, s, len, k]);
             let p = eval_seg(&[x, y, h, s, len, k], len);
@@ -264,10 +286,18 @@ impl Path {
 fn eval_seg(g: &[f64; 6], ds: f64) -> PathPoint {
     let (x0, y0, h0, k) = (g[0], g[1], g[2], g[5]);
     if k.abs() < 1e-12 || ds < 0.0 {
-        PathPoint { x: x0 + ds * h0.cos(), y: y0 + ds * h0.sin(), heading_rad: h0 }
+        PathPoint {
+            x: x0 + ds * h0.cos(),
+            y: y0 + ds * h0.sin(),
+            heading_rad: h0,
+        }
     } else {
         let h = h0 + k * ds;
-        PathPoint { x: x0 + (h.sin() - h0.sin()) / k, y: y0 - (h.cos() - h0.cos()) / k, heading_rad: h }
+        PathPoint {
+            x: x0 + (h.sin() - h0.sin()) / k,
+            y: y0 - (h.cos() - h0.cos()) / k,
+            heading_rad: h,
+        }
     }
 }
 
@@ -304,7 +334,10 @@ pub struct Kin {
 
 fn quintic(u: f64) -> (f64, f64) {
     let u = u.clamp(0.0, 1.0);
-    (u * u * u * (10.0 - 15.0 * u + 6.0 * u * u), 30.0 * u * u * (1.0 - u) * (1.0 - u))
+    (
+        u * u * u * (10.0 - 15.0 * u + 6.0 * u * u),
+        30.0 * u * u * (1.0 - u) * (1.0 - u),
+    )
 }
 
 impl Agent {
@@ -333,10 +366,18 @@ impl Agent {
         let tau = t_s - idx as f64 * GRID_DT_S;
         if tau < 0.0 {
             // Before t = 0: extrapolate at constant speed.
-            return LonState { s_m: st.s_m + st.v_mps * tau, v_mps: st.v_mps, a_mps2: 0.0 };
+            return LonState {
+                s_m: st.s_m + st.v_mps * tau,
+                v_mps: st.v_mps,
+                a_mps2: 0.0,
+            };
         }
         let a = if idx + 1 < n { st.a_mps2 } else { 0.0 };
-        LonState { s_m: st.s_m + st.v_mps * tau + 0.5 * a * tau * tau, v_mps: (st.v_mps + a * tau).max(0.0), a_mps2: a }
+        LonState {
+            s_m: st.s_m + st.v_mps * tau + 0.5 * a * tau * tau,
+            v_mps: (st.v_mps + a * tau).max(0.0),
+            a_mps2: a,
+        }
     }
 
     /// Reference-point kinematics at `t_s`.
@@ -347,16 +388,28 @@ impl Agent {
         let (s, c) = p.heading_rad.sin_cos();
         let x = p.x - d * s;
         let y = p.y + d * c;
-        let slip = if lon.v_mps > 0.3 { dd.atan2(lon.v_mps) } else { 0.0 };
+        let slip = if lon.v_mps > 0.3 {
+            dd.atan2(lon.v_mps)
+        } else {
+            0.0
+        };
         let yaw = wrap_pi(p.heading_rad + slip);
-        Kin { pose: Iso::planar(x, y, 0.0, yaw), yaw_rad: yaw, speed_mps: lon.v_mps }
+        Kin {
+            pose: Iso::planar(x, y, 0.0, yaw),
+            yaw_rad: yaw,
+            speed_mps: lon.v_mps,
+        }
     }
 
     /// Box centre `(x, y)` and yaw at `t_s`.
     pub fn center(&self, t_s: f64) -> (f64, f64, f64) {
         let k = self.kin(t_s);
         let (s, c) = k.yaw_rad.sin_cos();
-        (k.pose.trans.x + self.center_offset_m * c, k.pose.trans.y + self.center_offset_m * s, k.yaw_rad)
+        (
+            k.pose.trans.x + self.center_offset_m * c,
+            k.pose.trans.y + self.center_offset_m * s,
+            k.yaw_rad,
+        )
     }
 
     /// Velocity of the reference point in `odom` (central difference), m/s.
@@ -397,7 +450,14 @@ impl Actor {
     /// The actor's box at `t_s`; `index` is its position in `World::actors`.
     pub fn obb(&self, t_s: f64, index: usize) -> Obb {
         let (x, y, yaw) = self.agent.center(t_s);
-        Obb::new(x, y, self.agent.size_m, yaw, Material::Actor(self.class), index)
+        Obb::new(
+            x,
+            y,
+            self.agent.size_m,
+            yaw,
+            Material::Actor(self.class),
+            index,
+        )
     }
 }
 
@@ -423,10 +483,20 @@ struct Driver {
 
 impl Driver {
     fn new(speed: &SpeedDef, events: &[EventDef], vru: bool) -> Driver {
-        let mut events: Vec<EventDef> =
-            events.iter().filter(|e| !matches!(e, EventDef::LaneChange { .. })).cloned().collect();
+        let mut events: Vec<EventDef> = events
+            .iter()
+            .filter(|e| !matches!(e, EventDef::LaneChange { .. }))
+            .cloned()
+            .collect();
         events.sort_by(|a, b| a.at_s().total_cmp(&b.at_s()));
-        Driver { speed: speed.clone(), events, target_mps: speed.target_mps, brake: None, next_event: 0, vru }
+        Driver {
+            speed: speed.clone(),
+            events,
+            target_mps: speed.target_mps,
+            brake: None,
+            next_event: 0,
+            vru,
+        }
     }
 }
 
@@ -434,17 +504,31 @@ fn lane_changes(events: &[EventDef]) -> Vec<(f64, f64, f64)> {
     events
         .iter()
         .filter_map(|e| match e {
-            EventDef::LaneChange { at_s, offset_m, duration_s } => Some((*at_s, *offset_m, *duration_s)),
+            EventDef::LaneChange {
+                at_s,
+                offset_m,
+                duration_s,
+            } => Some((*at_s, *offset_m, *duration_s)),
             _ => None,
         })
         .collect()
 }
 
-fn agent(path: &PathDef, size_m: [f64; 3], center_offset_m: f64, events: &[EventDef], initial_mps: f64) -> Agent {
+fn agent(
+    path: &PathDef,
+    size_m: [f64; 3],
+    center_offset_m: f64,
+    events: &[EventDef],
+    initial_mps: f64,
+) -> Agent {
     Agent {
         path: Path::new(path),
         lane_changes: lane_changes(events),
-        states: vec![LonState { s_m: 0.0, v_mps: initial_mps, a_mps2: 0.0 }],
+        states: vec![LonState {
+            s_m: 0.0,
+            v_mps: initial_mps,
+            a_mps2: 0.0,
+        }],
         size_m,
         center_offset_m,
     }
@@ -465,25 +549,104 @@ fn static_boxes(def: &ScenarioDef) -> Vec<Obb> {
                 let th = s.thickness_m.unwrap_or(0.3);
                 for i in 0..n {
                     let f = (i as f64 + 0.5) / n as f64;
-                    out.push(Obb::new(a[0] + f * dx, a[1] + f * dy, [piece, th, h], yaw, m, usize::MAX));
+                    out.push(Obb::new(
+                        a[0] + f * dx,
+                        a[1] + f * dy,
+                        [piece, th, h],
+                        yaw,
+                        m,
+                        usize::MAX,
+                    ));
                 }
             }
-            (_, _, Some(c), Some(size)) => out.push(Obb::new(c[0], c[1], size, s.yaw_deg.to_radians(), m, usize::MAX)),
+            (_, _, Some(c), Some(size)) => out.push(Obb::new(
+                c[0],
+                c[1],
+                size,
+                s.yaw_deg.to_radians(),
+                m,
+                usize::MAX,
+            )),
             _ => {}
         }
     }
     out
 }
 
+/// The nearest agent on `agents[i]`'s path ahead: `(gap_m, closing_speed_mps)`. The path is
+/// sampled every metre (with the current lateral offset) up to `10 m + 4 s · v`; another agent
+/// is on it when its box centre lies within the corridor of both half widths plus 0.3 m around
+/// a sample. Same-direction agents (heading within 45° of the path tangent) and VRUs count.
+fn find_leader(
+    agents: &[Agent],
+    snap: &[(f64, f64, f64, f64)],
+    vrus: &[bool],
+    i: usize,
+    t: f64,
+) -> Option<(f64, f64)> {
+    let me = &agents[i];
+    let lon = me.lon(t);
+    let v = lon.v_mps;
+    let look_m = (10.0 + 4.0 * v).min(150.0);
+    let (d_lat, _) = me.lateral(t);
+    let (xi, yi, _, _) = snap[i];
+    let front_m = me.center_offset_m + 0.5 * me.size_m[0];
+    let mut best: Option<(f64, f64)> = None;
+    for (j, &(xj, yj, hj, vj)) in snap.iter().enumerate() {
+        if j == i || (xj - xi).hypot(yj - yi) > look_m + me.center_offset_m + 15.0 {
+            continue;
+        }
+        let other = &agents[j];
+        let corridor = 0.5 * me.size_m[1]
+            + 0.5 * other.size_m[1].max(if vrus[j] { other.size_m[0] } else { 0.0 })
+            + 0.3;
+        let mut d = 0.0;
+        while d <= look_m {
+            let p = me.path.at(lon.s_m + d);
+            let (s, c) = p.heading_rad.sin_cos();
+            let (px, py) = (p.x - d_lat * s, p.y + d_lat * c);
+            let (dx, dy) = (xj - px, yj - py);
+            let along = dx * c + dy * s;
+            let across = -dx * s + dy * c;
+            if along.abs() <= 0.5 && across.abs() <= corridor {
+                let rel = wrap_pi(hj - p.heading_rad);
+                let same_dir = rel.abs() < 45f64.to_radians();
+                if same_dir || vrus[j] {
+                    let along_o = if same_dir {
+                        0.5 * other.size_m[0]
+                    } else {
+                        0.5 * other.size_m[1]
+                    };
+                    let gap = d + along - front_m - along_o;
+                    let v_lead = if same_dir { vj * rel.cos() } else { 0.0 };
+                    if best.is_none_or(|(g, _)| gap < g) {
+                        best = Some((gap, v - v_lead));
+                    }
+                }
+                break;
+            }
+            d += 1.0;
+        }
+    }
+    best
+}
+
 /// IDM acceleration of `me` given the gap to its leader, m/s².
 fn idm(sp: &SpeedDef, v: f64, v0: f64, leader: Option<(f64, f64)>) -> f64 {
     let a_max = sp.max_accel_mps2;
     let b = sp.comfort_decel_mps2;
-    let free = if v0 > 0.05 { a_max * (1.0 - (v / v0).powi(4)) } else if v > 0.0 { -b } else { 0.0 };
+    let free = if v0 > 0.05 {
+        a_max * (1.0 - (v / v0).powi(4))
+    } else if v > 0.0 {
+        -b
+    } else {
+        0.0
+    };
     let free = free.max(-b);
     let inter = match leader {
         Some((gap, dv)) => {
-            let s_star = sp.min_gap_m + (v * sp.time_headway_s + v * dv / (2.0 * (a_max * b).sqrt())).max(0.0);
+            let s_star = sp.min_gap_m
+                + (v * sp.time_headway_s + v * dv / (2.0 * (a_max * b).sqrt())).max(0.0);
             let gap = gap.max(0.1);
             -a_max * (s_star / gap).powi(2)
         }
@@ -507,11 +670,18 @@ impl World {
         ));
         drivers.push(Driver::new(&ego_def.speed, &ego_def.events, false));
         for a in &def.actors {
-            agents.push(agent(&a.path, a.size_m, 0.0, &a.events, a.speed.initial_mps));
+            agents.push(agent(
+                &a.path,
+                a.size_m,
+                0.0,
+                &a.events,
+                a.speed.initial_mps,
+            ));
             drivers.push(Driver::new(&a.speed, &a.events, a.class.is_vru()));
         }
         let steps = (end_s / GRID_DT_S).ceil() as usize + 1;
         let n = agents.len();
+        let vrus: Vec<bool> = drivers.iter().map(|d| d.vru).collect();
         for k in 0..steps {
             let t = k as f64 * GRID_DT_S;
             // Current poses (box centres), headings and speeds.
@@ -531,7 +701,9 @@ impl World {
                             dr.target_mps = target_mps;
                             dr.brake = None;
                         }
-                        EventDef::Brake { decel_mps2, to_mps, .. } => {
+                        EventDef::Brake {
+                            decel_mps2, to_mps, ..
+                        } => {
                             dr.brake = Some((decel_mps2, to_mps));
                             dr.target_mps = to_mps;
                         }
@@ -541,36 +713,11 @@ impl World {
                 }
                 let st = agents[i].states[k];
                 let v = st.v_mps;
-                let (xi, yi, hi, _) = snap[i];
-                let (sh, ch) = hi.sin_cos();
-                let mut leader: Option<(f64, f64)> = None;
-                if dr.speed.follow {
-                    for (j, &(xj, yj, hj, vj)) in snap.iter().enumerate() {
-                        if j == i {
-                            continue;
-                        }
-                        let (dx, dy) = (xj - xi, yj - yi);
-                        let lon = dx * ch + dy * sh;
-                        let lat = -dx * sh + dy * ch;
-                        let same_dir = wrap_pi(hj - hi).abs() < 45f64.to_radians();
-                        let vru = drivers[j].vru;
-                        if !(same_dir || vru) || lon <= 0.0 || lon > 120.0 {
-                            continue;
-                        }
-                        let half_w_me = 0.5 * agents[i].size_m[1];
-                        let half_w_o = 0.5 * agents[j].size_m[1].max(agents[j].size_m[0].min(2.0) * f64::from(u8::from(vru)));
-                        if lat.abs() > half_w_me + half_w_o + 0.3 {
-                            continue;
-                        }
-                        let along_o = if same_dir { 0.5 * agents[j].size_m[0] } else { 0.5 * agents[j].size_m[1] };
-                        let gap = lon - 0.5 * agents[i].size_m[0] - along_o;
-                        let v_lead = if same_dir { vj * wrap_pi(hj - hi).cos() } else { 0.0 };
-                        let dv = v - v_lead;
-                        if leader.is_none_or(|(g, _)| gap < g) {
-                            leader = Some((gap, dv));
-                        }
-                    }
-                }
+                let leader = if dr.speed.follow {
+                    find_leader(&agents, &snap, &vrus, i, t)
+                } else {
+                    None
+                };
                 let mut a = if let Some((decel, to)) = dr.brake {
                     if v > to {
                         -decel
@@ -584,7 +731,11 @@ impl World {
                 if let Some(stop) = dr.speed.stop_at_m {
                     let gap = stop - st.s_m + dr.speed.min_gap_m;
                     if gap < 30.0 + v * v {
-                        let to_stop = if gap <= dr.speed.min_gap_m + 0.01 { Some((0.1, v)) } else { Some((gap, v)) };
+                        let to_stop = if gap <= dr.speed.min_gap_m + 0.01 {
+                            Some((0.1, v))
+                        } else {
+                            Some((gap, v))
+                        };
                         a = a.min(idm(&dr.speed, v, dr.target_mps, to_stop));
                     }
                 }
@@ -604,17 +755,31 @@ impl World {
             }
         }
         let mut agents = agents.into_iter();
-        let ego = agents.next().unwrap_or_else(|| agent(&ego_def.path, ego_def.size_m, 0.0, &[], 0.0));
+        let ego = agents
+            .next()
+            .unwrap_or_else(|| agent(&ego_def.path, ego_def.size_m, 0.0, &[], 0.0));
         let actors = agents
             .zip(def.actors.iter())
-            .map(|(ag, a)| Actor { id: a.id, class: a.class, agent: ag })
+            .map(|(ag, a)| Actor {
+                id: a.id,
+                class: a.class,
+                agent: ag,
+            })
             .collect();
-        World { statics: static_boxes(def), ego, actors }
+        World {
+            statics: static_boxes(def),
+            ego,
+            actors,
+        }
     }
 
     /// All actor boxes at `t_s` (index = actor index).
     pub fn actor_boxes(&self, t_s: f64) -> Vec<Obb> {
-        self.actors.iter().enumerate().map(|(i, a)| a.obb(t_s, i)).collect()
+        self.actors
+            .iter()
+            .enumerate()
+            .map(|(i, a)| a.obb(t_s, i))
+            .collect()
     }
 
     /// `odom_from_base` at `t_s`.
@@ -633,10 +798,21 @@ mod tests {
         let p = Path::new(&PathDef {
             start: [0.0, 0.0],
             heading_deg: 0.0,
-            segments: vec![SegmentDef::StraightM(10.0), SegmentDef::Arc { radius_m: 10.0, angle_deg: 90.0 }],
+            segments: vec![
+                SegmentDef::Straight { straight_m: 10.0 },
+                SegmentDef::Arc {
+                    arc: crate::scenario::ArcDef {
+                        radius_m: 10.0,
+                        angle_deg: 90.0,
+                    },
+                },
+            ],
         });
         let end = p.at(10.0 + 10.0 * std::f64::consts::FRAC_PI_2);
-        assert!((end.x - 20.0).abs() < 1e-9 && (end.y - 10.0).abs() < 1e-9, "{end:?}");
+        assert!(
+            (end.x - 20.0).abs() < 1e-9 && (end.y - 10.0).abs() < 1e-9,
+            "{end:?}"
+        );
         assert!((end.heading_rad - std::f64::consts::FRAC_PI_2).abs() < 1e-9);
         let beyond = p.at(40.0);
         assert!((beyond.x - 20.0).abs() < 1e-9 && beyond.y > 10.0);
@@ -644,10 +820,19 @@ mod tests {
 
     #[test]
     fn ray_hits_box_face() {
-        let b = Obb::new(10.0, 0.0, [4.0, 2.0, 1.5], 0.0, Material::Actor(ActorClass::Car), 0);
+        let b = Obb::new(
+            10.0,
+            0.0,
+            [4.0, 2.0, 1.5],
+            0.0,
+            Material::Actor(ActorClass::Car),
+            0,
+        );
         let t = b.ray(V3::new(0.0, 0.0, 1.0), V3::new(1.0, 0.0, 0.0));
         assert_eq!(t, Some(8.0));
-        assert!(b.ray(V3::new(0.0, 3.0, 1.0), V3::new(1.0, 0.0, 0.0)).is_none());
+        assert!(b
+            .ray(V3::new(0.0, 3.0, 1.0), V3::new(1.0, 0.0, 0.0))
+            .is_none());
         assert!(b.on_surface(V3::new(8.0, 0.3, 1.0), 1e-9));
     }
 }
