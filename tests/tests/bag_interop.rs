@@ -224,3 +224,13 @@ fn rosbags_sqlite3_bag_reads_in_ours() {
     let want = all.iter().filter(|m| &*m.topic == "/sensors/imu" && m.log_time_ns >= start).count();
     assert_eq!(some.len(), want);
 }
+
+#[test]
+fn simulated_sample_bags_read_the_same_in_rosbags_and_mcap_python() {
+    for (name, _) in edgefuse_sim::BUILTIN_SCENARIOS {
+        let bag = edgefuse_system_tests::sample_bag(name).unwrap();
+        let expect = ours_by_topic(&bag);
+        assert!(expect.len() >= 20, "{name}: only {} topics", expect.len());
+        check_python_reads(&bag, &expect);
+    }
+}
