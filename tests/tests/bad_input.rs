@@ -75,9 +75,12 @@ fn file_cut_inside_the_header_is_refused_with_its_path() {
     assert!(e.contains("missing.mcap") && e.contains("no such file"), "{e}");
 }
 
-/// Writes an MCAP by hand with the given channels: (topic, Some((schema name, encoding)) or
-/// None for "no schema", payloads).
-fn raw_mcap(path: &Path, channels: &[(&str, Option<(&str, &str)>, Vec<Vec<u8>>)]) {
+/// A hand-made channel: topic, `Some((schema name, schema encoding))` or `None` for "no
+/// schema", and its payloads.
+type RawChannel<'a> = (&'a str, Option<(&'a str, &'a str)>, Vec<Vec<u8>>);
+
+/// Writes an MCAP by hand with the given channels.
+fn raw_mcap(path: &Path, channels: &[RawChannel<'_>]) {
     let f = std::fs::File::create(path).unwrap();
     let mut w = mcap::WriteOptions::new().profile("ros2").create(BufWriter::new(f)).unwrap();
     let mut t = T0 as u64;

@@ -115,7 +115,7 @@ fn ours() -> Vec<Value> {
         entry(&Range {
             header: hdr(6, "ultrasonic_rear_center"),
             radiation_type: Range::ULTRASOUND,
-            field_of_view: 1.0472,
+            field_of_view: 0.9,
             min_range: 0.2,
             max_range: 5.5,
             range: 1.337,

@@ -467,14 +467,16 @@ impl BagReader {
     }
 }
 
+struct IndexedCursor {
+    path: PathBuf,
+    file: File,
+    reader: IndexedReader,
+    buf: Vec<u8>,
+    channels: HashMap<u16, ChannelInfo>,
+}
+
 enum Cursor {
-    Indexed {
-        path: PathBuf,
-        file: File,
-        reader: IndexedReader,
-        buf: Vec<u8>,
-        channels: HashMap<u16, ChannelInfo>,
-    },
+    Indexed(Box<IndexedCursor>),
     Linear(Box<LinearCursor>),
     Sqlite(Box<crate::sqlite::SqliteCursor>),
 }
@@ -518,7 +520,13 @@ impl Messages<'_> {
                     .map_err(|e| BagError::mcap(&f.path, e))?;
                 let file = File::open(&f.path).map_err(|e| BagError::io(&f.path, e))?;
                 let channels = summary.channels.iter().map(|(id, ch)| (*id, channel_info(ch))).collect();
-                Ok(Cursor::Indexed { path: f.path.clone(), file, reader, buf: Vec::new(), channels })
+                Ok(Cursor::Indexed(Box::new(IndexedCursor {
+                    path: f.path.clone(),
+                    file,
+                    reader,
+                    buf: Vec::new(),
+                    channels,
+                })))
             }
             None => Ok(Cursor::Linear(Box::new(LinearCursor::open(&f.path)?))),
         }
@@ -580,7 +588,8 @@ impl Iterator for Messages<'_> {
             }
             let mut cursor = self.cursor.take()?;
             let result = match &mut cursor {
-                Cursor::Indexed { path, file, reader, buf, channels } => loop {
+                Cursor::Indexed(ic) => loop {
+                    let IndexedCursor { path, file, reader, buf, channels } = &mut **ic;
                     match reader.next_event() {
                         None => break None,
                         Some(Err(e)) => break Some(Err(BagError::mcap(&*path, e))),

@@ -20,10 +20,14 @@ pub(crate) fn open(path: &Path) -> Result<Connection, BagError> {
         .map_err(|e| err(path, e))
 }
 
+/// A topic of a sqlite3 file: its row id, how messages on it are returned, its summary.
+pub(crate) type TopicRow = (i64, ChannelInfo, TopicSummary);
+
+/// First and last message timestamps, ns.
+pub(crate) type TimeRange = Option<(u64, u64)>;
+
 /// The file's topics (by row id) with counts, and its first/last timestamps.
-pub(crate) fn topics(
-    path: &Path,
-) -> Result<(Vec<(i64, ChannelInfo, TopicSummary)>, Option<(u64, u64)>), BagError> {
+pub(crate) fn topics(path: &Path) -> Result<(Vec<TopicRow>, TimeRange), BagError> {
     let conn = open(path)?;
     let mut counts: HashMap<i64, u64> = HashMap::new();
     {
