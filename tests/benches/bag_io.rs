@@ -2,8 +2,8 @@
 //! --bench bag_io`). Side by side in one run on the same sample bag:
 //! - read: ours (stream + typed CDR decode of every message) vs the Python `rosbags` reader
 //!   (stream + deserialise every message);
-//! - write: ours (zstd chunks) vs `rosbags` (uncompressed MCAP, its only MCAP mode), the same
-//!   CDR payloads;
+//! - write: ours (zstd chunks, and uncompressed) vs `rosbags` (uncompressed MCAP, its only MCAP
+//!   mode), the same CDR payloads;
 //! - simulator: simulated seconds per wall second for each built-in scenario.
 //!
 //! Each figure is the median of `REPEATS` runs.
@@ -45,9 +45,9 @@ fn read_ours(bag: &Path) -> (f64, u64, u64) {
     (start.elapsed().as_secs_f64(), n, bytes)
 }
 
-fn write_ours(msgs: &[RawMessage], topics: &[(String, String, Option<Qos>)], out: &Path) -> f64 {
+fn write_ours(msgs: &[RawMessage], topics: &[(String, String, Option<Qos>)], out: &Path, compression: Compression) -> f64 {
     let start = Instant::now();
-    let mut w = BagWriter::create(out, BagWriteOptions { compression: Compression::Zstd, ..Default::default() }).unwrap();
+    let mut w = BagWriter::create(out, BagWriteOptions { compression, ..Default::default() }).unwrap();
     for (t, ty, q) in topics {
         w.add_topic(t, ty, q.unwrap_or(Qos::Reliable)).unwrap();
     }
@@ -84,7 +84,12 @@ fn main() {
     let tmp = tempfile::tempdir().unwrap();
     let ours_write = median(
         (0..REPEATS)
-            .map(|i| write_ours(&msgs, &topics, &tmp.path().join(format!("w{i}"))))
+            .map(|i| write_ours(&msgs, &topics, &tmp.path().join(format!("w{i}")), Compression::Zstd))
+            .collect(),
+    );
+    let ours_write_raw = median(
+        (0..REPEATS)
+            .map(|i| write_ours(&msgs, &topics, &tmp.path().join(format!("r{i}")), Compression::None))
             .collect(),
     );
     let py_write = median(
@@ -129,7 +134,12 @@ fn main() {
         "storage_MB": storage_bytes as f64 / 1e6,
         "repeats": REPEATS,
         "read": {"ours": rate(ours_read), "rosbags": rate(py_read), "speedup": py_read / ours_read},
-        "write": {"ours_zstd": rate(ours_write), "rosbags_uncompressed": rate(py_write), "speedup": py_write / ours_write},
+        "write": {
+            "ours_zstd": rate(ours_write),
+            "ours_uncompressed": rate(ours_write_raw),
+            "rosbags_uncompressed": rate(py_write),
+            "speedup_uncompressed": py_write / ours_write_raw,
+        },
         "simulator": sim,
     });
     println!("{}", serde_json::to_string_pretty(&out).unwrap());

@@ -21,7 +21,7 @@ fn imu(i: i64) -> Imu {
 }
 
 fn imu_bag(dir: &Path, n: i64) {
-    let mut w = BagWriter::create(dir, BagWriteOptions { compression: Compression::Zstd, chunk_size_bytes: 4096 }).unwrap();
+    let mut w = BagWriter::create(dir, BagWriteOptions { compression: Compression::Zstd, chunk_size_bytes: 4096, ..Default::default() }).unwrap();
     w.add_topic("/sensors/imu", Imu::TYPE_NAME, Qos::SensorData).unwrap();
     for i in 0..n {
         w.write("/sensors/imu", T0 + i * 10_000_000, &imu(i)).unwrap();

@@ -19,7 +19,7 @@ const T0: i64 = 1_700_000_000_000_000_000;
 
 /// A bag with several contract types on their topics, interleaved in time.
 fn write_contract_bag(dir: &Path, compression: Compression) -> BTreeMap<String, Vec<(u64, String)>> {
-    let mut w = BagWriter::create(dir, BagWriteOptions { compression, chunk_size_bytes: 64 * 1024 }).unwrap();
+    let mut w = BagWriter::create(dir, BagWriteOptions { compression, chunk_size_bytes: 64 * 1024, ..Default::default() }).unwrap();
     w.add_topic("/tf_static", "tf2_msgs/msg/TFMessage", Qos::Latched).unwrap();
     w.add_topic("/sensors/lidar/points", "sensor_msgs/msg/PointCloud2", Qos::SensorData).unwrap();
     w.add_topic("/sensors/radar/front/scan", "radar_msgs/msg/RadarScan", Qos::SensorData).unwrap();

@@ -237,4 +237,14 @@ fn garbage_cdr_is_an_error_naming_the_type() {
     }
     let err = PointCloud2::decode(&[0, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 0xff, 0xff]).unwrap_err();
     assert!(err.to_string().contains("sensor_msgs/msg/PointCloud2"), "{err}");
+    // A cloud cut inside its data names the field.
+    let cloud = PointCloud2 { width: 100, point_step: 4, row_step: 400, data: vec![7; 400], ..Default::default() };
+    let bytes = cloud.encode().unwrap();
+    assert_eq!(PointCloud2::decode(&bytes).unwrap(), cloud);
+    let err = PointCloud2::decode(&bytes[..bytes.len() - 50]).unwrap_err().to_string();
+    assert!(err.contains("sensor_msgs/msg/PointCloud2") && err.contains("'data'"), "{err}");
+    let mut longer = bytes.clone();
+    longer.extend_from_slice(&[0; 16]);
+    let err = PointCloud2::decode(&longer).unwrap_err().to_string();
+    assert!(err.contains("trailing"), "{err}");
 }

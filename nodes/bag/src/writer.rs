@@ -15,7 +15,7 @@ use crate::{BagError, Qos};
 pub enum Compression {
     /// Uncompressed chunks.
     None,
-    /// zstd-compressed chunks (rosbag2's `--compression-mode message`-free default for MCAP).
+    /// zstd-compressed chunks.
     #[default]
     Zstd,
 }
@@ -25,13 +25,15 @@ pub enum Compression {
 pub struct BagWriteOptions {
     /// Chunk compression.
     pub compression: Compression,
-    /// Target uncompressed chunk size in bytes (rosbag2 uses 768 KiB... 1 MiB).
+    /// Target uncompressed chunk size in bytes.
     pub chunk_size_bytes: u64,
+    /// zstd level (1 fastest ... 19; 0 means zstd's default, 3).
+    pub zstd_level: u32,
 }
 
 impl Default for BagWriteOptions {
     fn default() -> Self {
-        Self { compression: Compression::Zstd, chunk_size_bytes: 1 << 20 }
+        Self { compression: Compression::Zstd, chunk_size_bytes: 1 << 20, zstd_level: 1 }
     }
 }
 
@@ -107,6 +109,7 @@ impl BagWriter {
             .library(concat!("edgefuse-bag ", env!("CARGO_PKG_VERSION")))
             .compression(compression)
             .chunk_size(Some(opts.chunk_size_bytes))
+            .compression_level(opts.zstd_level)
             .calculate_summary_section_crc(false)
             .create(BufWriter::with_capacity(1 << 20, file))
             .map_err(|e| BagError::mcap(path, e))?;

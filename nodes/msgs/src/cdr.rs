@@ -32,6 +32,18 @@ pub enum CdrError {
         /// The codec's description.
         source: cdr_encoding::Error,
     },
+    /// The payload ends inside a field.
+    #[error("{type_name}: payload ends inside field '{field}' (needs {need} bytes, {have} left)")]
+    Truncated {
+        /// ROS type name.
+        type_name: &'static str,
+        /// The field being read.
+        field: &'static str,
+        /// Bytes the field needs.
+        need: usize,
+        /// Bytes left.
+        have: usize,
+    },
     /// Bytes are left over after the message beyond the at most 7 bytes of alignment padding.
     #[error("{type_name}: {extra} trailing bytes after the message")]
     Trailing {
@@ -54,23 +66,80 @@ pub fn encode<T: Serialize>(type_name: &'static str, msg: &T) -> Result<Vec<u8>,
 
 /// Decodes a CDR payload (with encapsulation header, either byte order) as `T`.
 pub fn decode<T: DeserializeOwned>(type_name: &'static str, payload: &[u8]) -> Result<T, CdrError> {
+    let (value, body, used) = decode_prefix::<T>(type_name, payload)?;
+    check_trailing(type_name, body, used)?;
+    Ok(value)
+}
+
+/// The body after the encapsulation header, and whether it is big-endian.
+fn body(payload: &[u8]) -> Result<(&[u8], bool), CdrError> {
     if payload.len() < 4 {
         return Err(CdrError::NoHeader { len: payload.len() });
     }
-    let id = [payload[0], payload[1]];
-    let body = &payload[4..];
-    let (value, used) = match id {
-        CDR_LE => cdr_encoding::from_bytes::<T, LittleEndian>(body),
-        CDR_BE => cdr_encoding::from_bytes::<T, BigEndian>(body),
-        _ => return Err(CdrError::Encapsulation { id }),
+    match [payload[0], payload[1]] {
+        CDR_LE => Ok((&payload[4..], false)),
+        CDR_BE => Ok((&payload[4..], true)),
+        id => Err(CdrError::Encapsulation { id }),
+    }
+}
+
+/// Decodes the leading fields of a message as `T`; returns them, the body (after the
+/// encapsulation header) and how many body bytes they used, so that the caller can read the
+/// remaining fields in bulk (see [`read_byte_seq`]).
+pub fn decode_prefix<'a, T: DeserializeOwned>(
+    type_name: &'static str,
+    payload: &'a [u8],
+) -> Result<(T, &'a [u8], usize), CdrError> {
+    let (body, big_endian) = body(payload)?;
+    let (value, used) = if big_endian {
+        cdr_encoding::from_bytes::<T, BigEndian>(body)
+    } else {
+        cdr_encoding::from_bytes::<T, LittleEndian>(body)
     }
     .map_err(|source| CdrError::Body { type_name, source })?;
+    Ok((value, body, used))
+}
+
+/// Reads a `uint8[]` field at body offset `pos` (aligned to 4 for its length) in one copy;
+/// returns the bytes and the offset after them.
+pub fn read_byte_seq(
+    type_name: &'static str,
+    field: &'static str,
+    payload: &[u8],
+    pos: usize,
+) -> Result<(Vec<u8>, usize), CdrError> {
+    let (body, big_endian) = body(payload)?;
+    let pos = pos.next_multiple_of(4);
+    let have = body.len().saturating_sub(pos);
+    let len_bytes: [u8; 4] = body
+        .get(pos..pos + 4)
+        .and_then(|b| b.try_into().ok())
+        .ok_or(CdrError::Truncated { type_name, field, need: 4, have })?;
+    let len = if big_endian { u32::from_be_bytes(len_bytes) } else { u32::from_le_bytes(len_bytes) } as usize;
+    let data = body.get(pos + 4..pos + 4 + len).ok_or(CdrError::Truncated {
+        type_name,
+        field,
+        need: len,
+        have: have.saturating_sub(4),
+    })?;
+    Ok((data.to_vec(), pos + 4 + len))
+}
+
+/// Reads a `bool` field at body offset `pos`.
+pub fn read_bool(type_name: &'static str, field: &'static str, payload: &[u8], pos: usize) -> Result<(bool, usize), CdrError> {
+    let (body, _) = body(payload)?;
+    let b = body.get(pos).ok_or(CdrError::Truncated { type_name, field, need: 1, have: 0 })?;
+    Ok((*b != 0, pos + 1))
+}
+
+/// Fails when more than alignment padding follows the last field at body offset `used`.
+pub fn check_trailing(type_name: &'static str, body: &[u8], used: usize) -> Result<(), CdrError> {
     let extra = body.len().saturating_sub(used);
     // Writers may pad the end of a message to its alignment; anything more is a mismatch.
     if extra > 7 {
         return Err(CdrError::Trailing { type_name, extra });
     }
-    Ok(value)
+    Ok(())
 }
 
 /// Serde adapter for `uint8[]` fields: encodes the CDR sequence as one block copy instead of

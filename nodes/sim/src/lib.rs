@@ -41,7 +41,7 @@ pub const EPOCH_NS: i64 = 1_700_000_000_000_000_000;
 
 /// Identifies the simulator's output: bump the revision whenever a change to the models changes
 /// the bytes generated for a definition, so that cached sample bags are regenerated.
-pub const GENERATOR: &str = concat!("edgefuse-sim ", env!("CARGO_PKG_VERSION"), " rev 1");
+pub const GENERATOR: &str = concat!("edgefuse-sim ", env!("CARGO_PKG_VERSION"), " rev 2");
 
 /// The built-in scenarios: `(name, definition text)`.
 pub const BUILTIN_SCENARIOS: &[(&str, &str)] = &[

@@ -279,6 +279,75 @@ pub mod sensor_msgs {
         pub is_dense: bool,
     }
 
+    /// The fields of a PointCloud2 before `data`, decoded by serde; `data` is then copied in
+    /// one block instead of byte by byte.
+    #[derive(Deserialize)]
+    struct PointCloud2Head {
+        header: std_msgs::Header,
+        height: u32,
+        width: u32,
+        fields: Vec<PointField>,
+        is_bigendian: bool,
+        point_step: u32,
+        row_step: u32,
+    }
+
+    impl RosMessage for PointCloud2 {
+        const TYPE_NAME: &'static str = "sensor_msgs/msg/PointCloud2";
+
+        fn decode(payload: &[u8]) -> Result<Self, crate::CdrError> {
+            use crate::cdr;
+            let name = Self::TYPE_NAME;
+            let (h, body, used) = cdr::decode_prefix::<PointCloud2Head>(name, payload)?;
+            let (data, pos) = cdr::read_byte_seq(name, "data", payload, used)?;
+            let (is_dense, pos) = cdr::read_bool(name, "is_dense", payload, pos)?;
+            cdr::check_trailing(name, body, pos)?;
+            Ok(Self {
+                header: h.header,
+                height: h.height,
+                width: h.width,
+                fields: h.fields,
+                is_bigendian: h.is_bigendian,
+                point_step: h.point_step,
+                row_step: h.row_step,
+                data,
+                is_dense,
+            })
+        }
+    }
+
+    /// The fields of an Image before `data`.
+    #[derive(Deserialize)]
+    struct ImageHead {
+        header: std_msgs::Header,
+        height: u32,
+        width: u32,
+        encoding: String,
+        is_bigendian: u8,
+        step: u32,
+    }
+
+    impl RosMessage for Image {
+        const TYPE_NAME: &'static str = "sensor_msgs/msg/Image";
+
+        fn decode(payload: &[u8]) -> Result<Self, crate::CdrError> {
+            use crate::cdr;
+            let name = Self::TYPE_NAME;
+            let (h, body, used) = cdr::decode_prefix::<ImageHead>(name, payload)?;
+            let (data, pos) = cdr::read_byte_seq(name, "data", payload, used)?;
+            cdr::check_trailing(name, body, pos)?;
+            Ok(Self {
+                header: h.header,
+                height: h.height,
+                width: h.width,
+                encoding: h.encoding,
+                is_bigendian: h.is_bigendian,
+                step: h.step,
+                data,
+            })
+        }
+    }
+
     /// `sensor_msgs/msg/RegionOfInterest`.
     #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
     #[allow(missing_docs)]
@@ -611,9 +680,7 @@ ros_message! {
     geometry_msgs::TwistWithCovarianceStamped => "geometry_msgs/msg/TwistWithCovarianceStamped",
     geometry_msgs::TransformStamped => "geometry_msgs/msg/TransformStamped",
     tf2_msgs::TFMessage => "tf2_msgs/msg/TFMessage",
-    sensor_msgs::PointCloud2 => "sensor_msgs/msg/PointCloud2",
     sensor_msgs::CameraInfo => "sensor_msgs/msg/CameraInfo",
-    sensor_msgs::Image => "sensor_msgs/msg/Image",
     sensor_msgs::Imu => "sensor_msgs/msg/Imu",
     radar_msgs::RadarScan => "radar_msgs/msg/RadarScan",
     vision_msgs::Detection2DArray => "vision_msgs/msg/Detection2DArray",
