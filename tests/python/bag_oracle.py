@@ -9,6 +9,7 @@ usage:
   bag_oracle.py write OUT STORAGE N -> writes a rosbag2 bag (STORAGE = mcap | sqlite3) with
                                        the contract's topics, N messages each, and prints JSON
                                        of every message's values.
+  bag_oracle.py write_humble OUT N  -> a bag with Humble's Range (no variance) and Imu.
   bag_oracle.py time BAG            -> seconds rosbags takes to read and deserialise BAG.
   bag_oracle.py time_write BAG OUT  -> seconds rosbags takes to write BAG's payloads to OUT.
 """
@@ -122,6 +123,25 @@ def write(out, storage, n):
     return values
 
 
+def write_humble(out, n):
+    """A bag recorded with Humble's definitions (sensor_msgs/Range without variance)."""
+    ts = get_typestore(Stores.ROS2_HUMBLE)
+    rng = random.Random(11)
+    values = []
+    topics = [('/sensors/ultrasonic/rear_center/range', 'sensor_msgs/msg/Range'), ('/sensors/imu', 'sensor_msgs/msg/Imu')]
+    assert 'variance' not in [f for f, _ in ts.fielddefs['sensor_msgs/msg/Range'][1]]
+    with Writer(Path(out), version=9, storage_plugin=StoragePlugin.MCAP) as w:
+        conns = {topic: w.add_connection(topic, typ, typestore=ts) for topic, typ in topics}
+        t = 1_700_000_000_000_000_000
+        for _ in range(n):
+            for topic, typ in topics:
+                t += 1_000_000
+                msg = rand_msg(rng, typ, ts)
+                w.write(conns[topic], t, bytes(ts.serialize_cdr(msg, typ, little_endian=True)))
+                values.append({'topic': topic, 'log_time': t, 'value': plain_any(ts, msg)})
+    return values
+
+
 def timing(bag):
     start = time.perf_counter()
     n = 0
@@ -154,6 +174,8 @@ def main():
         print(json.dumps(read(sys.argv[2])))
     elif cmd == 'write':
         print(json.dumps(write(sys.argv[2], sys.argv[3], int(sys.argv[4]))))
+    elif cmd == 'write_humble':
+        print(json.dumps(write_humble(sys.argv[2], int(sys.argv[3]))))
     elif cmd == 'time_write':
         print(json.dumps(time_write(sys.argv[2], sys.argv[3])))
     elif cmd == 'time':

@@ -83,23 +83,24 @@ def rand_base(rng, typ):
     return int(rng.randint(int(info.min), int(info.max)))
 
 
-def rand_value(rng, desc):
+def rand_value(rng, desc, ts=None):
     kind, detail = desc
     if kind == Nodetype.BASE:
         return rand_base(rng, detail[0])
     if kind == Nodetype.NAME:
-        return rand_msg(rng, detail)
+        return rand_msg(rng, detail, ts)
     sub, length = detail
     n = length if kind == Nodetype.ARRAY else rng.randrange(0, 5)
     if sub[0] == Nodetype.BASE and sub[1][0] != 'string':
         return np.array([rand_base(rng, sub[1][0]) for _ in range(n)], dtype=NUMPY[sub[1][0]])
-    return [rand_value(rng, sub) for _ in range(n)]
+    return [rand_value(rng, sub, ts) for _ in range(n)]
 
 
-def rand_msg(rng, typename):
-    _, fields = TS.fielddefs[typename]
-    cls = TS.types[typename]
-    return cls(**{name: rand_value(rng, desc) for name, desc in fields})
+def rand_msg(rng, typename, ts=None):
+    """A message of random values built from the type store's own field definitions."""
+    ts = ts or TS
+    _, fields = ts.fielddefs[typename]
+    return ts.types[typename](**{name: rand_value(rng, desc, ts) for name, desc in fields})
 
 
 def main():

@@ -75,9 +75,9 @@ fn file_cut_inside_the_header_is_refused_with_its_path() {
     assert!(e.contains("missing.mcap") && e.contains("no such file"), "{e}");
 }
 
-/// A hand-made channel: topic, `Some((schema name, schema encoding))` or `None` for "no
-/// schema", and its payloads.
-type RawChannel<'a> = (&'a str, Option<(&'a str, &'a str)>, Vec<Vec<u8>>);
+/// A hand-made channel: topic, `Some((schema name, schema encoding, schema text))` or `None`
+/// for "no schema", and its payloads.
+type RawChannel<'a> = (&'a str, Option<(&'a str, &'a str, String)>, Vec<Vec<u8>>);
 
 /// Writes an MCAP by hand with the given channels.
 fn raw_mcap(path: &Path, channels: &[RawChannel<'_>]) {
@@ -86,7 +86,7 @@ fn raw_mcap(path: &Path, channels: &[RawChannel<'_>]) {
     let mut t = T0 as u64;
     for (topic, schema, payloads) in channels {
         let schema_id = match schema {
-            Some((name, enc)) => w.add_schema(name, enc, b"float64 x\n").unwrap(),
+            Some((name, enc, text)) => w.add_schema(name, enc, text.as_bytes()).unwrap(),
             None => 0,
         };
         let ch = w.add_channel(schema_id, topic, "cdr", &BTreeMap::new()).unwrap();
@@ -103,17 +103,21 @@ fn raw_mcap(path: &Path, channels: &[RawChannel<'_>]) {
 }
 
 #[test]
-fn missing_schema_is_skipped_and_counted_wrong_schema_and_garbage_are_named_errors() {
+fn missing_or_different_schema_is_skipped_and_counted_garbage_is_a_named_error() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("mixed.mcap");
     let good = imu(1).encode().unwrap();
+    let imu_schema = edgefuse_msgs::schema::schema_text(Imu::TYPE_NAME).unwrap();
+    // Same type name, other fields: e.g. a vendor's fork of the message.
+    let forked = imu_schema.replace("geometry_msgs/Vector3 linear_acceleration\n", "");
     raw_mcap(
         &file,
         &[
-            ("/sensors/imu", Some(("sensor_msgs/msg/Imu", "ros2msg")), vec![good.clone(), vec![0, 1, 0, 0, 9, 9], good.clone()]),
+            ("/sensors/imu", Some(("sensor_msgs/msg/Imu", "ros2msg", imu_schema.clone())), vec![good.clone(), vec![0, 1, 0, 0, 9, 9], good.clone()]),
             ("/no_schema", None, vec![good.clone(), good.clone()]),
-            ("/json_topic", Some(("sensor_msgs/msg/Imu", "jsonschema")), vec![b"{}".to_vec()]),
-            ("/vehicle/twist", Some(("sensor_msgs/msg/Imu", "ros2msg")), vec![good.clone()]),
+            ("/json_topic", Some(("sensor_msgs/msg/Imu", "jsonschema", "{}".into())), vec![b"{}".to_vec()]),
+            ("/vehicle/twist", Some(("sensor_msgs/msg/Imu", "ros2msg", imu_schema.clone())), vec![good.clone()]),
+            ("/forked_imu", Some(("sensor_msgs/msg/Imu", "ros2msg", forked)), vec![good.clone(), good.clone(), good.clone()]),
         ],
     );
     let reader = BagReader::open(&file).unwrap();
@@ -132,6 +136,9 @@ fn missing_schema_is_skipped_and_counted_wrong_schema_and_garbage_are_named_erro
     let skipped = it.skipped().clone();
     assert_eq!(skipped.get(&("/no_schema".to_string(), SkipReason::NoSchema)), Some(&2));
     assert_eq!(skipped.get(&("/json_topic".to_string(), SkipReason::NotCdr)), Some(&1));
+    assert_eq!(skipped.get(&("/forked_imu".to_string(), SkipReason::SchemaMismatch)), Some(&3));
+    let forked = reader.topics().iter().find(|t| t.name == "/forked_imu").unwrap();
+    assert!(forked.note.as_deref().unwrap().contains("linear_acceleration"), "{:?}", forked.note);
     // Garbage CDR on /sensors/imu: an error naming the topic and the type.
     assert_eq!(bad.len(), 1, "{bad:?}");
     assert!(bad[0].contains("/sensors/imu") && bad[0].contains("sensor_msgs/msg/Imu"), "{}", bad[0]);
@@ -165,6 +172,17 @@ fn metadata_that_does_not_match_its_files_is_refused_naming_the_field() {
     std::fs::write(&meta_path, &wrong_file).unwrap();
     let msg = BagReader::open(&bag).err().unwrap().to_string();
     assert!(msg.contains("other_0.mcap") && msg.contains("does not exist"), "{msg}");
+
+    let message_mode = orig.replace("compression_mode: ''", "compression_mode: message").replace("compression_format: ''", "compression_format: zstd");
+    assert_ne!(message_mode, orig);
+    std::fs::write(&meta_path, &message_mode).unwrap();
+    let msg = BagReader::open(&bag).err().unwrap().to_string();
+    assert!(msg.contains("compression_mode 'message'"), "{msg}");
+
+    let negative = orig.replacen("message_count: 50", "message_count: -50", 1);
+    std::fs::write(&meta_path, &negative).unwrap();
+    let msg = BagReader::open(&bag).err().unwrap().to_string();
+    assert!(msg.contains("message_count") && msg.contains("non-negative"), "{msg}");
 
     std::fs::write(&meta_path, "rosbag2_bagfile_information:\n  version: 9\n").unwrap();
     let msg = BagReader::open(&bag).err().unwrap().to_string();

@@ -169,7 +169,7 @@ fn topic_filter_and_seek() {
 }
 
 #[test]
-fn metadata_yaml_is_what_rosbag2_writes() {
+fn metadata_yaml_has_the_rosbag2_v9_fields_and_qos() {
     let dir = tempfile::tempdir().unwrap();
     let bag = dir.path().join("contract");
     write_contract_bag(&bag, Compression::Zstd);
@@ -233,4 +233,126 @@ fn simulated_sample_bags_read_the_same_in_rosbags_and_mcap_python() {
         assert!(expect.len() >= 20, "{name}: only {} topics", expect.len());
         check_python_reads(&bag, &expect);
     }
+}
+
+#[test]
+fn humble_range_bag_from_rosbags_is_read_by_its_schema() {
+    let dir = tempfile::tempdir().unwrap();
+    let bag = dir.path().join("humble");
+    let out = run_python("bag_oracle.py", &["write_humble", bag.to_str().unwrap(), "20"]).unwrap();
+    let values: Vec<Value> = serde_json::from_str(&out).unwrap();
+    let reader = BagReader::open(&bag).unwrap();
+    let range_topic = reader.topics().iter().find(|t| t.type_name == "sensor_msgs/msg/Range").unwrap();
+    assert!(range_topic.unreadable.is_none());
+    assert!(range_topic.note.as_deref().unwrap_or("").contains("Humble"), "{:?}", range_topic.note);
+    let got: Vec<_> = reader.messages(&ReadOptions::default()).map(|m| m.unwrap()).collect();
+    assert_eq!(got.len(), values.len());
+    for (m, v) in got.iter().zip(&values) {
+        assert_eq!(m.log_time_ns, v["log_time"].as_u64().unwrap());
+        let (mut value, _) = decode_as(&m.type_name, &m.data).unwrap();
+        if &*m.type_name == "sensor_msgs/msg/Range" {
+            assert_eq!(value["variance"], serde_json::json!(0.0));
+            value.as_object_mut().unwrap().remove("variance");
+        }
+        assert_same_json(&v["value"], &value, &m.topic);
+    }
+}
+
+#[test]
+fn unchunked_mcap_is_read_front_to_back() {
+    use edgefuse_msgs::RosMessage;
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("flat.mcap");
+    let f = std::io::BufWriter::new(std::fs::File::create(&file).unwrap());
+    let mut w = mcap::WriteOptions::new().profile("ros2").use_chunks(false).create(f).unwrap();
+    let schema = edgefuse_msgs::schema::schema_text(Imu::TYPE_NAME).unwrap();
+    let sid = w.add_schema(Imu::TYPE_NAME, "ros2msg", schema.as_bytes()).unwrap();
+    let ch = w.add_channel(sid, "/sensors/imu", "cdr", &BTreeMap::new()).unwrap();
+    for i in 0..100u32 {
+        let t = T0 as u64 + u64::from(i) * 10_000_000;
+        let msg = Imu { header: Header::new(t as i64, "imu_link"), ..Default::default() };
+        w.write_to_known_channel(
+            &mcap::records::MessageHeader { channel_id: ch, sequence: i, log_time: t, publish_time: t },
+            &msg.encode().unwrap(),
+        )
+        .unwrap();
+    }
+    w.finish().unwrap();
+    drop(w);
+    let reader = BagReader::open(&file).unwrap();
+    assert!(reader.files()[0].1.unwrap().contains("unchunked"), "{:?}", reader.files());
+    assert_eq!(reader.topics()[0].message_count, 100);
+    let msgs: Vec<_> = reader.messages(&ReadOptions::default()).map(|m| m.unwrap()).collect();
+    assert_eq!(msgs.len(), 100);
+    let imu: Imu = msgs[42].decode().unwrap();
+    assert_eq!(imu.header.stamp.as_nanos(), T0 + 42 * 10_000_000);
+}
+
+#[test]
+fn split_bag_is_merged_in_time_order_and_a_broken_file_ends_only_itself() {
+    use edgefuse_bag::{BagMetadata, FileInfo, TopicInfo};
+    let dir = tempfile::tempdir().unwrap();
+    let bag = dir.path().join("split");
+    std::fs::create_dir(&bag).unwrap();
+    // Two files whose time ranges interleave (like two recorders' splits).
+    let mut totals = 0u64;
+    for (k, name) in ["split_0.mcap", "split_1.mcap"].iter().enumerate() {
+        let mut w = BagWriter::create_mcap(&bag.join(name), BagWriteOptions { chunk_size_bytes: 4096, ..Default::default() }).unwrap();
+        w.add_topic("/sensors/imu", "sensor_msgs/msg/Imu", Qos::SensorData).unwrap();
+        for i in 0..500i64 {
+            let t = T0 + (2 * i + k as i64) * 1_000_000;
+            w.write("/sensors/imu", t, &Imu { header: Header::new(t, "imu_link"), ..Default::default() }).unwrap();
+            totals += 1;
+        }
+        w.finish().unwrap();
+    }
+    let meta = BagMetadata {
+        version: 9,
+        storage_identifier: "mcap".into(),
+        starting_time_ns: T0,
+        duration_ns: 999_000_000,
+        message_count: totals,
+        topics: vec![TopicInfo {
+            name: "/sensors/imu".into(),
+            type_name: "sensor_msgs/msg/Imu".into(),
+            serialization_format: "cdr".into(),
+            qos: Some(Qos::SensorData),
+            message_count: totals,
+        }],
+        relative_file_paths: vec!["split_0.mcap".into(), "split_1.mcap".into()],
+        files: vec![
+            FileInfo { path: "split_0.mcap".into(), starting_time_ns: T0, duration_ns: 998_000_000, message_count: 500 },
+            FileInfo { path: "split_1.mcap".into(), starting_time_ns: T0 + 1_000_000, duration_ns: 998_000_000, message_count: 500 },
+        ],
+        custom_data: Default::default(),
+        compression_format: String::new(),
+        compression_mode: String::new(),
+        ros_distro: "kilted".into(),
+    };
+    std::fs::write(bag.join("metadata.yaml"), meta.to_yaml().unwrap()).unwrap();
+    let reader = BagReader::open(&bag).unwrap();
+    let times: Vec<u64> = reader.messages(&ReadOptions::default()).map(|m| m.unwrap().log_time_ns).collect();
+    assert_eq!(times.len(), 1000);
+    assert!(times.windows(2).all(|w| w[0] < w[1]), "not merged in time order");
+    // python agrees on the split bag
+    let out = run_python("bag_oracle.py", &["read", bag.to_str().unwrap()]).unwrap();
+    let v: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["topics"]["/sensors/imu"]["count"].as_u64().unwrap(), 1000);
+
+    // Cut the second file: every message of the first still arrives, plus one error naming the cut file.
+    let second = bag.join("split_1.mcap");
+    let len = std::fs::metadata(&second).unwrap().len();
+    std::fs::OpenOptions::new().write(true).open(&second).unwrap().set_len(len / 3).unwrap();
+    let reader = BagReader::open(&bag).unwrap();
+    let (mut ok, mut errors) = (Vec::new(), Vec::new());
+    for m in reader.messages(&ReadOptions::default()) {
+        match m {
+            Ok(m) => ok.push(m.log_time_ns),
+            Err(e) => errors.push(e.to_string()),
+        }
+    }
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert!(errors[0].contains("split_1.mcap"), "{}", errors[0]);
+    let from_first = ok.iter().filter(|t| (**t - T0 as u64) / 1_000_000 % 2 == 0).count();
+    assert_eq!(from_first, 500);
 }

@@ -78,3 +78,43 @@ fn bad_input_gets_a_named_error_and_a_failure_exit() {
     assert!(!ok && err.contains("--force"), "{err}");
     assert!(existing.join("keep.txt").exists(), "nothing may be lost");
 }
+
+#[test]
+fn info_verify_counts_and_skips_bad_messages_and_reports_a_cut_file() {
+    use edgefuse_bag::{BagWriteOptions, BagWriter, Qos};
+    use edgefuse_msgs::{sensor_msgs::Imu, std_msgs::Header, RosMessage};
+    let dir = tempfile::tempdir().unwrap();
+    let bag = dir.path().join("v");
+    let mut w = BagWriter::create(&bag, BagWriteOptions { chunk_size_bytes: 2048, ..Default::default() }).unwrap();
+    w.add_topic("/sensors/imu", Imu::TYPE_NAME, Qos::SensorData).unwrap();
+    w.add_topic("/hmi/request", "std_msgs/msg/String", Qos::Reliable).unwrap();
+    let t0 = 1_700_000_000_000_000_000i64;
+    for i in 0..300 {
+        let t = t0 + i * 10_000_000;
+        if i == 17 {
+            w.write_raw("/sensors/imu", t, &[0, 1, 0, 0, 1, 2, 3]).unwrap();
+        } else {
+            w.write("/sensors/imu", t, &Imu { header: Header::new(t, "imu_link"), ..Default::default() }).unwrap();
+        }
+    }
+    w.write_raw("/hmi/request", t0 + 5, &[0, 1, 0, 0, 200, 0, 0, 0, b'x']).unwrap();
+    w.finish().unwrap();
+
+    let info = edgefuse_cli::info::BagInfo::read_verified(&bag, true).unwrap();
+    let v = info.verified.as_ref().unwrap();
+    assert_eq!((v["/sensors/imu"].ok, v["/sensors/imu"].bad), (299, 1));
+    assert_eq!((v["/hmi/request"].ok, v["/hmi/request"].bad), (0, 1));
+    let first = v["/sensors/imu"].first_error.as_ref().unwrap();
+    assert!(first.contains("/sensors/imu") && first.contains(&format!("{}", t0 + 17 * 10_000_000)), "{first}");
+    assert!(info.verify_error.is_none());
+    assert!(info.to_text().contains("2 bad"), "{}", info.to_text());
+
+    // Cut the file: verification reports what it decoded and where it stopped.
+    let file = bag.join("v_0.mcap");
+    let len = std::fs::metadata(&file).unwrap().len();
+    std::fs::OpenOptions::new().write(true).open(&file).unwrap().set_len(len / 2).unwrap();
+    let info = edgefuse_cli::info::BagInfo::read_verified(&file, true).unwrap();
+    let v = info.verified.as_ref().unwrap();
+    assert!(v["/sensors/imu"].ok > 50 && v["/sensors/imu"].ok < 299);
+    assert!(info.verify_error.as_ref().unwrap().contains("v_0.mcap"));
+}

@@ -128,8 +128,17 @@ fn qos_value(qos: Option<Qos>) -> Value {
 impl BagMetadata {
     /// The YAML document rosbag2 writes as `metadata.yaml`.
     pub fn to_yaml(&self) -> Result<String, serde_yaml_ng::Error> {
-        let doc = DocOut {
-            rosbag2_bagfile_information: InfoOut {
+        serde_yaml_ng::to_string(&DocOut { rosbag2_bagfile_information: self.info_out() })
+    }
+
+    /// The `rosbag2_bagfile_information` mapping alone, as rosbag2 stores it inside MCAP files
+    /// (metadata record `rosbag2`, key `serialized_metadata`).
+    pub fn info_yaml(&self) -> Result<String, serde_yaml_ng::Error> {
+        serde_yaml_ng::to_string(&self.info_out())
+    }
+
+    fn info_out(&self) -> InfoOut<'_> {
+        InfoOut {
                 version: self.version,
                 storage_identifier: &self.storage_identifier,
                 duration: Nanos { nanoseconds: self.duration_ns },
@@ -164,9 +173,7 @@ impl BagMetadata {
                     .collect(),
                 custom_data: &self.custom_data,
                 ros_distro: &self.ros_distro,
-            },
-        };
-        serde_yaml_ng::to_string(&doc)
+        }
     }
 
     /// Parses `metadata.yaml` text; `path` names the file in errors.
@@ -181,6 +188,9 @@ impl BagMetadata {
             v.as_i64()
                 .or_else(|| v.as_u64().and_then(|u| i64::try_from(u).ok()))
                 .ok_or_else(|| bad(format!("field '{field}' is not an integer")))
+        };
+        let count = |v: &Value, field: &str| -> Result<u64, BagError> {
+            v.as_u64().ok_or_else(|| bad(format!("field '{field}' is not a non-negative integer")))
         };
         let field = |v: &Value, name: &str| -> Result<Value, BagError> {
             v.get(name).cloned().ok_or_else(|| bad(format!("missing field '{name}'")))
@@ -201,10 +211,15 @@ impl BagMetadata {
             &field(&field(info, "starting_time")?, "nanoseconds_since_epoch")?,
             "starting_time.nanoseconds_since_epoch",
         )?;
-        let message_count = int(&field(info, "message_count")?, "message_count")? as u64;
+        let message_count = count(&field(info, "message_count")?, "message_count")?;
         let mut topics = Vec::new();
         let twc = field(info, "topics_with_message_count")?;
-        for (i, entry) in twc.as_sequence().into_iter().flatten().enumerate() {
+        let twc = match &twc {
+            Value::Sequence(list) => list.clone(),
+            Value::Null => Vec::new(),
+            _ => return Err(bad("field 'topics_with_message_count' is not a list".into())),
+        };
+        for (i, entry) in twc.iter().enumerate() {
             let tm = entry
                 .get("topic_metadata")
                 .ok_or_else(|| bad(format!("topics_with_message_count[{i}]: missing topic_metadata")))?;
@@ -213,7 +228,7 @@ impl BagMetadata {
                 type_name: string(tm, "type")?,
                 serialization_format: string(tm, "serialization_format")?,
                 qos: tm.get("offered_qos_profiles").and_then(Qos::from_profiles),
-                message_count: int(&field(entry, "message_count")?, "message_count")? as u64,
+                message_count: count(&field(entry, "message_count")?, "topics_with_message_count[].message_count")?,
             });
         }
         let relative_file_paths: Vec<String> = field(info, "relative_file_paths")?
@@ -233,17 +248,28 @@ impl BagMetadata {
                         "files[].starting_time",
                     )?,
                     duration_ns: int(&field(&field(f, "duration")?, "nanoseconds")?, "files[].duration")?,
-                    message_count: int(&field(f, "message_count")?, "files[].message_count")? as u64,
+                    message_count: count(&field(f, "message_count")?, "files[].message_count")?,
                 });
             }
         }
         let mut custom_data = BTreeMap::new();
-        if let Some(map) = info.get("custom_data").and_then(Value::as_mapping) {
-            for (k, v) in map {
-                if let (Some(k), Some(v)) = (k.as_str(), v.as_str()) {
-                    custom_data.insert(k.to_string(), v.to_string());
+        match info.get("custom_data") {
+            None | Some(Value::Null) => {}
+            Some(Value::Mapping(map)) => {
+                for (k, v) in map {
+                    let scalar = |v: &Value| match v {
+                        Value::String(s) => Some(s.clone()),
+                        Value::Number(n) => Some(n.to_string()),
+                        Value::Bool(b) => Some(b.to_string()),
+                        _ => None,
+                    };
+                    let (Some(k), Some(v)) = (scalar(k), scalar(v)) else {
+                        return Err(bad("custom_data holds a value that is not a string".into()));
+                    };
+                    custom_data.insert(k, v);
                 }
             }
+            Some(_) => return Err(bad("field 'custom_data' is not a mapping".into())),
         }
         let opt_str = |name: &str| info.get(name).and_then(Value::as_str).unwrap_or("").to_string();
         Ok(Self {

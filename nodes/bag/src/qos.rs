@@ -23,7 +23,8 @@ impl Qos {
     /// without the leading `- `), with the infinite-duration sentinels rosbag2 writes.
     pub fn yaml_lines(self) -> Vec<String> {
         let (depth, reliability, durability) = self.parts();
-        let inf = "{sec: 2147483647, nsec: 4294967295}";
+        // rosbag2 (Jazzy, Kilted) writes an infinite duration as this sentinel.
+        let inf = "{sec: 9223372036, nsec: 854775807}";
         vec![
             "history: keep_last".to_string(),
             format!("depth: {depth}"),
@@ -63,20 +64,43 @@ impl Qos {
             _ => return None,
         };
         let first = list.first()?;
-        let reliability = first.get("reliability")?.as_str()?;
-        let durability = first.get("durability").and_then(Value::as_str).unwrap_or("volatile");
-        match (reliability, durability) {
-            (_, "transient_local") => Some(Qos::Latched),
-            ("best_effort", _) => Some(Qos::SensorData),
-            ("reliable", _) => Some(Qos::Reliable),
-            _ => None,
-        }
+        // Version 9 spells policies as names; earlier versions as rmw enum integers
+        // (reliability 1 = reliable, 2 = best effort; durability 1 = transient local, 2 = volatile).
+        let policy = |key: &str, names: [&str; 2]| -> Option<usize> {
+            match first.get(key)? {
+                Value::String(s) => names.iter().position(|n| n == s),
+                Value::Number(n) => match n.as_u64()? {
+                    1 => Some(0),
+                    2 => Some(1),
+                    _ => None,
+                },
+                _ => None,
+            }
+        };
+        let reliable = policy("reliability", ["reliable", "best_effort"])? == 0;
+        let transient = policy("durability", ["transient_local", "volatile"]) == Some(0);
+        Some(match (reliable, transient) {
+            (true, true) => Qos::Latched,
+            (true, false) => Qos::Reliable,
+            // Best effort never delivers latched data reliably; it is sensor-style data.
+            (false, _) => Qos::SensorData,
+        })
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn version_8_integer_policies_parse() {
+        let v8 = serde_yaml_ng::Value::String(
+            "- history: 3\n  depth: 0\n  reliability: 1\n  durability: 1\n".into(),
+        );
+        assert_eq!(Qos::from_profiles(&v8), Some(Qos::Latched));
+        let v8 = serde_yaml_ng::Value::String("- history: 1\n  depth: 5\n  reliability: 2\n  durability: 2\n".into());
+        assert_eq!(Qos::from_profiles(&v8), Some(Qos::SensorData));
+    }
 
     #[test]
     fn channel_yaml_round_trips() {

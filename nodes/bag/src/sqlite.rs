@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use rusqlite::{Connection, OpenFlags};
 
 use crate::reader::{ChannelInfo, TopicSummary};
-use crate::{BagError, Qos, SkipReason};
+use crate::{BagError, Qos};
 
 const PAGE: i64 = 512;
 
@@ -42,6 +42,30 @@ pub(crate) fn topics(path: &Path) -> Result<(Vec<TopicRow>, TimeRange), BagError
             counts.insert(id, n.max(0) as u64);
         }
     }
+    // rosbag2 from Iron on (and rosbags) keep each type's definition; older bags do not.
+    let mut definitions: HashMap<String, String> = HashMap::new();
+    let has_definitions: bool = conn
+        .query_row(
+            "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'message_definitions'",
+            [],
+            |r| r.get::<_, i64>(0),
+        )
+        .map_err(|e| err(path, e))?
+        > 0;
+    if has_definitions {
+        let mut st = conn
+            .prepare("SELECT topic_type, encoding, encoded_message_definition FROM message_definitions")
+            .map_err(|e| err(path, e))?;
+        let rows = st
+            .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?)))
+            .map_err(|e| err(path, e))?;
+        for row in rows {
+            let (ty, encoding, text) = row.map_err(|e| err(path, e))?;
+            if encoding == "ros2msg" && !text.is_empty() {
+                definitions.insert(ty, text);
+            }
+        }
+    }
     let mut out = Vec::new();
     {
         let mut st = conn
@@ -60,16 +84,10 @@ pub(crate) fn topics(path: &Path) -> Result<(Vec<TopicRow>, TimeRange), BagError
             .map_err(|e| err(path, e))?;
         for row in rows {
             let (id, name, type_name, format, qos) = row.map_err(|e| err(path, e))?;
-            let unreadable = (format != "cdr").then_some(SkipReason::NotCdr);
-            let info = ChannelInfo { topic: name.as_str().into(), type_name: type_name.as_str().into(), unreadable };
-            let summary = TopicSummary {
-                name,
-                type_name,
-                message_count: counts.get(&id).copied().unwrap_or(0),
-                qos: qos.and_then(|q| Qos::from_profiles(&serde_yaml_ng::Value::String(q))),
-                schema_text: String::new(),
-                unreadable,
-            };
+            let schema = definitions.get(&type_name).map(String::as_str);
+            let info = ChannelInfo::new(&name, &type_name, format == "cdr", schema);
+            let qos = qos.and_then(|q| Qos::from_profiles(&serde_yaml_ng::Value::String(q)));
+            let summary = info.summary(counts.get(&id).copied().unwrap_or(0), qos, schema.unwrap_or("").to_string());
             out.push((id, info, summary));
         }
     }

@@ -274,10 +274,10 @@ impl BagWriter {
             reason: format!("cannot serialise metadata: {e}"),
         })?;
         // rosbag2 stores the metadata inside the MCAP too (record name "rosbag2").
-        let inner = yaml
-            .strip_prefix("rosbag2_bagfile_information:\n")
-            .map(|s| s.lines().map(|l| l.strip_prefix("  ").unwrap_or(l)).collect::<Vec<_>>().join("\n"))
-            .unwrap_or_else(|| yaml.clone());
+        let inner = meta.info_yaml().map_err(|e| BagError::Metadata {
+            path: self.mcap_path.clone(),
+            reason: format!("cannot serialise metadata: {e}"),
+        })?;
         let mut record = BTreeMap::new();
         record.insert("serialized_metadata".to_string(), inner);
         self.mcap

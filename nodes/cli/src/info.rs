@@ -2,8 +2,67 @@
 
 use std::path::Path;
 
+use std::collections::BTreeMap;
+
 use anyhow::{Context, Result};
-use edgefuse_bag::BagReader;
+use edgefuse_bag::{BagReader, ReadOptions};
+use edgefuse_msgs::{visit_type, RosMessage, TypeVisitor};
+
+/// Result of decoding every message of one topic (`edgefuse info --verify`).
+#[derive(Debug, Clone, Default)]
+pub struct TopicCheck {
+    /// Messages that decoded as their type.
+    pub ok: u64,
+    /// Messages that did not, skipped.
+    pub bad: u64,
+    /// Messages of a channel that cannot be read (no schema, not CDR) or of a type edgefuse
+    /// has no Rust type for, skipped.
+    pub skipped: u64,
+    /// The first decode error, naming topic, time and field.
+    pub first_error: Option<String>,
+}
+
+struct Decodes<'a>(&'a [u8]);
+
+impl TypeVisitor for Decodes<'_> {
+    type Out = std::result::Result<(), edgefuse_msgs::CdrError>;
+    fn visit<M: RosMessage>(self) -> Self::Out {
+        M::decode(self.0).map(|_| ())
+    }
+}
+
+/// Decodes every message of `reader` with its Rust type; bad messages are counted and skipped.
+/// An error reading the storage itself (e.g. a truncated file) ends the pass and is returned
+/// with the counts so far.
+pub fn verify(reader: &BagReader) -> (BTreeMap<String, TopicCheck>, Option<String>) {
+    let mut checks: BTreeMap<String, TopicCheck> = BTreeMap::new();
+    let mut it = reader.messages(&ReadOptions::default());
+    let mut fatal = None;
+    for m in it.by_ref() {
+        let m = match m {
+            Ok(m) => m,
+            Err(e) => {
+                fatal = Some(e.to_string());
+                break;
+            }
+        };
+        let c = checks.entry(m.topic.to_string()).or_default();
+        match visit_type(&m.type_name, Decodes(&m.data)) {
+            None => c.skipped += 1,
+            Some(Ok(())) => c.ok += 1,
+            Some(Err(e)) => {
+                c.bad += 1;
+                if c.first_error.is_none() {
+                    c.first_error = Some(format!("{} at {} ns: {e}", m.topic, m.log_time_ns));
+                }
+            }
+        }
+    }
+    for ((topic, _reason), n) in it.skipped() {
+        checks.entry(topic.clone()).or_default().skipped += n;
+    }
+    (checks, fatal)
+}
 
 /// One topic line.
 #[derive(Debug, Clone)]
@@ -45,9 +104,25 @@ pub struct BagInfo {
     pub custom_data: Vec<(String, String)>,
     /// Files read without an index, with the reason.
     pub unindexed: Vec<String>,
+    /// Per-topic decode results, when asked for.
+    pub verified: Option<BTreeMap<String, TopicCheck>>,
+    /// The storage error that ended verification early, if any.
+    pub verify_error: Option<String>,
 }
 
 impl BagInfo {
+    /// Opens and summarises `path`; with `verify`, also decodes every message.
+    pub fn read_verified(path: &Path, verify_all: bool) -> Result<Self> {
+        let mut info = Self::read(path)?;
+        if verify_all {
+            let reader = BagReader::open(path).with_context(|| format!("opening bag {}", path.display()))?;
+            let (checks, fatal) = verify(&reader);
+            info.verified = Some(checks);
+            info.verify_error = fatal;
+        }
+        Ok(info)
+    }
+
     /// Opens and summarises `path`.
     pub fn read(path: &Path) -> Result<Self> {
         let reader = BagReader::open(path).with_context(|| format!("opening bag {}", path.display()))?;
@@ -83,6 +158,8 @@ impl BagInfo {
                 .iter()
                 .filter_map(|(p, why)| why.map(|w| format!("{}: {w}", p.display())))
                 .collect(),
+            verified: None,
+            verify_error: None,
         })
     }
 
@@ -117,6 +194,22 @@ impl BagInfo {
         for u in &self.unindexed {
             s += &format!("Note: read without index: {u}\n");
         }
+        if let Some(checks) = &self.verified {
+            let bad: u64 = checks.values().map(|c| c.bad).sum();
+            let skipped: u64 = checks.values().map(|c| c.skipped).sum();
+            let ok: u64 = checks.values().map(|c| c.ok).sum();
+            s += &format!("Verified:          {ok} decoded, {bad} bad (skipped), {skipped} unreadable (skipped)\n");
+            for (topic, c) in checks.iter().filter(|(_, c)| c.bad > 0 || c.skipped > 0) {
+                s += &format!("  {topic}: {} ok, {} bad, {} unreadable", c.ok, c.bad, c.skipped);
+                if let Some(e) = &c.first_error {
+                    s += &format!("; first: {e}");
+                }
+                s.push('\n');
+            }
+            if let Some(e) = &self.verify_error {
+                s += &format!("  stopped early: {e}\n");
+            }
+        }
         s
     }
 
@@ -137,6 +230,10 @@ impl BagInfo {
             })).collect::<Vec<_>>(),
             "custom_data": self.custom_data.iter().cloned().collect::<std::collections::BTreeMap<_, _>>(),
             "unindexed": self.unindexed,
+            "verified": self.verified.as_ref().map(|v| v.iter().map(|(t, c)| (t.clone(), serde_json::json!({
+                "ok": c.ok, "bad": c.bad, "skipped": c.skipped, "first_error": c.first_error,
+            }))).collect::<serde_json::Map<_, _>>()),
+            "verify_error": self.verify_error,
         })
     }
 }

@@ -53,6 +53,9 @@ pub enum Command {
         /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
+        /// Also decode every message with its type, counting (and skipping) bad ones.
+        #[arg(long)]
+        verify: bool,
     },
     /// Generate (or reuse) the sample bags and show what they hold.
     Demo {
@@ -103,8 +106,8 @@ pub fn run(cli: Cli) -> Result<()> {
             );
             Ok(())
         }
-        Command::Info { bag, json } => {
-            let info = info::BagInfo::read(&bag)?;
+        Command::Info { bag, json, verify } => {
+            let info = info::BagInfo::read_verified(&bag, verify)?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&info.to_json())?);
             } else {

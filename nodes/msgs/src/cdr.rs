@@ -111,18 +111,17 @@ pub fn read_byte_seq(
     let (body, big_endian) = body(payload)?;
     let pos = pos.next_multiple_of(4);
     let have = body.len().saturating_sub(pos);
-    let len_bytes: [u8; 4] = body
-        .get(pos..pos + 4)
+    let truncated = |need: usize, have: usize| CdrError::Truncated { type_name, field, need, have };
+    let len_bytes: [u8; 4] = pos
+        .checked_add(4)
+        .and_then(|end| body.get(pos..end))
         .and_then(|b| b.try_into().ok())
-        .ok_or(CdrError::Truncated { type_name, field, need: 4, have })?;
+        .ok_or(truncated(4, have))?;
     let len = if big_endian { u32::from_be_bytes(len_bytes) } else { u32::from_le_bytes(len_bytes) } as usize;
-    let data = body.get(pos + 4..pos + 4 + len).ok_or(CdrError::Truncated {
-        type_name,
-        field,
-        need: len,
-        have: have.saturating_sub(4),
-    })?;
-    Ok((data.to_vec(), pos + 4 + len))
+    let start = pos + 4;
+    let end = start.checked_add(len).ok_or(truncated(len, have.saturating_sub(4)))?;
+    let data = body.get(start..end).ok_or(truncated(len, have.saturating_sub(4)))?;
+    Ok((data.to_vec(), end))
 }
 
 /// Reads a `bool` field at body offset `pos`.
@@ -142,34 +141,25 @@ pub fn check_trailing(type_name: &'static str, body: &[u8], used: usize) -> Resu
     Ok(())
 }
 
-/// Serde adapter for `uint8[]` fields: encodes the CDR sequence as one block copy instead of
-/// one call per byte; human-readable formats (JSON) see a plain array of numbers.
-pub mod byte_seq {
-    use serde::{ser::SerializeTuple, Deserialize, Deserializer, Serialize, Serializer};
-
-    struct Raw<'a>(&'a [u8]);
-
-    impl Serialize for Raw<'_> {
-        fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-            s.serialize_bytes(self.0)
-        }
+/// Encodes the leading fields `head` of a message, then a trailing `uint8[]` field in one
+/// block copy (aligned to 4 for its length); the caller appends any fields after it.
+pub fn encode_with_byte_seq<H: Serialize>(
+    type_name: &'static str,
+    head: &H,
+    data: &[u8],
+) -> Result<Vec<u8>, CdrError> {
+    let mut out = encode(type_name, head)?;
+    out.reserve(data.len() + 8);
+    while (out.len() - 4) % 4 != 0 {
+        out.push(0);
     }
-
-    /// Writes the `u32` length then the bytes.
-    pub fn serialize<S: Serializer>(data: &[u8], s: S) -> Result<S::Ok, S::Error> {
-        if s.is_human_readable() {
-            return data.serialize(s);
-        }
-        let len = u32::try_from(data.len())
-            .map_err(|_| serde::ser::Error::custom("uint8[] longer than 2^32-1 bytes"))?;
-        let mut t = s.serialize_tuple(2)?;
-        t.serialize_element(&len)?;
-        t.serialize_element(&Raw(data))?;
-        t.end()
-    }
-
-    /// Reads a CDR `uint8[]` sequence.
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
-        Vec::<u8>::deserialize(d)
-    }
+    let len = u32::try_from(data.len()).map_err(|_| CdrError::Truncated {
+        type_name,
+        field: "data",
+        need: data.len(),
+        have: u32::MAX as usize,
+    })?;
+    out.extend_from_slice(&len.to_le_bytes());
+    out.extend_from_slice(data);
+    Ok(out)
 }

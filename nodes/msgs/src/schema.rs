@@ -5,6 +5,8 @@
 //! The standard packages' texts are the field lists of the ROS 2 Jazzy/Kilted definitions;
 //! our own package's texts are the `.msg` files of `nodes/edgefuse_msgs`.
 
+use std::collections::BTreeMap;
+
 /// Separator line rosbag2 puts before each dependency definition.
 pub const SEPARATOR: &str =
     "================================================================================";
@@ -205,6 +207,110 @@ fn append_deps(
     Ok(())
 }
 
+/// How a `ros2msg` schema text stored in a bag compares with our definition of its type.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SchemaMatch {
+    /// Same fields (after normalising comments, spacing, defaults, constants and the
+    /// `byte`/`char`/`uint8` aliases); payloads decode as our type.
+    Same,
+    /// Humble's `sensor_msgs/msg/Range`: ours without the trailing `float32 variance`.
+    RangeWithoutVariance,
+    /// We have no definition of this type: nothing to compare.
+    UnknownType,
+    /// The fields differ: payloads cannot be decoded as our type.
+    Different(String),
+}
+
+type Fields = Vec<(String, String)>;
+
+/// Splits a concatenated schema text into its sections, `pkg/Name` -> normalised
+/// `(type, name)` field list; the first section is `top`.
+fn sections(top: &str, text: &str) -> BTreeMap<String, Fields> {
+    let mut out = BTreeMap::new();
+    let mut name = top.replacen("/msg/", "/", 1);
+    let mut fields = Vec::new();
+    let mut lines = text.lines().peekable();
+    while let Some(line) = lines.next() {
+        let t = line.trim();
+        if t.len() >= 3 && t.chars().all(|c| c == '=') {
+            out.insert(std::mem::take(&mut name), std::mem::take(&mut fields));
+            while let Some(next) = lines.peek() {
+                if next.trim().is_empty() {
+                    lines.next();
+                } else {
+                    break;
+                }
+            }
+            if let Some(header) = lines.next() {
+                name = header.trim().trim_start_matches("MSG:").trim().replacen("/msg/", "/", 1);
+            }
+            continue;
+        }
+        let package = name.split('/').next().unwrap_or("").to_string();
+        if let Some(f) = normalise_field(&package, t) {
+            fields.push(f);
+        }
+    }
+    out.insert(name, fields);
+    out
+}
+
+fn normalise_field(package: &str, line: &str) -> Option<(String, String)> {
+    let line = line.split('#').next().unwrap_or("").trim();
+    let mut tokens = line.split_whitespace();
+    let ty = tokens.next()?;
+    if line[ty.len()..].contains('=') {
+        return None; // constant
+    }
+    let name = tokens.next()?.to_string();
+    let (base, suffix) = match ty.find('[') {
+        Some(i) => (&ty[..i], &ty[i..]),
+        None => (ty, ""),
+    };
+    let base = match base {
+        "byte" | "char" => "uint8".to_string(),
+        b if PRIMITIVES.contains(&b.split("<=").next().unwrap_or(b)) => b.to_string(),
+        "Header" => "std_msgs/Header".to_string(),
+        b if b.contains('/') => b.replacen("/msg/", "/", 1),
+        b => format!("{package}/{b}"),
+    };
+    Some((format!("{base}{suffix}"), name))
+}
+
+/// Compares the schema text a bag stores for `type_name` with our definition.
+pub fn compare(type_name: &str, bag_text: &str) -> SchemaMatch {
+    let Ok(ours_text) = schema_text(type_name) else { return SchemaMatch::UnknownType };
+    let ours = sections(type_name, &ours_text);
+    let theirs = sections(type_name, bag_text);
+    let top = type_name.replacen("/msg/", "/", 1);
+    for (section, fields) in &ours {
+        let Some(other) = theirs.get(section) else {
+            if *section == top {
+                return SchemaMatch::Different(format!("the schema text has no fields for {top}"));
+            }
+            continue; // a writer that left out a dependency: nothing to compare
+        };
+        if other == fields {
+            continue;
+        }
+        if type_name == "sensor_msgs/msg/Range"
+            && *section == top
+            && fields.split_last().is_some_and(|(last, rest)| {
+                last == &("float32".to_string(), "variance".to_string()) && rest == other.as_slice()
+            })
+        {
+            return SchemaMatch::RangeWithoutVariance;
+        }
+        let show = |f: &Fields| f.iter().map(|(t, n)| format!("{t} {n}")).collect::<Vec<_>>().join(", ");
+        return SchemaMatch::Different(format!(
+            "{section} has fields [{}] in the bag but [{}] in edgefuse",
+            show(other),
+            show(fields)
+        ));
+    }
+    SchemaMatch::Same
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -228,6 +334,21 @@ mod tests {
         assert_eq!(text.matches("MSG: geometry_msgs/Vector3\n").count(), 1);
         assert_eq!(text.matches("MSG: builtin_interfaces/Time\n").count(), 1);
         assert!(text.starts_with("std_msgs/Header header\n"));
+    }
+
+    #[test]
+    fn schema_compare_ignores_comments_and_aliases_and_spots_differences() {
+        let ours = schema_text("diagnostic_msgs/msg/DiagnosticArray").unwrap();
+        assert_eq!(compare("diagnostic_msgs/msg/DiagnosticArray", &ours), SchemaMatch::Same);
+        let commented = ours.replace("byte level", "# the level\nuint8  level   # ok..stale");
+        assert_eq!(compare("diagnostic_msgs/msg/DiagnosticArray", &commented), SchemaMatch::Same);
+        let changed = ours.replace("string hardware_id", "int32 hardware_id");
+        assert!(matches!(compare("diagnostic_msgs/msg/DiagnosticArray", &changed), SchemaMatch::Different(d) if d.contains("hardware_id")));
+        let range = schema_text("sensor_msgs/msg/Range").unwrap();
+        assert_eq!(compare("sensor_msgs/msg/Range", &range), SchemaMatch::Same);
+        let humble = range.replace("float32 variance\n", "");
+        assert_eq!(compare("sensor_msgs/msg/Range", &humble), SchemaMatch::RangeWithoutVariance);
+        assert_eq!(compare("foo_msgs/msg/Bar", "int32 x"), SchemaMatch::UnknownType);
     }
 
     #[test]

@@ -41,7 +41,7 @@ pub const EPOCH_NS: i64 = 1_700_000_000_000_000_000;
 
 /// Identifies the simulator's output: bump the revision whenever a change to the models changes
 /// the bytes generated for a definition, so that cached sample bags are regenerated.
-pub const GENERATOR: &str = concat!("edgefuse-sim ", env!("CARGO_PKG_VERSION"), " rev 2");
+pub const GENERATOR: &str = concat!("edgefuse-sim ", env!("CARGO_PKG_VERSION"), " rev 3");
 
 /// The built-in scenarios: `(name, definition text)`.
 pub const BUILTIN_SCENARIOS: &[(&str, &str)] = &[
@@ -196,13 +196,51 @@ pub fn builtin_scenario(name: &str) -> Result<ScenarioDef, SimError> {
     }
 }
 
-/// The faults of a definition in their output form.
-pub fn injected_faults(def: &ScenarioDef) -> Vec<InjectedFault> {
-    def.faults
-        .iter()
-        .map(|f| {
+/// `EPOCH_NS + round(offset_s · 1e9)` with checked arithmetic; `None` when the offset is not
+/// finite or the sum leaves `i64` nanoseconds.
+pub fn epoch_offset_ns(offset_s: f64) -> Option<i64> {
+    let ns = (offset_s * 1e9).round();
+    // i64::MAX ≈ 9.22e18; stay clear of the saturating `as` conversion.
+    if !(ns.is_finite() && ns.abs() < 9.0e18) {
+        return None;
+    }
+    EPOCH_NS.checked_add(ns as i64)
+}
+
+/// The faults of a definition, built in one pass over `def.faults`: the hooks the sensor models
+/// take and the list written to `faults.json`, so the two cannot disagree.
+#[derive(Debug, Clone, Default)]
+struct FaultPlan {
+    blocked: Option<BlockedSector>,
+    /// `(onset_s, angle_rad)`.
+    misalignment: Option<(f64, f64)>,
+    /// `(onset_s, axis, growth rad/s per s)`.
+    growing: Option<(f64, scenario::Axis, f64)>,
+    /// Component → `(onset_s, value_m)`.
+    stuck: BTreeMap<String, (f64, f64)>,
+    injected: Vec<InjectedFault>,
+}
+
+impl FaultPlan {
+    /// Builds the plan; a second fault of a kind on a component (which validation rejects
+    /// first) or an onset outside the nanosecond range is an [`SimError::InvalidField`].
+    fn new(def: &ScenarioDef, input: &str) -> Result<FaultPlan, SimError> {
+        let mut plan = FaultPlan::default();
+        for (i, f) in def.faults.iter().enumerate() {
+            let kind = f.kind_name();
+            let err = |field: String, reason: String| SimError::InvalidField {
+                input: input.to_string(),
+                field,
+                reason,
+            };
+            let dup = || {
+                err(
+                    format!("faults[{i}]"),
+                    format!("a second `{kind}` fault on `{}`", f.component()),
+                )
+            };
             let mut p = BTreeMap::new();
-            let (kind, onset_s) = match f {
+            let replaced = match f {
                 FaultDef::BlockedSector {
                     onset_s,
                     full_s,
@@ -219,14 +257,24 @@ pub fn injected_faults(def: &ScenarioDef) -> Vec<InjectedFault> {
                         "dropout_rate_per_s".into(),
                         max_dropout / (full_s - onset_s),
                     );
-                    ("blocked_sector", *onset_s)
+                    plan.blocked
+                        .replace(BlockedSector {
+                            az_min_rad: azimuth_min_deg.to_radians(),
+                            az_max_rad: azimuth_max_deg.to_radians(),
+                            onset_s: *onset_s,
+                            full_s: *full_s,
+                            max_dropout: *max_dropout,
+                        })
+                        .is_some()
                 }
                 FaultDef::YawMisalignment {
                     onset_s, angle_deg, ..
                 } => {
                     p.insert("angle_deg".into(), *angle_deg);
                     p.insert("reported_azimuth_offset_deg".into(), -angle_deg);
-                    ("yaw_misalignment", *onset_s)
+                    plan.misalignment
+                        .replace((*onset_s, angle_deg.to_radians()))
+                        .is_some()
                 }
                 FaultDef::GyroBias {
                     onset_s,
@@ -240,24 +288,46 @@ pub fn injected_faults(def: &ScenarioDef) -> Vec<InjectedFault> {
                         scenario::Axis::Z => "growth_z_radps_per_s",
                     };
                     p.insert(key.into(), *growth_radps_per_s);
-                    ("gyro_bias", *onset_s)
+                    plan.growing
+                        .replace((*onset_s, *axis, *growth_radps_per_s))
+                        .is_some()
                 }
                 FaultDef::StuckValue {
-                    onset_s, value_m, ..
+                    component,
+                    onset_s,
+                    value_m,
                 } => {
                     p.insert("value_m".into(), *value_m);
-                    ("stuck_value", *onset_s)
+                    plan.stuck
+                        .insert(component.clone(), (*onset_s, *value_m))
+                        .is_some()
                 }
             };
-            InjectedFault {
+            if replaced {
+                return Err(dup());
+            }
+            let onset_s = f.onset_s();
+            let onset_ns = epoch_offset_ns(onset_s).ok_or_else(|| {
+                err(
+                    format!("faults[{i}].onset_s"),
+                    format!("{onset_s} s is outside the nanosecond time range"),
+                )
+            })?;
+            plan.injected.push(InjectedFault {
                 component: f.component().to_string(),
                 kind: kind.to_string(),
                 onset_s,
-                onset_ns: EPOCH_NS + (onset_s * 1e9).round() as i64,
+                onset_ns,
                 parameters: p,
-            }
-        })
-        .collect()
+            });
+        }
+        Ok(plan)
+    }
+}
+
+/// The faults of a definition in their output form (as written to `faults.json`).
+pub fn injected_faults(def: &ScenarioDef) -> Result<Vec<InjectedFault>, SimError> {
+    Ok(FaultPlan::new(def, &format!("scenario {}", def.name))?.injected)
 }
 
 /// The topics of the contract this simulator writes (besides `/tf_static`).

@@ -568,6 +568,84 @@ impl FaultDef {
             | FaultDef::StuckValue { component, .. } => component,
         }
     }
+    /// The kind as written in YAML and `faults.json`.
+    pub fn kind_name(&self) -> &'static str {
+        match self {
+            FaultDef::BlockedSector { .. } => "blocked_sector",
+            FaultDef::YawMisalignment { .. } => "yaw_misalignment",
+            FaultDef::GyroBias { .. } => "gyro_bias",
+            FaultDef::StuckValue { .. } => "stuck_value",
+        }
+    }
+    /// Onset time, s.
+    pub fn onset_s(&self) -> f64 {
+        match self {
+            FaultDef::BlockedSector { onset_s, .. }
+            | FaultDef::YawMisalignment { onset_s, .. }
+            | FaultDef::GyroBias { onset_s, .. }
+            | FaultDef::StuckValue { onset_s, .. } => *onset_s,
+        }
+    }
+}
+
+/// Longest simulated duration accepted (definition and override), s.
+pub const MAX_DURATION_S: f64 = 3600.0;
+/// Budget of simulated agent-seconds, `(actors + 1) · duration_s`: the traffic is integrated on
+/// a 5 ms grid and kept in memory, so this bounds its size (about 200 MB).
+pub const MAX_AGENT_SECONDS: f64 = 40_000.0;
+/// Largest coordinate magnitude in `odom`, m.
+pub const MAX_COORD_M: f64 = 100_000.0;
+/// Largest mean number of radar clutter returns per scan (the Poisson draw is linear in it).
+pub const MAX_CLUTTER_PER_SCAN: f64 = 1000.0;
+/// Largest mean number of camera false positives per frame.
+pub const MAX_FALSE_POSITIVES_PER_FRAME: f64 = 100.0;
+/// Most LiDAR rays per second (`beams · columns · rate_hz`).
+pub const MAX_LIDAR_RAYS_PER_S: f64 = 10_000_000.0;
+
+const MAX_SPEED_MPS: f64 = 100.0;
+const MAX_ACCEL_MPS2: f64 = 20.0;
+const MAX_AGENT_SIZE_M: f64 = 100.0;
+const MAX_STATIC_SIZE_M: f64 = 1000.0;
+const MAX_SEGMENT_M: f64 = 10_000.0;
+const MAX_MOUNT_OFFSET_M: f64 = 100.0;
+const MAX_ANGLE_DEG: f64 = 360.0;
+const MAX_LATENCY_MS: f64 = 10_000.0;
+const MAX_SENSOR_RANGE_M: f64 = 1000.0;
+
+/// Checks a simulated duration: positive ([`SimError::NonPositiveDuration`] otherwise), at most
+/// [`MAX_DURATION_S`] and within [`MAX_AGENT_SECONDS`] for `actors` traffic participants
+/// ([`SimError::InvalidField`] on `field` otherwise). `input` names where the value came from.
+pub fn check_duration(
+    input: &str,
+    field: &str,
+    duration_s: f64,
+    actors: usize,
+) -> Result<(), SimError> {
+    if !(duration_s.is_finite() && duration_s > 0.0) {
+        return Err(SimError::NonPositiveDuration {
+            input: input.to_string(),
+            duration_s,
+        });
+    }
+    let c = Check { input };
+    if duration_s > MAX_DURATION_S {
+        return Err(c.err(
+            field,
+            format!("{duration_s} s is longer than the limit of {MAX_DURATION_S} s"),
+        ));
+    }
+    let agent_s = (actors as f64 + 1.0) * duration_s;
+    if agent_s > MAX_AGENT_SECONDS {
+        return Err(c.err(
+            field,
+            format!(
+                "{} agents x {duration_s} s = {agent_s} agent-seconds exceeds the limit of \
+                 {MAX_AGENT_SECONDS}",
+                actors + 1
+            ),
+        ));
+    }
+    Ok(())
 }
 
 struct Check<'a> {
@@ -582,19 +660,25 @@ impl Check<'_> {
             reason: reason.into(),
         }
     }
-    fn positive(&self, field: &str, v: f64) -> Result<(), SimError> {
-        if v.is_finite() && v > 0.0 {
+    /// `lo <= v <= hi`, finite.
+    fn range(&self, field: &str, v: f64, lo: f64, hi: f64) -> Result<(), SimError> {
+        if v.is_finite() && (lo..=hi).contains(&v) {
             Ok(())
         } else {
-            Err(self.err(field, format!("must be a positive number, got {v}")))
+            Err(self.err(field, format!("must be a number in [{lo}, {hi}], got {v}")))
         }
     }
-    fn non_negative(&self, field: &str, v: f64) -> Result<(), SimError> {
-        if v.is_finite() && v >= 0.0 {
+    /// `0 < v <= hi`.
+    fn positive(&self, field: &str, v: f64, hi: f64) -> Result<(), SimError> {
+        if v.is_finite() && v > 0.0 && v <= hi {
             Ok(())
         } else {
-            Err(self.err(field, format!("must be a non-negative number, got {v}")))
+            Err(self.err(field, format!("must be a number in (0, {hi}], got {v}")))
         }
+    }
+    /// `0 <= v <= hi`.
+    fn non_negative(&self, field: &str, v: f64, hi: f64) -> Result<(), SimError> {
+        self.range(field, v, 0.0, hi)
     }
     fn probability(&self, field: &str, v: f64) -> Result<(), SimError> {
         if (0.0..=1.0).contains(&v) {
@@ -603,25 +687,43 @@ impl Check<'_> {
             Err(self.err(field, format!("must be a probability in [0, 1], got {v}")))
         }
     }
-    fn size(&self, field: &str, s: [f64; 3]) -> Result<(), SimError> {
+    fn size(&self, field: &str, s: [f64; 3], hi: f64) -> Result<(), SimError> {
         for (i, v) in s.iter().enumerate() {
-            self.positive(&format!("{field}[{i}]"), *v)?;
+            self.positive(&format!("{field}[{i}]"), *v, hi)?;
+        }
+        Ok(())
+    }
+    fn xy(&self, field: &str, p: [f64; 2]) -> Result<(), SimError> {
+        for (i, v) in p.iter().enumerate() {
+            self.range(&format!("{field}[{i}]"), *v, -MAX_COORD_M, MAX_COORD_M)?;
         }
         Ok(())
     }
     fn path(&self, field: &str, p: &PathDef) -> Result<(), SimError> {
+        self.xy(&format!("{field}.start"), p.start)?;
+        self.range(
+            &format!("{field}.heading_deg"),
+            p.heading_deg,
+            -MAX_ANGLE_DEG,
+            MAX_ANGLE_DEG,
+        )?;
         for (i, seg) in p.segments.iter().enumerate() {
             match seg {
-                SegmentDef::Straight { straight_m } => {
-                    self.positive(&format!("{field}.segments[{i}].straight_m"), *straight_m)?
-                }
+                SegmentDef::Straight { straight_m } => self.positive(
+                    &format!("{field}.segments[{i}].straight_m"),
+                    *straight_m,
+                    MAX_SEGMENT_M,
+                )?,
                 SegmentDef::Arc { arc } => {
-                    self.positive(&format!("{field}.segments[{i}].arc.radius_m"), arc.radius_m)?;
-                    if !arc.angle_deg.is_finite() || arc.angle_deg == 0.0 {
-                        return Err(self.err(
-                            format!("{field}.segments[{i}].arc.angle_deg"),
-                            "must be non-zero",
-                        ));
+                    self.positive(
+                        &format!("{field}.segments[{i}].arc.radius_m"),
+                        arc.radius_m,
+                        MAX_SEGMENT_M,
+                    )?;
+                    let f = format!("{field}.segments[{i}].arc.angle_deg");
+                    self.range(&f, arc.angle_deg, -MAX_ANGLE_DEG, MAX_ANGLE_DEG)?;
+                    if arc.angle_deg == 0.0 {
+                        return Err(self.err(f, "must be non-zero"));
                     }
                 }
             }
@@ -629,48 +731,69 @@ impl Check<'_> {
         Ok(())
     }
     fn speed(&self, field: &str, s: &SpeedDef) -> Result<(), SimError> {
-        self.non_negative(&format!("{field}.initial_mps"), s.initial_mps)?;
-        self.non_negative(&format!("{field}.target_mps"), s.target_mps)?;
-        self.positive(&format!("{field}.max_accel_mps2"), s.max_accel_mps2)?;
-        self.positive(&format!("{field}.comfort_decel_mps2"), s.comfort_decel_mps2)?;
-        self.positive(&format!("{field}.time_headway_s"), s.time_headway_s)?;
+        let f = |name: &str| format!("{field}.{name}");
+        self.non_negative(&f("initial_mps"), s.initial_mps, MAX_SPEED_MPS)?;
+        self.non_negative(&f("target_mps"), s.target_mps, MAX_SPEED_MPS)?;
+        self.positive(&f("max_accel_mps2"), s.max_accel_mps2, MAX_ACCEL_MPS2)?;
+        self.positive(&f("comfort_decel_mps2"), s.comfort_decel_mps2, MAX_ACCEL_MPS2)?;
+        self.positive(&f("time_headway_s"), s.time_headway_s, 60.0)?;
         if let Some(stop) = s.stop_at_m {
-            self.non_negative(&format!("{field}.stop_at_m"), stop)?;
+            self.non_negative(&f("stop_at_m"), stop, 10.0 * MAX_COORD_M)?;
         }
-        self.non_negative(&format!("{field}.min_gap_m"), s.min_gap_m)
+        self.non_negative(&f("min_gap_m"), s.min_gap_m, 100.0)
     }
     fn events(&self, field: &str, evs: &[EventDef]) -> Result<(), SimError> {
         for (i, e) in evs.iter().enumerate() {
             let f = format!("{field}[{i}]");
-            self.non_negative(&format!("{f}.at_s"), e.at_s())?;
+            self.non_negative(&format!("{f}.at_s"), e.at_s(), MAX_DURATION_S)?;
             match e {
                 EventDef::SetSpeed { target_mps, .. } => {
-                    self.non_negative(&format!("{f}.target_mps"), *target_mps)?
+                    self.non_negative(&format!("{f}.target_mps"), *target_mps, MAX_SPEED_MPS)?
                 }
                 EventDef::Brake {
                     decel_mps2, to_mps, ..
                 } => {
-                    self.positive(&format!("{f}.decel_mps2"), *decel_mps2)?;
-                    self.non_negative(&format!("{f}.to_mps"), *to_mps)?;
+                    self.positive(&format!("{f}.decel_mps2"), *decel_mps2, MAX_ACCEL_MPS2)?;
+                    self.non_negative(&format!("{f}.to_mps"), *to_mps, MAX_SPEED_MPS)?;
                 }
                 EventDef::LaneChange {
                     offset_m,
                     duration_s,
                     ..
                 } => {
-                    self.positive(&format!("{f}.duration_s"), *duration_s)?;
-                    if !offset_m.is_finite() {
-                        return Err(self.err(format!("{f}.offset_m"), "must be finite"));
-                    }
+                    self.positive(&format!("{f}.duration_s"), *duration_s, MAX_DURATION_S)?;
+                    self.range(&format!("{f}.offset_m"), *offset_m, -100.0, 100.0)?;
                 }
             }
         }
         Ok(())
     }
-    fn rate(&self, field: &str, hz: f64) -> Result<(), SimError> {
-        self.positive(field, hz)?;
-        if hz > 10_000.0 {
-            return Err(self.err(field, format!("rate {hz} Hz is above 10 kHz")));
+    fn rate(&self, field: &str, hz: f64, max_hz: f64) -> Result<(), SimError> {
+        self.positive(field, hz, max_hz)
+    }
+    /// Time of the first sample within the first period: `0 <= phase_ms < 1000 / rate_hz`.
+    fn phase(&self, field: &str, phase_ms: f64, rate_hz: f64) -> Result<(), SimError> {
+        let period_ms = 1e3 / rate_hz;
+        if phase_ms.is_finite() && phase_ms >= 0.0 && phase_ms < period_ms {
+            Ok(())
+        } else {
+            Err(self.err(
+                field,
+                format!("must be in [0, {period_ms}) ms (one period), got {phase_ms}"),
+            ))
+        }
+    }
+    fn latency(&self, field: &str, ms: f64) -> Result<(), SimError> {
+        self.non_negative(field, ms, MAX_LATENCY_MS)
+    }
+    /// `0 <= min < max <= hi`.
+    fn ranges(&self, field: &str, min_m: f64, max_m: f64, hi: f64) -> Result<(), SimError> {
+        self.positive(&format!("{field}.max_range_m"), max_m, hi)?;
+        if !(min_m.is_finite() && min_m >= 0.0 && min_m < max_m) {
+            return Err(self.err(
+                format!("{field}.min_range_m"),
+                format!("must be in [0, max_range_m = {max_m}), got {min_m}"),
+            ));
         }
         Ok(())
     }
@@ -692,33 +815,57 @@ impl ScenarioDef {
         if self.name.trim().is_empty() {
             return Err(c.err("name", "must not be empty"));
         }
-        if !(self.duration_s.is_finite() && self.duration_s > 0.0) {
-            return Err(SimError::NonPositiveDuration {
-                input: input.to_string(),
-                duration_s: self.duration_s,
-            });
+        if self.actors.len() > 1000 {
+            return Err(c.err("actors", "at most 1000 actors"));
         }
+        check_duration(input, "duration_s", self.duration_s, self.actors.len())?;
         for (i, s) in self.world.static_objects.iter().enumerate() {
             let f = format!("world.static[{i}]");
             match (s.from, s.to, s.center, s.size_m) {
                 (Some(a), Some(b), None, None) => {
-                    if (a[0] - b[0]).hypot(a[1] - b[1]) <= 0.0 {
-                        return Err(c.err(format!("{f}.to"), "segment has zero length"));
+                    c.xy(&format!("{f}.from"), a)?;
+                    c.xy(&format!("{f}.to"), b)?;
+                    let len = (a[0] - b[0]).hypot(a[1] - b[1]);
+                    if !(len > 0.0 && len <= MAX_SEGMENT_M) {
+                        return Err(c.err(
+                            format!("{f}.to"),
+                            format!("segment length must be in (0, {MAX_SEGMENT_M}] m, got {len}"),
+                        ));
                     }
-                    c.positive(&format!("{f}.height_m"), s.height_m.unwrap_or(f64::NAN))?;
+                    c.positive(
+                        &format!("{f}.height_m"),
+                        s.height_m.unwrap_or(f64::NAN),
+                        MAX_STATIC_SIZE_M,
+                    )?;
                     c.positive(
                         &format!("{f}.thickness_m"),
                         s.thickness_m.unwrap_or(f64::NAN),
+                        MAX_STATIC_SIZE_M,
                     )?;
                 }
-                (None, None, Some(_), Some(size)) => c.size(&format!("{f}.size_m"), size)?,
+                (None, None, Some(centre), Some(size)) => {
+                    c.xy(&format!("{f}.center"), centre)?;
+                    c.size(&format!("{f}.size_m"), size, MAX_STATIC_SIZE_M)?;
+                }
                 _ => return Err(c.err(
                     f,
                     "needs either `from` + `to` (+ height_m, thickness_m) or `center` + `size_m`",
                 )),
             }
+            c.range(
+                &format!("{f}.yaw_deg"),
+                s.yaw_deg,
+                -MAX_ANGLE_DEG,
+                MAX_ANGLE_DEG,
+            )?;
         }
-        c.size("ego.size_m", self.ego.size_m)?;
+        c.size("ego.size_m", self.ego.size_m, MAX_AGENT_SIZE_M)?;
+        c.range(
+            "ego.rear_axle_to_center_m",
+            self.ego.rear_axle_to_center_m,
+            -MAX_AGENT_SIZE_M,
+            MAX_AGENT_SIZE_M,
+        )?;
         c.path("ego.path", &self.ego.path)?;
         c.speed("ego.speed", &self.ego.speed)?;
         c.events("ego.events", &self.ego.events)?;
@@ -732,7 +879,7 @@ impl ScenarioDef {
                 ));
             }
             ids.push(a.id);
-            c.size(&format!("{f}.size_m"), a.size_m)?;
+            c.size(&format!("{f}.size_m"), a.size_m, MAX_AGENT_SIZE_M)?;
             c.path(&format!("{f}.path"), &a.path)?;
             c.speed(&format!("{f}.speed"), &a.speed)?;
             c.events(&format!("{f}.events"), &a.events)?;
@@ -747,12 +894,21 @@ impl ScenarioDef {
                     format!("frame `{}` is reserved or used twice", m.frame),
                 ));
             }
-            if m.xyz_m
-                .iter()
-                .chain(m.rpy_deg.iter())
-                .any(|v| !v.is_finite())
-            {
-                return Err(c.err(f, "mounting values must be finite"));
+            for (i, v) in m.xyz_m.iter().enumerate() {
+                c.range(
+                    &format!("{f}.xyz_m[{i}]"),
+                    *v,
+                    -MAX_MOUNT_OFFSET_M,
+                    MAX_MOUNT_OFFSET_M,
+                )?;
+            }
+            for (i, v) in m.rpy_deg.iter().enumerate() {
+                c.range(
+                    &format!("{f}.rpy_deg[{i}]"),
+                    *v,
+                    -MAX_ANGLE_DEG,
+                    MAX_ANGLE_DEG,
+                )?;
             }
             frames.push(m.frame.clone());
             Ok(())
@@ -768,7 +924,7 @@ impl ScenarioDef {
             )?;
         }
         let l = &s.lidar;
-        c.rate("sensors.lidar.rate_hz", l.rate_hz)?;
+        c.rate("sensors.lidar.rate_hz", l.rate_hz, 100.0)?;
         if !(4..=256).contains(&l.beams) {
             return Err(c.err(
                 "sensors.lidar.beams",
@@ -781,6 +937,15 @@ impl ScenarioDef {
                 format!("must be in 64..=8192, got {}", l.columns),
             ));
         }
+        let rays = l.beams as f64 * l.columns as f64 * l.rate_hz;
+        if rays > MAX_LIDAR_RAYS_PER_S {
+            return Err(c.err(
+                "sensors.lidar.rate_hz",
+                format!(
+                    "beams x columns x rate_hz = {rays} rays/s exceeds {MAX_LIDAR_RAYS_PER_S}"
+                ),
+            ));
+        }
         if !(l.vertical_fov_deg[0] < l.vertical_fov_deg[1]
             && l.vertical_fov_deg[0] > -90.0
             && l.vertical_fov_deg[1] < 90.0)
@@ -790,34 +955,59 @@ impl ScenarioDef {
                 "needs -90 < low < high < 90",
             ));
         }
-        c.non_negative("sensors.lidar.min_range_m", l.min_range_m)?;
-        c.positive("sensors.lidar.max_range_m", l.max_range_m)?;
-        c.non_negative("sensors.lidar.range_noise_m", l.range_noise_m)?;
+        c.ranges("sensors.lidar", l.min_range_m, l.max_range_m, MAX_SENSOR_RANGE_M)?;
+        c.non_negative("sensors.lidar.range_noise_m", l.range_noise_m, 10.0)?;
         c.probability("sensors.lidar.dropout", l.dropout)?;
-        c.non_negative("sensors.lidar.latency_ms", l.latency_ms)?;
+        c.latency("sensors.lidar.latency_ms", l.latency_ms)?;
         let r = &s.radar_front;
-        c.rate("sensors.radar_front.rate_hz", r.rate_hz)?;
-        c.positive("sensors.radar_front.half_fov_deg", r.half_fov_deg)?;
-        c.positive("sensors.radar_front.max_range_m", r.max_range_m)?;
-        c.non_negative("sensors.radar_front.min_range_m", r.min_range_m)?;
-        c.non_negative("sensors.radar_front.range_noise_m", r.range_noise_m)?;
-        c.non_negative("sensors.radar_front.azimuth_noise_deg", r.azimuth_noise_deg)?;
-        c.non_negative("sensors.radar_front.doppler_noise_mps", r.doppler_noise_mps)?;
+        c.rate("sensors.radar_front.rate_hz", r.rate_hz, 100.0)?;
+        c.phase("sensors.radar_front.phase_ms", r.phase_ms, r.rate_hz)?;
+        c.positive("sensors.radar_front.half_fov_deg", r.half_fov_deg, 180.0)?;
+        c.ranges(
+            "sensors.radar_front",
+            r.min_range_m,
+            r.max_range_m,
+            MAX_SENSOR_RANGE_M,
+        )?;
+        c.non_negative("sensors.radar_front.range_noise_m", r.range_noise_m, 100.0)?;
+        c.non_negative(
+            "sensors.radar_front.azimuth_noise_deg",
+            r.azimuth_noise_deg,
+            90.0,
+        )?;
+        c.non_negative(
+            "sensors.radar_front.doppler_noise_mps",
+            r.doppler_noise_mps,
+            100.0,
+        )?;
         c.probability(
             "sensors.radar_front.detection_probability",
             r.detection_probability,
         )?;
-        c.non_negative("sensors.radar_front.clutter_per_scan", r.clutter_per_scan)?;
+        c.non_negative(
+            "sensors.radar_front.clutter_per_scan",
+            r.clutter_per_scan,
+            MAX_CLUTTER_PER_SCAN,
+        )?;
         c.probability("sensors.radar_front.ghost_probability", r.ghost_probability)?;
+        c.latency("sensors.radar_front.latency_ms", r.latency_ms)?;
         let cam = &s.camera_front;
-        c.rate("sensors.camera_front.rate_hz", cam.rate_hz)?;
-        if cam.width == 0 || cam.height == 0 {
-            return Err(c.err("sensors.camera_front.width", "image size must be non-zero"));
+        c.rate("sensors.camera_front.rate_hz", cam.rate_hz, 240.0)?;
+        c.phase("sensors.camera_front.phase_ms", cam.phase_ms, cam.rate_hz)?;
+        if !(1..=16384).contains(&cam.width) {
+            return Err(c.err("sensors.camera_front.width", "must be in 1..=16384"));
         }
-        c.positive("sensors.camera_front.focal_px[0]", cam.focal_px[0])?;
-        c.positive("sensors.camera_front.focal_px[1]", cam.focal_px[1])?;
-        c.positive("sensors.camera_front.max_range_m", cam.max_range_m)?;
-        c.non_negative("sensors.camera_front.box_noise_px", cam.box_noise_px)?;
+        if !(1..=16384).contains(&cam.height) {
+            return Err(c.err("sensors.camera_front.height", "must be in 1..=16384"));
+        }
+        c.positive("sensors.camera_front.focal_px[0]", cam.focal_px[0], 1e6)?;
+        c.positive("sensors.camera_front.focal_px[1]", cam.focal_px[1], 1e6)?;
+        c.positive(
+            "sensors.camera_front.max_range_m",
+            cam.max_range_m,
+            MAX_SENSOR_RANGE_M,
+        )?;
+        c.non_negative("sensors.camera_front.box_noise_px", cam.box_noise_px, 100.0)?;
         c.probability(
             "sensors.camera_front.miss_probability",
             cam.miss_probability,
@@ -826,13 +1016,19 @@ impl ScenarioDef {
         c.non_negative(
             "sensors.camera_front.false_positives_per_frame",
             cam.false_positives_per_frame,
+            MAX_FALSE_POSITIVES_PER_FRAME,
         )?;
+        c.latency("sensors.camera_front.latency_ms", cam.latency_ms)?;
         let u = &s.ultrasonic;
-        c.rate("sensors.ultrasonic.rate_hz", u.rate_hz)?;
-        c.positive("sensors.ultrasonic.field_of_view_deg", u.field_of_view_deg)?;
-        c.positive("sensors.ultrasonic.max_range_m", u.max_range_m)?;
-        c.non_negative("sensors.ultrasonic.min_range_m", u.min_range_m)?;
-        c.non_negative("sensors.ultrasonic.range_noise_m", u.range_noise_m)?;
+        c.rate("sensors.ultrasonic.rate_hz", u.rate_hz, 100.0)?;
+        c.phase("sensors.ultrasonic.phase_ms", u.phase_ms, u.rate_hz)?;
+        c.positive(
+            "sensors.ultrasonic.field_of_view_deg",
+            u.field_of_view_deg,
+            179.0,
+        )?;
+        c.ranges("sensors.ultrasonic", u.min_range_m, u.max_range_m, 50.0)?;
+        c.non_negative("sensors.ultrasonic.range_noise_m", u.range_noise_m, 10.0)?;
         if u.positions.len() > 12 {
             return Err(c.err("sensors.ultrasonic.positions", "at most 12 positions"));
         }
@@ -848,42 +1044,119 @@ impl ScenarioDef {
                 ));
             }
         }
-        c.rate("sensors.imu.rate_hz", s.imu.rate_hz)?;
-        c.rate("sensors.wheel_odometry.rate_hz", s.wheel_odometry.rate_hz)?;
+        let imu = &s.imu;
+        c.rate("sensors.imu.rate_hz", imu.rate_hz, 2000.0)?;
+        c.phase("sensors.imu.phase_ms", imu.phase_ms, imu.rate_hz)?;
+        c.non_negative("sensors.imu.gyro_noise_radps", imu.gyro_noise_radps, 10.0)?;
+        c.non_negative("sensors.imu.accel_noise_mps2", imu.accel_noise_mps2, 100.0)?;
+        c.non_negative("sensors.imu.gyro_bias_radps", imu.gyro_bias_radps, 10.0)?;
+        c.non_negative("sensors.imu.accel_bias_mps2", imu.accel_bias_mps2, 100.0)?;
+        c.non_negative(
+            "sensors.imu.gyro_bias_walk_radps_per_sqrt_s",
+            imu.gyro_bias_walk_radps_per_sqrt_s,
+            10.0,
+        )?;
+        c.non_negative(
+            "sensors.imu.accel_bias_walk_mps2_per_sqrt_s",
+            imu.accel_bias_walk_mps2_per_sqrt_s,
+            100.0,
+        )?;
+        let w = &s.wheel_odometry;
+        c.rate("sensors.wheel_odometry.rate_hz", w.rate_hz, 1000.0)?;
+        c.phase("sensors.wheel_odometry.phase_ms", w.phase_ms, w.rate_hz)?;
+        c.non_negative(
+            "sensors.wheel_odometry.speed_noise_mps",
+            w.speed_noise_mps,
+            100.0,
+        )?;
+        c.non_negative(
+            "sensors.wheel_odometry.yaw_rate_noise_radps",
+            w.yaw_rate_noise_radps,
+            10.0,
+        )?;
+        self.validate_faults(&c)
+    }
+
+    fn validate_faults(&self, c: &Check<'_>) -> Result<(), SimError> {
+        let u = &self.sensors.ultrasonic;
         for (i, fdef) in self.faults.iter().enumerate() {
             let f = format!("faults[{i}]");
             let comp = fdef.component();
+            let kind = fdef.kind_name();
+            if let Some(j) = self.faults[..i]
+                .iter()
+                .position(|g| g.kind_name() == kind && g.component() == comp)
+            {
+                return Err(c.err(
+                    f,
+                    format!(
+                        "a second `{kind}` fault on `{comp}` (the first is faults[{j}]); \
+                         at most one fault of a kind per component"
+                    ),
+                ));
+            }
+            c.non_negative(&format!("{f}.onset_s"), fdef.onset_s(), MAX_DURATION_S)?;
             let (ok, expected) = match fdef {
                 FaultDef::BlockedSector {
                     onset_s,
                     full_s,
+                    azimuth_min_deg,
+                    azimuth_max_deg,
                     max_dropout,
                     ..
                 } => {
-                    c.non_negative(&format!("{f}.onset_s"), *onset_s)?;
-                    if full_s <= onset_s {
-                        return Err(c.err(format!("{f}.full_s"), "must be after onset_s"));
+                    c.non_negative(&format!("{f}.full_s"), *full_s, MAX_DURATION_S)?;
+                    if full_s - onset_s < 1e-3 {
+                        return Err(c.err(
+                            format!("{f}.full_s"),
+                            format!(
+                                "must be at least 1 ms after onset_s = {onset_s}, got {full_s}"
+                            ),
+                        ));
+                    }
+                    let min_f = format!("{f}.azimuth_min_deg");
+                    let max_f = format!("{f}.azimuth_max_deg");
+                    c.range(&min_f, *azimuth_min_deg, -MAX_ANGLE_DEG, MAX_ANGLE_DEG)?;
+                    c.range(&max_f, *azimuth_max_deg, -MAX_ANGLE_DEG, MAX_ANGLE_DEG)?;
+                    let span = azimuth_max_deg - azimuth_min_deg;
+                    if !(span > 0.0 && span <= 360.0) {
+                        return Err(c.err(
+                            max_f,
+                            format!(
+                                "the sector runs counter-clockwise from azimuth_min_deg to \
+                                 azimuth_max_deg: need 0 < max - min <= 360, got {span}"
+                            ),
+                        ));
                     }
                     c.probability(&format!("{f}.max_dropout"), *max_dropout)?;
-                    (comp == "lidar", "lidar".to_string())
+                    (comp == "lidar", "lidar")
                 }
-                FaultDef::YawMisalignment { onset_s, .. } => {
-                    c.non_negative(&format!("{f}.onset_s"), *onset_s)?;
-                    (comp == "radar_front", "radar_front".to_string())
+                FaultDef::YawMisalignment { angle_deg, .. } => {
+                    c.range(&format!("{f}.angle_deg"), *angle_deg, -90.0, 90.0)?;
+                    (comp == "radar_front", "radar_front")
                 }
-                FaultDef::GyroBias { onset_s, .. } => {
-                    c.non_negative(&format!("{f}.onset_s"), *onset_s)?;
-                    (comp == "imu", "imu".to_string())
+                FaultDef::GyroBias {
+                    growth_radps_per_s, ..
+                } => {
+                    c.range(
+                        &format!("{f}.growth_radps_per_s"),
+                        *growth_radps_per_s,
+                        -1.0,
+                        1.0,
+                    )?;
+                    (comp == "imu", "imu")
                 }
-                FaultDef::StuckValue { onset_s, .. } => {
-                    c.non_negative(&format!("{f}.onset_s"), *onset_s)?;
+                FaultDef::StuckValue { value_m, .. } => {
+                    c.range(
+                        &format!("{f}.value_m"),
+                        *value_m,
+                        u.min_range_m,
+                        u.max_range_m,
+                    )?;
                     let ok = comp
                         .strip_prefix("ultrasonic/")
                         .is_some_and(|name| u.positions.iter().any(|p| p.name == name));
-                    (
-                        ok,
-                        "ultrasonic/<one of sensors.ultrasonic.positions>".to_string(),
-                    )
+                    (ok, "ultrasonic/<one of sensors.ultrasonic.positions>")
                 }
             };
             if !ok {

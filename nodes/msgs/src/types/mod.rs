@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 use serde_big_array::BigArray;
 
-use crate::{cdr::byte_seq, RosMessage};
+use crate::RosMessage;
 
 macro_rules! ros_message {
     ($($ty:ty => $name:literal),* $(,)?) => {
@@ -274,7 +274,6 @@ pub mod sensor_msgs {
         pub is_bigendian: bool,
         pub point_step: u32,
         pub row_step: u32,
-        #[serde(with = "byte_seq")]
         pub data: Vec<u8>,
         pub is_dense: bool,
     }
@@ -292,8 +291,35 @@ pub mod sensor_msgs {
         row_step: u32,
     }
 
+    /// The fields of a PointCloud2 before `data`, borrowed for encoding.
+    #[derive(Serialize)]
+    struct PointCloud2HeadRef<'a> {
+        header: &'a std_msgs::Header,
+        height: u32,
+        width: u32,
+        fields: &'a [PointField],
+        is_bigendian: bool,
+        point_step: u32,
+        row_step: u32,
+    }
+
     impl RosMessage for PointCloud2 {
         const TYPE_NAME: &'static str = "sensor_msgs/msg/PointCloud2";
+
+        fn encode(&self) -> Result<Vec<u8>, crate::CdrError> {
+            let head = PointCloud2HeadRef {
+                header: &self.header,
+                height: self.height,
+                width: self.width,
+                fields: &self.fields,
+                is_bigendian: self.is_bigendian,
+                point_step: self.point_step,
+                row_step: self.row_step,
+            };
+            let mut out = crate::cdr::encode_with_byte_seq(Self::TYPE_NAME, &head, &self.data)?;
+            out.push(u8::from(self.is_dense));
+            Ok(out)
+        }
 
         fn decode(payload: &[u8]) -> Result<Self, crate::CdrError> {
             use crate::cdr;
@@ -327,8 +353,31 @@ pub mod sensor_msgs {
         step: u32,
     }
 
+    /// The fields of an Image before `data`, borrowed for encoding.
+    #[derive(Serialize)]
+    struct ImageHeadRef<'a> {
+        header: &'a std_msgs::Header,
+        height: u32,
+        width: u32,
+        encoding: &'a str,
+        is_bigendian: u8,
+        step: u32,
+    }
+
     impl RosMessage for Image {
         const TYPE_NAME: &'static str = "sensor_msgs/msg/Image";
+
+        fn encode(&self) -> Result<Vec<u8>, crate::CdrError> {
+            let head = ImageHeadRef {
+                header: &self.header,
+                height: self.height,
+                width: self.width,
+                encoding: &self.encoding,
+                is_bigendian: self.is_bigendian,
+                step: self.step,
+            };
+            crate::cdr::encode_with_byte_seq(Self::TYPE_NAME, &head, &self.data)
+        }
 
         fn decode(payload: &[u8]) -> Result<Self, crate::CdrError> {
             use crate::cdr;
@@ -386,12 +435,12 @@ pub mod sensor_msgs {
         pub encoding: String,
         pub is_bigendian: u8,
         pub step: u32,
-        #[serde(with = "byte_seq")]
         pub data: Vec<u8>,
     }
 
-    /// `sensor_msgs/msg/Range` (Jazzy and later, with `variance`; Humble payloads without it
-    /// decode with `variance = 0`).
+    /// `sensor_msgs/msg/Range` (Jazzy and later, with `variance`). Bags recorded with Humble's
+    /// definition (no `variance`) are recognised by their schema and read with `variance = 0`
+    /// by `edgefuse-bag`.
     #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
     #[allow(missing_docs)]
     pub struct Range {
@@ -410,17 +459,6 @@ pub mod sensor_msgs {
         pub const INFRARED: u8 = 1;
     }
 
-    /// `sensor_msgs/msg/Range` as Humble defines it (no `variance`).
-    #[derive(Deserialize)]
-    struct RangeHumble {
-        header: std_msgs::Header,
-        radiation_type: u8,
-        field_of_view: f32,
-        min_range: f32,
-        max_range: f32,
-        range: f32,
-    }
-
     /// `sensor_msgs/msg/Imu`.
     #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
     #[allow(missing_docs)]
@@ -434,27 +472,6 @@ pub mod sensor_msgs {
         pub linear_acceleration_covariance: [f64; 9],
     }
 
-    impl RosMessage for Range {
-        const TYPE_NAME: &'static str = "sensor_msgs/msg/Range";
-
-        fn decode(payload: &[u8]) -> Result<Self, crate::CdrError> {
-            match crate::cdr::decode::<Range>(Self::TYPE_NAME, payload) {
-                Ok(r) => Ok(r),
-                Err(full_err) => match crate::cdr::decode::<RangeHumble>(Self::TYPE_NAME, payload) {
-                    Ok(h) => Ok(Range {
-                        header: h.header,
-                        radiation_type: h.radiation_type,
-                        field_of_view: h.field_of_view,
-                        min_range: h.min_range,
-                        max_range: h.max_range,
-                        range: h.range,
-                        variance: 0.0,
-                    }),
-                    Err(_) => Err(full_err),
-                },
-            }
-        }
-    }
 }
 
 /// `radar_msgs`
@@ -681,6 +698,7 @@ ros_message! {
     geometry_msgs::TransformStamped => "geometry_msgs/msg/TransformStamped",
     tf2_msgs::TFMessage => "tf2_msgs/msg/TFMessage",
     sensor_msgs::CameraInfo => "sensor_msgs/msg/CameraInfo",
+    sensor_msgs::Range => "sensor_msgs/msg/Range",
     sensor_msgs::Imu => "sensor_msgs/msg/Imu",
     radar_msgs::RadarScan => "radar_msgs/msg/RadarScan",
     vision_msgs::Detection2DArray => "vision_msgs/msg/Detection2DArray",
