@@ -65,8 +65,14 @@ mod tests {
         for k in -20..20 {
             let a = 0.37 + f64::from(k) * std::f64::consts::PI;
             let w = wrap_angle_rad(a);
-            assert!(w > -std::f64::consts::PI && w <= std::f64::consts::PI, "{a} -> {w}");
-            assert!(((a - w) / std::f64::consts::TAU).fract().abs() < 1e-9 || ((a - w) / std::f64::consts::TAU).fract().abs() > 1.0 - 1e-9);
+            assert!(
+                w > -std::f64::consts::PI && w <= std::f64::consts::PI,
+                "{a} -> {w}"
+            );
+            assert!(
+                ((a - w) / std::f64::consts::TAU).fract().abs() < 1e-9
+                    || ((a - w) / std::f64::consts::TAU).fract().abs() > 1.0 - 1e-9
+            );
         }
     }
 
@@ -75,7 +81,8 @@ mod tests {
         let p = Pose2::new(3.0, -2.0, 0.7);
         let i = p.compose(&p.inverse());
         assert!(i.x_m.abs() < 1e-12 && i.y_m.abs() < 1e-12 && i.yaw_rad.abs() < 1e-12);
-        let (x, y) = p.inverse_transform_point(p.transform_point(1.5, 4.0).0, p.transform_point(1.5, 4.0).1);
+        let (x, y) =
+            p.inverse_transform_point(p.transform_point(1.5, 4.0).0, p.transform_point(1.5, 4.0).1);
         assert!((x - 1.5).abs() < 1e-12 && (y - 4.0).abs() < 1e-12);
     }
 }

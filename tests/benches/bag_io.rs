@@ -13,7 +13,9 @@
 use std::path::Path;
 use std::time::Instant;
 
-use edgefuse_bag::{BagReader, BagWriteOptions, BagWriter, Compression, Qos, ReadOptions, RawMessage};
+use edgefuse_bag::{
+    BagReader, BagWriteOptions, BagWriter, Compression, Qos, RawMessage, ReadOptions,
+};
 use edgefuse_msgs::{visit_type, RosMessage, TypeVisitor};
 use serde_json::{json, Value};
 
@@ -38,34 +40,58 @@ fn read_ours(bag: &Path) -> (f64, u64, u64) {
     let (mut n, mut bytes) = (0u64, 0u64);
     for m in reader.messages(&ReadOptions::default()) {
         let m = m.unwrap();
-        assert!(visit_type(&m.type_name, Decode(&m.data)).unwrap_or(false), "{}", m.topic);
+        assert!(
+            visit_type(&m.type_name, Decode(&m.data)).unwrap_or(false),
+            "{}",
+            m.topic
+        );
         n += 1;
         bytes += m.data.len() as u64;
     }
     (start.elapsed().as_secs_f64(), n, bytes)
 }
 
-fn write_ours(msgs: &[RawMessage], topics: &[(String, String, Option<Qos>)], out: &Path, compression: Compression) -> f64 {
+fn write_ours(
+    msgs: &[RawMessage],
+    topics: &[(String, String, Option<Qos>)],
+    out: &Path,
+    compression: Compression,
+) -> f64 {
     let start = Instant::now();
-    let mut w = BagWriter::create(out, BagWriteOptions { compression, ..Default::default() }).unwrap();
+    let mut w = BagWriter::create(
+        out,
+        BagWriteOptions {
+            compression,
+            ..Default::default()
+        },
+    )
+    .unwrap();
     for (t, ty, q) in topics {
         w.add_topic(t, ty, q.unwrap_or(Qos::Reliable)).unwrap();
     }
     for m in msgs {
-        w.write_raw(&m.topic, m.log_time_ns as i64, &m.data).unwrap();
+        w.write_raw(&m.topic, m.log_time_ns as i64, &m.data)
+            .unwrap();
     }
     w.finish().unwrap();
     start.elapsed().as_secs_f64()
 }
 
 fn main() {
-    let scenario = std::env::var("EDGEFUSE_BENCH_SCENARIO").unwrap_or_else(|_| "urban_intersection".into());
+    let scenario =
+        std::env::var("EDGEFUSE_BENCH_SCENARIO").unwrap_or_else(|_| "urban_intersection".into());
     let bag = edgefuse_system_tests::sample_bag(&scenario).unwrap();
     let reader = BagReader::open(&bag).unwrap();
     let storage_bytes = reader.storage_bytes();
-    let topics: Vec<_> =
-        reader.topics().iter().map(|t| (t.name.clone(), t.type_name.clone(), t.qos)).collect();
-    let msgs: Vec<RawMessage> = reader.messages(&ReadOptions::default()).map(|m| m.unwrap()).collect();
+    let topics: Vec<_> = reader
+        .topics()
+        .iter()
+        .map(|t| (t.name.clone(), t.type_name.clone(), t.qos))
+        .collect();
+    let msgs: Vec<RawMessage> = reader
+        .messages(&ReadOptions::default())
+        .map(|m| m.unwrap())
+        .collect();
     let payload: u64 = msgs.iter().map(|m| m.data.len() as u64).sum();
     let n = msgs.len() as u64;
     let mb = payload as f64 / 1e6;
@@ -74,7 +100,11 @@ fn main() {
     let py_read = median(
         (0..REPEATS)
             .map(|_| {
-                let out = edgefuse_system_tests::run_python("bag_oracle.py", &["time", bag.to_str().unwrap()]).unwrap();
+                let out = edgefuse_system_tests::run_python(
+                    "bag_oracle.py",
+                    &["time", bag.to_str().unwrap()],
+                )
+                .unwrap();
                 let v: Value = serde_json::from_str(&out).unwrap();
                 assert_eq!(v["messages"].as_u64().unwrap(), n);
                 v["seconds"].as_f64().unwrap()
@@ -84,12 +114,26 @@ fn main() {
     let tmp = tempfile::tempdir().unwrap();
     let ours_write = median(
         (0..REPEATS)
-            .map(|i| write_ours(&msgs, &topics, &tmp.path().join(format!("w{i}")), Compression::Zstd))
+            .map(|i| {
+                write_ours(
+                    &msgs,
+                    &topics,
+                    &tmp.path().join(format!("w{i}")),
+                    Compression::Zstd,
+                )
+            })
             .collect(),
     );
     let ours_write_raw = median(
         (0..REPEATS)
-            .map(|i| write_ours(&msgs, &topics, &tmp.path().join(format!("r{i}")), Compression::None))
+            .map(|i| {
+                write_ours(
+                    &msgs,
+                    &topics,
+                    &tmp.path().join(format!("r{i}")),
+                    Compression::None,
+                )
+            })
             .collect(),
     );
     let py_write = median(
@@ -98,10 +142,16 @@ fn main() {
                 let out_dir = tmp.path().join(format!("py{i}"));
                 let out = edgefuse_system_tests::run_python(
                     "bag_oracle.py",
-                    &["time_write", bag.to_str().unwrap(), out_dir.to_str().unwrap()],
+                    &[
+                        "time_write",
+                        bag.to_str().unwrap(),
+                        out_dir.to_str().unwrap(),
+                    ],
                 )
                 .unwrap();
-                serde_json::from_str::<Value>(&out).unwrap()["seconds"].as_f64().unwrap()
+                serde_json::from_str::<Value>(&out).unwrap()["seconds"]
+                    .as_f64()
+                    .unwrap()
             })
             .collect(),
     );
@@ -111,9 +161,13 @@ fn main() {
         let def = edgefuse_sim::builtin_scenario(name).unwrap();
         let dir = tmp.path().join(format!("sim_{name}"));
         let start = Instant::now();
-        let report = edgefuse_sim::generate(&def, &edgefuse_sim::GenerateOptions::default(), &dir).unwrap();
+        let report =
+            edgefuse_sim::generate(&def, &edgefuse_sim::GenerateOptions::default(), &dir).unwrap();
         let wall = start.elapsed().as_secs_f64();
-        let size: u64 = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().metadata().unwrap().len()).sum();
+        let size: u64 = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().metadata().unwrap().len())
+            .sum();
         sim.push(json!({
             "scenario": name,
             "simulated_s": report.simulated_s,

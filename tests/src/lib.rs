@@ -21,11 +21,15 @@ pub fn repo_root() -> PathBuf {
 pub fn python() -> Result<PathBuf> {
     let venv = match std::env::var_os("EDGEFUSE_VENV") {
         Some(v) => PathBuf::from(v),
-        None => PathBuf::from(std::env::var_os("HOME").context("HOME is not set")?).join(".cache/edgefuse/venv"),
+        None => PathBuf::from(std::env::var_os("HOME").context("HOME is not set")?)
+            .join(".cache/edgefuse/venv"),
     };
     let py = venv.join("bin/python");
     if !py.is_file() {
-        bail!("{} does not exist: run ./scripts/test, which creates the test venv", py.display());
+        bail!(
+            "{} does not exist: run ./scripts/test, which creates the test venv",
+            py.display()
+        );
     }
     Ok(py)
 }
@@ -51,7 +55,6 @@ pub fn run_python(script: &str, args: &[&str]) -> Result<String> {
     }
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
-
 
 /// The sample bag of `scenario`, generated on first use into the repository's `bags/`.
 pub fn sample_bag(scenario: &str) -> Result<PathBuf> {

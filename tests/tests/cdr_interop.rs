@@ -12,7 +12,6 @@ use edgefuse_msgs::{
 };
 use serde_json::{json, Value};
 
-
 fn hdr(stamp_ns: i64, frame: &str) -> Header {
     Header::new(stamp_ns, frame)
 }
@@ -24,7 +23,10 @@ fn cov(seed: f64) -> [f64; 36] {
 fn entry<M: RosMessage>(msg: &M) -> Value {
     let bytes = msg.encode().expect("encode");
     let back = M::decode(&bytes).expect("decode own bytes");
-    assert_eq!(serde_json::to_value(&back).unwrap(), serde_json::to_value(msg).unwrap());
+    assert_eq!(
+        serde_json::to_value(&back).unwrap(),
+        serde_json::to_value(msg).unwrap()
+    );
     json!({
         "type": M::TYPE_NAME,
         "schema": M::schema_text().expect("schema"),
@@ -35,44 +37,90 @@ fn entry<M: RosMessage>(msg: &M) -> Value {
 
 fn ours() -> Vec<Value> {
     let pose = Pose {
-        position: Point { x: 1.5, y: -2.25, z: 0.125 },
+        position: Point {
+            x: 1.5,
+            y: -2.25,
+            z: 0.125,
+        },
         orientation: Quaternion::from_yaw(0.3),
     };
     let twist = Twist {
-        linear: Vector3 { x: 12.5, y: -0.5, z: 0.0 },
-        angular: Vector3 { x: 0.0, y: 0.01, z: -0.2 },
+        linear: Vector3 {
+            x: 12.5,
+            y: -0.5,
+            z: 0.0,
+        },
+        angular: Vector3 {
+            x: 0.0,
+            y: 0.01,
+            z: -0.2,
+        },
     };
     let obj = |id: u64, c: u8| TrackedObject {
         id,
         classification: c,
         existence_probability: 0.875,
-        pose: PoseWithCovariance { pose, covariance: cov(0.5 + id as f64) },
-        size: Vector3 { x: 4.5, y: 1.8, z: 1.5 },
-        twist: TwistWithCovariance { twist, covariance: cov(0.1) },
+        pose: PoseWithCovariance {
+            pose,
+            covariance: cov(0.5 + id as f64),
+        },
+        size: Vector3 {
+            x: 4.5,
+            y: 1.8,
+            z: 1.5,
+        },
+        twist: TwistWithCovariance {
+            twist,
+            covariance: cov(0.1),
+        },
     };
     let points: Vec<u8> = (0..7 * 20).map(|i| (i * 37 % 251) as u8).collect();
     vec![
-        entry(&Time { sec: 1_700_000_123, nanosec: 999_999_999 }),
+        entry(&Time {
+            sec: 1_700_000_123,
+            nanosec: 999_999_999,
+        }),
         entry(&hdr(1_700_000_000_123_456_789, "odom")),
-        entry(&std_msgs::String { data: "how far is the car in front?".into() }),
-        entry(&std_msgs::String { data: String::new() }),
-        entry(&Clock { clock: Time { sec: 5, nanosec: 7 } }),
+        entry(&std_msgs::String {
+            data: "how far is the car in front?".into(),
+        }),
+        entry(&std_msgs::String {
+            data: String::new(),
+        }),
+        entry(&Clock {
+            clock: Time { sec: 5, nanosec: 7 },
+        }),
         entry(&TwistWithCovarianceStamped {
             header: hdr(1_700_000_000_020_000_000, "base_link"),
-            twist: TwistWithCovariance { twist, covariance: cov(0.01) },
+            twist: TwistWithCovariance {
+                twist,
+                covariance: cov(0.01),
+            },
         }),
         entry(&TransformStamped {
             header: hdr(1, "base_link"),
             child_frame_id: "lidar_top".into(),
             transform: Transform {
-                translation: Vector3 { x: 1.2, y: 0.0, z: 1.9 },
+                translation: Vector3 {
+                    x: 1.2,
+                    y: 0.0,
+                    z: 1.9,
+                },
                 rotation: Quaternion::from_rpy(0.01, -0.02, 0.03),
             },
         }),
         entry(&TFMessage {
             transforms: vec![
-                TransformStamped { header: hdr(2, "base_link"), child_frame_id: "radar_front".into(), ..Default::default() },
-                TransformStamped { header: hdr(3, "base_link"), child_frame_id: "imu".into(), ..Default::default() },
+                TransformStamped {
+                    header: hdr(2, "base_link"),
+                    child_frame_id: "radar_front".into(),
+                    ..Default::default()
+                },
+                TransformStamped {
+                    header: hdr(3, "base_link"),
+                    child_frame_id: "imu".into(),
+                    ..Default::default()
+                },
             ],
         }),
         entry(&PointCloud2 {
@@ -82,7 +130,12 @@ fn ours() -> Vec<Value> {
             fields: ["x", "y", "z", "intensity", "t"]
                 .iter()
                 .enumerate()
-                .map(|(i, n)| PointField { name: (*n).into(), offset: 4 * i as u32, datatype: PointField::FLOAT32, count: 1 })
+                .map(|(i, n)| PointField {
+                    name: (*n).into(),
+                    offset: 4 * i as u32,
+                    datatype: PointField::FLOAT32,
+                    count: 1,
+                })
                 .collect(),
             is_bigendian: false,
             point_step: 20,
@@ -98,10 +151,18 @@ fn ours() -> Vec<Value> {
             d: vec![-0.1, 0.01, 0.0, 0.0, 0.0],
             k: [900.0, 0.0, 640.0, 0.0, 900.0, 360.0, 0.0, 0.0, 1.0],
             r: [1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0],
-            p: [900.0, 0.0, 640.0, 0.0, 0.0, 900.0, 360.0, 0.0, 0.0, 0.0, 1.0, 0.0],
+            p: [
+                900.0, 0.0, 640.0, 0.0, 0.0, 900.0, 360.0, 0.0, 0.0, 0.0, 1.0, 0.0,
+            ],
             binning_x: 0,
             binning_y: 0,
-            roi: RegionOfInterest { x_offset: 1, y_offset: 2, height: 3, width: 4, do_rectify: true },
+            roi: RegionOfInterest {
+                x_offset: 1,
+                y_offset: 2,
+                height: 3,
+                width: 4,
+                do_rectify: true,
+            },
         }),
         entry(&Image {
             header: hdr(5, "camera_front_optical"),
@@ -125,16 +186,36 @@ fn ours() -> Vec<Value> {
             header: hdr(7, "imu_link"),
             orientation: Quaternion::default(),
             orientation_covariance: [-1.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0],
-            angular_velocity: Vector3 { x: 0.001, y: -0.002, z: 0.25 },
+            angular_velocity: Vector3 {
+                x: 0.001,
+                y: -0.002,
+                z: 0.25,
+            },
             angular_velocity_covariance: [1e-6; 9],
-            linear_acceleration: Vector3 { x: 0.5, y: 0.1, z: 9.81 },
+            linear_acceleration: Vector3 {
+                x: 0.5,
+                y: 0.1,
+                z: 9.81,
+            },
             linear_acceleration_covariance: [1e-3; 9],
         }),
         entry(&RadarScan {
             header: hdr(8, "radar_front"),
             returns: vec![
-                RadarReturn { range: 35.5, azimuth: 0.05, elevation: 0.0, doppler_velocity: -3.25, amplitude: 12.0 },
-                RadarReturn { range: 80.0, azimuth: -0.4, elevation: 0.02, doppler_velocity: 1.5, amplitude: -3.0 },
+                RadarReturn {
+                    range: 35.5,
+                    azimuth: 0.05,
+                    elevation: 0.0,
+                    doppler_velocity: -3.25,
+                    amplitude: 12.0,
+                },
+                RadarReturn {
+                    range: 80.0,
+                    azimuth: -0.4,
+                    elevation: 0.02,
+                    doppler_velocity: 1.5,
+                    amplitude: -3.0,
+                },
             ],
         }),
         entry(&Detection2DArray {
@@ -142,11 +223,23 @@ fn ours() -> Vec<Value> {
             detections: vec![Detection2D {
                 header: hdr(9, "camera_front_optical"),
                 results: vec![ObjectHypothesisWithPose {
-                    hypothesis: ObjectHypothesis { class_id: "pedestrian".into(), score: 0.93 },
-                    pose: PoseWithCovariance { pose, covariance: cov(2.0) },
+                    hypothesis: ObjectHypothesis {
+                        class_id: "pedestrian".into(),
+                        score: 0.93,
+                    },
+                    pose: PoseWithCovariance {
+                        pose,
+                        covariance: cov(2.0),
+                    },
                 }],
                 bbox: BoundingBox2D {
-                    center: Pose2D { position: Point2D { x: 640.5, y: 300.25 }, theta: 0.0 },
+                    center: Pose2D {
+                        position: Point2D {
+                            x: 640.5,
+                            y: 300.25,
+                        },
+                        theta: 0.0,
+                    },
                     size_x: 40.0,
                     size_y: 110.0,
                 },
@@ -156,8 +249,14 @@ fn ours() -> Vec<Value> {
         entry(&Odometry {
             header: hdr(10, "odom"),
             child_frame_id: "base_link".into(),
-            pose: PoseWithCovariance { pose, covariance: cov(0.3) },
-            twist: TwistWithCovariance { twist, covariance: cov(0.2) },
+            pose: PoseWithCovariance {
+                pose,
+                covariance: cov(0.3),
+            },
+            twist: TwistWithCovariance {
+                twist,
+                covariance: cov(0.2),
+            },
         }),
         entry(&DiagnosticArray {
             header: hdr(11, ""),
@@ -166,17 +265,29 @@ fn ours() -> Vec<Value> {
                 name: "edgefuse/lidar".into(),
                 message: "sector 30..60 deg blocked".into(),
                 hardware_id: "lidar_top".into(),
-                values: vec![KeyValue { key: "points".into(), value: "48213".into() }],
+                values: vec![KeyValue {
+                    key: "points".into(),
+                    value: "48213".into(),
+                }],
             }],
         }),
-        entry(&TrackedObjectArray { header: hdr(12, "odom"), objects: vec![obj(1, TrackedObject::CLASS_CAR), obj(u64::MAX - 3, TrackedObject::CLASS_CYCLIST)] }),
+        entry(&TrackedObjectArray {
+            header: hdr(12, "odom"),
+            objects: vec![
+                obj(1, TrackedObject::CLASS_CAR),
+                obj(u64::MAX - 3, TrackedObject::CLASS_CYCLIST),
+            ],
+        }),
         entry(&MaintenanceReport {
             header: hdr(13, "base_link"),
             findings: vec![MaintenanceFinding {
                 component: "radar_front".into(),
                 kind: "yaw_misalignment".into(),
                 severity: MaintenanceFinding::SEVERITY_WARN,
-                evidence: vec![KeyValue { key: "yaw_offset_deg".into(), value: "2.04".into() }],
+                evidence: vec![KeyValue {
+                    key: "yaw_offset_deg".into(),
+                    value: "2.04".into(),
+                }],
                 trend_per_s: 0.0,
                 time_to_threshold_s: 1234.5,
                 recommended_action: "recalibrate the front radar".into(),
@@ -199,22 +310,32 @@ fn cdr_bytes_match_rosbags_both_ways() {
     )
     .unwrap();
     eprintln!("{out}");
-    let theirs: Vec<Value> = serde_json::from_str(&std::fs::read_to_string(&theirs_path).unwrap()).unwrap();
+    let theirs: Vec<Value> =
+        serde_json::from_str(&std::fs::read_to_string(&theirs_path).unwrap()).unwrap();
     assert_eq!(theirs.len(), 3 * ours.len());
     for t in &theirs {
         let type_name = t["type"].as_str().unwrap();
         let hex = t["hex"].as_str().unwrap();
-        let bytes: Vec<u8> = (0..hex.len()).step_by(2).map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap()).collect();
+        let bytes: Vec<u8> = (0..hex.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap())
+            .collect();
         let (value, again) = edgefuse_system_tests::decode_as(type_name, &bytes).unwrap();
         edgefuse_system_tests::assert_same_json(&t["value"], &value, type_name);
-        assert_eq!(again, bytes, "{type_name}: our re-encoding of rosbags' bytes differs");
+        assert_eq!(
+            again, bytes,
+            "{type_name}: our re-encoding of rosbags' bytes differs"
+        );
     }
 }
 
 #[test]
 fn infinity_round_trips_and_a_cut_range_is_refused() {
     let r = MaintenanceReport {
-        findings: vec![MaintenanceFinding { time_to_threshold_s: f64::INFINITY, ..Default::default() }],
+        findings: vec![MaintenanceFinding {
+            time_to_threshold_s: f64::INFINITY,
+            ..Default::default()
+        }],
         ..Default::default()
     };
     let back = MaintenanceReport::decode(&r.encode().unwrap()).unwrap();
@@ -222,25 +343,53 @@ fn infinity_round_trips_and_a_cut_range_is_refused() {
 
     // A payload cut before Range's trailing `variance` is an error (bags recorded with Humble's
     // definition are recognised by their schema in edgefuse-bag, see bag_interop.rs).
-    let full = Range { range: 2.5, max_range: 5.5, variance: 0.25, ..Default::default() };
+    let full = Range {
+        range: 2.5,
+        max_range: 5.5,
+        variance: 0.25,
+        ..Default::default()
+    };
     let bytes = full.encode().unwrap();
     assert!(Range::decode(&bytes[..bytes.len() - 4]).is_err());
 }
 
 #[test]
 fn garbage_cdr_is_an_error_naming_the_type() {
-    for bad in [&[][..], &[0, 1][..], &[0x00, 0x03, 0, 0, 1, 2, 3][..], &[0, 1, 0, 0, 0xff, 0xff, 0xff, 0x7f][..]] {
+    for bad in [
+        &[][..],
+        &[0, 1][..],
+        &[0x00, 0x03, 0, 0, 1, 2, 3][..],
+        &[0, 1, 0, 0, 0xff, 0xff, 0xff, 0x7f][..],
+    ] {
         let err = Imu::decode(bad).unwrap_err().to_string();
-        assert!(err.contains("CDR") || err.contains("sensor_msgs/msg/Imu") || err.contains("header"), "{err}");
+        assert!(
+            err.contains("CDR") || err.contains("sensor_msgs/msg/Imu") || err.contains("header"),
+            "{err}"
+        );
     }
-    let err = PointCloud2::decode(&[0, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 0xff, 0xff]).unwrap_err();
-    assert!(err.to_string().contains("sensor_msgs/msg/PointCloud2"), "{err}");
+    let err = PointCloud2::decode(&[0, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 0xff, 0xff])
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("sensor_msgs/msg/PointCloud2"),
+        "{err}"
+    );
     // A cloud cut inside its data names the field.
-    let cloud = PointCloud2 { width: 100, point_step: 4, row_step: 400, data: vec![7; 400], ..Default::default() };
+    let cloud = PointCloud2 {
+        width: 100,
+        point_step: 4,
+        row_step: 400,
+        data: vec![7; 400],
+        ..Default::default()
+    };
     let bytes = cloud.encode().unwrap();
     assert_eq!(PointCloud2::decode(&bytes).unwrap(), cloud);
-    let err = PointCloud2::decode(&bytes[..bytes.len() - 50]).unwrap_err().to_string();
-    assert!(err.contains("sensor_msgs/msg/PointCloud2") && err.contains("'data'"), "{err}");
+    let err = PointCloud2::decode(&bytes[..bytes.len() - 50])
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("sensor_msgs/msg/PointCloud2") && err.contains("'data'"),
+        "{err}"
+    );
     let mut longer = bytes.clone();
     longer.extend_from_slice(&[0; 16]);
     let err = PointCloud2::decode(&longer).unwrap_err().to_string();

@@ -9,7 +9,9 @@ use serde_json::Value;
 
 /// Runs the CLI; (success, error text as `main` prints it).
 fn edgefuse(args: &[&str]) -> (bool, String) {
-    let cli = edgefuse_cli::Cli::try_parse_from(std::iter::once("edgefuse").chain(args.iter().copied())).unwrap();
+    let cli =
+        edgefuse_cli::Cli::try_parse_from(std::iter::once("edgefuse").chain(args.iter().copied()))
+            .unwrap();
     match edgefuse_cli::run(cli) {
         Ok(()) => (true, String::new()),
         Err(e) => (false, format!("{e:#}")),
@@ -24,7 +26,15 @@ fn generate_is_byte_identical_for_a_seed_and_differs_for_another() {
     let run = |parent: &str, seed: &str| {
         let out = dir.path().join(parent).join("drive");
         let (ok, err) = edgefuse(&[
-            "generate", "--scenario", "parking", "--duration", "1.5", "--seed", seed, "--out", out.to_str().unwrap(),
+            "generate",
+            "--scenario",
+            "parking",
+            "--duration",
+            "1.5",
+            "--seed",
+            seed,
+            "--out",
+            out.to_str().unwrap(),
         ]);
         assert!(ok, "{err}");
         std::fs::read(out.join("drive_0.mcap")).unwrap()
@@ -34,7 +44,10 @@ fn generate_is_byte_identical_for_a_seed_and_differs_for_another() {
     let c = run("c", "8");
     assert!(a.len() > 100_000);
     let first_diff = a.iter().zip(&b).position(|(x, y)| x != y);
-    assert!(a.len() == b.len() && first_diff.is_none(), "same seed must give the same bytes (first difference at {first_diff:?})");
+    assert!(
+        a.len() == b.len() && first_diff.is_none(),
+        "same seed must give the same bytes (first difference at {first_diff:?})"
+    );
     assert!(a != c, "another seed must give other noise");
 }
 
@@ -46,24 +59,47 @@ fn info_matches_the_reader_and_the_python_count() {
     let reader = BagReader::open(&bag).unwrap();
     let total = reader.messages(&ReadOptions::default()).count() as u64;
     assert_eq!(v["message_count"].as_u64().unwrap(), total);
-    let imu = v["topics"].as_array().unwrap().iter().find(|t| t["name"] == "/sensors/imu").unwrap();
+    let imu = v["topics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["name"] == "/sensors/imu")
+        .unwrap();
     assert_eq!(imu["type"], "sensor_msgs/msg/Imu");
     let rate = imu["rate_hz"].as_f64().unwrap();
     assert!((rate - 100.0).abs() < 2.0, "IMU rate {rate}");
     let text = info.to_text();
-    assert!(text.contains("/sensors/lidar/points") && text.contains("Duration:"), "{text}");
+    assert!(
+        text.contains("/sensors/lidar/points") && text.contains("Duration:"),
+        "{text}"
+    );
 }
 
 #[test]
 fn bad_input_gets_a_named_error_and_a_failure_exit() {
-    let (ok, err) = edgefuse(&["generate", "--scenario", "moon_landing", "--out", "/tmp/never"]);
+    let (ok, err) = edgefuse(&[
+        "generate",
+        "--scenario",
+        "moon_landing",
+        "--out",
+        "/tmp/never",
+    ]);
     assert!(!ok);
-    assert!(err.contains("moon_landing") && err.contains("highway_cut_in"), "{err}");
+    assert!(
+        err.contains("moon_landing") && err.contains("highway_cut_in"),
+        "{err}"
+    );
 
     let dir = tempfile::tempdir().unwrap();
     let bad = dir.path().join("bad.yaml");
     std::fs::write(&bad, "name: x\nseed: 1\nduration_s: -3\n").unwrap();
-    let (ok, err) = edgefuse(&["generate", "--scenario-file", bad.to_str().unwrap(), "--out", dir.path().join("o").to_str().unwrap()]);
+    let (ok, err) = edgefuse(&[
+        "generate",
+        "--scenario-file",
+        bad.to_str().unwrap(),
+        "--out",
+        dir.path().join("o").to_str().unwrap(),
+    ]);
     assert!(!ok);
     assert!(err.contains("bad.yaml"), "{err}");
 
@@ -74,8 +110,27 @@ fn bad_input_gets_a_named_error_and_a_failure_exit() {
     let existing = dir.path().join("exists");
     std::fs::create_dir(&existing).unwrap();
     std::fs::write(existing.join("keep.txt"), "x").unwrap();
-    let (ok, err) = edgefuse(&["generate", "--scenario", "parking", "--duration", "0.5", "--out", existing.to_str().unwrap()]);
+    let (ok, err) = edgefuse(&[
+        "generate",
+        "--scenario",
+        "parking",
+        "--duration",
+        "0.5",
+        "--out",
+        existing.to_str().unwrap(),
+    ]);
     assert!(!ok && err.contains("--force"), "{err}");
+    let (ok, err) = edgefuse(&[
+        "generate",
+        "--scenario",
+        "parking",
+        "--duration",
+        "0.5",
+        "--force",
+        "--out",
+        existing.to_str().unwrap(),
+    ]);
+    assert!(!ok && err.contains("not a bag directory"), "{err}");
     assert!(existing.join("keep.txt").exists(), "nothing may be lost");
 }
 
@@ -85,19 +140,38 @@ fn info_verify_counts_and_skips_bad_messages_and_reports_a_cut_file() {
     use edgefuse_msgs::{sensor_msgs::Imu, std_msgs::Header, RosMessage};
     let dir = tempfile::tempdir().unwrap();
     let bag = dir.path().join("v");
-    let mut w = BagWriter::create(&bag, BagWriteOptions { chunk_size_bytes: 2048, ..Default::default() }).unwrap();
-    w.add_topic("/sensors/imu", Imu::TYPE_NAME, Qos::SensorData).unwrap();
-    w.add_topic("/hmi/request", "std_msgs/msg/String", Qos::Reliable).unwrap();
+    let mut w = BagWriter::create(
+        &bag,
+        BagWriteOptions {
+            chunk_size_bytes: 2048,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    w.add_topic("/sensors/imu", Imu::TYPE_NAME, Qos::SensorData)
+        .unwrap();
+    w.add_topic("/hmi/request", "std_msgs/msg/String", Qos::Reliable)
+        .unwrap();
     let t0 = 1_700_000_000_000_000_000i64;
     for i in 0..300 {
         let t = t0 + i * 10_000_000;
         if i == 17 {
-            w.write_raw("/sensors/imu", t, &[0, 1, 0, 0, 1, 2, 3]).unwrap();
+            w.write_raw("/sensors/imu", t, &[0, 1, 0, 0, 1, 2, 3])
+                .unwrap();
         } else {
-            w.write("/sensors/imu", t, &Imu { header: Header::new(t, "imu_link"), ..Default::default() }).unwrap();
+            w.write(
+                "/sensors/imu",
+                t,
+                &Imu {
+                    header: Header::new(t, "imu_link"),
+                    ..Default::default()
+                },
+            )
+            .unwrap();
         }
     }
-    w.write_raw("/hmi/request", t0 + 5, &[0, 1, 0, 0, 200, 0, 0, 0, b'x']).unwrap();
+    w.write_raw("/hmi/request", t0 + 5, &[0, 1, 0, 0, 200, 0, 0, 0, b'x'])
+        .unwrap();
     w.finish().unwrap();
 
     let info = edgefuse_cli::info::BagInfo::read_verified(&bag, true).unwrap();
@@ -105,14 +179,22 @@ fn info_verify_counts_and_skips_bad_messages_and_reports_a_cut_file() {
     assert_eq!((v["/sensors/imu"].ok, v["/sensors/imu"].bad), (299, 1));
     assert_eq!((v["/hmi/request"].ok, v["/hmi/request"].bad), (0, 1));
     let first = v["/sensors/imu"].first_error.as_ref().unwrap();
-    assert!(first.contains("/sensors/imu") && first.contains(&format!("{}", t0 + 17 * 10_000_000)), "{first}");
+    assert!(
+        first.contains("/sensors/imu") && first.contains(&format!("{}", t0 + 17 * 10_000_000)),
+        "{first}"
+    );
     assert!(info.verify_error.is_none());
     assert!(info.to_text().contains("2 bad"), "{}", info.to_text());
 
     // Cut the file: verification reports what it decoded and where it stopped.
     let file = bag.join("v_0.mcap");
     let len = std::fs::metadata(&file).unwrap().len();
-    std::fs::OpenOptions::new().write(true).open(&file).unwrap().set_len(len / 2).unwrap();
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&file)
+        .unwrap()
+        .set_len(len / 2)
+        .unwrap();
     let info = edgefuse_cli::info::BagInfo::read_verified(&file, true).unwrap();
     let v = info.verified.as_ref().unwrap();
     assert!(v["/sensors/imu"].ok > 50 && v["/sensors/imu"].ok < 299);

@@ -98,10 +98,16 @@ pub enum BagError {
 
 impl BagError {
     pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
-        Self::Io { path: path.into(), source }
+        Self::Io {
+            path: path.into(),
+            source,
+        }
     }
 
     pub(crate) fn mcap(path: impl Into<PathBuf>, source: mcap::McapError) -> Self {
-        Self::Mcap { path: path.into(), source }
+        Self::Mcap {
+            path: path.into(),
+            source,
+        }
     }
 }

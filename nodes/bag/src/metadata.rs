@@ -128,7 +128,9 @@ fn qos_value(qos: Option<Qos>) -> Value {
 impl BagMetadata {
     /// The YAML document rosbag2 writes as `metadata.yaml`.
     pub fn to_yaml(&self) -> Result<String, serde_yaml_ng::Error> {
-        serde_yaml_ng::to_string(&DocOut { rosbag2_bagfile_information: self.info_out() })
+        serde_yaml_ng::to_string(&DocOut {
+            rosbag2_bagfile_information: self.info_out(),
+        })
     }
 
     /// The `rosbag2_bagfile_information` mapping alone, as rosbag2 stores it inside MCAP files
@@ -139,46 +141,57 @@ impl BagMetadata {
 
     fn info_out(&self) -> InfoOut<'_> {
         InfoOut {
-                version: self.version,
-                storage_identifier: &self.storage_identifier,
-                duration: Nanos { nanoseconds: self.duration_ns },
-                starting_time: SinceEpoch { nanoseconds_since_epoch: self.starting_time_ns },
-                message_count: self.message_count,
-                topics_with_message_count: self
-                    .topics
-                    .iter()
-                    .map(|t| TopicWithCountOut {
-                        topic_metadata: TopicMetadataOut {
-                            name: &t.name,
-                            type_name: &t.type_name,
-                            serialization_format: &t.serialization_format,
-                            offered_qos_profiles: qos_value(t.qos),
-                            type_description_hash: "",
-                        },
-                        message_count: t.message_count,
-                    })
-                    .collect(),
-                compression_format: &self.compression_format,
-                compression_mode: &self.compression_mode,
-                relative_file_paths: &self.relative_file_paths,
-                files: self
-                    .files
-                    .iter()
-                    .map(|f| FileOut {
-                        path: &f.path,
-                        starting_time: SinceEpoch { nanoseconds_since_epoch: f.starting_time_ns },
-                        duration: Nanos { nanoseconds: f.duration_ns },
-                        message_count: f.message_count,
-                    })
-                    .collect(),
-                custom_data: &self.custom_data,
-                ros_distro: &self.ros_distro,
+            version: self.version,
+            storage_identifier: &self.storage_identifier,
+            duration: Nanos {
+                nanoseconds: self.duration_ns,
+            },
+            starting_time: SinceEpoch {
+                nanoseconds_since_epoch: self.starting_time_ns,
+            },
+            message_count: self.message_count,
+            topics_with_message_count: self
+                .topics
+                .iter()
+                .map(|t| TopicWithCountOut {
+                    topic_metadata: TopicMetadataOut {
+                        name: &t.name,
+                        type_name: &t.type_name,
+                        serialization_format: &t.serialization_format,
+                        offered_qos_profiles: qos_value(t.qos),
+                        type_description_hash: "",
+                    },
+                    message_count: t.message_count,
+                })
+                .collect(),
+            compression_format: &self.compression_format,
+            compression_mode: &self.compression_mode,
+            relative_file_paths: &self.relative_file_paths,
+            files: self
+                .files
+                .iter()
+                .map(|f| FileOut {
+                    path: &f.path,
+                    starting_time: SinceEpoch {
+                        nanoseconds_since_epoch: f.starting_time_ns,
+                    },
+                    duration: Nanos {
+                        nanoseconds: f.duration_ns,
+                    },
+                    message_count: f.message_count,
+                })
+                .collect(),
+            custom_data: &self.custom_data,
+            ros_distro: &self.ros_distro,
         }
     }
 
     /// Parses `metadata.yaml` text; `path` names the file in errors.
     pub fn parse(text: &str, path: &Path) -> Result<Self, BagError> {
-        let bad = |reason: String| BagError::Metadata { path: path.to_path_buf(), reason };
+        let bad = |reason: String| BagError::Metadata {
+            path: path.to_path_buf(),
+            reason,
+        };
         let doc: Value =
             serde_yaml_ng::from_str(text).map_err(|e| bad(format!("not valid YAML: {e}")))?;
         let info = doc
@@ -190,10 +203,13 @@ impl BagMetadata {
                 .ok_or_else(|| bad(format!("field '{field}' is not an integer")))
         };
         let count = |v: &Value, field: &str| -> Result<u64, BagError> {
-            v.as_u64().ok_or_else(|| bad(format!("field '{field}' is not a non-negative integer")))
+            v.as_u64()
+                .ok_or_else(|| bad(format!("field '{field}' is not a non-negative integer")))
         };
         let field = |v: &Value, name: &str| -> Result<Value, BagError> {
-            v.get(name).cloned().ok_or_else(|| bad(format!("missing field '{name}'")))
+            v.get(name)
+                .cloned()
+                .ok_or_else(|| bad(format!("missing field '{name}'")))
         };
         let string = |v: &Value, name: &str| -> Result<String, BagError> {
             field(v, name)?
@@ -203,10 +219,14 @@ impl BagMetadata {
         };
         let version = int(&field(info, "version")?, "version")?;
         if !(1..=9).contains(&version) {
-            return Err(bad(format!("unsupported version {version} (supported: up to 9)")));
+            return Err(bad(format!(
+                "unsupported version {version} (supported: up to 9)"
+            )));
         }
-        let duration_ns =
-            int(&field(&field(info, "duration")?, "nanoseconds")?, "duration.nanoseconds")?;
+        let duration_ns = int(
+            &field(&field(info, "duration")?, "nanoseconds")?,
+            "duration.nanoseconds",
+        )?;
         let starting_time_ns = int(
             &field(&field(info, "starting_time")?, "nanoseconds_since_epoch")?,
             "starting_time.nanoseconds_since_epoch",
@@ -220,15 +240,20 @@ impl BagMetadata {
             _ => return Err(bad("field 'topics_with_message_count' is not a list".into())),
         };
         for (i, entry) in twc.iter().enumerate() {
-            let tm = entry
-                .get("topic_metadata")
-                .ok_or_else(|| bad(format!("topics_with_message_count[{i}]: missing topic_metadata")))?;
+            let tm = entry.get("topic_metadata").ok_or_else(|| {
+                bad(format!(
+                    "topics_with_message_count[{i}]: missing topic_metadata"
+                ))
+            })?;
             topics.push(TopicInfo {
                 name: string(tm, "name")?,
                 type_name: string(tm, "type")?,
                 serialization_format: string(tm, "serialization_format")?,
                 qos: tm.get("offered_qos_profiles").and_then(Qos::from_profiles),
-                message_count: count(&field(entry, "message_count")?, "topics_with_message_count[].message_count")?,
+                message_count: count(
+                    &field(entry, "message_count")?,
+                    "topics_with_message_count[].message_count",
+                )?,
             });
         }
         let relative_file_paths: Vec<String> = field(info, "relative_file_paths")?
@@ -247,7 +272,10 @@ impl BagMetadata {
                         &field(&field(f, "starting_time")?, "nanoseconds_since_epoch")?,
                         "files[].starting_time",
                     )?,
-                    duration_ns: int(&field(&field(f, "duration")?, "nanoseconds")?, "files[].duration")?,
+                    duration_ns: int(
+                        &field(&field(f, "duration")?, "nanoseconds")?,
+                        "files[].duration",
+                    )?,
                     message_count: count(&field(f, "message_count")?, "files[].message_count")?,
                 });
             }
@@ -271,7 +299,12 @@ impl BagMetadata {
             }
             Some(_) => return Err(bad("field 'custom_data' is not a mapping".into())),
         }
-        let opt_str = |name: &str| info.get(name).and_then(Value::as_str).unwrap_or("").to_string();
+        let opt_str = |name: &str| {
+            info.get(name)
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_string()
+        };
         Ok(Self {
             version: version as u32,
             storage_identifier: string(info, "storage_identifier")?,

@@ -98,7 +98,9 @@ mod tests {
             "- history: 3\n  depth: 0\n  reliability: 1\n  durability: 1\n".into(),
         );
         assert_eq!(Qos::from_profiles(&v8), Some(Qos::Latched));
-        let v8 = serde_yaml_ng::Value::String("- history: 1\n  depth: 5\n  reliability: 2\n  durability: 2\n".into());
+        let v8 = serde_yaml_ng::Value::String(
+            "- history: 1\n  depth: 5\n  reliability: 2\n  durability: 2\n".into(),
+        );
         assert_eq!(Qos::from_profiles(&v8), Some(Qos::SensorData));
     }
 

@@ -9,7 +9,9 @@ use std::sync::Arc;
 
 use edgefuse_msgs::schema::{self, SchemaMatch};
 use edgefuse_msgs::RosMessage;
-use mcap::sans_io::indexed_reader::{IndexedReadEvent, IndexedReader, IndexedReaderOptions, ReadOrder};
+use mcap::sans_io::indexed_reader::{
+    IndexedReadEvent, IndexedReader, IndexedReaderOptions, ReadOrder,
+};
 use mcap::sans_io::linear_reader::{LinearReadEvent, LinearReader, LinearReaderOptions};
 use mcap::sans_io::summary_reader::{SummaryReadEvent, SummaryReader, SummaryReaderOptions};
 
@@ -85,7 +87,11 @@ impl RawMessage {
             return Err(BagError::Decode {
                 topic: self.topic.to_string(),
                 log_time_ns: self.log_time_ns,
-                reason: format!("channel type is {}, expected {}", self.type_name, M::TYPE_NAME),
+                reason: format!(
+                    "channel type is {}, expected {}",
+                    self.type_name,
+                    M::TYPE_NAME
+                ),
             });
         }
         M::decode(&self.data).map_err(|e| BagError::Decode {
@@ -126,7 +132,12 @@ pub(crate) struct ChannelInfo {
 impl ChannelInfo {
     /// A channel of `type_name`, checked against the schema text the file stores (`None` when
     /// the storage keeps no definitions).
-    pub(crate) fn new(topic: &str, type_name: &str, encoding_ok: bool, schema: Option<&str>) -> Self {
+    pub(crate) fn new(
+        topic: &str,
+        type_name: &str,
+        encoding_ok: bool,
+        schema: Option<&str>,
+    ) -> Self {
         let mut info = Self {
             topic: topic.into(),
             type_name: type_name.into(),
@@ -150,7 +161,12 @@ impl ChannelInfo {
         info
     }
 
-    pub(crate) fn summary(&self, count: u64, qos: Option<Qos>, schema_text: String) -> TopicSummary {
+    pub(crate) fn summary(
+        &self,
+        count: u64,
+        qos: Option<Qos>,
+        schema_text: String,
+    ) -> TopicSummary {
         TopicSummary {
             name: self.topic.to_string(),
             type_name: self.type_name.to_string(),
@@ -173,10 +189,11 @@ fn mcap_channel_info(channel: &mcap::Channel<'_>) -> ChannelInfo {
             note: None,
         },
         Some(s) => {
-            let encoding_ok =
-                channel.message_encoding == "cdr" && (s.encoding == "ros2msg" || s.encoding == "ros2idl");
+            let encoding_ok = channel.message_encoding == "cdr"
+                && (s.encoding == "ros2msg" || s.encoding == "ros2idl");
             // ros2idl text is not compared (a different grammar); ros2msg is.
-            let text = (s.encoding == "ros2msg").then(|| String::from_utf8_lossy(&s.data).into_owned());
+            let text =
+                (s.encoding == "ros2msg").then(|| String::from_utf8_lossy(&s.data).into_owned());
             ChannelInfo::new(&channel.topic, &s.name, encoding_ok, text.as_deref())
         }
     }
@@ -190,7 +207,11 @@ fn mcap_qos(channel: &mcap::Channel<'_>) -> Option<Qos> {
 }
 
 fn schema_text_of(channel: &mcap::Channel<'_>) -> String {
-    channel.schema.as_ref().map(|s| String::from_utf8_lossy(&s.data).into_owned()).unwrap_or_default()
+    channel
+        .schema
+        .as_ref()
+        .map(|s| String::from_utf8_lossy(&s.data).into_owned())
+        .unwrap_or_default()
 }
 
 struct StorageFile {
@@ -220,12 +241,16 @@ pub struct BagReader {
 fn read_summary(path: &Path, size: u64) -> Result<Option<mcap::Summary>, BagError> {
     let mut file = File::open(path).map_err(|e| BagError::io(path, e))?;
     let mut reader = SummaryReader::new_with_options(
-        SummaryReaderOptions::default().with_file_size(size).with_record_length_limit(RECORD_LIMIT_BYTES),
+        SummaryReaderOptions::default()
+            .with_file_size(size)
+            .with_record_length_limit(RECORD_LIMIT_BYTES),
     );
     while let Some(event) = reader.next_event() {
         match event.map_err(|e| BagError::mcap(path, e))? {
             SummaryReadEvent::ReadRequest(need) => {
-                let n = file.read(reader.insert(need)).map_err(|e| BagError::io(path, e))?;
+                let n = file
+                    .read(reader.insert(need))
+                    .map_err(|e| BagError::io(path, e))?;
                 reader.notify_read(n);
             }
             SummaryReadEvent::SeekRequest(to) => {
@@ -249,7 +274,12 @@ struct LinearCursor {
 }
 
 enum LinearItem {
-    Message { channel_id: u16, log_time: u64, publish_time: u64, data: Vec<u8> },
+    Message {
+        channel_id: u16,
+        log_time: u64,
+        publish_time: u64,
+        data: Vec<u8>,
+    },
     ChannelSeen(u16),
 }
 
@@ -353,14 +383,19 @@ impl BagReader {
         } else if path.is_file() {
             (None, vec![path.to_path_buf()])
         } else {
-            return Err(BagError::NotABag { path: path.to_path_buf(), reason: "no such file or directory".into() });
+            return Err(BagError::NotABag {
+                path: path.to_path_buf(),
+                reason: "no such file or directory".into(),
+            });
         };
 
         let mut files = Vec::new();
         let mut topics: BTreeMap<String, TopicSummary> = BTreeMap::new();
         let mut time_range: Option<(u64, u64)> = None;
         for p in file_paths {
-            let size_bytes = std::fs::metadata(&p).map_err(|e| BagError::io(&p, e))?.len();
+            let size_bytes = std::fs::metadata(&p)
+                .map_err(|e| BagError::io(&p, e))?
+                .len();
             if p.extension().is_some_and(|e| e == "db3") {
                 let (found, range) = crate::sqlite::topics(&p)?;
                 for (_, _, t) in found {
@@ -369,7 +404,11 @@ impl BagReader {
                 if let Some((a, b)) = range {
                     widen(&mut time_range, a, b);
                 }
-                files.push(StorageFile { path: p, size_bytes, kind: StorageKind::Sqlite });
+                files.push(StorageFile {
+                    path: p,
+                    size_bytes,
+                    kind: StorageKind::Sqlite,
+                });
                 continue;
             }
             let kind = match read_summary(&p, size_bytes) {
@@ -390,8 +429,14 @@ impl BagReader {
                     let stats = s.stats.as_ref();
                     for id in ids {
                         let ch = &s.channels[&id];
-                        let n = stats.and_then(|st| st.channel_message_counts.get(&id)).copied().unwrap_or(0);
-                        add_topic(&mut topics, mcap_channel_info(ch).summary(n, mcap_qos(ch), schema_text_of(ch)));
+                        let n = stats
+                            .and_then(|st| st.channel_message_counts.get(&id))
+                            .copied()
+                            .unwrap_or(0);
+                        add_topic(
+                            &mut topics,
+                            mcap_channel_info(ch).summary(n, mcap_qos(ch), schema_text_of(ch)),
+                        );
                     }
                     if let Some(st) = stats.filter(|st| st.message_count > 0) {
                         widen(&mut time_range, st.message_start_time, st.message_end_time);
@@ -404,7 +449,11 @@ impl BagReader {
                     let mut per_channel: BTreeMap<u16, u64> = BTreeMap::new();
                     while let Some(Ok(item)) = cursor.next_item() {
                         match item {
-                            LinearItem::Message { channel_id, log_time, .. } => {
+                            LinearItem::Message {
+                                channel_id,
+                                log_time,
+                                ..
+                            } => {
                                 *per_channel.entry(channel_id).or_default() += 1;
                                 widen(&mut time_range, log_time, log_time);
                             }
@@ -423,14 +472,26 @@ impl BagReader {
                 }
                 StorageKind::Sqlite => {}
             }
-            files.push(StorageFile { path: p, size_bytes, kind });
+            files.push(StorageFile {
+                path: p,
+                size_bytes,
+                kind,
+            });
         }
         let topics: Vec<TopicSummary> = topics.into_values().collect();
         if let Some(meta) = &metadata {
-            let indexed = files.iter().all(|f| !matches!(f.kind, StorageKind::Linear(_)));
+            let indexed = files
+                .iter()
+                .all(|f| !matches!(f.kind, StorageKind::Linear(_)));
             Self::check_metadata(path, meta, &topics, indexed)?;
         }
-        Ok(Self { path: path.to_path_buf(), metadata, files, topics, time_range_ns: time_range })
+        Ok(Self {
+            path: path.to_path_buf(),
+            metadata,
+            files,
+            topics,
+            time_range_ns: time_range,
+        })
     }
 
     /// Parses `metadata.yaml` and resolves its storage files.
@@ -445,7 +506,10 @@ impl BagReader {
         let text = std::fs::read_to_string(&meta_path).map_err(|e| BagError::io(&meta_path, e))?;
         let meta = BagMetadata::parse(&text, &meta_path)?;
         if meta.storage_identifier != "mcap" && meta.storage_identifier != "sqlite3" {
-            return Err(BagError::UnsupportedStorage { path: dir.to_path_buf(), storage: meta.storage_identifier.clone() });
+            return Err(BagError::UnsupportedStorage {
+                path: dir.to_path_buf(),
+                storage: meta.storage_identifier.clone(),
+            });
         }
         let mode = meta.compression_mode.to_ascii_lowercase();
         if !(mode.is_empty() || mode == "none") {
@@ -460,7 +524,10 @@ impl BagReader {
         }
         let mut files = Vec::new();
         for rel in &meta.relative_file_paths {
-            let name = Path::new(rel).file_name().map(PathBuf::from).unwrap_or_else(|| rel.into());
+            let name = Path::new(rel)
+                .file_name()
+                .map(PathBuf::from)
+                .unwrap_or_else(|| rel.into());
             let p = dir.join(name);
             if !p.is_file() {
                 return Err(BagError::MetadataMismatch {
@@ -471,14 +538,25 @@ impl BagReader {
             files.push(p);
         }
         if files.is_empty() {
-            return Err(BagError::MetadataMismatch { path: dir.to_path_buf(), reason: "relative_file_paths is empty".into() });
+            return Err(BagError::MetadataMismatch {
+                path: dir.to_path_buf(),
+                reason: "relative_file_paths is empty".into(),
+            });
         }
         Ok((meta, files))
     }
 
     /// Refuses a `metadata.yaml` whose topics, types or counts disagree with the files.
-    fn check_metadata(path: &Path, meta: &BagMetadata, topics: &[TopicSummary], indexed: bool) -> Result<(), BagError> {
-        let mismatch = |reason: String| BagError::MetadataMismatch { path: path.to_path_buf(), reason };
+    fn check_metadata(
+        path: &Path,
+        meta: &BagMetadata,
+        topics: &[TopicSummary],
+        indexed: bool,
+    ) -> Result<(), BagError> {
+        let mismatch = |reason: String| BagError::MetadataMismatch {
+            path: path.to_path_buf(),
+            reason,
+        };
         for t in &meta.topics {
             let Some(actual) = topics.iter().find(|x| x.name == t.name) else {
                 if t.message_count > 0 && indexed {
@@ -503,7 +581,10 @@ impl BagReader {
             }
         }
         if indexed {
-            if let Some(extra) = topics.iter().find(|x| x.message_count > 0 && !meta.topics.iter().any(|t| t.name == x.name)) {
+            if let Some(extra) = topics
+                .iter()
+                .find(|x| x.message_count > 0 && !meta.topics.iter().any(|t| t.name == x.name))
+            {
                 return Err(mismatch(format!(
                     "topic '{}' has {} messages in the storage files but is not in metadata.yaml",
                     extra.name, extra.message_count
@@ -560,7 +641,14 @@ impl BagReader {
     /// Streams the selected messages in log-time order, merged across the storage files
     /// (a file read without an index contributes in its file order).
     pub fn messages(&self, opts: &ReadOptions) -> Messages<'_> {
-        Messages { bag: self, opts: opts.clone(), slots: Vec::new(), started: false, skipped: BTreeMap::new(), errors: Vec::new() }
+        Messages {
+            bag: self,
+            opts: opts.clone(),
+            slots: Vec::new(),
+            started: false,
+            skipped: BTreeMap::new(),
+            errors: Vec::new(),
+        }
     }
 }
 
@@ -600,7 +688,9 @@ pub struct Messages<'a> {
 }
 
 fn wanted(opts: &ReadOptions, topic: &str, log_time: u64) -> bool {
-    opts.topics.as_ref().is_none_or(|t| t.iter().any(|x| x == topic))
+    opts.topics
+        .as_ref()
+        .is_none_or(|t| t.iter().any(|x| x == topic))
         && opts.start_ns.is_none_or(|s| log_time >= s)
         && opts.end_ns.is_none_or(|e| log_time < e)
 }
@@ -616,7 +706,12 @@ fn accept(
     data: &[u8],
 ) -> Option<RawMessage> {
     let Some(info) = info else {
-        *skipped.entry((format!("<channel {channel_id}>"), SkipReason::UnknownChannel)).or_default() += 1;
+        *skipped
+            .entry((
+                format!("<channel {channel_id}>"),
+                SkipReason::UnknownChannel,
+            ))
+            .or_default() += 1;
         return None;
     };
     if !wanted(opts, &info.topic, log_time) {
@@ -660,9 +755,14 @@ fn open_cursor(f: &StorageFile, opts: &ReadOptions) -> Result<Cursor, BagError> 
             if let Some(e) = opts.end_ns {
                 o = o.log_time_before(e);
             }
-            let reader = IndexedReader::new_with_options(summary, o).map_err(|e| BagError::mcap(&f.path, e))?;
+            let reader = IndexedReader::new_with_options(summary, o)
+                .map_err(|e| BagError::mcap(&f.path, e))?;
             let file = File::open(&f.path).map_err(|e| BagError::io(&f.path, e))?;
-            let channels = summary.channels.iter().map(|(id, ch)| (*id, mcap_channel_info(ch))).collect();
+            let channels = summary
+                .channels
+                .iter()
+                .map(|(id, ch)| (*id, mcap_channel_info(ch)))
+                .collect();
             Ok(Cursor::Indexed(Box::new(IndexedCursor {
                 path: f.path.clone(),
                 file,
@@ -676,10 +776,21 @@ fn open_cursor(f: &StorageFile, opts: &ReadOptions) -> Result<Cursor, BagError> 
 }
 
 /// The next accepted message of one file, `None` when it is exhausted.
-fn pull(cursor: &mut Cursor, opts: &ReadOptions, skipped: &mut Skipped) -> Option<Result<RawMessage, BagError>> {
+fn pull(
+    cursor: &mut Cursor,
+    opts: &ReadOptions,
+    skipped: &mut Skipped,
+) -> Option<Result<RawMessage, BagError>> {
     match cursor {
         Cursor::Indexed(ic) => loop {
-            let IndexedCursor { path, file, size_bytes, reader, buf, channels } = &mut **ic;
+            let IndexedCursor {
+                path,
+                file,
+                size_bytes,
+                reader,
+                buf,
+                channels,
+            } = &mut **ic;
             match reader.next_event()? {
                 Err(e) => return Some(Err(BagError::mcap(&*path, e))),
                 Ok(IndexedReadEvent::ReadChunkRequest { offset, length }) => {
@@ -694,7 +805,11 @@ fn pull(cursor: &mut Cursor, opts: &ReadOptions, skipped: &mut Skipped) -> Optio
                         .seek(SeekFrom::Start(offset))
                         .and_then(|_| file.read_exact(buf))
                         .map_err(|e| BagError::io(&*path, e))
-                        .and_then(|_| reader.insert_chunk_record_data(offset, buf).map_err(|e| BagError::mcap(&*path, e)));
+                        .and_then(|_| {
+                            reader
+                                .insert_chunk_record_data(offset, buf)
+                                .map_err(|e| BagError::mcap(&*path, e))
+                        });
                     if let Err(e) = res {
                         return Some(Err(e));
                     }
@@ -702,7 +817,15 @@ fn pull(cursor: &mut Cursor, opts: &ReadOptions, skipped: &mut Skipped) -> Optio
                 Ok(IndexedReadEvent::Message { header, data }) => {
                     let info = channels.get(&header.channel_id);
                     let id = i64::from(header.channel_id);
-                    if let Some(m) = accept(opts, skipped, id, info, header.log_time, header.publish_time, data) {
+                    if let Some(m) = accept(
+                        opts,
+                        skipped,
+                        id,
+                        info,
+                        header.log_time,
+                        header.publish_time,
+                        data,
+                    ) {
                         return Some(Ok(m));
                     }
                 }
@@ -712,9 +835,22 @@ fn pull(cursor: &mut Cursor, opts: &ReadOptions, skipped: &mut Skipped) -> Optio
             match lc.next_item()? {
                 Err(e) => return Some(Err(e)),
                 Ok(LinearItem::ChannelSeen(_)) => {}
-                Ok(LinearItem::Message { channel_id, log_time, publish_time, data }) => {
+                Ok(LinearItem::Message {
+                    channel_id,
+                    log_time,
+                    publish_time,
+                    data,
+                }) => {
                     let info = lc.channels.get(&channel_id);
-                    if let Some(m) = accept(opts, skipped, i64::from(channel_id), info, log_time, publish_time, &data) {
+                    if let Some(m) = accept(
+                        opts,
+                        skipped,
+                        i64::from(channel_id),
+                        info,
+                        log_time,
+                        publish_time,
+                        &data,
+                    ) {
                         return Some(Ok(m));
                     }
                 }
@@ -749,7 +885,10 @@ impl Iterator for Messages<'_> {
             self.started = true;
             for f in &self.bag.files {
                 match open_cursor(f, &self.opts) {
-                    Ok(c) => self.slots.push(Slot { cursor: Some(c), head: None }),
+                    Ok(c) => self.slots.push(Slot {
+                        cursor: Some(c),
+                        head: None,
+                    }),
                     Err(e) => self.errors.push(e),
                 }
             }
@@ -758,7 +897,9 @@ impl Iterator for Messages<'_> {
             if slot.head.is_some() {
                 continue;
             }
-            let Some(cursor) = slot.cursor.as_mut() else { continue };
+            let Some(cursor) = slot.cursor.as_mut() else {
+                continue;
+            };
             match pull(cursor, &self.opts, &mut self.skipped) {
                 Some(Ok(m)) => slot.head = Some(m),
                 Some(Err(e)) => {

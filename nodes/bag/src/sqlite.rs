@@ -12,12 +12,18 @@ use crate::{BagError, Qos};
 const PAGE: i64 = 512;
 
 fn err(path: &Path, source: rusqlite::Error) -> BagError {
-    BagError::Sqlite { path: path.to_path_buf(), source }
+    BagError::Sqlite {
+        path: path.to_path_buf(),
+        source,
+    }
 }
 
 pub(crate) fn open(path: &Path) -> Result<Connection, BagError> {
-    Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX)
-        .map_err(|e| err(path, e))
+    Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .map_err(|e| err(path, e))
 }
 
 /// A topic of a sqlite3 file: its row id, how messages on it are returned, its summary.
@@ -54,10 +60,18 @@ pub(crate) fn topics(path: &Path) -> Result<(Vec<TopicRow>, TimeRange), BagError
         > 0;
     if has_definitions {
         let mut st = conn
-            .prepare("SELECT topic_type, encoding, encoded_message_definition FROM message_definitions")
+            .prepare(
+                "SELECT topic_type, encoding, encoded_message_definition FROM message_definitions",
+            )
             .map_err(|e| err(path, e))?;
         let rows = st
-            .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?)))
+            .query_map([], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, String>(2)?,
+                ))
+            })
             .map_err(|e| err(path, e))?;
         for row in rows {
             let (ty, encoding, text) = row.map_err(|e| err(path, e))?;
@@ -87,17 +101,27 @@ pub(crate) fn topics(path: &Path) -> Result<(Vec<TopicRow>, TimeRange), BagError
             let schema = definitions.get(&type_name).map(String::as_str);
             let info = ChannelInfo::new(&name, &type_name, format == "cdr", schema);
             let qos = qos.and_then(|q| Qos::from_profiles(&serde_yaml_ng::Value::String(q)));
-            let summary = info.summary(counts.get(&id).copied().unwrap_or(0), qos, schema.unwrap_or("").to_string());
+            let summary = info.summary(
+                counts.get(&id).copied().unwrap_or(0),
+                qos,
+                schema.unwrap_or("").to_string(),
+            );
             out.push((id, info, summary));
         }
     }
     let range: Option<(i64, i64)> = conn
-        .query_row("SELECT MIN(timestamp), MAX(timestamp) FROM messages", [], |r| {
-            Ok(match (r.get::<_, Option<i64>>(0)?, r.get::<_, Option<i64>>(1)?) {
-                (Some(a), Some(b)) => Some((a, b)),
-                _ => None,
-            })
-        })
+        .query_row(
+            "SELECT MIN(timestamp), MAX(timestamp) FROM messages",
+            [],
+            |r| {
+                Ok(
+                    match (r.get::<_, Option<i64>>(0)?, r.get::<_, Option<i64>>(1)?) {
+                        (Some(a), Some(b)) => Some((a, b)),
+                        _ => None,
+                    },
+                )
+            },
+        )
         .map_err(|e| err(path, e))?;
     Ok((out, range.map(|(a, b)| (a.max(0) as u64, b.max(0) as u64))))
 }
@@ -117,7 +141,11 @@ pub(crate) struct SqliteCursor {
 }
 
 impl SqliteCursor {
-    pub(crate) fn open(path: &Path, start_ns: Option<u64>, end_ns: Option<u64>) -> Result<Self, BagError> {
+    pub(crate) fn open(
+        path: &Path,
+        start_ns: Option<u64>,
+        end_ns: Option<u64>,
+    ) -> Result<Self, BagError> {
         let (topics, _) = topics(path)?;
         let start_ns = start_ns.map_or(i64::MIN, |s| i64::try_from(s).unwrap_or(i64::MAX));
         Ok(Self {
@@ -145,7 +173,14 @@ impl SqliteCursor {
         let rows = st
             .query_map(
                 rusqlite::params![self.last.0, self.last.1, self.start_ns, self.end_ns, PAGE],
-                |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?, r.get::<_, i64>(2)?, r.get::<_, Vec<u8>>(3)?)),
+                |r| {
+                    Ok((
+                        r.get::<_, i64>(0)?,
+                        r.get::<_, i64>(1)?,
+                        r.get::<_, i64>(2)?,
+                        r.get::<_, Vec<u8>>(3)?,
+                    ))
+                },
             )
             .map_err(|e| err(path, e))?;
         let mut n = 0;

@@ -33,7 +33,11 @@ pub struct BagWriteOptions {
 
 impl Default for BagWriteOptions {
     fn default() -> Self {
-        Self { compression: Compression::Zstd, chunk_size_bytes: 1 << 20, zstd_level: 1 }
+        Self {
+            compression: Compression::Zstd,
+            chunk_size_bytes: 1 << 20,
+            zstd_level: 1,
+        }
     }
 }
 
@@ -138,8 +142,11 @@ impl BagWriter {
                 requested: type_name.into(),
             });
         }
-        let schema = edgefuse_msgs::schema::schema_text(type_name)
-            .map_err(|e| BagError::Encode { topic: topic.into(), reason: e.to_string() })?;
+        let schema =
+            edgefuse_msgs::schema::schema_text(type_name).map_err(|e| BagError::Encode {
+                topic: topic.into(),
+                reason: e.to_string(),
+            })?;
         self.add_topic_with_schema(topic, type_name, &schema, qos)
     }
 
@@ -188,8 +195,10 @@ impl BagWriter {
         log_time_ns: i64,
         msg: &M,
     ) -> Result<(), BagError> {
-        let data =
-            msg.encode().map_err(|e| BagError::Encode { topic: topic.into(), reason: e.to_string() })?;
+        let data = msg.encode().map_err(|e| BagError::Encode {
+            topic: topic.into(),
+            reason: e.to_string(),
+        })?;
         self.write_raw(topic, log_time_ns, &data)
     }
 
@@ -199,7 +208,9 @@ impl BagWriter {
             .topics
             .iter_mut()
             .find(|t| t.name == topic)
-            .ok_or_else(|| BagError::UnknownTopic { topic: topic.into() })?;
+            .ok_or_else(|| BagError::UnknownTopic {
+                topic: topic.into(),
+            })?;
         let time = u64::try_from(log_time_ns).map_err(|_| BagError::Encode {
             topic: topic.into(),
             reason: format!("negative log time {log_time_ns} ns"),
@@ -281,9 +292,14 @@ impl BagWriter {
         let mut record = BTreeMap::new();
         record.insert("serialized_metadata".to_string(), inner);
         self.mcap
-            .write_metadata(&mcap::records::Metadata { name: "rosbag2".into(), metadata: record })
+            .write_metadata(&mcap::records::Metadata {
+                name: "rosbag2".into(),
+                metadata: record,
+            })
             .map_err(|e| BagError::mcap(&self.mcap_path, e))?;
-        self.mcap.finish().map_err(|e| BagError::mcap(&self.mcap_path, e))?;
+        self.mcap
+            .finish()
+            .map_err(|e| BagError::mcap(&self.mcap_path, e))?;
         let mcap_path = self.mcap_path.clone();
         self.mcap
             .into_inner()
@@ -302,7 +318,11 @@ impl BagWriter {
             message_count: meta.message_count,
             file_bytes,
             time_range_ns: self.first_ns.map(|f| (f, self.last_ns)),
-            topics: self.topics.iter().map(|t| (t.name.clone(), t.type_name.clone(), t.count)).collect(),
+            topics: self
+                .topics
+                .iter()
+                .map(|t| (t.name.clone(), t.type_name.clone(), t.count))
+                .collect(),
         })
     }
 }
@@ -319,7 +339,11 @@ const OP_FOOTER: u8 = 0x02;
 fn canonicalize_summary(path: &Path) -> Result<(), BagError> {
     use std::io::{Read, Seek, SeekFrom, Write};
     let io = |e| BagError::io(path, e);
-    let mut f = std::fs::OpenOptions::new().read(true).write(true).open(path).map_err(io)?;
+    let mut f = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(path)
+        .map_err(io)?;
     let len = f.metadata().map_err(io)?.len();
     // Footer record (1 + 8 + 20 bytes) then the 8-byte magic.
     let footer_at = len.checked_sub(8 + 29).ok_or_else(|| BagError::NotABag {
@@ -329,18 +353,30 @@ fn canonicalize_summary(path: &Path) -> Result<(), BagError> {
     let mut footer = [0u8; 29];
     f.seek(SeekFrom::Start(footer_at)).map_err(io)?;
     f.read_exact(&mut footer).map_err(io)?;
-    let bad = |what: &str| BagError::NotABag { path: path.to_path_buf(), reason: what.into() };
+    let bad = |what: &str| BagError::NotABag {
+        path: path.to_path_buf(),
+        reason: what.into(),
+    };
     if footer[0] != OP_FOOTER {
         return Err(bad("MCAP footer record not where expected"));
     }
-    let le64 = |b: &[u8]| b.iter().rev().fold(0u64, |acc, &x| (acc << 8) | u64::from(x));
+    let le64 = |b: &[u8]| {
+        b.iter()
+            .rev()
+            .fold(0u64, |acc, &x| (acc << 8) | u64::from(x))
+    };
     let summary_start = le64(&footer[9..17]);
     let summary_offset_start = le64(&footer[17..25]);
-    let summary_end = if summary_offset_start > 0 { summary_offset_start } else { footer_at };
+    let summary_end = if summary_offset_start > 0 {
+        summary_offset_start
+    } else {
+        footer_at
+    };
     if summary_start == 0 || summary_start > summary_end {
         return Ok(()); // no summary section: nothing to order
     }
-    let size = usize::try_from(summary_end - summary_start).map_err(|_| bad("summary too large"))?;
+    let size =
+        usize::try_from(summary_end - summary_start).map_err(|_| bad("summary too large"))?;
     let mut buf = vec![0u8; size];
     f.seek(SeekFrom::Start(summary_start)).map_err(io)?;
     f.read_exact(&mut buf).map_err(io)?;
@@ -349,7 +385,8 @@ fn canonicalize_summary(path: &Path) -> Result<(), BagError> {
     let mut pos = 0usize;
     while pos + 9 <= buf.len() {
         let op = buf[pos];
-        let body_len = usize::try_from(le64(&buf[pos + 1..pos + 9])).map_err(|_| bad("record too large"))?;
+        let body_len =
+            usize::try_from(le64(&buf[pos + 1..pos + 9])).map_err(|_| bad("record too large"))?;
         let end = pos + 9 + body_len;
         if end > buf.len() {
             return Err(bad("summary record runs past the summary section"));

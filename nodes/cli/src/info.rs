@@ -73,7 +73,7 @@ pub struct TopicLine {
     pub type_name: String,
     /// Messages.
     pub count: u64,
-    /// Mean rate over the bag's duration, Hz.
+    /// Mean rate over the whole bag's duration (not the topic's own span), Hz.
     pub rate_hz: f64,
     /// QoS name, if recorded.
     pub qos: String,
@@ -115,7 +115,8 @@ impl BagInfo {
     pub fn read_verified(path: &Path, verify_all: bool) -> Result<Self> {
         let mut info = Self::read(path)?;
         if verify_all {
-            let reader = BagReader::open(path).with_context(|| format!("opening bag {}", path.display()))?;
+            let reader =
+                BagReader::open(path).with_context(|| format!("opening bag {}", path.display()))?;
             let (checks, fatal) = verify(&reader);
             info.verified = Some(checks);
             info.verify_error = fatal;
@@ -125,7 +126,8 @@ impl BagInfo {
 
     /// Opens and summarises `path`.
     pub fn read(path: &Path) -> Result<Self> {
-        let reader = BagReader::open(path).with_context(|| format!("opening bag {}", path.display()))?;
+        let reader =
+            BagReader::open(path).with_context(|| format!("opening bag {}", path.display()))?;
         let (start_ns, end_ns) = reader.time_range_ns().unwrap_or((0, 0));
         let duration_s = (end_ns.saturating_sub(start_ns)) as f64 * 1e-9;
         let topics = reader
@@ -135,14 +137,22 @@ impl BagInfo {
                 name: t.name.clone(),
                 type_name: t.type_name.clone(),
                 count: t.message_count,
-                rate_hz: if duration_s > 0.0 { t.message_count as f64 / duration_s } else { 0.0 },
+                rate_hz: if duration_s > 0.0 {
+                    t.message_count as f64 / duration_s
+                } else {
+                    0.0
+                },
                 qos: t.qos.map(|q| format!("{q:?}")).unwrap_or_default(),
             })
             .collect::<Vec<_>>();
         let meta = reader.metadata();
         Ok(Self {
             path: path.display().to_string(),
-            files: reader.files().iter().map(|(p, _)| p.display().to_string()).collect(),
+            files: reader
+                .files()
+                .iter()
+                .map(|(p, _)| p.display().to_string())
+                .collect(),
             size_bytes: reader.storage_bytes(),
             storage: meta.map_or("mcap".into(), |m| m.storage_identifier.clone()),
             ros_distro: meta.map_or(String::new(), |m| m.ros_distro.clone()),
@@ -151,7 +161,12 @@ impl BagInfo {
             message_count: topics.iter().map(|t| t.count).sum(),
             topics,
             custom_data: meta
-                .map(|m| m.custom_data.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+                .map(|m| {
+                    m.custom_data
+                        .iter()
+                        .map(|(k, v)| (k.clone(), v.clone()))
+                        .collect()
+                })
                 .unwrap_or_default(),
             unindexed: reader
                 .files()
@@ -173,7 +188,10 @@ impl BagInfo {
         let mut s = String::new();
         let secs = |ns: u64| format!("{}.{:09}", ns / 1_000_000_000, ns % 1_000_000_000);
         s += &format!("Files:             {}\n", self.files.join(", "));
-        s += &format!("Bag size:          {:.1} MiB\n", self.size_bytes as f64 / (1024.0 * 1024.0));
+        s += &format!(
+            "Bag size:          {:.1} MiB\n",
+            self.size_bytes as f64 / (1024.0 * 1024.0)
+        );
         s += &format!("Storage id:        {}\n", self.storage);
         if !self.ros_distro.is_empty() {
             s += &format!("ROS Distro:        {}\n", self.ros_distro);
@@ -184,13 +202,19 @@ impl BagInfo {
         s += &format!("Messages:          {}\n", self.message_count);
         s += "Topic information:\n";
         let w = self.topics.iter().map(|t| t.name.len()).max().unwrap_or(0);
-        let tw = self.topics.iter().map(|t| t.type_name.len()).max().unwrap_or(0);
+        let tw = self
+            .topics
+            .iter()
+            .map(|t| t.type_name.len())
+            .max()
+            .unwrap_or(0);
         for t in &self.topics {
             s += &format!(
                 "  {:w$}  {:tw$}  {:>7} msgs  {:>7.2} Hz  {}\n",
                 t.name, t.type_name, t.count, t.rate_hz, t.qos
             );
         }
+        s += "  (rates: messages / bag duration)\n";
         for u in &self.unindexed {
             s += &format!("Note: read without index: {u}\n");
         }
@@ -200,7 +224,10 @@ impl BagInfo {
             let ok: u64 = checks.values().map(|c| c.ok).sum();
             s += &format!("Verified:          {ok} decoded, {bad} bad (skipped), {skipped} unreadable (skipped)\n");
             for (topic, c) in checks.iter().filter(|(_, c)| c.bad > 0 || c.skipped > 0) {
-                s += &format!("  {topic}: {} ok, {} bad, {} unreadable", c.ok, c.bad, c.skipped);
+                s += &format!(
+                    "  {topic}: {} ok, {} bad, {} unreadable",
+                    c.ok, c.bad, c.skipped
+                );
                 if let Some(e) = &c.first_error {
                     s += &format!("; first: {e}");
                 }

@@ -68,7 +68,15 @@ pub enum Command {
 /// Runs one command.
 pub fn run(cli: Cli) -> Result<()> {
     match cli.command {
-        Command::Generate { scenario, scenario_file, duration, seed, out, force, list } => {
+        Command::Generate {
+            scenario,
+            scenario_file,
+            duration,
+            seed,
+            out,
+            force,
+            list,
+        } => {
             if list {
                 for (name, _) in edgefuse_sim::BUILTIN_SCENARIOS {
                     println!("{name}");
@@ -89,9 +97,23 @@ pub fn run(cli: Cli) -> Result<()> {
                 if !force {
                     bail!("{} exists; pass --force to replace it", out.display());
                 }
-                std::fs::remove_dir_all(&out).with_context(|| format!("removing {}", out.display()))?;
+                // Only ever delete a bag directory (or an empty one), never arbitrary data.
+                let empty = std::fs::read_dir(&out)
+                    .map(|mut d| d.next().is_none())
+                    .unwrap_or(false);
+                if !empty && !out.join("metadata.yaml").is_file() {
+                    bail!(
+                        "{} is not a bag directory (no metadata.yaml); refusing to replace it",
+                        out.display()
+                    );
+                }
+                std::fs::remove_dir_all(&out)
+                    .with_context(|| format!("removing {}", out.display()))?;
             }
-            let opts = edgefuse_sim::GenerateOptions { duration_s: duration, seed };
+            let opts = edgefuse_sim::GenerateOptions {
+                duration_s: duration,
+                seed,
+            };
             let started = std::time::Instant::now();
             let report = edgefuse_sim::generate(&def, &opts, &out)
                 .with_context(|| format!("generating into {}", out.display()))?;
@@ -134,11 +156,19 @@ fn demo(bags_dir: &Path) -> Result<()> {
             .with_context(|| format!("reading {}", faults_path.display()))?;
         let faults: Vec<serde_json::Value> = serde_json::from_str(&text)
             .with_context(|| format!("parsing {}", faults_path.display()))?;
-        println!("Injected faults:   {}", if faults.is_empty() { "none" } else { "" });
+        println!(
+            "Injected faults:   {}",
+            if faults.is_empty() { "none" } else { "" }
+        );
         for f in &faults {
             let params = f["parameters"]
                 .as_object()
-                .map(|m| m.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(", "))
+                .map(|m| {
+                    m.iter()
+                        .map(|(k, v)| format!("{k}={v}"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                })
                 .unwrap_or_default();
             println!(
                 "  {:28} {:18} from {:>5} s  ({params})",

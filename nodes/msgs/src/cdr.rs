@@ -111,23 +111,46 @@ pub fn read_byte_seq(
     let (body, big_endian) = body(payload)?;
     let pos = pos.next_multiple_of(4);
     let have = body.len().saturating_sub(pos);
-    let truncated = |need: usize, have: usize| CdrError::Truncated { type_name, field, need, have };
+    let truncated = |need: usize, have: usize| CdrError::Truncated {
+        type_name,
+        field,
+        need,
+        have,
+    };
     let len_bytes: [u8; 4] = pos
         .checked_add(4)
         .and_then(|end| body.get(pos..end))
         .and_then(|b| b.try_into().ok())
         .ok_or(truncated(4, have))?;
-    let len = if big_endian { u32::from_be_bytes(len_bytes) } else { u32::from_le_bytes(len_bytes) } as usize;
+    let len = if big_endian {
+        u32::from_be_bytes(len_bytes)
+    } else {
+        u32::from_le_bytes(len_bytes)
+    } as usize;
     let start = pos + 4;
-    let end = start.checked_add(len).ok_or(truncated(len, have.saturating_sub(4)))?;
-    let data = body.get(start..end).ok_or(truncated(len, have.saturating_sub(4)))?;
+    let end = start
+        .checked_add(len)
+        .ok_or(truncated(len, have.saturating_sub(4)))?;
+    let data = body
+        .get(start..end)
+        .ok_or(truncated(len, have.saturating_sub(4)))?;
     Ok((data.to_vec(), end))
 }
 
 /// Reads a `bool` field at body offset `pos`.
-pub fn read_bool(type_name: &'static str, field: &'static str, payload: &[u8], pos: usize) -> Result<(bool, usize), CdrError> {
+pub fn read_bool(
+    type_name: &'static str,
+    field: &'static str,
+    payload: &[u8],
+    pos: usize,
+) -> Result<(bool, usize), CdrError> {
     let (body, _) = body(payload)?;
-    let b = body.get(pos).ok_or(CdrError::Truncated { type_name, field, need: 1, have: 0 })?;
+    let b = body.get(pos).ok_or(CdrError::Truncated {
+        type_name,
+        field,
+        need: 1,
+        have: 0,
+    })?;
     Ok((*b != 0, pos + 1))
 }
 

@@ -66,11 +66,15 @@ pub fn visit_type<V: TypeVisitor>(type_name: &str, visitor: V) -> Option<V::Out>
         "radar_msgs/msg/RadarScan" => visitor.visit::<radar_msgs::RadarScan>(),
         "vision_msgs/msg/Detection2DArray" => visitor.visit::<vision_msgs::Detection2DArray>(),
         "nav_msgs/msg/Odometry" => visitor.visit::<nav_msgs::Odometry>(),
-        "diagnostic_msgs/msg/DiagnosticArray" => visitor.visit::<diagnostic_msgs::DiagnosticArray>(),
+        "diagnostic_msgs/msg/DiagnosticArray" => {
+            visitor.visit::<diagnostic_msgs::DiagnosticArray>()
+        }
         "edgefuse_msgs/msg/TrackedObjectArray" => {
             visitor.visit::<edgefuse_msgs::TrackedObjectArray>()
         }
-        "edgefuse_msgs/msg/MaintenanceReport" => visitor.visit::<edgefuse_msgs::MaintenanceReport>(),
+        "edgefuse_msgs/msg/MaintenanceReport" => {
+            visitor.visit::<edgefuse_msgs::MaintenanceReport>()
+        }
         _ => return None,
     })
 }

@@ -141,7 +141,10 @@ const PRIMITIVES: &[&str] = &[
 
 /// The definition text of one type (`pkg/msg/Name`), without dependencies.
 pub fn definition(type_name: &str) -> Option<&'static str> {
-    DEFINITIONS.iter().find(|(n, _)| *n == type_name).map(|(_, t)| *t)
+    DEFINITIONS
+        .iter()
+        .find(|(n, _)| *n == type_name)
+        .map(|(_, t)| *t)
 }
 
 /// Full names (`pkg/msg/Name`) of the complex types the fields of `text` refer to, in field
@@ -150,7 +153,9 @@ pub fn field_types(package: &str, text: &str) -> Vec<String> {
     let mut out = Vec::new();
     for line in text.lines() {
         let line = line.split('#').next().unwrap_or("").trim();
-        let Some(ty) = line.split_whitespace().next() else { continue };
+        let Some(ty) = line.split_whitespace().next() else {
+            continue;
+        };
         if line[ty.len()..].contains('=') {
             // "TYPE NAME=VALUE": constants are primitives.
             continue;
@@ -242,7 +247,11 @@ fn sections(top: &str, text: &str) -> BTreeMap<String, Fields> {
                 }
             }
             if let Some(header) = lines.next() {
-                name = header.trim().trim_start_matches("MSG:").trim().replacen("/msg/", "/", 1);
+                name = header
+                    .trim()
+                    .trim_start_matches("MSG:")
+                    .trim()
+                    .replacen("/msg/", "/", 1);
             }
             continue;
         }
@@ -279,7 +288,9 @@ fn normalise_field(package: &str, line: &str) -> Option<(String, String)> {
 
 /// Compares the schema text a bag stores for `type_name` with our definition.
 pub fn compare(type_name: &str, bag_text: &str) -> SchemaMatch {
-    let Ok(ours_text) = schema_text(type_name) else { return SchemaMatch::UnknownType };
+    let Ok(ours_text) = schema_text(type_name) else {
+        return SchemaMatch::UnknownType;
+    };
     let ours = sections(type_name, &ours_text);
     let theirs = sections(type_name, bag_text);
     let top = type_name.replacen("/msg/", "/", 1);
@@ -301,7 +312,12 @@ pub fn compare(type_name: &str, bag_text: &str) -> SchemaMatch {
         {
             return SchemaMatch::RangeWithoutVariance;
         }
-        let show = |f: &Fields| f.iter().map(|(t, n)| format!("{t} {n}")).collect::<Vec<_>>().join(", ");
+        let show = |f: &Fields| {
+            f.iter()
+                .map(|(t, n)| format!("{t} {n}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
         return SchemaMatch::Different(format!(
             "{section} has fields [{}] in the bag but [{}] in edgefuse",
             show(other),
@@ -324,7 +340,10 @@ mod tests {
 
     #[test]
     fn constants_are_not_dependencies() {
-        let deps = field_types("sensor_msgs", definition("sensor_msgs/msg/PointField").unwrap());
+        let deps = field_types(
+            "sensor_msgs",
+            definition("sensor_msgs/msg/PointField").unwrap(),
+        );
         assert!(deps.is_empty(), "{deps:?}");
     }
 
@@ -339,16 +358,30 @@ mod tests {
     #[test]
     fn schema_compare_ignores_comments_and_aliases_and_spots_differences() {
         let ours = schema_text("diagnostic_msgs/msg/DiagnosticArray").unwrap();
-        assert_eq!(compare("diagnostic_msgs/msg/DiagnosticArray", &ours), SchemaMatch::Same);
+        assert_eq!(
+            compare("diagnostic_msgs/msg/DiagnosticArray", &ours),
+            SchemaMatch::Same
+        );
         let commented = ours.replace("byte level", "# the level\nuint8  level   # ok..stale");
-        assert_eq!(compare("diagnostic_msgs/msg/DiagnosticArray", &commented), SchemaMatch::Same);
+        assert_eq!(
+            compare("diagnostic_msgs/msg/DiagnosticArray", &commented),
+            SchemaMatch::Same
+        );
         let changed = ours.replace("string hardware_id", "int32 hardware_id");
-        assert!(matches!(compare("diagnostic_msgs/msg/DiagnosticArray", &changed), SchemaMatch::Different(d) if d.contains("hardware_id")));
+        assert!(
+            matches!(compare("diagnostic_msgs/msg/DiagnosticArray", &changed), SchemaMatch::Different(d) if d.contains("hardware_id"))
+        );
         let range = schema_text("sensor_msgs/msg/Range").unwrap();
         assert_eq!(compare("sensor_msgs/msg/Range", &range), SchemaMatch::Same);
         let humble = range.replace("float32 variance\n", "");
-        assert_eq!(compare("sensor_msgs/msg/Range", &humble), SchemaMatch::RangeWithoutVariance);
-        assert_eq!(compare("foo_msgs/msg/Bar", "int32 x"), SchemaMatch::UnknownType);
+        assert_eq!(
+            compare("sensor_msgs/msg/Range", &humble),
+            SchemaMatch::RangeWithoutVariance
+        );
+        assert_eq!(
+            compare("foo_msgs/msg/Bar", "int32 x"),
+            SchemaMatch::UnknownType
+        );
     }
 
     #[test]

@@ -20,13 +20,21 @@ pub mod scenario;
 pub mod sensors;
 pub mod world;
 
-use std::collections::BTreeMap;
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BinaryHeap};
 use std::path::{Path, PathBuf};
 
 use edgefuse_bag::{BagError, BagWriteOptions, BagWriter, Qos};
-use edgefuse_msgs::geometry_msgs::{Transform, TransformStamped, Vector3};
+use edgefuse_msgs::edgefuse_msgs::TrackedObjectArray;
+use edgefuse_msgs::geometry_msgs::{
+    Transform, TransformStamped, TwistWithCovarianceStamped, Vector3,
+};
+use edgefuse_msgs::nav_msgs::Odometry;
+use edgefuse_msgs::radar_msgs::RadarScan;
+use edgefuse_msgs::sensor_msgs::{CameraInfo, Imu, PointCloud2, Range};
 use edgefuse_msgs::std_msgs::Header;
 use edgefuse_msgs::tf2_msgs::TFMessage;
+use edgefuse_msgs::vision_msgs::Detection2DArray;
 use edgefuse_msgs::RosMessage;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -125,7 +133,8 @@ pub enum SimError {
 /// Overrides of a definition's defaults.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct GenerateOptions {
-    /// Simulated duration in seconds instead of the definition's `duration_s`.
+    /// Simulated duration in seconds instead of the definition's `duration_s`; checked like
+    /// it (positive, at most [`scenario::MAX_DURATION_S`], within the agent-seconds budget).
     pub duration_s: Option<f64>,
     /// Seed instead of the definition's `seed`.
     pub seed: Option<u64>,
@@ -374,22 +383,77 @@ struct Slot {
     stamp_ns: i64,
 }
 
-/// Stamps `EPOCH + phase + k/rate` for all `k` with sensor time in `[0, duration)`.
-fn stamps(rate_hz: f64, phase_ms: f64, duration_s: f64) -> Vec<i64> {
-    let phase_ns = (phase_ms * 1e6).round() as i64;
-    let period_ns = 1e9 / rate_hz;
-    let dur_ns = (duration_s * 1e9).round() as i64;
-    let mut out = Vec::new();
-    let mut k: i64 = 0;
-    loop {
-        let off = phase_ns + (k as f64 * period_ns).round() as i64;
-        if off >= dur_ns {
-            break;
+/// One periodic job of the timeline: stamps `EPOCH + phase + round(k · period)` for all `k`
+/// with sensor time in `[0, duration)`, each logged `latency` later. Yields its slots lazily,
+/// so the timeline never holds more than one pending slot per stream.
+#[derive(Debug, Clone)]
+struct Stream {
+    job: Job,
+    phase_ns: i64,
+    period_ns: f64,
+    dur_ns: i64,
+    latency_ns: i64,
+    k: i64,
+}
+
+impl Stream {
+    fn new(job: Job, rate_hz: f64, phase_ms: f64, latency_ms: f64, duration_s: f64) -> Stream {
+        Stream {
+            job,
+            phase_ns: ms_ns(phase_ms),
+            period_ns: 1e9 / rate_hz,
+            dur_ns: (duration_s * 1e9).round() as i64,
+            latency_ns: ms_ns(latency_ms),
+            k: 0,
         }
-        out.push(EPOCH_NS + off);
-        k += 1;
     }
-    out
+
+    /// The next slot, or `None` past the end (or if a sum would overflow, which validated
+    /// durations, phases and latencies exclude).
+    fn next_slot(&mut self) -> Option<Slot> {
+        let off = self
+            .phase_ns
+            .checked_add((self.k as f64 * self.period_ns).round() as i64)?;
+        if off >= self.dur_ns {
+            return None;
+        }
+        self.k += 1;
+        let stamp_ns = EPOCH_NS.checked_add(off)?;
+        Some(Slot {
+            log_ns: stamp_ns.checked_add(self.latency_ns)?,
+            job: self.job,
+            stamp_ns,
+        })
+    }
+}
+
+/// Merges streams into one timeline ordered by `(log time, job, stamp)`.
+struct Timeline {
+    streams: Vec<Stream>,
+    heap: BinaryHeap<Reverse<(Slot, usize)>>,
+}
+
+impl Timeline {
+    fn new(mut streams: Vec<Stream>) -> Timeline {
+        let mut heap = BinaryHeap::new();
+        for (i, s) in streams.iter_mut().enumerate() {
+            if let Some(slot) = s.next_slot() {
+                heap.push(Reverse((slot, i)));
+            }
+        }
+        Timeline { streams, heap }
+    }
+}
+
+impl Iterator for Timeline {
+    type Item = Slot;
+    fn next(&mut self) -> Option<Slot> {
+        let Reverse((slot, i)) = self.heap.pop()?;
+        if let Some(next) = self.streams.get_mut(i).and_then(Stream::next_slot) {
+            self.heap.push(Reverse((next, i)));
+        }
+        Some(slot)
+    }
 }
 
 fn secs(stamp_ns: i64) -> f64 {
@@ -430,26 +494,6 @@ fn tf_static(def: &ScenarioDef) -> TFMessage {
     TFMessage { transforms }
 }
 
-struct Out {
-    writer: BagWriter,
-    counts: Vec<(String, u64)>,
-}
-
-impl Out {
-    fn add<M: RosMessage>(&mut self, topic: &str, qos: Qos) -> Result<(), SimError> {
-        self.writer.add_topic(topic, M::TYPE_NAME, qos)?;
-        self.counts.push((topic.to_string(), 0));
-        Ok(())
-    }
-    fn write<M: RosMessage>(&mut self, topic: &str, log_ns: i64, msg: &M) -> Result<(), SimError> {
-        self.writer.write(topic, log_ns, msg)?;
-        if let Some(c) = self.counts.iter_mut().find(|c| c.0 == topic) {
-            c.1 += 1;
-        }
-        Ok(())
-    }
-}
-
 /// Simulates `def` (with `opts` overrides) and writes the rosbag2 directory `out_dir`
 /// (which must not exist or be empty) plus `out_dir/faults.json`.
 pub fn generate(
@@ -459,13 +503,18 @@ pub fn generate(
 ) -> Result<GenerateReport, SimError> {
     let input = format!("scenario {}", def.name);
     def.validate(&input)?;
-    let duration_s = opts.duration_s.unwrap_or(def.duration_s);
-    if !(duration_s.is_finite() && duration_s > 0.0) {
-        return Err(SimError::NonPositiveDuration {
-            input: "GenerateOptions::duration_s".into(),
-            duration_s,
-        });
-    }
+    let duration_s = match opts.duration_s {
+        Some(d) => {
+            scenario::check_duration(
+                "GenerateOptions::duration_s",
+                "duration_s",
+                d,
+                def.actors.len(),
+            )?;
+            d
+        }
+        None => def.duration_s,
+    };
     let seed = opts.seed.unwrap_or(def.seed);
     if out_dir.exists() {
         let mut entries = std::fs::read_dir(out_dir).map_err(|e| SimError::Io {
@@ -478,60 +527,18 @@ pub fn generate(
             });
         }
     }
-    let faults = injected_faults(def);
-    let faults_json = serde_json::to_string_pretty(&faults)?;
+    let plan = FaultPlan::new(def, &input)?;
+    let faults_json = serde_json::to_string_pretty(&plan.injected)?;
 
     let s = &def.sensors;
     let lidar_period_s = 1.0 / s.lidar.rate_hz;
     let world = World::simulate(def, duration_s + lidar_period_s + 1.0);
 
     // Sensor models with their fault hooks.
-    let mut blocked = None;
-    let mut misalignment = None;
-    let mut growing = None;
-    let mut stuck: BTreeMap<String, (f64, f64)> = BTreeMap::new();
-    for f in &def.faults {
-        match f {
-            FaultDef::BlockedSector {
-                onset_s,
-                full_s,
-                azimuth_min_deg,
-                azimuth_max_deg,
-                max_dropout,
-                ..
-            } => {
-                blocked = Some(BlockedSector {
-                    az_min_rad: azimuth_min_deg.to_radians(),
-                    az_max_rad: azimuth_max_deg.to_radians(),
-                    onset_s: *onset_s,
-                    full_s: *full_s,
-                    max_dropout: *max_dropout,
-                });
-            }
-            FaultDef::YawMisalignment {
-                onset_s, angle_deg, ..
-            } => misalignment = Some((*onset_s, angle_deg.to_radians())),
-            FaultDef::GyroBias {
-                onset_s,
-                axis,
-                growth_radps_per_s,
-                ..
-            } => {
-                growing = Some((*onset_s, *axis, *growth_radps_per_s));
-            }
-            FaultDef::StuckValue {
-                component,
-                onset_s,
-                value_m,
-            } => {
-                stuck.insert(component.clone(), (*onset_s, *value_m));
-            }
-        }
-    }
-    let mut lidar = Lidar::new(&s.lidar, blocked, seed);
-    let mut radar = Radar::new(&s.radar_front, misalignment, seed);
+    let mut lidar = Lidar::new(&s.lidar, plan.blocked, seed);
+    let mut radar = Radar::new(&s.radar_front, plan.misalignment, seed);
     let mut camera = Camera::new(&s.camera_front, seed);
-    let mut imu = ImuModel::new(&s.imu, growing, seed);
+    let mut imu = ImuModel::new(&s.imu, plan.growing, seed);
     let mut twist = WheelOdom::new(&s.wheel_odometry, seed);
     let mut ultra: Vec<Ultrasonic> = (0..s.ultrasonic.positions.len())
         .filter_map(|i| {
@@ -539,143 +546,129 @@ pub fn generate(
             Ultrasonic::new(
                 &s.ultrasonic,
                 i,
-                stuck.get(&format!("ultrasonic/{name}")).copied(),
+                plan.stuck.get(&format!("ultrasonic/{name}")).copied(),
                 seed,
             )
         })
         .collect();
 
-    // Timeline.
-    let mut slots: Vec<Slot> = Vec::new();
-    let lidar_pub_ns = ms_ns(lidar_period_s * 1e3 + s.lidar.latency_ms);
-    for st in stamps(s.lidar.rate_hz, 0.0, duration_s) {
-        slots.push(Slot {
-            log_ns: st + lidar_pub_ns,
-            job: Job::Lidar,
-            stamp_ns: st,
-        });
-        slots.push(Slot {
-            log_ns: st,
-            job: Job::GroundTruthObjects,
-            stamp_ns: st,
-        });
+    // Timeline: a LiDAR sweep is published after it ends (plus latency).
+    let mut streams = vec![
+        Stream::new(
+            Job::Lidar,
+            s.lidar.rate_hz,
+            0.0,
+            lidar_period_s * 1e3 + s.lidar.latency_ms,
+            duration_s,
+        ),
+        Stream::new(
+            Job::GroundTruthObjects,
+            s.lidar.rate_hz,
+            0.0,
+            0.0,
+            duration_s,
+        ),
+        Stream::new(
+            Job::Radar,
+            s.radar_front.rate_hz,
+            s.radar_front.phase_ms,
+            s.radar_front.latency_ms,
+            duration_s,
+        ),
+        Stream::new(
+            Job::Camera,
+            s.camera_front.rate_hz,
+            s.camera_front.phase_ms,
+            s.camera_front.latency_ms,
+            duration_s,
+        ),
+        Stream::new(Job::Imu, s.imu.rate_hz, s.imu.phase_ms, 0.0, duration_s),
+        Stream::new(Job::GroundTruthEgo, 100.0, 0.0, 0.0, duration_s),
+        Stream::new(
+            Job::Twist,
+            s.wheel_odometry.rate_hz,
+            s.wheel_odometry.phase_ms,
+            0.0,
+            duration_s,
+        ),
+    ];
+    for i in 0..ultra.len() {
+        streams.push(Stream::new(
+            Job::Ultrasonic(i),
+            s.ultrasonic.rate_hz,
+            s.ultrasonic.phase_ms,
+            0.0,
+            duration_s,
+        ));
     }
-    for st in stamps(s.radar_front.rate_hz, s.radar_front.phase_ms, duration_s) {
-        slots.push(Slot {
-            log_ns: st + ms_ns(s.radar_front.latency_ms),
-            job: Job::Radar,
-            stamp_ns: st,
-        });
-    }
-    for st in stamps(s.camera_front.rate_hz, s.camera_front.phase_ms, duration_s) {
-        slots.push(Slot {
-            log_ns: st + ms_ns(s.camera_front.latency_ms),
-            job: Job::Camera,
-            stamp_ns: st,
-        });
-    }
-    for st in stamps(s.imu.rate_hz, s.imu.phase_ms, duration_s) {
-        slots.push(Slot {
-            log_ns: st,
-            job: Job::Imu,
-            stamp_ns: st,
-        });
-    }
-    for st in stamps(100.0, 0.0, duration_s) {
-        slots.push(Slot {
-            log_ns: st,
-            job: Job::GroundTruthEgo,
-            stamp_ns: st,
-        });
-    }
-    for st in stamps(
-        s.wheel_odometry.rate_hz,
-        s.wheel_odometry.phase_ms,
-        duration_s,
-    ) {
-        slots.push(Slot {
-            log_ns: st,
-            job: Job::Twist,
-            stamp_ns: st,
-        });
-    }
-    for (i, _) in ultra.iter().enumerate() {
-        for st in stamps(s.ultrasonic.rate_hz, s.ultrasonic.phase_ms, duration_s) {
-            slots.push(Slot {
-                log_ns: st,
-                job: Job::Ultrasonic(i),
-                stamp_ns: st,
-            });
-        }
-    }
-    slots.sort();
 
-    let mut out = Out {
-        writer: BagWriter::create(out_dir, BagWriteOptions::default())?,
-        counts: Vec::new(),
-    };
-    out.add::<TFMessage>(TOPIC_TF_STATIC, Qos::Latched)?;
-    out.add::<edgefuse_msgs::sensor_msgs::PointCloud2>(TOPIC_LIDAR, Qos::SensorData)?;
-    out.add::<edgefuse_msgs::radar_msgs::RadarScan>(TOPIC_RADAR, Qos::SensorData)?;
-    out.add::<edgefuse_msgs::vision_msgs::Detection2DArray>(
+    let mut writer = BagWriter::create(out_dir, BagWriteOptions::default())?;
+    writer.add_topic(TOPIC_TF_STATIC, TFMessage::TYPE_NAME, Qos::Latched)?;
+    writer.add_topic(TOPIC_LIDAR, PointCloud2::TYPE_NAME, Qos::SensorData)?;
+    writer.add_topic(TOPIC_RADAR, RadarScan::TYPE_NAME, Qos::SensorData)?;
+    writer.add_topic(
         TOPIC_CAMERA_DETECTIONS,
+        Detection2DArray::TYPE_NAME,
         Qos::SensorData,
     )?;
-    out.add::<edgefuse_msgs::sensor_msgs::CameraInfo>(TOPIC_CAMERA_INFO, Qos::SensorData)?;
+    writer.add_topic(TOPIC_CAMERA_INFO, CameraInfo::TYPE_NAME, Qos::SensorData)?;
     let ultra_topics: Vec<String> = ultra.iter().map(|u| ultrasonic_topic(&u.name)).collect();
     for t in &ultra_topics {
-        out.add::<edgefuse_msgs::sensor_msgs::Range>(t, Qos::SensorData)?;
+        writer.add_topic(t, Range::TYPE_NAME, Qos::SensorData)?;
     }
-    out.add::<edgefuse_msgs::sensor_msgs::Imu>(TOPIC_IMU, Qos::SensorData)?;
-    out.add::<edgefuse_msgs::geometry_msgs::TwistWithCovarianceStamped>(
+    writer.add_topic(TOPIC_IMU, Imu::TYPE_NAME, Qos::SensorData)?;
+    writer.add_topic(
         TOPIC_TWIST,
+        TwistWithCovarianceStamped::TYPE_NAME,
         Qos::SensorData,
     )?;
-    out.add::<edgefuse_msgs::edgefuse_msgs::TrackedObjectArray>(TOPIC_GT_OBJECTS, Qos::Reliable)?;
-    out.add::<edgefuse_msgs::nav_msgs::Odometry>(TOPIC_GT_EGO, Qos::Reliable)?;
+    writer.add_topic(
+        TOPIC_GT_OBJECTS,
+        TrackedObjectArray::TYPE_NAME,
+        Qos::Reliable,
+    )?;
+    writer.add_topic(TOPIC_GT_EGO, Odometry::TYPE_NAME, Qos::Reliable)?;
 
-    out.write(TOPIC_TF_STATIC, EPOCH_NS, &tf_static(def))?;
+    writer.write(TOPIC_TF_STATIC, EPOCH_NS, &tf_static(def))?;
 
     let mut pts_min = usize::MAX;
     let mut pts_max = 0usize;
     let mut us_boxes: Option<(i64, Vec<world::Obb>)> = None;
-    for slot in &slots {
+    for slot in Timeline::new(streams) {
         let t = secs(slot.stamp_ns);
         match slot.job {
             Job::Lidar => {
                 let sweep = lidar.sweep(&world, t, slot.stamp_ns);
                 pts_min = pts_min.min(sweep.points);
                 pts_max = pts_max.max(sweep.points);
-                out.write(TOPIC_LIDAR, slot.log_ns, &sweep.cloud)?;
+                writer.write(TOPIC_LIDAR, slot.log_ns, &sweep.cloud)?;
             }
-            Job::GroundTruthObjects => {
-                out.write(
-                    TOPIC_GT_OBJECTS,
-                    slot.log_ns,
-                    &sensors::ground_truth_objects(&world, t, slot.stamp_ns),
-                )?;
-            }
-            Job::Radar => out.write(
+            Job::GroundTruthObjects => writer.write(
+                TOPIC_GT_OBJECTS,
+                slot.log_ns,
+                &sensors::ground_truth_objects(&world, t, slot.stamp_ns),
+            )?,
+            Job::Radar => writer.write(
                 TOPIC_RADAR,
                 slot.log_ns,
                 &radar.scan(&world, t, slot.stamp_ns),
             )?,
             Job::Camera => {
                 let dets = camera.detect(&world, t, slot.stamp_ns);
-                out.write(TOPIC_CAMERA_DETECTIONS, slot.log_ns, &dets)?;
-                out.write(TOPIC_CAMERA_INFO, slot.log_ns, &camera.info(slot.stamp_ns))?;
+                writer.write(TOPIC_CAMERA_DETECTIONS, slot.log_ns, &dets)?;
+                writer.write(TOPIC_CAMERA_INFO, slot.log_ns, &camera.info(slot.stamp_ns))?;
             }
-            Job::Imu => out.write(
+            Job::Imu => writer.write(
                 TOPIC_IMU,
                 slot.log_ns,
                 &imu.sample(&world, t, slot.stamp_ns),
             )?,
-            Job::Twist => out.write(
+            Job::Twist => writer.write(
                 TOPIC_TWIST,
                 slot.log_ns,
                 &twist.sample(&world, t, slot.stamp_ns),
             )?,
-            Job::GroundTruthEgo => out.write(
+            Job::GroundTruthEgo => writer.write(
                 TOPIC_GT_EGO,
                 slot.log_ns,
                 &sensors::ground_truth_ego(&world, t, slot.stamp_ns),
@@ -687,37 +680,36 @@ pub fn generate(
                 let boxes = us_boxes.as_ref().map_or(&[][..], |(_, b)| b.as_slice());
                 if let (Some(u), Some(topic)) = (ultra.get_mut(i), ultra_topics.get(i)) {
                     let msg = u.read(&world, t, slot.stamp_ns, boxes);
-                    out.write(topic, slot.log_ns, &msg)?;
+                    writer.write(topic, slot.log_ns, &msg)?;
                 }
             }
         }
     }
 
-    out.writer.set_custom_data("edgefuse.generator", GENERATOR);
-    out.writer.set_custom_data("edgefuse.scenario", &def.name);
-    out.writer
-        .set_custom_data("edgefuse.seed", &seed.to_string());
-    out.writer
-        .set_custom_data("edgefuse.scenario_sha256", &def.sha256);
-    out.writer
-        .set_custom_data("edgefuse.duration_s", &format!("{duration_s}"));
-    out.writer
-        .set_custom_data("edgefuse.faults", &serde_json::to_string(&faults)?);
-    out.writer.finish()?;
+    writer.set_custom_data("edgefuse.generator", GENERATOR);
+    writer.set_custom_data("edgefuse.scenario", &def.name);
+    writer.set_custom_data("edgefuse.seed", &seed.to_string());
+    writer.set_custom_data("edgefuse.scenario_sha256", &def.sha256);
+    writer.set_custom_data("edgefuse.duration_s", &format!("{duration_s}"));
+    writer.set_custom_data("edgefuse.faults", &serde_json::to_string(&plan.injected)?);
+    let summary = writer.finish()?;
     let faults_path = out_dir.join("faults.json");
     std::fs::write(&faults_path, faults_json + "\n").map_err(|e| SimError::Io {
         path: faults_path,
         source: e,
     })?;
 
-    let messages = out.counts.iter().map(|c| c.1).sum();
     Ok(GenerateReport {
-        messages,
-        per_topic: out.counts,
+        messages: summary.message_count,
+        per_topic: summary
+            .topics
+            .into_iter()
+            .map(|(topic, _, count)| (topic, count))
+            .collect(),
         simulated_s: duration_s,
         lidar_points_min: if pts_min == usize::MAX { 0 } else { pts_min },
         lidar_points_max: pts_max,
-        faults,
+        faults: plan.injected,
     })
 }
 

@@ -208,15 +208,6 @@ impl Iso {
     }
 }
 
-/// Wraps an angle to `(-π, π]`.
-pub fn wrap_pi(a_rad: f64) -> f64 {
-    let mut a = a_rad.rem_euclid(std::f64::consts::TAU);
-    if a > std::f64::consts::PI {
-        a -= std::f64::consts::TAU;
-    }
-    a
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

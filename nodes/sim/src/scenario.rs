@@ -735,7 +735,11 @@ impl Check<'_> {
         self.non_negative(&f("initial_mps"), s.initial_mps, MAX_SPEED_MPS)?;
         self.non_negative(&f("target_mps"), s.target_mps, MAX_SPEED_MPS)?;
         self.positive(&f("max_accel_mps2"), s.max_accel_mps2, MAX_ACCEL_MPS2)?;
-        self.positive(&f("comfort_decel_mps2"), s.comfort_decel_mps2, MAX_ACCEL_MPS2)?;
+        self.positive(
+            &f("comfort_decel_mps2"),
+            s.comfort_decel_mps2,
+            MAX_ACCEL_MPS2,
+        )?;
         self.positive(&f("time_headway_s"), s.time_headway_s, 60.0)?;
         if let Some(stop) = s.stop_at_m {
             self.non_negative(&f("stop_at_m"), stop, 10.0 * MAX_COORD_M)?;
@@ -941,9 +945,7 @@ impl ScenarioDef {
         if rays > MAX_LIDAR_RAYS_PER_S {
             return Err(c.err(
                 "sensors.lidar.rate_hz",
-                format!(
-                    "beams x columns x rate_hz = {rays} rays/s exceeds {MAX_LIDAR_RAYS_PER_S}"
-                ),
+                format!("beams x columns x rate_hz = {rays} rays/s exceeds {MAX_LIDAR_RAYS_PER_S}"),
             ));
         }
         if !(l.vertical_fov_deg[0] < l.vertical_fov_deg[1]
@@ -955,7 +957,12 @@ impl ScenarioDef {
                 "needs -90 < low < high < 90",
             ));
         }
-        c.ranges("sensors.lidar", l.min_range_m, l.max_range_m, MAX_SENSOR_RANGE_M)?;
+        c.ranges(
+            "sensors.lidar",
+            l.min_range_m,
+            l.max_range_m,
+            MAX_SENSOR_RANGE_M,
+        )?;
         c.non_negative("sensors.lidar.range_noise_m", l.range_noise_m, 10.0)?;
         c.probability("sensors.lidar.dropout", l.dropout)?;
         c.latency("sensors.lidar.latency_ms", l.latency_ms)?;

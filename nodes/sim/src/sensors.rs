@@ -1,7 +1,6 @@
 //! Sensor models: LiDAR ray casting with per-column motion, radar, camera detector,
 //! ultrasonic ring, IMU, wheel odometry and ground truth. Each model owns its RNG stream.
 
-use edgefuse_msgs::builtin_interfaces::Time;
 use edgefuse_msgs::edgefuse_msgs::{TrackedObject, TrackedObjectArray};
 use edgefuse_msgs::geometry_msgs::{
     Point, Pose, PoseWithCovariance, Quaternion, Twist, TwistWithCovariance,
@@ -22,7 +21,9 @@ use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, Normal, Poisson, StandardNormal};
 use sha2::{Digest, Sha256};
 
-use crate::math::{wrap_pi, Iso, Rot, V3};
+use edgefuse_fusion::geometry::wrap_angle_rad;
+
+use crate::math::{Iso, Rot, V3};
 use crate::scenario::{
     ActorClass, Axis, CameraDef, ImuDef, LidarDef, MountDef, RadarDef, UltrasonicDef, WheelOdomDef,
 };
@@ -72,13 +73,6 @@ pub fn base_from_mount(m: &MountDef) -> Iso {
     }
 }
 
-fn header(stamp_ns: i64, frame: &str) -> Header {
-    Header {
-        stamp: Time::from_nanos(stamp_ns),
-        frame_id: frame.to_string(),
-    }
-}
-
 /// All boxes (statics first, then actors) at `t_s`.
 pub fn all_boxes(world: &World, t_s: f64) -> Vec<Obb> {
     let mut v = world.statics.clone();
@@ -107,10 +101,17 @@ impl BlockedSector {
         (self.max_dropout * (t_s - self.onset_s) / (self.full_s - self.onset_s))
             .clamp(0.0, self.max_dropout)
     }
-    /// Whether azimuth `az_rad` is in the sector.
+    /// Whether azimuth `az_rad` is in the sector, which runs counter-clockwise from
+    /// `az_min_rad` to `az_max_rad`: `(az − min) mod 2π ≤ span` with
+    /// `span = (max − min) mod 2π`, or always when `max − min ≥ 2π` (full circle). A sector
+    /// with `max < min` wraps through ±π the same way.
     pub fn contains(&self, az_rad: f64) -> bool {
-        let span = wrap_pi(self.az_max_rad - self.az_min_rad).rem_euclid(std::f64::consts::TAU);
-        wrap_pi(az_rad - self.az_min_rad).rem_euclid(std::f64::consts::TAU) <= span
+        use std::f64::consts::TAU;
+        let d = self.az_max_rad - self.az_min_rad;
+        if d >= TAU {
+            return true;
+        }
+        (az_rad - self.az_min_rad).rem_euclid(TAU) <= d.rem_euclid(TAU)
     }
 }
 
@@ -222,7 +223,7 @@ impl Lidar {
             let t = t0_s + dt;
             col_boxes.clear();
             for c in &cands {
-                if wrap_pi(az - c.az_rad).abs() <= c.half_rad {
+                if wrap_angle_rad(az - c.az_rad).abs() <= c.half_rad {
                     let b = mid_boxes[c.index];
                     if b.actor == usize::MAX {
                         col_boxes.push(b);
@@ -281,7 +282,7 @@ impl Lidar {
             count: 1,
         };
         let cloud = PointCloud2 {
-            header: header(stamp_ns, &self.def.mount.frame),
+            header: Header::new(stamp_ns, &self.def.mount.frame),
             height: 1,
             width: points as u32,
             fields: vec![
@@ -463,7 +464,7 @@ impl Radar {
                 .then(a.azimuth.total_cmp(&b.azimuth))
         });
         RadarScan {
-            header: header(stamp_ns, &def.mount.frame),
+            header: Header::new(stamp_ns, &def.mount.frame),
             returns,
         }
     }
@@ -478,6 +479,13 @@ pub struct Camera {
 
 /// Pixel box of a projected object: `(u_min, v_min, u_max, v_max)`.
 pub type PixelBox = (f64, f64, f64, f64);
+
+/// Near clipping plane of the camera model (optical z), m.
+pub const NEAR_PLANE_M: f64 = 0.3;
+/// Smallest reported box side after clamping to the image, pixels.
+const MIN_BOX_PX: f64 = 4.0;
+/// Fewest of the 27 visibility samples that must fall inside the image.
+const MIN_SAMPLES_IN_IMAGE: u32 = 2;
 
 impl Camera {
     /// A camera from its definition.
@@ -516,7 +524,7 @@ impl Camera {
         let (cx, cy) = self.principal_point();
         let (fx, fy) = (self.def.focal_px[0], self.def.focal_px[1]);
         CameraInfo {
-            header: header(stamp_ns, &self.def.mount.frame),
+            header: Header::new(stamp_ns, &self.def.mount.frame),
             height: self.def.height,
             width: self.def.width,
             distortion_model: "plumb_bob".into(),
@@ -530,49 +538,83 @@ impl Camera {
         }
     }
 
-    /// The clipped pixel box and visible fraction of actor `ai` at `t_s`, if it is in view.
-    /// Visibility: rays to 27 interior sample points; a sample is visible when no other box
-    /// is hit first.
-    pub fn visible_box(&self, cam: &Iso, boxes: &[Obb], index: usize) -> Option<(PixelBox, f64)> {
+    /// Pixel bounding box of box `b` clipped against the near plane `z = NEAR_PLANE_M` of the
+    /// optical frame (`cam` = `odom_from_camera`), unclamped. The clipped solid is convex with
+    /// vertices at the corners in front of the plane and at the edge crossings of the plane,
+    /// so its projected bounding box is the one of those points. `None` when nothing of the
+    /// box is in front of the plane.
+    pub fn clipped_box(&self, cam: &Iso, b: &Obb) -> Option<PixelBox> {
+        let pts = b.corners().map(|c| cam.inv_point(c));
+        let mut acc: Option<PixelBox> = None;
+        let mut add = |p: V3| {
+            let (u, v) = self.project(p);
+            acc = Some(match acc {
+                None => (u, v, u, v),
+                Some((u0, v0, u1, v1)) => (u0.min(u), v0.min(v), u1.max(u), v1.max(v)),
+            });
+        };
+        for (i, p) in pts.iter().enumerate() {
+            if p.z >= NEAR_PLANE_M {
+                add(*p);
+            }
+            // Edges join corners whose indices differ in one bit (see `Obb::corners`).
+            for bit in [1usize, 2, 4] {
+                let j = i | bit;
+                if j == i {
+                    continue;
+                }
+                let q = pts[j];
+                if (p.z < NEAR_PLANE_M) != (q.z < NEAR_PLANE_M) {
+                    let s = (NEAR_PLANE_M - p.z) / (q.z - p.z);
+                    let mut x = *p + (q - *p) * s;
+                    x.z = NEAR_PLANE_M;
+                    add(x);
+                }
+            }
+        }
+        acc
+    }
+
+    /// The pixel box (clipped against the near plane, clamped to the image), the visible
+    /// fraction and the in-image fraction of box `index` of `boxes`, if it is in view.
+    /// Visibility: rays to 27 interior sample points; a sample in front of the camera and
+    /// inside the image is visible when no other box is hit first. In-image fraction: samples
+    /// inside the image over samples in front of the camera (truncation by the image border).
+    pub fn visible_box(
+        &self,
+        cam: &Iso,
+        boxes: &[Obb],
+        index: usize,
+    ) -> Option<(PixelBox, f64, f64)> {
         let b = &boxes[index];
         let c = cam.inv_point(V3::new(b.cx, b.cy, 0.5 * b.z_max_m));
-        if c.z <= 0.5 || c.norm() > self.def.max_range_m {
+        if c.norm() > self.def.max_range_m {
             return None;
         }
         let (w, h) = (f64::from(self.def.width), f64::from(self.def.height));
-        let (mut u0, mut v0, mut u1, mut v1) = (f64::MAX, f64::MAX, f64::MIN, f64::MIN);
-        for corner in b.corners() {
-            let p = cam.inv_point(corner);
-            if p.z < 0.3 {
-                return None;
-            }
-            let (u, v) = self.project(p);
-            u0 = u0.min(u);
-            v0 = v0.min(v);
-            u1 = u1.max(u);
-            v1 = v1.max(v);
-        }
-        let full_area = (u1 - u0) * (v1 - v0);
+        let (u0, v0, u1, v1) = self.clipped_box(cam, b)?;
         let (cu0, cv0, cu1, cv1) = (u0.max(0.0), v0.max(0.0), u1.min(w), v1.min(h));
-        if cu1 - cu0 < 4.0 || cv1 - cv0 < 4.0 || (cu1 - cu0) * (cv1 - cv0) < 0.4 * full_area {
+        if cu1 - cu0 < MIN_BOX_PX || cv1 - cv0 < MIN_BOX_PX {
             return None;
         }
         let o = cam.trans;
-        let mut visible = 0;
-        let mut total = 0;
+        let mut visible = 0u32;
+        let mut in_image = 0u32;
+        let mut in_front = 0u32;
         for u in [-0.6, 0.0, 0.6] {
             for v in [-0.6, 0.0, 0.6] {
                 for z in [-0.6, 0.0, 0.6] {
                     let target = b.local_point(u, v, z);
                     let pc = cam.inv_point(target);
-                    if pc.z <= 0.1 {
+                    if pc.z < NEAR_PLANE_M {
                         continue;
                     }
+                    in_front += 1;
                     let (pu, pv) = self.project(pc);
                     if pu < 0.0 || pu > w || pv < 0.0 || pv > h {
                         continue;
                     }
-                    total += 1;
+                    in_image += 1;
                     let d = target - o;
                     if let Some((_, idx)) = cast(o, d, boxes, false, 1.0) {
                         if idx == index {
@@ -584,25 +626,32 @@ impl Camera {
                 }
             }
         }
-        if total == 0 {
+        if in_image < MIN_SAMPLES_IN_IMAGE {
             return None;
         }
-        Some(((cu0, cv0, cu1, cv1), f64::from(visible) / f64::from(total)))
+        Some((
+            (cu0, cv0, cu1, cv1),
+            f64::from(visible) / f64::from(in_image),
+            f64::from(in_image) / f64::from(in_front),
+        ))
     }
 
-    /// Detections at `t_s`: projected boxes of visible actors with noise, misses and class
-    /// confusion, plus false positives. `id` is the ground-truth actor id (empty for false
-    /// positives); the score falls with the occluded fraction.
+    /// Detections at `t_s`: projected boxes of visible actors (clipped at the near plane and
+    /// the image border, so close and truncated objects are reported) with noise, misses and
+    /// class confusion, plus false positives. `id` is empty: a detector has no track identity
+    /// (ground truth is on its own topic). The score falls with the occluded and truncated
+    /// fractions.
     pub fn detect(&mut self, world: &World, t_s: f64, stamp_ns: i64) -> Detection2DArray {
         let cam = self.odom_from_camera(world, t_s);
         let boxes = all_boxes(world, t_s);
         let n_static = world.statics.len();
-        let hdr = header(stamp_ns, &self.def.mount.frame);
+        let hdr = Header::new(stamp_ns, &self.def.mount.frame);
         let (w, h) = (f64::from(self.def.width), f64::from(self.def.height));
         let def = self.def.clone();
         let mut dets = Vec::new();
         for (ai, actor) in world.actors.iter().enumerate() {
-            let Some(((u0, v0, u1, v1), vis)) = self.visible_box(&cam, &boxes, n_static + ai)
+            let Some(((u0, v0, u1, v1), vis, in_image)) =
+                self.visible_box(&cam, &boxes, n_static + ai)
             else {
                 continue;
             };
@@ -610,11 +659,12 @@ impl Camera {
                 continue; // mostly occluded
             }
             let small = if v1 - v0 < 15.0 { 0.3 } else { 0.0 };
-            if self.rng.random::<f64>() < def.miss_probability + 0.3 * (1.0 - vis) + small {
+            let p_miss = def.miss_probability + 0.3 * (1.0 - vis) + 0.3 * (1.0 - in_image) + small;
+            if self.rng.random::<f64>() < p_miss {
                 continue;
             }
             let mut class = actor.class;
-            let mut score = 0.55 + 0.4 * vis + gauss(&mut self.rng, 0.03);
+            let mut score = 0.55 + 0.4 * vis - 0.2 * (1.0 - in_image) + gauss(&mut self.rng, 0.03);
             if self.rng.random::<f64>() < def.class_confusion {
                 class = match class {
                     ActorClass::Car => ActorClass::Truck,
@@ -636,7 +686,6 @@ impl Camera {
                 (nu0, nv0, nu1, nv1),
                 class.class_id(),
                 score.clamp(0.05, 0.99),
-                actor.id.to_string(),
             ));
         }
         for _ in 0..poisson(&mut self.rng, def.false_positives_per_frame) {
@@ -656,7 +705,6 @@ impl Camera {
                 (u, v, u + bw, v + bh),
                 class.class_id(),
                 score,
-                String::new(),
             ));
         }
         Detection2DArray {
@@ -666,7 +714,8 @@ impl Camera {
     }
 }
 
-fn detection(hdr: &Header, b: PixelBox, class_id: &str, score: f64, id: String) -> Detection2D {
+/// A detection without track identity (`id` empty).
+fn detection(hdr: &Header, b: PixelBox, class_id: &str, score: f64) -> Detection2D {
     Detection2D {
         header: hdr.clone(),
         results: vec![ObjectHypothesisWithPose {
@@ -687,7 +736,7 @@ fn detection(hdr: &Header, b: PixelBox, class_id: &str, score: f64, id: String) 
             size_x: b.2 - b.0,
             size_y: b.3 - b.1,
         },
-        id,
+        id: String::new(),
     }
 }
 
@@ -777,7 +826,7 @@ impl Ultrasonic {
             }
         }
         Range {
-            header: header(stamp_ns, &self.frame),
+            header: Header::new(stamp_ns, &self.frame),
             radiation_type: Range::ULTRASOUND,
             field_of_view: self.def.field_of_view_deg.to_radians() as f32,
             min_range: self.def.min_range_m as f32,
@@ -872,7 +921,7 @@ impl ImuModel {
         ocov[0] = -1.0;
         let diag = |s: f64| [s * s, 0.0, 0.0, 0.0, s * s, 0.0, 0.0, 0.0, s * s];
         Imu {
-            header: header(stamp_ns, &self.def.mount.frame),
+            header: Header::new(stamp_ns, &self.def.mount.frame),
             orientation: Quaternion {
                 x: 0.0,
                 y: 0.0,
@@ -930,7 +979,7 @@ impl WheelOdom {
         cov[28] = 1e-4;
         cov[35] = self.def.yaw_rate_noise_radps.powi(2);
         TwistWithCovarianceStamped {
-            header: header(stamp_ns, "base_link"),
+            header: Header::new(stamp_ns, "base_link"),
             twist: TwistWithCovariance {
                 twist: Twist {
                     linear: Vector3 {
@@ -999,7 +1048,7 @@ pub fn ground_truth_objects(world: &World, t_s: f64, stamp_ns: i64) -> TrackedOb
         })
         .collect();
     TrackedObjectArray {
-        header: header(stamp_ns, "odom"),
+        header: Header::new(stamp_ns, "odom"),
         objects,
     }
 }
@@ -1009,7 +1058,7 @@ pub fn ground_truth_ego(world: &World, t_s: f64, stamp_ns: i64) -> Odometry {
     let k = world.ego.kin(t_s);
     let v = k.pose.rot.apply_inv(world.ego.velocity(t_s));
     Odometry {
-        header: header(stamp_ns, "odom"),
+        header: Header::new(stamp_ns, "odom"),
         child_frame_id: "base_link".into(),
         pose: PoseWithCovariance {
             pose: Pose {

@@ -1,7 +1,9 @@
 //! The road world: static boxes, paths, and the traffic simulation (IDM car following,
 //! speed events, quintic lane changes) precomputed on a fine time grid.
 
-use crate::math::{wrap_pi, Iso, V3};
+use edgefuse_fusion::geometry::wrap_angle_rad;
+
+use crate::math::{Iso, V3};
 use crate::scenario::{
     ActorClass, EgoDef, EventDef, PathDef, ScenarioDef, SegmentDef, SpeedDef, StaticKind,
 };
@@ -393,7 +395,7 @@ impl Agent {
         } else {
             0.0
         };
-        let yaw = wrap_pi(p.heading_rad + slip);
+        let yaw = wrap_angle_rad(p.heading_rad + slip);
         Kin {
             pose: Iso::planar(x, y, 0.0, yaw),
             yaw_rad: yaw,
@@ -423,7 +425,7 @@ impl Agent {
     /// Yaw rate (central difference), rad/s.
     pub fn yaw_rate(&self, t_s: f64) -> f64 {
         let h = 0.002;
-        wrap_pi(self.kin(t_s + h).yaw_rad - self.kin(t_s - h).yaw_rad) / (2.0 * h)
+        wrap_angle_rad(self.kin(t_s + h).yaw_rad - self.kin(t_s - h).yaw_rad) / (2.0 * h)
     }
 
     /// Box velocity at its centre in `odom`: `v_ref + ω × r`, m/s.
@@ -609,7 +611,7 @@ fn find_leader(
             let along = dx * c + dy * s;
             let across = -dx * s + dy * c;
             if along.abs() <= 0.5 && across.abs() <= corridor {
-                let rel = wrap_pi(hj - p.heading_rad);
+                let rel = wrap_angle_rad(hj - p.heading_rad);
                 let same_dir = rel.abs() < 45f64.to_radians();
                 if same_dir || vrus[j] {
                     let along_o = if same_dir {

@@ -16,7 +16,9 @@ pub mod builtin_interfaces {
     use super::*;
 
     /// `builtin_interfaces/msg/Time`: seconds and nanoseconds since the epoch (or sim start).
-    #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+    #[derive(
+        Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+    )]
     pub struct Time {
         /// Whole seconds.
         pub sec: i32,
@@ -29,7 +31,10 @@ pub mod builtin_interfaces {
         pub fn from_nanos(stamp_ns: i64) -> Self {
             let sec = stamp_ns.div_euclid(1_000_000_000);
             let nanosec = stamp_ns.rem_euclid(1_000_000_000) as u32;
-            Self { sec: sec.clamp(i64::from(i32::MIN), i64::from(i32::MAX)) as i32, nanosec }
+            Self {
+                sec: sec.clamp(i64::from(i32::MIN), i64::from(i32::MAX)) as i32,
+                nanosec,
+            }
         }
 
         /// Nanoseconds since the epoch.
@@ -64,7 +69,10 @@ pub mod std_msgs {
     impl Header {
         /// A header stamped `stamp_ns` in `frame_id`.
         pub fn new(stamp_ns: i64, frame_id: &str) -> Self {
-            Self { stamp: builtin_interfaces::Time::from_nanos(stamp_ns), frame_id: frame_id.to_owned() }
+            Self {
+                stamp: builtin_interfaces::Time::from_nanos(stamp_ns),
+                frame_id: frame_id.to_owned(),
+            }
         }
     }
 
@@ -122,7 +130,12 @@ pub mod geometry_msgs {
 
     impl Default for Quaternion {
         fn default() -> Self {
-            Self { x: 0.0, y: 0.0, z: 0.0, w: 1.0 }
+            Self {
+                x: 0.0,
+                y: 0.0,
+                z: 0.0,
+                w: 1.0,
+            }
         }
     }
 
@@ -130,7 +143,12 @@ pub mod geometry_msgs {
         /// Rotation of `yaw_rad` about +z.
         pub fn from_yaw(yaw_rad: f64) -> Self {
             let (s, c) = (0.5 * yaw_rad).sin_cos();
-            Self { x: 0.0, y: 0.0, z: s, w: c }
+            Self {
+                x: 0.0,
+                y: 0.0,
+                z: s,
+                w: c,
+            }
         }
 
         /// Rotation from roll, pitch, yaw (intrinsic z-y'-x'', i.e. `R = Rz(yaw) Ry(pitch) Rx(roll)`).
@@ -172,7 +190,10 @@ pub mod geometry_msgs {
 
     impl Default for PoseWithCovariance {
         fn default() -> Self {
-            Self { pose: Pose::default(), covariance: [0.0; 36] }
+            Self {
+                pose: Pose::default(),
+                covariance: [0.0; 36],
+            }
         }
     }
 
@@ -195,7 +216,10 @@ pub mod geometry_msgs {
 
     impl Default for TwistWithCovariance {
         fn default() -> Self {
-            Self { twist: Twist::default(), covariance: [0.0; 36] }
+            Self {
+                twist: Twist::default(),
+                covariance: [0.0; 36],
+            }
         }
     }
 
@@ -471,7 +495,6 @@ pub mod sensor_msgs {
         pub linear_acceleration: geometry_msgs::Vector3,
         pub linear_acceleration_covariance: [f64; 9],
     }
-
 }
 
 /// `radar_msgs`
