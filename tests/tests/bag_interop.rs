@@ -607,7 +607,7 @@ fn split_bag_is_merged_in_time_order_and_a_broken_file_ends_only_itself() {
     assert!(errors[0].contains("split_1.mcap"), "{}", errors[0]);
     let from_first = ok
         .iter()
-        .filter(|t| (**t - T0 as u64) / 1_000_000 % 2 == 0)
+        .filter(|t| ((**t - T0 as u64) / 1_000_000).is_multiple_of(2))
         .count();
     assert_eq!(from_first, 500);
 }
