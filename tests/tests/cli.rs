@@ -52,7 +52,7 @@ fn generate_is_byte_identical_for_a_seed_and_differs_for_another() {
 }
 
 #[test]
-fn info_matches_the_reader_and_the_python_count() {
+fn info_matches_the_reader() {
     let bag = edgefuse_system_tests::sample_bag("urban_intersection").unwrap();
     let info = edgefuse_cli::info::BagInfo::read(&bag).unwrap();
     let v: Value = info.to_json();
@@ -199,4 +199,37 @@ fn info_verify_counts_and_skips_bad_messages_and_reports_a_cut_file() {
     let v = info.verified.as_ref().unwrap();
     assert!(v["/sensors/imu"].ok > 50 && v["/sensors/imu"].ok < 299);
     assert!(info.verify_error.as_ref().unwrap().contains("v_0.mcap"));
+}
+
+#[test]
+fn a_sample_bag_is_reused_when_current_and_regenerated_when_its_definition_changes() {
+    let dir = tempfile::tempdir().unwrap();
+    let bag = edgefuse_cli::samples::ensure_sample_bag(dir.path(), "parking").unwrap();
+    let meta_path = bag.join("metadata.yaml");
+    let mcap = bag.join("parking_0.mcap");
+    let first = std::fs::read(&mcap).unwrap();
+    let modified = std::fs::metadata(&mcap).unwrap().modified().unwrap();
+    // Current: reused as is.
+    edgefuse_cli::samples::ensure_sample_bag(dir.path(), "parking").unwrap();
+    assert_eq!(
+        std::fs::metadata(&mcap).unwrap().modified().unwrap(),
+        modified
+    );
+    // A bag made from another definition (its recorded hash differs): regenerated.
+    let def = edgefuse_sim::builtin_scenario("parking").unwrap();
+    let meta = std::fs::read_to_string(&meta_path).unwrap();
+    assert!(meta.contains(&def.sha256));
+    std::fs::write(&meta_path, meta.replace(&def.sha256, "0000")).unwrap();
+    edgefuse_cli::samples::ensure_sample_bag(dir.path(), "parking").unwrap();
+    assert!(std::fs::read_to_string(&meta_path)
+        .unwrap()
+        .contains(&def.sha256));
+    // ... and the regenerated bag is byte-identical to the first one.
+    assert!(std::fs::read(&mcap).unwrap() == first);
+    let leftovers: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.contains("tmp"))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
 }

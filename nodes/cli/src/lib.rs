@@ -1,6 +1,7 @@
 //! The `edgefuse` command line as a library: argument types ([`Cli`]) and [`run`], which the
-//! binary and the system tests both call. Binaries handle errors with `anyhow`; the libraries
-//! below return typed errors.
+//! binary and the system tests both call. It is a thin adapter over the libraries (bag I/O,
+//! simulator) and must not hold algorithms of its own; errors are `anyhow` with context here,
+//! typed in the libraries below.
 
 use std::path::{Path, PathBuf};
 
