@@ -18,5 +18,5 @@ mod writer;
 pub use error::BagError;
 pub use metadata::{BagMetadata, FileInfo, TopicInfo};
 pub use qos::Qos;
-pub use reader::{BagReader, RawMessage, ReadOptions, SkipReason, TopicSummary};
+pub use reader::{BagReader, Messages, RawMessage, ReadOptions, SkipReason, TopicSummary};
 pub use writer::{BagSummary, BagWriteOptions, BagWriter, Compression};
