@@ -1,0 +1,334 @@
+//! ROS messages of the contract to the fusion library's types, and back.
+
+use edgefuse_fusion::types::{
+    Box3, CameraFrame, CameraModel, Detection2D, EgoState, ImuSample, LidarPoint, LidarScan, ObjectClass,
+    RadarDetection, RadarScan, Track, Transform3, UltrasonicRange, WheelTwist,
+};
+use edgefuse_msgs::edgefuse_msgs::{TrackedObject, TrackedObjectArray};
+use edgefuse_msgs::geometry_msgs::{Point, Pose, PoseWithCovariance, Quaternion, Twist, TwistWithCovariance, Vector3};
+use edgefuse_msgs::nav_msgs::Odometry;
+use edgefuse_msgs::sensor_msgs::{CameraInfo, Imu, PointCloud2, PointField, Range};
+use edgefuse_msgs::std_msgs::Header;
+use edgefuse_msgs::{geometry_msgs, radar_msgs, vision_msgs};
+
+/// Why a message cannot be converted.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum ConvertError {
+    /// A required field is missing or has the wrong layout.
+    #[error("field '{field}': {reason}")]
+    Field {
+        /// The field (for PointCloud2: the point field name).
+        field: String,
+        /// What is wrong.
+        reason: String,
+    },
+}
+
+fn field_err(field: &str, reason: impl Into<String>) -> ConvertError {
+    ConvertError::Field { field: field.into(), reason: reason.into() }
+}
+
+/// Nanoseconds of a header stamp.
+pub fn stamp_ns(h: &Header) -> i64 {
+    h.stamp.as_nanos()
+}
+
+/// Points dropped while converting a cloud, by reason.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CloudSkips {
+    /// A coordinate was NaN or infinite.
+    pub non_finite: u64,
+}
+
+fn f32_reader(cloud: &PointCloud2, name: &str) -> Result<Option<usize>, ConvertError> {
+    let Some(f) = cloud.fields.iter().find(|f| f.name == name) else { return Ok(None) };
+    if f.datatype != PointField::FLOAT32 || f.count != 1 {
+        return Err(field_err(name, format!("datatype {} count {}, expected FLOAT32 (7) count 1", f.datatype, f.count)));
+    }
+    let offset = f.offset as usize;
+    if offset + 4 > cloud.point_step as usize {
+        return Err(field_err(name, format!("offset {offset} does not fit point_step {}", cloud.point_step)));
+    }
+    Ok(Some(offset))
+}
+
+/// `sensor_msgs/PointCloud2` with float32 `x y z` (and optional `intensity`, `t`) to a scan.
+pub fn lidar_scan(cloud: &PointCloud2, base_from_sensor: Transform3) -> Result<(LidarScan, CloudSkips), ConvertError> {
+    let x = f32_reader(cloud, "x")?.ok_or_else(|| field_err("x", "missing"))?;
+    let y = f32_reader(cloud, "y")?.ok_or_else(|| field_err("y", "missing"))?;
+    let z = f32_reader(cloud, "z")?.ok_or_else(|| field_err("z", "missing"))?;
+    let intensity = f32_reader(cloud, "intensity")?;
+    let t = f32_reader(cloud, "t")?;
+    let step = cloud.point_step as usize;
+    let n = (cloud.width as usize).saturating_mul(cloud.height as usize);
+    if step == 0 || n.saturating_mul(step) > cloud.data.len() {
+        return Err(field_err(
+            "data",
+            format!("{} bytes for {n} points of {step} bytes", cloud.data.len()),
+        ));
+    }
+    let big = cloud.is_bigendian;
+    let read = |p: &[u8], off: usize| {
+        let b = [p[off], p[off + 1], p[off + 2], p[off + 3]];
+        if big {
+            f32::from_be_bytes(b)
+        } else {
+            f32::from_le_bytes(b)
+        }
+    };
+    let mut skips = CloudSkips::default();
+    let mut points = Vec::with_capacity(n);
+    for p in cloud.data.chunks_exact(step).take(n) {
+        let pt = LidarPoint {
+            x_m: read(p, x),
+            y_m: read(p, y),
+            z_m: read(p, z),
+            intensity: intensity.map_or(0.0, |o| read(p, o)),
+            t_s: t.map_or(0.0, |o| read(p, o)),
+        };
+        if !(pt.x_m.is_finite() && pt.y_m.is_finite() && pt.z_m.is_finite() && pt.t_s.is_finite()) {
+            skips.non_finite += 1;
+            continue;
+        }
+        points.push(pt);
+    }
+    Ok((LidarScan { stamp_ns: stamp_ns(&cloud.header), points, base_from_sensor }, skips))
+}
+
+/// `radar_msgs/RadarScan` to a scan.
+pub fn radar_scan(msg: &radar_msgs::RadarScan, base_from_sensor: Transform3) -> RadarScan {
+    RadarScan {
+        stamp_ns: stamp_ns(&msg.header),
+        detections: msg
+            .returns
+            .iter()
+            .map(|r| RadarDetection {
+                range_m: f64::from(r.range),
+                azimuth_rad: f64::from(r.azimuth),
+                elevation_rad: f64::from(r.elevation),
+                doppler_mps: f64::from(r.doppler_velocity),
+                amplitude_db: f64::from(r.amplitude),
+            })
+            .collect(),
+        base_from_sensor,
+    }
+}
+
+/// A detector's class string to a class (common COCO-style aliases included).
+pub fn class_of(class_id: &str) -> ObjectClass {
+    match class_id.to_ascii_lowercase().as_str() {
+        "car" | "van" | "vehicle" => ObjectClass::Car,
+        "truck" | "bus" | "trailer" => ObjectClass::Truck,
+        "pedestrian" | "person" => ObjectClass::Pedestrian,
+        "cyclist" | "bicycle" | "bicyclist" | "motorcycle" => ObjectClass::Cyclist,
+        _ => ObjectClass::Unknown,
+    }
+}
+
+/// `sensor_msgs/CameraInfo` (pinhole `k`) and the optical frame's mounting to a camera model.
+pub fn camera_model(info: &CameraInfo, base_from_optical: Transform3) -> Result<CameraModel, ConvertError> {
+    let k = info.k;
+    if !(k[0] > 0.0 && k[4] > 0.0 && k.iter().all(|v| v.is_finite())) {
+        return Err(field_err("k", format!("not a pinhole matrix: {k:?}")));
+    }
+    if info.width == 0 || info.height == 0 {
+        return Err(field_err("width/height", "image size is zero"));
+    }
+    Ok(CameraModel {
+        fx_px: k[0],
+        fy_px: k[4],
+        cx_px: k[2],
+        cy_px: k[5],
+        width_px: info.width,
+        height_px: info.height,
+        base_from_optical,
+    })
+}
+
+/// `vision_msgs/Detection2DArray` to a camera frame (best hypothesis per detection).
+pub fn camera_frame(msg: &vision_msgs::Detection2DArray, model: CameraModel) -> CameraFrame {
+    CameraFrame {
+        stamp_ns: stamp_ns(&msg.header),
+        detections: msg
+            .detections
+            .iter()
+            .map(|d| {
+                let best = d.results.iter().max_by(|a, b| a.hypothesis.score.total_cmp(&b.hypothesis.score));
+                Detection2D {
+                    center_u_px: d.bbox.center.position.x,
+                    center_v_px: d.bbox.center.position.y,
+                    width_px: d.bbox.size_x,
+                    height_px: d.bbox.size_y,
+                    class: best.map_or(ObjectClass::Unknown, |h| class_of(&h.hypothesis.class_id)),
+                    score: best.map_or(0.0, |h| h.hypothesis.score),
+                }
+            })
+            .collect(),
+        model,
+    }
+}
+
+/// `sensor_msgs/Range` to an ultrasonic reading of sensor `index`.
+pub fn ultrasonic(msg: &Range, index: u8, base_from_sensor: Transform3) -> UltrasonicRange {
+    UltrasonicRange {
+        stamp_ns: stamp_ns(&msg.header),
+        sensor: index,
+        range_m: f64::from(msg.range),
+        min_range_m: f64::from(msg.min_range),
+        max_range_m: f64::from(msg.max_range),
+        field_of_view_rad: f64::from(msg.field_of_view),
+        base_from_sensor,
+    }
+}
+
+/// `sensor_msgs/Imu` to a sample.
+pub fn imu(msg: &Imu, base_from_imu: Transform3) -> ImuSample {
+    let v = |v: &Vector3| nalgebra::Vector3::new(v.x, v.y, v.z);
+    ImuSample {
+        stamp_ns: stamp_ns(&msg.header),
+        gyro_radps: v(&msg.angular_velocity),
+        accel_mps2: v(&msg.linear_acceleration),
+        base_from_imu,
+    }
+}
+
+/// `geometry_msgs/TwistWithCovarianceStamped` (in `base_link`) to wheel odometry.
+pub fn wheel_twist(msg: &geometry_msgs::TwistWithCovarianceStamped) -> WheelTwist {
+    let c = &msg.twist.covariance;
+    WheelTwist {
+        stamp_ns: stamp_ns(&msg.header),
+        speed_mps: msg.twist.twist.linear.x,
+        yaw_rate_radps: msg.twist.twist.angular.z,
+        speed_var: if c[0] > 0.0 { c[0] } else { 0.05 * 0.05 },
+        yaw_rate_var: if c[35] > 0.0 { c[35] } else { 0.01 * 0.01 },
+    }
+}
+
+/// The ego estimate as `nav_msgs/Odometry` (`odom` -> `base_link`).
+pub fn odometry(ego: &EgoState) -> Odometry {
+    let mut pose_cov = [0.0; 36];
+    pose_cov[0] = ego.variances[0];
+    pose_cov[7] = ego.variances[1];
+    pose_cov[35] = ego.variances[2];
+    let mut twist_cov = [0.0; 36];
+    twist_cov[0] = ego.variances[3];
+    twist_cov[35] = ego.variances[4];
+    Odometry {
+        header: Header::new(ego.stamp_ns, "odom"),
+        child_frame_id: "base_link".into(),
+        pose: PoseWithCovariance {
+            pose: Pose {
+                position: Point { x: ego.x_m, y: ego.y_m, z: 0.0 },
+                orientation: Quaternion::from_yaw(ego.yaw_rad),
+            },
+            covariance: pose_cov,
+        },
+        twist: TwistWithCovariance {
+            twist: Twist {
+                linear: Vector3 { x: ego.speed_mps, y: 0.0, z: 0.0 },
+                angular: Vector3 { x: 0.0, y: 0.0, z: ego.yaw_rate_radps },
+            },
+            covariance: twist_cov,
+        },
+    }
+}
+
+/// Confirmed tracks as `edgefuse_msgs/TrackedObjectArray` in `odom`.
+pub fn tracked_objects(stamp_ns: i64, tracks: &[Track]) -> TrackedObjectArray {
+    TrackedObjectArray {
+        header: Header::new(stamp_ns, "odom"),
+        objects: tracks
+            .iter()
+            .map(|t| {
+                let c = &t.covariance;
+                let mut pose_cov = [0.0; 36];
+                pose_cov[0] = c[0];
+                pose_cov[1] = c[1];
+                pose_cov[6] = c[4];
+                pose_cov[7] = c[5];
+                let mut twist_cov = [0.0; 36];
+                twist_cov[0] = c[10];
+                twist_cov[1] = c[11];
+                twist_cov[6] = c[14];
+                twist_cov[7] = c[15];
+                TrackedObject {
+                    id: t.id,
+                    classification: t.class.code(),
+                    existence_probability: t.existence as f32,
+                    pose: PoseWithCovariance {
+                        pose: Pose {
+                            position: Point { x: t.shape.x_m, y: t.shape.y_m, z: t.shape.z_m },
+                            orientation: Quaternion::from_yaw(t.shape.yaw_rad),
+                        },
+                        covariance: pose_cov,
+                    },
+                    size: Vector3 { x: t.shape.length_m, y: t.shape.width_m, z: t.shape.height_m },
+                    twist: TwistWithCovariance {
+                        twist: Twist {
+                            linear: Vector3 { x: t.vx_mps, y: t.vy_mps, z: 0.0 },
+                            angular: Vector3 { x: 0.0, y: 0.0, z: t.yaw_rate_radps },
+                        },
+                        covariance: twist_cov,
+                    },
+                }
+            })
+            .collect(),
+    }
+}
+
+/// A ground-truth object's box (for scoring).
+pub fn truth_box(o: &TrackedObject) -> Box3 {
+    let p = &o.pose.pose;
+    Box3 {
+        x_m: p.position.x,
+        y_m: p.position.y,
+        z_m: p.position.z,
+        yaw_rad: p.orientation.yaw_rad(),
+        length_m: o.size.x,
+        width_m: o.size.y,
+        height_m: o.size.z,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use edgefuse_msgs::RosMessage;
+
+    fn cloud(points: &[[f32; 5]]) -> PointCloud2 {
+        let names = ["x", "y", "z", "intensity", "t"];
+        PointCloud2 {
+            header: Header::new(5, "lidar_top"),
+            height: 1,
+            width: points.len() as u32,
+            fields: names
+                .iter()
+                .enumerate()
+                .map(|(i, n)| PointField { name: (*n).into(), offset: 4 * i as u32, datatype: PointField::FLOAT32, count: 1 })
+                .collect(),
+            is_bigendian: false,
+            point_step: 20,
+            row_step: 20 * points.len() as u32,
+            data: points.iter().flat_map(|p| p.iter().flat_map(|v| v.to_le_bytes())).collect(),
+            is_dense: false,
+        }
+    }
+
+    #[test]
+    fn cloud_fields_are_read_by_name_and_bad_points_counted() {
+        let c = cloud(&[[1.0, 2.0, 3.0, 4.0, 0.05], [f32::NAN, 0.0, 0.0, 0.0, 0.0], [-1.0, -2.0, -3.0, 9.0, 0.09]]);
+        let c = PointCloud2::decode(&c.encode().unwrap()).unwrap();
+        let (scan, skips) = lidar_scan(&c, Transform3::identity()).unwrap();
+        assert_eq!(skips.non_finite, 1);
+        assert_eq!(scan.points.len(), 2);
+        assert_eq!(scan.points[1], LidarPoint { x_m: -1.0, y_m: -2.0, z_m: -3.0, intensity: 9.0, t_s: 0.09 });
+        let mut bad = c.clone();
+        bad.fields[2].datatype = PointField::FLOAT64;
+        let e = lidar_scan(&bad, Transform3::identity()).unwrap_err().to_string();
+        assert!(e.contains("'z'") && e.contains("FLOAT32"), "{e}");
+        let mut short = c;
+        short.data.truncate(30);
+        let e = lidar_scan(&short, Transform3::identity()).unwrap_err().to_string();
+        assert!(e.contains("data"), "{e}");
+    }
+}
