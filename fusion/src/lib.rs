@@ -4,5 +4,6 @@
 //! time as an argument. Stages are plain structs ([`types`] holds their inputs and outputs); the
 //! node crates adapt ROS messages to them.
 
+pub mod budget;
 pub mod geometry;
 pub mod types;

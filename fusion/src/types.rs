@@ -284,3 +284,46 @@ pub struct Track {
     /// Time of the last update.
     pub stamp_ns: StampNs,
 }
+
+/// One sensor input of the pipeline.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Input {
+    /// A LiDAR sweep.
+    Lidar(LidarScan),
+    /// A radar scan.
+    Radar(RadarScan),
+    /// Camera detections.
+    Camera(CameraFrame),
+    /// An ultrasonic reading.
+    Ultrasonic(UltrasonicRange),
+    /// An IMU sample.
+    Imu(ImuSample),
+    /// Wheel odometry.
+    Wheel(WheelTwist),
+}
+
+impl Input {
+    /// The sensor it comes from.
+    pub fn sensor(&self) -> SensorId {
+        match self {
+            Input::Lidar(_) => SensorId::Lidar,
+            Input::Radar(_) => SensorId::RadarFront,
+            Input::Camera(_) => SensorId::CameraFront,
+            Input::Ultrasonic(u) => SensorId::Ultrasonic(u.sensor),
+            Input::Imu(_) => SensorId::Imu,
+            Input::Wheel(_) => SensorId::Wheel,
+        }
+    }
+
+    /// Its measurement stamp.
+    pub fn stamp_ns(&self) -> StampNs {
+        match self {
+            Input::Lidar(s) => s.stamp_ns,
+            Input::Radar(s) => s.stamp_ns,
+            Input::Camera(s) => s.stamp_ns,
+            Input::Ultrasonic(s) => s.stamp_ns,
+            Input::Imu(s) => s.stamp_ns,
+            Input::Wheel(s) => s.stamp_ns,
+        }
+    }
+}

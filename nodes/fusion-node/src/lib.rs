@@ -6,5 +6,6 @@
 //! transport; the DDS node of a later issue wraps it.
 
 pub mod convert;
+pub mod offline;
 pub mod tf;
 pub mod topics;

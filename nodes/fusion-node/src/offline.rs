@@ -1,0 +1,185 @@
+//! The offline feed: a recorded bag as a time-ordered stream of fusion inputs (with the
+//! recording's log time as arrival time), plus the ground truth of simulated drives. Messages
+//! that cannot be used are counted per topic and reason and skipped, never fatal.
+
+use std::collections::BTreeMap;
+
+use edgefuse_bag::{BagError, BagReader, Messages, RawMessage, ReadOptions};
+use edgefuse_fusion::types::{CameraModel, Input, Transform3};
+use edgefuse_msgs::edgefuse_msgs::TrackedObjectArray;
+use edgefuse_msgs::nav_msgs::Odometry;
+use edgefuse_msgs::{geometry_msgs, radar_msgs, sensor_msgs, tf2_msgs, vision_msgs, RosMessage};
+
+use crate::convert;
+use crate::tf::StaticTf;
+use crate::topics::ContractTopic;
+
+/// One item of the feed.
+#[derive(Debug, Clone)]
+pub enum FeedItem {
+    /// A sensor input and the time it arrived (the bag's log time), ns.
+    Input {
+        /// Arrival time, ns.
+        arrival_ns: i64,
+        /// The input.
+        input: Input,
+    },
+    /// Ground-truth objects (simulated drives).
+    TruthObjects(TrackedObjectArray),
+    /// Ground-truth ego pose (simulated drives).
+    TruthEgo(Odometry),
+}
+
+/// A bag read as fusion inputs.
+pub struct BagFeed<'a> {
+    messages: Messages<'a>,
+    tf: StaticTf,
+    camera: Option<CameraModel>,
+    ultrasonic: BTreeMap<String, u8>,
+    /// Messages skipped, per (topic, reason).
+    pub skipped: BTreeMap<(String, String), u64>,
+    /// Points dropped from clouds for non-finite coordinates.
+    pub non_finite_points: u64,
+    /// The storage error that ended a file early, if any.
+    pub storage_errors: Vec<String>,
+}
+
+impl<'a> BagFeed<'a> {
+    /// Reads `reader` from the start.
+    pub fn new(reader: &'a BagReader) -> Self {
+        Self {
+            messages: reader.messages(&ReadOptions::default()),
+            tf: StaticTf::default(),
+            camera: None,
+            ultrasonic: BTreeMap::new(),
+            skipped: BTreeMap::new(),
+            non_finite_points: 0,
+            storage_errors: Vec::new(),
+        }
+    }
+
+    /// The ultrasonic positions seen so far, by sensor index.
+    pub fn ultrasonic_names(&self) -> BTreeMap<u8, String> {
+        self.ultrasonic.iter().map(|(k, v)| (*v, k.clone())).collect()
+    }
+
+    fn skip(&mut self, topic: &str, reason: impl Into<String>) {
+        *self.skipped.entry((topic.to_string(), reason.into())).or_default() += 1;
+    }
+
+    fn mount(&mut self, topic: &str, frame: &str) -> Option<Transform3> {
+        match self.tf.lookup("base_link", frame) {
+            Ok(t) => Some(t),
+            Err(_) => {
+                self.skip(topic, format!("no /tf_static transform base_link <- '{frame}'"));
+                None
+            }
+        }
+    }
+
+    fn decode<M: RosMessage>(&mut self, m: &RawMessage) -> Option<M> {
+        match m.decode::<M>() {
+            Ok(v) => Some(v),
+            Err(e) => {
+                let reason = match e {
+                    BagError::Decode { reason, .. } => reason,
+                    other => other.to_string(),
+                };
+                self.skip(&m.topic, reason);
+                None
+            }
+        }
+    }
+
+    fn convert(&mut self, m: &RawMessage) -> Option<FeedItem> {
+        let topic = ContractTopic::parse(&m.topic)?;
+        let arrival_ns = i64::try_from(m.log_time_ns).unwrap_or(i64::MAX);
+        let input = match topic {
+            ContractTopic::TfStatic => {
+                let msg: tf2_msgs::TFMessage = self.decode(m)?;
+                if let Err(e) = self.tf.add(&msg) {
+                    self.skip(&m.topic, e.to_string());
+                }
+                return None;
+            }
+            ContractTopic::CameraInfo => {
+                let info: sensor_msgs::CameraInfo = self.decode(m)?;
+                let mount = self.mount(&m.topic, &info.header.frame_id)?;
+                match convert::camera_model(&info, mount) {
+                    Ok(model) => self.camera = Some(model),
+                    Err(e) => self.skip(&m.topic, e.to_string()),
+                }
+                return None;
+            }
+            ContractTopic::GroundTruthObjects => return self.decode(m).map(FeedItem::TruthObjects),
+            ContractTopic::GroundTruthEgo => return self.decode(m).map(FeedItem::TruthEgo),
+            ContractTopic::LidarPoints => {
+                let cloud: sensor_msgs::PointCloud2 = self.decode(m)?;
+                let mount = self.mount(&m.topic, &cloud.header.frame_id)?;
+                match convert::lidar_scan(&cloud, mount) {
+                    Ok((scan, skips)) => {
+                        self.non_finite_points += skips.non_finite;
+                        Input::Lidar(scan)
+                    }
+                    Err(e) => {
+                        self.skip(&m.topic, e.to_string());
+                        return None;
+                    }
+                }
+            }
+            ContractTopic::RadarFront => {
+                let scan: radar_msgs::RadarScan = self.decode(m)?;
+                let mount = self.mount(&m.topic, &scan.header.frame_id)?;
+                Input::Radar(convert::radar_scan(&scan, mount))
+            }
+            ContractTopic::CameraDetections => {
+                let det: vision_msgs::Detection2DArray = self.decode(m)?;
+                let Some(model) = self.camera else {
+                    self.skip(&m.topic, "no camera_info received yet");
+                    return None;
+                };
+                Input::Camera(convert::camera_frame(&det, model))
+            }
+            ContractTopic::Ultrasonic(position) => {
+                let range: sensor_msgs::Range = self.decode(m)?;
+                let mount = self.mount(&m.topic, &range.header.frame_id)?;
+                let next = u8::try_from(self.ultrasonic.len()).unwrap_or(u8::MAX);
+                let index = *self.ultrasonic.entry(position).or_insert(next);
+                Input::Ultrasonic(convert::ultrasonic(&range, index, mount))
+            }
+            ContractTopic::Imu => {
+                let imu: sensor_msgs::Imu = self.decode(m)?;
+                let mount = self.mount(&m.topic, &imu.header.frame_id)?;
+                Input::Imu(convert::imu(&imu, mount))
+            }
+            ContractTopic::VehicleTwist => {
+                let tw: geometry_msgs::TwistWithCovarianceStamped = self.decode(m)?;
+                Input::Wheel(convert::wheel_twist(&tw))
+            }
+            ContractTopic::CameraImage
+            | ContractTopic::Odometry
+            | ContractTopic::Objects
+            | ContractTopic::Diagnostics => return None,
+        };
+        Some(FeedItem::Input { arrival_ns, input })
+    }
+}
+
+impl Iterator for BagFeed<'_> {
+    type Item = FeedItem;
+
+    fn next(&mut self) -> Option<FeedItem> {
+        loop {
+            let m = match self.messages.next()? {
+                Ok(m) => m,
+                Err(e) => {
+                    self.storage_errors.push(e.to_string());
+                    continue;
+                }
+            };
+            if let Some(item) = self.convert(&m) {
+                return Some(item);
+            }
+        }
+    }
+}
