@@ -5,5 +5,11 @@
 //! node crates adapt ROS messages to them.
 
 pub mod budget;
+pub mod ego;
 pub mod geometry;
+pub mod health;
+pub mod lidar;
+pub mod pipeline;
+pub mod sync;
+pub mod tracker;
 pub mod types;

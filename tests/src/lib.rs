@@ -108,3 +108,54 @@ pub fn assert_same_json(a: &Value, b: &Value, path: &str) {
         _ => assert_eq!(a, b, "{path}"),
     }
 }
+
+/// The run's frames as JSON lines for `score_tracking.py`, with our `odom` aligned to the
+/// simulator's by the first frame's ego poses (our `odom` starts where the drive starts; the
+/// simulator's is its world frame). Only ground truth within `roi_m` of the ego is scored.
+pub fn frames_jsonl(report: &edgefuse_fusion_node::runner::RunReport, roi_m: f64) -> String {
+    use serde_json::json;
+    let mut out = String::new();
+    let mut align: Option<(f64, f64, f64)> = None; // (tx, ty, dyaw): truth = R(dyaw) ours + t
+    for f in &report.frames {
+        let (Some(ego), Some(truth_ego)) = (f.cycle.ego, f.ego_truth) else { continue };
+        let (tx, ty, dyaw) = *align.get_or_insert_with(|| {
+            let dyaw = truth_ego.yaw_rad - ego.yaw_rad;
+            let (s, c) = dyaw.sin_cos();
+            (truth_ego.x_m - (c * ego.x_m - s * ego.y_m), truth_ego.y_m - (s * ego.x_m + c * ego.y_m), dyaw)
+        });
+        let (s, c) = dyaw.sin_cos();
+        let to_truth = |x: f64, y: f64| (c * x - s * y + tx, s * x + c * y + ty);
+        let rot = |vx: f64, vy: f64| (c * vx - s * vy, s * vx + c * vy);
+        let (ex, ey) = to_truth(ego.x_m, ego.y_m);
+        let truth: Vec<Value> = f
+            .truth
+            .iter()
+            .flatten()
+            .filter(|o| (o.pose.pose.position.x - truth_ego.x_m).hypot(o.pose.pose.position.y - truth_ego.y_m) <= roi_m)
+            .map(|o| {
+                json!({"id": o.id, "x": o.pose.pose.position.x, "y": o.pose.pose.position.y,
+                       "vx": o.twist.twist.linear.x, "vy": o.twist.twist.linear.y})
+            })
+            .collect();
+        let tracks: Vec<Value> = f
+            .cycle
+            .tracks
+            .iter()
+            .map(|t| {
+                let (x, y) = to_truth(t.shape.x_m, t.shape.y_m);
+                let (vx, vy) = rot(t.vx_mps, t.vy_mps);
+                json!({"id": t.id, "x": x, "y": y, "vx": vx, "vy": vy})
+            })
+            .collect();
+        let line = json!({
+            "stamp_ns": f.cycle.stamp_ns,
+            "truth": if f.truth.is_some() { truth } else { Vec::new() },
+            "tracks": tracks,
+            "ego": {"x": ex, "y": ey, "yaw": ego.yaw_rad + dyaw},
+            "ego_truth": {"x": truth_ego.x_m, "y": truth_ego.y_m, "yaw": truth_ego.yaw_rad},
+        });
+        out.push_str(&line.to_string());
+        out.push('\n');
+    }
+    out
+}

@@ -7,5 +7,6 @@
 
 pub mod convert;
 pub mod offline;
+pub mod runner;
 pub mod tf;
 pub mod topics;

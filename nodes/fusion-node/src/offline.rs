@@ -45,13 +45,18 @@ pub struct BagFeed<'a> {
 }
 
 impl<'a> BagFeed<'a> {
-    /// Reads `reader` from the start.
-    pub fn new(reader: &'a BagReader) -> Self {
+    /// Reads `reader` from the start; ultrasonic positions get indices in the order given
+    /// (others, met later, get the next free index).
+    pub fn with_ultrasonic(reader: &'a BagReader, positions: &[String]) -> Self {
         Self {
             messages: reader.messages(&ReadOptions::default()),
             tf: StaticTf::default(),
             camera: None,
-            ultrasonic: BTreeMap::new(),
+            ultrasonic: positions
+                .iter()
+                .enumerate()
+                .map(|(i, p)| (p.clone(), u8::try_from(i).unwrap_or(u8::MAX)))
+                .collect(),
             skipped: BTreeMap::new(),
             non_finite_points: 0,
             storage_errors: Vec::new(),

@@ -1,0 +1,173 @@
+//! Oriented boxes: minimum-area rectangle over the 2D convex hull (rotating calipers).
+
+use crate::types::Box3;
+
+/// Box-fitting parameters.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct BoxConfig {
+    /// Lower bound on length, width and height, so that one point or a line never gives a
+    /// zero-size box, m.
+    pub min_extent_m: f64,
+}
+
+impl Default for BoxConfig {
+    fn default() -> Self {
+        Self { min_extent_m: 0.1 }
+    }
+}
+
+/// Cross product of `(a - o)` and `(b - o)`, m^2.
+fn cross(o: [f64; 2], a: [f64; 2], b: [f64; 2]) -> f64 {
+    (a[0] - o[0]) * (b[1] - o[1]) - (a[1] - o[1]) * (b[0] - o[0])
+}
+
+/// Convex hull (Andrew's monotone chain), counter-clockwise, without collinear points.
+pub fn convex_hull(points: &[[f64; 2]]) -> Vec<[f64; 2]> {
+    let mut p: Vec<[f64; 2]> = points.to_vec();
+    p.sort_by(|a, b| a[0].total_cmp(&b[0]).then(a[1].total_cmp(&b[1])));
+    p.dedup();
+    if p.len() < 3 {
+        return p;
+    }
+    let mut hull: Vec<[f64; 2]> = Vec::with_capacity(2 * p.len());
+    for pass in 0..2 {
+        let floor = hull.len();
+        let iter: Box<dyn Iterator<Item = &[f64; 2]>> = if pass == 0 { Box::new(p.iter()) } else { Box::new(p.iter().rev()) };
+        for &q in iter {
+            while hull.len() >= floor + 2 && cross(hull[hull.len() - 2], hull[hull.len() - 1], q) <= 0.0 {
+                hull.pop();
+            }
+            hull.push(q);
+        }
+        hull.pop();
+    }
+    hull
+}
+
+/// The oriented box of `points` (m, any frame with z up), in the same frame.
+///
+/// Footprint: the minimum-area rectangle enclosing the xy convex hull; one side of it lies on a
+/// hull edge, so each edge direction is tried (rotating calipers, O(h^2) projections here with
+/// h hull vertices) and the smallest area wins (first edge on ties). `length_m >= width_m`;
+/// `yaw_rad` is the direction of the length side, in `(-pi/2, pi/2]` (a box has no front).
+/// z: centre `(z_min + z_max) / 2`, `height_m = z_max - z_min`. Every extent is at least
+/// `min_extent_m`. Returns `None` for no points or non-finite ones.
+pub fn fit_box(points: &[[f32; 3]], config: &BoxConfig) -> Option<Box3> {
+    if points.is_empty() || !points.iter().all(|p| p.iter().all(|c| c.is_finite())) {
+        return None;
+    }
+    let xy: Vec<[f64; 2]> = points.iter().map(|p| [f64::from(p[0]), f64::from(p[1])]).collect();
+    let (z_lo, z_hi) = points.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), p| {
+        (lo.min(f64::from(p[2])), hi.max(f64::from(p[2])))
+    });
+    let hull = convex_hull(&xy);
+    // Best: (area, angle, u range, v range).
+    let mut best: Option<(f64, f64, [f64; 2], [f64; 2])> = None;
+    let n = hull.len();
+    let edges = if n >= 2 { n } else { 1 };
+    for e in 0..edges {
+        let angle = if n >= 2 {
+            let (a, b) = (hull[e], hull[(e + 1) % n]);
+            (b[1] - a[1]).atan2(b[0] - a[0])
+        } else {
+            0.0
+        };
+        let (s, c) = angle.sin_cos();
+        let mut u = [f64::INFINITY, f64::NEG_INFINITY];
+        let mut v = [f64::INFINITY, f64::NEG_INFINITY];
+        for q in &hull {
+            let pu = c * q[0] + s * q[1];
+            let pv = -s * q[0] + c * q[1];
+            u = [u[0].min(pu), u[1].max(pu)];
+            v = [v[0].min(pv), v[1].max(pv)];
+        }
+        let area = (u[1] - u[0]) * (v[1] - v[0]);
+        if best.is_none_or(|b| area < b.0) {
+            best = Some((area, angle, u, v));
+        }
+    }
+    let (_, angle, u, v) = best?;
+    let (s, c) = angle.sin_cos();
+    let (cu, cv) = ((u[0] + u[1]) / 2.0, (v[0] + v[1]) / 2.0);
+    let (mut len, mut wid, mut yaw) = (u[1] - u[0], v[1] - v[0], angle);
+    if wid > len {
+        std::mem::swap(&mut len, &mut wid);
+        yaw += std::f64::consts::FRAC_PI_2;
+    }
+    // Into (-pi/2, pi/2].
+    let mut yaw = crate::geometry::wrap_angle_rad(yaw);
+    if yaw <= -std::f64::consts::FRAC_PI_2 {
+        yaw += std::f64::consts::PI;
+    } else if yaw > std::f64::consts::FRAC_PI_2 {
+        yaw -= std::f64::consts::PI;
+    }
+    let m = config.min_extent_m;
+    Some(Box3 {
+        x_m: c * cu - s * cv,
+        y_m: s * cu + c * cv,
+        z_m: (z_lo + z_hi) / 2.0,
+        yaw_rad: yaw,
+        length_m: len.max(m),
+        width_m: wid.max(m),
+        height_m: (z_hi - z_lo).max(m),
+    })
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use super::*;
+    use rand::{Rng, SeedableRng};
+    use rand_chacha::ChaCha8Rng;
+
+    /// Smallest difference between two box headings, which are equal modulo pi, rad.
+    fn yaw_error(a: f64, b: f64) -> f64 {
+        let d = (a - b).rem_euclid(std::f64::consts::PI);
+        d.min(std::f64::consts::PI - d)
+    }
+
+    #[test]
+    fn recovers_rotated_rectangles() {
+        let mut rng = ChaCha8Rng::seed_from_u64(9);
+        for trial in 0..200 {
+            let (cx, cy) = (rng.random_range(-50.0..50.0), rng.random_range(-50.0..50.0));
+            let yaw: f64 = rng.random_range(-4.0..4.0);
+            let (l, w) = (rng.random_range(1.0..6.0f64), rng.random_range(0.4..2.5f64));
+            let (l, w) = if l >= w * 1.1 { (l, w) } else { (w * 1.2, w) };
+            let (s, c) = yaw.sin_cos();
+            let mut pts = Vec::new();
+            // Outline points (what a LiDAR sees), plus every corner so the truth is the hull.
+            for k in 0..400 {
+                let (u, v) = match k % 4 {
+                    0 => (rng.random_range(-l / 2.0..l / 2.0), w / 2.0),
+                    1 => (rng.random_range(-l / 2.0..l / 2.0), -w / 2.0),
+                    2 => (l / 2.0, rng.random_range(-w / 2.0..w / 2.0)),
+                    _ => (-l / 2.0, rng.random_range(-w / 2.0..w / 2.0)),
+                };
+                let u = if k < 4 { [l, -l][k % 2] / 2.0 } else { u };
+                let v = if k < 4 { [w, -w][k / 2] / 2.0 } else { v };
+                let z = rng.random_range(0.2..1.7);
+                pts.push([(cx + c * u - s * v) as f32, (cy + s * u + c * v) as f32, z as f32]);
+            }
+            let b = fit_box(&pts, &BoxConfig::default()).unwrap();
+            assert!((b.x_m - cx).abs() < 0.02 && (b.y_m - cy).abs() < 0.02, "trial {trial}: {b:?}");
+            assert!(yaw_error(b.yaw_rad, yaw) < 0.01, "trial {trial}: yaw {} vs {yaw}", b.yaw_rad);
+            assert!(b.yaw_rad > -std::f64::consts::FRAC_PI_2 && b.yaw_rad <= std::f64::consts::FRAC_PI_2);
+            assert!((b.length_m - l).abs() < 0.02 && (b.width_m - w).abs() < 0.02, "trial {trial}: {b:?} {l} {w}");
+            assert!(b.height_m <= 1.5 + 1e-6 && b.height_m > 1.3);
+        }
+    }
+
+    #[test]
+    fn degenerate_clusters_get_a_minimum_box() {
+        let cfg = BoxConfig::default();
+        let one = fit_box(&[[1.0, 2.0, 3.0]], &cfg).unwrap();
+        assert_eq!((one.x_m, one.y_m, one.length_m, one.width_m, one.height_m), (1.0, 2.0, 0.1, 0.1, 0.1));
+        let line: Vec<[f32; 3]> = (0..10).map(|k| [k as f32, k as f32, 0.5]).collect();
+        let b = fit_box(&line, &cfg).unwrap();
+        assert!((b.length_m - 9.0 * 2f64.sqrt()).abs() < 1e-5 && b.width_m == 0.1);
+        assert!((b.yaw_rad - std::f64::consts::FRAC_PI_4).abs() < 1e-9);
+        assert!(fit_box(&[], &cfg).is_none());
+        assert!(fit_box(&[[f32::NAN, 0.0, 0.0]], &cfg).is_none());
+    }
+}

@@ -1,0 +1,162 @@
+//! Class fusion across sensors: a log-evidence per class in [`ObjectClass::ALL`] order,
+//! accumulated from camera detections (class + score), the LiDAR box size and the track speed.
+
+use crate::types::ObjectClass;
+
+const N: usize = ObjectClass::ALL.len();
+
+/// Log-evidence per class; the posterior is `softmax(prior + evidence)`.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct ClassEvidence {
+    log_e: [f64; N],
+}
+
+/// Typical (length, width, height) and its standard deviation per class, m.
+fn size_prior(class: ObjectClass) -> Option<([f64; 3], [f64; 3])> {
+    match class {
+        ObjectClass::Unknown => None,
+        ObjectClass::Car => Some(([4.5, 1.85, 1.55], [0.8, 0.25, 0.3])),
+        ObjectClass::Truck => Some(([10.0, 2.5, 3.3], [3.5, 0.3, 0.6])),
+        ObjectClass::Pedestrian => Some(([0.6, 0.6, 1.7], [0.25, 0.25, 0.25])),
+        ObjectClass::Cyclist => Some(([1.8, 0.65, 1.7], [0.3, 0.2, 0.25])),
+    }
+}
+
+/// Weight of one LiDAR size observation (successive boxes are strongly correlated).
+const SIZE_WEIGHT: f64 = 0.2;
+/// Weight of one speed observation.
+const SPEED_WEIGHT: f64 = 0.2;
+/// Probability that the detector reports the true class.
+const CAMERA_HIT: f64 = 0.8;
+/// Evidence magnitudes are kept within this of the best class so the class can still change.
+const SPAN: f64 = 25.0;
+
+impl ClassEvidence {
+    pub fn new() -> Self {
+        Self { log_e: [0.0; N] }
+    }
+
+    fn idx(class: ObjectClass) -> usize {
+        class.code() as usize
+    }
+
+    fn renormalize(&mut self) {
+        let mx = self.log_e.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        for v in &mut self.log_e {
+            *v = (*v - mx).max(-SPAN);
+        }
+    }
+
+    /// Camera detection of `class` with confidence `score`: `log e_k += score ln P(c | k)`
+    /// with `P(c|c) = 0.8`, `P(c|k != c) = 0.2 / 4`, and `P(c|Unknown) = 0.2`.
+    pub fn add_camera(&mut self, class: ObjectClass, score: f64) {
+        if class == ObjectClass::Unknown || !score.is_finite() {
+            return;
+        }
+        let s = score.clamp(0.0, 1.0);
+        for k in ObjectClass::ALL {
+            let p = if k == class {
+                CAMERA_HIT
+            } else if k == ObjectClass::Unknown {
+                0.2
+            } else {
+                (1.0 - CAMERA_HIT) / 4.0
+            };
+            self.log_e[Self::idx(k)] += s * p.ln();
+        }
+        self.renormalize();
+    }
+
+    /// LiDAR box size `(length, width, height)`, m: Gaussian log-likelihood per class (length
+    /// and width taken in either order), Unknown gets a flat likelihood equal to 2.5 sigma.
+    pub fn add_size(&mut self, l_m: f64, w_m: f64, h_m: f64) {
+        let (a, b) = if l_m >= w_m { (l_m, w_m) } else { (w_m, l_m) };
+        let obs = [a, b, h_m];
+        for k in ObjectClass::ALL {
+            let ll = match size_prior(k) {
+                Some((mean, std)) => obs
+                    .iter()
+                    .zip(mean.iter().zip(std.iter()))
+                    .map(|(o, (m, s))| -0.5 * ((o - m) / s).powi(2) - s.ln())
+                    .sum::<f64>(),
+                None => -3.0 * (0.5 * 2.5 * 2.5 + 0.5f64.ln()),
+            };
+            self.log_e[Self::idx(k)] += SIZE_WEIGHT * ll.max(-40.0);
+        }
+        self.renormalize();
+    }
+
+    /// Speed over ground, m/s: pedestrians above ~3 m/s and cyclists above ~12 m/s are
+    /// unlikely (one-sided logistic penalties).
+    pub fn add_speed(&mut self, speed_mps: f64) {
+        if !speed_mps.is_finite() {
+            return;
+        }
+        let penalty = |limit: f64| -4.0 / (1.0 + (-(speed_mps - limit) * 2.0).exp());
+        self.log_e[Self::idx(ObjectClass::Pedestrian)] += SPEED_WEIGHT * penalty(3.5);
+        self.log_e[Self::idx(ObjectClass::Cyclist)] += SPEED_WEIGHT * penalty(12.0);
+        self.renormalize();
+    }
+
+    /// The posterior per class (uniform prior).
+    pub fn posterior(&self) -> [f64; N] {
+        let mx = self.log_e.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        let mut p = [0.0; N];
+        let mut s = 0.0;
+        for (pi, e) in p.iter_mut().zip(self.log_e) {
+            *pi = (e - mx).exp();
+            s += *pi;
+        }
+        for pi in &mut p {
+            *pi /= s;
+        }
+        p
+    }
+
+    /// The most probable class if its posterior is at least 0.5, else Unknown; ties go to the
+    /// lower `CLASS_*` code.
+    pub fn fused(&self) -> ObjectClass {
+        let p = self.posterior();
+        let mut best = 0;
+        for k in 1..N {
+            if p[k] > p[best] {
+                best = k;
+            }
+        }
+        if p[best] >= 0.5 {
+            ObjectClass::ALL[best]
+        } else {
+            ObjectClass::Unknown
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn size_alone_separates_car_and_pedestrian() {
+        let mut c = ClassEvidence::new();
+        for _ in 0..10 {
+            c.add_size(4.4, 1.8, 1.5);
+        }
+        assert_eq!(c.fused(), ObjectClass::Car);
+        let mut p = ClassEvidence::new();
+        for _ in 0..10 {
+            p.add_size(0.5, 0.6, 1.75);
+        }
+        assert_eq!(p.fused(), ObjectClass::Pedestrian);
+    }
+
+    #[test]
+    fn camera_and_speed_resolve_pedestrian_vs_cyclist() {
+        let mut c = ClassEvidence::new();
+        for _ in 0..5 {
+            c.add_size(1.0, 0.6, 1.7);
+            c.add_camera(ObjectClass::Cyclist, 0.9);
+        }
+        assert_eq!(c.fused(), ObjectClass::Cyclist);
+        assert_eq!(ClassEvidence::new().fused(), ObjectClass::Unknown);
+    }
+}

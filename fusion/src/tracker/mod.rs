@@ -1,0 +1,820 @@
+//! Multi-sensor multi-object tracker in the `odom` frame. Pure: no ROS, no I/O, no wall
+//! clock; every call takes its stamp and the ego pose ([`EgoState`], `odom_from_base`) as
+//! arguments, and the same calls give bit-identical tracks.
+//!
+//! - **Motion**: an IMM of constant velocity and constant turn over the shared state
+//!   `[px, py, vx, vy, omega, psi]` (module `imm`); the process noise is chosen per fused class
+//!   ([`ClassProcessNoise`]). Box size and centre height are smoothed by scalar Kalman filters
+//!   beside it.
+//! - **Measurements** (module `models`), each an EKF update with its Jacobian:
+//!   LiDAR boxes in `base_link` (centre with size-aware noise and a visible-corner correction,
+//!   heading modulo pi with the length/width swap resolved); radar `(range, azimuth, range
+//!   rate)` where the range rate is relative to the sensor's own velocity in `odom` (ego speed
+//!   and yaw rate times the lever arm); camera boxes through the real intrinsics and
+//!   `base_from_optical` (centre column, plus the bottom row when the box's bottom edge is in
+//!   the image); ultrasonic range to the nearest point of the nearest track's box inside the
+//!   cone (a range update plus existence evidence; an empty cone is negative evidence).
+//! - **Association** per sensor: chi-square gate on the Mahalanobis distance, cost
+//!   `d^2 + ln(det S / det R)`, global assignment by `pathfinding::kuhn_munkres` on the padded
+//!   square problem with integer costs and a non-assignment cost (module `assoc`).
+//! - **Management**: an IPDA-style existence probability per track (survival decay, detection
+//!   probability per sensor, clutter density per sensor); tracks are born tentative from LiDAR
+//!   boxes and radar returns outside every gate; a track is confirmed when its existence,
+//!   velocity certainty and LiDAR hit count (or radar plus camera hits: radar alone never
+//!   confirms) suffice; deleted on low existence or after coasting. Cameras and ultrasonics
+//!   never create tracks.
+//! - **Class fusion** (module `class`): per-class evidence from camera class and score, the LiDAR
+//!   box size and the speed.
+//! - **Bad input** (NaN or infinite fields, zero-size boxes, a non-positive-definite innovation
+//!   covariance, radar returns behind the sensor, camera boxes outside the image, stamps going
+//!   back in time, an invalid ego state or sensor model) is skipped and counted per
+//!   [`RejectReason`]; no track ever holds a non-finite value.
+
+mod assoc;
+mod class;
+pub mod config;
+mod imm;
+mod models;
+
+#[cfg(test)]
+mod scenario_tests;
+
+pub use config::{
+    CameraConfig, ClassProcessNoise, ConfigError, LidarConfig, ProcessNoise, RadarConfig, TrackerConfig,
+    UltrasonicConfig,
+};
+
+use crate::geometry::wrap_angle_rad;
+use crate::types::{
+    Box3, CameraFrame, EgoState, RadarScan, StampNs, Track, TrackStatus, UltrasonicRange,
+};
+use nalgebra::{Matrix6, Vector6};
+
+use self::class::ClassEvidence;
+use self::imm::{innovate, Gaussian, Imm, Linearized, I_OMEGA, I_PSI};
+use self::models::{CameraCtx, Planar, RadarCtx, Shape, UltraCtx};
+
+/// Why an input was skipped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum RejectReason {
+    /// A NaN or infinite field.
+    NonFinite,
+    /// A box with a non-positive extent.
+    ZeroSize,
+    /// The innovation covariance of an update was not positive definite (Cholesky failed).
+    NonPositiveDefinite,
+    /// A radar return with `|azimuth| >= 90 deg`.
+    BehindSensor,
+    /// A camera box whose centre is outside the image.
+    OutsideImage,
+    /// A range outside the sensor's measurable interval.
+    OutOfRange,
+    /// A stamp older than the tracker's time (retrodiction belongs to the time-sync stage).
+    OutOfSequence,
+    /// An ego state with non-finite fields.
+    InvalidEgo,
+    /// A camera or ultrasonic model with non-finite or non-positive parameters.
+    InvalidSensorModel,
+}
+
+impl RejectReason {
+    /// All reasons, in counter order.
+    pub const ALL: [RejectReason; 9] = [
+        RejectReason::NonFinite,
+        RejectReason::ZeroSize,
+        RejectReason::NonPositiveDefinite,
+        RejectReason::BehindSensor,
+        RejectReason::OutsideImage,
+        RejectReason::OutOfRange,
+        RejectReason::OutOfSequence,
+        RejectReason::InvalidEgo,
+        RejectReason::InvalidSensorModel,
+    ];
+}
+
+/// Counters since construction.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TrackerCounters {
+    /// Tracks created (all tentative).
+    pub births: u64,
+    /// Of those, created from a radar return.
+    pub radar_births: u64,
+    /// Tracks promoted to confirmed.
+    pub confirmations: u64,
+    /// Tracks removed (tentative or confirmed).
+    pub deletions: u64,
+    /// Of those, confirmed ones.
+    pub confirmed_deletions: u64,
+    /// Measurement-to-track updates applied.
+    pub associations: u64,
+    /// Valid measurements inside no track's gate (while tracks existed).
+    pub gated_out: u64,
+    rejected: [u64; RejectReason::ALL.len()],
+}
+
+impl TrackerCounters {
+    /// Inputs skipped for `reason`.
+    pub fn rejected(&self, reason: RejectReason) -> u64 {
+        self.rejected[reason as usize]
+    }
+
+    /// Inputs skipped for any reason.
+    pub fn rejected_total(&self) -> u64 {
+        self.rejected.iter().sum()
+    }
+
+    fn reject(&mut self, reason: RejectReason) {
+        self.rejected[reason as usize] += 1;
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Sensor {
+    Lidar,
+    Radar,
+    Camera,
+    Ultrasonic,
+}
+
+/// Per-sensor statistics of the existence update.
+#[derive(Debug, Clone, Copy)]
+struct SensorStats {
+    detection_probability: f64,
+    /// Clutter density in the measurement space of `dof` dimensions.
+    clutter_density: f64,
+    /// `clutter_density` is per measurement dimension (raised to the dimension).
+    density_per_dimension: bool,
+    gate_chi2: [f64; 3],
+}
+
+#[derive(Debug, Clone, PartialEq)]
+struct TrackInternal {
+    id: u64,
+    imm: Imm,
+    /// Length, width, height, m, and their variances.
+    size_m: [f64; 3],
+    size_var: [f64; 3],
+    size_updates: u32,
+    z_m: f64,
+    z_var: f64,
+    existence: f64,
+    class: ClassEvidence,
+    status: TrackStatus,
+    last_position_update_ns: StampNs,
+    lidar_hits: u32,
+    radar_hits: u32,
+    camera_hits: u32,
+    was_confirmed: bool,
+}
+
+impl TrackInternal {
+    fn shape(&self) -> Shape {
+        Shape {
+            length_m: self.size_m[0],
+            width_m: self.size_m[1],
+            height_m: self.size_m[2],
+            z_m: self.z_m,
+            size_known: self.size_updates >= 3,
+        }
+    }
+
+    fn is_finite(&self) -> bool {
+        self.imm.modes.iter().all(|g| g.x.iter().chain(g.p.iter()).all(|v| v.is_finite()))
+            && self.size_m.iter().chain(&self.size_var).all(|v| v.is_finite())
+            && self.z_m.is_finite()
+            && self.existence.is_finite()
+    }
+
+    fn velocity_std_mps(&self) -> f64 {
+        let p = self.imm.combined().p;
+        p[(2, 2)].max(p[(3, 3)]).max(0.0).sqrt()
+    }
+}
+
+/// Scalar Kalman update of `(x, var)` with measurement `z` of variance `r`.
+fn scalar_update(x: &mut f64, var: &mut f64, z: f64, r: f64) {
+    let k = *var / (*var + r);
+    *x += k * (z - *x);
+    *var *= 1.0 - k;
+}
+
+/// Existence update (IPDA with at most one measurement per track): with
+/// `Delta = Pd (1 - LR)` and `LR = exp(ll) / clutter_density` (or `LR = 0` on a miss),
+/// `r' = (1 - Delta) r / (1 - Delta r)`.
+fn existence_update(r: f64, pd: f64, lr: Option<f64>) -> f64 {
+    let lr = lr.unwrap_or(0.0).clamp(0.0, 1e6);
+    let delta = pd * (1.0 - lr);
+    let den = 1.0 - delta * r;
+    if den <= 1e-12 {
+        return r;
+    }
+    ((1.0 - delta) * r / den).clamp(0.0, 1.0)
+}
+
+fn finite(values: &[f64]) -> bool {
+    values.iter().all(|v| v.is_finite())
+}
+
+fn ego_valid(ego: &EgoState) -> bool {
+    finite(&[ego.x_m, ego.y_m, ego.yaw_rad, ego.speed_mps, ego.yaw_rate_radps])
+}
+
+/// The multi-sensor tracker. See the crate documentation for the method.
+#[derive(Debug, Clone)]
+pub struct Tracker {
+    cfg: TrackerConfig,
+    tracks: Vec<TrackInternal>,
+    next_id: u64,
+    time_ns: Option<StampNs>,
+    counters: TrackerCounters,
+}
+
+impl Tracker {
+    /// A tracker with no tracks; fails when a config value is out of its domain.
+    pub fn new(config: TrackerConfig) -> Result<Self, ConfigError> {
+        config.validate()?;
+        Ok(Self { cfg: config, tracks: Vec::new(), next_id: 1, time_ns: None, counters: TrackerCounters::default() })
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &TrackerConfig {
+        &self.cfg
+    }
+
+    /// Counters since construction.
+    pub fn counters(&self) -> &TrackerCounters {
+        &self.counters
+    }
+
+    /// The tracker's time (the stamp of the latest prediction), ns.
+    pub fn time_ns(&self) -> Option<StampNs> {
+        self.time_ns
+    }
+
+    /// Confirmed tracks predicted to the tracker's time (their `stamp_ns`), sorted by id.
+    pub fn tracks(&self) -> Vec<Track> {
+        self.all_tracks().into_iter().filter(|t| t.status == TrackStatus::Confirmed).collect()
+    }
+
+    /// Tentative and confirmed tracks, sorted by id.
+    pub fn all_tracks(&self) -> Vec<Track> {
+        let stamp = self.time_ns.unwrap_or(0);
+        self.tracks
+            .iter()
+            .map(|t| {
+                let g = t.imm.combined();
+                let mut cov = [0.0; 16];
+                for r in 0..4 {
+                    for c in 0..4 {
+                        cov[4 * r + c] = g.p[(r, c)];
+                    }
+                }
+                Track {
+                    id: t.id,
+                    class: t.class.fused(),
+                    existence: t.existence,
+                    status: t.status,
+                    shape: Box3 {
+                        x_m: g.x[0],
+                        y_m: g.x[1],
+                        z_m: t.z_m,
+                        yaw_rad: g.x[I_PSI],
+                        length_m: t.size_m[0],
+                        width_m: t.size_m[1],
+                        height_m: t.size_m[2],
+                    },
+                    vx_mps: g.x[2],
+                    vy_mps: g.x[3],
+                    yaw_rate_radps: g.x[I_OMEGA],
+                    covariance: cov,
+                    stamp_ns: stamp,
+                }
+            })
+            .collect()
+    }
+
+    /// Predicts every track to `stamp_ns` (IMM mixing and prediction, existence decay
+    /// `r *= exp(-dt / survival_time)`), then deletes tracks that coasted too long or whose
+    /// existence fell below `delete_existence`. A stamp older than the tracker's time is
+    /// rejected (counted as [`RejectReason::OutOfSequence`]) and returns `false`.
+    pub fn predict_to(&mut self, stamp_ns: StampNs) -> bool {
+        let Some(now) = self.time_ns else {
+            self.time_ns = Some(stamp_ns);
+            return true;
+        };
+        if stamp_ns < now {
+            self.counters.reject(RejectReason::OutOfSequence);
+            return false;
+        }
+        let dt_s = (stamp_ns - now) as f64 * 1e-9;
+        self.time_ns = Some(stamp_ns);
+        if dt_s > 0.0 {
+            let survive = (-dt_s / self.cfg.existence_survival_time_s).exp();
+            for t in &mut self.tracks {
+                let noise = self.cfg.process_noise.for_class(t.class.fused());
+                let before = t.imm.clone();
+                t.imm.predict(dt_s, &noise, self.cfg.imm_mode_sojourn_s);
+                if !t.is_finite() {
+                    t.imm = before;
+                }
+                t.existence *= survive;
+            }
+        }
+        self.manage(stamp_ns);
+        true
+    }
+
+    fn manage(&mut self, now: StampNs) {
+        let cfg = self.cfg;
+        let mut confirmations = 0;
+        for t in &mut self.tracks {
+            let coast_s = (now - t.last_position_update_ns) as f64 * 1e-9;
+            let max_coast =
+                if t.status == TrackStatus::Confirmed { cfg.max_coast_confirmed_s } else { cfg.max_coast_tentative_s };
+            if t.existence < cfg.delete_existence || coast_s > max_coast || !t.is_finite() {
+                t.status = TrackStatus::Deleted;
+                continue;
+            }
+            if t.status == TrackStatus::Tentative
+                && t.existence >= cfg.confirm_existence
+                && t.velocity_std_mps() <= cfg.confirm_max_velocity_std_mps
+                && (t.lidar_hits >= cfg.confirm_min_lidar_hits
+                    || (t.radar_hits >= cfg.confirm_min_radar_hits && t.camera_hits >= cfg.confirm_min_camera_hits))
+            {
+                t.status = TrackStatus::Confirmed;
+                t.was_confirmed = true;
+                confirmations += 1;
+            }
+        }
+        self.counters.confirmations += confirmations;
+        // A tentative track inside a confirmed track's box (+0.5 m) duplicates it.
+        let confirmed: Vec<(f64, f64, f64, f64, f64)> = self
+            .tracks
+            .iter()
+            .filter(|t| t.status == TrackStatus::Confirmed)
+            .map(|t| {
+                let x = t.imm.combined().x;
+                (x[0], x[1], x[I_PSI], t.size_m[0], t.size_m[1])
+            })
+            .collect();
+        for t in &mut self.tracks {
+            if t.status != TrackStatus::Tentative {
+                continue;
+            }
+            let x = t.imm.combined().x;
+            let inside = confirmed.iter().any(|&(cx, cy, psi, l, w)| {
+                let (s, c) = psi.sin_cos();
+                let (dx, dy) = (x[0] - cx, x[1] - cy);
+                (c * dx + s * dy).abs() <= 0.5 * l + 0.5 && (-s * dx + c * dy).abs() <= 0.5 * w + 0.5
+            });
+            if inside {
+                t.status = TrackStatus::Deleted;
+            }
+        }
+        let before = self.tracks.len();
+        let deleted_confirmed =
+            self.tracks.iter().filter(|t| t.status == TrackStatus::Deleted && t.was_confirmed).count();
+        self.counters.confirmed_deletions += deleted_confirmed as u64;
+        self.tracks.retain(|t| t.status != TrackStatus::Deleted);
+        self.counters.deletions += (before - self.tracks.len()) as u64;
+    }
+
+    /// Common start of every update: checks the ego state and the stamp, predicts to it.
+    fn begin(&mut self, stamp_ns: StampNs, ego: &EgoState) -> bool {
+        if !ego_valid(ego) {
+            self.counters.reject(RejectReason::InvalidEgo);
+            return false;
+        }
+        self.predict_to(stamp_ns)
+    }
+
+    /// Gating, assignment, EKF updates and existence updates for one sensor's measurements.
+    ///
+    /// `lin(shape, psi, j, x)` linearizes measurement `j` at state `x` for a track of `shape`
+    /// and heading `psi`; `in_view(track)` says whether the sensor should have seen the track.
+    /// Returns, per measurement, the id index of the track it updated, and whether it fell in
+    /// any gate (any track / any confirmed track).
+    fn associate(
+        &mut self,
+        sensor: Sensor,
+        stats: SensorStats,
+        n_meas: usize,
+        lin: &LinearizeFn<'_>,
+        in_view: &dyn Fn(&Shape, &Vector6<f64>) -> bool,
+    ) -> Vec<MeasOutcome> {
+        let mut outcome = vec![MeasOutcome::default(); n_meas];
+        let mut costs = vec![vec![None; n_meas]; self.tracks.len()];
+        let tracks = std::mem::take(&mut self.tracks);
+        for (i, t) in tracks.iter().enumerate() {
+            let g = t.imm.combined();
+            let shape = t.shape();
+            for (j, out) in outcome.iter_mut().enumerate() {
+                let Some(l) = lin(&shape, g.x[I_PSI], j, &g.x) else { continue };
+                let Some(inn) = innovate(&g, &l) else {
+                    self.counters.reject(RejectReason::NonPositiveDefinite);
+                    continue;
+                };
+                let dof = l.z.len().clamp(1, 3);
+                if inn.d2 > stats.gate_chi2[dof - 1] {
+                    continue;
+                }
+                out.in_gate = true;
+                if t.status == TrackStatus::Confirmed {
+                    out.in_confirmed_gate = true;
+                }
+                let ln_det_r = l.r.clone().cholesky().map_or(0.0, |c| {
+                    2.0 * c.l_dirty().diagonal().iter().map(|d| d.ln()).sum::<f64>()
+                });
+                let tentative_penalty = if t.status == TrackStatus::Confirmed { 0.0 } else { 1.0 };
+                costs[i][j] = Some(inn.d2 + (inn.ln_det_s - ln_det_r).max(0.0) + tentative_penalty);
+            }
+        }
+        self.tracks = tracks;
+        let assignment = assoc::assign(&costs, n_meas, self.cfg.non_assignment_cost, self.cfg.cost_scale);
+        let now = self.time_ns.unwrap_or(0);
+        for (i, t) in self.tracks.iter_mut().enumerate() {
+            let shape = t.shape();
+            let psi = t.imm.combined().x[I_PSI];
+            match assignment[i] {
+                Some(j) => {
+                    let before = t.imm.clone();
+                    match t.imm.update(&|x| lin(&shape, psi, j, x)) {
+                        Some((ll, dof)) => {
+                            let density = if stats.density_per_dimension {
+                                stats.clutter_density.powi(i32::try_from(dof).unwrap_or(1))
+                            } else {
+                                stats.clutter_density
+                            };
+                            let lr = ll.exp() / density;
+                            t.existence = existence_update(t.existence, stats.detection_probability, Some(lr))
+                                .min(self.cfg.max_existence);
+                            outcome[j].track = Some(i);
+                            self.counters.associations += 1;
+                            match sensor {
+                                Sensor::Lidar => t.lidar_hits += 1,
+                                Sensor::Radar => t.radar_hits += 1,
+                                Sensor::Camera => t.camera_hits += 1,
+                                Sensor::Ultrasonic => {}
+                            }
+                            if sensor != Sensor::Camera {
+                                t.last_position_update_ns = now;
+                            }
+                            if !t.is_finite() {
+                                t.imm = before;
+                            }
+                        }
+                        None => {
+                            t.imm = before;
+                            self.counters.reject(RejectReason::NonPositiveDefinite);
+                        }
+                    }
+                }
+                None => {
+                    let x = t.imm.combined().x;
+                    if in_view(&shape, &x) {
+                        t.existence = existence_update(t.existence, stats.detection_probability, None);
+                    }
+                }
+            }
+        }
+        if !self.tracks.is_empty() {
+            self.counters.gated_out += outcome.iter().filter(|o| !o.in_gate).count() as u64;
+        }
+        outcome
+    }
+
+    fn new_track(&mut self, g: Gaussian, size_m: [f64; 3], size_std_m: f64, z_m: f64, existence: f64, now: StampNs) {
+        let id = self.next_id;
+        self.next_id += 1;
+        self.counters.births += 1;
+        self.tracks.push(TrackInternal {
+            id,
+            imm: Imm::new(g),
+            size_m,
+            size_var: [size_std_m * size_std_m; 3],
+            size_updates: 0,
+            z_m,
+            z_var: 0.25,
+            existence,
+            class: ClassEvidence::new(),
+            status: TrackStatus::Tentative,
+            last_position_update_ns: now,
+            lidar_hits: 0,
+            radar_hits: 0,
+            camera_hits: 0,
+            was_confirmed: false,
+        });
+    }
+
+    /// Updates with LiDAR boxes (`base_link`, from the LiDAR stage) taken at `stamp_ns` with
+    /// the ego pose `ego`. Boxes with non-finite fields or a non-positive extent are skipped
+    /// and counted. Unassociated boxes outside every confirmed track's gate start tentative
+    /// tracks.
+    pub fn update_lidar(&mut self, stamp_ns: StampNs, ego: &EgoState, boxes_base: &[Box3]) {
+        if !self.begin(stamp_ns, ego) {
+            return;
+        }
+        let mut boxes = Vec::with_capacity(boxes_base.len());
+        for b in boxes_base {
+            if !finite(&[b.x_m, b.y_m, b.z_m, b.yaw_rad, b.length_m, b.width_m, b.height_m]) {
+                self.counters.reject(RejectReason::NonFinite);
+            } else if b.length_m <= 1e-3 || b.width_m <= 1e-3 || b.height_m <= 1e-3 {
+                self.counters.reject(RejectReason::ZeroSize);
+            } else {
+                boxes.push(*b);
+            }
+        }
+        let cfg = self.cfg;
+        let pe = Planar { x_m: ego.x_m, y_m: ego.y_m, yaw_rad: ego.yaw_rad };
+        let stats = SensorStats {
+            detection_probability: cfg.lidar.detection_probability,
+            clutter_density: cfg.lidar.clutter_density_per_m2,
+            density_per_dimension: false,
+            gate_chi2: cfg.gate_chi2,
+        };
+        let lin = |shape: &Shape, psi: f64, j: usize, x: &Vector6<f64>| {
+            let m = models::lidar_measurement(&cfg.lidar, &pe, &boxes[j], shape, psi);
+            Some(models::lidar_lin(&m, &pe, x))
+        };
+        let in_view = |_: &Shape, x: &Vector6<f64>| (x[0] - pe.x_m).hypot(x[1] - pe.y_m) <= cfg.lidar.max_range_m;
+        let outcome = self.associate(Sensor::Lidar, stats, boxes.len(), &lin, &in_view);
+        let now = stamp_ns;
+        for (j, o) in outcome.iter().enumerate() {
+            let b = &boxes[j];
+            if let Some(i) = o.track {
+                let t = &mut self.tracks[i];
+                let psi = t.imm.combined().x[I_PSI];
+                let m = models::lidar_measurement(&cfg.lidar, &pe, b, &t.shape(), psi);
+                let meas = [m.length_m, m.width_m, b.height_m];
+                let r = cfg.lidar.size_std_m.powi(2);
+                for ((est, var), z) in t.size_m.iter_mut().zip(t.size_var.iter_mut()).zip(meas) {
+                    // A shorter box is a partial view: it may only grow the estimate.
+                    if !(m.truncated && z < *est) {
+                        scalar_update(est, var, z, r);
+                        *var += 0.01 * 0.01;
+                    }
+                }
+                t.size_updates += 1;
+                scalar_update(&mut t.z_m, &mut t.z_var, b.z_m, cfg.lidar.z_std_m.powi(2));
+                t.z_var += 0.02 * 0.02;
+                if !m.truncated {
+                    t.class.add_size(t.size_m[0], t.size_m[1], t.size_m[2]);
+                }
+            } else if !o.in_confirmed_gate {
+                let (s, c) = pe.yaw_rad.sin_cos();
+                let (px, py) = (pe.x_m + c * b.x_m - s * b.y_m, pe.y_m + s * b.x_m + c * b.y_m);
+                let meas = models::lidar_measurement(
+                    &cfg.lidar,
+                    &pe,
+                    b,
+                    &Shape { length_m: 0.0, width_m: 0.0, height_m: 0.0, z_m: 0.0, size_known: false },
+                    b.yaw_rad + pe.yaw_rad,
+                );
+                let small = b.length_m.max(b.width_m) < 1.2;
+                let v_std = if small { 2.5 } else { cfg.birth_velocity_std_mps };
+                let rot = nalgebra::Matrix2::new(c, -s, s, c);
+                let rpos = rot * meas.r.fixed_view::<2, 2>(0, 0) * rot.transpose();
+                let mut p = Matrix6::zeros();
+                p.fixed_view_mut::<2, 2>(0, 0).copy_from(&rpos);
+                p[(2, 2)] = v_std * v_std;
+                p[(3, 3)] = v_std * v_std;
+                p[(I_OMEGA, I_OMEGA)] = 0.3 * 0.3;
+                p[(I_PSI, I_PSI)] = if meas.z.len() == 3 { cfg.lidar.yaw_std_rad.powi(2) } else { 1.0 };
+                let x = Vector6::new(px, py, 0.0, 0.0, 0.0, wrap_angle_rad(b.yaw_rad + pe.yaw_rad));
+                self.new_track(
+                    Gaussian { x, p },
+                    [b.length_m, b.width_m, b.height_m],
+                    cfg.lidar.size_std_m,
+                    b.z_m,
+                    cfg.lidar.birth_existence,
+                    now,
+                );
+            }
+        }
+        self.manage(now);
+    }
+
+    /// Updates with a radar scan. Returns behind the sensor, beyond the configured range or
+    /// with non-finite fields are skipped and counted. A return inside no track's gate starts a
+    /// tentative track that radar alone can never confirm.
+    pub fn update_radar(&mut self, scan: &RadarScan, ego: &EgoState) {
+        if !self.begin(scan.stamp_ns, ego) {
+            return;
+        }
+        let cfg = self.cfg;
+        let mut dets = Vec::with_capacity(scan.detections.len());
+        for d in &scan.detections {
+            if !finite(&[d.range_m, d.azimuth_rad, d.elevation_rad, d.doppler_mps]) {
+                self.counters.reject(RejectReason::NonFinite);
+            } else if d.azimuth_rad.cos() <= 0.0 {
+                self.counters.reject(RejectReason::BehindSensor);
+            } else if d.range_m <= 0.0 || d.range_m > cfg.radar.max_range_m {
+                self.counters.reject(RejectReason::OutOfRange);
+            } else {
+                dets.push(*d);
+            }
+        }
+        let mount = &scan.base_from_sensor;
+        let mount_ok = mount.translation.vector.iter().chain(mount.rotation.coords.iter()).all(|v| v.is_finite());
+        if !mount_ok {
+            self.counters.reject(RejectReason::InvalidSensorModel);
+            return;
+        }
+        let ctx = RadarCtx::new(ego, mount);
+        let stats = SensorStats {
+            detection_probability: cfg.radar.detection_probability,
+            clutter_density: cfg.radar.clutter_density,
+            density_per_dimension: false,
+            gate_chi2: cfg.gate_chi2,
+        };
+        let lin = |shape: &Shape, _psi: f64, j: usize, x: &Vector6<f64>| {
+            let (z, r) = models::radar_measurement(&cfg.radar, &dets[j], shape.length_m.max(shape.width_m));
+            models::radar_lin(&ctx, &z, &r, x)
+        };
+        let in_view = |_: &Shape, x: &Vector6<f64>| {
+            let (dx, dy) = (x[0] - ctx.sensor.x_m, x[1] - ctx.sensor.y_m);
+            let bearing = wrap_angle_rad(dy.atan2(dx) - ctx.sensor.yaw_rad);
+            bearing.abs() <= 0.5 * cfg.radar.fov_rad && dx.hypot(dy) <= cfg.radar.max_range_m
+        };
+        let outcome = self.associate(Sensor::Radar, stats, dets.len(), &lin, &in_view);
+        for (j, o) in outcome.iter().enumerate() {
+            if let Some(i) = o.track {
+                let t = &mut self.tracks[i];
+                let x = t.imm.combined().x;
+                t.class.add_speed(x[2].hypot(x[3]));
+            } else if !o.in_gate {
+                let (z, r) = models::radar_measurement(&cfg.radar, &dets[j], 0.0);
+                let (pos, u, radial) = models::radar_inverse(&ctx, &z);
+                let (s, c) = (u[1], u[0]);
+                // Position covariance: range along u, azimuth across; velocity: the radial
+                // component from the doppler, the tangential one unknown.
+                let var_r = r[(0, 0)] + 0.5 * 0.5;
+                let var_t = (z[0] * r[(1, 1)].sqrt()).powi(2) + 0.5 * 0.5;
+                let var_vr = r[(2, 2)] + 0.5 * 0.5;
+                let var_vt = cfg.birth_velocity_std_mps.powi(2);
+                let rot = nalgebra::Matrix2::new(c, -s, s, c);
+                let pp = rot * nalgebra::Matrix2::new(var_r, 0.0, 0.0, var_t) * rot.transpose();
+                let pv = rot * nalgebra::Matrix2::new(var_vr, 0.0, 0.0, var_vt) * rot.transpose();
+                let mut p = Matrix6::zeros();
+                p.fixed_view_mut::<2, 2>(0, 0).copy_from(&pp);
+                p.fixed_view_mut::<2, 2>(2, 2).copy_from(&pv);
+                p[(I_OMEGA, I_OMEGA)] = 0.3 * 0.3;
+                p[(I_PSI, I_PSI)] = 1.0;
+                let heading = if radial >= 0.0 { u[1].atan2(u[0]) } else { (-u[1]).atan2(-u[0]) };
+                let x = Vector6::new(pos[0], pos[1], radial * u[0], radial * u[1], 0.0, heading);
+                self.new_track(Gaussian { x, p }, [1.0, 1.0, 1.5], 1.0, 0.75, cfg.radar.birth_existence, scan.stamp_ns);
+                self.counters.radar_births += 1;
+            }
+        }
+        self.manage(scan.stamp_ns);
+    }
+
+    /// Updates with the 2D boxes of one camera frame: bearing (and ground-contact row) update
+    /// plus class evidence for associated tracks. Boxes with non-finite fields, non-positive
+    /// size or a centre outside the image are skipped and counted; boxes below `min_score` are
+    /// ignored. Cameras never start tracks.
+    pub fn update_camera(&mut self, frame: &CameraFrame, ego: &EgoState) {
+        if !self.begin(frame.stamp_ns, ego) {
+            return;
+        }
+        let cfg = self.cfg;
+        let m = &frame.model;
+        let model_ok = finite(&[m.fx_px, m.fy_px, m.cx_px, m.cy_px])
+            && m.fx_px > 0.0
+            && m.fy_px > 0.0
+            && m.width_px > 0
+            && m.height_px > 0
+            && m.base_from_optical.translation.vector.iter().all(|v| v.is_finite())
+            && m.base_from_optical.rotation.coords.iter().all(|v| v.is_finite());
+        if !model_ok {
+            self.counters.reject(RejectReason::InvalidSensorModel);
+            return;
+        }
+        let (w, h) = (f64::from(m.width_px), f64::from(m.height_px));
+        let mut dets = Vec::with_capacity(frame.detections.len());
+        for d in &frame.detections {
+            if !finite(&[d.center_u_px, d.center_v_px, d.width_px, d.height_px, d.score]) {
+                self.counters.reject(RejectReason::NonFinite);
+            } else if d.width_px <= 0.0 || d.height_px <= 0.0 {
+                self.counters.reject(RejectReason::ZeroSize);
+            } else if !(0.0..=w).contains(&d.center_u_px) || !(0.0..=h).contains(&d.center_v_px) {
+                self.counters.reject(RejectReason::OutsideImage);
+            } else if d.score >= cfg.camera.min_score {
+                dets.push(*d);
+            }
+        }
+        let ctx = CameraCtx::new(ego, m);
+        let stats = SensorStats {
+            detection_probability: cfg.camera.detection_probability,
+            clutter_density: cfg.camera.clutter_density_per_px,
+            density_per_dimension: true,
+            gate_chi2: cfg.gate_chi2,
+        };
+        let lin = |shape: &Shape, _psi: f64, j: usize, x: &Vector6<f64>| {
+            models::camera_lin(&ctx, &cfg.camera, &dets[j], shape, x)
+        };
+        let in_view = |shape: &Shape, x: &Vector6<f64>| {
+            ctx.project([x[0], x[1], shape.z_m]).is_some_and(|(uv, _, depth)| {
+                (0.0..=w).contains(&uv[0]) && (0.0..=h).contains(&uv[1]) && depth <= cfg.camera.max_range_m
+            })
+        };
+        let outcome = self.associate(Sensor::Camera, stats, dets.len(), &lin, &in_view);
+        for (j, o) in outcome.iter().enumerate() {
+            if let Some(i) = o.track {
+                self.tracks[i].class.add_camera(dets[j].class, dets[j].score);
+            }
+        }
+        self.manage(frame.stamp_ns);
+    }
+
+    /// Updates with one ultrasonic reading. A finite range inside `[min, max]` updates the
+    /// track whose box is nearest to the sensor inside the cone (range to the nearest box
+    /// point, see module `models`); `+inf` or a range beyond `max` means "nothing in the cone" and
+    /// lowers the existence of tracks predicted inside it. Ranges below `min` (including
+    /// `-inf`) are skipped and counted as out of range. Ultrasonics never start tracks.
+    pub fn update_ultrasonic(&mut self, reading: &UltrasonicRange, ego: &EgoState) {
+        if reading.range_m.is_nan() {
+            self.counters.reject(RejectReason::NonFinite);
+            return;
+        }
+        let mount = &reading.base_from_sensor;
+        let model_ok = finite(&[reading.min_range_m, reading.max_range_m, reading.field_of_view_rad])
+            && reading.max_range_m > 0.0
+            && reading.field_of_view_rad > 0.0
+            && mount.translation.vector.iter().chain(mount.rotation.coords.iter()).all(|v| v.is_finite());
+        if !model_ok {
+            self.counters.reject(RejectReason::InvalidSensorModel);
+            return;
+        }
+        if reading.range_m < reading.min_range_m {
+            self.counters.reject(RejectReason::OutOfRange);
+            return;
+        }
+        if !self.begin(reading.stamp_ns, ego) {
+            return;
+        }
+        let cfg = self.cfg;
+        let ctx = UltraCtx {
+            sensor: Planar::from_iso(&(ego.odom_from_base() * mount)),
+            half_fov_rad: 0.5 * reading.field_of_view_rad,
+            max_range_m: reading.max_range_m,
+        };
+        let echo = reading.range_m.is_finite() && reading.range_m <= reading.max_range_m;
+        let stats = SensorStats {
+            detection_probability: cfg.ultrasonic.detection_probability,
+            clutter_density: cfg.ultrasonic.clutter_density_per_m,
+            density_per_dimension: false,
+            gate_chi2: cfg.gate_chi2,
+        };
+        // Only the track nearest to the sensor in the cone can cause the (first) echo.
+        let nearest = self
+            .tracks
+            .iter()
+            .enumerate()
+            .filter_map(|(i, t)| models::ultrasonic_predicted_range(&ctx, &t.shape(), &t.imm.combined().x).map(|r| (i, r)))
+            .min_by(|a, b| a.1.total_cmp(&b.1).then(a.0.cmp(&b.0)))
+            .map(|(i, _)| i);
+        if echo {
+            let range = reading.range_m;
+            let std = cfg.ultrasonic.range_std_m;
+            let lin = |shape: &Shape, _psi: f64, _j: usize, x: &Vector6<f64>| {
+                models::ultrasonic_lin(&ctx, range, std, shape, x)
+            };
+            let in_view = |shape: &Shape, x: &Vector6<f64>| models::ultrasonic_predicted_range(&ctx, shape, x).is_some();
+            // Hide every other track from the association by running it on a one-track view.
+            let mut others = std::mem::take(&mut self.tracks);
+            if let Some(i) = nearest {
+                let t = others.remove(i);
+                self.tracks = vec![t];
+                let _ = self.associate(Sensor::Ultrasonic, stats, 1, &lin, &in_view);
+                let t = self.tracks.pop();
+                if let Some(t) = t {
+                    others.insert(i, t);
+                }
+            }
+            self.tracks = others;
+        } else {
+            for t in &mut self.tracks {
+                let shape = t.shape();
+                let x = t.imm.combined().x;
+                if models::ultrasonic_predicted_range(&ctx, &shape, &x).is_some_and(|r| r < reading.max_range_m - 0.3) {
+                    t.existence = existence_update(t.existence, stats.detection_probability, None);
+                }
+            }
+        }
+        self.manage(reading.stamp_ns);
+    }
+}
+
+/// Linearizes measurement `j` at state `x` for a track of the given shape and heading.
+type LinearizeFn<'a> = dyn Fn(&Shape, f64, usize, &Vector6<f64>) -> Option<Linearized> + 'a;
+
+/// What happened to one measurement in [`Tracker::associate`].
+#[derive(Debug, Clone, Copy, Default)]
+struct MeasOutcome {
+    /// Index of the updated track.
+    track: Option<usize>,
+    in_gate: bool,
+    in_confirmed_gate: bool,
+}
+

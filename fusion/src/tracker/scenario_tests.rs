@@ -1,0 +1,587 @@
+//! Synthetic multi-target scenario against ground truth, determinism and bad-input tests.
+
+use super::*;
+use crate::types::{CameraModel, Detection2D, ObjectClass, RadarDetection, Transform3};
+use nalgebra::{Isometry3, Matrix3, Point3, Rotation3, Translation3, UnitQuaternion, Vector3};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use rand_distr::{Distribution, Normal};
+
+const DURATION_MS: i64 = 20_000;
+const MS: i64 = 1_000_000;
+
+#[derive(Clone, Copy)]
+struct GtState {
+    x: f64,
+    y: f64,
+    yaw: f64,
+    vx: f64,
+    vy: f64,
+}
+
+struct Target {
+    class: ObjectClass,
+    size: [f64; 3],
+    /// State per millisecond.
+    states: Vec<GtState>,
+}
+
+/// A target driving at constant speed with turn rate `omega` between `t_turn` (s) and
+/// `t_turn + dur` (s), integrated at 1 ms.
+fn target(class: ObjectClass, size: [f64; 3], x: f64, y: f64, yaw: f64, speed: f64, turn: Option<(f64, f64, f64)>) -> Target {
+    let mut states = Vec::with_capacity(DURATION_MS as usize + 1);
+    let (mut x, mut y, mut yaw) = (x, y, yaw);
+    for k in 0..=DURATION_MS {
+        let t = k as f64 * 1e-3;
+        let omega = match turn {
+            Some((t0, dur, w)) if t >= t0 && t < t0 + dur => w,
+            _ => 0.0,
+        };
+        states.push(GtState { x, y, yaw, vx: speed * yaw.cos(), vy: speed * yaw.sin() });
+        x += speed * yaw.cos() * 1e-3;
+        y += speed * yaw.sin() * 1e-3;
+        yaw += omega * 1e-3;
+    }
+    Target { class, size, states }
+}
+
+fn scenario() -> Vec<Target> {
+    use ObjectClass::{Car, Pedestrian, Truck};
+    let car = [4.5, 1.85, 1.5];
+    let ped = [0.6, 0.6, 1.75];
+    let pi = std::f64::consts::PI;
+    vec![
+        target(Car, car, 20.0, 3.5, 0.0, 5.5, None),
+        target(Car, car, 45.0, 3.5, 0.0, 6.0, None),
+        target(Car, car, 70.0, 3.5, 0.0, 4.5, None),
+        target(Car, car, 25.0, 0.0, 0.0, 5.5, None),
+        target(Car, car, -20.0, 0.0, 0.0, 5.2, None),
+        target(Car, car, 60.0, -3.5, pi, 8.0, None),
+        target(Car, car, 100.0, -3.5, pi, 8.0, None),
+        target(Car, car, 140.0, -3.5, pi, 7.0, None),
+        // Turning left by 90 degrees, then leaving northwards.
+        target(Car, car, 30.0, 7.0, 0.0, 6.0, Some((3.0, 2.0 * pi / 4.0 / 0.25, 0.25))),
+        // Turning right by 90 degrees from the oncoming side.
+        target(Car, car, 80.0, -7.0, pi, 6.0, Some((4.0, 2.0 * pi / 4.0 / 0.3, -0.3))),
+        target(Truck, [10.0, 2.5, 3.3], 10.0, 7.0, 0.0, 5.0, None),
+        target(Pedestrian, ped, 80.0, -8.0, pi / 2.0, 1.3, None),
+        target(Pedestrian, ped, 88.0, -9.0, pi / 2.0, 1.4, None),
+        target(Pedestrian, ped, 96.0, -8.5, pi / 2.0, 1.2, None),
+        target(Pedestrian, ped, 104.0, 9.0, -pi / 2.0, 1.3, None),
+        target(Pedestrian, ped, 112.0, 8.0, -pi / 2.0, 1.5, None),
+        target(Pedestrian, ped, 40.0, 10.0, 0.0, 1.4, None),
+    ]
+}
+
+fn ego_at(ms: i64) -> EgoState {
+    let t = ms as f64 * 1e-3;
+    EgoState { stamp_ns: ms * MS, x_m: 5.0 * t, y_m: 0.0, yaw_rad: 0.0, speed_mps: 5.0, ..Default::default() }
+}
+
+fn radar_mount() -> Transform3 {
+    Isometry3::new(Vector3::new(3.7, 0.0, 0.5), Vector3::zeros())
+}
+
+fn camera() -> CameraModel {
+    let rot = Rotation3::from_matrix_unchecked(Matrix3::new(0.0, 0.0, 1.0, -1.0, 0.0, 0.0, 0.0, -1.0, 0.0));
+    CameraModel {
+        fx_px: 1000.0,
+        fy_px: 1000.0,
+        cx_px: 640.0,
+        cy_px: 360.0,
+        width_px: 1280,
+        height_px: 720,
+        base_from_optical: Isometry3::from_parts(Translation3::new(1.5, 0.0, 1.4), UnitQuaternion::from_rotation_matrix(&rot)),
+    }
+}
+
+enum Input {
+    Lidar(StampNs, EgoState, Vec<Box3>),
+    Radar(RadarScan, EgoState),
+    Camera(CameraFrame, EgoState),
+}
+
+fn gauss(rng: &mut ChaCha8Rng, std: f64) -> f64 {
+    Normal::new(0.0, std).map_or(0.0, |n| n.sample(rng))
+}
+
+/// The sensor inputs in stamp order: LiDAR at 10 Hz, radar at 20 Hz, camera at ~30 Hz.
+fn simulate(targets: &[Target], seed: u64) -> Vec<Input> {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let mut inputs = Vec::new();
+    for ms in 0..DURATION_MS {
+        let ego = ego_at(ms);
+        let base_from_odom = ego.odom_from_base().inverse();
+        if ms % 100 == 0 {
+            let mut boxes = Vec::new();
+            for tg in targets {
+                let s = tg.states[ms as usize];
+                let p = base_from_odom * Point3::new(s.x, s.y, 0.5 * tg.size[2]);
+                if p.coords.xy().norm() > 60.0 || rng.random::<f64>() > 0.9 {
+                    continue;
+                }
+                let mut yaw = s.yaw - ego.yaw_rad + gauss(&mut rng, 0.03);
+                let (mut l, mut w) = (tg.size[0] + gauss(&mut rng, 0.1), tg.size[1] + gauss(&mut rng, 0.05));
+                let (mut cx, mut cy) = (p.x + gauss(&mut rng, 0.08), p.y + gauss(&mut rng, 0.08));
+                if tg.size[0] > 2.0 && rng.random::<f64>() < 0.3 {
+                    // Only the near end is seen: shorter box, centre moved toward the sensor.
+                    let cut = rng.random::<f64>() * 1.5;
+                    let (sy, cyw) = yaw.sin_cos();
+                    let toward = -(cx * cyw + cy * sy).signum();
+                    l -= cut;
+                    cx += toward * 0.5 * cut * cyw;
+                    cy += toward * 0.5 * cut * sy;
+                }
+                if rng.random::<f64>() < 0.2 {
+                    yaw += std::f64::consts::FRAC_PI_2;
+                    std::mem::swap(&mut l, &mut w);
+                }
+                if rng.random::<f64>() < 0.5 {
+                    yaw += std::f64::consts::PI;
+                }
+                boxes.push(Box3 { x_m: cx, y_m: cy, z_m: p.z, yaw_rad: yaw, length_m: l, width_m: w, height_m: tg.size[2] });
+            }
+            for _ in 0..rng.random_range(0..=2) {
+                let (r, a) = (rng.random_range(5.0..55.0), rng.random_range(-3.1..3.1f64));
+                boxes.push(Box3 {
+                    x_m: r * a.cos(),
+                    y_m: r * a.sin(),
+                    z_m: 0.5,
+                    yaw_rad: rng.random_range(-1.5..1.5),
+                    length_m: rng.random_range(0.3..1.0),
+                    width_m: rng.random_range(0.3..1.0),
+                    height_m: rng.random_range(0.5..1.5),
+                });
+            }
+            inputs.push(Input::Lidar(ms * MS, ego, boxes));
+        }
+        if ms % 50 == 25 {
+            let mount = radar_mount();
+            let sensor_from_odom = (ego.odom_from_base() * mount).inverse();
+            let v_s = [ego.speed_mps, 0.0];
+            let mut dets = Vec::new();
+            for tg in targets {
+                let s = tg.states[ms as usize];
+                let (sy, cy) = s.yaw.sin_cos();
+                let (a, b) = (gauss(&mut rng, tg.size[0] / 4.0), gauss(&mut rng, tg.size[1] / 4.0));
+                let pt = sensor_from_odom * Point3::new(s.x + cy * a - sy * b, s.y + sy * a + cy * b, 0.5);
+                let range = pt.coords.xy().norm();
+                let az = pt.y.atan2(pt.x);
+                if range > 100.0 || az.abs() > 1.0 || rng.random::<f64>() > 0.8 {
+                    continue;
+                }
+                // Sensor axes are aligned with odom here (yaw 0), so u is the same in both.
+                let u = [az.cos(), az.sin()];
+                let rr = u[0] * (s.vx - v_s[0]) + u[1] * (s.vy - v_s[1]);
+                dets.push(RadarDetection {
+                    range_m: range + gauss(&mut rng, 0.2),
+                    azimuth_rad: az + gauss(&mut rng, 0.008),
+                    elevation_rad: 0.0,
+                    doppler_mps: rr + gauss(&mut rng, 0.1),
+                    amplitude_db: 10.0,
+                });
+            }
+            for _ in 0..rng.random_range(0..=3) {
+                dets.push(RadarDetection {
+                    range_m: rng.random_range(5.0..100.0),
+                    azimuth_rad: rng.random_range(-1.0..1.0),
+                    elevation_rad: 0.0,
+                    doppler_mps: rng.random_range(-15.0..5.0),
+                    amplitude_db: 3.0,
+                });
+            }
+            inputs.push(Input::Radar(RadarScan { stamp_ns: ms * MS, detections: dets, base_from_sensor: mount }, ego));
+        }
+        if ms % 33 == 10 {
+            let model = camera();
+            let optical_from_odom = (ego.odom_from_base() * model.base_from_optical).inverse();
+            let mut dets = Vec::new();
+            for tg in targets {
+                let s = tg.states[ms as usize];
+                let (sy, cy) = s.yaw.sin_cos();
+                let mut umin = f64::INFINITY;
+                let mut umax = f64::NEG_INFINITY;
+                let mut vmin = f64::INFINITY;
+                let mut vmax = f64::NEG_INFINITY;
+                let mut ok = true;
+                for (a, b, c) in [(-1.0, -1.0, 0.0), (-1.0, 1.0, 0.0), (1.0, -1.0, 0.0), (1.0, 1.0, 0.0)]
+                    .iter()
+                    .flat_map(|&(a, b, _)| [(a, b, 0.0), (a, b, 1.0)])
+                {
+                    let (da, db) = (0.5 * a * tg.size[0], 0.5 * b * tg.size[1]);
+                    let q = optical_from_odom * Point3::new(s.x + cy * da - sy * db, s.y + sy * da + cy * db, c * tg.size[2]);
+                    if q.z < 1.0 || q.z > 70.0 {
+                        ok = false;
+                        break;
+                    }
+                    let (u, v) = (model.fx_px * q.x / q.z + model.cx_px, model.fy_px * q.y / q.z + model.cy_px);
+                    umin = umin.min(u);
+                    umax = umax.max(u);
+                    vmin = vmin.min(v);
+                    vmax = vmax.max(v);
+                }
+                if !ok || rng.random::<f64>() > 0.85 {
+                    continue;
+                }
+                let (uc, vc) = (0.5 * (umin + umax), 0.5 * (vmin + vmax));
+                if !(0.0..1280.0).contains(&uc) || !(0.0..720.0).contains(&vc) {
+                    continue;
+                }
+                let class = if rng.random::<f64>() < 0.9 { tg.class } else { ObjectClass::Cyclist };
+                dets.push(Detection2D {
+                    center_u_px: uc + gauss(&mut rng, 2.0),
+                    center_v_px: vc + gauss(&mut rng, 2.0),
+                    width_px: umax - umin,
+                    height_px: vmax - vmin,
+                    class,
+                    score: rng.random_range(0.6..0.95),
+                });
+            }
+            if rng.random::<f64>() < 0.5 {
+                dets.push(Detection2D {
+                    center_u_px: rng.random_range(0.0..1280.0),
+                    center_v_px: rng.random_range(300.0..500.0),
+                    width_px: 40.0,
+                    height_px: 60.0,
+                    class: ObjectClass::Pedestrian,
+                    score: 0.5,
+                });
+            }
+            inputs.push(Input::Camera(CameraFrame { stamp_ns: ms * MS, detections: dets, model }, ego));
+        }
+    }
+    inputs
+}
+
+#[derive(Debug, Default)]
+struct Score {
+    matches: usize,
+    pos_sq: f64,
+    vel_sq: f64,
+    id_switches: usize,
+    gt_frames: usize,
+    misses: usize,
+    false_tracks: usize,
+    clutter_tracks: usize,
+    unmatched_tracks: usize,
+    class_correct: usize,
+}
+
+/// Runs the tracker over the inputs; evaluates confirmed tracks after every LiDAR update.
+fn run(targets: &[Target], inputs: &[Input], cfg: TrackerConfig) -> (Score, Vec<Vec<Track>>, TrackerCounters) {
+    let Ok(mut tracker) = Tracker::new(cfg) else { panic!("config") };
+    let mut score = Score::default();
+    let mut last_id: Vec<Option<u64>> = vec![None; targets.len()];
+    let mut ever_matched = std::collections::BTreeSet::new();
+    let mut ever_near_gt = std::collections::BTreeSet::new();
+    let mut ever_confirmed = std::collections::BTreeSet::new();
+    let mut history = Vec::new();
+    for input in inputs {
+        match input {
+            Input::Lidar(stamp, ego, boxes) => tracker.update_lidar(*stamp, ego, boxes),
+            Input::Radar(scan, ego) => tracker.update_radar(scan, ego),
+            Input::Camera(frame, ego) => tracker.update_camera(frame, ego),
+        }
+        let Input::Lidar(stamp, ego, _) = input else { continue };
+        let ms = (stamp / MS) as usize;
+        let tracks = tracker.tracks();
+        // Ground truth inside the LiDAR range (with a margin), after a 1 s warm-up.
+        let gt: Vec<usize> = (0..targets.len())
+            .filter(|&k| {
+                let s = targets[k].states[ms];
+                (s.x - ego.x_m).hypot(s.y - ego.y_m) < 55.0
+            })
+            .collect();
+        let costs: Vec<Vec<Option<f64>>> = gt
+            .iter()
+            .map(|&k| {
+                let s = targets[k].states[ms];
+                tracks
+                    .iter()
+                    .map(|t| {
+                        let d2 = (t.shape.x_m - s.x).powi(2) + (t.shape.y_m - s.y).powi(2);
+                        (d2 < 4.0).then_some(d2)
+                    })
+                    .collect()
+            })
+            .collect();
+        let a = assoc::assign(&costs, tracks.len(), 8.0, 1000.0);
+        let warm = ms >= 1000;
+        let mut used = vec![false; tracks.len()];
+        for (gi, &k) in gt.iter().enumerate() {
+            if warm {
+                score.gt_frames += 1;
+            }
+            match a[gi] {
+                Some(j) => {
+                    used[j] = true;
+                    let t = &tracks[j];
+                    ever_matched.insert(t.id);
+                    if !warm {
+                        last_id[k] = Some(t.id);
+                        continue;
+                    }
+                    let s = targets[k].states[ms];
+                    score.matches += 1;
+                    score.pos_sq += (t.shape.x_m - s.x).powi(2) + (t.shape.y_m - s.y).powi(2);
+                    score.vel_sq += (t.vx_mps - s.vx).powi(2) + (t.vy_mps - s.vy).powi(2);
+                    if t.class == targets[k].class {
+                        score.class_correct += 1;
+                    }
+                    if last_id[k].is_some_and(|id| id != t.id) {
+                        score.id_switches += 1;
+                    }
+                    last_id[k] = Some(t.id);
+                }
+                None => {
+                    if warm {
+                        score.misses += 1;
+                    }
+                }
+            }
+        }
+        for (j, t) in tracks.iter().enumerate() {
+            ever_confirmed.insert(t.id);
+            if targets.iter().any(|tg| {
+                let s = tg.states[ms];
+                (t.shape.x_m - s.x).hypot(t.shape.y_m - s.y) < 3.0
+            }) {
+                ever_near_gt.insert(t.id);
+            }
+            if !used[j] && warm {
+                // Unmatched but near a ground-truth object outside the evaluation range is fine.
+                let near_any = targets.iter().any(|tg| {
+                    let s = tg.states[ms];
+                    (t.shape.x_m - s.x).hypot(t.shape.y_m - s.y) < 3.0
+                });
+                if !near_any {
+                    score.false_tracks += 1;
+                }
+            }
+        }
+        history.push(tracks);
+    }
+    score.clutter_tracks = ever_confirmed.difference(&ever_near_gt).count();
+    score.unmatched_tracks = ever_confirmed.difference(&ever_matched).count();
+    (score, history, tracker.counters().clone())
+}
+
+#[test]
+fn multi_target_scenario_meets_accuracy_targets() {
+    let targets = scenario();
+    for seed in [7, 8, 9] {
+        let inputs = simulate(&targets, seed);
+        let (s, _, counters) = run(&targets, &inputs, TrackerConfig::default());
+        let n = s.matches.max(1) as f64;
+        let pos_rmse = (s.pos_sq / n).sqrt();
+        let vel_rmse = (s.vel_sq / n).sqrt();
+        let recall = s.matches as f64 / s.gt_frames.max(1) as f64;
+        let class_acc = s.class_correct as f64 / n;
+        println!(
+            "seed {seed}: targets {} gt-frames {} matched {} recall {recall:.3} pos RMSE {pos_rmse:.3} m \
+             vel RMSE {vel_rmse:.3} m/s id switches {} false track-frames {} clutter-born confirmed {} \
+             never-matched {} class accuracy {class_acc:.3}\n{counters:?}",
+            targets.len(),
+            s.gt_frames,
+            s.matches,
+            s.id_switches,
+            s.false_tracks,
+            s.clutter_tracks,
+            s.unmatched_tracks,
+        );
+        assert!(pos_rmse <= 0.5, "position RMSE {pos_rmse}");
+        assert!(vel_rmse <= 0.5, "velocity RMSE {vel_rmse}");
+        assert!(recall >= 0.85, "recall {recall}");
+        assert!(s.id_switches as f64 <= 0.01 * s.gt_frames as f64, "id switches {}", s.id_switches);
+        assert_eq!(s.clutter_tracks, 0, "confirmed tracks from clutter");
+        assert!(s.false_tracks <= s.gt_frames / 100, "false track frames {}", s.false_tracks);
+        assert!(class_acc >= 0.8, "class accuracy {class_acc}");
+    }
+}
+
+#[test]
+fn same_input_gives_identical_tracks() {
+    let targets = scenario();
+    let inputs = simulate(&targets, 11);
+    let (_, a, ca) = run(&targets, &inputs, TrackerConfig::default());
+    let (_, b, cb) = run(&targets, &inputs, TrackerConfig::default());
+    assert_eq!(a, b);
+    assert_eq!(ca, cb);
+    assert!(a.iter().any(|f| !f.is_empty()));
+}
+
+#[test]
+fn radar_clutter_alone_never_confirms() {
+    let Ok(mut tracker) = Tracker::new(TrackerConfig::default()) else { panic!("config") };
+    let mut rng = ChaCha8Rng::seed_from_u64(3);
+    for k in 0..400i64 {
+        let ego = ego_at(k * 50);
+        let dets = (0..5)
+            .map(|_| RadarDetection {
+                range_m: rng.random_range(5.0..100.0),
+                azimuth_rad: rng.random_range(-1.0..1.0),
+                elevation_rad: 0.0,
+                doppler_mps: rng.random_range(-15.0..5.0),
+                amplitude_db: 3.0,
+            })
+            .collect();
+        tracker.update_radar(&RadarScan { stamp_ns: k * 50 * MS, detections: dets, base_from_sensor: radar_mount() }, &ego);
+        assert!(tracker.tracks().is_empty());
+    }
+    // Even a persistent real radar target does not confirm without a second sensor.
+    let Ok(mut tracker) = Tracker::new(TrackerConfig::default()) else { panic!("config") };
+    for k in 0..100i64 {
+        let ego = EgoState { stamp_ns: k * 50 * MS, ..Default::default() };
+        let det = RadarDetection { range_m: 30.0, azimuth_rad: 0.1, doppler_mps: 0.0, ..Default::default() };
+        tracker.update_radar(
+            &RadarScan { stamp_ns: k * 50 * MS, detections: vec![det], base_from_sensor: radar_mount() },
+            &ego,
+        );
+    }
+    assert!(tracker.tracks().is_empty());
+    assert_eq!(tracker.all_tracks().len(), 1);
+    assert!(tracker.counters().radar_births >= 1);
+}
+
+fn car_box(x: f64) -> Box3 {
+    Box3 { x_m: x, y_m: 2.0, z_m: 0.75, yaw_rad: 0.0, length_m: 4.5, width_m: 1.8, height_m: 1.5 }
+}
+
+fn confirmed_tracker() -> Tracker {
+    let Ok(mut tracker) = Tracker::new(TrackerConfig::default()) else { panic!("config") };
+    for k in 0..20i64 {
+        let ego = EgoState { stamp_ns: k * 100 * MS, ..Default::default() };
+        tracker.update_lidar(k * 100 * MS, &ego, &[car_box(20.0 + 0.5 * k as f64)]);
+    }
+    assert_eq!(tracker.tracks().len(), 1);
+    tracker
+}
+
+fn assert_all_finite(tracker: &Tracker) {
+    for t in tracker.all_tracks() {
+        let b = t.shape;
+        let v = [b.x_m, b.y_m, b.z_m, b.yaw_rad, b.length_m, b.width_m, b.height_m, t.vx_mps, t.vy_mps, t.existence];
+        assert!(v.iter().chain(t.covariance.iter()).all(|x| x.is_finite()), "{t:?}");
+    }
+}
+
+#[test]
+fn bad_input_is_skipped_and_counted() {
+    let mut tracker = confirmed_tracker();
+    let mut stamp = 2_000 * MS;
+    let ego = |s| EgoState { stamp_ns: s, ..Default::default() };
+    // LiDAR: NaN and infinite fields, zero-size boxes.
+    let mut nan = car_box(30.0);
+    nan.x_m = f64::NAN;
+    let mut inf = car_box(30.0);
+    inf.length_m = f64::INFINITY;
+    let mut zero = car_box(30.0);
+    zero.width_m = 0.0;
+    tracker.update_lidar(stamp, &ego(stamp), &[nan, inf, zero, car_box(30.0)]);
+    assert_eq!(tracker.counters().rejected(RejectReason::NonFinite), 2);
+    assert_eq!(tracker.counters().rejected(RejectReason::ZeroSize), 1);
+    // Radar: behind the sensor, NaN doppler.
+    stamp += 50 * MS;
+    let behind = RadarDetection { range_m: 10.0, azimuth_rad: 3.0, ..Default::default() };
+    let nan_doppler = RadarDetection { range_m: 10.0, azimuth_rad: 0.0, doppler_mps: f64::NAN, ..Default::default() };
+    tracker.update_radar(
+        &RadarScan { stamp_ns: stamp, detections: vec![behind, nan_doppler], base_from_sensor: radar_mount() },
+        &ego(stamp),
+    );
+    assert_eq!(tracker.counters().rejected(RejectReason::BehindSensor), 1);
+    assert_eq!(tracker.counters().rejected(RejectReason::NonFinite), 3);
+    // Camera: a box outside the image, a NaN box and a zero-size box.
+    stamp += 30 * MS;
+    let d = Detection2D {
+        center_u_px: 2000.0,
+        center_v_px: 300.0,
+        width_px: 10.0,
+        height_px: 10.0,
+        class: ObjectClass::Car,
+        score: 0.9,
+    };
+    let dets = vec![d, Detection2D { center_v_px: f64::NAN, center_u_px: 100.0, ..d }, Detection2D { center_u_px: 100.0, width_px: 0.0, ..d }];
+    tracker.update_camera(&CameraFrame { stamp_ns: stamp, detections: dets, model: camera() }, &ego(stamp));
+    assert_eq!(tracker.counters().rejected(RejectReason::OutsideImage), 1);
+    assert_eq!(tracker.counters().rejected(RejectReason::NonFinite), 4);
+    assert_eq!(tracker.counters().rejected(RejectReason::ZeroSize), 2);
+    // Invalid ego and a stamp in the past.
+    let mut bad_ego = ego(stamp + MS);
+    bad_ego.yaw_rad = f64::NAN;
+    tracker.update_lidar(stamp + MS, &bad_ego, &[car_box(30.0)]);
+    assert_eq!(tracker.counters().rejected(RejectReason::InvalidEgo), 1);
+    tracker.update_lidar(stamp - 500 * MS, &ego(stamp - 500 * MS), &[car_box(30.0)]);
+    assert_eq!(tracker.counters().rejected(RejectReason::OutOfSequence), 1);
+    // Ultrasonic NaN.
+    let us = UltrasonicRange {
+        stamp_ns: stamp,
+        sensor: 0,
+        range_m: f64::NAN,
+        min_range_m: 0.2,
+        max_range_m: 5.0,
+        field_of_view_rad: 1.0,
+        base_from_sensor: Isometry3::identity(),
+    };
+    tracker.update_ultrasonic(&us, &ego(stamp));
+    assert_eq!(tracker.counters().rejected(RejectReason::NonFinite), 5);
+    // A corrupted (negative definite) covariance: the update is skipped and counted.
+    for mode in &mut tracker.tracks[0].imm.modes {
+        mode.p = -Matrix6::identity();
+    }
+    stamp += 100 * MS;
+    tracker.update_lidar(stamp, &ego(stamp), &[car_box(31.0)]);
+    assert!(tracker.counters().rejected(RejectReason::NonPositiveDefinite) >= 1);
+    assert_all_finite(&tracker);
+}
+
+#[test]
+fn ultrasonic_updates_range_and_existence() {
+    let Ok(mut tracker) = Tracker::new(TrackerConfig::default()) else { panic!("config") };
+    // A parked car 1.2 m beside the ego's right side, seen by LiDAR.
+    let parked = Box3 { x_m: 2.0, y_m: -2.3, z_m: 0.75, yaw_rad: 0.0, length_m: 4.5, width_m: 1.8, height_m: 1.5 };
+    for k in 0..15i64 {
+        let ego = EgoState { stamp_ns: k * 100 * MS, ..Default::default() };
+        tracker.update_lidar(k * 100 * MS, &ego, &[parked]);
+    }
+    assert_eq!(tracker.tracks().len(), 1);
+    let mount = Isometry3::new(Vector3::new(2.0, -0.9, 0.5), Vector3::new(0.0, 0.0, -std::f64::consts::FRAC_PI_2));
+    let mut reading = UltrasonicRange {
+        stamp_ns: 0,
+        sensor: 3,
+        range_m: 0.3,
+        min_range_m: 0.15,
+        max_range_m: 4.0,
+        field_of_view_rad: 0.8,
+        base_from_sensor: mount,
+    };
+    let y0 = tracker.tracks()[0].shape.y_m;
+    let assoc0 = tracker.counters().associations;
+    for k in 0..10i64 {
+        let stamp = 1_500 * MS + k * 50 * MS;
+        reading.stamp_ns = stamp;
+        tracker.update_ultrasonic(&reading, &EgoState { stamp_ns: stamp, ..Default::default() });
+    }
+    // Measured 0.3 m to the near side at y = -0.9 - 0.3 = -1.2 (track: -1.4); the centre
+    // moves toward the sensor.
+    let y1 = tracker.tracks()[0].shape.y_m;
+    assert!(tracker.counters().associations >= assoc0 + 10);
+    assert!(y1 > y0 + 0.08 && y1 < y0 + 0.25, "{y0} -> {y1}");
+    assert_all_finite(&tracker);
+    // Nothing in range for a while: existence falls.
+    let e0 = tracker.tracks()[0].existence;
+    reading.range_m = f64::INFINITY;
+    for k in 0..3i64 {
+        let stamp = 2_100 * MS + k * 50 * MS;
+        reading.stamp_ns = stamp;
+        tracker.update_ultrasonic(&reading, &EgoState { stamp_ns: stamp, ..Default::default() });
+    }
+    assert!(tracker.all_tracks()[0].existence < e0);
+}
+
+#[test]
+fn config_is_validated() {
+    let mut cfg = TrackerConfig::default();
+    cfg.lidar.pos_std_m = -1.0;
+    assert!(Tracker::new(cfg).is_err());
+    assert!(Tracker::new(TrackerConfig::default()).is_ok());
+}

@@ -1,0 +1,173 @@
+//! The offline runner: a bag through the fusion pipeline in one process, as fast as it goes,
+//! with ground truth collected beside the estimates for scoring.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use edgefuse_bag::{BagError, BagReader};
+use edgefuse_fusion::budget::{Clock, CycleTiming, SteppingClock};
+use edgefuse_fusion::pipeline::{CycleOutput, Pipeline, PipelineConfig, PipelineError};
+use edgefuse_msgs::edgefuse_msgs::TrackedObject;
+
+use crate::offline::{BagFeed, FeedItem};
+use crate::topics::ContractTopic;
+
+/// Why a run failed.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// The bag cannot be opened.
+    #[error(transparent)]
+    Bag(#[from] BagError),
+    /// The pipeline configuration is invalid.
+    #[error(transparent)]
+    Pipeline(#[from] PipelineError),
+}
+
+/// The wall clock for stage timing (a node's choice; the library only sees [`Clock`]).
+#[derive(Debug)]
+pub struct MonotonicClock(std::time::Instant);
+
+impl Default for MonotonicClock {
+    fn default() -> Self {
+        Self(std::time::Instant::now())
+    }
+}
+
+impl Clock for MonotonicClock {
+    fn now_ns(&mut self) -> i64 {
+        i64::try_from(self.0.elapsed().as_nanos()).unwrap_or(i64::MAX)
+    }
+}
+
+/// A planar pose (x, y, yaw) in the simulator's `odom`.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct Pose2 {
+    /// x, m.
+    pub x_m: f64,
+    /// y, m.
+    pub y_m: f64,
+    /// yaw, rad.
+    pub yaw_rad: f64,
+}
+
+/// One cycle's estimates with the matching ground truth.
+#[derive(Debug, Clone)]
+pub struct Frame {
+    /// The cycle output.
+    pub cycle: CycleOutput,
+    /// Ground-truth objects at the cycle stamp, if recorded.
+    pub truth: Option<Vec<TrackedObject>>,
+    /// Ground-truth ego pose nearest the cycle stamp (within 10 ms), if recorded.
+    pub ego_truth: Option<Pose2>,
+}
+
+/// Everything a run produced.
+#[derive(Debug, Clone, Default)]
+pub struct RunReport {
+    /// One entry per cycle.
+    pub frames: Vec<Frame>,
+    /// Messages the feed skipped, per (topic, reason).
+    pub feed_skipped: BTreeMap<(String, String), u64>,
+    /// Inputs the pipeline rejected, per (sensor, reason), as text.
+    pub pipeline_skipped: BTreeMap<String, u64>,
+    /// Storage errors (e.g. a truncated file) met while reading.
+    pub storage_errors: Vec<String>,
+    /// Cycles that overran the deadline.
+    pub deadline_misses: u64,
+    /// Ultrasonic positions by sensor index.
+    pub ultrasonic_names: BTreeMap<u8, String>,
+}
+
+impl RunReport {
+    /// Stage timings of every cycle.
+    pub fn timings(&self) -> Vec<&CycleTiming> {
+        self.frames.iter().map(|f| &f.cycle.timing).collect()
+    }
+}
+
+/// Which clock times the stages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Timing {
+    /// The monotonic wall clock: real latencies, budget decisions depend on the machine.
+    Wall,
+    /// A clock stepping 1 ms per reading: reproducible runs (same input, same output).
+    Deterministic,
+}
+
+/// Runs the bag at `path` through a pipeline built from `config` (its ultrasonic sensor count
+/// is set from the bag's topics).
+pub fn run_bag(path: &Path, mut config: PipelineConfig, timing: Timing) -> Result<RunReport, RunError> {
+    let reader = BagReader::open(path)?;
+    let mut ultrasonic: Vec<String> = reader
+        .topics()
+        .iter()
+        .filter_map(|t| match ContractTopic::parse(&t.name) {
+            Some(ContractTopic::Ultrasonic(p)) => Some(p),
+            _ => None,
+        })
+        .collect();
+    ultrasonic.sort();
+    config.ultrasonic_sensors = u8::try_from(ultrasonic.len()).unwrap_or(u8::MAX);
+    let mut pipeline = Pipeline::new(config)?;
+    let mut feed = BagFeed::with_ultrasonic(&reader, &ultrasonic);
+    let mut wall = MonotonicClock::default();
+    let mut stepping = SteppingClock { now_ns: 0, step_ns: 1_000_000 };
+    let mut cycles = Vec::new();
+    let mut truth_objects: BTreeMap<i64, Vec<TrackedObject>> = BTreeMap::new();
+    let mut truth_ego: BTreeMap<i64, Pose2> = BTreeMap::new();
+    let mut last_arrival = i64::MIN;
+    for item in feed.by_ref() {
+        match item {
+            FeedItem::Input { arrival_ns, input } => {
+                pipeline.push(arrival_ns, input);
+                last_arrival = last_arrival.max(arrival_ns);
+                match timing {
+                    Timing::Wall => cycles.extend(pipeline.poll(arrival_ns, &mut wall)),
+                    Timing::Deterministic => cycles.extend(pipeline.poll(arrival_ns, &mut stepping)),
+                }
+            }
+            FeedItem::TruthObjects(a) => {
+                truth_objects.insert(a.header.stamp.as_nanos(), a.objects);
+            }
+            FeedItem::TruthEgo(o) => {
+                let p = &o.pose.pose;
+                truth_ego.insert(
+                    o.header.stamp.as_nanos(),
+                    Pose2 { x_m: p.position.x, y_m: p.position.y, yaw_rad: p.orientation.yaw_rad() },
+                );
+            }
+        }
+    }
+    // Flush: let the last cycles time out.
+    let end = last_arrival.saturating_add(1_000_000_000);
+    match timing {
+        Timing::Wall => cycles.extend(pipeline.poll(end, &mut wall)),
+        Timing::Deterministic => cycles.extend(pipeline.poll(end, &mut stepping)),
+    }
+    let nearest_ego = |t: i64| {
+        let before = truth_ego.range(..=t).next_back();
+        let after = truth_ego.range(t..).next();
+        [before, after]
+            .into_iter()
+            .flatten()
+            .min_by_key(|(s, _)| (**s - t).abs())
+            .filter(|(s, _)| (**s - t).abs() <= 10_000_000)
+            .map(|(_, p)| *p)
+    };
+    let frames = cycles
+        .into_iter()
+        .map(|cycle| Frame {
+            truth: truth_objects.get(&cycle.stamp_ns).cloned(),
+            ego_truth: nearest_ego(cycle.stamp_ns),
+            cycle,
+        })
+        .collect();
+    Ok(RunReport {
+        frames,
+        feed_skipped: feed.skipped.clone(),
+        pipeline_skipped: pipeline.skipped.iter().map(|((s, r), n)| (format!("{s:?}: {r}"), *n)).collect(),
+        storage_errors: feed.storage_errors.clone(),
+        deadline_misses: pipeline.budget().deadline_misses,
+        ultrasonic_names: feed.ultrasonic_names(),
+    })
+}
