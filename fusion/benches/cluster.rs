@@ -4,7 +4,9 @@
 #![allow(missing_docs)] // criterion_group! generates undocumented items
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use edgefuse_fusion::lidar::{cluster, ClusterConfig, ClusterMode, DeskewReference, LidarPipeline, LidarPipelineConfig};
+use edgefuse_fusion::lidar::{
+    cluster, ClusterConfig, ClusterMode, DeskewReference, LidarPipeline, LidarPipelineConfig,
+};
 use edgefuse_fusion::types::{LidarPoint, LidarScan, StampNs, Transform3};
 use nalgebra::{Isometry3, Vector3};
 use rand::{Rng, SeedableRng};
@@ -18,7 +20,11 @@ fn scene(n: usize, seed: u64) -> Vec<[f32; 3]> {
     let per_object = n * 6 / 10 / objects;
     for k in 0..objects {
         let ped = k % 4 == 0;
-        let (l, w, h) = if ped { (0.6f32, 0.6f32, 1.8f32) } else { (4.5, 1.9, 1.5) };
+        let (l, w, h) = if ped {
+            (0.6f32, 0.6f32, 1.8f32)
+        } else {
+            (4.5, 1.9, 1.5)
+        };
         let cx = rng.random_range(3.0..60.0f32) * if k % 2 == 0 { 1.0 } else { -1.0 };
         let cy = rng.random_range(-12.0..12.0f32);
         let yaw = rng.random_range(0.0..std::f32::consts::PI);
@@ -37,17 +43,32 @@ fn scene(n: usize, seed: u64) -> Vec<[f32; 3]> {
     let wall = n / 4 / 2;
     for side in [-18.0f32, 18.0] {
         for _ in 0..wall {
-            pts.push([rng.random_range(-70.0..70.0), side + rng.random_range(-0.05..0.05), rng.random_range(0.3..6.0)]);
+            pts.push([
+                rng.random_range(-70.0..70.0),
+                side + rng.random_range(-0.05..0.05),
+                rng.random_range(0.3..6.0),
+            ]);
         }
     }
     while pts.len() < n {
         if rng.random_bool(0.7) {
-            let (bx, by) = (rng.random_range(-70.0..70.0f32), rng.random_range(-30.0..30.0f32));
+            let (bx, by) = (
+                rng.random_range(-70.0..70.0f32),
+                rng.random_range(-30.0..30.0f32),
+            );
             for _ in 0..50 {
-                pts.push([bx + rng.random_range(-0.8..0.8), by + rng.random_range(-0.8..0.8), rng.random_range(0.3..2.5)]);
+                pts.push([
+                    bx + rng.random_range(-0.8..0.8),
+                    by + rng.random_range(-0.8..0.8),
+                    rng.random_range(0.3..2.5),
+                ]);
             }
         } else {
-            pts.push([rng.random_range(-80.0..80.0), rng.random_range(-40.0..40.0), rng.random_range(0.3..4.0)]);
+            pts.push([
+                rng.random_range(-80.0..80.0),
+                rng.random_range(-40.0..40.0),
+                rng.random_range(0.3..4.0),
+            ]);
         }
     }
     pts.truncate(n);
@@ -60,8 +81,16 @@ fn bench_cluster(c: &mut Criterion) {
     for n in [30_000usize, 120_000] {
         let pts = scene(n, 42);
         group.throughput(Throughput::Elements(n as u64));
-        for (name, mode) in [("grid", ClusterMode::Euclidean), ("kiddo_per_point", ClusterMode::EuclideanKdTree)] {
-            let cfg = ClusterConfig { cluster_tolerance_m: 0.5, min_points: 5, max_points: 50_000, mode };
+        for (name, mode) in [
+            ("grid", ClusterMode::Euclidean),
+            ("kiddo_per_point", ClusterMode::EuclideanKdTree),
+        ] {
+            let cfg = ClusterConfig {
+                cluster_tolerance_m: 0.5,
+                min_points: 5,
+                max_points: 50_000,
+                mode,
+            };
             group.bench_with_input(BenchmarkId::new(name, n), &pts, |b, pts| {
                 b.iter(|| cluster(std::hint::black_box(pts), &cfg).map(|c| c.clusters.len()))
             });
@@ -78,29 +107,69 @@ fn bench_pipeline(c: &mut Criterion) {
     let objects = scene(n - n * 45 / 100, 43);
     let mut points: Vec<LidarPoint> = objects
         .iter()
-        .map(|p| LidarPoint { x_m: p[0] - 1.0, y_m: p[1], z_m: p[2] - 1.9, intensity: 5.0, t_s: 0.0 })
+        .map(|p| LidarPoint {
+            x_m: p[0] - 1.0,
+            y_m: p[1],
+            z_m: p[2] - 1.9,
+            intensity: 5.0,
+            t_s: 0.0,
+        })
         .collect();
     while points.len() < n {
         let (x, y): (f32, f32) = (rng.random_range(-70.0..70.0), rng.random_range(-30.0..30.0));
-        points.push(LidarPoint { x_m: x - 1.0, y_m: y, z_m: rng.random_range(-0.03..0.03) - 1.9, intensity: 5.0, t_s: 0.0 });
+        points.push(LidarPoint {
+            x_m: x - 1.0,
+            y_m: y,
+            z_m: rng.random_range(-0.03..0.03) - 1.9,
+            intensity: 5.0,
+            t_s: 0.0,
+        });
     }
     // Sweep time by azimuth, as a spinning LiDAR measures.
     for p in &mut points {
         p.t_s = (p.y_m.atan2(p.x_m) + std::f32::consts::PI) / std::f32::consts::TAU * 0.1;
     }
-    let scan = LidarScan { stamp_ns: 0, points, base_from_sensor };
-    let ego = |t: StampNs| -> Transform3 { Isometry3::new(Vector3::new(15.0 * t as f64 * 1e-9, 0.0, 0.0), Vector3::new(0.0, 0.0, 0.2 * t as f64 * 1e-9)) };
+    let scan = LidarScan {
+        stamp_ns: 0,
+        points,
+        base_from_sensor,
+    };
+    let ego = |t: StampNs| -> Transform3 {
+        Isometry3::new(
+            Vector3::new(15.0 * t as f64 * 1e-9, 0.0, 0.0),
+            Vector3::new(0.0, 0.0, 0.2 * t as f64 * 1e-9),
+        )
+    };
     let mut group = c.benchmark_group("pipeline");
     group.sample_size(20);
     group.throughput(Throughput::Elements(n as u64));
     for voxel in [0.15f32, 0.3] {
-        let pipe = LidarPipeline::new(LidarPipelineConfig { voxel_size_m: voxel, ..LidarPipelineConfig::default() });
-        if let Ok(out) = pipe.run(&scan, ego, DeskewReference::ScanEnd, None) {
-            eprintln!("voxel {voxel}: {:?}, objects {}", out.counts, out.objects.len());
-        }
-        group.bench_with_input(BenchmarkId::new(format!("voxel_{voxel}"), n), &scan, |b, scan| {
-            b.iter(|| pipe.run(std::hint::black_box(scan), ego, DeskewReference::ScanEnd, None).map(|o| o.objects.len()))
+        let pipe = LidarPipeline::new(LidarPipelineConfig {
+            voxel_size_m: voxel,
+            ..LidarPipelineConfig::default()
         });
+        if let Ok(out) = pipe.run(&scan, ego, DeskewReference::ScanEnd, None) {
+            eprintln!(
+                "voxel {voxel}: {:?}, objects {}",
+                out.counts,
+                out.objects.len()
+            );
+        }
+        group.bench_with_input(
+            BenchmarkId::new(format!("voxel_{voxel}"), n),
+            &scan,
+            |b, scan| {
+                b.iter(|| {
+                    pipe.run(
+                        std::hint::black_box(scan),
+                        ego,
+                        DeskewReference::ScanEnd,
+                        None,
+                    )
+                    .map(|o| o.objects.len())
+                })
+            },
+        );
     }
     group.finish();
 }

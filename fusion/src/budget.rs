@@ -145,7 +145,12 @@ pub struct BudgetConfig {
 
 impl Default for BudgetConfig {
     fn default() -> Self {
-        Self { deadline_ns: 50_000_000, degrade_above: 0.7, recover_after_cycles: 20, recover_below: 0.35 }
+        Self {
+            deadline_ns: 50_000_000,
+            degrade_above: 0.7,
+            recover_after_cycles: 20,
+            recover_below: 0.35,
+        }
     }
 }
 
@@ -199,7 +204,10 @@ impl Budget {
     pub fn begin(&mut self, clock: &mut impl Clock) -> Degrade {
         self.cycle_start_ns = clock.now_ns();
         self.stage_start_ns = self.cycle_start_ns;
-        self.current = CycleTiming { degrade: self.level, ..CycleTiming::default() };
+        self.current = CycleTiming {
+            degrade: self.level,
+            ..CycleTiming::default()
+        };
         self.level
     }
 
@@ -258,7 +266,10 @@ mod tests {
 
     #[test]
     fn slow_cycles_degrade_in_order_and_fast_ones_recover() {
-        let cfg = BudgetConfig { recover_after_cycles: 2, ..BudgetConfig::default() };
+        let cfg = BudgetConfig {
+            recover_after_cycles: 2,
+            ..BudgetConfig::default()
+        };
         let mut b = Budget::new(cfg);
         let ms = 1_000_000;
         // Three cycles of 45 ms (> 70% of 50 ms): None -> CoarseVoxel -> SkipCamera -> Minimal.
@@ -271,7 +282,15 @@ mod tests {
             assert!(!t.missed);
             assert_eq!(t.stage_ns[&Stage::Lidar], 20 * ms);
         }
-        assert_eq!(levels, vec![Degrade::None, Degrade::CoarseVoxel, Degrade::SkipCamera, Degrade::Minimal]);
+        assert_eq!(
+            levels,
+            vec![
+                Degrade::None,
+                Degrade::CoarseVoxel,
+                Degrade::SkipCamera,
+                Degrade::Minimal
+            ]
+        );
         // A 60 ms cycle is a miss.
         let mut c = Script(vec![0, 60 * ms]);
         b.begin(&mut c);
@@ -285,7 +304,10 @@ mod tests {
             b.end(&mut c);
         }
         assert_eq!(seen[0], Degrade::Minimal);
-        assert_eq!(*seen.last().unwrap_or(&Degrade::Minimal), Degrade::CoarseVoxel);
+        assert_eq!(
+            *seen.last().unwrap_or(&Degrade::Minimal),
+            Degrade::CoarseVoxel
+        );
         assert!(!Degrade::SkipCamera.camera_enabled() && Degrade::CoarseVoxel.camera_enabled());
         assert_eq!(Degrade::Minimal.voxel_scale(), 4.0);
     }

@@ -1,14 +1,19 @@
 //! The fusion cycle: inputs are pushed as they arrive; IMU and wheel odometry go straight into
 //! the ego EKF (which compensates their delays), every other sensor is buffered by the time
-//! synchroniser, and each LiDAR sweep triggers a cycle that runs the stages in stamp order
-//! under the deadline budget.
+//! synchroniser, and each LiDAR sweep triggers a cycle that runs the stages under the deadline
+//! budget: LiDAR stages on the sweep, then the tracker with every radar, camera and ultrasonic
+//! measurement of the cycle in stamp order and the LiDAR boxes at the cycle time, then the
+//! health monitor.
 
 use std::collections::BTreeMap;
 
-use crate::budget::{Budget, BudgetConfig, Clock, CycleTiming, Stage};
+use crate::budget::{Budget, BudgetConfig, Clock, CycleTiming, Degrade, Stage};
 use crate::ego::{EgoConfig, EgoEkf, EgoError};
+use crate::health::{match_radar_to_lidar, CalibrationGates, Finding, HealthConfig, HealthMonitor};
+use crate::lidar::{DeskewReference, LidarError, LidarPipeline, LidarPipelineConfig};
 use crate::sync::{SensorTiming, SyncConfig, SyncError, TimeSync};
-use crate::types::{EgoState, Input, SensorId, StampNs, Track};
+use crate::tracker::{ConfigError, Tracker, TrackerConfig};
+use crate::types::{Box3, EgoState, Input, SensorId, StampNs, Track};
 
 /// Why a pipeline cannot be built.
 #[derive(Debug, thiserror::Error)]
@@ -19,19 +24,91 @@ pub enum PipelineError {
     /// The EKF's configuration is invalid.
     #[error("ego EKF: {0}")]
     Ego(#[from] EgoError),
+    /// The tracker's configuration is invalid.
+    #[error("tracker: {0}")]
+    Tracker(#[from] ConfigError),
+    /// The LiDAR stages' configuration is invalid.
+    #[error("lidar: {0}")]
+    Lidar(#[from] LidarError),
+}
+
+/// Which LiDAR clusters are road users worth tracking: walls, guard rails, buildings, poles and
+/// trees are static structure, not objects.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ObjectGate {
+    /// Longest object, m (a long truck and trailer).
+    pub max_length_m: f64,
+    /// Tallest object, m.
+    pub max_height_m: f64,
+    /// Lowest object, m (kerbs and debris below are not tracked).
+    pub min_height_m: f64,
+    /// Smallest footprint (longer side), m: fragments of rails and fences are smaller than
+    /// anything that walks or drives.
+    pub min_footprint_m: f64,
+    /// A cluster with a footprint under this (m) and taller than `pole_min_height_m` is a pole
+    /// or a tree trunk.
+    pub pole_max_footprint_m: f64,
+    /// See `pole_max_footprint_m`, m.
+    pub pole_min_height_m: f64,
+    /// Thinner than this (m) and longer than `rail_min_length_m`: a rail or a wall.
+    pub rail_max_width_m: f64,
+    /// See `rail_max_width_m`, m.
+    pub rail_min_length_m: f64,
+    /// The box bottom must be within this of the ground (base_link z = 0), m.
+    pub max_bottom_above_ground_m: f64,
+}
+
+impl Default for ObjectGate {
+    fn default() -> Self {
+        Self {
+            max_length_m: 19.0,
+            max_height_m: 4.5,
+            min_height_m: 0.4,
+            min_footprint_m: 0.25,
+            pole_max_footprint_m: 1.0,
+            pole_min_height_m: 2.4,
+            rail_max_width_m: 0.5,
+            rail_min_length_m: 5.0,
+            max_bottom_above_ground_m: 1.0,
+        }
+    }
+}
+
+impl ObjectGate {
+    /// Whether a box (in `base_link`) may be a road user.
+    pub fn admits(&self, b: &Box3) -> bool {
+        let footprint = b.length_m.max(b.width_m);
+        let bottom = b.z_m - 0.5 * b.height_m;
+        b.length_m <= self.max_length_m
+            && b.height_m <= self.max_height_m
+            && b.height_m >= self.min_height_m
+            && footprint >= self.min_footprint_m
+            && !(footprint < self.pole_max_footprint_m && b.height_m > self.pole_min_height_m)
+            && !(b.width_m.min(b.length_m) < self.rail_max_width_m
+                && footprint > self.rail_min_length_m)
+            && bottom <= self.max_bottom_above_ground_m
+    }
 }
 
 /// All stage configurations.
 #[derive(Debug, Clone, Default)]
 pub struct PipelineConfig {
+    /// Which LiDAR clusters go to the tracker.
+    pub object_gate: ObjectGate,
     /// Time synchronisation (IMU and wheel are removed from it: they feed the EKF directly).
     pub sync: SyncConfig,
     /// Ego EKF.
     pub ego: EgoConfig,
+    /// LiDAR stages.
+    pub lidar: LidarPipelineConfig,
+    /// Tracker (its LiDAR viewpoint is set from the LiDAR mounting on the first sweep).
+    pub tracker: TrackerConfig,
+    /// Health monitor.
+    pub health: HealthConfig,
     /// Deadline budget.
     pub budget: BudgetConfig,
-    /// Number of ultrasonic sensors (`SensorId::Ultrasonic(0..n)`).
-    pub ultrasonic_sensors: u8,
+    /// Ultrasonic sensors by index (`SensorId::Ultrasonic(i)`) with their names.
+    pub ultrasonic_names: BTreeMap<u8, String>,
 }
 
 /// Inputs skipped, by sensor and reason.
@@ -42,10 +119,16 @@ pub type SkipCounts = BTreeMap<(SensorId, &'static str), u64>;
 pub struct CycleOutput {
     /// The cycle's time: the LiDAR sweep stamp.
     pub stamp_ns: StampNs,
+    /// The newest sensor stamp that went into the cycle.
+    pub newest_input_ns: StampNs,
     /// Ego state at the cycle time, when the EKF has started.
     pub ego: Option<EgoState>,
     /// Confirmed tracks in `odom` at the cycle time, sorted by id.
     pub tracks: Vec<Track>,
+    /// LiDAR objects found in the sweep (boxes in `base_link` at the cycle time).
+    pub lidar_boxes: Vec<Box3>,
+    /// Health findings at the cycle time.
+    pub findings: Vec<Finding>,
     /// Stage timings and the degradation used.
     pub timing: CycleTiming,
     /// Sensors that missed this cycle (timed out).
@@ -54,11 +137,22 @@ pub struct CycleOutput {
 
 /// The fusion pipeline.
 pub struct Pipeline {
+    config: PipelineConfig,
     sync: TimeSync<Input>,
     ego: EgoEkf,
+    lidar: LidarPipeline,
+    tracker: Option<Tracker>,
+    health: HealthMonitor,
     budget: Budget,
     /// Inputs rejected, per sensor and reason.
     pub skipped: SkipCounts,
+}
+
+/// A measurement of the cycle other than the sweep, for the tracker.
+enum Measurement<'a> {
+    Radar(&'a crate::types::RadarScan),
+    Camera(&'a crate::types::CameraFrame),
+    Ultrasonic(&'a crate::types::UltrasonicRange),
 }
 
 impl Pipeline {
@@ -67,16 +161,29 @@ impl Pipeline {
         let mut sync = config.sync.clone();
         sync.sensors.remove(&SensorId::Imu);
         sync.sensors.remove(&SensorId::Wheel);
-        for i in 0..config.ultrasonic_sensors {
+        for i in config.ultrasonic_names.keys() {
             sync.sensors
-                .entry(SensorId::Ultrasonic(i))
-                .or_insert(SensorTiming { latency_ns: 5_000_000, period_ns: 50_000_000 });
+                .entry(SensorId::Ultrasonic(*i))
+                .or_insert(SensorTiming {
+                    latency_ns: 5_000_000,
+                    period_ns: 50_000_000,
+                });
         }
+        let mut health = HealthMonitor::new(config.health.clone());
+        for (i, name) in &config.ultrasonic_names {
+            health.set_sensor_name(SensorId::Ultrasonic(*i), name);
+        }
+        // Validate the tracker configuration now; the tracker itself starts on the first sweep.
+        Tracker::new(config.tracker)?;
         Ok(Self {
             sync: TimeSync::new(sync)?,
-            ego: EgoEkf::new(config.ego)?,
+            ego: EgoEkf::new(config.ego.clone())?,
+            lidar: LidarPipeline::new(config.lidar),
+            tracker: None,
+            health,
             budget: Budget::new(config.budget),
             skipped: SkipCounts::new(),
+            config,
         })
     }
 
@@ -87,13 +194,17 @@ impl Pipeline {
     /// Takes one input that arrived at `arrival_ns`.
     pub fn push(&mut self, arrival_ns: StampNs, input: Input) {
         let sensor = input.sensor();
+        self.health
+            .record_arrival(sensor, input.stamp_ns(), arrival_ns);
         match input {
             Input::Imu(s) => {
+                self.health.record_imu(&s);
                 if let Err(e) = self.ego.push_imu(&s) {
                     self.skip(sensor, e.as_str());
                 }
             }
             Input::Wheel(w) => {
+                self.health.record_ego_speed(w.stamp_ns, w.speed_mps);
                 if let Err(e) = self.ego.push_wheel(&w) {
                     self.skip(sensor, e.as_str());
                 }
@@ -112,12 +223,164 @@ impl Pipeline {
     pub fn poll(&mut self, now_ns: StampNs, clock: &mut impl Clock) -> Vec<CycleOutput> {
         let mut out = Vec::new();
         while let Some(cycle) = self.sync.poll(now_ns) {
-            let _degrade = self.budget.begin(clock);
+            let degrade = self.budget.begin(clock);
             self.budget.end_stage(Stage::Sync, clock);
-            let ego = self.ego.state_at(cycle.stamp_ns);
+            let Input::Lidar(scan) = &cycle.reference.item else {
+                // The reference sensor is the LiDAR; anything else is a configuration error.
+                self.skip(
+                    cycle.reference.item.sensor(),
+                    "reference is not a lidar sweep",
+                );
+                self.budget.end(clock);
+                continue;
+            };
+            let stamp = cycle.stamp_ns;
+            let mut newest_input_ns = stamp;
+            let ego_ref = self.ego.state_at(stamp);
             self.budget.end_stage(Stage::Ego, clock);
+            let Some(ego_ref) = ego_ref else {
+                self.skip(SensorId::Lidar, "ego not initialised");
+                let timing = self.budget.end(clock);
+                out.push(CycleOutput {
+                    stamp_ns: stamp,
+                    newest_input_ns,
+                    ego: None,
+                    tracks: Vec::new(),
+                    lidar_boxes: Vec::new(),
+                    findings: Vec::new(),
+                    timing,
+                    late: cycle.late.clone(),
+                });
+                continue;
+            };
+
+            // LiDAR stages.
+            let ego = &self.ego;
+            let pose_at = |t: StampNs| ego.state_at(t).unwrap_or(ego_ref).odom_from_base();
+            let voxel = (degrade != Degrade::None).then(|| {
+                (f64::from(self.config.lidar.voxel_size_m) * degrade.voxel_scale()) as f32
+            });
+            let boxes: Vec<Box3> =
+                match self
+                    .lidar
+                    .run(scan, pose_at, DeskewReference::Stamp(stamp), voxel)
+                {
+                    Ok(o) => o
+                        .objects
+                        .iter()
+                        .map(|o| o.shape)
+                        .filter(|b| self.config.object_gate.admits(b))
+                        .collect(),
+                    Err(_) => {
+                        self.skip(SensorId::Lidar, "lidar stage error");
+                        Vec::new()
+                    }
+                };
+            self.budget.end_stage(Stage::Lidar, clock);
+
+            // Tracker: the cycle's other measurements in stamp order, then the sweep.
+            if self.tracker.is_none() {
+                let mut cfg = self.config.tracker;
+                let t = scan.base_from_sensor.translation.vector;
+                cfg.lidar.viewpoint_base_m = [t.x, t.y];
+                self.tracker = Tracker::new(cfg).ok();
+            }
+            let mut measurements: Vec<(StampNs, u8, Measurement<'_>)> = Vec::new();
+            for (sensor, items) in &cycle.items {
+                for it in items {
+                    newest_input_ns = newest_input_ns.max(it.stamp_ns);
+                    match (&it.item, sensor) {
+                        (Input::Radar(r), _) => {
+                            measurements.push((it.stamp_ns, 0, Measurement::Radar(r)))
+                        }
+                        (Input::Camera(c), _) if degrade.camera_enabled() => {
+                            measurements.push((it.stamp_ns, 1, Measurement::Camera(c)))
+                        }
+                        (Input::Ultrasonic(u), _) if degrade.ultrasonic_enabled() => {
+                            measurements.push((it.stamp_ns, 2, Measurement::Ultrasonic(u)))
+                        }
+                        _ => {}
+                    }
+                }
+            }
+            measurements.sort_by_key(|(t, k, _)| (*t, *k));
+            if let Some(tracker) = self.tracker.as_mut() {
+                for (t, _, m) in &measurements {
+                    let e = self.ego.state_at(*t).unwrap_or(ego_ref);
+                    tracker.predict_to(*t);
+                    match m {
+                        Measurement::Radar(r) => {
+                            tracker.update_radar(r, &e);
+                            self.budget.end_stage(Stage::TrackRadar, clock);
+                        }
+                        Measurement::Camera(c) => {
+                            tracker.update_camera(c, &e);
+                            self.budget.end_stage(Stage::TrackCamera, clock);
+                        }
+                        Measurement::Ultrasonic(u) => {
+                            tracker.update_ultrasonic(u, &e);
+                            self.budget.end_stage(Stage::TrackUltrasonic, clock);
+                        }
+                    }
+                }
+                tracker.predict_to(stamp);
+                tracker.update_lidar(stamp, &ego_ref, &boxes);
+            }
+            self.budget.end_stage(Stage::TrackLidar, clock);
+
+            // Health.
+            self.health.record_lidar_scan(scan.stamp_ns, &scan.points);
+            let radar_from_base = measurements.iter().find_map(|(_, _, m)| match m {
+                Measurement::Radar(r) => Some(r.base_from_sensor.inverse()),
+                _ => None,
+            });
+            for (_, _, m) in &measurements {
+                match m {
+                    Measurement::Radar(r) => {
+                        self.health.record_radar_scan(r.stamp_ns, &r.detections);
+                        if let Some(radar_from_base) = radar_from_base {
+                            let centres: Vec<[f64; 2]> = boxes
+                                .iter()
+                                .map(|b| {
+                                    let p = radar_from_base
+                                        * nalgebra::Point3::new(b.x_m, b.y_m, b.z_m);
+                                    [p.x, p.y]
+                                })
+                                .collect();
+                            let pairs = match_radar_to_lidar(
+                                &r.detections,
+                                &centres,
+                                &CalibrationGates::default(),
+                            );
+                            self.health.record_radar_lidar_pairs(r.stamp_ns, &pairs);
+                        }
+                    }
+                    Measurement::Camera(c) => self
+                        .health
+                        .record_camera_detections(c.stamp_ns, &c.detections),
+                    Measurement::Ultrasonic(u) => self.health.record_ultrasonic(u),
+                }
+            }
+            self.health.record_gyro_bias(stamp, ego_ref.gyro_bias_radps);
+            let findings = self.health.findings(stamp);
+            self.budget.end_stage(Stage::Health, clock);
+
+            let tracks = self
+                .tracker
+                .as_ref()
+                .map(Tracker::tracks)
+                .unwrap_or_default();
             let timing = self.budget.end(clock);
-            out.push(CycleOutput { stamp_ns: cycle.stamp_ns, ego, tracks: Vec::new(), timing, late: cycle.late.clone() });
+            out.push(CycleOutput {
+                stamp_ns: stamp,
+                newest_input_ns,
+                ego: Some(ego_ref),
+                tracks,
+                lidar_boxes: boxes,
+                findings,
+                timing,
+                late: cycle.late.clone(),
+            });
         }
         out
     }
@@ -125,6 +388,16 @@ impl Pipeline {
     /// The ego EKF.
     pub fn ego(&self) -> &EgoEkf {
         &self.ego
+    }
+
+    /// The tracker, once the first sweep has started it.
+    pub fn tracker(&self) -> Option<&Tracker> {
+        self.tracker.as_ref()
+    }
+
+    /// The health monitor.
+    pub fn health(&self) -> &HealthMonitor {
+        &self.health
     }
 
     /// The deadline budget (misses, cycles per degradation level).

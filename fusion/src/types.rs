@@ -45,8 +45,13 @@ pub enum ObjectClass {
 
 impl ObjectClass {
     /// All classes, in `CLASS_*` order.
-    pub const ALL: [ObjectClass; 5] =
-        [ObjectClass::Unknown, ObjectClass::Car, ObjectClass::Truck, ObjectClass::Pedestrian, ObjectClass::Cyclist];
+    pub const ALL: [ObjectClass; 5] = [
+        ObjectClass::Unknown,
+        ObjectClass::Car,
+        ObjectClass::Truck,
+        ObjectClass::Pedestrian,
+        ObjectClass::Cyclist,
+    ];
 
     /// The `CLASS_*` code.
     pub fn code(self) -> u8 {
@@ -226,7 +231,10 @@ pub struct EgoState {
 impl EgoState {
     /// `odom_from_base` as a 3D transform (planar: z = 0, roll = pitch = 0).
     pub fn odom_from_base(&self) -> Transform3 {
-        Isometry3::new(Vector3::new(self.x_m, self.y_m, 0.0), Vector3::new(0.0, 0.0, self.yaw_rad))
+        Isometry3::new(
+            Vector3::new(self.x_m, self.y_m, 0.0),
+            Vector3::new(0.0, 0.0, self.yaw_rad),
+        )
     }
 }
 

@@ -111,17 +111,24 @@ pub fn assert_same_json(a: &Value, b: &Value, path: &str) {
 
 /// The run's frames as JSON lines for `score_tracking.py`, with our `odom` aligned to the
 /// simulator's by the first frame's ego poses (our `odom` starts where the drive starts; the
-/// simulator's is its world frame). Only ground truth within `roi_m` of the ego is scored.
+/// simulator's is its world frame). Only ground truth and tracks within `roi_m` of the ego are
+/// scored.
 pub fn frames_jsonl(report: &edgefuse_fusion_node::runner::RunReport, roi_m: f64) -> String {
     use serde_json::json;
     let mut out = String::new();
     let mut align: Option<(f64, f64, f64)> = None; // (tx, ty, dyaw): truth = R(dyaw) ours + t
     for f in &report.frames {
-        let (Some(ego), Some(truth_ego)) = (f.cycle.ego, f.ego_truth) else { continue };
+        let (Some(ego), Some(truth_ego)) = (f.cycle.ego, f.ego_truth) else {
+            continue;
+        };
         let (tx, ty, dyaw) = *align.get_or_insert_with(|| {
             let dyaw = truth_ego.yaw_rad - ego.yaw_rad;
             let (s, c) = dyaw.sin_cos();
-            (truth_ego.x_m - (c * ego.x_m - s * ego.y_m), truth_ego.y_m - (s * ego.x_m + c * ego.y_m), dyaw)
+            (
+                truth_ego.x_m - (c * ego.x_m - s * ego.y_m),
+                truth_ego.y_m - (s * ego.x_m + c * ego.y_m),
+                dyaw,
+            )
         });
         let (s, c) = dyaw.sin_cos();
         let to_truth = |x: f64, y: f64| (c * x - s * y + tx, s * x + c * y + ty);
@@ -131,7 +138,11 @@ pub fn frames_jsonl(report: &edgefuse_fusion_node::runner::RunReport, roi_m: f64
             .truth
             .iter()
             .flatten()
-            .filter(|o| (o.pose.pose.position.x - truth_ego.x_m).hypot(o.pose.pose.position.y - truth_ego.y_m) <= roi_m)
+            .filter(|o| {
+                (o.pose.pose.position.x - truth_ego.x_m)
+                    .hypot(o.pose.pose.position.y - truth_ego.y_m)
+                    <= roi_m
+            })
             .map(|o| {
                 json!({"id": o.id, "x": o.pose.pose.position.x, "y": o.pose.pose.position.y,
                        "vx": o.twist.twist.linear.x, "vy": o.twist.twist.linear.y})
@@ -141,6 +152,7 @@ pub fn frames_jsonl(report: &edgefuse_fusion_node::runner::RunReport, roi_m: f64
             .cycle
             .tracks
             .iter()
+            .filter(|t| (t.shape.x_m - ego.x_m).hypot(t.shape.y_m - ego.y_m) <= roi_m)
             .map(|t| {
                 let (x, y) = to_truth(t.shape.x_m, t.shape.y_m);
                 let (vx, vy) = rot(t.vx_mps, t.vy_mps);

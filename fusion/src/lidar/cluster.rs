@@ -59,7 +59,12 @@ pub struct ClusterConfig {
 
 impl Default for ClusterConfig {
     fn default() -> Self {
-        Self { cluster_tolerance_m: 0.5, min_points: 5, max_points: 50_000, mode: ClusterMode::Euclidean }
+        Self {
+            cluster_tolerance_m: 0.5,
+            min_points: 5,
+            max_points: 50_000,
+            mode: ClusterMode::Euclidean,
+        }
     }
 }
 
@@ -93,7 +98,9 @@ pub(crate) struct UnionFind {
 
 impl UnionFind {
     pub(crate) fn new(n: usize) -> Self {
-        Self { parent: (0..n as u32).collect() }
+        Self {
+            parent: (0..n as u32).collect(),
+        }
     }
 
     #[inline]
@@ -122,10 +129,15 @@ impl UnionFind {
 fn validate(points: &[[f32; 3]], config: &ClusterConfig) -> Result<(), LidarError> {
     let tol = config.cluster_tolerance_m;
     if !(tol.is_finite() && tol > 0.0) {
-        return Err(LidarError::InvalidConfig { field: "cluster_tolerance_m", value: f64::from(tol) });
+        return Err(LidarError::InvalidConfig {
+            field: "cluster_tolerance_m",
+            value: f64::from(tol),
+        });
     }
     if points.len() >= u32::MAX as usize {
-        return Err(LidarError::TooManyPoints { count: points.len() });
+        return Err(LidarError::TooManyPoints {
+            count: points.len(),
+        });
     }
     if let Some(index) = points.iter().position(|p| !p.iter().all(|c| c.is_finite())) {
         return Err(LidarError::NonFinitePoint { index });
@@ -163,7 +175,9 @@ pub fn cluster(points: &[[f32; 3]], config: &ClusterConfig) -> Result<Clustering
             let comp: Vec<Option<u32>> = (0..n as u32).map(|i| Some(uf.find(i))).collect();
             Ok(finish(&comp, config))
         }
-        ClusterMode::Dbscan { min_samples } => Ok(finish(&dbscan_components(points, r2, min_samples), config)),
+        ClusterMode::Dbscan { min_samples } => {
+            Ok(finish(&dbscan_components(points, r2, min_samples), config))
+        }
     }
 }
 
@@ -174,8 +188,10 @@ fn dbscan_components(points: &[[f32; 3]], r2: f32, min_samples: usize) -> Vec<Op
         return Vec::new();
     }
     let tree = Tree::new_from_slice(points);
-    let core: Vec<bool> =
-        points.iter().map(|p| tree.within_unsorted::<SquaredEuclidean>(p, r2).len() >= min_samples).collect();
+    let core: Vec<bool> = points
+        .iter()
+        .map(|p| tree.within_unsorted::<SquaredEuclidean>(p, r2).len() >= min_samples)
+        .collect();
     let mut uf = UnionFind::new(n);
     for (i, p) in points.iter().enumerate() {
         if core[i] {
@@ -285,7 +301,11 @@ fn grid_components(points: &[[f32; 3]], tol_m: f32, uf: &mut UnionFind) -> Resul
     for a in 0..cells {
         let ka = keys[a];
         for (off, cur) in offsets.iter().zip(cursor.iter_mut()) {
-            let target = [ka[0].saturating_add(off[0]), ka[1].saturating_add(off[1]), ka[2].saturating_add(off[2])];
+            let target = [
+                ka[0].saturating_add(off[0]),
+                ka[1].saturating_add(off[1]),
+                ka[2].saturating_add(off[2]),
+            ];
             while *cur < cells && keys[*cur] < target {
                 *cur += 1;
             }
@@ -347,7 +367,10 @@ fn finish(comp: &[Option<u32>], config: &ClusterConfig) -> Clustering {
         sizes[*s as usize] += 1;
     }
     let mut label_of_slot = vec![None; sizes.len()];
-    let mut out = Clustering { labels: vec![None; n], ..Clustering::default() };
+    let mut out = Clustering {
+        labels: vec![None; n],
+        ..Clustering::default()
+    };
     for (s, &size) in sizes.iter().enumerate() {
         if size < config.min_points {
             out.rejected_small += 1;
@@ -378,7 +401,12 @@ mod tests {
     use std::collections::BTreeSet;
 
     /// Brute-force oracle: union-find over all pairs, O(n^2).
-    fn oracle_euclidean(points: &[[f32; 3]], tol: f32, min_pts: usize, max_pts: usize) -> BTreeSet<Vec<u32>> {
+    fn oracle_euclidean(
+        points: &[[f32; 3]],
+        tol: f32,
+        min_pts: usize,
+        max_pts: usize,
+    ) -> BTreeSet<Vec<u32>> {
         let n = points.len();
         let mut uf = UnionFind::new(n);
         for i in 0..n {
@@ -392,14 +420,21 @@ mod tests {
         for i in 0..n as u32 {
             groups.entry(uf.find(i)).or_default().push(i);
         }
-        groups.into_values().filter(|g| g.len() >= min_pts && g.len() <= max_pts).collect()
+        groups
+            .into_values()
+            .filter(|g| g.len() >= min_pts && g.len() <= max_pts)
+            .collect()
     }
 
     /// Brute-force DBSCAN following scikit-learn's loop literally (visit in index order, BFS).
     fn oracle_dbscan(points: &[[f32; 3]], tol: f32, min_samples: usize) -> Vec<Option<u32>> {
         let n = points.len();
         let nbrs: Vec<Vec<usize>> = (0..n)
-            .map(|i| (0..n).filter(|&j| distance_squared_m2(&points[i], &points[j]) <= tol * tol).collect())
+            .map(|i| {
+                (0..n)
+                    .filter(|&j| distance_squared_m2(&points[i], &points[j]) <= tol * tol)
+                    .collect()
+            })
             .collect();
         let core: Vec<bool> = nbrs.iter().map(|v| v.len() >= min_samples).collect();
         let mut labels: Vec<Option<u32>> = vec![None; n];
@@ -433,18 +468,31 @@ mod tests {
     fn random_cloud(rng: &mut ChaCha8Rng, n: usize, extent: f32) -> Vec<[f32; 3]> {
         (0..n)
             .map(|_| {
-                [rng.random_range(-extent..extent), rng.random_range(-extent..extent), rng.random_range(0.0..2.0)]
+                [
+                    rng.random_range(-extent..extent),
+                    rng.random_range(-extent..extent),
+                    rng.random_range(0.0..2.0),
+                ]
             })
             .collect()
     }
 
     /// Objects (dense blobs and boxes) plus sparse clutter, like a ground-removed scan.
-    pub(crate) fn scene(rng: &mut ChaCha8Rng, objects: usize, per_object: usize, clutter: usize) -> Vec<[f32; 3]> {
+    pub(crate) fn scene(
+        rng: &mut ChaCha8Rng,
+        objects: usize,
+        per_object: usize,
+        clutter: usize,
+    ) -> Vec<[f32; 3]> {
         let mut pts = Vec::new();
         for _ in 0..objects {
             let cx = rng.random_range(-40.0..40.0f32);
             let cy = rng.random_range(-40.0..40.0f32);
-            let (l, w, h) = (rng.random_range(0.5..5.0f32), rng.random_range(0.5..2.5f32), rng.random_range(0.5..2.0f32));
+            let (l, w, h) = (
+                rng.random_range(0.5..5.0f32),
+                rng.random_range(0.5..2.5f32),
+                rng.random_range(0.5..2.0f32),
+            );
             for _ in 0..per_object {
                 pts.push([
                     cx + rng.random_range(-l / 2.0..l / 2.0),
@@ -459,10 +507,24 @@ mod tests {
 
     fn all_modes_match_oracle(points: &[[f32; 3]], tol: f32, min_pts: usize, max_pts: usize) {
         let want = oracle_euclidean(points, tol, min_pts, max_pts);
-        for mode in [ClusterMode::Euclidean, ClusterMode::EuclideanKdTree, ClusterMode::Dbscan { min_samples: 1 }] {
-            let cfg = ClusterConfig { cluster_tolerance_m: tol, min_points: min_pts, max_points: max_pts, mode };
+        for mode in [
+            ClusterMode::Euclidean,
+            ClusterMode::EuclideanKdTree,
+            ClusterMode::Dbscan { min_samples: 1 },
+        ] {
+            let cfg = ClusterConfig {
+                cluster_tolerance_m: tol,
+                min_points: min_pts,
+                max_points: max_pts,
+                mode,
+            };
             let got = cluster(points, &cfg).unwrap();
-            assert_eq!(as_set(&got), want, "mode {mode:?} tol {tol} n {}", points.len());
+            assert_eq!(
+                as_set(&got),
+                want,
+                "mode {mode:?} tol {tol} n {}",
+                points.len()
+            );
             // Labels agree with the cluster lists, clusters are ordered by smallest index.
             for (l, c) in got.clusters.iter().enumerate() {
                 assert!(c.windows(2).all(|w| w[0] < w[1]));
@@ -499,7 +561,14 @@ mod tests {
         // Points spaced exactly by the tolerance (0.5 is exact in binary): all linked.
         let pts: Vec<[f32; 3]> = (0..20).map(|i| [i as f32 * 0.5, 0.0, 0.0]).collect();
         all_modes_match_oracle(&pts, 0.5, 1, 100);
-        let c = cluster(&pts, &ClusterConfig { min_points: 1, ..ClusterConfig::default() }).unwrap();
+        let c = cluster(
+            &pts,
+            &ClusterConfig {
+                min_points: 1,
+                ..ClusterConfig::default()
+            },
+        )
+        .unwrap();
         assert_eq!(c.clusters.len(), 1);
     }
 
@@ -507,7 +576,11 @@ mod tests {
     fn dbscan_matches_sklearn_order_oracle() {
         let mut rng = ChaCha8Rng::seed_from_u64(3);
         for trial in 0..12 {
-            let pts = if trial % 2 == 0 { scene(&mut rng, 10, 30, 300) } else { random_cloud(&mut rng, 500, 4.0) };
+            let pts = if trial % 2 == 0 {
+                scene(&mut rng, 10, 30, 300)
+            } else {
+                random_cloud(&mut rng, 500, 4.0)
+            };
             let tol = 0.4;
             let min_samples = 2 + trial % 5;
             let want = oracle_dbscan(&pts, tol, min_samples);
@@ -543,7 +616,15 @@ mod tests {
         for k in 1..6 {
             pts.push([0.5 * k as f32, 0.0, 0.0]); // sparse bridge
         }
-        let e = cluster(&pts, &ClusterConfig { cluster_tolerance_m: 0.55, min_points: 1, ..Default::default() }).unwrap();
+        let e = cluster(
+            &pts,
+            &ClusterConfig {
+                cluster_tolerance_m: 0.55,
+                min_points: 1,
+                ..Default::default()
+            },
+        )
+        .unwrap();
         assert_eq!(e.clusters.len(), 1);
         let d = cluster(
             &pts,
@@ -561,12 +642,24 @@ mod tests {
     #[test]
     fn bad_input_is_an_error() {
         let pts = [[0.0, 0.0, 0.0], [f32::NAN, 0.0, 0.0]];
-        assert!(matches!(cluster(&pts, &ClusterConfig::default()), Err(LidarError::NonFinitePoint { index: 1 })));
-        let cfg = ClusterConfig { cluster_tolerance_m: 0.0, ..Default::default() };
+        assert!(matches!(
+            cluster(&pts, &ClusterConfig::default()),
+            Err(LidarError::NonFinitePoint { index: 1 })
+        ));
+        let cfg = ClusterConfig {
+            cluster_tolerance_m: 0.0,
+            ..Default::default()
+        };
         assert!(cluster(&pts[..1], &cfg).is_err());
         let far = [[1.0e12, 0.0, 0.0]];
-        assert!(matches!(cluster(&far, &ClusterConfig::default()), Err(LidarError::CoordinateOutOfRange { .. })));
-        assert!(cluster(&[], &ClusterConfig::default()).unwrap().clusters.is_empty());
+        assert!(matches!(
+            cluster(&far, &ClusterConfig::default()),
+            Err(LidarError::CoordinateOutOfRange { .. })
+        ));
+        assert!(cluster(&[], &ClusterConfig::default())
+            .unwrap()
+            .clusters
+            .is_empty());
     }
 
     #[test]

@@ -30,7 +30,12 @@ pub struct DeskewConfig {
 
 impl Default for DeskewConfig {
     fn default() -> Self {
-        Self { time_step_s: 1.0e-4, max_abs_point_time_s: 0.5, min_range_m: 0.5, max_range_m: 250.0 }
+        Self {
+            time_step_s: 1.0e-4,
+            max_abs_point_time_s: 0.5,
+            min_range_m: 0.5,
+            max_range_m: 250.0,
+        }
     }
 }
 
@@ -79,7 +84,8 @@ pub struct DeskewedCloud {
 }
 
 fn is_finite_iso(t: &Transform3) -> bool {
-    t.translation.vector.iter().all(|v| v.is_finite()) && t.rotation.coords.iter().all(|v| v.is_finite())
+    t.translation.vector.iter().all(|v| v.is_finite())
+        && t.rotation.coords.iter().all(|v| v.is_finite())
 }
 
 /// Moves every point of `scan` into `base_link` at the reference time.
@@ -112,7 +118,10 @@ pub fn deskew(
         }
     };
     // First pass: validity, and the largest accepted time for `ScanEnd`.
-    let (min_r2, max_r2) = (config.min_range_m * config.min_range_m, config.max_range_m * config.max_range_m);
+    let (min_r2, max_r2) = (
+        config.min_range_m * config.min_range_m,
+        config.max_range_m * config.max_range_m,
+    );
     let mut keep: Vec<bool> = Vec::with_capacity(scan.points.len());
     let mut max_dt_ns: Option<i64> = None;
     for p in &scan.points {
@@ -145,7 +154,10 @@ pub fn deskew(
         DeskewReference::ScanEnd => scan.stamp_ns.saturating_add(max_dt_ns.unwrap_or(0)),
         DeskewReference::Stamp(s) => s,
     };
-    let mut out = DeskewedCloud { stamp_ns: t_ref, ..DeskewedCloud::default() };
+    let mut out = DeskewedCloud {
+        stamp_ns: t_ref,
+        ..DeskewedCloud::default()
+    };
     let odom_from_ref = odom_from_base_at(t_ref);
     if !is_finite_iso(&odom_from_ref) {
         skipped.non_finite_pose += keep.iter().filter(|k| **k).count();
@@ -165,7 +177,8 @@ pub fn deskew(
             Some((t, tf)) if t == dt => tf,
             _ => {
                 let odom_from_base = odom_from_base_at(scan.stamp_ns.saturating_add(dt));
-                let tf = is_finite_iso(&odom_from_base).then(|| ref_from_odom * odom_from_base * scan.base_from_sensor);
+                let tf = is_finite_iso(&odom_from_base)
+                    .then(|| ref_from_odom * odom_from_base * scan.base_from_sensor);
                 cached = Some((dt, tf));
                 tf
             }
@@ -203,7 +216,8 @@ mod tests {
     fn static_world_point_lands_on_the_same_place() {
         // A fixed landmark in odom, seen at different times of the sweep, must deskew to one
         // place: its position in base_link at the reference time.
-        let base_from_sensor = Isometry3::new(Vector3::new(1.2, 0.0, 1.9), Vector3::new(0.0, 0.0, 0.1));
+        let base_from_sensor =
+            Isometry3::new(Vector3::new(1.2, 0.0, 1.9), Vector3::new(0.0, 0.0, 0.1));
         let landmark = Point3::new(20.0, 5.0, 0.5);
         let stamp = 1_000_000_000;
         let points: Vec<LidarPoint> = (0..100)
@@ -211,21 +225,45 @@ mod tests {
                 let t_s = k as f32 * 0.001;
                 let t = stamp + (f64::from(t_s) * 1e9).round() as i64;
                 let p = (ego(t) * base_from_sensor).inverse() * landmark;
-                LidarPoint { x_m: p.x as f32, y_m: p.y as f32, z_m: p.z as f32, intensity: 1.0, t_s }
+                LidarPoint {
+                    x_m: p.x as f32,
+                    y_m: p.y as f32,
+                    z_m: p.z as f32,
+                    intensity: 1.0,
+                    t_s,
+                }
             })
             .collect();
-        let scan = LidarScan { stamp_ns: stamp, points, base_from_sensor };
-        let cfg = DeskewConfig { time_step_s: 0.0, ..Default::default() };
+        let scan = LidarScan {
+            stamp_ns: stamp,
+            points,
+            base_from_sensor,
+        };
+        let cfg = DeskewConfig {
+            time_step_s: 0.0,
+            ..Default::default()
+        };
         let out = deskew(&scan, ego, DeskewReference::ScanEnd, &cfg);
         assert_eq!(out.points_m.len(), 100);
-        assert_eq!(out.stamp_ns, stamp + (f64::from(99.0f32 * 0.001) * 1e9).round() as i64);
+        assert_eq!(
+            out.stamp_ns,
+            stamp + (f64::from(99.0f32 * 0.001) * 1e9).round() as i64
+        );
         let want = ego(out.stamp_ns).inverse() * landmark;
         for p in &out.points_m {
-            let e = ((f64::from(p[0]) - want.x).powi(2) + (f64::from(p[1]) - want.y).powi(2) + (f64::from(p[2]) - want.z).powi(2)).sqrt();
+            let e = ((f64::from(p[0]) - want.x).powi(2)
+                + (f64::from(p[1]) - want.y).powi(2)
+                + (f64::from(p[2]) - want.z).powi(2))
+            .sqrt();
             assert!(e < 2e-3, "error {e}");
         }
         // Given stamp: the sweep start.
-        let out0 = deskew(&scan, ego, DeskewReference::Stamp(stamp), &DeskewConfig::default());
+        let out0 = deskew(
+            &scan,
+            ego,
+            DeskewReference::Stamp(stamp),
+            &DeskewConfig::default(),
+        );
         let want0 = ego(stamp).inverse() * landmark;
         assert!((f64::from(out0.points_m[50][0]) - want0.x).abs() < 5e-3);
         // Without ego motion compensation the sweep would smear by ~1 m.
@@ -236,32 +274,77 @@ mod tests {
 
     #[test]
     fn bad_points_are_skipped_and_counted_per_reason() {
-        let good = LidarPoint { x_m: 5.0, y_m: 0.0, z_m: 0.0, intensity: 1.0, t_s: 0.01 };
+        let good = LidarPoint {
+            x_m: 5.0,
+            y_m: 0.0,
+            z_m: 0.0,
+            intensity: 1.0,
+            t_s: 0.01,
+        };
         let points = vec![
             good,
-            LidarPoint { x_m: f32::NAN, ..good },
-            LidarPoint { z_m: f32::INFINITY, ..good },
-            LidarPoint { intensity: f32::NAN, ..good },
-            LidarPoint { t_s: f32::NAN, ..good },
+            LidarPoint {
+                x_m: f32::NAN,
+                ..good
+            },
+            LidarPoint {
+                z_m: f32::INFINITY,
+                ..good
+            },
+            LidarPoint {
+                intensity: f32::NAN,
+                ..good
+            },
+            LidarPoint {
+                t_s: f32::NAN,
+                ..good
+            },
             LidarPoint { t_s: 7.0, ..good },
             LidarPoint { x_m: 0.0, ..good },
             LidarPoint { x_m: 1.0e4, ..good },
             LidarPoint { t_s: 0.05, ..good },
         ];
-        let scan = LidarScan { stamp_ns: 0, points, base_from_sensor: Isometry3::identity() };
+        let scan = LidarScan {
+            stamp_ns: 0,
+            points,
+            base_from_sensor: Isometry3::identity(),
+        };
         // The pose is NaN at exactly 50 ms.
-        let pose = |t: StampNs| if t == 50_000_000 { Isometry3::translation(f64::NAN, 0.0, 0.0) } else { Isometry3::identity() };
-        let out = deskew(&scan, pose, DeskewReference::Stamp(0), &DeskewConfig::default());
+        let pose = |t: StampNs| {
+            if t == 50_000_000 {
+                Isometry3::translation(f64::NAN, 0.0, 0.0)
+            } else {
+                Isometry3::identity()
+            }
+        };
+        let out = deskew(
+            &scan,
+            pose,
+            DeskewReference::Stamp(0),
+            &DeskewConfig::default(),
+        );
         let s = out.skipped;
         assert_eq!(
-            (s.non_finite_xyz, s.non_finite_intensity, s.non_finite_time, s.time_out_of_range, s.range_out_of_limits, s.non_finite_pose),
+            (
+                s.non_finite_xyz,
+                s.non_finite_intensity,
+                s.non_finite_time,
+                s.time_out_of_range,
+                s.range_out_of_limits,
+                s.non_finite_pose
+            ),
             (2, 1, 1, 1, 2, 1)
         );
         assert_eq!(out.points_m, vec![[5.0, 0.0, 0.0]]);
         assert_eq!(out.source_index, vec![0]);
         assert_eq!(s.total() + out.points_m.len(), scan.points.len());
         // A NaN reference pose skips everything, still counted.
-        let out = deskew(&scan, |_| Isometry3::translation(f64::NAN, 0.0, 0.0), DeskewReference::ScanEnd, &DeskewConfig::default());
+        let out = deskew(
+            &scan,
+            |_| Isometry3::translation(f64::NAN, 0.0, 0.0),
+            DeskewReference::ScanEnd,
+            &DeskewConfig::default(),
+        );
         assert!(out.points_m.is_empty());
         assert_eq!(out.skipped.non_finite_pose, 2);
     }

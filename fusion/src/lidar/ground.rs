@@ -55,18 +55,27 @@ pub struct GroundSplit {
 /// (an object fills the cell, or the cell is empty) the previous height carries on. A point is
 /// ground when `z <= g_cell + ground_tolerance_m`; points below `g_prev - max_step_m` count as
 /// ground too (`below_ground`). Non-finite points are an error.
-pub fn remove_ground(points: &[[f32; 3]], config: &GroundConfig) -> Result<GroundSplit, LidarError> {
+pub fn remove_ground(
+    points: &[[f32; 3]],
+    config: &GroundConfig,
+) -> Result<GroundSplit, LidarError> {
     for (field, v) in [
         ("ground_tolerance_m", config.ground_tolerance_m),
         ("sector_width_rad", config.sector_width_rad),
         ("ring_length_m", config.ring_length_m),
     ] {
         if !(v.is_finite() && v > 0.0) {
-            return Err(LidarError::InvalidConfig { field, value: f64::from(v) });
+            return Err(LidarError::InvalidConfig {
+                field,
+                value: f64::from(v),
+            });
         }
     }
     if config.ring_count == 0 {
-        return Err(LidarError::InvalidConfig { field: "ring_count", value: 0.0 });
+        return Err(LidarError::InvalidConfig {
+            field: "ring_count",
+            value: 0.0,
+        });
     }
     if let Some(index) = points.iter().position(|p| !p.iter().all(|c| c.is_finite())) {
         return Err(LidarError::NonFinitePoint { index });
@@ -98,14 +107,21 @@ pub fn remove_ground(points: &[[f32; 3]], config: &GroundConfig) -> Result<Groun
         fill[c as usize] += 1;
     }
     let rise = (config.max_slope * config.ring_length_m).max(config.max_step_m);
-    let mut out = GroundSplit { is_ground: vec![false; points.len()], ..GroundSplit::default() };
+    let mut out = GroundSplit {
+        is_ground: vec![false; points.len()],
+        ..GroundSplit::default()
+    };
     for s in 0..sectors {
         let mut g = config.origin_ground_z_m;
         for r in 0..rings {
             let c = s * rings + r;
             let idx = &order[start[c] as usize..start[c + 1] as usize];
             let floor = g - config.max_step_m;
-            let z_min = idx.iter().map(|&i| points[i as usize][2]).filter(|&z| z >= floor).fold(f32::INFINITY, f32::min);
+            let z_min = idx
+                .iter()
+                .map(|&i| points[i as usize][2])
+                .filter(|&z| z >= floor)
+                .fold(f32::INFINITY, f32::min);
             if z_min <= g + rise {
                 g = z_min;
             }
@@ -143,7 +159,10 @@ mod tests {
             road + if x > 30.0 { 0.04 * (x - 30.0) } else { 0.0 }
         };
         for _ in 0..40_000 {
-            let (x, y) = (rng.random_range(-60.0..60.0f32), rng.random_range(-15.0..15.0f32));
+            let (x, y) = (
+                rng.random_range(-60.0..60.0f32),
+                rng.random_range(-15.0..15.0f32),
+            );
             pts.push([x, y, ground_z(x, y) + rng.random_range(-0.03..0.03)]);
             truth.push(true);
         }
@@ -151,7 +170,10 @@ mod tests {
         for k in 0..12 {
             let (cx, cy) = (-50.0 + 9.0 * k as f32, if k % 2 == 0 { 3.0 } else { -9.0 });
             for _ in 0..800 {
-                let (x, y) = (cx + rng.random_range(-2.2..2.2f32), cy + rng.random_range(-0.95..0.95f32));
+                let (x, y) = (
+                    cx + rng.random_range(-2.2..2.2f32),
+                    cy + rng.random_range(-0.95..0.95f32),
+                );
                 pts.push([x, y, ground_z(x, y) + rng.random_range(0.3..1.5)]);
                 truth.push(false);
             }
@@ -162,20 +184,41 @@ mod tests {
         pts.push([-10.0, 1.0, -2.0]);
         truth.push(true);
         let split = remove_ground(&pts, &GroundConfig::default()).unwrap();
-        let ground_ok = pts.iter().zip(&truth).zip(&split.is_ground).filter(|((_, t), g)| **t && **g).count();
-        let object_ok = pts.iter().zip(&truth).zip(&split.is_ground).filter(|((_, t), g)| !**t && !**g).count();
+        let ground_ok = pts
+            .iter()
+            .zip(&truth)
+            .zip(&split.is_ground)
+            .filter(|((_, t), g)| **t && **g)
+            .count();
+        let object_ok = pts
+            .iter()
+            .zip(&truth)
+            .zip(&split.is_ground)
+            .filter(|((_, t), g)| !**t && !**g)
+            .count();
         let n_ground = truth.iter().filter(|t| **t).count();
         let n_obj = truth.len() - n_ground;
-        assert!(ground_ok as f64 >= 0.99 * n_ground as f64, "ground kept {ground_ok}/{n_ground}");
-        assert!(object_ok as f64 >= 0.97 * n_obj as f64, "objects kept {object_ok}/{n_obj}");
+        assert!(
+            ground_ok as f64 >= 0.99 * n_ground as f64,
+            "ground kept {ground_ok}/{n_ground}"
+        );
+        assert!(
+            object_ok as f64 >= 0.97 * n_obj as f64,
+            "objects kept {object_ok}/{n_obj}"
+        );
         assert_eq!(split.below_ground, 2);
-        assert_eq!(split.ground_count, split.is_ground.iter().filter(|g| **g).count());
+        assert_eq!(
+            split.ground_count,
+            split.is_ground.iter().filter(|g| **g).count()
+        );
     }
 
     #[test]
     fn object_filling_a_cell_is_not_ground() {
         // A wall 1 m high from 0.4 m up, and no ground points under it.
-        let pts: Vec<[f32; 3]> = (0..100).map(|k| [10.5, -0.5 + 0.01 * k as f32, 0.4 + 0.01 * (k % 10) as f32]).collect();
+        let pts: Vec<[f32; 3]> = (0..100)
+            .map(|k| [10.5, -0.5 + 0.01 * k as f32, 0.4 + 0.01 * (k % 10) as f32])
+            .collect();
         let split = remove_ground(&pts, &GroundConfig::default()).unwrap();
         assert_eq!(split.ground_count, 0);
     }
@@ -183,7 +226,10 @@ mod tests {
     #[test]
     fn rejects_bad_input() {
         assert!(remove_ground(&[[f32::NAN, 0.0, 0.0]], &GroundConfig::default()).is_err());
-        let cfg = GroundConfig { ground_tolerance_m: -1.0, ..Default::default() };
+        let cfg = GroundConfig {
+            ground_tolerance_m: -1.0,
+            ..Default::default()
+        };
         assert!(remove_ground(&[], &cfg).is_err());
     }
 }

@@ -40,7 +40,12 @@ impl Default for LidarPipelineConfig {
             deskew: DeskewConfig::default(),
             ground: GroundConfig::default(),
             voxel_size_m: 0.15,
-            cluster: ClusterConfig { cluster_tolerance_m: 0.5, min_points: 3, max_points: 20_000, mode: ClusterMode::Euclidean },
+            cluster: ClusterConfig {
+                cluster_tolerance_m: 0.5,
+                min_points: 3,
+                max_points: 20_000,
+                mode: ClusterMode::Euclidean,
+            },
             boxes: BoxConfig::default(),
         }
     }
@@ -120,14 +125,22 @@ impl LidarPipeline {
     ) -> Result<LidarOutput, LidarError> {
         let cfg = &self.config;
         let voxel_size_m = voxel_size_override_m.unwrap_or(cfg.voxel_size_m);
-        let mut counts = StageCounts { points_in: scan.points.len(), ..StageCounts::default() };
+        let mut counts = StageCounts {
+            points_in: scan.points.len(),
+            ..StageCounts::default()
+        };
         let cloud = deskew(scan, odom_from_base_at, reference, &cfg.deskew);
         counts.skipped = cloud.skipped;
         let split = remove_ground(&cloud.points_m, &cfg.ground)?;
         counts.ground_removed = split.ground_count;
         counts.below_ground = split.below_ground;
-        let non_ground: Vec<[f32; 3]> =
-            cloud.points_m.iter().zip(&split.is_ground).filter(|(_, g)| !**g).map(|(p, _)| *p).collect();
+        let non_ground: Vec<[f32; 3]> = cloud
+            .points_m
+            .iter()
+            .zip(&split.is_ground)
+            .filter(|(_, g)| !**g)
+            .map(|(p, _)| *p)
+            .collect();
         counts.non_ground = non_ground.len();
         let voxels = voxel_downsample(&non_ground, voxel_size_m)?;
         counts.voxels = voxels.points_m.len();
@@ -141,11 +154,23 @@ impl LidarPipeline {
             buf.clear();
             buf.extend(members.iter().map(|&i| voxels.points_m[i as usize]));
             if let Some(shape) = fit_box(&buf, &cfg.boxes) {
-                let point_count = members.iter().map(|&i| voxels.counts[i as usize] as usize).sum();
-                objects.push(LidarObject { shape, voxel_count: members.len(), point_count });
+                let point_count = members
+                    .iter()
+                    .map(|&i| voxels.counts[i as usize] as usize)
+                    .sum();
+                objects.push(LidarObject {
+                    shape,
+                    voxel_count: members.len(),
+                    point_count,
+                });
             }
         }
-        Ok(LidarOutput { stamp_ns: cloud.stamp_ns, objects, voxel_size_m, counts })
+        Ok(LidarOutput {
+            stamp_ns: cloud.stamp_ns,
+            objects,
+            voxel_size_m,
+            counts,
+        })
     }
 }
 
@@ -201,42 +226,85 @@ mod tests {
 
     fn scan(seed: u64) -> (LidarScan, Vec<Car>) {
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
-        let cars = vec![(12.0, 3.0, 0.0, 4.5, 1.9), (25.0, -4.0, 0.4, 4.6, 1.8), (-15.0, 6.0, -1.2, 4.0, 1.7)];
+        let cars = vec![
+            (12.0, 3.0, 0.0, 4.5, 1.9),
+            (25.0, -4.0, 0.4, 4.6, 1.8),
+            (-15.0, 6.0, -1.2, 4.0, 1.7),
+        ];
         let base_from_sensor = Isometry3::new(Vector3::new(1.0, 0.0, 1.9), Vector3::zeros());
         let mut points = Vec::new();
         let push = |p_odom: Point3<f64>, t_s: f32, points: &mut Vec<LidarPoint>| {
             let t = (f64::from(t_s) * 1e9).round() as i64;
             let p = (ego(t) * base_from_sensor).inverse() * p_odom;
-            points.push(LidarPoint { x_m: p.x as f32, y_m: p.y as f32, z_m: p.z as f32, intensity: 10.0, t_s });
+            points.push(LidarPoint {
+                x_m: p.x as f32,
+                y_m: p.y as f32,
+                z_m: p.z as f32,
+                intensity: 10.0,
+                t_s,
+            });
         };
         for k in 0..60_000 {
             let t_s = k as f32 / 60_000.0 * 0.1;
-            let p = Point3::new(rng.random_range(-40.0..40.0), rng.random_range(-20.0..20.0), rng.random_range(-0.02..0.02));
+            let p = Point3::new(
+                rng.random_range(-40.0..40.0),
+                rng.random_range(-20.0..20.0),
+                rng.random_range(-0.02..0.02),
+            );
             push(p, t_s, &mut points);
         }
         for &(cx, cy, yaw, l, w) in &cars {
             let (s, c) = f64::sin_cos(yaw);
             for _ in 0..3000 {
                 let t_s = rng.random_range(0.0..0.1f32);
-                let (u, v) = (rng.random_range(-l / 2.0..l / 2.0), rng.random_range(-w / 2.0..w / 2.0));
+                let (u, v) = (
+                    rng.random_range(-l / 2.0..l / 2.0),
+                    rng.random_range(-w / 2.0..w / 2.0),
+                );
                 let z = rng.random_range(0.3..1.5);
-                push(Point3::new(cx + c * u - s * v, cy + s * u + c * v, z), t_s, &mut points);
+                push(
+                    Point3::new(cx + c * u - s * v, cy + s * u + c * v, z),
+                    t_s,
+                    &mut points,
+                );
             }
         }
-        points.push(LidarPoint { x_m: f32::NAN, ..LidarPoint::default() });
-        points.push(LidarPoint { t_s: f32::INFINITY, x_m: 5.0, ..LidarPoint::default() });
-        (LidarScan { stamp_ns: 0, points, base_from_sensor }, cars)
+        points.push(LidarPoint {
+            x_m: f32::NAN,
+            ..LidarPoint::default()
+        });
+        points.push(LidarPoint {
+            t_s: f32::INFINITY,
+            x_m: 5.0,
+            ..LidarPoint::default()
+        });
+        (
+            LidarScan {
+                stamp_ns: 0,
+                points,
+                base_from_sensor,
+            },
+            cars,
+        )
     }
 
     #[test]
     fn pipeline_finds_the_cars_and_counts_every_stage() {
         let (scan, cars) = scan(1);
         let pipe = LidarPipeline::new(LidarPipelineConfig::default());
-        let out = pipe.run(&scan, ego, DeskewReference::Stamp(100_000_000), None).unwrap();
+        let out = pipe
+            .run(&scan, ego, DeskewReference::Stamp(100_000_000), None)
+            .unwrap();
         let c = out.counts;
         assert_eq!(c.points_in, scan.points.len());
-        assert_eq!((c.skipped.non_finite_xyz, c.skipped.non_finite_time), (1, 1));
-        assert_eq!(c.points_in, c.skipped.total() + c.ground_removed + c.non_ground);
+        assert_eq!(
+            (c.skipped.non_finite_xyz, c.skipped.non_finite_time),
+            (1, 1)
+        );
+        assert_eq!(
+            c.points_in,
+            c.skipped.total() + c.ground_removed + c.non_ground
+        );
         assert!(c.ground_removed >= 59_000, "{c:?}");
         assert_eq!(out.objects.len(), cars.len(), "{:?}", out.objects);
         assert_eq!(c.clusters, out.objects.len());
@@ -253,7 +321,9 @@ mod tests {
             assert!(found, "car {cx} {cy} not found in {:?}", out.objects);
         }
         // A coarser grid at run time: fewer voxels, the same objects.
-        let coarse = pipe.run(&scan, ego, DeskewReference::Stamp(100_000_000), Some(0.4)).unwrap();
+        let coarse = pipe
+            .run(&scan, ego, DeskewReference::Stamp(100_000_000), Some(0.4))
+            .unwrap();
         assert_eq!(coarse.voxel_size_m, 0.4);
         assert!(coarse.counts.voxels < out.counts.voxels / 2);
         assert_eq!(coarse.objects.len(), cars.len());
@@ -263,9 +333,15 @@ mod tests {
     fn pipeline_is_deterministic() {
         let (scan, _) = scan(2);
         let pipe = LidarPipeline::new(LidarPipelineConfig::default());
-        let a = pipe.run(&scan, ego, DeskewReference::ScanEnd, None).unwrap();
-        let b = pipe.run(&scan, ego, DeskewReference::ScanEnd, None).unwrap();
-        let c = pipe.run(&scan.clone(), ego, DeskewReference::ScanEnd, None).unwrap();
+        let a = pipe
+            .run(&scan, ego, DeskewReference::ScanEnd, None)
+            .unwrap();
+        let b = pipe
+            .run(&scan, ego, DeskewReference::ScanEnd, None)
+            .unwrap();
+        let c = pipe
+            .run(&scan.clone(), ego, DeskewReference::ScanEnd, None)
+            .unwrap();
         assert_eq!(format!("{a:?}"), format!("{b:?}"));
         assert_eq!(a, c);
     }
@@ -274,6 +350,8 @@ mod tests {
     fn invalid_config_is_an_error() {
         let (scan, _) = scan(3);
         let pipe = LidarPipeline::new(LidarPipelineConfig::default());
-        assert!(pipe.run(&scan, ego, DeskewReference::ScanEnd, Some(0.0)).is_err());
+        assert!(pipe
+            .run(&scan, ego, DeskewReference::ScanEnd, Some(0.0))
+            .is_err());
     }
 }

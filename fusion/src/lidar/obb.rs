@@ -32,9 +32,15 @@ pub fn convex_hull(points: &[[f64; 2]]) -> Vec<[f64; 2]> {
     let mut hull: Vec<[f64; 2]> = Vec::with_capacity(2 * p.len());
     for pass in 0..2 {
         let floor = hull.len();
-        let iter: Box<dyn Iterator<Item = &[f64; 2]>> = if pass == 0 { Box::new(p.iter()) } else { Box::new(p.iter().rev()) };
+        let iter: Box<dyn Iterator<Item = &[f64; 2]>> = if pass == 0 {
+            Box::new(p.iter())
+        } else {
+            Box::new(p.iter().rev())
+        };
         for &q in iter {
-            while hull.len() >= floor + 2 && cross(hull[hull.len() - 2], hull[hull.len() - 1], q) <= 0.0 {
+            while hull.len() >= floor + 2
+                && cross(hull[hull.len() - 2], hull[hull.len() - 1], q) <= 0.0
+            {
                 hull.pop();
             }
             hull.push(q);
@@ -56,10 +62,15 @@ pub fn fit_box(points: &[[f32; 3]], config: &BoxConfig) -> Option<Box3> {
     if points.is_empty() || !points.iter().all(|p| p.iter().all(|c| c.is_finite())) {
         return None;
     }
-    let xy: Vec<[f64; 2]> = points.iter().map(|p| [f64::from(p[0]), f64::from(p[1])]).collect();
-    let (z_lo, z_hi) = points.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), p| {
-        (lo.min(f64::from(p[2])), hi.max(f64::from(p[2])))
-    });
+    let xy: Vec<[f64; 2]> = points
+        .iter()
+        .map(|p| [f64::from(p[0]), f64::from(p[1])])
+        .collect();
+    let (z_lo, z_hi) = points
+        .iter()
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), p| {
+            (lo.min(f64::from(p[2])), hi.max(f64::from(p[2])))
+        });
     let hull = convex_hull(&xy);
     // Best: (area, angle, u range, v range).
     let mut best: Option<(f64, f64, [f64; 2], [f64; 2])> = None;
@@ -147,13 +158,30 @@ mod tests {
                 let u = if k < 4 { [l, -l][k % 2] / 2.0 } else { u };
                 let v = if k < 4 { [w, -w][k / 2] / 2.0 } else { v };
                 let z = rng.random_range(0.2..1.7);
-                pts.push([(cx + c * u - s * v) as f32, (cy + s * u + c * v) as f32, z as f32]);
+                pts.push([
+                    (cx + c * u - s * v) as f32,
+                    (cy + s * u + c * v) as f32,
+                    z as f32,
+                ]);
             }
             let b = fit_box(&pts, &BoxConfig::default()).unwrap();
-            assert!((b.x_m - cx).abs() < 0.02 && (b.y_m - cy).abs() < 0.02, "trial {trial}: {b:?}");
-            assert!(yaw_error(b.yaw_rad, yaw) < 0.01, "trial {trial}: yaw {} vs {yaw}", b.yaw_rad);
-            assert!(b.yaw_rad > -std::f64::consts::FRAC_PI_2 && b.yaw_rad <= std::f64::consts::FRAC_PI_2);
-            assert!((b.length_m - l).abs() < 0.02 && (b.width_m - w).abs() < 0.02, "trial {trial}: {b:?} {l} {w}");
+            assert!(
+                (b.x_m - cx).abs() < 0.02 && (b.y_m - cy).abs() < 0.02,
+                "trial {trial}: {b:?}"
+            );
+            assert!(
+                yaw_error(b.yaw_rad, yaw) < 0.01,
+                "trial {trial}: yaw {} vs {yaw}",
+                b.yaw_rad
+            );
+            assert!(
+                b.yaw_rad > -std::f64::consts::FRAC_PI_2
+                    && b.yaw_rad <= std::f64::consts::FRAC_PI_2
+            );
+            assert!(
+                (b.length_m - l).abs() < 0.02 && (b.width_m - w).abs() < 0.02,
+                "trial {trial}: {b:?} {l} {w}"
+            );
             assert!(b.height_m <= 1.5 + 1e-6 && b.height_m > 1.3);
         }
     }
@@ -162,7 +190,10 @@ mod tests {
     fn degenerate_clusters_get_a_minimum_box() {
         let cfg = BoxConfig::default();
         let one = fit_box(&[[1.0, 2.0, 3.0]], &cfg).unwrap();
-        assert_eq!((one.x_m, one.y_m, one.length_m, one.width_m, one.height_m), (1.0, 2.0, 0.1, 0.1, 0.1));
+        assert_eq!(
+            (one.x_m, one.y_m, one.length_m, one.width_m, one.height_m),
+            (1.0, 2.0, 0.1, 0.1, 0.1)
+        );
         let line: Vec<[f32; 3]> = (0..10).map(|k| [k as f32, k as f32, 0.5]).collect();
         let b = fit_box(&line, &cfg).unwrap();
         assert!((b.length_m - 9.0 * 2f64.sqrt()).abs() < 1e-5 && b.width_m == 0.1);

@@ -22,7 +22,10 @@ pub struct VoxelCloud {
 /// that is not finite and positive, a non-finite point, a coordinate beyond `1e9` voxels.
 pub fn voxel_downsample(points: &[[f32; 3]], voxel_size_m: f32) -> Result<VoxelCloud, LidarError> {
     if !(voxel_size_m.is_finite() && voxel_size_m > 0.0) {
-        return Err(LidarError::InvalidConfig { field: "voxel_size_m", value: f64::from(voxel_size_m) });
+        return Err(LidarError::InvalidConfig {
+            field: "voxel_size_m",
+            value: f64::from(voxel_size_m),
+        });
     }
     let v = f64::from(voxel_size_m);
     let mut keyed: Vec<([i32; 3], u32)> = Vec::with_capacity(points.len());
@@ -58,7 +61,11 @@ pub fn voxel_downsample(points: &[[f32; 3]], voxel_size_m: f32) -> Result<VoxelC
             j += 1;
         }
         let inv = 1.0 / f64::from(n);
-        out.points_m.push([(sum[0] * inv) as f32, (sum[1] * inv) as f32, (sum[2] * inv) as f32]);
+        out.points_m.push([
+            (sum[0] * inv) as f32,
+            (sum[1] * inv) as f32,
+            (sum[2] * inv) as f32,
+        ]);
         out.counts.push(n);
     }
     Ok(out)
@@ -72,12 +79,23 @@ mod tests {
 
     #[test]
     fn centroids_counts_and_order_match_a_map_oracle() {
-        let pts: Vec<[f32; 3]> =
-            (0..5000).map(|i| [((i * 37) % 101) as f32 * 0.07 - 3.0, ((i * 13) % 53) as f32 * 0.05, (i % 7) as f32 * 0.11]).collect();
+        let pts: Vec<[f32; 3]> = (0..5000)
+            .map(|i| {
+                [
+                    ((i * 37) % 101) as f32 * 0.07 - 3.0,
+                    ((i * 13) % 53) as f32 * 0.05,
+                    (i % 7) as f32 * 0.11,
+                ]
+            })
+            .collect();
         let out = voxel_downsample(&pts, 0.25).unwrap();
         let mut map: BTreeMap<[i32; 3], ([f64; 3], u32)> = BTreeMap::new();
         for p in &pts {
-            let k = [(p[0] / 0.25).floor() as i32, (p[1] / 0.25).floor() as i32, (p[2] / 0.25).floor() as i32];
+            let k = [
+                (p[0] / 0.25).floor() as i32,
+                (p[1] / 0.25).floor() as i32,
+                (p[2] / 0.25).floor() as i32,
+            ];
             let e = map.entry(k).or_insert(([0.0; 3], 0));
             for (acc, c) in e.0.iter_mut().zip(p) {
                 *acc += f64::from(*c);
@@ -98,7 +116,11 @@ mod tests {
         let out2 = voxel_downsample(&rev, 0.25).unwrap();
         assert_eq!(out.counts, out2.counts);
         for (a, b) in out.points_m.iter().zip(&out2.points_m) {
-            assert!((a[0] - b[0]).abs() < 1e-5 && (a[1] - b[1]).abs() < 1e-5 && (a[2] - b[2]).abs() < 1e-5);
+            assert!(
+                (a[0] - b[0]).abs() < 1e-5
+                    && (a[1] - b[1]).abs() < 1e-5
+                    && (a[2] - b[2]).abs() < 1e-5
+            );
         }
     }
 

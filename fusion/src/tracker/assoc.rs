@@ -24,7 +24,12 @@ const FORBIDDEN: i64 = -1_000_000_000_000;
 /// order) come in a fixed order, so ties resolve identically on every run.
 ///
 /// Returns, per track, the assigned measurement.
-pub(crate) fn assign(costs: &[Vec<Option<f64>>], n_meas: usize, non_assignment_cost: f64, cost_scale: f64) -> Vec<Option<usize>> {
+pub(crate) fn assign(
+    costs: &[Vec<Option<f64>>],
+    n_meas: usize,
+    non_assignment_cost: f64,
+    cost_scale: f64,
+) -> Vec<Option<usize>> {
     let n = costs.len();
     let m = n_meas;
     if n == 0 || m == 0 || costs.iter().all(|row| row.iter().all(Option::is_none)) {
@@ -86,14 +91,20 @@ mod tests {
     fn matches_brute_force() {
         let mut seed = 12345u64;
         let mut rnd = || {
-            seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            seed = seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
             ((seed >> 33) as f64) / f64::from(1u32 << 31)
         };
         for _ in 0..200 {
             let n = 1 + (rnd() * 4.0) as usize;
             let m = 1 + (rnd() * 4.0) as usize;
             let costs: Vec<Vec<Option<f64>>> = (0..n)
-                .map(|_| (0..m).map(|_| (rnd() < 0.6).then(|| rnd() * 20.0)).collect())
+                .map(|_| {
+                    (0..m)
+                        .map(|_| (rnd() < 0.6).then(|| rnd() * 20.0))
+                        .collect()
+                })
                 .collect();
             let na = 16.0;
             let a = assign(&costs, m, na, 1000.0);

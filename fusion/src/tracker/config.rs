@@ -43,11 +43,26 @@ impl ClassProcessNoise {
 impl Default for ClassProcessNoise {
     fn default() -> Self {
         Self {
-            unknown: ProcessNoise { accel_std_mps2: 2.0, turn_accel_std_radps2: 0.6 },
-            car: ProcessNoise { accel_std_mps2: 1.5, turn_accel_std_radps2: 0.4 },
-            truck: ProcessNoise { accel_std_mps2: 1.0, turn_accel_std_radps2: 0.25 },
-            pedestrian: ProcessNoise { accel_std_mps2: 1.2, turn_accel_std_radps2: 1.0 },
-            cyclist: ProcessNoise { accel_std_mps2: 1.5, turn_accel_std_radps2: 0.6 },
+            unknown: ProcessNoise {
+                accel_std_mps2: 2.0,
+                turn_accel_std_radps2: 0.6,
+            },
+            car: ProcessNoise {
+                accel_std_mps2: 1.5,
+                turn_accel_std_radps2: 0.4,
+            },
+            truck: ProcessNoise {
+                accel_std_mps2: 1.0,
+                turn_accel_std_radps2: 0.25,
+            },
+            pedestrian: ProcessNoise {
+                accel_std_mps2: 1.2,
+                turn_accel_std_radps2: 1.0,
+            },
+            cyclist: ProcessNoise {
+                accel_std_mps2: 1.5,
+                turn_accel_std_radps2: 0.6,
+            },
         }
     }
 }
@@ -183,7 +198,11 @@ pub struct UltrasonicConfig {
 
 impl Default for UltrasonicConfig {
     fn default() -> Self {
-        Self { range_std_m: 0.15, detection_probability: 0.9, clutter_density_per_m: 0.05 }
+        Self {
+            range_std_m: 0.15,
+            detection_probability: 0.9,
+            clutter_density_per_m: 0.05,
+        }
     }
 }
 
@@ -307,13 +326,19 @@ impl TrackerConfig {
         for class in ObjectClass::ALL {
             let n = self.process_noise.for_class(class);
             pos("process_noise.accel_std_mps2", n.accel_std_mps2)?;
-            pos("process_noise.turn_accel_std_radps2", n.turn_accel_std_radps2)?;
+            pos(
+                "process_noise.turn_accel_std_radps2",
+                n.turn_accel_std_radps2,
+            )?;
         }
         pos("imm_mode_sojourn_s", self.imm_mode_sojourn_s)?;
         pos("birth_velocity_std_mps", self.birth_velocity_std_mps)?;
         pos("existence_survival_time_s", self.existence_survival_time_s)?;
         prob("confirm_existence", self.confirm_existence)?;
-        pos("confirm_max_velocity_std_mps", self.confirm_max_velocity_std_mps)?;
+        pos(
+            "confirm_max_velocity_std_mps",
+            self.confirm_max_velocity_std_mps,
+        )?;
         prob("delete_existence", self.delete_existence)?;
         pos("max_coast_confirmed_s", self.max_coast_confirmed_s)?;
         pos("max_coast_tentative_s", self.max_coast_tentative_s)?;

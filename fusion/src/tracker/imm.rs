@@ -51,9 +51,19 @@ pub(crate) fn predict_ct(x: &Vector6<f64>, dt_s: f64) -> (Vector6<f64>, Matrix6<
     let (s, c) = wt.sin_cos();
     // a = sin(wt)/w, b = (1 - cos(wt))/w and their derivatives in w.
     let (a, b, da, db) = if wt.abs() < 1e-4 {
-        (t - w * w * t * t * t / 6.0, w * t * t / 2.0, -w * t * t * t / 3.0, t * t / 2.0)
+        (
+            t - w * w * t * t * t / 6.0,
+            w * t * t / 2.0,
+            -w * t * t * t / 3.0,
+            t * t / 2.0,
+        )
     } else {
-        (s / w, (1.0 - c) / w, (t * c * w - s) / (w * w), (t * s * w - (1.0 - c)) / (w * w))
+        (
+            s / w,
+            (1.0 - c) / w,
+            (t * c * w - s) / (w * w),
+            (t * s * w - (1.0 - c)) / (w * w),
+        )
     };
     let mut xn = *x;
     xn[0] = x[0] + a * vx - b * vy;
@@ -175,13 +185,24 @@ pub(crate) fn innovate(g: &Gaussian, lin: &Linearized) -> Option<Innovation> {
     let chol = s.cholesky()?;
     let nu = lin.residual();
     let d2 = nu.dot(&chol.solve(&nu));
-    let ln_det_s = 2.0 * chol.l_dirty().diagonal().iter().map(|d| d.ln()).sum::<f64>();
+    let ln_det_s = 2.0
+        * chol
+            .l_dirty()
+            .diagonal()
+            .iter()
+            .map(|d| d.ln())
+            .sum::<f64>();
     // S^-1 H P, transposed, is P H^T S^-1 because P and S are symmetric.
     let gain = chol.solve(&hp).transpose();
     if !(d2.is_finite() && ln_det_s.is_finite()) || gain.iter().any(|v| !v.is_finite()) {
         return None;
     }
-    Some(Innovation { d2, ln_det_s, gain, nu })
+    Some(Innovation {
+        d2,
+        ln_det_s,
+        gain,
+        nu,
+    })
 }
 
 /// EKF update with the Joseph form `P' = (I - K H) P (I - K H)^T + K R K^T`. Returns the
@@ -213,7 +234,10 @@ pub(crate) struct Imm {
 impl Imm {
     /// A filter starting from one Gaussian in both modes.
     pub fn new(g: Gaussian) -> Self {
-        Self { modes: [g.clone(), g], mu: [0.8, 0.2] }
+        Self {
+            modes: [g.clone(), g],
+            mu: [0.8, 0.2],
+        }
     }
 
     /// The moment-matched mixture `x = sum mu_j x_j`, `P = sum mu_j (P_j + d_j d_j^T)`.
@@ -243,12 +267,19 @@ impl Imm {
             mixed.push(mix(&self.modes, &w));
         }
         for (j, g) in mixed.into_iter().enumerate() {
-            let (x, f) = if j == 0 { predict_cv(&g.x, dt_s) } else { predict_ct(&g.x, dt_s) };
+            let (x, f) = if j == 0 {
+                predict_cv(&g.x, dt_s)
+            } else {
+                predict_ct(&g.x, dt_s)
+            };
             let q = process_noise(noise, dt_s, j == 1);
             let p = f * g.p * f.transpose() + q;
             let mut x = x;
             x[I_PSI] = wrap_angle_rad(x[I_PSI]);
-            self.modes[j] = Gaussian { x, p: (p + p.transpose()) * 0.5 };
+            self.modes[j] = Gaussian {
+                x,
+                p: (p + p.transpose()) * 0.5,
+            };
         }
         self.mu = normalize(c);
     }
@@ -257,7 +288,10 @@ impl Imm {
     /// then the mode probabilities `mu_j ∝ L_j mu_j`. All-or-nothing: `None` leaves the filter
     /// unchanged. Returns the mixture log-likelihood `ln sum mu_j L_j` and the measurement
     /// dimension.
-    pub fn update(&mut self, lin_at: &dyn Fn(&Vector6<f64>) -> Option<Linearized>) -> Option<(f64, usize)> {
+    pub fn update(
+        &mut self,
+        lin_at: &dyn Fn(&Vector6<f64>) -> Option<Linearized>,
+    ) -> Option<(f64, usize)> {
         let mut post = Vec::with_capacity(2);
         let mut lls = [0.0; 2];
         let mut dim = 0;
@@ -269,7 +303,10 @@ impl Imm {
             lls[j] = ll;
         }
         let mx = lls[0].max(lls[1]);
-        let w = [self.mu[0] * (lls[0] - mx).exp(), self.mu[1] * (lls[1] - mx).exp()];
+        let w = [
+            self.mu[0] * (lls[0] - mx).exp(),
+            self.mu[1] * (lls[1] - mx).exp(),
+        ];
         let total = w[0] + w[1];
         if !(total.is_finite() && total > 0.0) {
             return None;
@@ -315,7 +352,10 @@ fn mix(modes: &[Gaussian; 2], w: &[f64; 2]) -> Gaussian {
 mod tests {
     use super::*;
 
-    fn numeric_jacobian(f: impl Fn(&Vector6<f64>) -> Vector6<f64>, x: &Vector6<f64>) -> Matrix6<f64> {
+    fn numeric_jacobian(
+        f: impl Fn(&Vector6<f64>) -> Vector6<f64>,
+        x: &Vector6<f64>,
+    ) -> Matrix6<f64> {
         let mut j = Matrix6::zeros();
         for k in 0..6 {
             let h = 1e-6;
@@ -358,7 +398,10 @@ mod tests {
 
     #[test]
     fn update_rejects_non_pd() {
-        let g = Gaussian { x: Vector6::zeros(), p: Matrix6::identity() };
+        let g = Gaussian {
+            x: Vector6::zeros(),
+            p: Matrix6::identity(),
+        };
         let mut h = HMat::zeros(1);
         h[(0, 0)] = 1.0;
         let lin = Linearized {

@@ -40,11 +40,12 @@ mod models;
 mod scenario_tests;
 
 pub use config::{
-    CameraConfig, ClassProcessNoise, ConfigError, LidarConfig, ProcessNoise, RadarConfig, TrackerConfig,
-    UltrasonicConfig,
+    CameraConfig, ClassProcessNoise, ConfigError, LidarConfig, ProcessNoise, RadarConfig,
+    TrackerConfig, UltrasonicConfig,
 };
 
 use crate::geometry::wrap_angle_rad;
+use crate::types::ObjectClass;
 use crate::types::{
     Box3, CameraFrame, EgoState, RadarScan, StampNs, Track, TrackStatus, UltrasonicRange,
 };
@@ -168,19 +169,36 @@ struct TrackInternal {
 }
 
 impl TrackInternal {
+    /// The box the measurement models expect. A vehicle seen only from behind shows one face,
+    /// so the measured extent along it stays short: once the fused class says what the object
+    /// is, its typical footprint is the lower bound (so a face is read as the near end of a
+    /// car, not as a car-sized thin object).
     fn shape(&self) -> Shape {
+        let prior = match self.class.fused() {
+            ObjectClass::Car => [4.4, 1.8],
+            ObjectClass::Truck => [8.0, 2.4],
+            ObjectClass::Cyclist => [1.7, 0.6],
+            ObjectClass::Pedestrian | ObjectClass::Unknown => [0.0, 0.0],
+        };
         Shape {
-            length_m: self.size_m[0],
-            width_m: self.size_m[1],
+            length_m: self.size_m[0].max(prior[0]),
+            width_m: self.size_m[1].max(prior[1]),
             height_m: self.size_m[2],
             z_m: self.z_m,
-            size_known: self.size_updates >= 3,
+            size_known: self.size_updates >= 3 || prior[0] > 0.0,
         }
     }
 
     fn is_finite(&self) -> bool {
-        self.imm.modes.iter().all(|g| g.x.iter().chain(g.p.iter()).all(|v| v.is_finite()))
-            && self.size_m.iter().chain(&self.size_var).all(|v| v.is_finite())
+        self.imm
+            .modes
+            .iter()
+            .all(|g| g.x.iter().chain(g.p.iter()).all(|v| v.is_finite()))
+            && self
+                .size_m
+                .iter()
+                .chain(&self.size_var)
+                .all(|v| v.is_finite())
             && self.z_m.is_finite()
             && self.existence.is_finite()
     }
@@ -216,7 +234,13 @@ fn finite(values: &[f64]) -> bool {
 }
 
 fn ego_valid(ego: &EgoState) -> bool {
-    finite(&[ego.x_m, ego.y_m, ego.yaw_rad, ego.speed_mps, ego.yaw_rate_radps])
+    finite(&[
+        ego.x_m,
+        ego.y_m,
+        ego.yaw_rad,
+        ego.speed_mps,
+        ego.yaw_rate_radps,
+    ])
 }
 
 /// The multi-sensor tracker. See the crate documentation for the method.
@@ -233,7 +257,13 @@ impl Tracker {
     /// A tracker with no tracks; fails when a config value is out of its domain.
     pub fn new(config: TrackerConfig) -> Result<Self, ConfigError> {
         config.validate()?;
-        Ok(Self { cfg: config, tracks: Vec::new(), next_id: 1, time_ns: None, counters: TrackerCounters::default() })
+        Ok(Self {
+            cfg: config,
+            tracks: Vec::new(),
+            next_id: 1,
+            time_ns: None,
+            counters: TrackerCounters::default(),
+        })
     }
 
     /// The configuration.
@@ -253,7 +283,10 @@ impl Tracker {
 
     /// Confirmed tracks predicted to the tracker's time (their `stamp_ns`), sorted by id.
     pub fn tracks(&self) -> Vec<Track> {
-        self.all_tracks().into_iter().filter(|t| t.status == TrackStatus::Confirmed).collect()
+        self.all_tracks()
+            .into_iter()
+            .filter(|t| t.status == TrackStatus::Confirmed)
+            .collect()
     }
 
     /// Tentative and confirmed tracks, sorted by id.
@@ -279,8 +312,8 @@ impl Tracker {
                         y_m: g.x[1],
                         z_m: t.z_m,
                         yaw_rad: g.x[I_PSI],
-                        length_m: t.size_m[0],
-                        width_m: t.size_m[1],
+                        length_m: t.shape().length_m,
+                        width_m: t.shape().width_m,
                         height_m: t.size_m[2],
                     },
                     vx_mps: g.x[2],
@@ -329,8 +362,11 @@ impl Tracker {
         let mut confirmations = 0;
         for t in &mut self.tracks {
             let coast_s = (now - t.last_position_update_ns) as f64 * 1e-9;
-            let max_coast =
-                if t.status == TrackStatus::Confirmed { cfg.max_coast_confirmed_s } else { cfg.max_coast_tentative_s };
+            let max_coast = if t.status == TrackStatus::Confirmed {
+                cfg.max_coast_confirmed_s
+            } else {
+                cfg.max_coast_tentative_s
+            };
             if t.existence < cfg.delete_existence || coast_s > max_coast || !t.is_finite() {
                 t.status = TrackStatus::Deleted;
                 continue;
@@ -339,7 +375,8 @@ impl Tracker {
                 && t.existence >= cfg.confirm_existence
                 && t.velocity_std_mps() <= cfg.confirm_max_velocity_std_mps
                 && (t.lidar_hits >= cfg.confirm_min_lidar_hits
-                    || (t.radar_hits >= cfg.confirm_min_radar_hits && t.camera_hits >= cfg.confirm_min_camera_hits))
+                    || (t.radar_hits >= cfg.confirm_min_radar_hits
+                        && t.camera_hits >= cfg.confirm_min_camera_hits))
             {
                 t.status = TrackStatus::Confirmed;
                 t.was_confirmed = true;
@@ -365,15 +402,19 @@ impl Tracker {
             let inside = confirmed.iter().any(|&(cx, cy, psi, l, w)| {
                 let (s, c) = psi.sin_cos();
                 let (dx, dy) = (x[0] - cx, x[1] - cy);
-                (c * dx + s * dy).abs() <= 0.5 * l + 0.5 && (-s * dx + c * dy).abs() <= 0.5 * w + 0.5
+                (c * dx + s * dy).abs() <= 0.5 * l + 0.5
+                    && (-s * dx + c * dy).abs() <= 0.5 * w + 0.5
             });
             if inside {
                 t.status = TrackStatus::Deleted;
             }
         }
         let before = self.tracks.len();
-        let deleted_confirmed =
-            self.tracks.iter().filter(|t| t.status == TrackStatus::Deleted && t.was_confirmed).count();
+        let deleted_confirmed = self
+            .tracks
+            .iter()
+            .filter(|t| t.status == TrackStatus::Deleted && t.was_confirmed)
+            .count();
         self.counters.confirmed_deletions += deleted_confirmed as u64;
         self.tracks.retain(|t| t.status != TrackStatus::Deleted);
         self.counters.deletions += (before - self.tracks.len()) as u64;
@@ -409,7 +450,9 @@ impl Tracker {
             let g = t.imm.combined();
             let shape = t.shape();
             for (j, out) in outcome.iter_mut().enumerate() {
-                let Some(l) = lin(&shape, g.x[I_PSI], j, &g.x) else { continue };
+                let Some(l) = lin(&shape, g.x[I_PSI], j, &g.x) else {
+                    continue;
+                };
                 let Some(inn) = innovate(&g, &l) else {
                     self.counters.reject(RejectReason::NonPositiveDefinite);
                     continue;
@@ -425,12 +468,21 @@ impl Tracker {
                 let ln_det_r = l.r.clone().cholesky().map_or(0.0, |c| {
                     2.0 * c.l_dirty().diagonal().iter().map(|d| d.ln()).sum::<f64>()
                 });
-                let tentative_penalty = if t.status == TrackStatus::Confirmed { 0.0 } else { 1.0 };
+                let tentative_penalty = if t.status == TrackStatus::Confirmed {
+                    0.0
+                } else {
+                    1.0
+                };
                 costs[i][j] = Some(inn.d2 + (inn.ln_det_s - ln_det_r).max(0.0) + tentative_penalty);
             }
         }
         self.tracks = tracks;
-        let assignment = assoc::assign(&costs, n_meas, self.cfg.non_assignment_cost, self.cfg.cost_scale);
+        let assignment = assoc::assign(
+            &costs,
+            n_meas,
+            self.cfg.non_assignment_cost,
+            self.cfg.cost_scale,
+        );
         let now = self.time_ns.unwrap_or(0);
         for (i, t) in self.tracks.iter_mut().enumerate() {
             let shape = t.shape();
@@ -446,8 +498,12 @@ impl Tracker {
                                 stats.clutter_density
                             };
                             let lr = ll.exp() / density;
-                            t.existence = existence_update(t.existence, stats.detection_probability, Some(lr))
-                                .min(self.cfg.max_existence);
+                            t.existence = existence_update(
+                                t.existence,
+                                stats.detection_probability,
+                                Some(lr),
+                            )
+                            .min(self.cfg.max_existence);
                             outcome[j].track = Some(i);
                             self.counters.associations += 1;
                             match sensor {
@@ -472,7 +528,8 @@ impl Tracker {
                 None => {
                     let x = t.imm.combined().x;
                     if in_view(&shape, &x) {
-                        t.existence = existence_update(t.existence, stats.detection_probability, None);
+                        t.existence =
+                            existence_update(t.existence, stats.detection_probability, None);
                     }
                 }
             }
@@ -483,7 +540,15 @@ impl Tracker {
         outcome
     }
 
-    fn new_track(&mut self, g: Gaussian, size_m: [f64; 3], size_std_m: f64, z_m: f64, existence: f64, now: StampNs) {
+    fn new_track(
+        &mut self,
+        g: Gaussian,
+        size_m: [f64; 3],
+        size_std_m: f64,
+        z_m: f64,
+        existence: f64,
+        now: StampNs,
+    ) {
         let id = self.next_id;
         self.next_id += 1;
         self.counters.births += 1;
@@ -516,7 +581,9 @@ impl Tracker {
         }
         let mut boxes = Vec::with_capacity(boxes_base.len());
         for b in boxes_base {
-            if !finite(&[b.x_m, b.y_m, b.z_m, b.yaw_rad, b.length_m, b.width_m, b.height_m]) {
+            if !finite(&[
+                b.x_m, b.y_m, b.z_m, b.yaw_rad, b.length_m, b.width_m, b.height_m,
+            ]) {
                 self.counters.reject(RejectReason::NonFinite);
             } else if b.length_m <= 1e-3 || b.width_m <= 1e-3 || b.height_m <= 1e-3 {
                 self.counters.reject(RejectReason::ZeroSize);
@@ -525,7 +592,11 @@ impl Tracker {
             }
         }
         let cfg = self.cfg;
-        let pe = Planar { x_m: ego.x_m, y_m: ego.y_m, yaw_rad: ego.yaw_rad };
+        let pe = Planar {
+            x_m: ego.x_m,
+            y_m: ego.y_m,
+            yaw_rad: ego.yaw_rad,
+        };
         let stats = SensorStats {
             detection_probability: cfg.lidar.detection_probability,
             clutter_density: cfg.lidar.clutter_density_per_m2,
@@ -536,7 +607,9 @@ impl Tracker {
             let m = models::lidar_measurement(&cfg.lidar, &pe, &boxes[j], shape, psi);
             Some(models::lidar_lin(&m, &pe, x))
         };
-        let in_view = |_: &Shape, x: &Vector6<f64>| (x[0] - pe.x_m).hypot(x[1] - pe.y_m) <= cfg.lidar.max_range_m;
+        let in_view = |_: &Shape, x: &Vector6<f64>| {
+            (x[0] - pe.x_m).hypot(x[1] - pe.y_m) <= cfg.lidar.max_range_m
+        };
         let outcome = self.associate(Sensor::Lidar, stats, boxes.len(), &lin, &in_view);
         let now = stamp_ns;
         for (j, o) in outcome.iter().enumerate() {
@@ -562,16 +635,29 @@ impl Tracker {
                 }
             } else if !o.in_confirmed_gate {
                 let (s, c) = pe.yaw_rad.sin_cos();
-                let (px, py) = (pe.x_m + c * b.x_m - s * b.y_m, pe.y_m + s * b.x_m + c * b.y_m);
+                let (px, py) = (
+                    pe.x_m + c * b.x_m - s * b.y_m,
+                    pe.y_m + s * b.x_m + c * b.y_m,
+                );
                 let meas = models::lidar_measurement(
                     &cfg.lidar,
                     &pe,
                     b,
-                    &Shape { length_m: 0.0, width_m: 0.0, height_m: 0.0, z_m: 0.0, size_known: false },
+                    &Shape {
+                        length_m: 0.0,
+                        width_m: 0.0,
+                        height_m: 0.0,
+                        z_m: 0.0,
+                        size_known: false,
+                    },
                     b.yaw_rad + pe.yaw_rad,
                 );
                 let small = b.length_m.max(b.width_m) < 1.2;
-                let v_std = if small { 2.5 } else { cfg.birth_velocity_std_mps };
+                let v_std = if small {
+                    2.5
+                } else {
+                    cfg.birth_velocity_std_mps
+                };
                 let rot = nalgebra::Matrix2::new(c, -s, s, c);
                 let rpos = rot * meas.r.fixed_view::<2, 2>(0, 0) * rot.transpose();
                 let mut p = Matrix6::zeros();
@@ -579,8 +665,22 @@ impl Tracker {
                 p[(2, 2)] = v_std * v_std;
                 p[(3, 3)] = v_std * v_std;
                 p[(I_OMEGA, I_OMEGA)] = 0.3 * 0.3;
-                p[(I_PSI, I_PSI)] = if meas.z.len() == 3 { cfg.lidar.yaw_std_rad.powi(2) } else { 1.0 };
-                let x = Vector6::new(px, py, 0.0, 0.0, 0.0, wrap_angle_rad(b.yaw_rad + pe.yaw_rad));
+                p[(I_PSI, I_PSI)] = if meas.z.len() == 3 {
+                    cfg.lidar.yaw_std_rad.powi(2)
+                } else {
+                    1.0
+                };
+                // Velocity prior: road users mostly move along their box axis, and most of the
+                // traffic around a moving ego moves like it. Take the ego velocity projected on
+                // the box axis (zero for crossing traffic and for pedestrians).
+                let heading = wrap_angle_rad(b.yaw_rad + pe.yaw_rad);
+                let (hs, hc) = heading.sin_cos();
+                let along = if small {
+                    0.0
+                } else {
+                    ego.speed_mps * (pe.yaw_rad - heading).cos()
+                };
+                let x = Vector6::new(px, py, along * hc, along * hs, 0.0, heading);
                 self.new_track(
                     Gaussian { x, p },
                     [b.length_m, b.width_m, b.height_m],
@@ -615,7 +715,12 @@ impl Tracker {
             }
         }
         let mount = &scan.base_from_sensor;
-        let mount_ok = mount.translation.vector.iter().chain(mount.rotation.coords.iter()).all(|v| v.is_finite());
+        let mount_ok = mount
+            .translation
+            .vector
+            .iter()
+            .chain(mount.rotation.coords.iter())
+            .all(|v| v.is_finite());
         if !mount_ok {
             self.counters.reject(RejectReason::InvalidSensorModel);
             return;
@@ -628,7 +733,8 @@ impl Tracker {
             gate_chi2: cfg.gate_chi2,
         };
         let lin = |shape: &Shape, _psi: f64, j: usize, x: &Vector6<f64>| {
-            let (z, r) = models::radar_measurement(&cfg.radar, &dets[j], shape.length_m.max(shape.width_m));
+            let (z, r) =
+                models::radar_measurement(&cfg.radar, &dets[j], shape.length_m.max(shape.width_m));
             models::radar_lin(&ctx, &z, &r, x)
         };
         let in_view = |_: &Shape, x: &Vector6<f64>| {
@@ -660,9 +766,20 @@ impl Tracker {
                 p.fixed_view_mut::<2, 2>(2, 2).copy_from(&pv);
                 p[(I_OMEGA, I_OMEGA)] = 0.3 * 0.3;
                 p[(I_PSI, I_PSI)] = 1.0;
-                let heading = if radial >= 0.0 { u[1].atan2(u[0]) } else { (-u[1]).atan2(-u[0]) };
+                let heading = if radial >= 0.0 {
+                    u[1].atan2(u[0])
+                } else {
+                    (-u[1]).atan2(-u[0])
+                };
                 let x = Vector6::new(pos[0], pos[1], radial * u[0], radial * u[1], 0.0, heading);
-                self.new_track(Gaussian { x, p }, [1.0, 1.0, 1.5], 1.0, 0.75, cfg.radar.birth_existence, scan.stamp_ns);
+                self.new_track(
+                    Gaussian { x, p },
+                    [1.0, 1.0, 1.5],
+                    1.0,
+                    0.75,
+                    cfg.radar.birth_existence,
+                    scan.stamp_ns,
+                );
                 self.counters.radar_births += 1;
             }
         }
@@ -684,8 +801,16 @@ impl Tracker {
             && m.fy_px > 0.0
             && m.width_px > 0
             && m.height_px > 0
-            && m.base_from_optical.translation.vector.iter().all(|v| v.is_finite())
-            && m.base_from_optical.rotation.coords.iter().all(|v| v.is_finite());
+            && m.base_from_optical
+                .translation
+                .vector
+                .iter()
+                .all(|v| v.is_finite())
+            && m.base_from_optical
+                .rotation
+                .coords
+                .iter()
+                .all(|v| v.is_finite());
         if !model_ok {
             self.counters.reject(RejectReason::InvalidSensorModel);
             return;
@@ -693,7 +818,13 @@ impl Tracker {
         let (w, h) = (f64::from(m.width_px), f64::from(m.height_px));
         let mut dets = Vec::with_capacity(frame.detections.len());
         for d in &frame.detections {
-            if !finite(&[d.center_u_px, d.center_v_px, d.width_px, d.height_px, d.score]) {
+            if !finite(&[
+                d.center_u_px,
+                d.center_v_px,
+                d.width_px,
+                d.height_px,
+                d.score,
+            ]) {
                 self.counters.reject(RejectReason::NonFinite);
             } else if d.width_px <= 0.0 || d.height_px <= 0.0 {
                 self.counters.reject(RejectReason::ZeroSize);
@@ -714,14 +845,19 @@ impl Tracker {
             models::camera_lin(&ctx, &cfg.camera, &dets[j], shape, x)
         };
         let in_view = |shape: &Shape, x: &Vector6<f64>| {
-            ctx.project([x[0], x[1], shape.z_m]).is_some_and(|(uv, _, depth)| {
-                (0.0..=w).contains(&uv[0]) && (0.0..=h).contains(&uv[1]) && depth <= cfg.camera.max_range_m
-            })
+            ctx.project([x[0], x[1], shape.z_m])
+                .is_some_and(|(uv, _, depth)| {
+                    (0.0..=w).contains(&uv[0])
+                        && (0.0..=h).contains(&uv[1])
+                        && depth <= cfg.camera.max_range_m
+                })
         };
         let outcome = self.associate(Sensor::Camera, stats, dets.len(), &lin, &in_view);
         for (j, o) in outcome.iter().enumerate() {
             if let Some(i) = o.track {
-                self.tracks[i].class.add_camera(dets[j].class, dets[j].score);
+                self.tracks[i]
+                    .class
+                    .add_camera(dets[j].class, dets[j].score);
             }
         }
         self.manage(frame.stamp_ns);
@@ -738,10 +874,18 @@ impl Tracker {
             return;
         }
         let mount = &reading.base_from_sensor;
-        let model_ok = finite(&[reading.min_range_m, reading.max_range_m, reading.field_of_view_rad])
-            && reading.max_range_m > 0.0
+        let model_ok = finite(&[
+            reading.min_range_m,
+            reading.max_range_m,
+            reading.field_of_view_rad,
+        ]) && reading.max_range_m > 0.0
             && reading.field_of_view_rad > 0.0
-            && mount.translation.vector.iter().chain(mount.rotation.coords.iter()).all(|v| v.is_finite());
+            && mount
+                .translation
+                .vector
+                .iter()
+                .chain(mount.rotation.coords.iter())
+                .all(|v| v.is_finite());
         if !model_ok {
             self.counters.reject(RejectReason::InvalidSensorModel);
             return;
@@ -771,7 +915,10 @@ impl Tracker {
             .tracks
             .iter()
             .enumerate()
-            .filter_map(|(i, t)| models::ultrasonic_predicted_range(&ctx, &t.shape(), &t.imm.combined().x).map(|r| (i, r)))
+            .filter_map(|(i, t)| {
+                models::ultrasonic_predicted_range(&ctx, &t.shape(), &t.imm.combined().x)
+                    .map(|r| (i, r))
+            })
             .min_by(|a, b| a.1.total_cmp(&b.1).then(a.0.cmp(&b.0)))
             .map(|(i, _)| i);
         if echo {
@@ -780,7 +927,9 @@ impl Tracker {
             let lin = |shape: &Shape, _psi: f64, _j: usize, x: &Vector6<f64>| {
                 models::ultrasonic_lin(&ctx, range, std, shape, x)
             };
-            let in_view = |shape: &Shape, x: &Vector6<f64>| models::ultrasonic_predicted_range(&ctx, shape, x).is_some();
+            let in_view = |shape: &Shape, x: &Vector6<f64>| {
+                models::ultrasonic_predicted_range(&ctx, shape, x).is_some()
+            };
             // Hide every other track from the association by running it on a one-track view.
             let mut others = std::mem::take(&mut self.tracks);
             if let Some(i) = nearest {
@@ -797,7 +946,9 @@ impl Tracker {
             for t in &mut self.tracks {
                 let shape = t.shape();
                 let x = t.imm.combined().x;
-                if models::ultrasonic_predicted_range(&ctx, &shape, &x).is_some_and(|r| r < reading.max_range_m - 0.3) {
+                if models::ultrasonic_predicted_range(&ctx, &shape, &x)
+                    .is_some_and(|r| r < reading.max_range_m - 0.3)
+                {
                     t.existence = existence_update(t.existence, stats.detection_probability, None);
                 }
             }
@@ -817,4 +968,3 @@ struct MeasOutcome {
     in_gate: bool,
     in_confirmed_gate: bool,
 }
-

@@ -107,9 +107,16 @@ pub(crate) fn lidar_measurement(
     let mut extra = [0.0, 0.0];
     let mut truncated = false;
     if shape.size_known {
-        let to_view = [cfg.viewpoint_base_m[0] - b.x_m, cfg.viewpoint_base_m[1] - b.y_m];
-        for (k, (axis, (trk, meas))) in
-            [(axis_a, (shape.length_m, len)), (axis_b, (shape.width_m, wid))].into_iter().enumerate()
+        let to_view = [
+            cfg.viewpoint_base_m[0] - b.x_m,
+            cfg.viewpoint_base_m[1] - b.y_m,
+        ];
+        for (k, (axis, (trk, meas))) in [
+            (axis_a, (shape.length_m, len)),
+            (axis_b, (shape.width_m, wid)),
+        ]
+        .into_iter()
+        .enumerate()
         {
             let deficit = trk - meas;
             if deficit > 0.2 {
@@ -137,7 +144,13 @@ pub(crate) fn lidar_measurement(
         z[2] = wrap_angle_rad(yaw);
         r[(2, 2)] = cfg.yaw_std_rad.powi(2);
     }
-    LidarMeas { z, r, length_m: len, width_m: wid, truncated }
+    LidarMeas {
+        z,
+        r,
+        length_m: len,
+        width_m: wid,
+        truncated,
+    }
 }
 
 /// LiDAR model in `base_link`: `h(x) = [R(yaw_e)^T (p - t_e); psi - yaw_e]`,
@@ -160,7 +173,13 @@ pub(crate) fn lidar_lin(meas: &LidarMeas, ego: &Planar, x: &Vector6<f64>) -> Lin
         h[(2, I_PSI)] = 1.0;
         kinds.push(ResidualKind::HalfAngle);
     }
-    Linearized { z: meas.z.clone(), hx, h, r: meas.r.clone(), kinds }
+    Linearized {
+        z: meas.z.clone(),
+        hx,
+        h,
+        r: meas.r.clone(),
+        kinds,
+    }
 }
 
 // ------------------------------------------------------------------------------------------
@@ -196,7 +215,11 @@ pub(crate) fn radar_measurement(
     let ce = det.elevation_rad.cos().max(0.5);
     let range = det.range_m * ce;
     let spread = cfg.reflection_spread_per_extent * extent_m;
-    let z = DVector::from_vec(vec![range, wrap_angle_rad(det.azimuth_rad), det.doppler_mps / ce]);
+    let z = DVector::from_vec(vec![
+        range,
+        wrap_angle_rad(det.azimuth_rad),
+        det.doppler_mps / ce,
+    ]);
     let r = DMatrix::from_diagonal(&DVector::from_vec(vec![
         cfg.range_std_m.powi(2) + spread.powi(2),
         cfg.azimuth_std_rad.powi(2) + (spread / range.max(1.0)).powi(2),
@@ -224,7 +247,11 @@ pub(crate) fn radar_lin(
     let (ux, uy) = (dx / rho, dy / rho);
     let (wx, wy) = (x[2] - ctx.v_sensor_mps[0], x[3] - ctx.v_sensor_mps[1]);
     let rr = ux * wx + uy * wy;
-    let hx = DVector::from_vec(vec![rho, wrap_angle_rad(dy.atan2(dx) - ctx.sensor.yaw_rad), rr]);
+    let hx = DVector::from_vec(vec![
+        rho,
+        wrap_angle_rad(dy.atan2(dx) - ctx.sensor.yaw_rad),
+        rr,
+    ]);
     let mut h = HMat::zeros(3);
     h[(0, 0)] = ux;
     h[(0, 1)] = uy;
@@ -239,7 +266,11 @@ pub(crate) fn radar_lin(
         hx,
         h,
         r: r.clone(),
-        kinds: vec![ResidualKind::Linear, ResidualKind::Angle, ResidualKind::Linear],
+        kinds: vec![
+            ResidualKind::Linear,
+            ResidualKind::Angle,
+            ResidualKind::Linear,
+        ],
     })
 }
 
@@ -331,7 +362,13 @@ pub(crate) fn camera_lin(
         h[(1, 1)] = jac_b[1][1];
         r[(1, 1)] = cfg.v_bottom_std_px.powi(2) + (cfg.std_per_box_px * det.height_px).powi(2);
     }
-    Some(Linearized { z, hx, h, r, kinds: vec![ResidualKind::Linear; m] })
+    Some(Linearized {
+        z,
+        hx,
+        h,
+        r,
+        kinds: vec![ResidualKind::Linear; m],
+    })
 }
 
 // ------------------------------------------------------------------------------------------
@@ -360,9 +397,14 @@ fn nearest_on_box(ctx: &UltraCtx, shape: &Shape, x: &Vector6<f64>) -> Option<([f
 }
 
 /// The predicted echo range if the track's nearest box point lies inside the cone and range.
-pub(crate) fn ultrasonic_predicted_range(ctx: &UltraCtx, shape: &Shape, x: &Vector6<f64>) -> Option<f64> {
+pub(crate) fn ultrasonic_predicted_range(
+    ctx: &UltraCtx,
+    shape: &Shape,
+    x: &Vector6<f64>,
+) -> Option<f64> {
     let (n, dist) = nearest_on_box(ctx, shape, x)?;
-    let bearing = wrap_angle_rad((n[1] - ctx.sensor.y_m).atan2(n[0] - ctx.sensor.x_m) - ctx.sensor.yaw_rad);
+    let bearing =
+        wrap_angle_rad((n[1] - ctx.sensor.y_m).atan2(n[0] - ctx.sensor.x_m) - ctx.sensor.yaw_rad);
     (bearing.abs() <= ctx.half_fov_rad && dist <= ctx.max_range_m).then_some(dist)
 }
 
@@ -394,7 +436,11 @@ mod tests {
     use super::*;
     use nalgebra::{Rotation3, Translation3, UnitQuaternion, Vector3};
 
-    fn numeric_h(f: impl Fn(&Vector6<f64>) -> DVector<f64>, x: &Vector6<f64>, m: usize) -> DMatrix<f64> {
+    fn numeric_h(
+        f: impl Fn(&Vector6<f64>) -> DVector<f64>,
+        x: &Vector6<f64>,
+        m: usize,
+    ) -> DMatrix<f64> {
         let mut j = DMatrix::zeros(m, 6);
         for k in 0..6 {
             let e = 1e-6;
@@ -411,13 +457,25 @@ mod tests {
     fn assert_close(a: &HMat, b: &DMatrix<f64>, tol: f64) {
         for i in 0..a.nrows() {
             for j in 0..6 {
-                assert!((a[(i, j)] - b[(i, j)]).abs() < tol, "({i},{j}) {} vs {}", a[(i, j)], b[(i, j)]);
+                assert!(
+                    (a[(i, j)] - b[(i, j)]).abs() < tol,
+                    "({i},{j}) {} vs {}",
+                    a[(i, j)],
+                    b[(i, j)]
+                );
             }
         }
     }
 
     fn ego() -> EgoState {
-        EgoState { x_m: 10.0, y_m: -3.0, yaw_rad: 0.4, speed_mps: 7.0, yaw_rate_radps: 0.1, ..Default::default() }
+        EgoState {
+            x_m: 10.0,
+            y_m: -3.0,
+            yaw_rad: 0.4,
+            speed_mps: 7.0,
+            yaw_rate_radps: 0.1,
+            ..Default::default()
+        }
     }
 
     pub(crate) fn front_camera() -> CameraModel {
@@ -445,19 +503,30 @@ mod tests {
         let z = DVector::from_vec(vec![1.0, 0.0, 0.0]);
         let r = DMatrix::identity(3, 3);
         let x = Vector6::new(40.0, 12.0, 5.0, -2.0, 0.1, 0.3);
-        let Some(lin) = radar_lin(&ctx, &z, &r, &x) else { panic!("lin") };
-        let num = numeric_h(|x| radar_lin(&ctx, &z, &r, x).map(|l| l.hx).unwrap_or_default(), &x, 3);
+        let Some(lin) = radar_lin(&ctx, &z, &r, &x) else {
+            panic!("lin")
+        };
+        let num = numeric_h(
+            |x| radar_lin(&ctx, &z, &r, x).map(|l| l.hx).unwrap_or_default(),
+            &x,
+            3,
+        );
         assert_close(&lin.h, &num, 1e-5);
     }
 
     #[test]
     fn radar_doppler_of_static_object_is_minus_ego_speed() {
         // Ego moving straight along +x at 10 m/s, object straight ahead and static.
-        let e = EgoState { speed_mps: 10.0, ..Default::default() };
+        let e = EgoState {
+            speed_mps: 10.0,
+            ..Default::default()
+        };
         let ctx = RadarCtx::new(&e, &Isometry3::identity());
         let x = Vector6::new(30.0, 0.0, 0.0, 0.0, 0.0, 0.0);
         let z = DVector::zeros(3);
-        let Some(lin) = radar_lin(&ctx, &z, &DMatrix::identity(3, 3), &x) else { panic!("lin") };
+        let Some(lin) = radar_lin(&ctx, &z, &DMatrix::identity(3, 3), &x) else {
+            panic!("lin")
+        };
         assert!((lin.hx[2] + 10.0).abs() < 1e-12);
     }
 
@@ -465,7 +534,13 @@ mod tests {
     fn camera_and_lidar_jacobians_match_numeric() {
         let e = ego();
         let ctx = CameraCtx::new(&e, &front_camera());
-        let shape = Shape { length_m: 4.5, width_m: 1.8, height_m: 1.5, z_m: 0.75, size_known: true };
+        let shape = Shape {
+            length_m: 4.5,
+            width_m: 1.8,
+            height_m: 1.5,
+            z_m: 0.75,
+            size_known: true,
+        };
         let det = Detection2D {
             center_u_px: 600.0,
             center_v_px: 400.0,
@@ -475,19 +550,57 @@ mod tests {
             score: 0.9,
         };
         let (s, c) = e.yaw_rad.sin_cos();
-        let x = Vector6::new(e.x_m + 25.0 * c + 2.0 * s, e.y_m + 25.0 * s - 2.0 * c, 3.0, 1.0, 0.0, 0.2);
+        let x = Vector6::new(
+            e.x_m + 25.0 * c + 2.0 * s,
+            e.y_m + 25.0 * s - 2.0 * c,
+            3.0,
+            1.0,
+            0.0,
+            0.2,
+        );
         let cfg = CameraConfig::default();
-        let Some(lin) = camera_lin(&ctx, &cfg, &det, &shape, &x) else { panic!("behind") };
+        let Some(lin) = camera_lin(&ctx, &cfg, &det, &shape, &x) else {
+            panic!("behind")
+        };
         assert_eq!(lin.z.len(), 2);
-        let num = numeric_h(|x| camera_lin(&ctx, &cfg, &det, &shape, x).map(|l| l.hx).unwrap_or_default(), &x, 2);
+        let num = numeric_h(
+            |x| {
+                camera_lin(&ctx, &cfg, &det, &shape, x)
+                    .map(|l| l.hx)
+                    .unwrap_or_default()
+            },
+            &x,
+            2,
+        );
         assert_close(&lin.h, &num, 1e-4);
         // The point straight ahead projects to the principal point column.
-        let ahead = Vector6::new(e.x_m + 1.5 * c + 20.0 * c, e.y_m + 1.5 * s + 20.0 * s, 0.0, 0.0, 0.0, 0.0);
-        let Some(l2) = camera_lin(&ctx, &cfg, &det, &Shape { z_m: 1.4, ..shape }, &ahead) else { panic!("behind") };
+        let ahead = Vector6::new(
+            e.x_m + 1.5 * c + 20.0 * c,
+            e.y_m + 1.5 * s + 20.0 * s,
+            0.0,
+            0.0,
+            0.0,
+            0.0,
+        );
+        let Some(l2) = camera_lin(&ctx, &cfg, &det, &Shape { z_m: 1.4, ..shape }, &ahead) else {
+            panic!("behind")
+        };
         assert!((l2.hx[0] - 640.0).abs() < 1e-6);
 
-        let pe = Planar { x_m: e.x_m, y_m: e.y_m, yaw_rad: e.yaw_rad };
-        let b = Box3 { x_m: 20.0, y_m: 3.0, z_m: 0.8, yaw_rad: 0.1, length_m: 4.4, width_m: 1.8, height_m: 1.5 };
+        let pe = Planar {
+            x_m: e.x_m,
+            y_m: e.y_m,
+            yaw_rad: e.yaw_rad,
+        };
+        let b = Box3 {
+            x_m: 20.0,
+            y_m: 3.0,
+            z_m: 0.8,
+            yaw_rad: 0.1,
+            length_m: 4.4,
+            width_m: 1.8,
+            height_m: 1.5,
+        };
         let meas = lidar_measurement(&LidarConfig::default(), &pe, &b, &shape, 0.5);
         let lin = lidar_lin(&meas, &pe, &x);
         let num = numeric_h(|x| lidar_lin(&meas, &pe, x).hx, &x, 3);
@@ -496,8 +609,18 @@ mod tests {
 
     #[test]
     fn lidar_swaps_length_and_width_and_corrects_visible_corner() {
-        let pe = Planar { x_m: 0.0, y_m: 0.0, yaw_rad: 0.0 };
-        let shape = Shape { length_m: 4.5, width_m: 1.8, height_m: 1.5, z_m: 0.75, size_known: true };
+        let pe = Planar {
+            x_m: 0.0,
+            y_m: 0.0,
+            yaw_rad: 0.0,
+        };
+        let shape = Shape {
+            length_m: 4.5,
+            width_m: 1.8,
+            height_m: 1.5,
+            z_m: 0.75,
+            size_known: true,
+        };
         // An L-shape fit that reports the box turned by 90 degrees.
         let b = Box3 {
             x_m: 20.0,
@@ -512,20 +635,52 @@ mod tests {
         assert!((m.length_m - 4.5).abs() < 1e-12 && (m.width_m - 1.8).abs() < 1e-12);
         assert!(wrap_angle_rad(m.z[2]).sin().abs() < 1e-9);
         // Only the rear 2.5 m are seen: the centre moves 1 m away from the sensor.
-        let seen = Box3 { x_m: 19.0, yaw_rad: 0.0, length_m: 2.5, width_m: 1.8, ..b };
+        let seen = Box3 {
+            x_m: 19.0,
+            yaw_rad: 0.0,
+            length_m: 2.5,
+            width_m: 1.8,
+            ..b
+        };
         let m = lidar_measurement(&LidarConfig::default(), &pe, &seen, &shape, 0.0);
         assert!(m.truncated && (m.z[0] - 20.0).abs() < 1e-9, "{}", m.z);
     }
 
     #[test]
     fn ultrasonic_jacobian_and_cone() {
-        let ctx = UltraCtx { sensor: Planar { x_m: 0.0, y_m: 0.0, yaw_rad: 0.0 }, half_fov_rad: 0.5, max_range_m: 5.0 };
-        let shape = Shape { length_m: 4.0, width_m: 2.0, height_m: 1.5, z_m: 0.75, size_known: true };
+        let ctx = UltraCtx {
+            sensor: Planar {
+                x_m: 0.0,
+                y_m: 0.0,
+                yaw_rad: 0.0,
+            },
+            half_fov_rad: 0.5,
+            max_range_m: 5.0,
+        };
+        let shape = Shape {
+            length_m: 4.0,
+            width_m: 2.0,
+            height_m: 1.5,
+            z_m: 0.75,
+            size_known: true,
+        };
         let x = Vector6::new(3.5, 0.4, 0.0, 0.0, 0.0, 0.3);
-        let Some(r) = ultrasonic_predicted_range(&ctx, &shape, &x) else { panic!("not in cone") };
+        let Some(r) = ultrasonic_predicted_range(&ctx, &shape, &x) else {
+            panic!("not in cone")
+        };
         assert!(r > 0.5 && r < 3.5);
-        let Some(lin) = ultrasonic_lin(&ctx, 1.0, 0.1, &shape, &x) else { panic!("inside") };
-        let num = numeric_h(|x| ultrasonic_lin(&ctx, 1.0, 0.1, &shape, x).map(|l| l.hx).unwrap_or_default(), &x, 1);
+        let Some(lin) = ultrasonic_lin(&ctx, 1.0, 0.1, &shape, &x) else {
+            panic!("inside")
+        };
+        let num = numeric_h(
+            |x| {
+                ultrasonic_lin(&ctx, 1.0, 0.1, &shape, x)
+                    .map(|l| l.hx)
+                    .unwrap_or_default()
+            },
+            &x,
+            1,
+        );
         for j in 0..2 {
             assert!((lin.h[(0, j)] - num[(0, j)]).abs() < 1e-5);
         }

@@ -28,7 +28,15 @@ struct Target {
 
 /// A target driving at constant speed with turn rate `omega` between `t_turn` (s) and
 /// `t_turn + dur` (s), integrated at 1 ms.
-fn target(class: ObjectClass, size: [f64; 3], x: f64, y: f64, yaw: f64, speed: f64, turn: Option<(f64, f64, f64)>) -> Target {
+fn target(
+    class: ObjectClass,
+    size: [f64; 3],
+    x: f64,
+    y: f64,
+    yaw: f64,
+    speed: f64,
+    turn: Option<(f64, f64, f64)>,
+) -> Target {
     let mut states = Vec::with_capacity(DURATION_MS as usize + 1);
     let (mut x, mut y, mut yaw) = (x, y, yaw);
     for k in 0..=DURATION_MS {
@@ -37,12 +45,22 @@ fn target(class: ObjectClass, size: [f64; 3], x: f64, y: f64, yaw: f64, speed: f
             Some((t0, dur, w)) if t >= t0 && t < t0 + dur => w,
             _ => 0.0,
         };
-        states.push(GtState { x, y, yaw, vx: speed * yaw.cos(), vy: speed * yaw.sin() });
+        states.push(GtState {
+            x,
+            y,
+            yaw,
+            vx: speed * yaw.cos(),
+            vy: speed * yaw.sin(),
+        });
         x += speed * yaw.cos() * 1e-3;
         y += speed * yaw.sin() * 1e-3;
         yaw += omega * 1e-3;
     }
-    Target { class, size, states }
+    Target {
+        class,
+        size,
+        states,
+    }
 }
 
 fn scenario() -> Vec<Target> {
@@ -60,9 +78,25 @@ fn scenario() -> Vec<Target> {
         target(Car, car, 100.0, -3.5, pi, 8.0, None),
         target(Car, car, 140.0, -3.5, pi, 7.0, None),
         // Turning left by 90 degrees, then leaving northwards.
-        target(Car, car, 30.0, 7.0, 0.0, 6.0, Some((3.0, 2.0 * pi / 4.0 / 0.25, 0.25))),
+        target(
+            Car,
+            car,
+            30.0,
+            7.0,
+            0.0,
+            6.0,
+            Some((3.0, 2.0 * pi / 4.0 / 0.25, 0.25)),
+        ),
         // Turning right by 90 degrees from the oncoming side.
-        target(Car, car, 80.0, -7.0, pi, 6.0, Some((4.0, 2.0 * pi / 4.0 / 0.3, -0.3))),
+        target(
+            Car,
+            car,
+            80.0,
+            -7.0,
+            pi,
+            6.0,
+            Some((4.0, 2.0 * pi / 4.0 / 0.3, -0.3)),
+        ),
         target(Truck, [10.0, 2.5, 3.3], 10.0, 7.0, 0.0, 5.0, None),
         target(Pedestrian, ped, 80.0, -8.0, pi / 2.0, 1.3, None),
         target(Pedestrian, ped, 88.0, -9.0, pi / 2.0, 1.4, None),
@@ -75,7 +109,14 @@ fn scenario() -> Vec<Target> {
 
 fn ego_at(ms: i64) -> EgoState {
     let t = ms as f64 * 1e-3;
-    EgoState { stamp_ns: ms * MS, x_m: 5.0 * t, y_m: 0.0, yaw_rad: 0.0, speed_mps: 5.0, ..Default::default() }
+    EgoState {
+        stamp_ns: ms * MS,
+        x_m: 5.0 * t,
+        y_m: 0.0,
+        yaw_rad: 0.0,
+        speed_mps: 5.0,
+        ..Default::default()
+    }
 }
 
 fn radar_mount() -> Transform3 {
@@ -83,7 +124,9 @@ fn radar_mount() -> Transform3 {
 }
 
 fn camera() -> CameraModel {
-    let rot = Rotation3::from_matrix_unchecked(Matrix3::new(0.0, 0.0, 1.0, -1.0, 0.0, 0.0, 0.0, -1.0, 0.0));
+    let rot = Rotation3::from_matrix_unchecked(Matrix3::new(
+        0.0, 0.0, 1.0, -1.0, 0.0, 0.0, 0.0, -1.0, 0.0,
+    ));
     CameraModel {
         fx_px: 1000.0,
         fy_px: 1000.0,
@@ -91,7 +134,10 @@ fn camera() -> CameraModel {
         cy_px: 360.0,
         width_px: 1280,
         height_px: 720,
-        base_from_optical: Isometry3::from_parts(Translation3::new(1.5, 0.0, 1.4), UnitQuaternion::from_rotation_matrix(&rot)),
+        base_from_optical: Isometry3::from_parts(
+            Translation3::new(1.5, 0.0, 1.4),
+            UnitQuaternion::from_rotation_matrix(&rot),
+        ),
     }
 }
 
@@ -121,7 +167,10 @@ fn simulate(targets: &[Target], seed: u64) -> Vec<Input> {
                     continue;
                 }
                 let mut yaw = s.yaw - ego.yaw_rad + gauss(&mut rng, 0.03);
-                let (mut l, mut w) = (tg.size[0] + gauss(&mut rng, 0.1), tg.size[1] + gauss(&mut rng, 0.05));
+                let (mut l, mut w) = (
+                    tg.size[0] + gauss(&mut rng, 0.1),
+                    tg.size[1] + gauss(&mut rng, 0.05),
+                );
                 let (mut cx, mut cy) = (p.x + gauss(&mut rng, 0.08), p.y + gauss(&mut rng, 0.08));
                 if tg.size[0] > 2.0 && rng.random::<f64>() < 0.3 {
                     // Only the near end is seen: shorter box, centre moved toward the sensor.
@@ -139,7 +188,15 @@ fn simulate(targets: &[Target], seed: u64) -> Vec<Input> {
                 if rng.random::<f64>() < 0.5 {
                     yaw += std::f64::consts::PI;
                 }
-                boxes.push(Box3 { x_m: cx, y_m: cy, z_m: p.z, yaw_rad: yaw, length_m: l, width_m: w, height_m: tg.size[2] });
+                boxes.push(Box3 {
+                    x_m: cx,
+                    y_m: cy,
+                    z_m: p.z,
+                    yaw_rad: yaw,
+                    length_m: l,
+                    width_m: w,
+                    height_m: tg.size[2],
+                });
             }
             for _ in 0..rng.random_range(0..=2) {
                 let (r, a) = (rng.random_range(5.0..55.0), rng.random_range(-3.1..3.1f64));
@@ -163,8 +220,12 @@ fn simulate(targets: &[Target], seed: u64) -> Vec<Input> {
             for tg in targets {
                 let s = tg.states[ms as usize];
                 let (sy, cy) = s.yaw.sin_cos();
-                let (a, b) = (gauss(&mut rng, tg.size[0] / 4.0), gauss(&mut rng, tg.size[1] / 4.0));
-                let pt = sensor_from_odom * Point3::new(s.x + cy * a - sy * b, s.y + sy * a + cy * b, 0.5);
+                let (a, b) = (
+                    gauss(&mut rng, tg.size[0] / 4.0),
+                    gauss(&mut rng, tg.size[1] / 4.0),
+                );
+                let pt = sensor_from_odom
+                    * Point3::new(s.x + cy * a - sy * b, s.y + sy * a + cy * b, 0.5);
                 let range = pt.coords.xy().norm();
                 let az = pt.y.atan2(pt.x);
                 if range > 100.0 || az.abs() > 1.0 || rng.random::<f64>() > 0.8 {
@@ -190,7 +251,14 @@ fn simulate(targets: &[Target], seed: u64) -> Vec<Input> {
                     amplitude_db: 3.0,
                 });
             }
-            inputs.push(Input::Radar(RadarScan { stamp_ns: ms * MS, detections: dets, base_from_sensor: mount }, ego));
+            inputs.push(Input::Radar(
+                RadarScan {
+                    stamp_ns: ms * MS,
+                    detections: dets,
+                    base_from_sensor: mount,
+                },
+                ego,
+            ));
         }
         if ms % 33 == 10 {
             let model = camera();
@@ -204,17 +272,30 @@ fn simulate(targets: &[Target], seed: u64) -> Vec<Input> {
                 let mut vmin = f64::INFINITY;
                 let mut vmax = f64::NEG_INFINITY;
                 let mut ok = true;
-                for (a, b, c) in [(-1.0, -1.0, 0.0), (-1.0, 1.0, 0.0), (1.0, -1.0, 0.0), (1.0, 1.0, 0.0)]
-                    .iter()
-                    .flat_map(|&(a, b, _)| [(a, b, 0.0), (a, b, 1.0)])
+                for (a, b, c) in [
+                    (-1.0, -1.0, 0.0),
+                    (-1.0, 1.0, 0.0),
+                    (1.0, -1.0, 0.0),
+                    (1.0, 1.0, 0.0),
+                ]
+                .iter()
+                .flat_map(|&(a, b, _)| [(a, b, 0.0), (a, b, 1.0)])
                 {
                     let (da, db) = (0.5 * a * tg.size[0], 0.5 * b * tg.size[1]);
-                    let q = optical_from_odom * Point3::new(s.x + cy * da - sy * db, s.y + sy * da + cy * db, c * tg.size[2]);
+                    let q = optical_from_odom
+                        * Point3::new(
+                            s.x + cy * da - sy * db,
+                            s.y + sy * da + cy * db,
+                            c * tg.size[2],
+                        );
                     if q.z < 1.0 || q.z > 70.0 {
                         ok = false;
                         break;
                     }
-                    let (u, v) = (model.fx_px * q.x / q.z + model.cx_px, model.fy_px * q.y / q.z + model.cy_px);
+                    let (u, v) = (
+                        model.fx_px * q.x / q.z + model.cx_px,
+                        model.fy_px * q.y / q.z + model.cy_px,
+                    );
                     umin = umin.min(u);
                     umax = umax.max(u);
                     vmin = vmin.min(v);
@@ -227,7 +308,11 @@ fn simulate(targets: &[Target], seed: u64) -> Vec<Input> {
                 if !(0.0..1280.0).contains(&uc) || !(0.0..720.0).contains(&vc) {
                     continue;
                 }
-                let class = if rng.random::<f64>() < 0.9 { tg.class } else { ObjectClass::Cyclist };
+                let class = if rng.random::<f64>() < 0.9 {
+                    tg.class
+                } else {
+                    ObjectClass::Cyclist
+                };
                 dets.push(Detection2D {
                     center_u_px: uc + gauss(&mut rng, 2.0),
                     center_v_px: vc + gauss(&mut rng, 2.0),
@@ -247,7 +332,14 @@ fn simulate(targets: &[Target], seed: u64) -> Vec<Input> {
                     score: 0.5,
                 });
             }
-            inputs.push(Input::Camera(CameraFrame { stamp_ns: ms * MS, detections: dets, model }, ego));
+            inputs.push(Input::Camera(
+                CameraFrame {
+                    stamp_ns: ms * MS,
+                    detections: dets,
+                    model,
+                },
+                ego,
+            ));
         }
     }
     inputs
@@ -268,8 +360,14 @@ struct Score {
 }
 
 /// Runs the tracker over the inputs; evaluates confirmed tracks after every LiDAR update.
-fn run(targets: &[Target], inputs: &[Input], cfg: TrackerConfig) -> (Score, Vec<Vec<Track>>, TrackerCounters) {
-    let Ok(mut tracker) = Tracker::new(cfg) else { panic!("config") };
+fn run(
+    targets: &[Target],
+    inputs: &[Input],
+    cfg: TrackerConfig,
+) -> (Score, Vec<Vec<Track>>, TrackerCounters) {
+    let Ok(mut tracker) = Tracker::new(cfg) else {
+        panic!("config")
+    };
     let mut score = Score::default();
     let mut last_id: Vec<Option<u64>> = vec![None; targets.len()];
     let mut ever_matched = std::collections::BTreeSet::new();
@@ -282,7 +380,9 @@ fn run(targets: &[Target], inputs: &[Input], cfg: TrackerConfig) -> (Score, Vec<
             Input::Radar(scan, ego) => tracker.update_radar(scan, ego),
             Input::Camera(frame, ego) => tracker.update_camera(frame, ego),
         }
-        let Input::Lidar(stamp, ego, _) = input else { continue };
+        let Input::Lidar(stamp, ego, _) = input else {
+            continue;
+        };
         let ms = (stamp / MS) as usize;
         let tracks = tracker.tracks();
         // Ground truth inside the LiDAR range (with a margin), after a 1 s warm-up.
@@ -392,9 +492,17 @@ fn multi_target_scenario_meets_accuracy_targets() {
         assert!(pos_rmse <= 0.5, "position RMSE {pos_rmse}");
         assert!(vel_rmse <= 0.5, "velocity RMSE {vel_rmse}");
         assert!(recall >= 0.85, "recall {recall}");
-        assert!(s.id_switches as f64 <= 0.01 * s.gt_frames as f64, "id switches {}", s.id_switches);
+        assert!(
+            s.id_switches as f64 <= 0.01 * s.gt_frames as f64,
+            "id switches {}",
+            s.id_switches
+        );
         assert_eq!(s.clutter_tracks, 0, "confirmed tracks from clutter");
-        assert!(s.false_tracks <= s.gt_frames / 100, "false track frames {}", s.false_tracks);
+        assert!(
+            s.false_tracks <= s.gt_frames / 100,
+            "false track frames {}",
+            s.false_tracks
+        );
         assert!(class_acc >= 0.8, "class accuracy {class_acc}");
     }
 }
@@ -412,7 +520,9 @@ fn same_input_gives_identical_tracks() {
 
 #[test]
 fn radar_clutter_alone_never_confirms() {
-    let Ok(mut tracker) = Tracker::new(TrackerConfig::default()) else { panic!("config") };
+    let Ok(mut tracker) = Tracker::new(TrackerConfig::default()) else {
+        panic!("config")
+    };
     let mut rng = ChaCha8Rng::seed_from_u64(3);
     for k in 0..400i64 {
         let ego = ego_at(k * 50);
@@ -425,16 +535,37 @@ fn radar_clutter_alone_never_confirms() {
                 amplitude_db: 3.0,
             })
             .collect();
-        tracker.update_radar(&RadarScan { stamp_ns: k * 50 * MS, detections: dets, base_from_sensor: radar_mount() }, &ego);
+        tracker.update_radar(
+            &RadarScan {
+                stamp_ns: k * 50 * MS,
+                detections: dets,
+                base_from_sensor: radar_mount(),
+            },
+            &ego,
+        );
         assert!(tracker.tracks().is_empty());
     }
     // Even a persistent real radar target does not confirm without a second sensor.
-    let Ok(mut tracker) = Tracker::new(TrackerConfig::default()) else { panic!("config") };
+    let Ok(mut tracker) = Tracker::new(TrackerConfig::default()) else {
+        panic!("config")
+    };
     for k in 0..100i64 {
-        let ego = EgoState { stamp_ns: k * 50 * MS, ..Default::default() };
-        let det = RadarDetection { range_m: 30.0, azimuth_rad: 0.1, doppler_mps: 0.0, ..Default::default() };
+        let ego = EgoState {
+            stamp_ns: k * 50 * MS,
+            ..Default::default()
+        };
+        let det = RadarDetection {
+            range_m: 30.0,
+            azimuth_rad: 0.1,
+            doppler_mps: 0.0,
+            ..Default::default()
+        };
         tracker.update_radar(
-            &RadarScan { stamp_ns: k * 50 * MS, detections: vec![det], base_from_sensor: radar_mount() },
+            &RadarScan {
+                stamp_ns: k * 50 * MS,
+                detections: vec![det],
+                base_from_sensor: radar_mount(),
+            },
             &ego,
         );
     }
@@ -444,13 +575,26 @@ fn radar_clutter_alone_never_confirms() {
 }
 
 fn car_box(x: f64) -> Box3 {
-    Box3 { x_m: x, y_m: 2.0, z_m: 0.75, yaw_rad: 0.0, length_m: 4.5, width_m: 1.8, height_m: 1.5 }
+    Box3 {
+        x_m: x,
+        y_m: 2.0,
+        z_m: 0.75,
+        yaw_rad: 0.0,
+        length_m: 4.5,
+        width_m: 1.8,
+        height_m: 1.5,
+    }
 }
 
 fn confirmed_tracker() -> Tracker {
-    let Ok(mut tracker) = Tracker::new(TrackerConfig::default()) else { panic!("config") };
+    let Ok(mut tracker) = Tracker::new(TrackerConfig::default()) else {
+        panic!("config")
+    };
     for k in 0..20i64 {
-        let ego = EgoState { stamp_ns: k * 100 * MS, ..Default::default() };
+        let ego = EgoState {
+            stamp_ns: k * 100 * MS,
+            ..Default::default()
+        };
         tracker.update_lidar(k * 100 * MS, &ego, &[car_box(20.0 + 0.5 * k as f64)]);
     }
     assert_eq!(tracker.tracks().len(), 1);
@@ -460,8 +604,22 @@ fn confirmed_tracker() -> Tracker {
 fn assert_all_finite(tracker: &Tracker) {
     for t in tracker.all_tracks() {
         let b = t.shape;
-        let v = [b.x_m, b.y_m, b.z_m, b.yaw_rad, b.length_m, b.width_m, b.height_m, t.vx_mps, t.vy_mps, t.existence];
-        assert!(v.iter().chain(t.covariance.iter()).all(|x| x.is_finite()), "{t:?}");
+        let v = [
+            b.x_m,
+            b.y_m,
+            b.z_m,
+            b.yaw_rad,
+            b.length_m,
+            b.width_m,
+            b.height_m,
+            t.vx_mps,
+            t.vy_mps,
+            t.existence,
+        ];
+        assert!(
+            v.iter().chain(t.covariance.iter()).all(|x| x.is_finite()),
+            "{t:?}"
+        );
     }
 }
 
@@ -469,7 +627,10 @@ fn assert_all_finite(tracker: &Tracker) {
 fn bad_input_is_skipped_and_counted() {
     let mut tracker = confirmed_tracker();
     let mut stamp = 2_000 * MS;
-    let ego = |s| EgoState { stamp_ns: s, ..Default::default() };
+    let ego = |s| EgoState {
+        stamp_ns: s,
+        ..Default::default()
+    };
     // LiDAR: NaN and infinite fields, zero-size boxes.
     let mut nan = car_box(30.0);
     nan.x_m = f64::NAN;
@@ -482,10 +643,23 @@ fn bad_input_is_skipped_and_counted() {
     assert_eq!(tracker.counters().rejected(RejectReason::ZeroSize), 1);
     // Radar: behind the sensor, NaN doppler.
     stamp += 50 * MS;
-    let behind = RadarDetection { range_m: 10.0, azimuth_rad: 3.0, ..Default::default() };
-    let nan_doppler = RadarDetection { range_m: 10.0, azimuth_rad: 0.0, doppler_mps: f64::NAN, ..Default::default() };
+    let behind = RadarDetection {
+        range_m: 10.0,
+        azimuth_rad: 3.0,
+        ..Default::default()
+    };
+    let nan_doppler = RadarDetection {
+        range_m: 10.0,
+        azimuth_rad: 0.0,
+        doppler_mps: f64::NAN,
+        ..Default::default()
+    };
     tracker.update_radar(
-        &RadarScan { stamp_ns: stamp, detections: vec![behind, nan_doppler], base_from_sensor: radar_mount() },
+        &RadarScan {
+            stamp_ns: stamp,
+            detections: vec![behind, nan_doppler],
+            base_from_sensor: radar_mount(),
+        },
         &ego(stamp),
     );
     assert_eq!(tracker.counters().rejected(RejectReason::BehindSensor), 1);
@@ -500,8 +674,27 @@ fn bad_input_is_skipped_and_counted() {
         class: ObjectClass::Car,
         score: 0.9,
     };
-    let dets = vec![d, Detection2D { center_v_px: f64::NAN, center_u_px: 100.0, ..d }, Detection2D { center_u_px: 100.0, width_px: 0.0, ..d }];
-    tracker.update_camera(&CameraFrame { stamp_ns: stamp, detections: dets, model: camera() }, &ego(stamp));
+    let dets = vec![
+        d,
+        Detection2D {
+            center_v_px: f64::NAN,
+            center_u_px: 100.0,
+            ..d
+        },
+        Detection2D {
+            center_u_px: 100.0,
+            width_px: 0.0,
+            ..d
+        },
+    ];
+    tracker.update_camera(
+        &CameraFrame {
+            stamp_ns: stamp,
+            detections: dets,
+            model: camera(),
+        },
+        &ego(stamp),
+    );
     assert_eq!(tracker.counters().rejected(RejectReason::OutsideImage), 1);
     assert_eq!(tracker.counters().rejected(RejectReason::NonFinite), 4);
     assert_eq!(tracker.counters().rejected(RejectReason::ZeroSize), 2);
@@ -530,21 +723,42 @@ fn bad_input_is_skipped_and_counted() {
     }
     stamp += 100 * MS;
     tracker.update_lidar(stamp, &ego(stamp), &[car_box(31.0)]);
-    assert!(tracker.counters().rejected(RejectReason::NonPositiveDefinite) >= 1);
+    assert!(
+        tracker
+            .counters()
+            .rejected(RejectReason::NonPositiveDefinite)
+            >= 1
+    );
     assert_all_finite(&tracker);
 }
 
 #[test]
 fn ultrasonic_updates_range_and_existence() {
-    let Ok(mut tracker) = Tracker::new(TrackerConfig::default()) else { panic!("config") };
+    let Ok(mut tracker) = Tracker::new(TrackerConfig::default()) else {
+        panic!("config")
+    };
     // A parked car 1.2 m beside the ego's right side, seen by LiDAR.
-    let parked = Box3 { x_m: 2.0, y_m: -2.3, z_m: 0.75, yaw_rad: 0.0, length_m: 4.5, width_m: 1.8, height_m: 1.5 };
+    let parked = Box3 {
+        x_m: 2.0,
+        y_m: -2.3,
+        z_m: 0.75,
+        yaw_rad: 0.0,
+        length_m: 4.5,
+        width_m: 1.8,
+        height_m: 1.5,
+    };
     for k in 0..15i64 {
-        let ego = EgoState { stamp_ns: k * 100 * MS, ..Default::default() };
+        let ego = EgoState {
+            stamp_ns: k * 100 * MS,
+            ..Default::default()
+        };
         tracker.update_lidar(k * 100 * MS, &ego, &[parked]);
     }
     assert_eq!(tracker.tracks().len(), 1);
-    let mount = Isometry3::new(Vector3::new(2.0, -0.9, 0.5), Vector3::new(0.0, 0.0, -std::f64::consts::FRAC_PI_2));
+    let mount = Isometry3::new(
+        Vector3::new(2.0, -0.9, 0.5),
+        Vector3::new(0.0, 0.0, -std::f64::consts::FRAC_PI_2),
+    );
     let mut reading = UltrasonicRange {
         stamp_ns: 0,
         sensor: 3,
@@ -559,7 +773,13 @@ fn ultrasonic_updates_range_and_existence() {
     for k in 0..10i64 {
         let stamp = 1_500 * MS + k * 50 * MS;
         reading.stamp_ns = stamp;
-        tracker.update_ultrasonic(&reading, &EgoState { stamp_ns: stamp, ..Default::default() });
+        tracker.update_ultrasonic(
+            &reading,
+            &EgoState {
+                stamp_ns: stamp,
+                ..Default::default()
+            },
+        );
     }
     // Measured 0.3 m to the near side at y = -0.9 - 0.3 = -1.2 (track: -1.4); the centre
     // moves toward the sensor.
@@ -573,7 +793,13 @@ fn ultrasonic_updates_range_and_existence() {
     for k in 0..3i64 {
         let stamp = 2_100 * MS + k * 50 * MS;
         reading.stamp_ns = stamp;
-        tracker.update_ultrasonic(&reading, &EgoState { stamp_ns: stamp, ..Default::default() });
+        tracker.update_ultrasonic(
+            &reading,
+            &EgoState {
+                stamp_ns: stamp,
+                ..Default::default()
+            },
+        );
     }
     assert!(tracker.all_tracks()[0].existence < e0);
 }

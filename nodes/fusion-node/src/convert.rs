@@ -1,11 +1,13 @@
 //! ROS messages of the contract to the fusion library's types, and back.
 
 use edgefuse_fusion::types::{
-    Box3, CameraFrame, CameraModel, Detection2D, EgoState, ImuSample, LidarPoint, LidarScan, ObjectClass,
-    RadarDetection, RadarScan, Track, Transform3, UltrasonicRange, WheelTwist,
+    Box3, CameraFrame, CameraModel, Detection2D, EgoState, ImuSample, LidarPoint, LidarScan,
+    ObjectClass, RadarDetection, RadarScan, Track, Transform3, UltrasonicRange, WheelTwist,
 };
 use edgefuse_msgs::edgefuse_msgs::{TrackedObject, TrackedObjectArray};
-use edgefuse_msgs::geometry_msgs::{Point, Pose, PoseWithCovariance, Quaternion, Twist, TwistWithCovariance, Vector3};
+use edgefuse_msgs::geometry_msgs::{
+    Point, Pose, PoseWithCovariance, Quaternion, Twist, TwistWithCovariance, Vector3,
+};
 use edgefuse_msgs::nav_msgs::Odometry;
 use edgefuse_msgs::sensor_msgs::{CameraInfo, Imu, PointCloud2, PointField, Range};
 use edgefuse_msgs::std_msgs::Header;
@@ -25,7 +27,10 @@ pub enum ConvertError {
 }
 
 fn field_err(field: &str, reason: impl Into<String>) -> ConvertError {
-    ConvertError::Field { field: field.into(), reason: reason.into() }
+    ConvertError::Field {
+        field: field.into(),
+        reason: reason.into(),
+    }
 }
 
 /// Nanoseconds of a header stamp.
@@ -41,19 +46,36 @@ pub struct CloudSkips {
 }
 
 fn f32_reader(cloud: &PointCloud2, name: &str) -> Result<Option<usize>, ConvertError> {
-    let Some(f) = cloud.fields.iter().find(|f| f.name == name) else { return Ok(None) };
+    let Some(f) = cloud.fields.iter().find(|f| f.name == name) else {
+        return Ok(None);
+    };
     if f.datatype != PointField::FLOAT32 || f.count != 1 {
-        return Err(field_err(name, format!("datatype {} count {}, expected FLOAT32 (7) count 1", f.datatype, f.count)));
+        return Err(field_err(
+            name,
+            format!(
+                "datatype {} count {}, expected FLOAT32 (7) count 1",
+                f.datatype, f.count
+            ),
+        ));
     }
     let offset = f.offset as usize;
     if offset + 4 > cloud.point_step as usize {
-        return Err(field_err(name, format!("offset {offset} does not fit point_step {}", cloud.point_step)));
+        return Err(field_err(
+            name,
+            format!(
+                "offset {offset} does not fit point_step {}",
+                cloud.point_step
+            ),
+        ));
     }
     Ok(Some(offset))
 }
 
 /// `sensor_msgs/PointCloud2` with float32 `x y z` (and optional `intensity`, `t`) to a scan.
-pub fn lidar_scan(cloud: &PointCloud2, base_from_sensor: Transform3) -> Result<(LidarScan, CloudSkips), ConvertError> {
+pub fn lidar_scan(
+    cloud: &PointCloud2,
+    base_from_sensor: Transform3,
+) -> Result<(LidarScan, CloudSkips), ConvertError> {
     let x = f32_reader(cloud, "x")?.ok_or_else(|| field_err("x", "missing"))?;
     let y = f32_reader(cloud, "y")?.ok_or_else(|| field_err("y", "missing"))?;
     let z = f32_reader(cloud, "z")?.ok_or_else(|| field_err("z", "missing"))?;
@@ -92,7 +114,14 @@ pub fn lidar_scan(cloud: &PointCloud2, base_from_sensor: Transform3) -> Result<(
         }
         points.push(pt);
     }
-    Ok((LidarScan { stamp_ns: stamp_ns(&cloud.header), points, base_from_sensor }, skips))
+    Ok((
+        LidarScan {
+            stamp_ns: stamp_ns(&cloud.header),
+            points,
+            base_from_sensor,
+        },
+        skips,
+    ))
 }
 
 /// `radar_msgs/RadarScan` to a scan.
@@ -126,7 +155,10 @@ pub fn class_of(class_id: &str) -> ObjectClass {
 }
 
 /// `sensor_msgs/CameraInfo` (pinhole `k`) and the optical frame's mounting to a camera model.
-pub fn camera_model(info: &CameraInfo, base_from_optical: Transform3) -> Result<CameraModel, ConvertError> {
+pub fn camera_model(
+    info: &CameraInfo,
+    base_from_optical: Transform3,
+) -> Result<CameraModel, ConvertError> {
     let k = info.k;
     if !(k[0] > 0.0 && k[4] > 0.0 && k.iter().all(|v| v.is_finite())) {
         return Err(field_err("k", format!("not a pinhole matrix: {k:?}")));
@@ -153,7 +185,10 @@ pub fn camera_frame(msg: &vision_msgs::Detection2DArray, model: CameraModel) -> 
             .detections
             .iter()
             .map(|d| {
-                let best = d.results.iter().max_by(|a, b| a.hypothesis.score.total_cmp(&b.hypothesis.score));
+                let best = d
+                    .results
+                    .iter()
+                    .max_by(|a, b| a.hypothesis.score.total_cmp(&b.hypothesis.score));
                 Detection2D {
                     center_u_px: d.bbox.center.position.x,
                     center_v_px: d.bbox.center.position.y,
@@ -218,15 +253,27 @@ pub fn odometry(ego: &EgoState) -> Odometry {
         child_frame_id: "base_link".into(),
         pose: PoseWithCovariance {
             pose: Pose {
-                position: Point { x: ego.x_m, y: ego.y_m, z: 0.0 },
+                position: Point {
+                    x: ego.x_m,
+                    y: ego.y_m,
+                    z: 0.0,
+                },
                 orientation: Quaternion::from_yaw(ego.yaw_rad),
             },
             covariance: pose_cov,
         },
         twist: TwistWithCovariance {
             twist: Twist {
-                linear: Vector3 { x: ego.speed_mps, y: 0.0, z: 0.0 },
-                angular: Vector3 { x: 0.0, y: 0.0, z: ego.yaw_rate_radps },
+                linear: Vector3 {
+                    x: ego.speed_mps,
+                    y: 0.0,
+                    z: 0.0,
+                },
+                angular: Vector3 {
+                    x: 0.0,
+                    y: 0.0,
+                    z: ego.yaw_rate_radps,
+                },
             },
             covariance: twist_cov,
         },
@@ -257,16 +304,32 @@ pub fn tracked_objects(stamp_ns: i64, tracks: &[Track]) -> TrackedObjectArray {
                     existence_probability: t.existence as f32,
                     pose: PoseWithCovariance {
                         pose: Pose {
-                            position: Point { x: t.shape.x_m, y: t.shape.y_m, z: t.shape.z_m },
+                            position: Point {
+                                x: t.shape.x_m,
+                                y: t.shape.y_m,
+                                z: t.shape.z_m,
+                            },
                             orientation: Quaternion::from_yaw(t.shape.yaw_rad),
                         },
                         covariance: pose_cov,
                     },
-                    size: Vector3 { x: t.shape.length_m, y: t.shape.width_m, z: t.shape.height_m },
+                    size: Vector3 {
+                        x: t.shape.length_m,
+                        y: t.shape.width_m,
+                        z: t.shape.height_m,
+                    },
                     twist: TwistWithCovariance {
                         twist: Twist {
-                            linear: Vector3 { x: t.vx_mps, y: t.vy_mps, z: 0.0 },
-                            angular: Vector3 { x: 0.0, y: 0.0, z: t.yaw_rate_radps },
+                            linear: Vector3 {
+                                x: t.vx_mps,
+                                y: t.vy_mps,
+                                z: 0.0,
+                            },
+                            angular: Vector3 {
+                                x: 0.0,
+                                y: 0.0,
+                                z: t.yaw_rate_radps,
+                            },
                         },
                         covariance: twist_cov,
                     },
@@ -304,31 +367,56 @@ mod tests {
             fields: names
                 .iter()
                 .enumerate()
-                .map(|(i, n)| PointField { name: (*n).into(), offset: 4 * i as u32, datatype: PointField::FLOAT32, count: 1 })
+                .map(|(i, n)| PointField {
+                    name: (*n).into(),
+                    offset: 4 * i as u32,
+                    datatype: PointField::FLOAT32,
+                    count: 1,
+                })
                 .collect(),
             is_bigendian: false,
             point_step: 20,
             row_step: 20 * points.len() as u32,
-            data: points.iter().flat_map(|p| p.iter().flat_map(|v| v.to_le_bytes())).collect(),
+            data: points
+                .iter()
+                .flat_map(|p| p.iter().flat_map(|v| v.to_le_bytes()))
+                .collect(),
             is_dense: false,
         }
     }
 
     #[test]
     fn cloud_fields_are_read_by_name_and_bad_points_counted() {
-        let c = cloud(&[[1.0, 2.0, 3.0, 4.0, 0.05], [f32::NAN, 0.0, 0.0, 0.0, 0.0], [-1.0, -2.0, -3.0, 9.0, 0.09]]);
+        let c = cloud(&[
+            [1.0, 2.0, 3.0, 4.0, 0.05],
+            [f32::NAN, 0.0, 0.0, 0.0, 0.0],
+            [-1.0, -2.0, -3.0, 9.0, 0.09],
+        ]);
         let c = PointCloud2::decode(&c.encode().unwrap()).unwrap();
         let (scan, skips) = lidar_scan(&c, Transform3::identity()).unwrap();
         assert_eq!(skips.non_finite, 1);
         assert_eq!(scan.points.len(), 2);
-        assert_eq!(scan.points[1], LidarPoint { x_m: -1.0, y_m: -2.0, z_m: -3.0, intensity: 9.0, t_s: 0.09 });
+        assert_eq!(
+            scan.points[1],
+            LidarPoint {
+                x_m: -1.0,
+                y_m: -2.0,
+                z_m: -3.0,
+                intensity: 9.0,
+                t_s: 0.09
+            }
+        );
         let mut bad = c.clone();
         bad.fields[2].datatype = PointField::FLOAT64;
-        let e = lidar_scan(&bad, Transform3::identity()).unwrap_err().to_string();
+        let e = lidar_scan(&bad, Transform3::identity())
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("'z'") && e.contains("FLOAT32"), "{e}");
         let mut short = c;
         short.data.truncate(30);
-        let e = lidar_scan(&short, Transform3::identity()).unwrap_err().to_string();
+        let e = lidar_scan(&short, Transform3::identity())
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("data"), "{e}");
     }
 }

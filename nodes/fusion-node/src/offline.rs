@@ -27,7 +27,7 @@ pub enum FeedItem {
     /// Ground-truth objects (simulated drives).
     TruthObjects(TrackedObjectArray),
     /// Ground-truth ego pose (simulated drives).
-    TruthEgo(Odometry),
+    TruthEgo(Box<Odometry>),
 }
 
 /// A bag read as fusion inputs.
@@ -65,18 +65,27 @@ impl<'a> BagFeed<'a> {
 
     /// The ultrasonic positions seen so far, by sensor index.
     pub fn ultrasonic_names(&self) -> BTreeMap<u8, String> {
-        self.ultrasonic.iter().map(|(k, v)| (*v, k.clone())).collect()
+        self.ultrasonic
+            .iter()
+            .map(|(k, v)| (*v, k.clone()))
+            .collect()
     }
 
     fn skip(&mut self, topic: &str, reason: impl Into<String>) {
-        *self.skipped.entry((topic.to_string(), reason.into())).or_default() += 1;
+        *self
+            .skipped
+            .entry((topic.to_string(), reason.into()))
+            .or_default() += 1;
     }
 
     fn mount(&mut self, topic: &str, frame: &str) -> Option<Transform3> {
         match self.tf.lookup("base_link", frame) {
             Ok(t) => Some(t),
             Err(_) => {
-                self.skip(topic, format!("no /tf_static transform base_link <- '{frame}'"));
+                self.skip(
+                    topic,
+                    format!("no /tf_static transform base_link <- '{frame}'"),
+                );
                 None
             }
         }
@@ -117,7 +126,9 @@ impl<'a> BagFeed<'a> {
                 return None;
             }
             ContractTopic::GroundTruthObjects => return self.decode(m).map(FeedItem::TruthObjects),
-            ContractTopic::GroundTruthEgo => return self.decode(m).map(FeedItem::TruthEgo),
+            ContractTopic::GroundTruthEgo => {
+                return self.decode(m).map(|o| FeedItem::TruthEgo(Box::new(o)))
+            }
             ContractTopic::LidarPoints => {
                 let cloud: sensor_msgs::PointCloud2 = self.decode(m)?;
                 let mount = self.mount(&m.topic, &cloud.header.frame_id)?;

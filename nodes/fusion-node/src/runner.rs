@@ -96,7 +96,11 @@ pub enum Timing {
 
 /// Runs the bag at `path` through a pipeline built from `config` (its ultrasonic sensor count
 /// is set from the bag's topics).
-pub fn run_bag(path: &Path, mut config: PipelineConfig, timing: Timing) -> Result<RunReport, RunError> {
+pub fn run_bag(
+    path: &Path,
+    mut config: PipelineConfig,
+    timing: Timing,
+) -> Result<RunReport, RunError> {
     let reader = BagReader::open(path)?;
     let mut ultrasonic: Vec<String> = reader
         .topics()
@@ -107,11 +111,18 @@ pub fn run_bag(path: &Path, mut config: PipelineConfig, timing: Timing) -> Resul
         })
         .collect();
     ultrasonic.sort();
-    config.ultrasonic_sensors = u8::try_from(ultrasonic.len()).unwrap_or(u8::MAX);
+    config.ultrasonic_names = ultrasonic
+        .iter()
+        .enumerate()
+        .map(|(i, p)| (u8::try_from(i).unwrap_or(u8::MAX), p.clone()))
+        .collect();
     let mut pipeline = Pipeline::new(config)?;
     let mut feed = BagFeed::with_ultrasonic(&reader, &ultrasonic);
     let mut wall = MonotonicClock::default();
-    let mut stepping = SteppingClock { now_ns: 0, step_ns: 1_000_000 };
+    let mut stepping = SteppingClock {
+        now_ns: 0,
+        step_ns: 1_000_000,
+    };
     let mut cycles = Vec::new();
     let mut truth_objects: BTreeMap<i64, Vec<TrackedObject>> = BTreeMap::new();
     let mut truth_ego: BTreeMap<i64, Pose2> = BTreeMap::new();
@@ -123,7 +134,9 @@ pub fn run_bag(path: &Path, mut config: PipelineConfig, timing: Timing) -> Resul
                 last_arrival = last_arrival.max(arrival_ns);
                 match timing {
                     Timing::Wall => cycles.extend(pipeline.poll(arrival_ns, &mut wall)),
-                    Timing::Deterministic => cycles.extend(pipeline.poll(arrival_ns, &mut stepping)),
+                    Timing::Deterministic => {
+                        cycles.extend(pipeline.poll(arrival_ns, &mut stepping))
+                    }
                 }
             }
             FeedItem::TruthObjects(a) => {
@@ -133,7 +146,11 @@ pub fn run_bag(path: &Path, mut config: PipelineConfig, timing: Timing) -> Resul
                 let p = &o.pose.pose;
                 truth_ego.insert(
                     o.header.stamp.as_nanos(),
-                    Pose2 { x_m: p.position.x, y_m: p.position.y, yaw_rad: p.orientation.yaw_rad() },
+                    Pose2 {
+                        x_m: p.position.x,
+                        y_m: p.position.y,
+                        yaw_rad: p.orientation.yaw_rad(),
+                    },
                 );
             }
         }
@@ -165,7 +182,11 @@ pub fn run_bag(path: &Path, mut config: PipelineConfig, timing: Timing) -> Resul
     Ok(RunReport {
         frames,
         feed_skipped: feed.skipped.clone(),
-        pipeline_skipped: pipeline.skipped.iter().map(|((s, r), n)| (format!("{s:?}: {r}"), *n)).collect(),
+        pipeline_skipped: pipeline
+            .skipped
+            .iter()
+            .map(|((s, r), n)| (format!("{s:?}: {r}"), *n))
+            .collect(),
         storage_errors: feed.storage_errors.clone(),
         deadline_misses: pipeline.budget().deadline_misses,
         ultrasonic_names: feed.ultrasonic_names(),

@@ -35,7 +35,15 @@ pub enum TfError {
 /// Converts a ROS transform (`parent_from_child`) into an isometry.
 pub fn isometry(t: &Transform) -> Option<Transform3> {
     let q = Quaternion::new(t.rotation.w, t.rotation.x, t.rotation.y, t.rotation.z);
-    let v = [t.translation.x, t.translation.y, t.translation.z, q.w, q.i, q.j, q.k];
+    let v = [
+        t.translation.x,
+        t.translation.y,
+        t.translation.z,
+        q.w,
+        q.i,
+        q.j,
+        q.k,
+    ];
     if v.iter().any(|x| !x.is_finite()) || q.norm() < 1e-9 {
         return None;
     }
@@ -75,14 +83,21 @@ impl StaticTf {
             if current == target {
                 return Ok(acc);
             }
-            let Some((parent, parent_from_current)) = self.parent_of.get(&current) else { break };
+            let Some((parent, parent_from_current)) = self.parent_of.get(&current) else {
+                break;
+            };
             acc = parent_from_current * acc;
             current = parent.clone();
         }
         Err(TfError::Unknown {
             frame: frame.into(),
             target: target.into(),
-            known: self.parent_of.keys().cloned().collect::<Vec<_>>().join(", "),
+            known: self
+                .parent_of
+                .keys()
+                .cloned()
+                .collect::<Vec<_>>()
+                .join(", "),
         })
     }
 }

@@ -52,7 +52,9 @@ impl ContractTopic {
             "/ground_truth/objects" => Self::GroundTruthObjects,
             "/ground_truth/ego" => Self::GroundTruthEgo,
             other => {
-                let position = other.strip_prefix("/sensors/ultrasonic/")?.strip_suffix("/range")?;
+                let position = other
+                    .strip_prefix("/sensors/ultrasonic/")?
+                    .strip_suffix("/range")?;
                 if position.is_empty() || position.contains('/') {
                     return None;
                 }
