@@ -187,12 +187,22 @@ fn demo(bags_dir: &Path) -> Result<()> {
 /// Runs the fusion pipeline in-process over a bag and prints what it found.
 fn fusion_summary(bag: &Path) -> Result<()> {
     use edgefuse_fusion_node::runner::{run_bag, Timing};
-    let report = run_bag(bag, edgefuse_fusion::pipeline::PipelineConfig::default(), Timing::Wall)
-        .with_context(|| format!("running the fusion pipeline on {}", bag.display()))?;
-    let mut totals: Vec<i64> = report.frames.iter().map(|f| f.cycle.timing.total_ns).collect();
+    let report = run_bag(
+        bag,
+        edgefuse_fusion::pipeline::PipelineConfig::default(),
+        Timing::Wall,
+    )
+    .with_context(|| format!("running the fusion pipeline on {}", bag.display()))?;
+    let mut totals: Vec<i64> = report
+        .frames
+        .iter()
+        .map(|f| f.cycle.timing.total_ns)
+        .collect();
     totals.sort_unstable();
     let pct = |p: f64| {
-        totals.get(((totals.len().saturating_sub(1)) as f64 * p).round() as usize).map_or(0.0, |v| *v as f64 / 1e6)
+        totals
+            .get(((totals.len().saturating_sub(1)) as f64 * p).round() as usize)
+            .map_or(0.0, |v| *v as f64 / 1e6)
     };
     let tracks: usize = report.frames.last().map_or(0, |f| f.cycle.tracks.len());
     println!(
@@ -203,11 +213,28 @@ fn fusion_summary(bag: &Path) -> Result<()> {
         report.deadline_misses,
         tracks
     );
-    let findings = report.frames.last().map(|f| f.cycle.findings.clone()).unwrap_or_default();
-    println!("Health findings:   {}", if findings.is_empty() { "none" } else { "" });
+    let findings = report
+        .frames
+        .last()
+        .map(|f| f.cycle.findings.clone())
+        .unwrap_or_default();
+    println!(
+        "Health findings:   {}",
+        if findings.is_empty() { "none" } else { "" }
+    );
     for f in findings {
-        let evidence = f.evidence.iter().map(|(k, v)| format!("{k}={v:.3}")).collect::<Vec<_>>().join(", ");
-        println!("  {:28} {:18} {:?}  ({evidence})", f.component, f.kind.as_str(), f.severity);
+        let evidence = f
+            .evidence
+            .iter()
+            .map(|(k, v)| format!("{k}={v:.3}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        println!(
+            "  {:28} {:18} {:?}  ({evidence})",
+            f.component,
+            f.kind.as_str(),
+            f.severity
+        );
     }
     Ok(())
 }
