@@ -367,8 +367,7 @@ impl EgoEkf {
         let iso = &sample.base_from_imu;
         let finite = sample.gyro_radps.iter().all(|v| v.is_finite())
             && sample.accel_mps2.iter().all(|v| v.is_finite())
-            && iso.translation.vector.iter().all(|v| v.is_finite())
-            && iso.rotation.coords.iter().all(|v| v.is_finite());
+            && crate::types::is_finite_transform(iso);
         if !finite {
             self.counters.imu_non_finite += 1;
             return Err(EgoReject::NonFinite);

@@ -10,6 +10,13 @@ pub type StampNs = i64;
 /// A rigid transform `parent_from_child`: maps child-frame coordinates into the parent frame.
 pub type Transform3 = Isometry3<f64>;
 
+/// Whether every component of a transform is finite (a mounting read from a bad message
+/// must be refused before it poisons an estimate).
+pub fn is_finite_transform(t: &Transform3) -> bool {
+    t.translation.vector.iter().all(|v| v.is_finite())
+        && t.rotation.coords.iter().all(|v| v.is_finite())
+}
+
 /// Which sensor a measurement comes from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum SensorId {

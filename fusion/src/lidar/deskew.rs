@@ -83,11 +83,6 @@ pub struct DeskewedCloud {
     pub skipped: SkipCounts,
 }
 
-fn is_finite_iso(t: &Transform3) -> bool {
-    t.translation.vector.iter().all(|v| v.is_finite())
-        && t.rotation.coords.iter().all(|v| v.is_finite())
-}
-
 /// Moves every point of `scan` into `base_link` at the reference time.
 ///
 /// Point `i` was measured at `t_i = scan.stamp_ns + q(round(t_s * 1e9))` ns, where `q` rounds
@@ -159,7 +154,7 @@ pub fn deskew(
         ..DeskewedCloud::default()
     };
     let odom_from_ref = odom_from_base_at(t_ref);
-    if !is_finite_iso(&odom_from_ref) {
+    if !crate::types::is_finite_transform(&odom_from_ref) {
         skipped.non_finite_pose += keep.iter().filter(|k| **k).count();
         out.skipped = skipped;
         return out;
@@ -177,7 +172,7 @@ pub fn deskew(
             Some((t, tf)) if t == dt => tf,
             _ => {
                 let odom_from_base = odom_from_base_at(scan.stamp_ns.saturating_add(dt));
-                let tf = is_finite_iso(&odom_from_base)
+                let tf = crate::types::is_finite_transform(&odom_from_base)
                     .then(|| ref_from_odom * odom_from_base * scan.base_from_sensor);
                 cached = Some((dt, tf));
                 tf

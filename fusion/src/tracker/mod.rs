@@ -715,13 +715,7 @@ impl Tracker {
             }
         }
         let mount = &scan.base_from_sensor;
-        let mount_ok = mount
-            .translation
-            .vector
-            .iter()
-            .chain(mount.rotation.coords.iter())
-            .all(|v| v.is_finite());
-        if !mount_ok {
+        if !crate::types::is_finite_transform(mount) {
             self.counters.reject(RejectReason::InvalidSensorModel);
             return;
         }
@@ -801,16 +795,7 @@ impl Tracker {
             && m.fy_px > 0.0
             && m.width_px > 0
             && m.height_px > 0
-            && m.base_from_optical
-                .translation
-                .vector
-                .iter()
-                .all(|v| v.is_finite())
-            && m.base_from_optical
-                .rotation
-                .coords
-                .iter()
-                .all(|v| v.is_finite());
+            && crate::types::is_finite_transform(&m.base_from_optical);
         if !model_ok {
             self.counters.reject(RejectReason::InvalidSensorModel);
             return;
@@ -880,12 +865,7 @@ impl Tracker {
             reading.field_of_view_rad,
         ]) && reading.max_range_m > 0.0
             && reading.field_of_view_rad > 0.0
-            && mount
-                .translation
-                .vector
-                .iter()
-                .chain(mount.rotation.coords.iter())
-                .all(|v| v.is_finite());
+            && crate::types::is_finite_transform(mount);
         if !model_ok {
             self.counters.reject(RejectReason::InvalidSensorModel);
             return;

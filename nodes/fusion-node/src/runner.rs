@@ -6,6 +6,7 @@ use std::path::Path;
 
 use edgefuse_bag::{BagError, BagReader};
 use edgefuse_fusion::budget::{Clock, CycleTiming, SteppingClock};
+use edgefuse_fusion::geometry::Pose2;
 use edgefuse_fusion::pipeline::{CycleOutput, Pipeline, PipelineConfig, PipelineError};
 use edgefuse_msgs::edgefuse_msgs::TrackedObject;
 
@@ -37,17 +38,6 @@ impl Clock for MonotonicClock {
     fn now_ns(&mut self) -> i64 {
         i64::try_from(self.0.elapsed().as_nanos()).unwrap_or(i64::MAX)
     }
-}
-
-/// A planar pose (x, y, yaw) in the simulator's `odom`.
-#[derive(Debug, Clone, Copy, PartialEq, Default)]
-pub struct Pose2 {
-    /// x, m.
-    pub x_m: f64,
-    /// y, m.
-    pub y_m: f64,
-    /// yaw, rad.
-    pub yaw_rad: f64,
 }
 
 /// One cycle's estimates with the matching ground truth.
