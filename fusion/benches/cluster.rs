@@ -83,6 +83,7 @@ fn bench_cluster(c: &mut Criterion) {
         group.throughput(Throughput::Elements(n as u64));
         for (name, mode) in [
             ("grid", ClusterMode::Euclidean),
+            ("grid_dbscan_min5", ClusterMode::Dbscan { min_samples: 5 }),
             ("kiddo_per_point", ClusterMode::EuclideanKdTree),
         ] {
             let cfg = ClusterConfig {

@@ -1,6 +1,6 @@
 //! Euclidean clustering (connected components under a distance threshold, i.e. single linkage)
-//! and a DBSCAN-compatible variant. The fast path is an exact cell grid; the reference and the
-//! DBSCAN modes query a `kiddo` k-d tree.
+//! and a DBSCAN-compatible variant, both on an exact fine cell grid; a `kiddo` k-d tree mode is
+//! kept as the textbook reference. Pure: no I/O, no ROS types.
 //!
 //! Two points are *linked* when their squared distance, computed in `f32` as
 //! `dx*dx + dy*dy + dz*dz`, is `<= cluster_tolerance_m^2`. A Euclidean cluster is a connected
@@ -25,10 +25,11 @@ const MAX_CELL_COORD: f64 = 1.0e9;
 /// How clusters are formed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ClusterMode {
-    /// Connected components of the "within tolerance" graph (single linkage) on a sorted
-    /// grid of cells of side `tolerance` (pairs tested only within a cell and with its 26
-    /// neighbours). Exact: the same partition as [`ClusterMode::EuclideanKdTree`] and the
-    /// brute-force oracle, and the fastest on LiDAR clouds (see `benches/cluster.rs`).
+    /// Connected components of the "within tolerance" graph (single linkage) on a grid of
+    /// cells of side `tolerance / sqrt(3)`: a cell is one component from the start, and cells
+    /// up to 2 apart per axis are linked by their first close pair unless already joined.
+    /// Exact: the same partition as [`ClusterMode::EuclideanKdTree`] and the brute-force
+    /// oracle, and the fastest on LiDAR clouds (see `benches/cluster.rs`).
     Euclidean,
     /// The same partition as [`ClusterMode::Euclidean`], computed with one `kiddo`
     /// (`ImmutableKdTree`, `SquaredEuclidean`, radius = tolerance squared) query per point: the
@@ -38,6 +39,7 @@ pub enum ClusterMode {
     /// (itself included) lie within the tolerance; clusters are connected components of core
     /// points; a non-core point within the tolerance of a core point joins the cluster whose
     /// smallest core-point index is smallest (scikit-learn's visiting order); the rest is noise.
+    /// Computed on the same grid: a cell with `min_samples` points is all core without counting.
     Dbscan {
         /// Minimum neighbourhood size, the point itself included, for a core point.
         min_samples: usize,
@@ -113,6 +115,14 @@ impl UnionFind {
         x
     }
 
+    /// Joins two distinct roots; returns the new root (the smaller).
+    #[inline]
+    pub(crate) fn link_roots(&mut self, ra: u32, rb: u32) -> u32 {
+        let (lo, hi) = if ra < rb { (ra, rb) } else { (rb, ra) };
+        self.parent[hi as usize] = lo;
+        lo
+    }
+
     /// Joins the sets of `a` and `b`; returns whether they were apart.
     #[inline]
     pub(crate) fn union(&mut self, a: u32, b: u32) -> bool {
@@ -148,17 +158,19 @@ fn validate(points: &[[f32; 3]], config: &ClusterConfig) -> Result<(), LidarErro
 /// Clusters `points` (any frame, m) as `config` says.
 ///
 /// Errors: a non-positive or non-finite tolerance, a non-finite point, more than `u32::MAX`
-/// points, or (grid mode) a coordinate beyond `1e9` grid cells.
+/// points, or (grid modes) a coordinate beyond `1e9` grid cells or a cloud wider than
+/// `2^21` cells on one axis.
 pub fn cluster(points: &[[f32; 3]], config: &ClusterConfig) -> Result<Clustering, LidarError> {
     validate(points, config)?;
     let n = points.len();
+    if n == 0 {
+        return Ok(Clustering::default());
+    }
     let r2 = config.cluster_tolerance_m * config.cluster_tolerance_m;
     match config.mode {
         ClusterMode::Euclidean => {
-            let mut uf = UnionFind::new(n);
-            grid_components(points, config.cluster_tolerance_m, &mut uf)?;
-            let comp: Vec<Option<u32>> = (0..n as u32).map(|i| Some(uf.find(i))).collect();
-            Ok(finish(&comp, config))
+            let grid = Grid::build(points, config.cluster_tolerance_m)?;
+            Ok(finish(&grid.euclidean_components(r2), config))
         }
         ClusterMode::EuclideanKdTree => {
             let mut uf = UnionFind::new(n);
@@ -176,168 +188,421 @@ pub fn cluster(points: &[[f32; 3]], config: &ClusterConfig) -> Result<Clustering
             Ok(finish(&comp, config))
         }
         ClusterMode::Dbscan { min_samples } => {
-            Ok(finish(&dbscan_components(points, r2, min_samples), config))
+            let grid = Grid::build(points, config.cluster_tolerance_m)?;
+            Ok(finish(&grid.dbscan_components(r2, min_samples), config))
         }
     }
 }
 
-/// DBSCAN components: per point the representative (smallest core index) of its cluster.
-fn dbscan_components(points: &[[f32; 3]], r2: f32, min_samples: usize) -> Vec<Option<u32>> {
-    let n = points.len();
-    if n == 0 {
-        return Vec::new();
-    }
-    let tree = Tree::new_from_slice(points);
-    let core: Vec<bool> = points
-        .iter()
-        .map(|p| tree.within_unsorted::<SquaredEuclidean>(p, r2).len() >= min_samples)
-        .collect();
-    let mut uf = UnionFind::new(n);
-    for (i, p) in points.iter().enumerate() {
-        if core[i] {
-            for nb in tree.within_unsorted::<SquaredEuclidean>(p, r2) {
-                if nb.item as usize > i && core[nb.item as usize] {
-                    uf.union(i as u32, nb.item);
-                }
-            }
-        }
-    }
-    // Union by smaller root index makes each root the smallest core index of its component,
-    // which is the order in which scikit-learn discovers clusters.
-    let mut comp = vec![None; n];
-    for (i, p) in points.iter().enumerate() {
-        if core[i] {
-            comp[i] = Some(uf.find(i as u32));
-        } else {
-            let mut best: Option<u32> = None;
-            for nb in tree.within_unsorted::<SquaredEuclidean>(p, r2) {
-                if core[nb.item as usize] {
-                    let root = uf.find(nb.item);
-                    best = Some(best.map_or(root, |b| b.min(root)));
-                }
-            }
-            comp[i] = best;
-        }
-    }
-    comp
-}
+/// Cells of the fine grid are cubes of this side over the tolerance: `1/sqrt(3)`, shrunk by
+/// 0.1% so that two points of one cell are within the tolerance even after `f32` rounding.
+const CELL_SIDE_PER_TOLERANCE: f64 = 0.577_350_269_189_625_8 * (1.0 - 1.0e-3);
+/// Bits per axis of a cell key: a cloud may span `2^21` cells per axis (600 km at 0.5 m).
+const AXIS_BITS: u32 = 21;
+/// Largest radix sort digit, bits (a 32 KiB count table).
+const RADIX_BITS: u32 = 12;
+/// Cells at most this many apart on every axis may hold linked points: the tolerance is
+/// `sqrt(3)` cell sides (under 2).
+const REACH_CELLS: u32 = 2;
 
-/// Links all points into `uf` by the exact grid method.
+/// An exact fine grid over a cloud.
 ///
-/// Cells are cubes of side `tolerance`, so linked points lie in the same or in one of the 26
-/// adjacent cells. Cells are sorted by key; for every cell, all point pairs inside it are
-/// tested, then the pairs with each of its 13 "forward" neighbours (found by 13 sweep pointers
-/// over the sorted keys, O(1) amortised). A cell pair is skipped when the boxes around their
-/// points are more than the tolerance apart, or when both cells are already one component
-/// each and the same one; when both are single components the test stops at the first link.
-fn grid_components(points: &[[f32; 3]], tol_m: f32, uf: &mut UnionFind) -> Result<(), LidarError> {
-    let n = points.len();
-    if n == 0 {
-        return Ok(());
+/// Cells are cubes of side `tolerance / sqrt(3)` (slightly less), so all points of one cell
+/// are linked to each other and a cell is one component from the start; linked points lie at
+/// most 2 cells apart per axis. Cells are sorted by key (x, y, z) with a radix sort and grouped
+/// in columns (x, y); neighbouring cells are found by 12 sweep pointers over the column keys
+/// plus a merge over z inside each column pair, O(1) amortised per pair.
+struct Grid {
+    /// Points in cell order.
+    sorted: Vec<[f32; 3]>,
+    /// Input index of each sorted point.
+    ids: Vec<u32>,
+    /// Cells in key order, then a sentinel whose `start` is the number of points.
+    cell: Vec<Cell>,
+    /// Column keys `(qx << y_bits) | qy`, ascending.
+    col_keys: Vec<u64>,
+    /// Column `k` holds cells `col_starts[k]..col_starts[k + 1]`.
+    col_starts: Vec<u32>,
+    /// Bits of the y cell index in a column key.
+    y_bits: u32,
+    /// Largest x and y cell indices.
+    max_qx: u64,
+    max_qy: u64,
+}
+
+/// One grid cell (32 bytes: the data a cell-pair test reads is on one cache line).
+#[derive(Debug, Clone, Copy)]
+struct Cell {
+    /// Bounding box of the cell's points.
+    lo: [f32; 3],
+    /// See `lo`.
+    hi: [f32; 3],
+    /// z cell index.
+    qz: u32,
+    /// The cell holds sorted points `start..` the next cell's `start`.
+    start: u32,
+}
+
+impl Cell {
+    /// Squared gap between the bounding boxes of two cells, m^2.
+    #[inline]
+    fn gap2(&self, other: &Cell) -> f32 {
+        box_gap2(&self.lo, &self.hi, &other.lo, &other.hi)
     }
-    let r2 = tol_m * tol_m;
-    let side = f64::from(tol_m);
-    let mut keyed: Vec<([i32; 3], u32)> = Vec::with_capacity(n);
-    for (i, p) in points.iter().enumerate() {
-        let mut key = [0i32; 3];
-        for (k, c) in key.iter_mut().zip(p) {
-            let q = (f64::from(*c) / side).floor();
-            if q.abs() > MAX_CELL_COORD {
-                return Err(LidarError::CoordinateOutOfRange { index: i });
-            }
-            *k = q as i32;
+}
+
+/// Number of bits needed to hold `v`.
+fn bits_for(v: u64) -> u32 {
+    64 - v.leading_zeros()
+}
+
+/// Stable LSD radix sort of `(key, item)` pairs on the low `key_bits` bits of the key.
+fn radix_sort(items: &mut Vec<(u64, u32)>, key_bits: u32) {
+    let passes = key_bits.div_ceil(RADIX_BITS).max(1);
+    let digit_bits = key_bits.div_ceil(passes);
+    let buckets = 1usize << digit_bits;
+    let mask = (buckets - 1) as u64;
+    let mut tmp = vec![(0u64, 0u32); items.len()];
+    let mut count = vec![0usize; buckets + 1];
+    let mut shift = 0;
+    while shift < key_bits {
+        count.iter_mut().for_each(|c| *c = 0);
+        for it in items.iter() {
+            count[((it.0 >> shift) & mask) as usize + 1] += 1;
         }
-        keyed.push((key, i as u32));
+        for d in 1..=buckets {
+            count[d] += count[d - 1];
+        }
+        for it in items.iter() {
+            let d = ((it.0 >> shift) & mask) as usize;
+            tmp[count[d]] = *it;
+            count[d] += 1;
+        }
+        std::mem::swap(items, &mut tmp);
+        shift += digit_bits;
     }
-    keyed.sort_unstable();
-    let sorted: Vec<[f32; 3]> = keyed.iter().map(|&(_, i)| points[i as usize]).collect();
-    let ids: Vec<u32> = keyed.iter().map(|&(_, i)| i).collect();
-    let mut keys: Vec<[i32; 3]> = Vec::new();
-    let mut starts: Vec<usize> = Vec::new();
-    let mut lo: Vec<[f32; 3]> = Vec::new();
-    let mut hi: Vec<[f32; 3]> = Vec::new();
-    for (j, (&(key, _), p)) in keyed.iter().zip(&sorted).enumerate() {
-        if keys.last() != Some(&key) {
-            keys.push(key);
-            starts.push(j);
-            lo.push(*p);
-            hi.push(*p);
-        } else {
-            let c = keys.len() - 1;
+}
+
+impl Grid {
+    fn build(points: &[[f32; 3]], tol_m: f32) -> Result<Self, LidarError> {
+        let n = points.len();
+        let side = f64::from(tol_m) * CELL_SIDE_PER_TOLERANCE;
+        let mut min = [f32::INFINITY; 3];
+        let mut max = [f32::NEG_INFINITY; 3];
+        for p in points {
             for k in 0..3 {
-                lo[c][k] = lo[c][k].min(p[k]);
-                hi[c][k] = hi[c][k].max(p[k]);
+                min[k] = min[k].min(p[k]);
+                max[k] = max[k].max(p[k]);
             }
         }
+        let limit = f64::from(1u32 << AXIS_BITS) - 1.0;
+        for k in 0..3 {
+            let far = f64::from(min[k].abs().max(max[k].abs())) / side;
+            let span = (f64::from(max[k]) - f64::from(min[k])) / side;
+            if far > MAX_CELL_COORD || span > limit {
+                let index = points
+                    .iter()
+                    .position(|p| p[k] == max[k] || p[k] == min[k])
+                    .unwrap_or(0);
+                return Err(LidarError::CoordinateOutOfRange { index });
+            }
+        }
+        let inv_side = 1.0 / side;
+        let min64 = min.map(f64::from);
+        // Offsets from the minimum are >= 0, so truncation is the floor.
+        let cell = |p: &[f32; 3], k: usize| ((f64::from(p[k]) - min64[k]) * inv_side) as u64;
+        let max_q = [0, 1, 2].map(|k| cell(&max, k));
+        let (y_bits, z_bits) = (bits_for(max_q[1]), bits_for(max_q[2]));
+        let key_bits = bits_for(max_q[0]) + y_bits + z_bits;
+        let mut keyed: Vec<(u64, u32)> = points
+            .iter()
+            .enumerate()
+            .map(|(i, p)| {
+                let key = (((cell(p, 0) << y_bits) | cell(p, 1)) << z_bits) | cell(p, 2);
+                (key, i as u32)
+            })
+            .collect();
+        radix_sort(&mut keyed, key_bits);
+        let z_mask = (1u64 << z_bits) - 1;
+        let mut grid = Grid {
+            sorted: Vec::with_capacity(n),
+            ids: Vec::with_capacity(n),
+            cell: Vec::with_capacity(n / 2 + 1),
+            col_keys: Vec::new(),
+            col_starts: Vec::new(),
+            y_bits,
+            max_qx: max_q[0],
+            max_qy: max_q[1],
+        };
+        let mut last_key = None;
+        for (j, &(key, i)) in keyed.iter().enumerate() {
+            let p = points[i as usize];
+            grid.sorted.push(p);
+            grid.ids.push(i);
+            if last_key == Some(key) {
+                if let Some(c) = grid.cell.last_mut() {
+                    for k in 0..3 {
+                        c.lo[k] = c.lo[k].min(p[k]);
+                        c.hi[k] = c.hi[k].max(p[k]);
+                    }
+                }
+                continue;
+            }
+            last_key = Some(key);
+            let col = key >> z_bits;
+            if grid.col_keys.last() != Some(&col) {
+                grid.col_keys.push(col);
+                grid.col_starts.push(grid.cell.len() as u32);
+            }
+            grid.cell.push(Cell {
+                lo: p,
+                hi: p,
+                qz: (key & z_mask) as u32,
+                start: j as u32,
+            });
+        }
+        grid.col_starts.push(grid.cell.len() as u32);
+        grid.cell.push(Cell {
+            lo: [0.0; 3],
+            hi: [0.0; 3],
+            qz: 0,
+            start: n as u32,
+        });
+        Ok(grid)
     }
-    starts.push(n);
-    let cells = keys.len();
-    // Inside each cell: all pairs. `single[c]`: all points of cell c are one component.
-    let mut single = vec![false; cells];
-    for c in 0..cells {
-        let (c0, c1) = (starts[c], starts[c + 1]);
-        for i in c0..c1 {
-            for j in i + 1..c1 {
-                if distance_squared_m2(&sorted[i], &sorted[j]) <= r2 {
-                    uf.union(ids[i], ids[j]);
+
+    fn cells(&self) -> usize {
+        self.cell.len() - 1
+    }
+
+    fn range(&self, c: usize) -> std::ops::Range<usize> {
+        self.cell[c].start as usize..self.cell[c + 1].start as usize
+    }
+
+    /// Calls `f(a, b)` once for every unordered pair of distinct cells at most
+    /// [`REACH_CELLS`] apart on every axis.
+    fn for_each_neighbour_pair(&self, mut f: impl FnMut(usize, usize)) {
+        let reach = i64::from(REACH_CELLS);
+        let mut offsets: Vec<(i64, i64)> = Vec::new();
+        for dx in -reach..=reach {
+            for dy in -reach..=reach {
+                if dx > 0 || (dx == 0 && dy > 0) {
+                    offsets.push((dx, dy));
                 }
             }
         }
-        let root = uf.find(ids[c0]);
-        single[c] = (c0 + 1..c1).all(|i| uf.find(ids[i]) == root);
-    }
-    // The 13 neighbour offsets that come after (0, 0, 0) in key order.
-    let mut offsets: Vec<[i32; 3]> = Vec::with_capacity(13);
-    for dx in -1..=1 {
-        for dy in -1..=1 {
-            for dz in -1..=1 {
-                if [dx, dy, dz] > [0, 0, 0] {
-                    offsets.push([dx, dy, dz]);
-                }
-            }
-        }
-    }
-    let mut cursor = vec![0usize; offsets.len()];
-    for a in 0..cells {
-        let ka = keys[a];
-        for (off, cur) in offsets.iter().zip(cursor.iter_mut()) {
-            let target = [
-                ka[0].saturating_add(off[0]),
-                ka[1].saturating_add(off[1]),
-                ka[2].saturating_add(off[2]),
-            ];
-            while *cur < cells && keys[*cur] < target {
-                *cur += 1;
-            }
-            if *cur >= cells || keys[*cur] != target {
-                continue;
-            }
-            let b = *cur;
-            if box_gap2(&lo[a], &hi[a], &lo[b], &hi[b]) > r2 {
-                continue;
-            }
-            let (a0, a1, b0, b1) = (starts[a], starts[a + 1], starts[b], starts[b + 1]);
-            let both_single = single[a] && single[b];
-            if both_single && uf.find(ids[a0]) == uf.find(ids[b0]) {
-                continue;
-            }
-            'pair: for i in a0..a1 {
-                let p = &sorted[i];
-                if box_gap2(p, p, &lo[b], &hi[b]) > r2 {
+        let mut cursor = vec![0usize; offsets.len()];
+        // Per neighbour column of the current column: (first candidate cell, end).
+        let mut near: Vec<(usize, usize)> = Vec::with_capacity(offsets.len());
+        let cols = self.col_keys.len();
+        let y_mask = (1u64 << self.y_bits) - 1;
+        for ca in 0..cols {
+            let (a0, a1) = (
+                self.col_starts[ca] as usize,
+                self.col_starts[ca + 1] as usize,
+            );
+            let key = self.col_keys[ca];
+            let (qx, qy) = ((key >> self.y_bits) as i64, (key & y_mask) as i64);
+            near.clear();
+            for (&(dx, dy), cur) in offsets.iter().zip(cursor.iter_mut()) {
+                let (tx, ty) = (qx + dx, qy + dy);
+                if tx < 0 || ty < 0 || tx as u64 > self.max_qx || ty as u64 > self.max_qy {
                     continue;
                 }
-                for j in b0..b1 {
-                    if distance_squared_m2(p, &sorted[j]) <= r2 {
-                        uf.union(ids[i], ids[j]);
-                        if both_single {
-                            break 'pair;
+                let target = ((tx as u64) << self.y_bits) | ty as u64;
+                while *cur < cols && self.col_keys[*cur] < target {
+                    *cur += 1;
+                }
+                if *cur < cols && self.col_keys[*cur] == target {
+                    near.push((
+                        self.col_starts[*cur] as usize,
+                        self.col_starts[*cur + 1] as usize,
+                    ));
+                }
+            }
+            for a in a0..a1 {
+                let z = self.cell[a].qz;
+                // The same column: later cells up to `reach` above.
+                for b in a + 1..a1 {
+                    if self.cell[b].qz > z + REACH_CELLS {
+                        break;
+                    }
+                    f(a, b);
+                }
+                for (first, end) in near.iter_mut() {
+                    while *first < *end && self.cell[*first].qz + REACH_CELLS < z {
+                        *first += 1;
+                    }
+                    for b in *first..*end {
+                        if self.cell[b].qz > z + REACH_CELLS {
+                            break;
                         }
+                        f(a, b);
                     }
                 }
             }
         }
     }
-    Ok(())
+
+    /// Whether some point of cell `a` accepted by `in_a` is within `r2` of some point of cell
+    /// `b` accepted by `in_b` (sorted slots are passed to the filters).
+    fn cells_linked(
+        &self,
+        a: usize,
+        b: usize,
+        r2: f32,
+        in_a: impl Fn(usize) -> bool,
+        in_b: impl Fn(usize) -> bool,
+    ) -> bool {
+        if self.cell[a].gap2(&self.cell[b]) > r2 {
+            return false;
+        }
+        for i in self.range(a).filter(|&i| in_a(i)) {
+            let p = &self.sorted[i];
+            if box_gap2(p, p, &self.cell[b].lo, &self.cell[b].hi) > r2 {
+                continue;
+            }
+            if self
+                .range(b)
+                .any(|j| in_b(j) && distance_squared_m2(p, &self.sorted[j]) <= r2)
+            {
+                return true;
+            }
+        }
+        false
+    }
+
+    /// Single-linkage components: per input point, a component id (< n).
+    fn euclidean_components(&self, r2: f32) -> Vec<Option<u32>> {
+        let mut uf = UnionFind::new(self.cells());
+        // Pairs come grouped by their first cell: its root is kept across the group.
+        let (mut cur, mut root) = (usize::MAX, 0u32);
+        self.for_each_neighbour_pair(|a, b| {
+            if a != cur {
+                (cur, root) = (a, uf.find(a as u32));
+            }
+            let rb = uf.find(b as u32);
+            if rb != root && self.cells_linked(a, b, r2, |_| true, |_| true) {
+                root = uf.link_roots(root, rb);
+            }
+        });
+        let mut comp = vec![None; self.sorted.len()];
+        for c in 0..self.cells() {
+            let root = uf.find(c as u32);
+            for s in self.range(c) {
+                comp[self.ids[s] as usize] = Some(root);
+            }
+        }
+        comp
+    }
+
+    /// DBSCAN components as [`ClusterMode::Dbscan`] defines them: per input point the smallest
+    /// core index of its cluster, `None` for noise.
+    fn dbscan_components(&self, r2: f32, min_samples: usize) -> Vec<Option<u32>> {
+        let n = self.sorted.len();
+        let cells = self.cells();
+        let size = |c: usize| self.range(c).len();
+        // Neighbourhood sizes; a cell with `min_samples` points makes all of them core.
+        let full: Vec<bool> = (0..cells).map(|c| size(c) >= min_samples).collect();
+        let mut count: Vec<usize> = vec![0; n];
+        for c in 0..cells {
+            for s in self.range(c) {
+                count[s] = size(c);
+            }
+        }
+        // Counting stops at `min_samples`: only "is core" matters.
+        let mut add_close = |count: &mut [usize], from: usize, to: usize| {
+            for i in self.range(from) {
+                if count[i] >= min_samples {
+                    continue;
+                }
+                let p = &self.sorted[i];
+                if box_gap2(p, p, &self.cell[to].lo, &self.cell[to].hi) > r2 {
+                    continue;
+                }
+                for j in self.range(to) {
+                    if distance_squared_m2(p, &self.sorted[j]) <= r2 {
+                        count[i] += 1;
+                        if count[i] >= min_samples {
+                            break;
+                        }
+                    }
+                }
+            }
+        };
+        self.for_each_neighbour_pair(|a, b| {
+            if (full[a] && full[b]) || self.cell[a].gap2(&self.cell[b]) > r2 {
+                return;
+            }
+            if !full[a] {
+                add_close(&mut count, a, b);
+            }
+            if !full[b] {
+                add_close(&mut count, b, a);
+            }
+        });
+        let core: Vec<bool> = count.iter().map(|&c| c >= min_samples).collect();
+        let has_core: Vec<bool> = (0..cells).map(|c| self.range(c).any(|s| core[s])).collect();
+        let all_core: Vec<bool> = (0..cells).map(|c| self.range(c).all(|s| core[s])).collect();
+        // Core points of a cell are one component; link cells through core pairs.
+        let mut uf = UnionFind::new(cells);
+        self.for_each_neighbour_pair(|a, b| {
+            if has_core[a]
+                && has_core[b]
+                && uf.find(a as u32) != uf.find(b as u32)
+                && self.cells_linked(a, b, r2, |s| core[s], |s| core[s])
+            {
+                uf.union(a as u32, b as u32);
+            }
+        });
+        // Each component is named by its smallest core point index (scikit-learn's order).
+        let mut min_core = vec![u32::MAX; cells];
+        for c in 0..cells {
+            let root = uf.find(c as u32) as usize;
+            for s in self.range(c).filter(|&s| core[s]) {
+                min_core[root] = min_core[root].min(self.ids[s]);
+            }
+        }
+        let mut label: Vec<Option<u32>> = vec![None; n];
+        for c in 0..cells {
+            let name = has_core[c].then(|| min_core[uf.find(c as u32) as usize]);
+            for s in self.range(c) {
+                label[s] = name;
+            }
+        }
+        // Border points join the neighbouring cluster with the smallest name.
+        let offer = |label: &mut Vec<Option<u32>>, slot: usize, name: u32| {
+            label[slot] = Some(label[slot].map_or(name, |l| l.min(name)));
+        };
+        self.for_each_neighbour_pair(|a, b| {
+            if !(has_core[a] || has_core[b])
+                || (all_core[a] && all_core[b])
+                || self.cell[a].gap2(&self.cell[b]) > r2
+            {
+                return;
+            }
+            let name_a = min_core[uf.find(a as u32) as usize];
+            let name_b = min_core[uf.find(b as u32) as usize];
+            for i in self.range(a) {
+                for j in self.range(b) {
+                    if core[i] != core[j]
+                        && distance_squared_m2(&self.sorted[i], &self.sorted[j]) <= r2
+                    {
+                        if core[i] {
+                            offer(&mut label, j, name_a);
+                        } else {
+                            offer(&mut label, i, name_b);
+                        }
+                    }
+                }
+            }
+        });
+        let mut comp = vec![None; n];
+        for (s, l) in label.into_iter().enumerate() {
+            comp[self.ids[s] as usize] = l;
+        }
+        comp
+    }
 }
 
 /// Squared gap between two axis-aligned boxes (0 when they overlap), m^2.
@@ -603,6 +868,51 @@ mod tests {
             let noise = |v: &[Option<u32>]| v.iter().map(Option::is_none).collect::<Vec<_>>();
             assert_eq!(noise(&got.labels), noise(&want), "trial {trial}");
             assert!(!want_set.is_empty());
+        }
+    }
+
+    #[test]
+    fn dense_cells_far_coordinates_and_dbscan_min_samples_match_oracles() {
+        // Dense blobs (many points per cell), an offset far from the origin and negative
+        // coordinates, against both brute-force oracles.
+        let mut rng = ChaCha8Rng::seed_from_u64(23);
+        for trial in 0..4 {
+            let offset = [-5000.0f32, 3000.0, -2.0];
+            let mut pts = scene(&mut rng, 12, 150, 400);
+            for p in &mut pts {
+                for k in 0..3 {
+                    p[k] = p[k] * 0.3 + offset[k];
+                }
+            }
+            let tol = [0.2, 0.35, 0.5, 0.9][trial];
+            all_modes_match_oracle(&pts, tol, 2, 1000);
+            for min_samples in [1usize, 3, 8, 30] {
+                let want = oracle_dbscan(&pts, tol, min_samples);
+                let got = cluster(
+                    &pts,
+                    &ClusterConfig {
+                        cluster_tolerance_m: tol,
+                        min_points: 1,
+                        max_points: usize::MAX,
+                        mode: ClusterMode::Dbscan { min_samples },
+                    },
+                )
+                .unwrap();
+                let noise = |v: &[Option<u32>]| v.iter().map(Option::is_none).collect::<Vec<_>>();
+                assert_eq!(noise(&got.labels), noise(&want), "trial {trial}");
+                let mut groups: std::collections::BTreeMap<u32, Vec<u32>> = Default::default();
+                for (i, l) in want.iter().enumerate() {
+                    if let Some(l) = l {
+                        groups.entry(*l).or_default().push(i as u32);
+                    }
+                }
+                let want_set: BTreeSet<Vec<u32>> = groups.into_values().collect();
+                assert_eq!(
+                    as_set(&got),
+                    want_set,
+                    "trial {trial} min_samples {min_samples}"
+                );
+            }
         }
     }
 
