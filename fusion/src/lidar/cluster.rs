@@ -341,9 +341,9 @@ impl Grid {
             grid.ids.push(i);
             if last_key == Some(key) {
                 if let Some(c) = grid.cell.last_mut() {
-                    for k in 0..3 {
-                        c.lo[k] = c.lo[k].min(p[k]);
-                        c.hi[k] = c.hi[k].max(p[k]);
+                    for ((lo, hi), v) in c.lo.iter_mut().zip(c.hi.iter_mut()).zip(p) {
+                        *lo = lo.min(v);
+                        *hi = hi.max(v);
                     }
                 }
                 continue;
@@ -511,7 +511,7 @@ impl Grid {
             }
         }
         // Counting stops at `min_samples`: only "is core" matters.
-        let mut add_close = |count: &mut [usize], from: usize, to: usize| {
+        let add_close = |count: &mut [usize], from: usize, to: usize| {
             for i in self.range(from) {
                 if count[i] >= min_samples {
                     continue;
