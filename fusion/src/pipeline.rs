@@ -260,7 +260,7 @@ impl Pipeline {
             let voxel = (degrade != Degrade::None).then(|| {
                 (f64::from(self.config.lidar.voxel_size_m) * degrade.voxel_scale()) as f32
             });
-            let boxes: Vec<Box3> =
+            let (boxes, box_times_s): (Vec<Box3>, Vec<f64>) =
                 match self
                     .lidar
                     .run(scan, pose_at, DeskewReference::Stamp(stamp), voxel)
@@ -268,12 +268,12 @@ impl Pipeline {
                     Ok(o) => o
                         .objects
                         .iter()
-                        .map(|o| o.shape)
-                        .filter(|b| self.config.object_gate.admits(b))
-                        .collect(),
+                        .filter(|o| self.config.object_gate.admits(&o.shape))
+                        .map(|o| (o.shape, o.time_offset_s))
+                        .unzip(),
                     Err(_) => {
                         self.skip(SensorId::Lidar, "lidar stage error");
-                        Vec::new()
+                        (Vec::new(), Vec::new())
                     }
                 };
             self.budget.end_stage(Stage::Lidar, clock);
@@ -324,7 +324,7 @@ impl Pipeline {
                     }
                 }
                 tracker.predict_to(stamp);
-                tracker.update_lidar(stamp, &ego_ref, &boxes);
+                tracker.update_lidar_timed(stamp, &ego_ref, &boxes, &box_times_s);
             }
             self.budget.end_stage(Stage::TrackLidar, clock);
 

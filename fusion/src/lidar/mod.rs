@@ -83,6 +83,10 @@ pub struct LidarObject {
     pub voxel_count: usize,
     /// Raw (deskewed) points in the cluster's voxels.
     pub point_count: usize,
+    /// Mean measurement time of the cluster's points relative to [`LidarOutput::stamp_ns`], s.
+    /// Deskewing removes the ego motion only: a moving object is seen where it was when the
+    /// beams hit it, up to one sweep period away from the reference time.
+    pub time_offset_s: f64,
 }
 
 /// The result of [`LidarPipeline::run`].
@@ -134,16 +138,26 @@ impl LidarPipeline {
         let split = remove_ground(&cloud.points_m, &cfg.ground)?;
         counts.ground_removed = split.ground_count;
         counts.below_ground = split.below_ground;
-        let non_ground: Vec<[f32; 3]> = cloud
+        // Non-ground points with their time offset from the reference, s.
+        let offset_s = (scan.stamp_ns - cloud.stamp_ns) as f64 * 1e-9;
+        let (non_ground, point_time_s): (Vec<[f32; 3]>, Vec<f64>) = cloud
             .points_m
             .iter()
+            .zip(&cloud.source_index)
             .zip(&split.is_ground)
             .filter(|(_, g)| !**g)
-            .map(|(p, _)| *p)
-            .collect();
+            .map(|((p, &i), _)| {
+                let t = scan
+                    .points
+                    .get(i as usize)
+                    .map_or(0.0, |q| f64::from(q.t_s));
+                (*p, offset_s + t)
+            })
+            .unzip();
         counts.non_ground = non_ground.len();
         let voxels = voxel_downsample(&non_ground, voxel_size_m)?;
         counts.voxels = voxels.points_m.len();
+        let voxel_time_s = voxel_mean_times(&non_ground, &point_time_s, &voxels, voxel_size_m);
         let clustering = cluster(&voxels.points_m, &cfg.cluster)?;
         counts.clusters = clustering.clusters.len();
         counts.clusters_too_small = clustering.rejected_small;
@@ -154,14 +168,19 @@ impl LidarPipeline {
             buf.clear();
             buf.extend(members.iter().map(|&i| voxels.points_m[i as usize]));
             if let Some(shape) = fit_box(&buf, &cfg.boxes) {
-                let point_count = members
+                let point_count: usize = members
                     .iter()
                     .map(|&i| voxels.counts[i as usize] as usize)
+                    .sum();
+                let time_sum_s: f64 = members
+                    .iter()
+                    .map(|&i| voxel_time_s[i as usize] * f64::from(voxels.counts[i as usize]))
                     .sum();
                 objects.push(LidarObject {
                     shape,
                     voxel_count: members.len(),
                     point_count,
+                    time_offset_s: time_sum_s / point_count.max(1) as f64,
                 });
             }
         }
@@ -172,6 +191,36 @@ impl LidarPipeline {
             counts,
         })
     }
+}
+
+/// The voxel key of a point, as [`voxel_downsample`] forms it.
+fn voxel_key(p: &[f32; 3], voxel_size_m: f64) -> [i64; 3] {
+    [0, 1, 2].map(|k| (f64::from(p[k]) / voxel_size_m).floor() as i64)
+}
+
+/// Mean time of the points of each voxel of `voxels` (0 for a voxel none of whose points is
+/// found: a centroid rounded onto the voxel's upper face). The voxels are in key order, so each
+/// point finds its voxel by binary search on the keys of the centroids.
+fn voxel_mean_times(
+    points: &[[f32; 3]],
+    time_s: &[f64],
+    voxels: &VoxelCloud,
+    voxel_size_m: f32,
+) -> Vec<f64> {
+    let v = f64::from(voxel_size_m);
+    let keys: Vec<[i64; 3]> = voxels.points_m.iter().map(|c| voxel_key(c, v)).collect();
+    let mut sum = vec![0.0; keys.len()];
+    let mut n = vec![0u32; keys.len()];
+    for (p, t) in points.iter().zip(time_s) {
+        if let Ok(j) = keys.binary_search(&voxel_key(p, v)) {
+            sum[j] += t;
+            n[j] += 1;
+        }
+    }
+    sum.iter()
+        .zip(&n)
+        .map(|(s, &k)| if k > 0 { s / f64::from(k) } else { 0.0 })
+        .collect()
 }
 
 /// Errors of the LiDAR stages.

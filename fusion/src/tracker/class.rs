@@ -67,8 +67,12 @@ impl ClassEvidence {
         self.renormalize();
     }
 
-    /// LiDAR box size `(length, width, height)`, m: Gaussian log-likelihood per class (length
-    /// and width taken in either order), Unknown gets a flat likelihood equal to 2.5 sigma.
+    /// LiDAR box size `(length, width, height)`, m (length and width taken in either order),
+    /// Unknown gets a flat likelihood equal to 2.5 sigma. A box can only be smaller than the
+    /// object (one face seen, the top or an end occluded or between beams), so per dimension
+    /// an extent above the class mean costs the Gaussian `((o - m) / s)^2 / 2` while one below
+    /// costs the wider `((m - o) / (s + m / 2))^2 / 2`: a car's rear face fits a car, but a
+    /// car-sized box does not fit a pedestrian.
     pub fn add_size(&mut self, l_m: f64, w_m: f64, h_m: f64) {
         let (a, b) = if l_m >= w_m { (l_m, w_m) } else { (w_m, l_m) };
         let obs = [a, b, h_m];
@@ -77,13 +81,25 @@ impl ClassEvidence {
                 Some((mean, std)) => obs
                     .iter()
                     .zip(mean.iter().zip(std.iter()))
-                    .map(|(o, (m, s))| -0.5 * ((o - m) / s).powi(2) - s.ln())
+                    .map(|(o, (m, s))| {
+                        let z = if o > m {
+                            (o - m) / s
+                        } else {
+                            (m - o) / (s + 0.5 * m)
+                        };
+                        -0.5 * z * z - s.ln()
+                    })
                     .sum::<f64>(),
                 None => -3.0 * (0.5 * 2.5 * 2.5 + 0.5f64.ln()),
             };
             self.log_e[Self::idx(k)] += SIZE_WEIGHT * ll.max(-40.0);
         }
         self.renormalize();
+    }
+
+    /// The size prior `(mean, std)` of `class` (length, width, height), m.
+    pub fn size_prior(class: ObjectClass) -> Option<([f64; 3], [f64; 3])> {
+        size_prior(class)
     }
 
     /// Speed over ground, m/s: pedestrians above ~3 m/s and cyclists above ~12 m/s are

@@ -84,6 +84,9 @@ pub struct LidarConfig {
     pub z_std_m: f64,
     /// Viewpoint of the LiDAR in `base_link` (x, y), m: used for the visible-corner correction.
     pub viewpoint_base_m: [f64; 2],
+    /// Horizontal angle between neighbouring LiDAR columns, rad: a box may be short by that
+    /// much at each end without being a partial view.
+    pub beam_spacing_rad: f64,
     /// Probability of detecting an object in range.
     pub detection_probability: f64,
     /// Clutter density in the (x, y) measurement space, 1/m^2.
@@ -104,6 +107,7 @@ impl Default for LidarConfig {
             size_std_m: 0.25,
             z_std_m: 0.2,
             viewpoint_base_m: [0.0, 0.0],
+            beam_spacing_rad: 0.0062,
             detection_probability: 0.9,
             clutter_density_per_m2: 1e-3,
             max_range_m: 60.0,
@@ -222,6 +226,11 @@ pub struct TrackerConfig {
     pub imm_mode_sojourn_s: f64,
     /// Initial velocity standard deviation of a LiDAR-born track, m/s.
     pub birth_velocity_std_mps: f64,
+    /// Fastest object a two-point velocity initialisation pairs boxes for, m/s.
+    pub two_point_max_speed_mps: f64,
+    /// Likelihood ratio (target vs clutter) credited to a two-point pairing in the existence
+    /// update.
+    pub two_point_likelihood_ratio: f64,
     /// Time constant of the existence decay while predicting, s.
     pub existence_survival_time_s: f64,
     /// Existence at or above which a track may be confirmed.
@@ -235,6 +244,11 @@ pub struct TrackerConfig {
     /// A track is confirmed only once its velocity standard deviation (max axis) is below
     /// this, m/s.
     pub confirm_max_velocity_std_mps: f64,
+    /// A LiDAR track faster than this (m/s) is confirmed only once a box of it was at least
+    /// `vehicle_min_extent_m` long: only vehicles move that fast.
+    pub small_object_max_speed_mps: f64,
+    /// See `small_object_max_speed_mps`, m.
+    pub vehicle_min_extent_m: f64,
     /// Existence below which a track is deleted.
     pub delete_existence: f64,
     /// A confirmed track is deleted after this long without a position update, s.
@@ -262,12 +276,16 @@ impl Default for TrackerConfig {
             process_noise: ClassProcessNoise::default(),
             imm_mode_sojourn_s: 2.0,
             birth_velocity_std_mps: 8.0,
+            two_point_max_speed_mps: 45.0,
+            two_point_likelihood_ratio: 20.0,
             existence_survival_time_s: 10.0,
             confirm_existence: 0.9,
             confirm_min_lidar_hits: 3,
             confirm_min_radar_hits: 5,
             confirm_min_camera_hits: 3,
             confirm_max_velocity_std_mps: 1.0,
+            small_object_max_speed_mps: 7.0,
+            vehicle_min_extent_m: 1.2,
             delete_existence: 0.05,
             max_coast_confirmed_s: 1.0,
             max_coast_tentative_s: 0.35,
@@ -334,11 +352,21 @@ impl TrackerConfig {
         pos("imm_mode_sojourn_s", self.imm_mode_sojourn_s)?;
         pos("birth_velocity_std_mps", self.birth_velocity_std_mps)?;
         pos("existence_survival_time_s", self.existence_survival_time_s)?;
+        pos("two_point_max_speed_mps", self.two_point_max_speed_mps)?;
+        pos(
+            "two_point_likelihood_ratio",
+            self.two_point_likelihood_ratio,
+        )?;
         prob("confirm_existence", self.confirm_existence)?;
         pos(
             "confirm_max_velocity_std_mps",
             self.confirm_max_velocity_std_mps,
         )?;
+        pos(
+            "small_object_max_speed_mps",
+            self.small_object_max_speed_mps,
+        )?;
+        pos("vehicle_min_extent_m", self.vehicle_min_extent_m)?;
         prob("delete_existence", self.delete_existence)?;
         pos("max_coast_confirmed_s", self.max_coast_confirmed_s)?;
         pos("max_coast_tentative_s", self.max_coast_tentative_s)?;

@@ -166,26 +166,85 @@ struct TrackInternal {
     radar_hits: u32,
     camera_hits: u32,
     was_confirmed: bool,
+    /// LiDAR boxes that showed a face along the track's length / width axis (at least
+    /// `COMPLETE_FRACTION` of the expected extent): the size along that axis is measured, not
+    /// assumed.
+    face_hits: [u32; 2],
+    /// Length and width the last LiDAR update placed the centre with (the box's own extent,
+    /// or the expected one when the box was a partial view), m.
+    anchor_lw_m: Option<[f64; 2]>,
+    /// For a track born from a LiDAR box: where (`odom`, m) and when (ns) that box was seen,
+    /// until a second box initialises the velocity by two-point differencing.
+    birth_point: Option<([f64; 2], StampNs)>,
+    /// Longest footprint side of any LiDAR box the track took, m.
+    max_extent_m: f64,
 }
+
+/// A box extent at least this fraction of the expected one shows the whole face.
+const COMPLETE_FRACTION: f64 = 0.6;
+/// A box extent below this is the thickness of a face, not a face, m.
+const MIN_FACE_M: f64 = 0.5;
 
 impl TrackInternal {
     /// The box the measurement models expect. A vehicle seen only from behind shows one face,
-    /// so the measured extent along it stays short: once the fused class says what the object
-    /// is, its typical footprint is the lower bound (so a face is read as the near end of a
-    /// car, not as a car-sized thin object).
+    /// so the measured extent along it stays short: until a face along an axis has been seen,
+    /// the fused class's typical extent (with its spread) is the lower bound along that axis (so
+    /// a face is read as the near end of a car, not as a car-sized thin object).
     fn shape(&self) -> Shape {
         let prior = match self.class.fused() {
-            ObjectClass::Car => [4.4, 1.8],
-            ObjectClass::Truck => [8.0, 2.4],
-            ObjectClass::Cyclist => [1.7, 0.6],
-            ObjectClass::Pedestrian | ObjectClass::Unknown => [0.0, 0.0],
+            c @ (ObjectClass::Car | ObjectClass::Truck | ObjectClass::Cyclist) => {
+                ClassEvidence::size_prior(c)
+            }
+            ObjectClass::Pedestrian | ObjectClass::Unknown => None,
         };
+        let mut extent = [self.size_m[0], self.size_m[1]];
+        let mut std = [self.size_var[0].sqrt(), self.size_var[1].sqrt()];
+        if let Some((mean, spread)) = prior {
+            for k in 0..2 {
+                if self.face_hits[k] < 2 && mean[k] > extent[k] {
+                    extent[k] = mean[k];
+                    std[k] = spread[k];
+                }
+            }
+        }
         Shape {
-            length_m: self.size_m[0].max(prior[0]),
-            width_m: self.size_m[1].max(prior[1]),
+            length_m: extent[0],
+            width_m: extent[1],
             height_m: self.size_m[2],
             z_m: self.z_m,
-            size_known: self.size_updates >= 3 || prior[0] > 0.0,
+            size_known: self.size_updates >= 3 || prior.is_some(),
+            extent_std_m: std,
+        }
+    }
+
+    /// When the expected extent along an axis grew since the last LiDAR update (the class
+    /// became known), the visible face stays where it was seen and the centre moves behind it:
+    /// by half the growth, away from the sensor at `view` (in `odom`).
+    fn reanchor(&mut self, view: [f64; 2]) {
+        let Some(anchor) = self.anchor_lw_m else {
+            return;
+        };
+        let shape = self.shape();
+        let extent = [shape.length_m, shape.width_m];
+        let psi = self.imm.combined().x[I_PSI];
+        let mut shift = [0.0, 0.0];
+        for k in 0..2 {
+            let growth = extent[k] - anchor[k];
+            if growth > 0.3 {
+                let (s, c) = (psi + k as f64 * std::f64::consts::FRAC_PI_2).sin_cos();
+                let x = self.imm.combined().x;
+                let toward = (view[0] - x[0]) * c + (view[1] - x[1]) * s;
+                let sign = if toward >= 0.0 { -1.0 } else { 1.0 };
+                shift[0] += sign * 0.5 * growth * c;
+                shift[1] += sign * 0.5 * growth * s;
+            }
+        }
+        if shift != [0.0, 0.0] {
+            for g in &mut self.imm.modes {
+                g.x[0] += shift[0];
+                g.x[1] += shift[1];
+            }
+            self.anchor_lw_m = Some([extent[0].max(anchor[0]), extent[1].max(anchor[1])]);
         }
     }
 
@@ -371,10 +430,16 @@ impl Tracker {
                 t.status = TrackStatus::Deleted;
                 continue;
             }
+            // Only vehicles move fast, and a vehicle in LiDAR range shows at least one face:
+            // a small fragment moving at vehicle speed is static structure sliding along with
+            // the ego (a rail or a kerb cut by the same beam sweep after sweep).
+            let x = t.imm.combined().x;
+            let plausible = x[2].hypot(x[3]) <= cfg.small_object_max_speed_mps
+                || t.max_extent_m >= cfg.vehicle_min_extent_m;
             if t.status == TrackStatus::Tentative
                 && t.existence >= cfg.confirm_existence
                 && t.velocity_std_mps() <= cfg.confirm_max_velocity_std_mps
-                && (t.lidar_hits >= cfg.confirm_min_lidar_hits
+                && ((t.lidar_hits >= cfg.confirm_min_lidar_hits && plausible)
                     || (t.radar_hits >= cfg.confirm_min_radar_hits
                         && t.camera_hits >= cfg.confirm_min_camera_hits))
             {
@@ -568,6 +633,10 @@ impl Tracker {
             radar_hits: 0,
             camera_hits: 0,
             was_confirmed: false,
+            face_hits: [0, 0],
+            anchor_lw_m: None,
+            birth_point: None,
+            max_extent_m: 0.0,
         });
     }
 
@@ -576,19 +645,37 @@ impl Tracker {
     /// and counted. Unassociated boxes outside every confirmed track's gate start tentative
     /// tracks.
     pub fn update_lidar(&mut self, stamp_ns: StampNs, ego: &EgoState, boxes_base: &[Box3]) {
+        self.update_lidar_timed(stamp_ns, ego, boxes_base, &[]);
+    }
+
+    /// [`Tracker::update_lidar`] with the time each box was seen, relative to `stamp_ns`, s
+    /// (`time_offsets_s[j]` for `boxes_base[j]`; missing entries are 0). The boxes are in
+    /// `base_link` at `stamp_ns` with the ego motion removed, but a moving object is where it
+    /// was when the beams hit it: the model predicts the track to that time.
+    pub fn update_lidar_timed(
+        &mut self,
+        stamp_ns: StampNs,
+        ego: &EgoState,
+        boxes_base: &[Box3],
+        time_offsets_s: &[f64],
+    ) {
         if !self.begin(stamp_ns, ego) {
             return;
         }
         let mut boxes = Vec::with_capacity(boxes_base.len());
-        for b in boxes_base {
+        let mut dts = Vec::with_capacity(boxes_base.len());
+        for (j, b) in boxes_base.iter().enumerate() {
+            let dt = time_offsets_s.get(j).copied().unwrap_or(0.0);
             if !finite(&[
-                b.x_m, b.y_m, b.z_m, b.yaw_rad, b.length_m, b.width_m, b.height_m,
+                b.x_m, b.y_m, b.z_m, b.yaw_rad, b.length_m, b.width_m, b.height_m, dt,
             ]) {
                 self.counters.reject(RejectReason::NonFinite);
             } else if b.length_m <= 1e-3 || b.width_m <= 1e-3 || b.height_m <= 1e-3 {
                 self.counters.reject(RejectReason::ZeroSize);
             } else {
                 boxes.push(*b);
+                // More than a second away is not a sweep: treat as simultaneous.
+                dts.push(if dt.abs() <= 1.0 { dt } else { 0.0 });
             }
         }
         let cfg = self.cfg;
@@ -603,21 +690,40 @@ impl Tracker {
             density_per_dimension: false,
             gate_chi2: cfg.gate_chi2,
         };
+        let (vs, vc) = pe.yaw_rad.sin_cos();
+        let [vx, vy] = cfg.lidar.viewpoint_base_m;
+        let view = [pe.x_m + vc * vx - vs * vy, pe.y_m + vs * vx + vc * vy];
+        for t in &mut self.tracks {
+            t.reanchor(view);
+        }
         let lin = |shape: &Shape, psi: f64, j: usize, x: &Vector6<f64>| {
-            let m = models::lidar_measurement(&cfg.lidar, &pe, &boxes[j], shape, psi);
+            let mut m = models::lidar_measurement(&cfg.lidar, &pe, &boxes[j], shape, psi);
+            m.dt_s = dts[j];
             Some(models::lidar_lin(&m, &pe, x))
         };
         let in_view = |_: &Shape, x: &Vector6<f64>| {
             (x[0] - pe.x_m).hypot(x[1] - pe.y_m) <= cfg.lidar.max_range_m
         };
-        let outcome = self.associate(Sensor::Lidar, stats, boxes.len(), &lin, &in_view);
+        let mut outcome = self.associate(Sensor::Lidar, stats, boxes.len(), &lin, &in_view);
         let now = stamp_ns;
+        self.two_point_init(stamp_ns, &pe, &boxes, &dts, &mut outcome);
         for (j, o) in outcome.iter().enumerate() {
             let b = &boxes[j];
             if let Some(i) = o.track {
                 let t = &mut self.tracks[i];
                 let psi = t.imm.combined().x[I_PSI];
-                let m = models::lidar_measurement(&cfg.lidar, &pe, b, &t.shape(), psi);
+                let shape = t.shape();
+                t.max_extent_m = t.max_extent_m.max(b.length_m.max(b.width_m));
+                let m = models::lidar_measurement(&cfg.lidar, &pe, b, &shape, psi);
+                let expected = [shape.length_m, shape.width_m];
+                let seen = [m.length_m, m.width_m];
+                for k in 0..2 {
+                    if seen[k] >= COMPLETE_FRACTION * expected[k] && seen[k] >= MIN_FACE_M {
+                        t.face_hits[k] = t.face_hits[k].saturating_add(1);
+                    }
+                }
+                t.anchor_lw_m =
+                    Some([0, 1].map(|k| if m.corrected[k] { expected[k] } else { seen[k] }));
                 let meas = [m.length_m, m.width_m, b.height_m];
                 let r = cfg.lidar.size_std_m.powi(2);
                 for ((est, var), z) in t.size_m.iter_mut().zip(t.size_var.iter_mut()).zip(meas) {
@@ -630,8 +736,10 @@ impl Tracker {
                 t.size_updates += 1;
                 scalar_update(&mut t.z_m, &mut t.z_var, b.z_m, cfg.lidar.z_std_m.powi(2));
                 t.z_var += 0.02 * 0.02;
-                if !m.truncated {
-                    t.class.add_size(t.size_m[0], t.size_m[1], t.size_m[2]);
+                t.class.add_size(t.size_m[0], t.size_m[1], t.size_m[2]);
+                if t.velocity_std_mps() <= 1.5 {
+                    let x = t.imm.combined().x;
+                    t.class.add_speed(x[2].hypot(x[3]));
                 }
             } else if !o.in_confirmed_gate {
                 let (s, c) = pe.yaw_rad.sin_cos();
@@ -649,10 +757,14 @@ impl Tracker {
                         height_m: 0.0,
                         z_m: 0.0,
                         size_known: false,
+                        extent_std_m: [0.0, 0.0],
                     },
                     b.yaw_rad + pe.yaw_rad,
                 );
                 let small = b.length_m.max(b.width_m) < 1.2;
+                // One face of a vehicle (a thin box shorter than a car's side) is its rear or
+                // front: the vehicle's heading is across it.
+                let face = !small && b.width_m < 0.4 && b.length_m < 2.8;
                 let v_std = if small {
                     2.5
                 } else {
@@ -673,25 +785,167 @@ impl Tracker {
                 // Velocity prior: road users mostly move along their box axis, and most of the
                 // traffic around a moving ego moves like it. Take the ego velocity projected on
                 // the box axis (zero for crossing traffic and for pedestrians).
-                let heading = wrap_angle_rad(b.yaw_rad + pe.yaw_rad);
+                let box_yaw = if face {
+                    b.yaw_rad + std::f64::consts::FRAC_PI_2
+                } else {
+                    b.yaw_rad
+                };
+                let heading = wrap_angle_rad(box_yaw + pe.yaw_rad);
                 let (hs, hc) = heading.sin_cos();
                 let along = if small {
                     0.0
                 } else {
                     ego.speed_mps * (pe.yaw_rad - heading).cos()
                 };
-                let x = Vector6::new(px, py, along * hc, along * hs, 0.0, heading);
+                // The box is where the object was `dt` after the tracker's time.
+                let dt = dts[j];
+                let x = Vector6::new(
+                    px - along * hc * dt,
+                    py - along * hs * dt,
+                    along * hc,
+                    along * hs,
+                    0.0,
+                    heading,
+                );
+                let size = if face {
+                    [b.width_m, b.length_m, b.height_m]
+                } else {
+                    [b.length_m, b.width_m, b.height_m]
+                };
+                let seen_ns = now + (dt * 1e9).round() as StampNs;
                 self.new_track(
                     Gaussian { x, p },
-                    [b.length_m, b.width_m, b.height_m],
+                    size,
                     cfg.lidar.size_std_m,
                     b.z_m,
                     cfg.lidar.birth_existence,
                     now,
                 );
+                if let Some(t) = self.tracks.last_mut() {
+                    t.birth_point = Some(([px, py], seen_ns));
+                    t.max_extent_m = b.length_m.max(b.width_m);
+                }
             }
         }
         self.manage(now);
+    }
+
+    /// Two-point initialisation: a box no track took, near where a track born from a box in
+    /// an earlier sweep (and never updated since) was born, gives that track its velocity by
+    /// differencing the two positions (a moving object is usually outside its birth gate one
+    /// sweep later, since the birth velocity is only a guess). Pairs are chosen by global
+    /// assignment on the distance, gated by `two_point_max_speed_mps` and a similar size.
+    fn two_point_init(
+        &mut self,
+        stamp_ns: StampNs,
+        pe: &Planar,
+        boxes: &[Box3],
+        dts: &[f64],
+        outcome: &mut [MeasOutcome],
+    ) {
+        let cfg = self.cfg;
+        let (s, c) = pe.yaw_rad.sin_cos();
+        let odom = |b: &Box3| {
+            [
+                pe.x_m + c * b.x_m - s * b.y_m,
+                pe.y_m + s * b.x_m + c * b.y_m,
+            ]
+        };
+        let taken: Vec<bool> = (0..self.tracks.len())
+            .map(|i| outcome.iter().any(|o| o.track == Some(i)))
+            .collect();
+        let fresh: Vec<usize> = (0..self.tracks.len())
+            .filter(|&i| {
+                let t = &self.tracks[i];
+                !taken[i] && t.lidar_hits == 0 && t.birth_point.is_some()
+            })
+            .collect();
+        if fresh.is_empty() {
+            return;
+        }
+        let free: Vec<usize> = (0..boxes.len())
+            .filter(|&j| outcome[j].track.is_none())
+            .collect();
+        let seen_ns = |j: usize| stamp_ns + (dts[j] * 1e9).round() as StampNs;
+        let mut costs = vec![vec![None; free.len()]; fresh.len()];
+        for (fi, &i) in fresh.iter().enumerate() {
+            let t = &self.tracks[i];
+            let Some((p0, t0)) = t.birth_point else {
+                continue;
+            };
+            for (fj, &j) in free.iter().enumerate() {
+                let dt_s = (seen_ns(j) - t0) as f64 * 1e-9;
+                if dt_s <= 1e-3 {
+                    continue;
+                }
+                let b = &boxes[j];
+                let p = odom(b);
+                let d = (p[0] - p0[0]).hypot(p[1] - p0[1]);
+                let size_change = (b.length_m.max(b.width_m) - t.size_m[0].max(t.size_m[1])).abs();
+                if d <= cfg.two_point_max_speed_mps * dt_s + 0.5 && size_change <= 1.5 {
+                    costs[fi][fj] = Some(d + size_change);
+                }
+            }
+        }
+        let gate = cfg.two_point_max_speed_mps * 0.2 + 2.0;
+        let assignment = assoc::assign(&costs, free.len(), 2.0 * gate, cfg.cost_scale);
+        for (fi, a) in assignment.iter().enumerate() {
+            let Some(fj) = *a else {
+                continue;
+            };
+            let (i, j) = (fresh[fi], free[fj]);
+            let b = &boxes[j];
+            let p = odom(b);
+            let t = &mut self.tracks[i];
+            let Some((p0, t0)) = t.birth_point else {
+                continue;
+            };
+            let dt_s = (seen_ns(j) - t0) as f64 * 1e-9;
+            let v = [(p[0] - p0[0]) / dt_s, (p[1] - p0[1]) / dt_s];
+            let speed = v[0].hypot(v[1]);
+            let mut g = t.imm.combined();
+            g.x[0] = p[0] - v[0] * dts[j];
+            g.x[1] = p[1] - v[1] * dts[j];
+            g.x[2] = v[0];
+            g.x[3] = v[1];
+            g.x[I_OMEGA] = 0.0;
+            if speed > 2.0 {
+                // A moving road user heads where it goes; the box axes follow.
+                let old = g.x[I_PSI];
+                g.x[I_PSI] = v[1].atan2(v[0]);
+                let turned = wrap_angle_rad(g.x[I_PSI] - old);
+                if turned.cos().abs() < std::f64::consts::FRAC_1_SQRT_2 {
+                    t.size_m.swap(0, 1);
+                }
+            }
+            // Each position carries the box noise and the face-to-centre uncertainty.
+            let pos_var = cfg.lidar.pos_std_m.powi(2) + 0.15 * 0.15;
+            let vel_var = 2.0 * pos_var / (dt_s * dt_s) + 0.5 * 0.5;
+            let mut pm = Matrix6::zeros();
+            pm[(0, 0)] = pos_var;
+            pm[(1, 1)] = pos_var;
+            pm[(2, 2)] = vel_var;
+            pm[(3, 3)] = vel_var;
+            pm[(0, 2)] = pos_var / dt_s;
+            pm[(2, 0)] = pos_var / dt_s;
+            pm[(1, 3)] = pos_var / dt_s;
+            pm[(3, 1)] = pos_var / dt_s;
+            pm[(I_OMEGA, I_OMEGA)] = 0.3 * 0.3;
+            pm[(I_PSI, I_PSI)] = if speed > 2.0 { 0.3 * 0.3 } else { 1.0 };
+            g.p = pm;
+            t.imm = Imm::new(g);
+            t.existence = existence_update(
+                cfg.lidar.birth_existence,
+                cfg.lidar.detection_probability,
+                Some(cfg.two_point_likelihood_ratio),
+            )
+            .min(cfg.max_existence);
+            t.lidar_hits += 1;
+            t.last_position_update_ns = stamp_ns;
+            t.birth_point = None;
+            outcome[j].track = Some(i);
+            self.counters.associations += 1;
+        }
     }
 
     /// Updates with a radar scan. Returns behind the sensor, beyond the configured range or

@@ -18,6 +18,9 @@ pub(crate) struct Shape {
     pub z_m: f64,
     /// Whether the size has been observed often enough to be trusted (visible-corner logic).
     pub size_known: bool,
+    /// Standard deviation of the length and the width, m (how far a centre placed behind a
+    /// visible face can be off).
+    pub extent_std_m: [f64; 2],
 }
 
 /// A planar pose `odom_from_X`.
@@ -69,6 +72,11 @@ pub(crate) struct LidarMeas {
     pub width_m: f64,
     /// Whether a dimension was shorter than the track's (partial view).
     pub truncated: bool,
+    /// Per box axis (length, width): whether the centre was moved behind the visible face.
+    pub corrected: [bool; 2],
+    /// Time of the measurement relative to the tracker's time (the box's mean point time
+    /// minus the sweep reference time), s.
+    pub dt_s: f64,
 }
 
 /// Builds the measurement of box `b` (in `base_link`) for a track whose heading in `odom` is
@@ -106,11 +114,15 @@ pub(crate) fn lidar_measurement(
     let mut centre = [b.x_m, b.y_m];
     let mut extra = [0.0, 0.0];
     let mut truncated = false;
+    let mut corrected = [false; 2];
     if shape.size_known {
         let to_view = [
             cfg.viewpoint_base_m[0] - b.x_m,
             cfg.viewpoint_base_m[1] - b.y_m,
         ];
+        // A box is short by up to one beam spacing at each end without being a partial view.
+        let range_m = to_view[0].hypot(to_view[1]);
+        let tolerance_m = 0.2 + 2.0 * range_m * cfg.beam_spacing_rad;
         for (k, (axis, (trk, meas))) in [
             (axis_a, (shape.length_m, len)),
             (axis_b, (shape.width_m, wid)),
@@ -119,13 +131,14 @@ pub(crate) fn lidar_measurement(
         .enumerate()
         {
             let deficit = trk - meas;
-            if deficit > 0.2 {
+            if deficit > tolerance_m {
                 truncated = true;
+                corrected[k] = true;
                 let toward = to_view[0] * axis[0] + to_view[1] * axis[1];
                 let sign = if toward >= 0.0 { -1.0 } else { 1.0 };
                 centre[0] += sign * 0.5 * deficit * axis[0];
                 centre[1] += sign * 0.5 * deficit * axis[1];
-                extra[k] = (0.5 * deficit).powi(2);
+                extra[k] = (0.5 * shape.extent_std_m[k]).powi(2);
             }
         }
     }
@@ -150,15 +163,20 @@ pub(crate) fn lidar_measurement(
         length_m: len,
         width_m: wid,
         truncated,
+        corrected,
+        dt_s: 0.0,
     }
 }
 
-/// LiDAR model in `base_link`: `h(x) = [R(yaw_e)^T (p - t_e); psi - yaw_e]`,
-/// `H = [R^T 0 0 0 0; 0 0 0 0 0 1]` (the heading row only for 3-D measurements).
+/// LiDAR model in `base_link` (the ego pose of the sweep's reference time): the box was seen
+/// `dt` after the tracker's time, so
+/// `h(x) = [R(yaw_e)^T (p + v dt - t_e); psi - yaw_e]`,
+/// `H = [R^T R^T dt 0 0; 0 0 0 0 0 1]` (the heading row only for 3-D measurements).
 pub(crate) fn lidar_lin(meas: &LidarMeas, ego: &Planar, x: &Vector6<f64>) -> Linearized {
     let m = meas.z.len();
     let (s, c) = ego.yaw_rad.sin_cos();
-    let (dx, dy) = (x[0] - ego.x_m, x[1] - ego.y_m);
+    let dt = meas.dt_s;
+    let (dx, dy) = (x[0] + x[2] * dt - ego.x_m, x[1] + x[3] * dt - ego.y_m);
     let mut hx = DVector::zeros(m);
     let mut h = HMat::zeros(m);
     hx[0] = c * dx + s * dy;
@@ -167,6 +185,10 @@ pub(crate) fn lidar_lin(meas: &LidarMeas, ego: &Planar, x: &Vector6<f64>) -> Lin
     h[(0, 1)] = s;
     h[(1, 0)] = -s;
     h[(1, 1)] = c;
+    h[(0, 2)] = c * dt;
+    h[(0, 3)] = s * dt;
+    h[(1, 2)] = -s * dt;
+    h[(1, 3)] = c * dt;
     let mut kinds = vec![ResidualKind::Linear, ResidualKind::Linear];
     if m == 3 {
         hx[2] = wrap_angle_rad(x[I_PSI] - ego.yaw_rad);
@@ -540,6 +562,7 @@ mod tests {
             height_m: 1.5,
             z_m: 0.75,
             size_known: true,
+            extent_std_m: [0.1, 0.1],
         };
         let det = Detection2D {
             center_u_px: 600.0,
@@ -620,6 +643,7 @@ mod tests {
             height_m: 1.5,
             z_m: 0.75,
             size_known: true,
+            extent_std_m: [0.1, 0.1],
         };
         // An L-shape fit that reports the box turned by 90 degrees.
         let b = Box3 {
@@ -663,6 +687,7 @@ mod tests {
             height_m: 1.5,
             z_m: 0.75,
             size_known: true,
+            extent_std_m: [0.1, 0.1],
         };
         let x = Vector6::new(3.5, 0.4, 0.0, 0.0, 0.0, 0.3);
         let Some(r) = ultrasonic_predicted_range(&ctx, &shape, &x) else {
