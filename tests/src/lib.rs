@@ -11,6 +11,8 @@ use anyhow::{bail, Context, Result};
 use edgefuse_msgs::{visit_type, RosMessage, TypeVisitor};
 use serde_json::Value;
 
+pub mod dbscan;
+
 /// The repository root.
 pub fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
