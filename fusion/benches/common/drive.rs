@@ -2,10 +2,11 @@
 //! simulated vehicle at its nominal rate and latency, fed through [`Pipeline`] as a node would
 //! feed it (each input pushed at its arrival time, then the pipeline polled).
 //!
-//! The world: the ego drives straight along `odom` x at 10 m/s; `objects` road users (cars,
-//! vans, cyclists, pedestrians, axis-aligned) ride with it on a lattice of 6.2 m x 3.0 m cells
-//! within 55 m of the LiDAR, each lane wobbling back and forth (0.5 m, 20 s period) so that
-//! every object moves in `odom` and relative to the ego and the lanes never touch; beyond
+//! The world: slow urban traffic. The ego drives straight along `odom` x at 5 m/s; `objects`
+//! road users (cars, vans, cyclists, runners, axis-aligned) move with it on a lattice of
+//! 6.2 m x 3.0 m cells within 55 m of the LiDAR, each lane wobbling back and forth (0.5 m, 20 s
+//! period) so that every object moves in `odom` and relative to the ego and the lanes never
+//! touch (5 m/s keeps the small ones below the tracker's 7 m/s limit for small objects); beyond
 //! them a row of poles (static in `odom`, so they sweep past) and two building walls. The
 //! sensors mirror the simulator's scenario definitions (`bags/scenarios/*.yaml`): LiDAR at
 //! (1.30, 0, 1.95) m, 10 Hz, each point at its firing time (azimuth from -180 degrees), published
@@ -42,7 +43,7 @@ pub const MS: i64 = 1_000_000;
 /// LiDAR sweep period, ns.
 pub const LIDAR_PERIOD_NS: i64 = 100 * MS;
 /// Ego speed along `odom` x, m/s.
-pub const EGO_SPEED_MPS: f64 = 10.0;
+pub const EGO_SPEED_MPS: f64 = 5.0;
 /// Amplitude of each lane's longitudinal wobble around its place relative to the ego, m.
 const WOBBLE_M: f64 = 0.5;
 /// Angular frequency of the wobble, rad/s (20 s period).
