@@ -99,7 +99,8 @@ pub struct EgoConfig {
     pub max_gyro_jump_radps: f64,
     /// Largest plausible change of the base accelerometer x from the previous sample, m/s^2.
     pub max_accel_jump_mps2: f64,
-    /// After this many consecutive jump rejections the next sample is accepted as a new level.
+    /// After this many consecutive jump rejections the next jumping sample is accepted as a new
+    /// level without waiting for confirmation.
     pub max_consecutive_spikes: u32,
 }
 
@@ -172,8 +173,11 @@ pub struct EgoCounters {
     pub imu_accepted: u64,
     /// IMU samples with a NaN or infinite value or mounting.
     pub imu_non_finite: u64,
-    /// IMU spikes (implausible norm or jump).
+    /// IMU spikes (implausible gyro norm, or an isolated jump).
     pub imu_spikes: u64,
+    /// IMU samples whose accelerometer norm was implausible: the gyro was taken and the
+    /// accelerometer x held from the previous sample.
+    pub imu_accel_held: u64,
     /// IMU duplicate stamps.
     pub imu_duplicates: u64,
     /// IMU samples too old for the history.
@@ -263,6 +267,14 @@ struct Snapshot {
     input: ImuInput,
 }
 
+/// An IMU sample that jumped from the previous accepted one, held until the next sample tells
+/// a step of the true motion (taken at its stamp) from an isolated spike (rejected).
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct HeldJump {
+    stamp_ns: StampNs,
+    input: ImuInput,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq)]
 struct Entry {
     stamp_ns: StampNs,
@@ -279,6 +291,7 @@ pub struct EgoEkf {
     history: Vec<Entry>,
     counters: EgoCounters,
     consecutive_spikes: u32,
+    held_jump: Option<HeldJump>,
 }
 
 impl EgoEkf {
@@ -336,6 +349,7 @@ impl EgoEkf {
             history: Vec::new(),
             counters: EgoCounters::default(),
             consecutive_spikes: 0,
+            held_jump: None,
         })
     }
 
@@ -358,11 +372,20 @@ impl EgoEkf {
     /// with `R` the rotation of `base_from_imu`; the input is `gyro_z = w_b.z` (rad/s) and the
     /// in-plane `accel_x = f_b.x + w_z^2 r_x` (m/s^2; the centripetal term of the lever arm `r`
     /// of the IMU is removed; the tangential term `w_dot r_y` is neglected). Rejected (and
-    /// counted): non-finite values or mounting; `|w| > max_gyro_radps` or `|f| >
-    /// max_accel_mps2`; a jump from the previous accepted sample above `max_gyro_jump_radps` or
-    /// `max_accel_jump_mps2` (until `max_consecutive_spikes` in a row); a duplicate stamp; a
-    /// stamp older than the delay window. The first accepted sample starts the filter at the
-    /// origin of `odom`.
+    /// counted): non-finite values or mounting; `|w| > max_gyro_radps`; a duplicate stamp; a
+    /// stamp older than the delay window. An accelerometer with `|f| > max_accel_mps2`
+    /// (saturated or struck) does not cost the gyro reading: the sample is taken with the
+    /// accelerometer x of the previous sample (counted in `imu_accel_held`; rejected as a spike
+    /// if there is none).
+    ///
+    /// A sample that jumps from the previous accepted one by more than `max_gyro_jump_radps` or
+    /// `max_accel_jump_mps2` is held (and `Ok` returned) until the next sample decides: a
+    /// genuine step of the motion (a straight entering an arc steps the yaw rate) persists, so
+    /// if the next sample agrees with the held one within the same limits the held sample is
+    /// taken at its stamp (delay compensation replays the events after it); otherwise it was an
+    /// isolated spike and is rejected and counted in `imu_spikes`. After
+    /// `max_consecutive_spikes` spikes in a row a jumping sample is taken at once as a new
+    /// level. The first accepted sample starts the filter at the origin of `odom`.
     pub fn push_imu(&mut self, sample: &ImuSample) -> Result<(), EgoReject> {
         let iso = &sample.base_from_imu;
         let finite = sample.gyro_radps.iter().all(|v| v.is_finite())
@@ -372,8 +395,9 @@ impl EgoEkf {
             self.counters.imu_non_finite += 1;
             return Err(EgoReject::NonFinite);
         }
+        let accel_plausible = sample.accel_mps2.norm() <= self.config.max_accel_mps2;
         if sample.gyro_radps.norm() > self.config.max_gyro_radps
-            || sample.accel_mps2.norm() > self.config.max_accel_mps2
+            || (!accel_plausible && self.history.is_empty())
         {
             self.counters.imu_spikes += 1;
             return Err(EgoReject::Spike);
@@ -381,27 +405,60 @@ impl EgoEkf {
         let w_b: Vector3<f64> = iso.rotation * sample.gyro_radps;
         let f_b: Vector3<f64> = iso.rotation * sample.accel_mps2;
         let r = iso.translation.vector;
-        let input = ImuInput {
+        let mut input = ImuInput {
             gyro_z_radps: w_b.z,
             accel_x_mps2: f_b.x + w_b.z * w_b.z * r.x,
         };
-        let event = Event::Imu(input);
         let stamp_ns = sample.stamp_ns;
         if self.history.is_empty() {
             self.start(stamp_ns, input);
             self.counters.imu_accepted += 1;
             return Ok(());
         }
-        let pos = match self.locate(stamp_ns, &event) {
-            Ok(pos) => pos,
-            Err(reject) => {
-                match reject {
-                    EgoReject::Duplicate => self.counters.imu_duplicates += 1,
-                    _ => self.counters.imu_too_old += 1,
+        let event = Event::Imu(input);
+        let held_duplicate = self.held_jump.is_some_and(|h| h.stamp_ns == stamp_ns);
+        let mut pos = match self.locate(stamp_ns, &event) {
+            Ok(_) if held_duplicate => Err(EgoReject::Duplicate),
+            other => other,
+        }
+        .inspect_err(|reject| match reject {
+            EgoReject::Duplicate => self.counters.imu_duplicates += 1,
+            _ => self.counters.imu_too_old += 1,
+        })?;
+        // The next sample after a held jump decides it (an implausible accelerometer says
+        // nothing about the held one's: only the gyro is compared then).
+        if let Some(held) = self.held_jump.filter(|h| h.stamp_ns < stamp_ns) {
+            self.held_jump = None;
+            let probe = ImuInput {
+                accel_x_mps2: if accel_plausible {
+                    input.accel_x_mps2
+                } else {
+                    held.input.accel_x_mps2
+                },
+                ..input
+            };
+            if self.jumps(&held.input, &probe) {
+                self.consecutive_spikes += 1;
+                self.counters.imu_spikes += 1;
+            } else {
+                let held_event = Event::Imu(held.input);
+                match self.locate(held.stamp_ns, &held_event) {
+                    Ok(held_pos) => {
+                        self.consecutive_spikes = 0;
+                        self.insert(held_pos, held.stamp_ns, held_event);
+                        self.counters.imu_accepted += 1;
+                    }
+                    Err(_) => self.counters.imu_too_old += 1,
                 }
-                return Err(reject);
+                pos = match self.locate(stamp_ns, &event) {
+                    Ok(pos) => pos,
+                    Err(reject) => {
+                        self.counters.imu_too_old += 1;
+                        return Err(reject);
+                    }
+                };
             }
-        };
+        }
         // Jump check against the previous accepted IMU sample in stamp order.
         let previous = self.history[..pos]
             .iter()
@@ -410,20 +467,39 @@ impl EgoEkf {
                 Event::Imu(u) => Some(u),
                 Event::Wheel { .. } => None,
             });
-        if let Some(prev) = previous {
-            let jump = (input.gyro_z_radps - prev.gyro_z_radps).abs()
-                > self.config.max_gyro_jump_radps
-                || (input.accel_x_mps2 - prev.accel_x_mps2).abs() > self.config.max_accel_jump_mps2;
-            if jump && self.consecutive_spikes < self.config.max_consecutive_spikes {
+        if !accel_plausible {
+            // Saturated or struck accelerometer (e.g. the tangential impulse `w_dot r` of an
+            // abrupt yaw-rate change at the lever arm): keep the gyro, hold the accelerometer.
+            let Some(prev) = previous else {
+                self.counters.imu_spikes += 1;
+                return Err(EgoReject::Spike);
+            };
+            self.counters.imu_accel_held += 1;
+            input.accel_x_mps2 = prev.accel_x_mps2;
+        }
+        let event = Event::Imu(input);
+        if previous.is_some_and(|prev| self.jumps(&prev, &input))
+            && self.consecutive_spikes < self.config.max_consecutive_spikes
+        {
+            if self.held_jump.is_some() {
+                // Older than a held jump (out of order): no next sample to wait for.
                 self.consecutive_spikes += 1;
                 self.counters.imu_spikes += 1;
                 return Err(EgoReject::Spike);
             }
+            self.held_jump = Some(HeldJump { stamp_ns, input });
+            return Ok(());
         }
         self.consecutive_spikes = 0;
         self.insert(pos, stamp_ns, event);
         self.counters.imu_accepted += 1;
         Ok(())
+    }
+
+    /// True if two IMU inputs differ by more than the jump limits.
+    fn jumps(&self, a: &ImuInput, b: &ImuInput) -> bool {
+        (a.gyro_z_radps - b.gyro_z_radps).abs() > self.config.max_gyro_jump_radps
+            || (a.accel_x_mps2 - b.accel_x_mps2).abs() > self.config.max_accel_jump_mps2
     }
 
     /// Takes one wheel twist: speed observes `v` (`h = v`), yaw rate observes
@@ -836,6 +912,11 @@ mod tests {
     /// Simulates 20 s with a gyro bias (IMU z) `0.01 + 0.002 t` rad/s, gyro noise 0.005 rad/s,
     /// accel noise 0.05 m/s^2, wheel speed noise 0.05 m/s and yaw-rate noise 0.01 rad/s.
     fn simulate(seed: u64) -> Sim {
+        simulate_with(seed, profile)
+    }
+
+    /// Like [`simulate`] with another commanded `(acceleration, yaw rate)` profile.
+    fn simulate_with(seed: u64, profile: fn(f64) -> (f64, f64)) -> Sim {
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
         let gyro_n = Normal::new(0.0, 0.005).unwrap_or_else(|e| panic!("{e}"));
         let accel_n = Normal::new(0.0, 0.05).unwrap_or_else(|e| panic!("{e}"));
@@ -1039,6 +1120,50 @@ mod tests {
             assert_eq!(c.replays, 0);
             // A 99 % gate drops about 1 % of clean measurements.
             assert!(c.speed_gated + c.yaw_rate_gated <= 40, "{c:?}");
+        }
+    }
+
+    /// A straight entering a circular arc (a curvature step, as at an urban corner): the yaw
+    /// rate jumps from 0 to 0.625 rad/s (5 m/s on an 8 m radius) between two IMU samples,
+    /// holds for a 90 degree turn and drops back to 0. The steps are above
+    /// `max_gyro_jump_radps`, yet genuine: the next sample confirms each, so they are taken at
+    /// their stamps and never counted as spikes. The sample at each step also carries the
+    /// lever-arm impulse `w_dot x r` of the step spread over one sample period (about
+    /// 75 m/s^2, as a finite-difference simulator produces it): above `max_accel_mps2`, yet its
+    /// gyro is good and is kept. The heading stays within 1 degree.
+    #[test]
+    fn step_into_constant_rate_turn_is_not_a_spike() {
+        fn corner(t: f64) -> (f64, f64) {
+            let (t_in, rate) = (5.005, 0.625);
+            let t_out = t_in + std::f64::consts::FRAC_PI_2 / rate;
+            let accel = if t < 2.0 { -1.5 } else { 0.0 };
+            let yaw_rate = if (t_in..t_out).contains(&t) {
+                rate
+            } else {
+                0.0
+            };
+            (accel, yaw_rate)
+        }
+        for seed in [1, 2, 3] {
+            let mut sim = simulate_with(seed, corner);
+            let mount = base_from_imu();
+            let r = mount.translation.vector;
+            for (k, step_radps) in [(501, 0.625), (752, -0.625)] {
+                let w_dot = step_radps / 0.01;
+                let impulse = Vector3::new(-w_dot * r.y, w_dot * r.x, 0.0);
+                sim.imu[k].accel_mps2 += mount.rotation.inverse() * impulse;
+            }
+            // A single-sample spike during the turn is still rejected.
+            sim.imu[650].gyro_radps.z += 2.0;
+            let mut f = ekf();
+            let m = run(&sim, &mut f, 30 * MS);
+            let c = f.counters();
+            println!("corner seed {seed}: {m:?}\n{c:?}");
+            assert!(m.max_heading_err_deg <= 1.0, "{m:?}");
+            assert!(m.max_drift_ratio <= 0.01, "{m:?}");
+            assert_eq!(c.imu_spikes, 1, "{c:?}");
+            assert_eq!(c.imu_accel_held, 2, "{c:?}");
+            assert_eq!(c.imu_accepted, 2_000, "{c:?}");
         }
     }
 
