@@ -12,6 +12,7 @@ use edgefuse_msgs::{visit_type, RosMessage, TypeVisitor};
 use serde_json::Value;
 
 pub mod dbscan;
+pub mod netns;
 
 /// The repository root.
 pub fn repo_root() -> PathBuf {

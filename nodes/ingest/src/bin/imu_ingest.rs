@@ -1,0 +1,5 @@
+//! The imu ingest node (see the `edgefuse_ingest` crate).
+
+fn main() -> anyhow::Result<()> {
+    edgefuse_ingest::main_for(edgefuse_ingest::SensorKind::Imu)
+}

@@ -1,0 +1,154 @@
+//! In-process transport: nodes composed in one process (like a ROS 2 component container with
+//! intra-process communication) exchange payloads through channels, without serialisation to
+//! a socket. Latched topics keep their last `depth` payloads for late subscribers; sensor-data
+//! topics deliver to subscribers present at publication, like DDS volatile readers.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::mpsc::Sender;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Instant;
+
+use crate::qos::Qos;
+use crate::transport::{Delivery, LogLevel, RawPublisher, Transport, TransportError};
+
+#[derive(Default)]
+struct TopicState {
+    type_name: String,
+    subscribers: Vec<(usize, Sender<Delivery>)>,
+    /// Kept for late subscribers of latched topics.
+    latched: VecDeque<Arc<Vec<u8>>>,
+    latched_depth: usize,
+}
+
+#[derive(Default)]
+struct Bus {
+    topics: BTreeMap<String, TopicState>,
+}
+
+/// The in-process bus; clone it into every composed node.
+#[derive(Clone, Default)]
+pub struct InProcess {
+    bus: Arc<Mutex<Bus>>,
+    log_to_stderr: bool,
+}
+
+impl InProcess {
+    /// A new bus; log lines go to stderr when `log_to_stderr`.
+    pub fn new(log_to_stderr: bool) -> Self {
+        Self {
+            bus: Arc::default(),
+            log_to_stderr,
+        }
+    }
+
+    fn with_topic<R>(
+        &self,
+        topic: &str,
+        type_name: &str,
+        f: impl FnOnce(&mut TopicState) -> R,
+    ) -> Result<R, TransportError> {
+        let mut bus = self.bus.lock().unwrap_or_else(PoisonError::into_inner);
+        let state = bus.topics.entry(topic.to_string()).or_default();
+        if state.type_name.is_empty() {
+            state.type_name = type_name.to_string();
+        } else if state.type_name != type_name {
+            return Err(TransportError::Name {
+                topic: topic.to_string(),
+                type_name: type_name.to_string(),
+                reason: format!("the topic already carries {}", state.type_name),
+            });
+        }
+        Ok(f(state))
+    }
+}
+
+struct InProcPublisher {
+    bus: InProcess,
+    topic: String,
+    type_name: String,
+    latched_depth: usize,
+}
+
+impl RawPublisher for InProcPublisher {
+    fn publish(&self, payload: Vec<u8>) -> Result<(), TransportError> {
+        if payload.len() < 4 {
+            return Err(TransportError::ShortPayload {
+                topic: self.topic.clone(),
+                len: payload.len(),
+            });
+        }
+        let payload = Arc::new(payload);
+        let now = Instant::now();
+        self.bus.with_topic(&self.topic, &self.type_name, |t| {
+            if self.latched_depth > 0 {
+                t.latched_depth = t.latched_depth.max(self.latched_depth);
+                t.latched.push_back(Arc::clone(&payload));
+                while t.latched.len() > t.latched_depth {
+                    t.latched.pop_front();
+                }
+            }
+            // A subscriber whose receiver is gone is dropped.
+            t.subscribers.retain(|(id, tx)| {
+                tx.send(Delivery {
+                    sub_id: *id,
+                    payload: Arc::clone(&payload),
+                    received: now,
+                })
+                .is_ok()
+            });
+        })
+    }
+}
+
+impl Transport for InProcess {
+    fn advertise(
+        &self,
+        topic: &str,
+        type_name: &str,
+        qos: Qos,
+    ) -> Result<Box<dyn RawPublisher>, TransportError> {
+        self.with_topic(topic, type_name, |_| ())?;
+        let latched_depth = match qos {
+            Qos::Latched { depth } => depth.max(1) as usize,
+            _ => 0,
+        };
+        Ok(Box::new(InProcPublisher {
+            bus: self.clone(),
+            topic: topic.to_string(),
+            type_name: type_name.to_string(),
+            latched_depth,
+        }))
+    }
+
+    fn subscribe(
+        &self,
+        topic: &str,
+        type_name: &str,
+        qos: Qos,
+        sub_id: usize,
+        sink: Sender<Delivery>,
+    ) -> Result<(), TransportError> {
+        self.with_topic(topic, type_name, |t| {
+            if matches!(qos, Qos::Latched { .. }) {
+                for p in &t.latched {
+                    let _ = sink.send(Delivery {
+                        sub_id,
+                        payload: Arc::clone(p),
+                        received: Instant::now(),
+                    });
+                }
+            }
+            t.subscribers.push((sub_id, sink));
+        })
+    }
+
+    fn log(&self, node: &str, level: LogLevel, message: &str) {
+        if self.log_to_stderr {
+            eprintln!("[{level:?}] [{node}]: {message}");
+        }
+    }
+
+    fn kind(&self) -> &'static str {
+        "inproc"
+    }
+}
