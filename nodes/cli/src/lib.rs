@@ -9,6 +9,7 @@ use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
 
 pub mod info;
+pub mod launch_cmd;
 pub mod samples;
 
 /// edgefuse: automotive sensor fusion on ROS 2 — generate, inspect and replay drives.
@@ -64,6 +65,8 @@ pub enum Command {
         #[arg(long)]
         bags_dir: Option<PathBuf>,
     },
+    /// Run a ROS 2 launch XML file without ROS installed, like `ros2 launch`.
+    Launch(launch_cmd::LaunchArgs),
 }
 
 /// Runs one command.
@@ -142,6 +145,7 @@ pub fn run(cli: Cli) -> Result<()> {
             let dir = bags_dir.unwrap_or_else(samples::default_bags_dir);
             demo(&dir)
         }
+        Command::Launch(args) => launch_cmd::run(args),
     }
 }
 
