@@ -2,10 +2,12 @@
 //! their ROS messages into the fusion library's plain types ([`convert`], with mountings from
 //! `/tf_static` in [`tf`]), and turns the library's outputs back into messages.
 //!
-//! It holds no algorithm: every estimate comes from `edgefuse-fusion`. It must not depend on a
-//! transport; the DDS node of a later issue wraps it.
+//! It holds no algorithm: every estimate comes from `edgefuse-fusion`. The live node ([`live`])
+//! sees only the harness's `Transport` trait: the `fusion_node` binary runs it over DDS, the
+//! `pipeline_container` binary composes it with the ingest nodes in one process.
 
 pub mod convert;
+pub mod live;
 pub mod offline;
 pub mod runner;
 pub mod tf;

@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use edgefuse_bag::{BagError, BagReader, Messages, RawMessage, ReadOptions};
+use edgefuse_bag::{BagReader, Messages, ReadOptions};
 use edgefuse_fusion::types::{CameraModel, Input, Transform3};
 use edgefuse_msgs::edgefuse_msgs::TrackedObjectArray;
 use edgefuse_msgs::nav_msgs::Odometry;
@@ -13,6 +13,12 @@ use edgefuse_msgs::{geometry_msgs, radar_msgs, sensor_msgs, tf2_msgs, vision_msg
 use crate::convert;
 use crate::tf::StaticTf;
 use crate::topics::ContractTopic;
+
+/// A payload and the topic it came on, as the converter sees it.
+struct Raw<'a> {
+    topic: &'a str,
+    data: &'a [u8],
+}
 
 /// One item of the feed.
 #[derive(Debug, Clone)]
@@ -30,9 +36,11 @@ pub enum FeedItem {
     TruthEgo(Box<Odometry>),
 }
 
-/// A bag read as fusion inputs.
-pub struct BagFeed<'a> {
-    messages: Messages<'a>,
+/// Contract messages (CDR payloads) to fusion inputs, keeping the state that takes: the static
+/// transforms, the camera model, the ultrasonic indices. Used by the bag feed and by the live
+/// fusion node alike. Messages that cannot be used are counted per topic and reason.
+#[derive(Debug, Clone, Default)]
+pub struct Converter {
     tf: StaticTf,
     camera: Option<CameraModel>,
     ultrasonic: BTreeMap<String, u8>,
@@ -40,6 +48,12 @@ pub struct BagFeed<'a> {
     pub skipped: BTreeMap<(String, String), u64>,
     /// Points dropped from clouds for non-finite coordinates.
     pub non_finite_points: u64,
+}
+
+/// A bag read as fusion inputs.
+pub struct BagFeed<'a> {
+    messages: Messages<'a>,
+    converter: Converter,
     /// The storage error that ended a file early, if any.
     pub storage_errors: Vec<String>,
 }
@@ -50,6 +64,32 @@ impl<'a> BagFeed<'a> {
     pub fn with_ultrasonic(reader: &'a BagReader, positions: &[String]) -> Self {
         Self {
             messages: reader.messages(&ReadOptions::default()),
+            converter: Converter::with_ultrasonic(positions),
+            storage_errors: Vec::new(),
+        }
+    }
+
+    /// The ultrasonic positions seen so far, by sensor index.
+    pub fn ultrasonic_names(&self) -> BTreeMap<u8, String> {
+        self.converter.ultrasonic_names()
+    }
+
+    /// Messages skipped, per (topic, reason).
+    pub fn skipped(&self) -> &BTreeMap<(String, String), u64> {
+        &self.converter.skipped
+    }
+
+    /// Points dropped from clouds for non-finite coordinates.
+    pub fn non_finite_points(&self) -> u64 {
+        self.converter.non_finite_points
+    }
+}
+
+impl Converter {
+    /// Ultrasonic positions get indices in the order given (others, met later, get the next
+    /// free index).
+    pub fn with_ultrasonic(positions: &[String]) -> Self {
+        Self {
             tf: StaticTf::default(),
             camera: None,
             ultrasonic: positions
@@ -59,7 +99,6 @@ impl<'a> BagFeed<'a> {
                 .collect(),
             skipped: BTreeMap::new(),
             non_finite_points: 0,
-            storage_errors: Vec::new(),
         }
     }
 
@@ -91,23 +130,30 @@ impl<'a> BagFeed<'a> {
         }
     }
 
-    fn decode<M: RosMessage>(&mut self, m: &RawMessage) -> Option<M> {
-        match m.decode::<M>() {
+    fn decode<M: RosMessage>(&mut self, m: &Raw<'_>) -> Option<M> {
+        match M::decode(m.data) {
             Ok(v) => Some(v),
             Err(e) => {
-                let reason = match e {
-                    BagError::Decode { reason, .. } => reason,
-                    other => other.to_string(),
-                };
-                self.skip(&m.topic, reason);
+                self.skip(m.topic, e.to_string());
                 None
             }
         }
     }
 
-    fn convert(&mut self, m: &RawMessage) -> Option<FeedItem> {
-        let topic = ContractTopic::parse(&m.topic)?;
-        let arrival_ns = i64::try_from(m.log_time_ns).unwrap_or(i64::MAX);
+    /// Converts one message of `topic` (its name as received: `topic_name`) that arrived at
+    /// `arrival_ns`; `None` when it is not a fusion input (state updates, other topics) or
+    /// cannot be used (counted in `skipped`).
+    pub fn convert(
+        &mut self,
+        topic: ContractTopic,
+        topic_name: &str,
+        payload: &[u8],
+        arrival_ns: i64,
+    ) -> Option<FeedItem> {
+        let m = &Raw {
+            topic: topic_name,
+            data: payload,
+        };
         let input = match topic {
             ContractTopic::TfStatic => {
                 let msg: tf2_msgs::TFMessage = self.decode(m)?;
@@ -193,7 +239,11 @@ impl Iterator for BagFeed<'_> {
                     continue;
                 }
             };
-            if let Some(item) = self.convert(&m) {
+            let Some(topic) = ContractTopic::parse(&m.topic) else {
+                continue;
+            };
+            let arrival_ns = i64::try_from(m.log_time_ns).unwrap_or(i64::MAX);
+            if let Some(item) = self.converter.convert(topic, &m.topic, &m.data, arrival_ns) {
                 return Some(item);
             }
         }

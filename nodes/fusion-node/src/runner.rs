@@ -171,7 +171,7 @@ pub fn run_bag(
         .collect();
     Ok(RunReport {
         frames,
-        feed_skipped: feed.skipped.clone(),
+        feed_skipped: feed.skipped().clone(),
         pipeline_skipped: pipeline
             .skipped
             .iter()

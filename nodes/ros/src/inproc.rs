@@ -152,3 +152,94 @@ impl Transport for InProcess {
         "inproc"
     }
 }
+
+/// A component container's transport: topics under `local_prefix` stay in the process
+/// ([`InProcess`]), every other topic goes to `remote` (DDS). Ingest nodes and the fusion node
+/// composed this way read sensors from and publish results to the network, and hand the
+/// validated sensor messages to each other in memory.
+pub struct Routed {
+    local_prefix: String,
+    local: InProcess,
+    remote: Arc<dyn Transport>,
+}
+
+impl Routed {
+    /// Routes topics starting with `local_prefix/` in-process.
+    pub fn new(local_prefix: &str, remote: Arc<dyn Transport>) -> Self {
+        Self {
+            local_prefix: format!("{}/", local_prefix.trim_end_matches('/')),
+            local: InProcess::new(false),
+            remote,
+        }
+    }
+
+    fn is_local(&self, topic: &str) -> bool {
+        topic.starts_with(&self.local_prefix)
+    }
+}
+
+impl Transport for Routed {
+    fn advertise(
+        &self,
+        topic: &str,
+        type_name: &str,
+        qos: Qos,
+    ) -> Result<Box<dyn RawPublisher>, TransportError> {
+        if self.is_local(topic) {
+            self.local.advertise(topic, type_name, qos)
+        } else {
+            self.remote.advertise(topic, type_name, qos)
+        }
+    }
+
+    fn subscribe(
+        &self,
+        topic: &str,
+        type_name: &str,
+        qos: Qos,
+        sub_id: usize,
+        sink: Sender<Delivery>,
+    ) -> Result<(), TransportError> {
+        if self.is_local(topic) {
+            self.local.subscribe(topic, type_name, qos, sub_id, sink)
+        } else {
+            self.remote.subscribe(topic, type_name, qos, sub_id, sink)
+        }
+    }
+
+    fn log(&self, node: &str, level: LogLevel, message: &str) {
+        self.remote.log(node, level, message);
+    }
+
+    fn kind(&self) -> &'static str {
+        "container (inproc + dds)"
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use super::*;
+    use std::sync::mpsc::channel;
+
+    #[test]
+    fn latched_topics_reach_late_subscribers_and_types_must_agree() {
+        let bus = InProcess::new(false);
+        let p = bus
+            .advertise("/tf_static", "tf2_msgs/msg/TFMessage", Qos::LATCHED)
+            .unwrap();
+        p.publish(vec![0, 1, 0, 0, 9]).unwrap();
+        let (tx, rx) = channel();
+        bus.subscribe("/tf_static", "tf2_msgs/msg/TFMessage", Qos::LATCHED, 3, tx)
+            .unwrap();
+        let d = rx.try_recv().unwrap();
+        assert_eq!(
+            (d.sub_id, d.payload.as_slice()),
+            (3, &[0u8, 1, 0, 0, 9][..])
+        );
+        assert!(bus
+            .advertise("/tf_static", "std_msgs/msg/String", Qos::RELIABLE)
+            .is_err());
+        assert!(p.publish(vec![1]).is_err());
+    }
+}

@@ -61,6 +61,11 @@ impl<M> Clone for SubId<M> {
 impl<M> Copy for SubId<M> {}
 
 impl<M: RosMessage> SubId<M> {
+    /// The id deliveries of this subscription carry ([`Delivery::sub_id`]).
+    pub fn id(&self) -> usize {
+        self.id
+    }
+
     /// Whether `d` arrived on this subscription.
     pub fn is(&self, d: &Delivery) -> bool {
         d.sub_id == self.id

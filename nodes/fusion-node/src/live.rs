@@ -1,0 +1,438 @@
+//! The live fusion node: contract topics in (as the ingest nodes republish them, under
+//! `input_prefix`), the fusion pipeline, `/localization/odometry`, `/perception/objects` and
+//! `/diagnostics` out. A sensor that goes silent is named on `/diagnostics` within
+//! `missing_after_s` (the cycle goes on without it, degraded); a payload that cannot be used is
+//! counted per topic and reason and skipped.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use edgefuse_fusion::pipeline::{CycleOutput, Pipeline, PipelineConfig};
+use edgefuse_fusion::types::SensorId;
+use edgefuse_msgs::builtin_interfaces::Time;
+use edgefuse_msgs::diagnostic_msgs::{DiagnosticArray, DiagnosticStatus, KeyValue};
+use edgefuse_msgs::edgefuse_msgs::TrackedObjectArray;
+use edgefuse_msgs::nav_msgs::Odometry;
+use edgefuse_msgs::std_msgs::Header;
+use edgefuse_msgs::{geometry_msgs, radar_msgs, sensor_msgs, tf2_msgs, vision_msgs};
+use edgefuse_ros::shutdown::Shutdown;
+use edgefuse_ros::{LogLevel, Node, NodeArgs, ParamValue, Qos, Transport};
+
+use crate::convert;
+use crate::offline::{Converter, FeedItem};
+use crate::runner::MonotonicClock;
+use crate::topics::ContractTopic;
+
+/// The ultrasonic positions of the sample vehicle, subscribed unless `ultrasonic_positions`
+/// says otherwise.
+pub const DEFAULT_ULTRASONIC_POSITIONS: [&str; 12] = [
+    "front_left_corner",
+    "front_left",
+    "front_center_left",
+    "front_center_right",
+    "front_right",
+    "front_right_corner",
+    "rear_left_corner",
+    "rear_left",
+    "rear_center_left",
+    "rear_center_right",
+    "rear_right",
+    "rear_right_corner",
+];
+
+/// The fusion node's parameters (ROS 2 params; defaults in brackets).
+#[derive(Debug, Clone, PartialEq)]
+pub struct LiveParams {
+    /// Cycle deadline, ms [50].
+    pub deadline_ms: f64,
+    /// Voxel grid, m [0.15].
+    pub voxel_size_m: f64,
+    /// Clustering distance, m [0.5].
+    pub cluster_tolerance_m: f64,
+    /// A cycle waits this long for a late sensor, ms [150].
+    pub sensor_timeout_ms: f64,
+    /// `/diagnostics` period, s [1.0].
+    pub diagnostics_period_s: f64,
+    /// A sensor silent this long is reported missing, s [0.5].
+    pub missing_after_s: f64,
+    /// Prefix of the input topics [`/ingest`; empty for the raw contract topics].
+    pub input_prefix: String,
+    /// Ultrasonic positions.
+    pub ultrasonic_positions: Vec<String>,
+}
+
+impl LiveParams {
+    /// From the node's parameters.
+    pub fn from_args(args: &NodeArgs) -> anyhow::Result<Self> {
+        let positions = match args.params.get("ultrasonic_positions") {
+            None => DEFAULT_ULTRASONIC_POSITIONS.map(String::from).to_vec(),
+            Some(ParamValue::Array(items)) => items
+                .iter()
+                .map(|v| match v {
+                    ParamValue::String(s) => Ok(s.clone()),
+                    other => Err(anyhow::anyhow!(
+                        "parameter ultrasonic_positions: expected strings, got {other:?}"
+                    )),
+                })
+                .collect::<anyhow::Result<_>>()?,
+            Some(other) => {
+                anyhow::bail!("parameter ultrasonic_positions: expected strings, got {other:?}")
+            }
+        };
+        let p = Self {
+            deadline_ms: args.f64_or("deadline_ms", 50.0)?,
+            voxel_size_m: args.f64_or("voxel_size_m", 0.15)?,
+            cluster_tolerance_m: args.f64_or("cluster_tolerance_m", 0.5)?,
+            sensor_timeout_ms: args.f64_or("sensor_timeout_ms", 150.0)?,
+            diagnostics_period_s: args.f64_or("diagnostics_period_s", 1.0)?,
+            missing_after_s: args.f64_or("missing_after_s", 0.5)?,
+            input_prefix: args.string_or("input_prefix", "/ingest")?,
+            ultrasonic_positions: positions,
+        };
+        for (name, v) in [
+            ("deadline_ms", p.deadline_ms),
+            ("voxel_size_m", p.voxel_size_m),
+            ("cluster_tolerance_m", p.cluster_tolerance_m),
+            ("sensor_timeout_ms", p.sensor_timeout_ms),
+            ("diagnostics_period_s", p.diagnostics_period_s),
+            ("missing_after_s", p.missing_after_s),
+        ] {
+            anyhow::ensure!(
+                v.is_finite() && v > 0.0,
+                "parameter {name} must be positive, got {v}"
+            );
+        }
+        Ok(p)
+    }
+
+    /// The pipeline configuration these parameters give.
+    pub fn pipeline_config(&self) -> PipelineConfig {
+        let mut c = PipelineConfig::default();
+        c.budget.deadline_ns = (self.deadline_ms * 1e6) as i64;
+        c.lidar.voxel_size_m = self.voxel_size_m as f32;
+        c.lidar.cluster.cluster_tolerance_m = self.cluster_tolerance_m as f32;
+        c.sync.timeout_ns = (self.sensor_timeout_ms * 1e6) as i64;
+        c.ultrasonic_names = self
+            .ultrasonic_positions
+            .iter()
+            .enumerate()
+            .map(|(i, p)| (u8::try_from(i).unwrap_or(u8::MAX), p.clone()))
+            .collect();
+        c
+    }
+}
+
+/// What a run did.
+#[derive(Debug, Clone, Default)]
+pub struct LiveReport {
+    /// Cycles published.
+    pub cycles: u64,
+    /// Deadline misses.
+    pub deadline_misses: u64,
+    /// Per cycle: its computing time, ns.
+    pub cycle_ns: Vec<i64>,
+    /// Inputs skipped by the converter, per (topic, reason).
+    pub skipped: BTreeMap<(String, String), u64>,
+}
+
+fn sensor_of(topic: &ContractTopic, positions: &[String]) -> Option<SensorId> {
+    Some(match topic {
+        ContractTopic::LidarPoints => SensorId::Lidar,
+        ContractTopic::RadarFront => SensorId::RadarFront,
+        ContractTopic::CameraDetections => SensorId::CameraFront,
+        ContractTopic::Imu => SensorId::Imu,
+        ContractTopic::VehicleTwist => SensorId::Wheel,
+        ContractTopic::Ultrasonic(p) => {
+            SensorId::Ultrasonic(u8::try_from(positions.iter().position(|q| q == p)?).ok()?)
+        }
+        _ => return None,
+    })
+}
+
+/// Runs the fusion node until `shutdown`.
+pub fn run(
+    args: NodeArgs,
+    transport: Arc<dyn Transport>,
+    shutdown: &Shutdown,
+) -> anyhow::Result<LiveReport> {
+    let params = LiveParams::from_args(&args)?;
+    let mut node = Node::new(args, transport).context("starting the node")?;
+    let mut pipeline =
+        Pipeline::new(params.pipeline_config()).context("building the fusion pipeline")?;
+    let mut converter = Converter::with_ultrasonic(&params.ultrasonic_positions);
+    let prefix = params.input_prefix.trim_end_matches('/').to_string();
+    // Subscriptions by delivery id.
+    let mut topics: BTreeMap<usize, (ContractTopic, String)> = BTreeMap::new();
+    let mut inputs = vec![
+        ContractTopic::LidarPoints,
+        ContractTopic::RadarFront,
+        ContractTopic::CameraDetections,
+        ContractTopic::CameraInfo,
+        ContractTopic::Imu,
+        ContractTopic::VehicleTwist,
+    ];
+    inputs.extend(
+        params
+            .ultrasonic_positions
+            .iter()
+            .map(|p| ContractTopic::Ultrasonic(p.clone())),
+    );
+    for t in inputs {
+        let name = format!("{prefix}{}", t.name());
+        let q = Qos::SENSOR;
+        let id = match &t {
+            ContractTopic::LidarPoints => {
+                node.subscribe::<sensor_msgs::PointCloud2>(&name, q)?.id()
+            }
+            ContractTopic::RadarFront => node.subscribe::<radar_msgs::RadarScan>(&name, q)?.id(),
+            ContractTopic::CameraDetections => node
+                .subscribe::<vision_msgs::Detection2DArray>(&name, q)?
+                .id(),
+            ContractTopic::CameraInfo => node.subscribe::<sensor_msgs::CameraInfo>(&name, q)?.id(),
+            ContractTopic::Imu => node.subscribe::<sensor_msgs::Imu>(&name, q)?.id(),
+            ContractTopic::VehicleTwist => node
+                .subscribe::<geometry_msgs::TwistWithCovarianceStamped>(&name, q)?
+                .id(),
+            _ => node.subscribe::<sensor_msgs::Range>(&name, q)?.id(),
+        };
+        topics.insert(id, (t, node.args().resolve_topic(&name)));
+    }
+    let tf_id = node
+        .subscribe::<tf2_msgs::TFMessage>("/tf_static", Qos::Latched { depth: 100 })?
+        .id();
+    topics.insert(tf_id, (ContractTopic::TfStatic, "/tf_static".to_string()));
+    let odom_pub = node.advertise::<Odometry>("/localization/odometry", Qos::RELIABLE)?;
+    let objects_pub = node.advertise::<TrackedObjectArray>("/perception/objects", Qos::RELIABLE)?;
+    let diag_pub = node.advertise::<DiagnosticArray>("/diagnostics", Qos::RELIABLE)?;
+    node.log(
+        LogLevel::Info,
+        &format!(
+            "fusion node on {} ({} inputs under '{prefix}'), deadline {} ms",
+            node.transport_kind(),
+            topics.len(),
+            params.deadline_ms
+        ),
+    );
+    let mut clock = MonotonicClock::default();
+    let mut report = LiveReport::default();
+    let mut last_seen: BTreeMap<SensorId, Instant> = BTreeMap::new();
+    let mut missing: Vec<SensorId> = Vec::new();
+    let mut last_cycle: Option<CycleOutput> = None;
+    let period = Duration::from_secs_f64(params.diagnostics_period_s);
+    let mut next_diag = Instant::now() + period;
+    let started = Instant::now();
+    while !shutdown.requested() {
+        if let Some(d) = node.recv(Duration::from_millis(20))? {
+            if let Some((topic, name)) = topics.get(&d.sub_id) {
+                if let Some(sensor) = sensor_of(topic, &params.ultrasonic_positions) {
+                    last_seen.insert(sensor, d.received);
+                }
+                let arrival_ns = node.now_ns();
+                if let Some(FeedItem::Input { arrival_ns, input }) =
+                    converter.convert(topic.clone(), name, &d.payload, arrival_ns)
+                {
+                    pipeline.push(arrival_ns, input);
+                }
+            }
+        }
+        for cycle in pipeline.poll(node.now_ns(), &mut clock) {
+            report.cycles += 1;
+            report.cycle_ns.push(cycle.timing.total_ns);
+            report.deadline_misses += u64::from(cycle.timing.missed);
+            if let Some(ego) = &cycle.ego {
+                if let Err(e) = odom_pub.publish(&convert::odometry(ego)) {
+                    node.log(LogLevel::Warn, &format!("publishing odometry: {e}"));
+                }
+            }
+            let objects = convert::tracked_objects(cycle.stamp_ns, &cycle.tracks);
+            if let Err(e) = objects_pub.publish(&objects) {
+                node.log(LogLevel::Warn, &format!("publishing objects: {e}"));
+            }
+            last_cycle = Some(cycle);
+        }
+        // Missing sensors: silent for `missing_after_s` (after a start-up grace period).
+        let now = Instant::now();
+        let silent_limit = Duration::from_secs_f64(params.missing_after_s);
+        let mut now_missing: Vec<SensorId> = last_seen
+            .iter()
+            .filter(|(_, t)| now.duration_since(**t) > silent_limit)
+            .map(|(s, _)| *s)
+            .collect();
+        now_missing.sort();
+        let changed = now_missing != missing;
+        if changed && now.duration_since(started) > silent_limit {
+            for s in now_missing.iter().filter(|s| !missing.contains(s)) {
+                node.log(
+                    LogLevel::Warn,
+                    &format!(
+                        "{} is missing: fusion goes on without it",
+                        pipeline.health().component(*s)
+                    ),
+                );
+            }
+            missing = now_missing;
+        }
+        if now >= next_diag || changed {
+            next_diag = now + period;
+            let diag = diagnostics(
+                &node,
+                &pipeline,
+                last_cycle.as_ref(),
+                report.deadline_misses,
+                &missing,
+                &last_seen,
+                now,
+            );
+            if let Err(e) = diag_pub.publish(&diag) {
+                node.log(LogLevel::Warn, &format!("publishing diagnostics: {e}"));
+            }
+        }
+    }
+    report.skipped = converter.skipped.clone();
+    node.log(LogLevel::Info, "shutting down");
+    Ok(report)
+}
+
+fn diagnostics(
+    node: &Node,
+    pipeline: &Pipeline,
+    cycle: Option<&CycleOutput>,
+    deadline_misses: u64,
+    missing: &[SensorId],
+    last_seen: &BTreeMap<SensorId, Instant>,
+    now: Instant,
+) -> DiagnosticArray {
+    let kv = |k: &str, v: String| KeyValue {
+        key: k.to_string(),
+        value: v,
+    };
+    let name = node.args().full_name();
+    let mut status = Vec::new();
+    for s in pipeline.health().sensor_stats() {
+        let is_missing = missing.contains(&s.sensor);
+        let silent = last_seen
+            .get(&s.sensor)
+            .map_or(f64::INFINITY, |t| now.duration_since(*t).as_secs_f64());
+        let (level, message) = if is_missing {
+            (
+                DiagnosticStatus::ERROR,
+                format!("{} missing: no message for {silent:.1} s", s.component),
+            )
+        } else {
+            (DiagnosticStatus::OK, "ok".to_string())
+        };
+        let mut values = vec![
+            kv("rate_hz", format!("{:.2}", s.rate_hz)),
+            kv("nominal_rate_hz", format!("{:.2}", s.nominal_rate_hz)),
+            kv("messages", s.messages.to_string()),
+            kv("mean_latency_s", format!("{:.4}", s.mean_latency_s)),
+            kv("dropouts", s.dropouts.to_string()),
+        ];
+        for (reason, n) in &s.skipped {
+            values.push(kv(&format!("skipped: {}", reason.as_str()), n.to_string()));
+        }
+        status.push(DiagnosticStatus {
+            level,
+            name: format!("{name}: {}", s.component),
+            message,
+            hardware_id: s.component.clone(),
+            values,
+        });
+    }
+    if let Some(c) = cycle {
+        for f in &c.findings {
+            let level = match f.severity.as_str() {
+                "info" => DiagnosticStatus::OK,
+                "warn" => DiagnosticStatus::WARN,
+                _ => DiagnosticStatus::ERROR,
+            };
+            let mut values: Vec<KeyValue> = f
+                .evidence
+                .iter()
+                .map(|(k, v)| kv(k, format!("{v:.4}")))
+                .collect();
+            values.push(kv("trend_per_s", format!("{:.6}", f.trend_per_s)));
+            values.push(kv(
+                "time_to_threshold_s",
+                format!("{:.1}", f.time_to_threshold_s),
+            ));
+            status.push(DiagnosticStatus {
+                level,
+                name: format!("{name}: finding {}", f.component),
+                message: format!("{} ({})", f.kind.as_str(), f.severity.as_str()),
+                hardware_id: f.component.clone(),
+                values,
+            });
+        }
+        let mut values: Vec<KeyValue> = c
+            .timing
+            .stage_ns
+            .iter()
+            .map(|(stage, ns)| {
+                kv(
+                    &format!("{}_ms", stage.as_str()),
+                    format!("{:.3}", *ns as f64 / 1e6),
+                )
+            })
+            .collect();
+        values.push(kv(
+            "cycle_ms",
+            format!("{:.3}", c.timing.total_ns as f64 / 1e6),
+        ));
+        values.push(kv("deadline_misses", deadline_misses.to_string()));
+        values.push(kv("tracks", c.tracks.len().to_string()));
+        values.push(kv(
+            "late",
+            c.late
+                .iter()
+                .map(|s| pipeline.health().component(*s))
+                .collect::<Vec<_>>()
+                .join(","),
+        ));
+        let degraded = !c.late.is_empty() || !missing.is_empty();
+        status.push(DiagnosticStatus {
+            level: if degraded {
+                DiagnosticStatus::WARN
+            } else {
+                DiagnosticStatus::OK
+            },
+            name: format!("{name}: cycle"),
+            message: if degraded {
+                "degraded: running without a late or missing sensor".into()
+            } else {
+                "ok".into()
+            },
+            hardware_id: "fusion".into(),
+            values,
+        });
+    }
+    DiagnosticArray {
+        header: Header {
+            stamp: Time::from_nanos(node.now_ns()),
+            frame_id: String::new(),
+        },
+        status,
+    }
+}
+
+/// `main` of the `fusion_node` binary: standard ROS 2 arguments, DDS on `ROS_DOMAIN_ID`.
+pub fn main_dds() -> anyhow::Result<()> {
+    use edgefuse_ros::dds::DdsTransport;
+    let args = NodeArgs::parse("fusion_node", std::env::args().skip(1))
+        .context("reading ROS arguments")?;
+    let shutdown = Shutdown::on_signals().context("installing signal handlers")?;
+    let transport = DdsTransport::new(
+        DdsTransport::domain_from_env()?,
+        &args.namespace,
+        &args.node_name,
+    )
+    .context("joining DDS")?;
+    let report = run(args, Arc::new(transport), &shutdown)?;
+    eprintln!(
+        "fusion_node: {} cycles, {} deadline misses, skipped {:?}",
+        report.cycles, report.deadline_misses, report.skipped
+    );
+    Ok(())
+}
