@@ -10,6 +10,7 @@ use clap::{Parser, Subcommand};
 
 pub mod info;
 pub mod launch_cmd;
+pub mod replay;
 pub mod samples;
 
 /// edgefuse: automotive sensor fusion on ROS 2 — generate, inspect and replay drives.
@@ -67,6 +68,9 @@ pub enum Command {
     },
     /// Run a ROS 2 launch XML file without ROS installed, like `ros2 launch`.
     Launch(launch_cmd::LaunchArgs),
+    /// Replay a bag on its topics over DDS with /clock, or through the pipeline in-process
+    /// (`--fast`).
+    Replay(replay::ReplayArgs),
 }
 
 /// Runs one command.
@@ -146,6 +150,7 @@ pub fn run(cli: Cli) -> Result<()> {
             demo(&dir)
         }
         Command::Launch(args) => launch_cmd::run(args),
+        Command::Replay(args) => replay::run(args),
     }
 }
 

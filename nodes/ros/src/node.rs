@@ -161,6 +161,18 @@ impl Node {
         })
     }
 
+    /// A publisher of payloads that are already CDR of `type_name` (a player's), on `topic`
+    /// resolved through namespace and remaps.
+    pub fn advertise_raw(
+        &self,
+        topic: &str,
+        type_name: &str,
+        qos: Qos,
+    ) -> Result<Box<dyn RawPublisher>, TransportError> {
+        let resolved = self.args.resolve_topic(topic);
+        self.transport.advertise(&resolved, type_name, qos)
+    }
+
     /// The next delivery within `timeout`; `/clock` is consumed here. `Ok(None)` on timeout.
     pub fn recv(&mut self, timeout: Duration) -> Result<Option<Delivery>, TransportError> {
         let deadline = std::time::Instant::now() + timeout;

@@ -1,0 +1,139 @@
+//! End to end over DDS, every node its own DDS participant (as separate processes would be),
+//! inside a private loopback-only network namespace: the player replays a sample drive with
+//! `/clock` at the recording's pace, the five ingest nodes validate and republish, the fusion
+//! node publishes odometry, objects and diagnostics. Mid-replay the radar ingest node is
+//! stopped: fusion goes on without it (cycles and odometry keep coming), and `/diagnostics`
+//! names the missing radar within 1 s. (The LiDAR sweep is the cycle's reference: without it
+//! no cycle runs; see the README.)
+
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use edgefuse_bag::{BagReader, ReadOptions};
+use edgefuse_ingest::SensorKind;
+use edgefuse_msgs::diagnostic_msgs::{DiagnosticArray, DiagnosticStatus};
+use edgefuse_msgs::edgefuse_msgs::TrackedObjectArray;
+use edgefuse_msgs::nav_msgs::Odometry;
+use edgefuse_ros::dds::DdsTransport;
+use edgefuse_ros::shutdown::Shutdown;
+use edgefuse_ros::{Node, NodeArgs, Qos};
+use edgefuse_system_tests::netns;
+
+fn dds(name: &str) -> Arc<DdsTransport> {
+    Arc::new(DdsTransport::new(0, "/", name).unwrap())
+}
+
+#[test]
+fn replay_over_dds_with_a_node_killed_mid_drive() {
+    if !netns::isolated("replay_over_dds_with_a_node_killed_mid_drive") {
+        return;
+    }
+    let bag = edgefuse_system_tests::sample_bag("highway_cut_in").unwrap();
+    let stop_all = Shutdown::manual();
+    let stop_radar = Shutdown::manual();
+    let mut ingest = Vec::new();
+    for kind in [
+        SensorKind::Lidar,
+        SensorKind::Radar,
+        SensorKind::Camera,
+        SensorKind::Ultrasonic,
+        SensorKind::Imu,
+    ] {
+        let stop = if kind == SensorKind::Radar {
+            stop_radar.clone()
+        } else {
+            stop_all.clone()
+        };
+        ingest.push(std::thread::spawn(move || {
+            let args = NodeArgs::parse(kind.default_name(), Vec::<String>::new()).unwrap();
+            edgefuse_ingest::run(kind, args, dds(kind.default_name()), &stop).unwrap()
+        }));
+    }
+    let fusion = {
+        let stop = stop_all.clone();
+        std::thread::spawn(move || {
+            let args =
+                NodeArgs::parse("fusion_node", ["--ros-args", "-p", "use_sim_time:=true"]).unwrap();
+            edgefuse_fusion_node::live::run(args, dds("fusion_node"), &stop).unwrap()
+        })
+    };
+    let mut probe = Node::new(
+        NodeArgs::parse("probe", Vec::<String>::new()).unwrap(),
+        dds("probe"),
+    )
+    .unwrap();
+    let odom_sub = probe
+        .subscribe::<Odometry>("/localization/odometry", Qos::RELIABLE)
+        .unwrap();
+    let obj_sub = probe
+        .subscribe::<TrackedObjectArray>("/perception/objects", Qos::RELIABLE)
+        .unwrap();
+    let diag_sub = probe
+        .subscribe::<DiagnosticArray>("/diagnostics", Qos::RELIABLE)
+        .unwrap();
+    // The player: 8 s of the drive at its own pace.
+    let player = {
+        let stop = stop_all.clone();
+        let bag = bag.clone();
+        std::thread::spawn(move || {
+            let reader = BagReader::open(&bag).unwrap();
+            let (first, _) = reader.time_range_ns().unwrap();
+            let opts = ReadOptions {
+                end_ns: Some(first + 8_000_000_000),
+                ..ReadOptions::default()
+            };
+            let args = NodeArgs::parse("player", Vec::<String>::new()).unwrap();
+            edgefuse_cli::replay::play(&bag, 1.0, &opts, args, dds("player"), &stop).unwrap()
+        })
+    };
+    let start = Instant::now();
+    let (mut odom, mut objects, mut odom_after_kill) = (0, 0, 0);
+    let mut killed_at: Option<Instant> = None;
+    let mut radar_missing_after: Option<Duration> = None;
+    while start.elapsed() < Duration::from_secs(12) {
+        if killed_at.is_none() && start.elapsed() > Duration::from_secs(5) {
+            stop_radar.request();
+            killed_at = Some(Instant::now());
+        }
+        let Some(d) = probe.recv(Duration::from_millis(50)).unwrap() else {
+            continue;
+        };
+        if probe.decode(odom_sub, &d).is_some() {
+            odom += 1;
+            if killed_at.is_some() {
+                odom_after_kill += 1;
+            }
+        } else if probe.decode(obj_sub, &d).is_some() {
+            objects += 1;
+        } else if let Some(diag) = probe.decode(diag_sub, &d) {
+            let names_radar = diag.status.iter().any(|s| {
+                s.level == DiagnosticStatus::ERROR
+                    && s.hardware_id == "radar_front"
+                    && s.message.contains("missing")
+            });
+            if let (Some(k), true, None) = (killed_at, names_radar, radar_missing_after) {
+                radar_missing_after = Some(k.elapsed());
+            }
+        }
+    }
+    stop_all.request();
+    let played = player.join().unwrap();
+    let report = fusion.join().unwrap();
+    let stats: Vec<_> = ingest.into_iter().map(|h| h.join().unwrap()).collect();
+    eprintln!(
+        "played {:?}\nfusion: {} cycles, {} misses, skipped {:?}\nodometry {odom} ({odom_after_kill} after the kill), objects {objects}, radar missing after {radar_missing_after:?}",
+        played.published, report.cycles, report.deadline_misses, report.skipped
+    );
+    eprintln!("ingest: {stats:?}");
+    assert!(report.cycles >= 20, "fusion cycles: {}", report.cycles);
+    assert!(objects >= 20, "object arrays received: {objects}");
+    assert!(odom >= 20, "odometry received: {odom}");
+    assert!(
+        odom_after_kill >= 10,
+        "odometry after the kill: {odom_after_kill}"
+    );
+    let after = radar_missing_after.expect("/diagnostics named the missing radar");
+    assert!(after <= Duration::from_secs(1), "named after {after:?}");
+}
