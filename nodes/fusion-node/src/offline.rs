@@ -158,16 +158,16 @@ impl Converter {
             ContractTopic::TfStatic => {
                 let msg: tf2_msgs::TFMessage = self.decode(m)?;
                 if let Err(e) = self.tf.add(&msg) {
-                    self.skip(&m.topic, e.to_string());
+                    self.skip(m.topic, e.to_string());
                 }
                 return None;
             }
             ContractTopic::CameraInfo => {
                 let info: sensor_msgs::CameraInfo = self.decode(m)?;
-                let mount = self.mount(&m.topic, &info.header.frame_id)?;
+                let mount = self.mount(m.topic, &info.header.frame_id)?;
                 match convert::camera_model(&info, mount) {
                     Ok(model) => self.camera = Some(model),
-                    Err(e) => self.skip(&m.topic, e.to_string()),
+                    Err(e) => self.skip(m.topic, e.to_string()),
                 }
                 return None;
             }
@@ -177,41 +177,41 @@ impl Converter {
             }
             ContractTopic::LidarPoints => {
                 let cloud: sensor_msgs::PointCloud2 = self.decode(m)?;
-                let mount = self.mount(&m.topic, &cloud.header.frame_id)?;
+                let mount = self.mount(m.topic, &cloud.header.frame_id)?;
                 match convert::lidar_scan(&cloud, mount) {
                     Ok((scan, skips)) => {
                         self.non_finite_points += skips.non_finite;
                         Input::Lidar(scan)
                     }
                     Err(e) => {
-                        self.skip(&m.topic, e.to_string());
+                        self.skip(m.topic, e.to_string());
                         return None;
                     }
                 }
             }
             ContractTopic::RadarFront => {
                 let scan: radar_msgs::RadarScan = self.decode(m)?;
-                let mount = self.mount(&m.topic, &scan.header.frame_id)?;
+                let mount = self.mount(m.topic, &scan.header.frame_id)?;
                 Input::Radar(convert::radar_scan(&scan, mount))
             }
             ContractTopic::CameraDetections => {
                 let det: vision_msgs::Detection2DArray = self.decode(m)?;
                 let Some(model) = self.camera else {
-                    self.skip(&m.topic, "no camera_info received yet");
+                    self.skip(m.topic, "no camera_info received yet");
                     return None;
                 };
                 Input::Camera(convert::camera_frame(&det, model))
             }
             ContractTopic::Ultrasonic(position) => {
                 let range: sensor_msgs::Range = self.decode(m)?;
-                let mount = self.mount(&m.topic, &range.header.frame_id)?;
+                let mount = self.mount(m.topic, &range.header.frame_id)?;
                 let next = u8::try_from(self.ultrasonic.len()).unwrap_or(u8::MAX);
                 let index = *self.ultrasonic.entry(position).or_insert(next);
                 Input::Ultrasonic(convert::ultrasonic(&range, index, mount))
             }
             ContractTopic::Imu => {
                 let imu: sensor_msgs::Imu = self.decode(m)?;
-                let mount = self.mount(&m.topic, &imu.header.frame_id)?;
+                let mount = self.mount(m.topic, &imu.header.frame_id)?;
                 Input::Imu(convert::imu(&imu, mount))
             }
             ContractTopic::VehicleTwist => {
