@@ -1,5 +1,4 @@
-//! The synthetic ground-removed LiDAR scene of the clustering benches (`cluster.rs` holds the
-//! same function): cars and pedestrians seen as their visible faces, building walls, vegetation
+//! The synthetic ground-removed LiDAR scene of the clustering benches: cars and pedestrians seen as their visible faces, building walls, vegetation
 //! blobs and sparse clutter. Shared by path with the system tests' DBSCAN comparison against
 //! scikit-learn, so that both measure the same clouds.
 

@@ -18,29 +18,12 @@ use edgefuse_msgs::nav_msgs::Odometry;
 use edgefuse_msgs::std_msgs::Header;
 use edgefuse_msgs::{geometry_msgs, radar_msgs, sensor_msgs, tf2_msgs, vision_msgs};
 use edgefuse_ros::shutdown::Shutdown;
-use edgefuse_ros::{LogLevel, Node, NodeArgs, ParamValue, Qos, Transport};
+use edgefuse_ros::{LogLevel, Node, NodeArgs, Qos, Transport};
 
 use crate::convert;
 use crate::offline::{Converter, FeedItem};
 use crate::runner::MonotonicClock;
 use crate::topics::ContractTopic;
-
-/// The ultrasonic positions of the sample vehicle, subscribed unless `ultrasonic_positions`
-/// says otherwise.
-pub const DEFAULT_ULTRASONIC_POSITIONS: [&str; 12] = [
-    "front_left_corner",
-    "front_left",
-    "front_center_left",
-    "front_center_right",
-    "front_right",
-    "front_right_corner",
-    "rear_left_corner",
-    "rear_left",
-    "rear_center_left",
-    "rear_center_right",
-    "rear_right",
-    "rear_right_corner",
-];
 
 /// The fusion node's parameters (ROS 2 params; defaults in brackets).
 #[derive(Debug, Clone, PartialEq)]
@@ -66,21 +49,7 @@ pub struct LiveParams {
 impl LiveParams {
     /// From the node's parameters.
     pub fn from_args(args: &NodeArgs) -> anyhow::Result<Self> {
-        let positions = match args.params.get("ultrasonic_positions") {
-            None => DEFAULT_ULTRASONIC_POSITIONS.map(String::from).to_vec(),
-            Some(ParamValue::Array(items)) => items
-                .iter()
-                .map(|v| match v {
-                    ParamValue::String(s) => Ok(s.clone()),
-                    other => Err(anyhow::anyhow!(
-                        "parameter ultrasonic_positions: expected strings, got {other:?}"
-                    )),
-                })
-                .collect::<anyhow::Result<_>>()?,
-            Some(other) => {
-                anyhow::bail!("parameter ultrasonic_positions: expected strings, got {other:?}")
-            }
-        };
+        let positions = edgefuse_ingest::ultrasonic_positions(args)?;
         let p = Self {
             deadline_ms: args.f64_or("deadline_ms", 50.0)?,
             voxel_size_m: args.f64_or("voxel_size_m", 0.15)?,

@@ -84,6 +84,25 @@ pub const DEFAULT_ULTRASONIC_POSITIONS: [&str; 12] = [
     "rear_right_corner",
 ];
 
+/// The `ultrasonic_positions` parameter (a string array), or the sample vehicle's 12.
+pub fn ultrasonic_positions(args: &NodeArgs) -> anyhow::Result<Vec<String>> {
+    match args.params.get("ultrasonic_positions") {
+        None => Ok(DEFAULT_ULTRASONIC_POSITIONS.map(String::from).to_vec()),
+        Some(edgefuse_ros::ParamValue::Array(items)) => items
+            .iter()
+            .map(|v| match v {
+                edgefuse_ros::ParamValue::String(s) => Ok(s.clone()),
+                other => Err(anyhow::anyhow!(
+                    "parameter ultrasonic_positions: expected strings, got {other:?}"
+                )),
+            })
+            .collect(),
+        Some(other) => {
+            anyhow::bail!("parameter ultrasonic_positions: expected a string array, got {other:?}")
+        }
+    }
+}
+
 /// An ingest node's parameters.
 #[derive(Debug, Clone, PartialEq)]
 pub struct IngestParams {
@@ -106,21 +125,7 @@ impl IngestParams {
     pub fn from_args(kind: SensorKind, args: &NodeArgs) -> anyhow::Result<Self> {
         let nominal = kind.nominal_rate_hz();
         let d = Limits::default();
-        let positions = match args.params.get("ultrasonic_positions") {
-            None => DEFAULT_ULTRASONIC_POSITIONS.map(String::from).to_vec(),
-            Some(edgefuse_ros::ParamValue::Array(items)) => items
-                .iter()
-                .map(|v| match v {
-                    edgefuse_ros::ParamValue::String(s) => Ok(s.clone()),
-                    other => Err(anyhow::anyhow!(
-                        "parameter ultrasonic_positions: expected strings, got {other:?}"
-                    )),
-                })
-                .collect::<anyhow::Result<_>>()?,
-            Some(other) => anyhow::bail!(
-                "parameter ultrasonic_positions: expected a string array, got {other:?}"
-            ),
-        };
+        let positions = ultrasonic_positions(args)?;
         let p = Self {
             expected_rate_hz: args.f64_or("expected_rate_hz", nominal)?,
             max_rate_hz: args.f64_or("max_rate_hz", 2.0 * nominal)?,

@@ -250,7 +250,6 @@ impl Drop for DdsTransport {
         if let Some(h) = self.poller.take() {
             let _ = h.join();
         }
-        let _ = &self.context;
     }
 }
 
