@@ -111,7 +111,8 @@ struct Shared {
 
 /// ROS 2 over DDS for one node.
 pub struct DdsTransport {
-    context: Context,
+    /// Keeps the DDS participant alive as long as the transport (dropped after the poller).
+    _context: Context,
     node: Mutex<Node>,
     publisher: rustdds::Publisher,
     subscriber: rustdds::Subscriber,
@@ -188,7 +189,7 @@ impl DdsTransport {
                 .map_err(|e| middleware("start poller", name, e))?
         };
         Ok(Self {
-            context,
+            _context: context,
             node: Mutex::new(node),
             publisher,
             subscriber,
