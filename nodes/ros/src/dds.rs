@@ -22,7 +22,9 @@ use rustdds::no_key::{DataWriter, Decode, DefaultDecoder, DeserializerAdapter, S
 use rustdds::RepresentationIdentifier;
 
 use crate::qos::Qos;
-use crate::transport::{Delivery, LogLevel, RawPublisher, Transport, TransportError};
+use crate::transport::{
+    check_payload, Delivery, LogLevel, RawPublisher, Transport, TransportError,
+};
 
 /// A CDR payload with its 4-byte encapsulation header.
 #[derive(Debug, Clone)]
@@ -261,12 +263,7 @@ struct DdsPublisher {
 
 impl RawPublisher for DdsPublisher {
     fn publish(&self, payload: Vec<u8>) -> Result<(), TransportError> {
-        if payload.len() < 4 {
-            return Err(TransportError::ShortPayload {
-                topic: self.topic.clone(),
-                len: payload.len(),
-            });
-        }
+        check_payload(&self.topic, &payload)?;
         self.writer
             .lock()
             .unwrap_or_else(PoisonError::into_inner)

@@ -9,7 +9,9 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Instant;
 
 use crate::qos::Qos;
-use crate::transport::{Delivery, LogLevel, RawPublisher, Transport, TransportError};
+use crate::transport::{
+    check_payload, Delivery, LogLevel, RawPublisher, Transport, TransportError,
+};
 
 #[derive(Default)]
 struct TopicState {
@@ -71,12 +73,7 @@ struct InProcPublisher {
 
 impl RawPublisher for InProcPublisher {
     fn publish(&self, payload: Vec<u8>) -> Result<(), TransportError> {
-        if payload.len() < 4 {
-            return Err(TransportError::ShortPayload {
-                topic: self.topic.clone(),
-                len: payload.len(),
-            });
-        }
+        check_payload(&self.topic, &payload)?;
         let payload = Arc::new(payload);
         let now = Instant::now();
         self.bus.with_topic(&self.topic, &self.type_name, |t| {

@@ -67,6 +67,17 @@ pub enum LogLevel {
     Error,
 }
 
+/// Refuses a payload too short to hold the CDR encapsulation header (every transport does).
+pub fn check_payload(topic: &str, payload: &[u8]) -> Result<(), TransportError> {
+    if payload.len() < 4 {
+        return Err(TransportError::ShortPayload {
+            topic: topic.to_string(),
+            len: payload.len(),
+        });
+    }
+    Ok(())
+}
+
 /// A publisher of raw CDR payloads on one topic.
 pub trait RawPublisher: Send + Sync {
     /// Publishes one payload (with its encapsulation header).
