@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use edgefuse_fusion::pipeline::{CycleOutput, Pipeline, PipelineConfig};
-use edgefuse_fusion::types::SensorId;
+use edgefuse_fusion::types::{Input, SensorId};
 use edgefuse_msgs::builtin_interfaces::Time;
 use edgefuse_msgs::diagnostic_msgs::{DiagnosticArray, DiagnosticStatus, KeyValue};
 use edgefuse_msgs::edgefuse_msgs::TrackedObjectArray;
@@ -102,6 +102,10 @@ pub struct LiveReport {
     pub deadline_misses: u64,
     /// Per cycle: its computing time, ns.
     pub cycle_ns: Vec<i64>,
+    /// Per cycle: from the newest measurement in the cycle (the latest item stamp, and the
+    /// LiDAR sweep's last point, stamp + its largest `t`) to the publication of
+    /// `/perception/objects`, ns (on [`Node::latency_clock_ns`]'s axis).
+    pub latency_ns: Vec<i64>,
     /// Inputs skipped by the converter, per (topic, reason).
     pub skipped: BTreeMap<(String, String), u64>,
 }
@@ -189,6 +193,8 @@ pub fn run(
     let mut last_seen: BTreeMap<SensorId, Instant> = BTreeMap::new();
     let mut missing: Vec<SensorId> = Vec::new();
     let mut last_cycle: Option<CycleOutput> = None;
+    // Per LiDAR stamp, the time of the sweep's last point.
+    let mut sweep_end_ns: BTreeMap<i64, i64> = BTreeMap::new();
     let period = Duration::from_secs_f64(params.diagnostics_period_s);
     let mut next_diag = Instant::now() + period;
     let started = Instant::now();
@@ -202,6 +208,17 @@ pub fn run(
                 if let Some(FeedItem::Input { arrival_ns, input }) =
                     converter.convert(topic.clone(), name, &d.payload, arrival_ns)
                 {
+                    if let Input::Lidar(scan) = &input {
+                        // The sweep's newest measurement is its last point, not its stamp.
+                        let last_s = scan.points.iter().map(|p| p.t_s).fold(0.0f32, f32::max);
+                        sweep_end_ns.insert(
+                            scan.stamp_ns,
+                            scan.stamp_ns + (f64::from(last_s) * 1e9) as i64,
+                        );
+                        while sweep_end_ns.len() > 64 {
+                            sweep_end_ns.pop_first();
+                        }
+                    }
                     pipeline.push(arrival_ns, input);
                 }
             }
@@ -219,6 +236,12 @@ pub fn run(
             if let Err(e) = objects_pub.publish(&objects) {
                 node.log(LogLevel::Warn, &format!("publishing objects: {e}"));
             }
+            let newest_ns = sweep_end_ns
+                .get(&cycle.stamp_ns)
+                .map_or(cycle.newest_input_ns, |end| {
+                    (*end).max(cycle.newest_input_ns)
+                });
+            report.latency_ns.push(node.latency_clock_ns() - newest_ns);
             last_cycle = Some(cycle);
         }
         // Missing sensors: silent for `missing_after_s` (after a start-up grace period).
@@ -399,9 +422,32 @@ pub fn main_dds() -> anyhow::Result<()> {
     )
     .context("joining DDS")?;
     let report = run(args, Arc::new(transport), &shutdown)?;
-    eprintln!(
-        "fusion_node: {} cycles, {} deadline misses, skipped {:?}",
-        report.cycles, report.deadline_misses, report.skipped
-    );
+    eprintln!("SUMMARY {}", report.summary_json());
     Ok(())
+}
+
+impl LiveReport {
+    /// One JSON line: cycles, misses, cycle time and latency percentiles (ms), skips.
+    pub fn summary_json(&self) -> String {
+        fn pct(v: &[i64], p: f64) -> f64 {
+            if v.is_empty() {
+                return f64::NAN;
+            }
+            let mut v = v.to_vec();
+            v.sort_unstable();
+            v[((v.len() as f64 - 1.0) * p).round() as usize] as f64 / 1e6
+        }
+        let skipped: u64 = self.skipped.values().sum();
+        format!(
+            "{{\"cycles\":{},\"deadline_misses\":{},\"cycle_p50_ms\":{:.3},\"cycle_p99_ms\":{:.3},\"latency_p50_ms\":{:.3},\"latency_p99_ms\":{:.3},\"latency_max_ms\":{:.3},\"skipped\":{}}}",
+            self.cycles,
+            self.deadline_misses,
+            pct(&self.cycle_ns, 0.5),
+            pct(&self.cycle_ns, 0.99),
+            pct(&self.latency_ns, 0.5),
+            pct(&self.latency_ns, 0.99),
+            pct(&self.latency_ns, 1.0),
+            skipped
+        )
+    }
 }

@@ -63,6 +63,28 @@ impl ContractTopic {
         })
     }
 
+    /// The ROS type the contract gives the topic.
+    pub fn type_name(&self) -> &'static str {
+        use ::edgefuse_msgs::{
+            diagnostic_msgs, edgefuse_msgs as own, geometry_msgs, nav_msgs, radar_msgs,
+            sensor_msgs, tf2_msgs, vision_msgs, RosMessage,
+        };
+        match self {
+            Self::LidarPoints => sensor_msgs::PointCloud2::TYPE_NAME,
+            Self::RadarFront => radar_msgs::RadarScan::TYPE_NAME,
+            Self::CameraDetections => vision_msgs::Detection2DArray::TYPE_NAME,
+            Self::CameraInfo => sensor_msgs::CameraInfo::TYPE_NAME,
+            Self::CameraImage => sensor_msgs::Image::TYPE_NAME,
+            Self::Ultrasonic(_) => sensor_msgs::Range::TYPE_NAME,
+            Self::Imu => sensor_msgs::Imu::TYPE_NAME,
+            Self::VehicleTwist => geometry_msgs::TwistWithCovarianceStamped::TYPE_NAME,
+            Self::TfStatic => tf2_msgs::TFMessage::TYPE_NAME,
+            Self::Odometry | Self::GroundTruthEgo => nav_msgs::Odometry::TYPE_NAME,
+            Self::Objects | Self::GroundTruthObjects => own::TrackedObjectArray::TYPE_NAME,
+            Self::Diagnostics => diagnostic_msgs::DiagnosticArray::TYPE_NAME,
+        }
+    }
+
     /// The topic name.
     pub fn name(&self) -> String {
         match self {

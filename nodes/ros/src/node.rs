@@ -96,6 +96,8 @@ pub struct Node {
     counters: BTreeMap<String, TopicCounters>,
     clock_sub: Option<SubId<Clock>>,
     sim_time_ns: Option<i64>,
+    /// When the last `/clock` arrived.
+    sim_time_at: Option<std::time::Instant>,
 }
 
 impl Node {
@@ -112,6 +114,7 @@ impl Node {
             counters: BTreeMap::new(),
             clock_sub: None,
             sim_time_ns: None,
+            sim_time_at: None,
         };
         if use_sim_time {
             node.clock_sub = Some(node.subscribe::<Clock>("/clock", Qos::Reliable { depth: 1 })?);
@@ -144,6 +147,27 @@ impl Node {
             id,
             _m: PhantomData,
         })
+    }
+
+    /// Subscribes to `topic` carrying `type_name` without decoding (a recorder's); returns the
+    /// id its deliveries carry.
+    pub fn subscribe_raw(
+        &mut self,
+        topic: &str,
+        type_name: &str,
+        qos: Qos,
+    ) -> Result<usize, TransportError> {
+        let resolved = self.args.resolve_topic(topic);
+        let id = self.subs.len();
+        self.transport
+            .subscribe(&resolved, type_name, qos, id, self.tx.clone())?;
+        self.subs.push(SubInfo { topic: resolved });
+        Ok(id)
+    }
+
+    /// The resolved topic of a subscription id.
+    pub fn topic_of(&self, sub_id: usize) -> Option<&str> {
+        self.subs.get(sub_id).map(|s| s.topic.as_str())
     }
 
     /// A publisher on `topic` (resolved through namespace and remaps).
@@ -190,6 +214,7 @@ impl Node {
                 if clock.is(&d) {
                     if let Some(c) = self.decode(clock, &d) {
                         self.sim_time_ns = Some(c.clock.as_nanos());
+                        self.sim_time_at = Some(d.received);
                     }
                     continue;
                 }
@@ -244,6 +269,19 @@ impl Node {
         SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX))
+    }
+
+    /// The present instant on the sensors' time axis, ns, for latency measurement: the system
+    /// clock, or under sim time the last `/clock` plus the wall time since it arrived (a
+    /// player at the recording's pace).
+    pub fn latency_clock_ns(&self) -> i64 {
+        match (self.clock_sub, self.sim_time_ns, self.sim_time_at) {
+            (Some(_), Some(sim), Some(at)) => {
+                sim.saturating_add(i64::try_from(at.elapsed().as_nanos()).unwrap_or(i64::MAX))
+            }
+            (Some(_), _, _) => 0,
+            (None, _, _) => self.now_ns(),
+        }
     }
 
     /// Whether the node follows `/clock`.

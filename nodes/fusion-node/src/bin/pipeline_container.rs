@@ -53,9 +53,6 @@ fn main() -> anyhow::Result<()> {
         }
     }
     let report = report?;
-    eprintln!(
-        "pipeline_container: {} cycles, {} deadline misses",
-        report.cycles, report.deadline_misses
-    );
+    eprintln!("SUMMARY {}", report.summary_json());
     Ok(())
 }
