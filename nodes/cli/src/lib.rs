@@ -10,6 +10,7 @@ use clap::{Parser, Subcommand};
 
 pub mod info;
 pub mod launch_cmd;
+pub mod record;
 pub mod replay;
 pub mod samples;
 
@@ -71,6 +72,8 @@ pub enum Command {
     /// Replay a bag on its topics over DDS with /clock, or through the pipeline in-process
     /// (`--fast`).
     Replay(replay::ReplayArgs),
+    /// Record live topics (over DDS) into a rosbag2 bag, like `ros2 bag record`.
+    Record(record::RecordArgs),
 }
 
 /// Runs one command.
@@ -151,6 +154,7 @@ pub fn run(cli: Cli) -> Result<()> {
         }
         Command::Launch(args) => launch_cmd::run(args),
         Command::Replay(args) => replay::run(args),
+        Command::Record(args) => record::run(args),
     }
 }
 

@@ -38,6 +38,10 @@ pub struct ReplayArgs {
     /// Stop after this many seconds of the bag.
     #[arg(long)]
     pub duration: Option<f64>,
+    /// Also record the pipeline's outputs (odometry, objects, diagnostics) into this bag
+    /// directory: from the network while playing, or straight from the pipeline with --fast.
+    #[arg(long)]
+    pub record: Option<PathBuf>,
     /// Standard ROS 2 arguments (`--ros-args ...`), as `ros2 launch` passes them.
     #[arg(trailing_var_arg = true, allow_hyphen_values = true, hide = true)]
     pub ros_args: Vec<String>,
@@ -151,6 +155,44 @@ pub fn play(
     Ok(stats)
 }
 
+/// The pipeline's outputs, recorded by `--record`.
+const OUTPUT_TOPICS: [&str; 3] = [
+    "/localization/odometry",
+    "/perception/objects",
+    "/diagnostics",
+];
+
+/// Writes a fast run's odometry and objects into a bag at `out` (cycle stamps as log times).
+fn write_outputs(out: &Path, report: &edgefuse_fusion_node::runner::RunReport) -> Result<u64> {
+    use edgefuse_fusion_node::convert;
+    let mut w = edgefuse_bag::BagWriter::create(out, edgefuse_bag::BagWriteOptions::default())
+        .with_context(|| format!("creating {}", out.display()))?;
+    let (odom, objects) = ("/localization/odometry", "/perception/objects");
+    w.add_topic(odom, "nav_msgs/msg/Odometry", edgefuse_bag::Qos::Reliable)?;
+    w.add_topic(
+        objects,
+        "edgefuse_msgs/msg/TrackedObjectArray",
+        edgefuse_bag::Qos::Reliable,
+    )?;
+    let mut n = 0;
+    for f in &report.frames {
+        let c = &f.cycle;
+        if let Some(ego) = &c.ego {
+            w.write(odom, c.stamp_ns, &convert::odometry(ego))?;
+            n += 1;
+        }
+        w.write(
+            objects,
+            c.stamp_ns,
+            &convert::tracked_objects(c.stamp_ns, &c.tracks),
+        )?;
+        n += 1;
+    }
+    w.finish()
+        .with_context(|| format!("finishing {}", out.display()))?;
+    Ok(n)
+}
+
 fn pct(v: &mut [i64], p: f64) -> f64 {
     if v.is_empty() {
         return f64::NAN;
@@ -194,6 +236,10 @@ pub fn run(a: ReplayArgs) -> Result<()> {
         );
         let skipped: u64 = report.feed_skipped.values().sum();
         println!("messages skipped {skipped} {:?}", report.feed_skipped);
+        if let Some(out) = &a.record {
+            let n = write_outputs(out, &report)?;
+            println!("recorded {n} output messages to {}", out.display());
+        }
         return Ok(());
     }
     let args = NodeArgs::parse("player", a.ros_args.clone()).context("reading ROS arguments")?;
@@ -204,14 +250,46 @@ pub fn run(a: ReplayArgs) -> Result<()> {
         &args.node_name,
     )
     .context("joining DDS")?;
+    let transport: Arc<dyn Transport> = Arc::new(transport);
+    // --record: a recorder node in this process, on the same participant.
+    let recorder = match &a.record {
+        None => None,
+        Some(out) => {
+            let topics = OUTPUT_TOPICS
+                .iter()
+                .map(|t| crate::record::topic_and_type(t))
+                .collect::<Result<Vec<_>>>()?;
+            let (out, t, stop) = (out.clone(), Arc::clone(&transport), Shutdown::manual());
+            let rec_args = NodeArgs::parse("replay_recorder", Vec::<String>::new())?;
+            let handle = {
+                let stop = stop.clone();
+                std::thread::spawn(move || crate::record::record(&out, &topics, rec_args, t, &stop))
+            };
+            Some((handle, stop))
+        }
+    };
     let stats = play(
         &a.bag,
         a.rate,
         &options,
         args,
-        Arc::new(transport),
+        Arc::clone(&transport),
         &shutdown,
-    )?;
+    );
+    if let Some((handle, stop)) = recorder {
+        // Let the last cycles arrive.
+        std::thread::sleep(Duration::from_millis(500));
+        stop.request();
+        match handle.join() {
+            Ok(r) => {
+                let (rec, _) = r?;
+                let n: u64 = rec.written.values().sum();
+                println!("recorded {n} output messages: {:?}", rec.written);
+            }
+            Err(_) => anyhow::bail!("the recorder thread panicked"),
+        }
+    }
+    let stats = stats?;
     let n: u64 = stats.published.values().sum();
     println!(
         "published {n} messages on {} topics: {:.1} s of bag in {:.1} s (rate {})",
