@@ -1,10 +1,13 @@
 //! End to end over DDS, every node its own DDS participant (as separate processes would be),
 //! inside a private loopback-only network namespace: the player replays a sample drive with
 //! `/clock` at the recording's pace, the five ingest nodes validate and republish, the fusion
-//! node publishes odometry, objects and diagnostics. Mid-replay the radar ingest node is
-//! stopped: fusion goes on without it (cycles and odometry keep coming), and `/diagnostics`
-//! names the missing radar within 1 s. (The LiDAR sweep is the cycle's reference: without it
-//! no cycle runs; see the README.)
+//! node publishes odometry, objects and diagnostics.
+//! - Mid-replay the radar ingest node is stopped: fusion goes on without it (cycles and odometry
+//!   keep coming), and `/diagnostics` names the missing radar within 1 s; started again, the
+//!   radar is reported OK again. (The LiDAR sweep is the cycle's reference: without it no cycle
+//!   runs; see the README.)
+//! - Throughout, a babbling IMU driver repeats every IMU message 10 times (10x the nominal
+//!   rate): the IMU ingest node drops and counts the excess, and no cycle misses its deadline.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
@@ -16,6 +19,7 @@ use edgefuse_ingest::SensorKind;
 use edgefuse_msgs::diagnostic_msgs::{DiagnosticArray, DiagnosticStatus};
 use edgefuse_msgs::edgefuse_msgs::TrackedObjectArray;
 use edgefuse_msgs::nav_msgs::Odometry;
+use edgefuse_msgs::sensor_msgs::Imu;
 use edgefuse_ros::dds::DdsTransport;
 use edgefuse_ros::shutdown::Shutdown;
 use edgefuse_ros::{Node, NodeArgs, Qos};
@@ -73,7 +77,33 @@ fn replay_over_dds_with_a_node_killed_mid_drive() {
     let diag_sub = probe
         .subscribe::<DiagnosticArray>("/diagnostics", Qos::RELIABLE)
         .unwrap();
-    // The player: 8 s of the drive at its own pace.
+    // The babbling IMU: every IMU message again 9 times, at once.
+    let flooder = {
+        let stop = stop_all.clone();
+        std::thread::spawn(move || {
+            let mut n = Node::new(
+                NodeArgs::parse("imu_babbler", Vec::<String>::new()).unwrap(),
+                dds("imu_babbler"),
+            )
+            .unwrap();
+            let sub = n.subscribe::<Imu>("/sensors/imu", Qos::SENSOR).unwrap();
+            let publ = n.advertise::<Imu>("/sensors/imu", Qos::SENSOR).unwrap();
+            let mut seen = std::collections::BTreeSet::new();
+            while !stop.requested() {
+                if let Some(d) = n.recv(Duration::from_millis(50)).unwrap() {
+                    // Only the player's messages (stamps not seen yet) are repeated.
+                    if let Some(m) = n.decode(sub, &d) {
+                        if seen.insert(m.header.stamp) {
+                            for _ in 0..9 {
+                                publ.publish(&m).unwrap();
+                            }
+                        }
+                    }
+                }
+            }
+        })
+    };
+    // The player: 13 s of the drive at its own pace.
     let player = {
         let stop = stop_all.clone();
         let bag = bag.clone();
@@ -81,7 +111,7 @@ fn replay_over_dds_with_a_node_killed_mid_drive() {
             let reader = BagReader::open(&bag).unwrap();
             let (first, _) = reader.time_range_ns().unwrap();
             let opts = ReadOptions {
-                end_ns: Some(first + 8_000_000_000),
+                end_ns: Some(first + 13_000_000_000),
                 ..ReadOptions::default()
             };
             let args = NodeArgs::parse("player", Vec::<String>::new()).unwrap();
@@ -92,10 +122,22 @@ fn replay_over_dds_with_a_node_killed_mid_drive() {
     let (mut odom, mut objects, mut odom_after_kill) = (0, 0, 0);
     let mut killed_at: Option<Instant> = None;
     let mut radar_missing_after: Option<Duration> = None;
-    while start.elapsed() < Duration::from_secs(12) {
-        if killed_at.is_none() && start.elapsed() > Duration::from_secs(5) {
+    let mut restarted_at: Option<Instant> = None;
+    let mut radar_ok_after_restart: Option<Duration> = None;
+    let mut restarted = None;
+    while start.elapsed() < Duration::from_secs(16) {
+        if killed_at.is_none() && start.elapsed() > Duration::from_secs(4) {
             stop_radar.request();
             killed_at = Some(Instant::now());
+        }
+        if restarted_at.is_none() && start.elapsed() > Duration::from_secs(8) {
+            let stop = stop_all.clone();
+            restarted = Some(std::thread::spawn(move || {
+                let kind = SensorKind::Radar;
+                let args = NodeArgs::parse(kind.default_name(), Vec::<String>::new()).unwrap();
+                edgefuse_ingest::run(kind, args, dds("radar_ingest_again"), &stop).unwrap()
+            }));
+            restarted_at = Some(Instant::now());
         }
         let Some(d) = probe.recv(Duration::from_millis(50)).unwrap() else {
             continue;
@@ -116,14 +158,23 @@ fn replay_over_dds_with_a_node_killed_mid_drive() {
             if let (Some(k), true, None) = (killed_at, names_radar, radar_missing_after) {
                 radar_missing_after = Some(k.elapsed());
             }
+            let radar_ok = diag
+                .status
+                .iter()
+                .any(|s| s.level == DiagnosticStatus::OK && s.hardware_id == "radar_front");
+            if let (Some(r), true, None) = (restarted_at, radar_ok, radar_ok_after_restart) {
+                radar_ok_after_restart = Some(r.elapsed());
+            }
         }
     }
     stop_all.request();
     let played = player.join().unwrap();
     let report = fusion.join().unwrap();
-    let stats: Vec<_> = ingest.into_iter().map(|h| h.join().unwrap()).collect();
+    flooder.join().unwrap();
+    let mut stats: Vec<_> = ingest.into_iter().map(|h| h.join().unwrap()).collect();
+    stats.push(restarted.expect("radar restarted").join().unwrap());
     eprintln!(
-        "played {:?}\nfusion: {} cycles, {} misses, skipped {:?}\nodometry {odom} ({odom_after_kill} after the kill), objects {objects}, radar missing after {radar_missing_after:?}",
+        "played {:?}\nfusion: {} cycles, {} misses, skipped {:?}\nodometry {odom} ({odom_after_kill} after the kill), objects {objects}, radar missing after {radar_missing_after:?}, OK again {radar_ok_after_restart:?} after the restart",
         played.published, report.cycles, report.deadline_misses, report.skipped
     );
     eprintln!("ingest: {stats:?}");
@@ -136,4 +187,19 @@ fn replay_over_dds_with_a_node_killed_mid_drive() {
     );
     let after = radar_missing_after.expect("/diagnostics named the missing radar");
     assert!(after <= Duration::from_secs(1), "named after {after:?}");
+    let back = radar_ok_after_restart.expect("/diagnostics reports the restarted radar OK");
+    assert!(back <= Duration::from_secs(3), "radar OK after {back:?}");
+    // The flood: dropped and counted by the IMU ingest node; the deadline held.
+    let imu = stats
+        .iter()
+        .find_map(|s| s.get("/sensors/imu"))
+        .expect("IMU ingest stats");
+    assert!(
+        imu.flood_dropped >= 5 * imu.forwarded,
+        "IMU: forwarded {}, flood-dropped {}",
+        imu.forwarded,
+        imu.flood_dropped
+    );
+    assert!(imu.forwarded >= 800, "IMU forwarded {}", imu.forwarded);
+    assert_eq!(report.deadline_misses, 0);
 }
