@@ -117,57 +117,17 @@ pub fn assert_same_json(a: &Value, b: &Value, path: &str) {
 /// simulator's is its world frame). Only ground truth and tracks within `roi_m` of the ego are
 /// scored.
 pub fn frames_jsonl(report: &edgefuse_fusion_node::runner::RunReport, roi_m: f64) -> String {
+    use edgefuse_fusion_node::score::{frames, Obj};
     use serde_json::json;
+    let obj = |o: &Obj| json!({"id": o.id, "x": o.x_m, "y": o.y_m, "vx": o.vx_mps, "vy": o.vy_mps});
     let mut out = String::new();
-    let mut align: Option<(f64, f64, f64)> = None; // (tx, ty, dyaw): truth = R(dyaw) ours + t
-    for f in &report.frames {
-        let (Some(ego), Some(truth_ego)) = (f.cycle.ego, f.ego_truth) else {
-            continue;
-        };
-        let (tx, ty, dyaw) = *align.get_or_insert_with(|| {
-            let dyaw = truth_ego.yaw_rad - ego.yaw_rad;
-            let (s, c) = dyaw.sin_cos();
-            (
-                truth_ego.x_m - (c * ego.x_m - s * ego.y_m),
-                truth_ego.y_m - (s * ego.x_m + c * ego.y_m),
-                dyaw,
-            )
-        });
-        let (s, c) = dyaw.sin_cos();
-        let to_truth = |x: f64, y: f64| (c * x - s * y + tx, s * x + c * y + ty);
-        let rot = |vx: f64, vy: f64| (c * vx - s * vy, s * vx + c * vy);
-        let (ex, ey) = to_truth(ego.x_m, ego.y_m);
-        let truth: Vec<Value> = f
-            .truth
-            .iter()
-            .flatten()
-            .filter(|o| {
-                (o.pose.pose.position.x - truth_ego.x_m)
-                    .hypot(o.pose.pose.position.y - truth_ego.y_m)
-                    <= roi_m
-            })
-            .map(|o| {
-                json!({"id": o.id, "x": o.pose.pose.position.x, "y": o.pose.pose.position.y,
-                       "vx": o.twist.twist.linear.x, "vy": o.twist.twist.linear.y})
-            })
-            .collect();
-        let tracks: Vec<Value> = f
-            .cycle
-            .tracks
-            .iter()
-            .filter(|t| (t.shape.x_m - ego.x_m).hypot(t.shape.y_m - ego.y_m) <= roi_m)
-            .map(|t| {
-                let (x, y) = to_truth(t.shape.x_m, t.shape.y_m);
-                let (vx, vy) = rot(t.vx_mps, t.vy_mps);
-                json!({"id": t.id, "x": x, "y": y, "vx": vx, "vy": vy})
-            })
-            .collect();
+    for f in frames(report, roi_m) {
         let line = json!({
-            "stamp_ns": f.cycle.stamp_ns,
-            "truth": if f.truth.is_some() { truth } else { Vec::new() },
-            "tracks": tracks,
-            "ego": {"x": ex, "y": ey, "yaw": ego.yaw_rad + dyaw},
-            "ego_truth": {"x": truth_ego.x_m, "y": truth_ego.y_m, "yaw": truth_ego.yaw_rad},
+            "stamp_ns": f.stamp_ns,
+            "truth": f.truth.iter().map(obj).collect::<Vec<_>>(),
+            "tracks": f.tracks.iter().map(obj).collect::<Vec<_>>(),
+            "ego": {"x": f.ego.x_m, "y": f.ego.y_m, "yaw": f.ego.yaw_rad},
+            "ego_truth": {"x": f.ego_truth.x_m, "y": f.ego_truth.y_m, "yaw": f.ego_truth.yaw_rad},
         });
         out.push_str(&line.to_string());
         out.push('\n');

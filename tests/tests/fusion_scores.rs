@@ -34,6 +34,33 @@ fn run(scenario: &str) -> (RunReport, Value) {
         edgefuse_system_tests::run_python("score_tracking.py", &[path.to_str().unwrap()]).unwrap();
     let v: Value = serde_json::from_str(&out).unwrap();
     eprintln!("SCORE {scenario}: {v}");
+    // The demo's own scorer agrees with py-motmetrics.
+    let ours = edgefuse_fusion_node::score::score(
+        &edgefuse_fusion_node::score::frames(&report, 40.0),
+        2.0,
+    );
+    let count = |k: &str| v[k].as_u64().unwrap();
+    assert_eq!(ours.switches, count("id_switches"), "{scenario}: switches");
+    assert_eq!(
+        ours.false_positives,
+        count("false_positives"),
+        "{scenario}: FP"
+    );
+    assert_eq!(ours.misses, count("misses"), "{scenario}: misses");
+    assert_eq!(ours.matches, count("matched_pairs"), "{scenario}: matches");
+    let close = |a: f64, k: &str| {
+        let b = v[k].as_f64().unwrap();
+        assert!(
+            (a - b).abs() <= 1e-9 * b.abs().max(1.0),
+            "{scenario}: {k} {a} vs {b}"
+        );
+    };
+    close(ours.mota, "mota");
+    close(ours.pos_rmse_m, "pos_rmse_m");
+    close(ours.vel_rmse_mps, "vel_rmse_mps");
+    close(ours.ego_final_error_m, "ego_final_error_m");
+    close(ours.ego_max_heading_error_deg, "ego_max_heading_error_deg");
+    close(ours.ego_distance_m, "ego_distance_m");
     (report, v)
 }
 

@@ -226,6 +226,21 @@ fn fusion_summary(bag: &Path) -> Result<()> {
         report.deadline_misses,
         tracks
     );
+    let frames = edgefuse_fusion_node::score::frames(&report, 40.0);
+    if frames.iter().any(|f| !f.truth.is_empty()) {
+        let s = edgefuse_fusion_node::score::score(&frames, 2.0);
+        println!(
+            "Tracking (40 m):   MOTA {:.3}, position RMSE {:.2} m, velocity RMSE {:.2} m/s, {} ID switches, {} misses, {} false positives of {} truth-frames",
+            s.mota, s.pos_rmse_m, s.vel_rmse_mps, s.switches, s.misses, s.false_positives, s.objects
+        );
+        println!(
+            "Ego:               {:.2} m error after {:.0} m ({:.2}%), max heading error {:.2} deg",
+            s.ego_final_error_m,
+            s.ego_distance_m,
+            100.0 * s.ego_final_error_m / s.ego_distance_m.max(1e-9),
+            s.ego_max_heading_error_deg
+        );
+    }
     let findings = report
         .frames
         .last()

@@ -10,5 +10,6 @@ pub mod convert;
 pub mod live;
 pub mod offline;
 pub mod runner;
+pub mod score;
 pub mod tf;
 pub mod topics;
