@@ -939,6 +939,7 @@ impl HealthMonitor {
     pub fn record_lidar_scan(&mut self, stamp_ns: StampNs, points: &[LidarPoint]) {
         let n = self.cfg.lidar_sectors.max(1);
         let width = 360.0 / n as f32;
+        let sectors_per_rad = n as f64 / std::f64::consts::TAU;
         let mut counts = vec![0u32; n];
         let (mut bad, mut none) = (0u64, 0u64);
         for p in points {
@@ -950,9 +951,7 @@ impl HealthMonitor {
                 none += 1;
                 continue;
             }
-            let az = p.y_m.atan2(p.x_m).to_degrees().rem_euclid(360.0);
-            let i = ((az / width) as usize).min(n - 1);
-            counts[i] += 1;
+            counts[lidar_sector(p.x_m, p.y_m, n, width, sectors_per_rad)] += 1;
         }
         self.record_skipped(SensorId::Lidar, SkipReason::NonFinite, bad);
         self.record_skipped(SensorId::Lidar, SkipReason::NoReturn, none);
@@ -1805,18 +1804,46 @@ struct YawEstimate {
     inliers: Vec<(i64, f64)>,
 }
 
-/// Median of finite values (sorts in place); `None` when empty.
+/// Median of finite values (reorders in place: a selection, not a full sort); `None` when
+/// empty. The two middle values of an even count are the order statistics a sort would give.
 fn median(v: &mut [f64]) -> Option<f64> {
     if v.is_empty() {
         return None;
     }
-    v.sort_by(f64::total_cmp);
-    let m = v.len() / 2;
-    Some(if v.len() % 2 == 1 {
-        v[m]
+    let (m, odd) = (v.len() / 2, v.len() % 2 == 1);
+    let (left, mid, _) = v.select_nth_unstable_by(m, f64::total_cmp);
+    let mid = *mid;
+    Some(if odd {
+        mid
     } else {
-        0.5 * (v[m - 1] + v[m])
+        let below = left.iter().copied().max_by(f64::total_cmp).unwrap_or(mid);
+        0.5 * (below + mid)
     })
+}
+
+/// The azimuth sector of a LiDAR return `(x, y)` in the sensor frame among `n` sectors of
+/// `width_deg`: `floor(rem_euclid(deg(atan2(y, x)), 360) / width_deg)` evaluated in `f32`, the
+/// last sector taking 360 itself. A fast `f64` approximation picks the sector; azimuths within
+/// a thousandth of a sector of an edge are recomputed with the exact `f32` formula, so the
+/// result is the exact formula's.
+fn lidar_sector(x: f32, y: f32, n: usize, width_deg: f32, sectors_per_rad: f64) -> usize {
+    let exact = || {
+        let az = y.atan2(x).to_degrees().rem_euclid(360.0);
+        ((az / width_deg) as usize).min(n - 1)
+    };
+    if (x == 0.0 && y == 0.0) || n > 1024 {
+        return exact();
+    }
+    let a = crate::lidar::atan2_approx_rad(f64::from(y), f64::from(x));
+    let a = if a < 0.0 {
+        a + std::f64::consts::TAU
+    } else {
+        a
+    };
+    match crate::lidar::bin_away_from_edge(a * sectors_per_rad) {
+        Some(i) => i.min(n - 1),
+        None => exact(),
+    }
 }
 
 #[cfg(test)]
@@ -2443,6 +2470,66 @@ mod tests {
         assert!(
             match_radar_to_lidar(&[det(28.0, 0.0)], &objs, &CalibrationGates::default()).is_empty()
         );
+    }
+
+    #[test]
+    fn fast_lidar_sector_matches_the_exact_formula() {
+        let mut rng = ChaCha8Rng::seed_from_u64(29);
+        for n in [1usize, 7, 36, 360] {
+            let width = 360.0 / n as f32;
+            let per_rad = n as f64 / std::f64::consts::TAU;
+            let exact = |x: f32, y: f32| {
+                let az = y.atan2(x).to_degrees().rem_euclid(360.0);
+                ((az / width) as usize).min(n - 1)
+            };
+            let mut pts: Vec<(f32, f32)> = (0..50_000)
+                .map(|_| {
+                    (
+                        rng.random_range(-100.0..100.0),
+                        rng.random_range(-100.0..100.0),
+                    )
+                })
+                .collect();
+            for k in 0..=n {
+                let a = k as f64 * std::f64::consts::TAU / n as f64;
+                for d in [-1e-7, 0.0, 1e-7] {
+                    pts.push(((20.0 * (a + d).cos()) as f32, (20.0 * (a + d).sin()) as f32));
+                }
+            }
+            pts.extend([
+                (1.0, 0.0),
+                (1.0, -0.0),
+                (-1.0, 0.0),
+                (-1.0, -0.0),
+                (0.0, 1.0),
+                (0.0, -1.0),
+            ]);
+            for (x, y) in pts {
+                assert_eq!(
+                    lidar_sector(x, y, n, width, per_rad),
+                    exact(x, y),
+                    "{n} {x} {y}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn median_matches_a_sort() {
+        let mut rng = ChaCha8Rng::seed_from_u64(31);
+        for len in 1..40 {
+            let v: Vec<f64> = (0..len).map(|_| rng.random_range(-3.0..3.0)).collect();
+            let mut sorted = v.clone();
+            sorted.sort_by(f64::total_cmp);
+            let m = len / 2;
+            let want = if len % 2 == 1 {
+                sorted[m]
+            } else {
+                0.5 * (sorted[m - 1] + sorted[m])
+            };
+            assert_eq!(median(&mut v.clone()), Some(want));
+        }
+        assert_eq!(median(&mut []), None);
     }
 
     #[test]

@@ -257,7 +257,7 @@ fn bits_for(v: u64) -> u32 {
 }
 
 /// Stable LSD radix sort of `(key, item)` pairs on the low `key_bits` bits of the key.
-fn radix_sort(items: &mut Vec<(u64, u32)>, key_bits: u32) {
+pub(crate) fn radix_sort(items: &mut Vec<(u64, u32)>, key_bits: u32) {
     let passes = key_bits.div_ceil(RADIX_BITS).max(1);
     let digit_bits = key_bits.div_ceil(passes);
     let buckets = 1usize << digit_bits;

@@ -1,7 +1,6 @@
 //! Motion compensation ("deskew") of one sweep with per-point time and ego poses.
 
-use crate::types::{LidarScan, StampNs, Transform3};
-use nalgebra::Point3;
+use crate::types::{LidarPoint, LidarScan, StampNs, Transform3};
 
 /// The time whose `base_link` the deskewed points are expressed in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -91,80 +90,126 @@ pub struct DeskewedCloud {
 ///
 /// `p_out = odom_from_base(t_ref)^-1 * odom_from_base(t_i) * scan.base_from_sensor * p_sensor`
 ///
-/// computed in `f64`, stored as `f32`, m. Accepted points keep their input order. Skipped points
-/// are counted per reason (checked in the order of [`SkipCounts`]' fields); if the reference
-/// pose itself is not finite every point is skipped as `non_finite_pose`.
+/// computed in `f64` (the chain is formed once per distinct time as one 3x4 matrix), stored as
+/// `f32`, m. Accepted points keep their input order. Skipped points are counted per reason
+/// (checked in the order of [`SkipCounts`]' fields); if the reference pose itself is not finite
+/// every point is skipped as `non_finite_pose`.
 pub fn deskew(
     scan: &LidarScan,
     odom_from_base_at: impl Fn(StampNs) -> Transform3,
     reference: DeskewReference,
     config: &DeskewConfig,
 ) -> DeskewedCloud {
-    let mut skipped = SkipCounts::default();
+    deskew_with(scan, odom_from_base_at, reference, config, |_| ())
+}
+
+/// A rigid transform as a row-major 3x4 matrix `[R | t]`, for cheap per-point application.
+#[derive(Debug, Clone, Copy)]
+struct Affine3([[f64; 4]; 3]);
+
+impl Affine3 {
+    fn of(tf: &Transform3) -> Self {
+        let m = tf.to_homogeneous();
+        Self([0, 1, 2].map(|r| [0, 1, 2, 3].map(|c| m[(r, c)])))
+    }
+
+    #[inline]
+    fn apply(&self, p: [f64; 3]) -> [f64; 3] {
+        self.0
+            .map(|row| row[0] * p[0] + row[1] * p[1] + row[2] * p[2] + row[3])
+    }
+}
+
+/// [`deskew`], calling `on_point(p)` once for every accepted point, in output order (the
+/// pipeline assigns ground cells in the same pass).
+pub(crate) fn deskew_with(
+    scan: &LidarScan,
+    odom_from_base_at: impl Fn(StampNs) -> Transform3,
+    reference: DeskewReference,
+    config: &DeskewConfig,
+    mut on_point: impl FnMut(&[f32; 3]),
+) -> DeskewedCloud {
     // Rounding works on integer nanoseconds, so that e.g. a 1e-4 s step is exactly 100 us.
     let step_ns = (f64::from(config.time_step_s) * 1.0e9).round().max(0.0) as i64;
+    let step_f64 = step_ns as f64;
     let quantise = |t_s: f32| -> i64 {
-        // Offset of the point from the sweep start, ns.
-        let t_ns = (f64::from(t_s) * 1.0e9).round() as i64;
+        // Offset of the point from the sweep start, ns (`round` halves away from zero).
+        let x = f64::from(t_s) * 1.0e9;
+        let t_ns = if x.abs() < 4.0e15 {
+            super::round_i64(x)
+        } else {
+            x.round() as i64
+        };
         if step_ns > 1 {
-            (t_ns + step_ns / 2).div_euclid(step_ns) * step_ns
+            let a = t_ns + step_ns / 2;
+            // `floor(a / step)` in f64 is exact for |a| < 2^53 (the quotient's rounding error
+            // is below the 1/step gap to the next integer) and much cheaper than `div_euclid`.
+            let bin = if a.unsigned_abs() < 1 << 52 {
+                super::floor_i64(a as f64 / step_f64)
+            } else {
+                a.div_euclid(step_ns)
+            };
+            bin * step_ns
         } else {
             t_ns
         }
     };
-    // First pass: validity, and the largest accepted time for `ScanEnd`.
     let (min_r2, max_r2) = (
         config.min_range_m * config.min_range_m,
         config.max_range_m * config.max_range_m,
     );
-    let mut keep: Vec<bool> = Vec::with_capacity(scan.points.len());
-    let mut max_dt_ns: Option<i64> = None;
-    for p in &scan.points {
-        let ok = if !(p.x_m.is_finite() && p.y_m.is_finite() && p.z_m.is_finite()) {
-            skipped.non_finite_xyz += 1;
-            false
+    // The skip reason of a point, checked in the order of `SkipCounts`' fields, or `None`.
+    let check = |p: &LidarPoint| -> Option<fn(&mut SkipCounts)> {
+        if !(p.x_m.is_finite() && p.y_m.is_finite() && p.z_m.is_finite()) {
+            Some(|s| s.non_finite_xyz += 1)
         } else if !p.intensity.is_finite() {
-            skipped.non_finite_intensity += 1;
-            false
+            Some(|s| s.non_finite_intensity += 1)
         } else if !p.t_s.is_finite() {
-            skipped.non_finite_time += 1;
-            false
+            Some(|s| s.non_finite_time += 1)
         } else if p.t_s.abs() > config.max_abs_point_time_s {
-            skipped.time_out_of_range += 1;
-            false
+            Some(|s| s.time_out_of_range += 1)
         } else {
             let r2 = p.x_m * p.x_m + p.y_m * p.y_m + p.z_m * p.z_m;
-            if r2 < min_r2 || r2 > max_r2 {
-                skipped.range_out_of_limits += 1;
-                false
-            } else {
-                let dt = quantise(p.t_s);
-                max_dt_ns = Some(max_dt_ns.map_or(dt, |m| m.max(dt)));
-                true
-            }
-        };
-        keep.push(ok);
-    }
+            (r2 < min_r2 || r2 > max_r2).then_some(|s: &mut SkipCounts| s.range_out_of_limits += 1)
+        }
+    };
     let t_ref = match reference {
-        DeskewReference::ScanEnd => scan.stamp_ns.saturating_add(max_dt_ns.unwrap_or(0)),
+        DeskewReference::ScanEnd => {
+            let max_dt_ns = scan
+                .points
+                .iter()
+                .filter(|p| check(p).is_none())
+                .map(|p| quantise(p.t_s))
+                .max();
+            scan.stamp_ns.saturating_add(max_dt_ns.unwrap_or(0))
+        }
         DeskewReference::Stamp(s) => s,
     };
     let mut out = DeskewedCloud {
         stamp_ns: t_ref,
         ..DeskewedCloud::default()
     };
+    let mut skipped = SkipCounts::default();
     let odom_from_ref = odom_from_base_at(t_ref);
     if !crate::types::is_finite_transform(&odom_from_ref) {
-        skipped.non_finite_pose += keep.iter().filter(|k| **k).count();
+        for p in &scan.points {
+            match check(p) {
+                Some(count) => count(&mut skipped),
+                None => skipped.non_finite_pose += 1,
+            }
+        }
         out.skipped = skipped;
         return out;
     }
     let ref_from_odom = odom_from_ref.inverse();
-    out.points_m.reserve(keep.len());
+    out.points_m.reserve(scan.points.len());
+    out.intensity.reserve(scan.points.len());
+    out.source_index.reserve(scan.points.len());
     // Cache of the last pose: sweeps are ordered in time, so consecutive points share it.
-    let mut cached: Option<(i64, Option<Transform3>)> = None;
-    for (i, (p, ok)) in scan.points.iter().zip(&keep).enumerate() {
-        if !ok {
+    let mut cached: Option<(i64, Option<Affine3>)> = None;
+    for (i, p) in scan.points.iter().enumerate() {
+        if let Some(count) = check(p) {
+            count(&mut skipped);
             continue;
         }
         let dt = quantise(p.t_s);
@@ -172,8 +217,9 @@ pub fn deskew(
             Some((t, tf)) if t == dt => tf,
             _ => {
                 let odom_from_base = odom_from_base_at(scan.stamp_ns.saturating_add(dt));
-                let tf = crate::types::is_finite_transform(&odom_from_base)
-                    .then(|| ref_from_odom * odom_from_base * scan.base_from_sensor);
+                let tf = crate::types::is_finite_transform(&odom_from_base).then(|| {
+                    Affine3::of(&(ref_from_odom * odom_from_base * scan.base_from_sensor))
+                });
                 cached = Some((dt, tf));
                 tf
             }
@@ -182,8 +228,10 @@ pub fn deskew(
             skipped.non_finite_pose += 1;
             continue;
         };
-        let q = tf * Point3::new(f64::from(p.x_m), f64::from(p.y_m), f64::from(p.z_m));
-        out.points_m.push([q.x as f32, q.y as f32, q.z as f32]);
+        let q = tf.apply([f64::from(p.x_m), f64::from(p.y_m), f64::from(p.z_m)]);
+        let q = [q[0] as f32, q[1] as f32, q[2] as f32];
+        on_point(&q);
+        out.points_m.push(q);
         out.intensity.push(p.intensity);
         out.source_index.push(i as u32);
     }
@@ -195,8 +243,7 @@ pub fn deskew(
 #[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
-    use crate::types::LidarPoint;
-    use nalgebra::{Isometry3, Vector3};
+    use nalgebra::{Isometry3, Point3, Vector3};
 
     /// Ego driving at 10 m/s along x while turning at 0.5 rad/s (pose exact for a unicycle).
     fn ego(t_ns: StampNs) -> Transform3 {

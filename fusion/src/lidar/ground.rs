@@ -1,6 +1,6 @@
 //! Ground removal on a polar grid, walked outward per sector with a slope limit.
 
-use super::LidarError;
+use super::{atan2_approx_rad, bin_away_from_edge, LidarError};
 
 /// Ground-removal parameters. Points are in `base_link` (z up, ground near z = 0).
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -59,85 +59,197 @@ pub fn remove_ground(
     points: &[[f32; 3]],
     config: &GroundConfig,
 ) -> Result<GroundSplit, LidarError> {
-    for (field, v) in [
-        ("ground_tolerance_m", config.ground_tolerance_m),
-        ("sector_width_rad", config.sector_width_rad),
-        ("ring_length_m", config.ring_length_m),
-    ] {
-        if !(v.is_finite() && v > 0.0) {
-            return Err(LidarError::InvalidConfig {
-                field,
-                value: f64::from(v),
-            });
-        }
-    }
-    if config.ring_count == 0 {
-        return Err(LidarError::InvalidConfig {
-            field: "ring_count",
-            value: 0.0,
-        });
-    }
+    let grid = PolarGrid::new(config)?;
     if let Some(index) = points.iter().position(|p| !p.iter().all(|c| c.is_finite())) {
         return Err(LidarError::NonFinitePoint { index });
     }
-    let sectors = ((std::f32::consts::TAU / config.sector_width_rad).ceil() as usize).max(1);
-    let rings = config.ring_count;
-    let cells = sectors * rings;
-    // Counting sort of point indices by cell (sector-major, ring-minor): stable, deterministic.
-    let cell_of: Vec<u32> = points
-        .iter()
-        .map(|p| {
-            let a = p[1].atan2(p[0]) + std::f32::consts::PI; // [0, 2pi]
-            let s = ((a / std::f32::consts::TAU * sectors as f32) as usize).min(sectors - 1);
-            let r = (p[0].hypot(p[1]) / config.ring_length_m) as usize;
-            (s * rings + r.min(rings - 1)) as u32
+    let cells: Vec<u32> = points.iter().map(|p| grid.cell_of(p[0], p[1])).collect();
+    Ok(classify(points, &cells, &grid, config))
+}
+
+/// Up to this many bins the `f32` rounding of the exact bin formulas stays well inside
+/// `BIN_EDGE_MARGIN`; beyond it the exact formula is used throughout.
+const MAX_FAST_BINS: usize = 1024;
+
+/// The polar grid of a [`GroundConfig`]: sector-major, ring-minor cell indices.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct PolarGrid {
+    sectors: usize,
+    rings: usize,
+    ring_length_m: f32,
+    /// `sectors / 2pi`, for the fast path.
+    sectors_per_rad: f64,
+    /// `1 / ring_length_m`, for the fast path.
+    rings_per_m: f64,
+}
+
+impl PolarGrid {
+    /// The grid of `config`; errors for an invalid configuration.
+    pub(crate) fn new(config: &GroundConfig) -> Result<Self, LidarError> {
+        for (field, v) in [
+            ("ground_tolerance_m", config.ground_tolerance_m),
+            ("sector_width_rad", config.sector_width_rad),
+            ("ring_length_m", config.ring_length_m),
+        ] {
+            if !(v.is_finite() && v > 0.0) {
+                return Err(LidarError::InvalidConfig {
+                    field,
+                    value: f64::from(v),
+                });
+            }
+        }
+        if config.ring_count == 0 {
+            return Err(LidarError::InvalidConfig {
+                field: "ring_count",
+                value: 0.0,
+            });
+        }
+        let sectors = ((std::f32::consts::TAU / config.sector_width_rad).ceil() as usize).max(1);
+        Ok(Self {
+            sectors,
+            rings: config.ring_count,
+            ring_length_m: config.ring_length_m,
+            sectors_per_rad: sectors as f64 / std::f64::consts::TAU,
+            rings_per_m: 1.0 / f64::from(config.ring_length_m),
         })
-        .collect();
-    let mut start = vec![0u32; cells + 1];
-    for &c in &cell_of {
-        start[c as usize + 1] += 1;
     }
-    for c in 0..cells {
-        start[c + 1] += start[c];
+
+    /// Number of cells.
+    pub(crate) fn cells(&self) -> usize {
+        self.sectors * self.rings
     }
-    let mut fill = start.clone();
-    let mut order = vec![0u32; points.len()];
-    for (i, &c) in cell_of.iter().enumerate() {
-        order[fill[c as usize] as usize] = i as u32;
-        fill[c as usize] += 1;
+
+    /// The cell of a finite point `(x, y)`, m: sector
+    /// `floor((atan2(y, x) + pi) / 2pi * sectors)` and ring `floor(hypot(x, y) / ring_length)`,
+    /// both evaluated in `f32` exactly as written (the last sector and ring take everything
+    /// beyond). A fast `f64` approximation picks the bins; values within
+    /// `BIN_EDGE_MARGIN` of a bin edge are recomputed with the exact `f32` formula, so the
+    /// result is the exact formula's.
+    #[inline]
+    pub(crate) fn cell_of(&self, x: f32, y: f32) -> u32 {
+        (self.sector_of(x, y) * self.rings + self.ring_of(x, y)) as u32
     }
+
+    fn sector_exact(&self, x: f32, y: f32) -> usize {
+        let a = y.atan2(x) + std::f32::consts::PI; // [0, 2pi]
+        ((a / std::f32::consts::TAU * self.sectors as f32) as usize).min(self.sectors - 1)
+    }
+
+    #[inline]
+    fn sector_of(&self, x: f32, y: f32) -> usize {
+        if (x == 0.0 && y == 0.0) || self.sectors > MAX_FAST_BINS {
+            return self.sector_exact(x, y);
+        }
+        let a = atan2_approx_rad(f64::from(y), f64::from(x)) + std::f64::consts::PI;
+        match bin_away_from_edge(a * self.sectors_per_rad) {
+            Some(s) => s.min(self.sectors - 1),
+            None => self.sector_exact(x, y),
+        }
+    }
+
+    #[inline]
+    fn ring_of(&self, x: f32, y: f32) -> usize {
+        let (xd, yd) = (f64::from(x), f64::from(y));
+        let v = (xd * xd + yd * yd).sqrt() * self.rings_per_m;
+        let fast = if v < MAX_FAST_BINS as f64 {
+            bin_away_from_edge(v)
+        } else {
+            None
+        };
+        fast.unwrap_or_else(|| (x.hypot(y) / self.ring_length_m) as usize)
+            .min(self.rings - 1)
+    }
+}
+
+/// Per-cell walk state: the lowest point of the cell, its count, and (after the walk) the
+/// floor and the ground threshold of the cell.
+#[derive(Debug, Clone, Copy)]
+struct CellState {
+    z_min_m: f32,
+    count: u32,
+    floor_m: f32,
+    ground_below_m: f32,
+}
+
+/// [`remove_ground`] on points whose cells (`grid.cell_of`) are known; the points are finite.
+pub(crate) fn classify(
+    points: &[[f32; 3]],
+    cells: &[u32],
+    grid: &PolarGrid,
+    config: &GroundConfig,
+) -> GroundSplit {
+    let mut state = vec![
+        CellState {
+            z_min_m: f32::INFINITY,
+            count: 0,
+            floor_m: f32::NEG_INFINITY,
+            ground_below_m: f32::NEG_INFINITY,
+        };
+        grid.cells()
+    ];
+    for (p, &c) in points.iter().zip(cells) {
+        let st = &mut state[c as usize];
+        st.z_min_m = st.z_min_m.min(p[2]);
+        st.count += 1;
+    }
+    // The points of each cell, built only when some cell holds a point below its floor (then
+    // the lowest point at or above the floor needs the cell's points).
+    let mut buckets: Option<(Vec<u32>, Vec<f32>)> = None;
     let rise = (config.max_slope * config.ring_length_m).max(config.max_step_m);
-    let mut out = GroundSplit {
-        is_ground: vec![false; points.len()],
-        ..GroundSplit::default()
-    };
-    for s in 0..sectors {
+    for s in 0..grid.sectors {
         let mut g = config.origin_ground_z_m;
-        for r in 0..rings {
-            let c = s * rings + r;
-            let idx = &order[start[c] as usize..start[c + 1] as usize];
+        for r in 0..grid.rings {
+            let c = s * grid.rings + r;
             let floor = g - config.max_step_m;
-            let z_min = idx
-                .iter()
-                .map(|&i| points[i as usize][2])
-                .filter(|&z| z >= floor)
-                .fold(f32::INFINITY, f32::min);
+            let st = state[c];
+            let z_min = if st.count == 0 || st.z_min_m >= floor {
+                st.z_min_m
+            } else {
+                let (start, zs) = buckets.get_or_insert_with(|| bucket_z(points, cells, &state));
+                zs[start[c] as usize..start[c + 1] as usize]
+                    .iter()
+                    .copied()
+                    .filter(|&z| z >= floor)
+                    .fold(f32::INFINITY, f32::min)
+            };
             if z_min <= g + rise {
                 g = z_min;
             }
-            for &i in idx {
-                let z = points[i as usize][2];
-                if z < floor {
-                    out.is_ground[i as usize] = true;
-                    out.below_ground += 1;
-                } else if z <= g + config.ground_tolerance_m {
-                    out.is_ground[i as usize] = true;
-                }
-            }
+            state[c].floor_m = floor;
+            state[c].ground_below_m = g + config.ground_tolerance_m;
+        }
+    }
+    let mut out = GroundSplit {
+        is_ground: Vec::with_capacity(points.len()),
+        ..GroundSplit::default()
+    };
+    for (p, &c) in points.iter().zip(cells) {
+        let st = &state[c as usize];
+        let z = p[2];
+        if z < st.floor_m {
+            out.below_ground += 1;
+            out.is_ground.push(true);
+        } else {
+            out.is_ground.push(z <= st.ground_below_m);
         }
     }
     out.ground_count = out.is_ground.iter().filter(|g| **g).count();
-    Ok(out)
+    out
+}
+
+/// Counting sort of the points' heights by cell: cell `c` holds `z[start[c]..start[c + 1]]`.
+fn bucket_z(points: &[[f32; 3]], cells: &[u32], state: &[CellState]) -> (Vec<u32>, Vec<f32>) {
+    let mut start = vec![0u32; state.len() + 1];
+    for (c, st) in state.iter().enumerate() {
+        start[c + 1] = start[c] + st.count;
+    }
+    let mut fill = start.clone();
+    let mut zs = vec![0.0f32; points.len()];
+    for (p, &c) in points.iter().zip(cells) {
+        zs[fill[c as usize] as usize] = p[2];
+        fill[c as usize] += 1;
+    }
+    (start, zs)
 }
 
 #[cfg(test)]

@@ -133,31 +133,40 @@ impl LidarPipeline {
             points_in: scan.points.len(),
             ..StageCounts::default()
         };
-        let cloud = deskew(scan, odom_from_base_at, reference, &cfg.deskew);
+        // Deskew and the ground cell of each accepted point in one pass.
+        let grid = ground::PolarGrid::new(&cfg.ground)?;
+        let mut cells: Vec<u32> = Vec::with_capacity(scan.points.len());
+        let cloud = deskew::deskew_with(scan, odom_from_base_at, reference, &cfg.deskew, |p| {
+            cells.push(grid.cell_of(p[0], p[1]))
+        });
         counts.skipped = cloud.skipped;
-        let split = remove_ground(&cloud.points_m, &cfg.ground)?;
+        let split = ground::classify(&cloud.points_m, &cells, &grid, &cfg.ground);
         counts.ground_removed = split.ground_count;
         counts.below_ground = split.below_ground;
         // Non-ground points with their time offset from the reference, s.
         let offset_s = (scan.stamp_ns - cloud.stamp_ns) as f64 * 1e-9;
-        let (non_ground, point_time_s): (Vec<[f32; 3]>, Vec<f64>) = cloud
+        let n_non_ground = cloud.points_m.len() - split.ground_count;
+        let mut non_ground: Vec<[f32; 3]> = Vec::with_capacity(n_non_ground);
+        let mut point_time_s: Vec<f64> = Vec::with_capacity(n_non_ground);
+        for ((p, &i), &g) in cloud
             .points_m
             .iter()
             .zip(&cloud.source_index)
             .zip(&split.is_ground)
-            .filter(|(_, g)| !**g)
-            .map(|((p, &i), _)| {
+        {
+            if !g {
+                non_ground.push(*p);
                 let t = scan
                     .points
                     .get(i as usize)
                     .map_or(0.0, |q| f64::from(q.t_s));
-                (*p, offset_s + t)
-            })
-            .unzip();
+                point_time_s.push(offset_s + t);
+            }
+        }
         counts.non_ground = non_ground.len();
-        let voxels = voxel_downsample(&non_ground, voxel_size_m)?;
+        let (voxels, voxel_time_s) =
+            voxel::voxel_downsample_timed(&non_ground, Some(&point_time_s), voxel_size_m)?;
         counts.voxels = voxels.points_m.len();
-        let voxel_time_s = voxel_mean_times(&non_ground, &point_time_s, &voxels, voxel_size_m);
         let clustering = cluster(&voxels.points_m, &cfg.cluster)?;
         counts.clusters = clustering.clusters.len();
         counts.clusters_too_small = clustering.rejected_small;
@@ -193,35 +202,73 @@ impl LidarPipeline {
     }
 }
 
-/// The voxel key of a point, as [`voxel_downsample`] forms it.
-fn voxel_key(p: &[f32; 3], voxel_size_m: f64) -> [i64; 3] {
-    [0, 1, 2].map(|k| (f64::from(p[k]) / voxel_size_m).floor() as i64)
+/// `floor(q)` as an integer, exactly as `q.floor() as i64` for `|q| < 2^52` (without the libm
+/// call that `f64::floor` is on the baseline x86-64 target).
+#[inline]
+pub(crate) fn floor_i64(q: f64) -> i64 {
+    let t = q as i64;
+    t - i64::from((t as f64) > q)
 }
 
-/// Mean time of the points of each voxel of `voxels` (0 for a voxel none of whose points is
-/// found: a centroid rounded onto the voxel's upper face). The voxels are in key order, so each
-/// point finds its voxel by binary search on the keys of the centroids.
-fn voxel_mean_times(
-    points: &[[f32; 3]],
-    time_s: &[f64],
-    voxels: &VoxelCloud,
-    voxel_size_m: f32,
-) -> Vec<f64> {
-    let v = f64::from(voxel_size_m);
-    let keys: Vec<[i64; 3]> = voxels.points_m.iter().map(|c| voxel_key(c, v)).collect();
-    let mut sum = vec![0.0; keys.len()];
-    let mut n = vec![0u32; keys.len()];
-    for (p, t) in points.iter().zip(time_s) {
-        if let Ok(j) = keys.binary_search(&voxel_key(p, v)) {
-            sum[j] += t;
-            n[j] += 1;
-        }
-    }
-    sum.iter()
-        .zip(&n)
-        .map(|(s, &k)| if k > 0 { s / f64::from(k) } else { 0.0 })
-        .collect()
+/// `q.round() as i64` (halves away from zero) exactly, for `|q| < 2^52`, without libm and
+/// without branches (the fraction of a point time is random).
+#[inline]
+pub(crate) fn round_i64(q: f64) -> i64 {
+    let t = q as i64;
+    // `q - t` is exact for `|q| < 2^52`.
+    let frac = q - t as f64;
+    t + i64::from(frac >= 0.5) - i64::from(frac <= -0.5)
 }
+
+/// `atan2(y, x)` in `f64` to within 1e-7 rad, rad, for `(x, y) != (0, 0)` (the sign of a zero
+/// `y` is ignored: `atan2(-0.0, -1.0)` gives `pi`). One division and a polynomial (Abramowitz
+/// and Stegun 4.4.49, error below 2e-8 on [0, 1]), several times cheaper than libm; used to
+/// find a bin, with an exact fallback near bin edges (see `ground::PolarGrid::cell_of`).
+#[inline]
+pub(crate) fn atan2_approx_rad(y: f64, x: f64) -> f64 {
+    use std::f64::consts::{FRAC_PI_2, PI};
+    let (ax, ay) = (x.abs(), y.abs());
+    let (lo, hi) = if ay > ax { (ax, ay) } else { (ay, ax) };
+    let t = lo / hi;
+    // Estrin's scheme: a short dependency chain for the polynomial in t^2.
+    let t2 = t * t;
+    let t4 = t2 * t2;
+    let t8 = t4 * t4;
+    let p01 = 1.0 - 0.333_331_452_8 * t2;
+    let p23 = 0.199_935_508_5 - 0.142_088_994_4 * t2;
+    let p45 = 0.106_562_639_3 - 0.075_289_640_0 * t2;
+    let p67 = 0.042_909_613_8 - 0.016_165_736_7 * t2;
+    let poly = (p01 + p23 * t4) + (p45 + p67 * t4 + 0.002_866_225_7 * t8) * t8;
+    let mut a = t * poly;
+    if ay > ax {
+        a = FRAC_PI_2 - a;
+    }
+    if x < 0.0 {
+        a = PI - a;
+    }
+    if y < 0.0 {
+        -a
+    } else {
+        a
+    }
+}
+
+/// The bin `floor(v)` of a non-negative `v` below `2^52`, or `None` when `v` lies within
+/// [`BIN_EDGE_MARGIN`] of a bin edge (then the caller evaluates its exact formula).
+#[inline]
+pub(crate) fn bin_away_from_edge(v: f64) -> Option<usize> {
+    // Through i64: f64 <-> u64 conversions are multi-instruction sequences on x86-64.
+    let i = v as i64;
+    let frac = v - i as f64;
+    (BIN_EDGE_MARGIN..=1.0 - BIN_EDGE_MARGIN)
+        .contains(&frac)
+        .then_some(i as usize)
+}
+
+/// Values this close to an integer (in units of the binned quantity) take the exact, slow path
+/// when a fast approximation picks a bin: far above the approximation's error (< 1e-6) and the
+/// `f32` rounding of the exact formula (< 1e-4 for bins up to 1000).
+pub(crate) const BIN_EDGE_MARGIN: f64 = 1.0e-3;
 
 /// Errors of the LiDAR stages.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -393,6 +440,87 @@ mod tests {
             .unwrap();
         assert_eq!(format!("{a:?}"), format!("{b:?}"));
         assert_eq!(a, c);
+    }
+
+    #[test]
+    fn fast_numeric_helpers_match_the_exact_ones() {
+        let mut rng = ChaCha8Rng::seed_from_u64(17);
+        for _ in 0..200_000 {
+            let (x, y): (f64, f64) = (
+                rng.random_range(-300.0..300.0),
+                rng.random_range(-300.0..300.0),
+            );
+            assert!(
+                (atan2_approx_rad(y, x) - y.atan2(x)).abs() < 1e-7,
+                "{x} {y}"
+            );
+            let q: f64 = rng.random_range(-1.0e6..1.0e6);
+            assert_eq!(floor_i64(q), q.floor() as i64);
+            assert_eq!(round_i64(q), q.round() as i64);
+        }
+        for q in [
+            -2.5,
+            -1.5,
+            -0.5,
+            -0.0,
+            0.0,
+            0.5,
+            1.5,
+            2.5,
+            -3.0,
+            3.0,
+            1e15 + 0.5,
+        ] {
+            assert_eq!(floor_i64(q), q.floor() as i64);
+            assert_eq!(round_i64(q), q.round() as i64);
+        }
+    }
+
+    #[test]
+    fn ground_cells_match_the_exact_formula_also_on_bin_edges() {
+        let cfg = GroundConfig::default();
+        let grid = ground::PolarGrid::new(&cfg).unwrap();
+        let sectors = ((std::f32::consts::TAU / cfg.sector_width_rad).ceil() as usize).max(1);
+        let exact = |x: f32, y: f32| -> u32 {
+            let a = y.atan2(x) + std::f32::consts::PI;
+            let s = ((a / std::f32::consts::TAU * sectors as f32) as usize).min(sectors - 1);
+            let r = (x.hypot(y) / cfg.ring_length_m) as usize;
+            (s * cfg.ring_count + r.min(cfg.ring_count - 1)) as u32
+        };
+        let mut rng = ChaCha8Rng::seed_from_u64(19);
+        let mut pts: Vec<(f32, f32)> = (0..100_000)
+            .map(|_| {
+                (
+                    rng.random_range(-150.0..150.0),
+                    rng.random_range(-150.0..150.0),
+                )
+            })
+            .collect();
+        // Points on and next to sector edges and ring edges, and on the axes.
+        for k in 0..=sectors {
+            let a = -std::f64::consts::PI + k as f64 * std::f64::consts::TAU / sectors as f64;
+            for r in [0.7, 1.0, 5.0, 33.3, 119.0, 200.0] {
+                for d in [-1e-6, 0.0, 1e-6] {
+                    pts.push(((r * (a + d).cos()) as f32, (r * (a + d).sin()) as f32));
+                }
+            }
+        }
+        for r in 0..130 {
+            for e in [-1e-5f32, 0.0, 1e-5] {
+                let r = r as f32 + e;
+                pts.extend([
+                    (r, 0.0),
+                    (0.0, r),
+                    (-r, 0.0),
+                    (0.0, -r),
+                    (-r, -0.0),
+                    (r * 0.6, r * 0.8),
+                ]);
+            }
+        }
+        for (x, y) in pts {
+            assert_eq!(grid.cell_of(x, y), exact(x, y), "{x} {y}");
+        }
     }
 
     #[test]

@@ -24,20 +24,16 @@ fn cross(o: [f64; 2], a: [f64; 2], b: [f64; 2]) -> f64 {
 /// Convex hull (Andrew's monotone chain), counter-clockwise, without collinear points.
 pub fn convex_hull(points: &[[f64; 2]]) -> Vec<[f64; 2]> {
     let mut p: Vec<[f64; 2]> = points.to_vec();
-    p.sort_by(|a, b| a[0].total_cmp(&b[0]).then(a[1].total_cmp(&b[1])));
+    // Equal keys are equal points, so the unstable sort gives the same sequence as a stable one.
+    p.sort_unstable_by(|a, b| a[0].total_cmp(&b[0]).then(a[1].total_cmp(&b[1])));
     p.dedup();
     if p.len() < 3 {
         return p;
     }
     let mut hull: Vec<[f64; 2]> = Vec::with_capacity(2 * p.len());
-    for pass in 0..2 {
+    fn chain(hull: &mut Vec<[f64; 2]>, pts: impl Iterator<Item = [f64; 2]>) {
         let floor = hull.len();
-        let iter: Box<dyn Iterator<Item = &[f64; 2]>> = if pass == 0 {
-            Box::new(p.iter())
-        } else {
-            Box::new(p.iter().rev())
-        };
-        for &q in iter {
+        for q in pts {
             while hull.len() >= floor + 2
                 && cross(hull[hull.len() - 2], hull[hull.len() - 1], q) <= 0.0
             {
@@ -47,6 +43,8 @@ pub fn convex_hull(points: &[[f64; 2]]) -> Vec<[f64; 2]> {
         }
         hull.pop();
     }
+    chain(&mut hull, p.iter().copied());
+    chain(&mut hull, p.iter().rev().copied());
     hull
 }
 

@@ -1,6 +1,7 @@
 //! Voxel-grid downsampling: one centroid per occupied voxel, in sorted voxel-key order.
 
-use super::LidarError;
+use super::cluster::radix_sort;
+use super::{floor_i64, LidarError};
 
 /// Largest accepted `|coordinate| / voxel size`.
 const MAX_VOXEL_COORD: f64 = 1.0e9;
@@ -21,41 +22,128 @@ pub struct VoxelCloud {
 /// points, summed in `f64` in input order, so the result is deterministic. Errors: a voxel size
 /// that is not finite and positive, a non-finite point, a coordinate beyond `1e9` voxels.
 pub fn voxel_downsample(points: &[[f32; 3]], voxel_size_m: f32) -> Result<VoxelCloud, LidarError> {
+    Ok(voxel_downsample_timed(points, None, voxel_size_m)?.0)
+}
+
+/// [`voxel_downsample`], and with `time_s` (one value per point) the mean of each voxel's
+/// times too, summed in `f64` in input order (empty without `time_s`).
+///
+/// The keys, offset to the cloud's smallest key per axis, are packed into one `u64` (x, y, z
+/// from high to low bits) and radix sorted, stably, so that a voxel's points stay in input
+/// order; a cloud too wide for 64 key bits falls back to a comparison sort with the same order.
+pub(crate) fn voxel_downsample_timed(
+    points: &[[f32; 3]],
+    time_s: Option<&[f64]>,
+    voxel_size_m: f32,
+) -> Result<(VoxelCloud, Vec<f64>), LidarError> {
     if !(voxel_size_m.is_finite() && voxel_size_m > 0.0) {
         return Err(LidarError::InvalidConfig {
             field: "voxel_size_m",
             value: f64::from(voxel_size_m),
         });
     }
-    let v = f64::from(voxel_size_m);
-    let mut keyed: Vec<([i32; 3], u32)> = Vec::with_capacity(points.len());
-    for (i, p) in points.iter().enumerate() {
-        let mut key = [0i32; 3];
-        for (k, c) in key.iter_mut().zip(p) {
-            if !c.is_finite() {
-                return Err(LidarError::NonFinitePoint { index: i });
-            }
-            let q = (f64::from(*c) / v).floor();
-            if q.abs() > MAX_VOXEL_COORD {
-                return Err(LidarError::CoordinateOutOfRange { index: i });
-            }
-            *k = q as i32;
-        }
-        keyed.push((key, i as u32));
+    if points.len() >= u32::MAX as usize {
+        return Err(LidarError::TooManyPoints {
+            count: points.len(),
+        });
     }
-    // (key, index) pairs are unique, so the unstable sort is deterministic and keeps input
-    // order inside a voxel.
-    keyed.sort_unstable();
+    let v = f64::from(voxel_size_m);
     let mut out = VoxelCloud::default();
+    let mut mean_time_s = Vec::new();
+    if points.is_empty() {
+        return Ok((out, mean_time_s));
+    }
+    // Key of one coordinate, or `None` when it is not finite or beyond the grid.
+    let axis_key = |c: f32| -> Option<i64> {
+        let q = f64::from(c) / v;
+        // |floor(q)| > 1e9 whenever |q| >= 2e9; below that `floor_i64` is exact.
+        (q.abs() < 2.0 * MAX_VOXEL_COORD)
+            .then(|| floor_i64(q))
+            .filter(|f| f.unsigned_abs() <= MAX_VOXEL_COORD as u64)
+    };
+    // The key range from the coordinate range (floor is monotonic); a non-finite or far point
+    // is found by a scan in point order, so the error names the same point as a per-point check.
+    let mut lo_c = [f32::INFINITY; 3];
+    let mut hi_c = [f32::NEG_INFINITY; 3];
+    let mut any_nan = false;
+    for p in points {
+        for k in 0..3 {
+            lo_c[k] = lo_c[k].min(p[k]);
+            hi_c[k] = hi_c[k].max(p[k]);
+            any_nan |= p[k].is_nan();
+        }
+    }
+    let range = [0, 1, 2].map(|k| axis_key(lo_c[k]).zip(axis_key(hi_c[k])));
+    let (Some(rx), Some(ry), Some(rz)) = (range[0], range[1], range[2]) else {
+        for (i, p) in points.iter().enumerate() {
+            for c in p {
+                if !c.is_finite() {
+                    return Err(LidarError::NonFinitePoint { index: i });
+                }
+                if axis_key(*c).is_none() {
+                    return Err(LidarError::CoordinateOutOfRange { index: i });
+                }
+            }
+        }
+        // NaN is ignored by min/max, so a NaN-only axis has an infinite range: found above.
+        return Err(LidarError::NonFinitePoint { index: 0 });
+    };
+    let lo = [rx.0, ry.0, rz.0];
+    let bits = [rx, ry, rz].map(|(a, b)| 64 - ((b - a) as u64).leading_zeros());
+    let key_bits: u32 = bits.iter().sum();
+    if any_nan {
+        let index = points
+            .iter()
+            .position(|p| p.iter().any(|c| c.is_nan()))
+            .unwrap_or(0);
+        return Err(LidarError::NonFinitePoint { index });
+    }
+    let key_of =
+        |p: &[f32; 3]| -> [i64; 3] { [0, 1, 2].map(|k| floor_i64(f64::from(p[k]) / v) - lo[k]) };
+    // (packed key, point index) in (key, index) order.
+    let keyed: Vec<(u64, u32)> = if key_bits <= 64 {
+        let mut keyed: Vec<(u64, u32)> = points
+            .iter()
+            .enumerate()
+            .map(|(i, p)| {
+                let d = key_of(p).map(|x| x as u64);
+                ((((d[0] << bits[1]) | d[1]) << bits[2]) | d[2], i as u32)
+            })
+            .collect();
+        radix_sort(&mut keyed, key_bits);
+        keyed
+    } else {
+        let mut wide: Vec<([i64; 3], u32)> = points
+            .iter()
+            .enumerate()
+            .map(|(i, p)| (key_of(p), i as u32))
+            .collect();
+        wide.sort_unstable();
+        // Dense ranks stand in for the wide keys: only equality is used below.
+        let mut rank = 0u64;
+        let mut keyed = Vec::with_capacity(wide.len());
+        for (j, (k, i)) in wide.iter().enumerate() {
+            if j > 0 && wide[j - 1].0 != *k {
+                rank += 1;
+            }
+            keyed.push((rank, *i));
+        }
+        keyed
+    };
     let mut j = 0;
     while j < keyed.len() {
         let key = keyed[j].0;
         let mut sum = [0.0f64; 3];
+        let mut t_sum = 0.0f64;
         let mut n = 0u32;
         while j < keyed.len() && keyed[j].0 == key {
-            let p = points[keyed[j].1 as usize];
+            let i = keyed[j].1 as usize;
+            let p = points[i];
             for k in 0..3 {
                 sum[k] += f64::from(p[k]);
+            }
+            if let Some(t) = time_s {
+                t_sum += t.get(i).copied().unwrap_or(0.0);
             }
             n += 1;
             j += 1;
@@ -67,8 +155,11 @@ pub fn voxel_downsample(points: &[[f32; 3]], voxel_size_m: f32) -> Result<VoxelC
             (sum[2] * inv) as f32,
         ]);
         out.counts.push(n);
+        if time_s.is_some() {
+            mean_time_s.push(t_sum / f64::from(n));
+        }
     }
-    Ok(out)
+    Ok((out, mean_time_s))
 }
 
 #[cfg(test)]
@@ -122,6 +213,64 @@ mod tests {
                     && (a[2] - b[2]).abs() < 1e-5
             );
         }
+    }
+
+    #[test]
+    fn mean_times_and_wide_clouds() {
+        let pts: Vec<[f32; 3]> = (0..3000)
+            .map(|i| {
+                [
+                    ((i * 7) % 31) as f32 * 0.1,
+                    ((i * 3) % 17) as f32 * 0.1,
+                    0.0,
+                ]
+            })
+            .collect();
+        let t: Vec<f64> = (0..3000).map(|i| f64::from(i) * 1e-3).collect();
+        let (vox, mean_t) = voxel_downsample_timed(&pts, Some(&t), 0.25).unwrap();
+        let mut map: BTreeMap<[i32; 2], (f64, u32)> = BTreeMap::new();
+        for (p, t) in pts.iter().zip(&t) {
+            let e = map
+                .entry([(p[0] / 0.25).floor() as i32, (p[1] / 0.25).floor() as i32])
+                .or_insert((0.0, 0));
+            e.0 += t;
+            e.1 += 1;
+        }
+        assert_eq!(mean_t.len(), map.len());
+        for ((s, n), m) in map.values().zip(&mean_t) {
+            assert_eq!(s / f64::from(*n), *m);
+        }
+        assert_eq!(vox.points_m, voxel_downsample(&pts, 0.25).unwrap().points_m);
+        // Keys wider than 64 bits in total take the comparison sort, in the same order.
+        let wide = [
+            [-1.0e8f32, 5.0e7, -9.0e7],
+            [1.0e8, -5.0e7, 9.0e7],
+            [-1.0e8, 5.0e7, -9.0e7],
+        ];
+        let out = voxel_downsample(&wide, 0.2).unwrap();
+        assert_eq!(out.counts, vec![2, 1]);
+        assert!(out.points_m[0][0] < out.points_m[1][0]);
+        // Errors name the first bad point, coordinate by coordinate.
+        let bad = [
+            [0.0, 0.0, 0.0],
+            [3.0e9, f32::NAN, 0.0],
+            [f32::NAN, 0.0, 0.0],
+        ];
+        assert!(matches!(
+            voxel_downsample(&bad, 0.1),
+            Err(LidarError::CoordinateOutOfRange { index: 1 })
+        ));
+        assert!(matches!(
+            voxel_downsample(
+                &bad[..1]
+                    .iter()
+                    .chain(&bad[2..])
+                    .copied()
+                    .collect::<Vec<_>>(),
+                0.1
+            ),
+            Err(LidarError::NonFinitePoint { index: 1 })
+        ));
     }
 
     #[test]
