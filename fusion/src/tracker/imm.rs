@@ -257,15 +257,14 @@ impl Imm {
             pi[0][0] * self.mu[0] + pi[1][0] * self.mu[1],
             pi[0][1] * self.mu[0] + pi[1][1] * self.mu[1],
         ];
-        let mut mixed = Vec::with_capacity(2);
-        for j in 0..2 {
+        let mixed: [Gaussian; 2] = std::array::from_fn(|j| {
             let w = if c[j] > 1e-300 {
                 [pi[0][j] * self.mu[0] / c[j], pi[1][j] * self.mu[1] / c[j]]
             } else {
                 [0.5, 0.5]
             };
-            mixed.push(mix(&self.modes, &w));
-        }
+            mix(&self.modes, &w)
+        });
         for (j, g) in mixed.into_iter().enumerate() {
             let (x, f) = if j == 0 {
                 predict_cv(&g.x, dt_s)

@@ -32,6 +32,7 @@
 
 mod assoc;
 mod class;
+mod coarse;
 pub mod config;
 mod imm;
 mod models;
@@ -47,7 +48,8 @@ pub use config::{
 use crate::geometry::wrap_angle_rad;
 use crate::types::ObjectClass;
 use crate::types::{
-    Box3, CameraFrame, EgoState, RadarScan, StampNs, Track, TrackStatus, UltrasonicRange,
+    Box3, CameraFrame, Detection2D, EgoState, RadarDetection, RadarScan, StampNs, Track,
+    TrackStatus, UltrasonicRange,
 };
 use nalgebra::{Matrix6, Vector6};
 
@@ -310,6 +312,13 @@ pub struct Tracker {
     next_id: u64,
     time_ns: Option<StampNs>,
     counters: TrackerCounters,
+    /// The stamp of the last management pass, while nothing changed since.
+    managed_at: Option<StampNs>,
+    /// Test only: gate every pair exactly, assign on the whole problem at once and manage on
+    /// every prediction (the reference the coarse gates, the per-component assignment and the
+    /// skipped repeat management must reproduce).
+    #[cfg(test)]
+    exhaustive: bool,
 }
 
 impl Tracker {
@@ -322,6 +331,9 @@ impl Tracker {
             next_id: 1,
             time_ns: None,
             counters: TrackerCounters::default(),
+            managed_at: None,
+            #[cfg(test)]
+            exhaustive: false,
         })
     }
 
@@ -401,6 +413,7 @@ impl Tracker {
         let dt_s = (stamp_ns - now) as f64 * 1e-9;
         self.time_ns = Some(stamp_ns);
         if dt_s > 0.0 {
+            self.managed_at = None;
             let survive = (-dt_s / self.cfg.existence_survival_time_s).exp();
             for t in &mut self.tracks {
                 let noise = self.cfg.process_noise.for_class(t.class.fused());
@@ -412,7 +425,14 @@ impl Tracker {
                 t.existence *= survive;
             }
         }
-        self.manage(stamp_ns);
+        // Management is idempotent: nothing changed since it last ran at this stamp (every
+        // update ends with it), so running it again would change nothing.
+        let fresh = self.managed_at == Some(stamp_ns);
+        #[cfg(test)]
+        let fresh = fresh && !self.exhaustive;
+        if !fresh {
+            self.manage(stamp_ns);
+        }
         true
     }
 
@@ -430,15 +450,19 @@ impl Tracker {
                 t.status = TrackStatus::Deleted;
                 continue;
             }
+            if t.status != TrackStatus::Tentative {
+                continue;
+            }
             // Only vehicles move fast, and a vehicle in LiDAR range shows at least one face:
             // a small fragment moving at vehicle speed is static structure sliding along with
             // the ego (a rail or a kerb cut by the same beam sweep after sweep).
-            let x = t.imm.combined().x;
+            let g = t.imm.combined();
+            let x = g.x;
             let plausible = x[2].hypot(x[3]) <= cfg.small_object_max_speed_mps
                 || t.max_extent_m >= cfg.vehicle_min_extent_m;
-            if t.status == TrackStatus::Tentative
-                && t.existence >= cfg.confirm_existence
-                && t.velocity_std_mps() <= cfg.confirm_max_velocity_std_mps
+            let velocity_std_mps = g.p[(2, 2)].max(g.p[(3, 3)]).max(0.0).sqrt();
+            if t.existence >= cfg.confirm_existence
+                && velocity_std_mps <= cfg.confirm_max_velocity_std_mps
                 && ((t.lidar_hits >= cfg.confirm_min_lidar_hits && plausible)
                     || (t.radar_hits >= cfg.confirm_min_radar_hits
                         && t.camera_hits >= cfg.confirm_min_camera_hits))
@@ -449,7 +473,8 @@ impl Tracker {
             }
         }
         self.counters.confirmations += confirmations;
-        // A tentative track inside a confirmed track's box (+0.5 m) duplicates it.
+        // A tentative track inside a confirmed track's box (+0.5 m) duplicates it. Only the
+        // confirmed tracks within their half diagonal (+0.5 m) in x are looked at.
         let confirmed: Vec<(f64, f64, f64, f64, f64)> = self
             .tracks
             .iter()
@@ -459,19 +484,43 @@ impl Tracker {
                 (x[0], x[1], x[I_PSI], t.size_m[0], t.size_m[1])
             })
             .collect();
-        for t in &mut self.tracks {
-            if t.status != TrackStatus::Tentative {
-                continue;
-            }
-            let x = t.imm.combined().x;
-            let inside = confirmed.iter().any(|&(cx, cy, psi, l, w)| {
+        let tentative: Vec<(usize, [f64; 2])> = self
+            .tracks
+            .iter()
+            .enumerate()
+            .filter(|(_, t)| t.status == TrackStatus::Tentative)
+            .map(|(i, t)| {
+                let x = t.imm.combined().x;
+                (i, [x[0], x[1]])
+            })
+            .collect();
+        if !confirmed.is_empty() && !tentative.is_empty() {
+            let boxes: Vec<coarse::Extent> = confirmed
+                .iter()
+                .map(|&(cx, _, _, l, w)| coarse::Extent {
+                    key: cx,
+                    radius: (0.5 * l + 0.5).abs().hypot((0.5 * w + 0.5).abs()),
+                })
+                .collect();
+            let points: Vec<coarse::Extent> = tentative
+                .iter()
+                .map(|&(_, p)| coarse::Extent {
+                    key: p[0],
+                    radius: 0.0,
+                })
+                .collect();
+            let inside = coarse::candidates(&boxes, &points, |ci, ti| {
+                let (cx, cy, psi, l, w) = confirmed[ci];
+                let x = tentative[ti].1;
                 let (s, c) = psi.sin_cos();
                 let (dx, dy) = (x[0] - cx, x[1] - cy);
                 (c * dx + s * dy).abs() <= 0.5 * l + 0.5
                     && (-s * dx + c * dy).abs() <= 0.5 * w + 0.5
             });
-            if inside {
-                t.status = TrackStatus::Deleted;
+            for ti in inside.into_iter().flatten() {
+                if let Some(t) = self.tracks.get_mut(tentative[ti].0) {
+                    t.status = TrackStatus::Deleted;
+                }
             }
         }
         let before = self.tracks.len();
@@ -483,6 +532,7 @@ impl Tracker {
         self.counters.confirmed_deletions += deleted_confirmed as u64;
         self.tracks.retain(|t| t.status != TrackStatus::Deleted);
         self.counters.deletions += (before - self.tracks.len()) as u64;
+        self.managed_at = Some(now);
     }
 
     /// Common start of every update: checks the ego state and the stamp, predicts to it.
@@ -500,25 +550,45 @@ impl Tracker {
     /// and heading `psi`; `in_view(track)` says whether the sensor should have seen the track.
     /// Returns, per measurement, the id index of the track it updated, and whether it fell in
     /// any gate (any track / any confirmed track).
+    ///
+    /// `views` holds every track's combined Gaussian and shape; `candidates[i]` lists
+    /// (ascending) the measurements that may lie in track `i`'s gate (a conservative coarse
+    /// gate, module `coarse`): only those are linearized and gated.
     fn associate(
         &mut self,
         sensor: Sensor,
         stats: SensorStats,
         n_meas: usize,
+        (views, candidates): (&[TrackView], &[Vec<usize>]),
         lin: &LinearizeFn<'_>,
         in_view: &dyn Fn(&Shape, &Vector6<f64>) -> bool,
     ) -> Vec<MeasOutcome> {
+        #[cfg(test)]
+        let every: Vec<Vec<usize>>;
+        #[cfg(test)]
+        let candidates = if self.exhaustive {
+            every = vec![(0..n_meas).collect(); self.tracks.len()];
+            &every
+        } else {
+            candidates
+        };
         let mut outcome = vec![MeasOutcome::default(); n_meas];
-        let mut costs = vec![vec![None; n_meas]; self.tracks.len()];
+        let mut costs: Vec<Vec<(usize, f64)>> = vec![Vec::new(); self.tracks.len()];
         let tracks = std::mem::take(&mut self.tracks);
         for (i, t) in tracks.iter().enumerate() {
-            let g = t.imm.combined();
-            let shape = t.shape();
-            for (j, out) in outcome.iter_mut().enumerate() {
-                let Some(l) = lin(&shape, g.x[I_PSI], j, &g.x) else {
+            let (Some(cand), Some((g, shape))) =
+                (candidates.get(i).filter(|c| !c.is_empty()), views.get(i))
+            else {
+                continue;
+            };
+            for &j in cand {
+                let Some(out) = outcome.get_mut(j) else {
                     continue;
                 };
-                let Some(inn) = innovate(&g, &l) else {
+                let Some(l) = lin(shape, g.x[I_PSI], j, &g.x) else {
+                    continue;
+                };
+                let Some(inn) = innovate(g, &l) else {
                     self.counters.reject(RejectReason::NonPositiveDefinite);
                     continue;
                 };
@@ -538,20 +608,46 @@ impl Tracker {
                 } else {
                     1.0
                 };
-                costs[i][j] = Some(inn.d2 + (inn.ln_det_s - ln_det_r).max(0.0) + tentative_penalty);
+                costs[i].push((
+                    j,
+                    inn.d2 + (inn.ln_det_s - ln_det_r).max(0.0) + tentative_penalty,
+                ));
             }
         }
         self.tracks = tracks;
-        let assignment = assoc::assign(
+        let assignment = assoc::assign_sparse(
             &costs,
             n_meas,
             self.cfg.non_assignment_cost,
             self.cfg.cost_scale,
         );
+        #[cfg(test)]
+        let assignment = if self.exhaustive {
+            let dense: Vec<Vec<Option<f64>>> = costs
+                .iter()
+                .map(|row| {
+                    let mut d = vec![None; n_meas];
+                    for &(j, c) in row {
+                        d[j] = Some(c);
+                    }
+                    d
+                })
+                .collect();
+            assoc::assign(
+                &dense,
+                n_meas,
+                self.cfg.non_assignment_cost,
+                self.cfg.cost_scale,
+            )
+        } else {
+            assignment
+        };
         let now = self.time_ns.unwrap_or(0);
         for (i, t) in self.tracks.iter_mut().enumerate() {
-            let shape = t.shape();
-            let psi = t.imm.combined().x[I_PSI];
+            let Some((g, shape)) = views.get(i) else {
+                continue;
+            };
+            let (shape, psi) = (*shape, g.x[I_PSI]);
             match assignment[i] {
                 Some(j) => {
                     let before = t.imm.clone();
@@ -591,8 +687,7 @@ impl Tracker {
                     }
                 }
                 None => {
-                    let x = t.imm.combined().x;
-                    if in_view(&shape, &x) {
+                    if in_view(&shape, &g.x) {
                         t.existence =
                             existence_update(t.existence, stats.detection_probability, None);
                     }
@@ -603,6 +698,186 @@ impl Tracker {
             self.counters.gated_out += outcome.iter().filter(|o| !o.in_gate).count() as u64;
         }
         outcome
+    }
+
+    /// Every track's combined Gaussian and shape, computed once per update.
+    fn views(&self) -> Vec<TrackView> {
+        self.tracks
+            .iter()
+            .map(|t| (t.imm.combined(), t.shape()))
+            .collect()
+    }
+
+    /// The largest gate threshold: every gated pair has `d^2` at most this.
+    fn gate_max(&self) -> f64 {
+        self.cfg.gate_chi2.iter().copied().fold(0.0, f64::max)
+    }
+
+    /// Coarse gate for LiDAR boxes, Euclidean in `odom`. With `nu_p` the position part of the
+    /// innovation, `d^2 >= nu_p^T S_pp^-1 nu_p >= |nu_p|^2 / tr S_pp` (the marginal of a
+    /// sub-vector, and `lambda_max <= trace`). `H_p = R^T [I, dt I]`, so
+    /// `tr S_pp <= tr P_pp + 2 |dt| |tr P_pv| + dt^2 tr P_vv + tr R_pp`, and
+    /// `tr R_pp <= 2 pos_std^2 + (k L_box)^2 + (k W_box)^2 + (extent_std_L^2 + extent_std_W^2)/4`.
+    /// The residual is the box centre in `odom` moved by the visible-face correction (at most
+    /// half the track's diagonal, only with a known size) minus `p + v dt`. Hence a gated pair
+    /// has `|b - p| <= sqrt(G A_track) + |v| dt_max + shift + sqrt(G B_box)`
+    /// (`sqrt(a + b) <= sqrt(a) + sqrt(b)`).
+    fn lidar_candidates(
+        &self,
+        views: &[TrackView],
+        pe: &Planar,
+        boxes: &[Box3],
+        dts: &[f64],
+    ) -> Vec<Vec<usize>> {
+        let g_max = self.gate_max();
+        let lc = &self.cfg.lidar;
+        let dt_max = dts.iter().fold(0.0_f64, |a, d| a.max(d.abs()));
+        let mut centres = Vec::with_capacity(self.tracks.len());
+        let tracks: Vec<coarse::Extent> = views
+            .iter()
+            .map(|(g, shape)| {
+                let p = &g.p;
+                let tr_pp = p[(0, 0)] + p[(1, 1)];
+                let tr_pv = p[(0, 2)] + p[(1, 3)];
+                let tr_vv = p[(2, 2)] + p[(3, 3)];
+                let mut a = tr_pp + 2.0 * dt_max * tr_pv.abs() + dt_max * dt_max * tr_vv;
+                let mut shift = 0.0;
+                if shape.size_known {
+                    a += 0.25 * (shape.extent_std_m[0].powi(2) + shape.extent_std_m[1].powi(2));
+                    shift = 0.5 * shape.length_m.hypot(shape.width_m);
+                }
+                let speed = g.x[2].hypot(g.x[3]);
+                centres.push([g.x[0], g.x[1]]);
+                coarse::Extent {
+                    key: g.x[0],
+                    radius: (g_max * a).sqrt() + speed * dt_max + shift,
+                }
+            })
+            .collect();
+        let (s, c) = pe.yaw_rad.sin_cos();
+        let mut box_centres = Vec::with_capacity(boxes.len());
+        let meas: Vec<coarse::Extent> = boxes
+            .iter()
+            .map(|b| {
+                let (x, y) = (
+                    pe.x_m + c * b.x_m - s * b.y_m,
+                    pe.y_m + s * b.x_m + c * b.y_m,
+                );
+                box_centres.push([x, y]);
+                let var = 2.0 * lc.pos_std_m.powi(2)
+                    + (lc.pos_std_per_extent * b.length_m).powi(2)
+                    + (lc.pos_std_per_extent * b.width_m).powi(2);
+                coarse::Extent {
+                    key: x,
+                    radius: (g_max * var).sqrt(),
+                }
+            })
+            .collect();
+        coarse::candidates(&tracks, &meas, |i, j| {
+            let (p, b) = (centres[i], box_centres[j]);
+            coarse::within(
+                (b[0] - p[0]).hypot(b[1] - p[1]),
+                tracks[i].radius + meas[j].radius,
+            )
+        })
+    }
+
+    /// Coarse gate for radar returns, on the range and the azimuth separately (each a
+    /// one-component marginal: `d^2 >= nu_k^2 / S_kk`). Range: `S_rr <= tr P_pp + range_std^2 +
+    /// spread^2`, and the predicted range is the centre's minus at most half the track's
+    /// diagonal (the near surface), so a gated return's range lies within
+    /// `sqrt(G S_rr) + diagonal / 2` of the centre's. Azimuth: `S_aa <= tr P_pp / rho^2 +
+    /// az_std^2 + (spread / max(range, 1))^2`.
+    fn radar_candidates(
+        &self,
+        views: &[TrackView],
+        ctx: &RadarCtx,
+        dets: &[RadarDetection],
+    ) -> Vec<Vec<usize>> {
+        let g_max = self.gate_max();
+        let rc = &self.cfg.radar;
+        // Per track: bearing in the sensor frame, tr P_pp / rho^2 and spread^2.
+        let mut aux = Vec::with_capacity(self.tracks.len());
+        let tracks: Vec<coarse::Extent> = views
+            .iter()
+            .map(|(g, shape)| {
+                let (dx, dy) = (g.x[0] - ctx.sensor.x_m, g.x[1] - ctx.sensor.y_m);
+                let rho = dx.hypot(dy);
+                let tr_pp = g.p[(0, 0)] + g.p[(1, 1)];
+                let spread = rc.reflection_spread_per_extent * shape.length_m.max(shape.width_m);
+                let bearing = wrap_angle_rad(dy.atan2(dx) - ctx.sensor.yaw_rad);
+                aux.push((bearing, tr_pp / (rho * rho), spread * spread));
+                let a = (g_max * (tr_pp + rc.range_std_m.powi(2) + spread * spread)).sqrt();
+                coarse::Extent {
+                    key: rho,
+                    radius: a + 0.5 * shape.length_m.hypot(shape.width_m),
+                }
+            })
+            .collect();
+        let zs: Vec<(f64, f64)> = dets
+            .iter()
+            .map(|d| {
+                let (z, _) = models::radar_measurement(rc, d, 0.0);
+                (z[0], z[1])
+            })
+            .collect();
+        let meas: Vec<coarse::Extent> = zs
+            .iter()
+            .map(|&(range, _)| coarse::Extent {
+                key: range,
+                radius: 0.0,
+            })
+            .collect();
+        coarse::candidates(&tracks, &meas, |i, j| {
+            let (bearing, pos_term, spread2) = aux[i];
+            let (range, az) = zs[j];
+            let s_aa = pos_term + rc.azimuth_std_rad.powi(2) + spread2 / range.max(1.0).powi(2);
+            coarse::within(wrap_angle_rad(az - bearing).abs(), (g_max * s_aa).sqrt())
+        })
+    }
+
+    /// Coarse gate for camera boxes on the centre column (a one-component marginal):
+    /// `S_uu = J P_pp J^T + R_uu <= |J|^2 tr P_pp + u_std^2 + (k w_box)^2` with `J` the column's
+    /// gradient in `(px, py)` at the track's centre. Tracks whose centre does not project are
+    /// never linearized.
+    fn camera_candidates(
+        &self,
+        views: &[TrackView],
+        ctx: &CameraCtx,
+        dets: &[Detection2D],
+    ) -> Vec<Vec<usize>> {
+        let g_max = self.gate_max();
+        let cc = &self.cfg.camera;
+        let tracks: Vec<Option<coarse::Extent>> = views
+            .iter()
+            .map(|(g, shape)| {
+                let (uv, jac, _) = ctx.project([g.x[0], g.x[1], shape.z_m])?;
+                let j2 = jac[0][0].powi(2) + jac[0][1].powi(2);
+                let tr_pp = g.p[(0, 0)] + g.p[(1, 1)];
+                Some(coarse::Extent {
+                    key: uv[0],
+                    radius: (g_max * j2 * tr_pp).sqrt(),
+                })
+            })
+            .collect();
+        let extents: Vec<coarse::Extent> = tracks
+            .iter()
+            .map(|e| {
+                e.unwrap_or(coarse::Extent {
+                    key: f64::MAX,
+                    radius: 0.0,
+                })
+            })
+            .collect();
+        let meas: Vec<coarse::Extent> = dets
+            .iter()
+            .map(|d| coarse::Extent {
+                key: d.center_u_px,
+                radius: (g_max * (cc.u_std_px.powi(2) + (cc.std_per_box_px * d.width_px).powi(2)))
+                    .sqrt(),
+            })
+            .collect();
+        coarse::candidates(&extents, &meas, |i, _| tracks[i].is_some())
     }
 
     fn new_track(
@@ -704,7 +979,16 @@ impl Tracker {
         let in_view = |_: &Shape, x: &Vector6<f64>| {
             (x[0] - pe.x_m).hypot(x[1] - pe.y_m) <= cfg.lidar.max_range_m
         };
-        let mut outcome = self.associate(Sensor::Lidar, stats, boxes.len(), &lin, &in_view);
+        let views = self.views();
+        let candidates = self.lidar_candidates(&views, &pe, &boxes, &dts);
+        let mut outcome = self.associate(
+            Sensor::Lidar,
+            stats,
+            boxes.len(),
+            (&views, &candidates),
+            &lin,
+            &in_view,
+        );
         let now = stamp_ns;
         self.two_point_init(stamp_ns, &pe, &boxes, &dts, &mut outcome);
         for (j, o) in outcome.iter().enumerate() {
@@ -990,7 +1274,16 @@ impl Tracker {
             let bearing = wrap_angle_rad(dy.atan2(dx) - ctx.sensor.yaw_rad);
             bearing.abs() <= 0.5 * cfg.radar.fov_rad && dx.hypot(dy) <= cfg.radar.max_range_m
         };
-        let outcome = self.associate(Sensor::Radar, stats, dets.len(), &lin, &in_view);
+        let views = self.views();
+        let candidates = self.radar_candidates(&views, &ctx, &dets);
+        let outcome = self.associate(
+            Sensor::Radar,
+            stats,
+            dets.len(),
+            (&views, &candidates),
+            &lin,
+            &in_view,
+        );
         for (j, o) in outcome.iter().enumerate() {
             if let Some(i) = o.track {
                 let t = &mut self.tracks[i];
@@ -1091,7 +1384,16 @@ impl Tracker {
                         && depth <= cfg.camera.max_range_m
                 })
         };
-        let outcome = self.associate(Sensor::Camera, stats, dets.len(), &lin, &in_view);
+        let views = self.views();
+        let candidates = self.camera_candidates(&views, &ctx, &dets);
+        let outcome = self.associate(
+            Sensor::Camera,
+            stats,
+            dets.len(),
+            (&views, &candidates),
+            &lin,
+            &in_view,
+        );
         for (j, o) in outcome.iter().enumerate() {
             if let Some(i) = o.track {
                 self.tracks[i]
@@ -1169,7 +1471,15 @@ impl Tracker {
             if let Some(i) = nearest {
                 let t = others.remove(i);
                 self.tracks = vec![t];
-                let _ = self.associate(Sensor::Ultrasonic, stats, 1, &lin, &in_view);
+                let views = self.views();
+                let _ = self.associate(
+                    Sensor::Ultrasonic,
+                    stats,
+                    1,
+                    (&views, &[vec![0]]),
+                    &lin,
+                    &in_view,
+                );
                 let t = self.tracks.pop();
                 if let Some(t) = t {
                     others.insert(i, t);
@@ -1190,6 +1500,9 @@ impl Tracker {
         self.manage(reading.stamp_ns);
     }
 }
+
+/// A track's combined Gaussian and shape at the start of an update.
+type TrackView = (Gaussian, Shape);
 
 /// Linearizes measurement `j` at state `x` for a track of the given shape and heading.
 type LinearizeFn<'a> = dyn Fn(&Shape, f64, usize, &Vector6<f64>) -> Option<Linearized> + 'a;

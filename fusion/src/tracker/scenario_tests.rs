@@ -518,6 +518,41 @@ fn same_input_gives_identical_tracks() {
     assert!(a.iter().any(|f| !f.is_empty()));
 }
 
+/// The coarse gates and the per-component assignment are exact: every track (tentative ones
+/// too) and every counter after every input equal those of gating every pair and assigning on
+/// the whole problem.
+#[test]
+fn coarse_gating_and_component_assignment_change_nothing() {
+    let targets = scenario();
+    for seed in [7, 12] {
+        let inputs = simulate(&targets, seed);
+        let runs: Vec<(Vec<Vec<Track>>, TrackerCounters)> = [false, true]
+            .into_iter()
+            .map(|exhaustive| {
+                let Ok(mut tracker) = Tracker::new(TrackerConfig::default()) else {
+                    panic!("config")
+                };
+                tracker.exhaustive = exhaustive;
+                let mut history = Vec::new();
+                for input in &inputs {
+                    match input {
+                        Input::Lidar(stamp, ego, boxes) => tracker.update_lidar(*stamp, ego, boxes),
+                        Input::Radar(scan, ego) => tracker.update_radar(scan, ego),
+                        Input::Camera(frame, ego) => tracker.update_camera(frame, ego),
+                    }
+                    history.push(tracker.all_tracks());
+                }
+                (history, tracker.counters().clone())
+            })
+            .collect();
+        assert!(runs[0].0.iter().any(|f| f.len() > 5));
+        assert_eq!(runs[0].1, runs[1].1, "seed {seed}");
+        for (k, (a, b)) in runs[0].0.iter().zip(&runs[1].0).enumerate() {
+            assert_eq!(a, b, "seed {seed}, input {k}");
+        }
+    }
+}
+
 #[test]
 fn radar_clutter_alone_never_confirms() {
     let Ok(mut tracker) = Tracker::new(TrackerConfig::default()) else {
