@@ -225,14 +225,16 @@ impl Pipeline {
         while let Some(cycle) = self.sync.poll(now_ns) {
             let degrade = self.budget.begin(clock);
             self.budget.end_stage(Stage::Sync, clock);
-            let Input::Lidar(scan) = &cycle.reference.item else {
-                // The reference sensor is the LiDAR; anything else is a configuration error.
-                self.skip(
-                    cycle.reference.item.sensor(),
-                    "reference is not a lidar sweep",
-                );
-                self.budget.end(clock);
-                continue;
+            // A LiDAR sweep, or (the LiDAR silent) the fallback sensor's item: a degraded
+            // cycle of the other sensors without the LiDAR stages.
+            let scan = match &cycle.reference.item {
+                Input::Lidar(scan) => Some(scan),
+                Input::Radar(_) | Input::Camera(_) | Input::Ultrasonic(_) => None,
+                other => {
+                    self.skip(other.sensor(), "reference cannot trigger a cycle");
+                    self.budget.end(clock);
+                    continue;
+                }
             };
             let stamp = cycle.stamp_ns;
             let mut newest_input_ns = stamp;
@@ -260,32 +262,45 @@ impl Pipeline {
             let voxel = (degrade != Degrade::None).then(|| {
                 (f64::from(self.config.lidar.voxel_size_m) * degrade.voxel_scale()) as f32
             });
-            let (boxes, box_times_s): (Vec<Box3>, Vec<f64>) =
-                match self
-                    .lidar
+            let lidar_out = scan.map(|scan| {
+                self.lidar
                     .run(scan, pose_at, DeskewReference::Stamp(stamp), voxel)
-                {
-                    Ok(o) => o
-                        .objects
-                        .iter()
-                        .filter(|o| self.config.object_gate.admits(&o.shape))
-                        .map(|o| (o.shape, o.time_offset_s))
-                        .unzip(),
-                    Err(_) => {
-                        self.skip(SensorId::Lidar, "lidar stage error");
-                        (Vec::new(), Vec::new())
-                    }
-                };
+            });
+            let (boxes, box_times_s): (Vec<Box3>, Vec<f64>) = match lidar_out {
+                Some(Ok(o)) => o
+                    .objects
+                    .iter()
+                    .filter(|o| self.config.object_gate.admits(&o.shape))
+                    .map(|o| (o.shape, o.time_offset_s))
+                    .unzip(),
+                Some(Err(_)) => {
+                    self.skip(SensorId::Lidar, "lidar stage error");
+                    (Vec::new(), Vec::new())
+                }
+                None => (Vec::new(), Vec::new()),
+            };
             self.budget.end_stage(Stage::Lidar, clock);
 
             // Tracker: the cycle's other measurements in stamp order, then the sweep.
-            if self.tracker.is_none() {
+            if let (None, Some(scan)) = (&self.tracker, scan) {
                 let mut cfg = self.config.tracker;
                 let t = scan.base_from_sensor.translation.vector;
                 cfg.lidar.viewpoint_base_m = [t.x, t.y];
                 self.tracker = Tracker::new(cfg).ok();
             }
             let mut measurements: Vec<(StampNs, u8, Measurement<'_>)> = Vec::new();
+            // Without the LiDAR, the fallback item is one of the cycle's measurements.
+            let reference_item = scan
+                .is_none()
+                .then_some((cycle.stamp_ns, &cycle.reference.item));
+            for (t, item) in reference_item {
+                match item {
+                    Input::Radar(r) => measurements.push((t, 0, Measurement::Radar(r))),
+                    Input::Camera(c) => measurements.push((t, 1, Measurement::Camera(c))),
+                    Input::Ultrasonic(u) => measurements.push((t, 2, Measurement::Ultrasonic(u))),
+                    _ => {}
+                }
+            }
             for (sensor, items) in &cycle.items {
                 for it in items {
                     newest_input_ns = newest_input_ns.max(it.stamp_ns);
@@ -324,12 +339,16 @@ impl Pipeline {
                     }
                 }
                 tracker.predict_to(stamp);
-                tracker.update_lidar_timed(stamp, &ego_ref, &boxes, &box_times_s);
+                if scan.is_some() {
+                    tracker.update_lidar_timed(stamp, &ego_ref, &boxes, &box_times_s);
+                }
             }
             self.budget.end_stage(Stage::TrackLidar, clock);
 
             // Health.
-            self.health.record_lidar_scan(scan.stamp_ns, &scan.points);
+            if let Some(scan) = scan {
+                self.health.record_lidar_scan(scan.stamp_ns, &scan.points);
+            }
             let radar_from_base = measurements.iter().find_map(|(_, _, m)| match m {
                 Measurement::Radar(r) => Some(r.base_from_sensor.inverse()),
                 _ => None,

@@ -63,11 +63,18 @@ pub struct SyncConfig {
     /// A stamp that advanced by more than this beyond the advance of the arrival time is a clock
     /// jump, ns (> 0).
     pub clock_jump_forward_ns: i64,
+    /// When the reference sensor has been silent for `reference_silence_ns`, each item of this
+    /// sensor triggers a (degraded) cycle instead, with the reference listed as late; `None`:
+    /// no cycle without the reference.
+    pub fallback_reference: Option<SensorId>,
+    /// See `fallback_reference`, ns (> 0).
+    pub reference_silence_ns: i64,
 }
 
 impl Default for SyncConfig {
     /// LiDAR 10 Hz reference, radar 20 Hz, camera 30 Hz, IMU 100 Hz, wheel 50 Hz; 10 ms jitter,
-    /// 60 ms timeout, 256-item buffers, 1 s clock-jump thresholds. Ultrasonic sensors are added
+    /// 60 ms timeout, 256-item buffers, 1 s clock-jump thresholds; the radar triggers cycles
+    /// after 300 ms without a LiDAR sweep. Ultrasonic sensors are added
     /// by the caller (`Ultrasonic(i)`).
     fn default() -> Self {
         let ms = 1_000_000_i64;
@@ -116,6 +123,8 @@ impl Default for SyncConfig {
             capacity: 256,
             clock_jump_back_ns: 1_000 * ms,
             clock_jump_forward_ns: 1_000 * ms,
+            fallback_reference: Some(SensorId::RadarFront),
+            reference_silence_ns: 300 * ms,
         }
     }
 }
@@ -256,6 +265,8 @@ pub struct TimeSync<T> {
     config: SyncConfig,
     streams: BTreeMap<SensorId, Stream<T>>,
     counters: SyncCounters,
+    /// Arrival of the newest reference item, or of the first item of any sensor before one.
+    reference_seen_ns: Option<StampNs>,
 }
 
 impl<T> TimeSync<T> {
@@ -283,6 +294,11 @@ impl<T> TimeSync<T> {
             config.clock_jump_forward_ns,
             config.clock_jump_forward_ns > 0,
         )?;
+        check(
+            "reference_silence_ns",
+            config.reference_silence_ns,
+            config.reference_silence_ns > 0,
+        )?;
         for timing in config.sensors.values() {
             check("latency_ns", timing.latency_ns, timing.latency_ns >= 0)?;
             check("period_ns", timing.period_ns, timing.period_ns >= 0)?;
@@ -301,6 +317,7 @@ impl<T> TimeSync<T> {
             config,
             streams,
             counters: SyncCounters::default(),
+            reference_seen_ns: None,
         })
     }
 
@@ -332,6 +349,9 @@ impl<T> TimeSync<T> {
             self.counters.unknown_sensor += 1;
             return PushOutcome::UnknownSensor;
         };
+        if sensor == self.config.reference || self.reference_seen_ns.is_none() {
+            self.reference_seen_ns = Some(arrival_ns);
+        }
         let mut outcome = PushOutcome::Accepted;
         if let Some(newest) = stream.newest_stamp_ns {
             let back = newest.saturating_sub(stamp_ns);
@@ -392,6 +412,53 @@ impl<T> TimeSync<T> {
     /// `now >= a - latency_ref + latency_s + jitter`); once `now >= a + timeout` the cycle is
     /// emitted anyway, with the sensors not caught up listed in [`Cycle::late`].
     pub fn poll(&mut self, now_ns: StampNs) -> Option<Cycle<T>> {
+        if let Some(cycle) = self.poll_reference(now_ns) {
+            return Some(cycle);
+        }
+        self.poll_fallback(now_ns)
+    }
+
+    /// A degraded cycle on the fallback sensor's oldest item, when the reference has been
+    /// silent for `reference_silence_ns` and nothing of it is buffered: the other sensors'
+    /// items up to that stamp, the reference listed as late. No waiting for other sensors.
+    fn poll_fallback(&mut self, now_ns: StampNs) -> Option<Cycle<T>> {
+        let reference = self.config.reference;
+        let fallback = self.config.fallback_reference.filter(|f| *f != reference)?;
+        let seen = self.reference_seen_ns?;
+        let silent = now_ns.saturating_sub(seen) > self.config.reference_silence_ns;
+        let ref_empty = self
+            .streams
+            .get(&reference)
+            .is_none_or(|r| r.buf.is_empty());
+        if !(silent && ref_empty) {
+            return None;
+        }
+        let item = self.streams.get_mut(&fallback)?.buf.pop_front()?;
+        let t_ns = item.stamp_ns;
+        let mut items = BTreeMap::new();
+        for (id, stream) in self.streams.iter_mut() {
+            if *id != fallback {
+                let n = stream.buf.partition_point(|s| s.stamp_ns <= t_ns);
+                if n > 0 {
+                    items.insert(*id, stream.buf.drain(..n).collect::<Vec<_>>());
+                }
+            }
+            stream.emitted_until_ns = Some(stream.emitted_until_ns.map_or(t_ns, |e| e.max(t_ns)));
+            if *id == reference {
+                stream.counters.late_cycles += 1;
+            }
+        }
+        self.counters.cycles += 1;
+        self.counters.degraded_cycles += 1;
+        Some(Cycle {
+            stamp_ns: t_ns,
+            reference: item,
+            items,
+            late: vec![reference],
+        })
+    }
+
+    fn poll_reference(&mut self, now_ns: StampNs) -> Option<Cycle<T>> {
         let reference = self.config.reference;
         let (t_ns, a_ns, ref_latency_ns) = {
             let r = self.streams.get(&reference)?;
@@ -506,6 +573,8 @@ mod tests {
             capacity: 8,
             clock_jump_back_ns: 500 * MS,
             clock_jump_forward_ns: 500 * MS,
+            fallback_reference: None,
+            reference_silence_ns: 300 * MS,
         }
     }
 
@@ -526,6 +595,62 @@ mod tests {
         c.items
             .get(&id)
             .map_or(vec![], |v| v.iter().map(|s| s.item).collect())
+    }
+
+    #[test]
+    fn a_silent_reference_hands_cycles_to_the_fallback_and_takes_them_back() {
+        let mut s = match TimeSync::new(SyncConfig {
+            fallback_reference: Some(SensorId::RadarFront),
+            ..config()
+        }) {
+            Ok(s) => s,
+            Err(e) => panic!("{e}"),
+        };
+        for t in [0, 100] {
+            push(&mut s, SensorId::Wheel, t * MS);
+            push(&mut s, SensorId::RadarFront, t * MS);
+            push(&mut s, SensorId::Lidar, t * MS);
+        }
+        let mut normal = 0;
+        while let Some(c) = s.poll(200 * MS) {
+            assert!(c.late.is_empty() || c.stamp_ns == 100 * MS);
+            normal += 1;
+        }
+        assert_eq!(normal, 2);
+        // The LiDAR falls silent after its sweep at 100 ms (arrived 130 ms): radar and wheel
+        // go on. Before 300 ms of silence nothing cycles on the radar.
+        for t in [150, 200, 250, 300, 350, 400, 450] {
+            push(&mut s, SensorId::Wheel, t * MS);
+            push(&mut s, SensorId::RadarFront, t * MS);
+        }
+        assert!(
+            s.poll(420 * MS).is_none(),
+            "the LiDAR is silent for 290 ms only"
+        );
+        let mut fallback = Vec::new();
+        while let Some(c) = s.poll(460 * MS) {
+            assert_eq!(c.late, vec![SensorId::Lidar]);
+            assert!(c.is_degraded());
+            fallback.push((c.stamp_ns, c.reference.item, stamps(&c, SensorId::Wheel)));
+        }
+        assert_eq!(fallback.first().map(|f| f.0), Some(150 * MS));
+        assert_eq!(fallback.len(), 7);
+        assert_eq!(fallback[1].2, vec![200 * MS]);
+        assert_eq!(s.counters().degraded_cycles, 7);
+        // A late sweep stamped before the last fallback cycle is out of sequence; a new one
+        // takes the cycles back.
+        assert_eq!(
+            push(&mut s, SensorId::Lidar, 400 * MS),
+            PushOutcome::OutOfSequence
+        );
+        for t in [500, 550, 600] {
+            push(&mut s, SensorId::Wheel, t * MS);
+            push(&mut s, SensorId::RadarFront, t * MS);
+        }
+        push(&mut s, SensorId::Lidar, 500 * MS);
+        let c = s.poll(540 * MS).unwrap_or_else(|| panic!("a LiDAR cycle"));
+        assert_eq!((c.stamp_ns, c.late.clone()), (500 * MS, vec![]));
+        assert_eq!(stamps(&c, SensorId::RadarFront), vec![500 * MS]);
     }
 
     #[test]

@@ -2,10 +2,9 @@
 //! inside a private loopback-only network namespace: the player replays a sample drive with
 //! `/clock` at the recording's pace, the five ingest nodes validate and republish, the fusion
 //! node publishes odometry, objects and diagnostics.
-//! - Mid-replay the radar ingest node is stopped: fusion goes on without it (cycles and odometry
-//!   keep coming), and `/diagnostics` names the missing radar within 1 s; started again, the
-//!   radar is reported OK again. (The LiDAR sweep is the cycle's reference: without it no cycle
-//!   runs; see the README.)
+//! - Mid-replay the LiDAR ingest node is stopped: fusion goes on without it (the radar triggers
+//!   degraded cycles: odometry and objects keep coming), and `/diagnostics` names the missing
+//!   LiDAR within 1 s; started again, the LiDAR is reported OK again and leads the cycles.
 //! - Throughout, a babbling IMU driver repeats every IMU message 10 times (10x the nominal
 //!   rate): the IMU ingest node drops and counts the excess, and no cycle misses its deadline.
 
@@ -36,7 +35,7 @@ fn replay_over_dds_with_a_node_killed_mid_drive() {
     }
     let bag = edgefuse_system_tests::sample_bag("highway_cut_in").unwrap();
     let stop_all = Shutdown::manual();
-    let stop_radar = Shutdown::manual();
+    let stop_lidar = Shutdown::manual();
     let mut ingest = Vec::new();
     for kind in [
         SensorKind::Lidar,
@@ -45,8 +44,8 @@ fn replay_over_dds_with_a_node_killed_mid_drive() {
         SensorKind::Ultrasonic,
         SensorKind::Imu,
     ] {
-        let stop = if kind == SensorKind::Radar {
-            stop_radar.clone()
+        let stop = if kind == SensorKind::Lidar {
+            stop_lidar.clone()
         } else {
             stop_all.clone()
         };
@@ -119,23 +118,23 @@ fn replay_over_dds_with_a_node_killed_mid_drive() {
         })
     };
     let start = Instant::now();
-    let (mut odom, mut objects, mut odom_after_kill) = (0, 0, 0);
+    let (mut odom, mut objects, mut odom_after_kill, mut objects_after_kill) = (0, 0, 0, 0);
     let mut killed_at: Option<Instant> = None;
-    let mut radar_missing_after: Option<Duration> = None;
+    let mut lidar_missing_after: Option<Duration> = None;
     let mut restarted_at: Option<Instant> = None;
-    let mut radar_ok_after_restart: Option<Duration> = None;
+    let mut lidar_ok_after_restart: Option<Duration> = None;
     let mut restarted = None;
     while start.elapsed() < Duration::from_secs(16) {
         if killed_at.is_none() && start.elapsed() > Duration::from_secs(4) {
-            stop_radar.request();
+            stop_lidar.request();
             killed_at = Some(Instant::now());
         }
         if restarted_at.is_none() && start.elapsed() > Duration::from_secs(8) {
             let stop = stop_all.clone();
             restarted = Some(std::thread::spawn(move || {
-                let kind = SensorKind::Radar;
+                let kind = SensorKind::Lidar;
                 let args = NodeArgs::parse(kind.default_name(), Vec::<String>::new()).unwrap();
-                edgefuse_ingest::run(kind, args, dds("radar_ingest_again"), &stop).unwrap()
+                edgefuse_ingest::run(kind, args, dds("lidar_ingest_again"), &stop).unwrap()
             }));
             restarted_at = Some(Instant::now());
         }
@@ -149,21 +148,24 @@ fn replay_over_dds_with_a_node_killed_mid_drive() {
             }
         } else if probe.decode(obj_sub, &d).is_some() {
             objects += 1;
+            if killed_at.is_some() && restarted_at.is_none() {
+                objects_after_kill += 1;
+            }
         } else if let Some(diag) = probe.decode(diag_sub, &d) {
-            let names_radar = diag.status.iter().any(|s| {
+            let names_lidar = diag.status.iter().any(|s| {
                 s.level == DiagnosticStatus::ERROR
-                    && s.hardware_id == "radar_front"
+                    && s.hardware_id == "lidar"
                     && s.message.contains("missing")
             });
-            if let (Some(k), true, None) = (killed_at, names_radar, radar_missing_after) {
-                radar_missing_after = Some(k.elapsed());
+            if let (Some(k), true, None) = (killed_at, names_lidar, lidar_missing_after) {
+                lidar_missing_after = Some(k.elapsed());
             }
-            let radar_ok = diag
+            let lidar_ok = diag
                 .status
                 .iter()
-                .any(|s| s.level == DiagnosticStatus::OK && s.hardware_id == "radar_front");
-            if let (Some(r), true, None) = (restarted_at, radar_ok, radar_ok_after_restart) {
-                radar_ok_after_restart = Some(r.elapsed());
+                .any(|s| s.level == DiagnosticStatus::OK && s.hardware_id == "lidar");
+            if let (Some(r), true, None) = (restarted_at, lidar_ok, lidar_ok_after_restart) {
+                lidar_ok_after_restart = Some(r.elapsed());
             }
         }
     }
@@ -174,7 +176,7 @@ fn replay_over_dds_with_a_node_killed_mid_drive() {
     let mut stats: Vec<_> = ingest.into_iter().map(|h| h.join().unwrap()).collect();
     stats.push(restarted.expect("radar restarted").join().unwrap());
     eprintln!(
-        "played {:?}\nfusion: {} cycles, {} misses, skipped {:?}\nodometry {odom} ({odom_after_kill} after the kill), objects {objects}, radar missing after {radar_missing_after:?}, OK again {radar_ok_after_restart:?} after the restart",
+        "played {:?}\nfusion: {} cycles, {} misses, skipped {:?}\nodometry {odom} ({odom_after_kill} after the kill), objects {objects}, lidar missing after {lidar_missing_after:?}, OK again {lidar_ok_after_restart:?} after the restart",
         played.published, report.cycles, report.deadline_misses, report.skipped
     );
     eprintln!("ingest: {stats:?}");
@@ -185,10 +187,15 @@ fn replay_over_dds_with_a_node_killed_mid_drive() {
         odom_after_kill >= 10,
         "odometry after the kill: {odom_after_kill}"
     );
-    let after = radar_missing_after.expect("/diagnostics named the missing radar");
+    // About 4 s without the LiDAR: radar-led cycles at 20 Hz.
+    assert!(
+        objects_after_kill >= 40,
+        "object arrays while the LiDAR was down: {objects_after_kill}"
+    );
+    let after = lidar_missing_after.expect("/diagnostics named the missing LiDAR");
     assert!(after <= Duration::from_secs(1), "named after {after:?}");
-    let back = radar_ok_after_restart.expect("/diagnostics reports the restarted radar OK");
-    assert!(back <= Duration::from_secs(3), "radar OK after {back:?}");
+    let back = lidar_ok_after_restart.expect("/diagnostics reports the restarted LiDAR OK");
+    assert!(back <= Duration::from_secs(3), "LiDAR OK after {back:?}");
     // The flood: dropped and counted by the IMU ingest node; the deadline held.
     let imu = stats
         .iter()
