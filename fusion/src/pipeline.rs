@@ -290,10 +290,8 @@ impl Pipeline {
             }
             let mut measurements: Vec<(StampNs, u8, Measurement<'_>)> = Vec::new();
             // Without the LiDAR, the fallback item is one of the cycle's measurements.
-            let reference_item = scan
-                .is_none()
-                .then_some((cycle.stamp_ns, &cycle.reference.item));
-            for (t, item) in reference_item {
+            if scan.is_none() {
+                let (t, item) = (cycle.stamp_ns, &cycle.reference.item);
                 match item {
                     Input::Radar(r) => measurements.push((t, 0, Measurement::Radar(r))),
                     Input::Camera(c) => measurements.push((t, 1, Measurement::Camera(c))),
