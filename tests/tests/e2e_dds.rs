@@ -122,6 +122,7 @@ fn replay_over_dds_with_a_node_killed_mid_drive() {
     let mut killed_at: Option<Instant> = None;
     let mut lidar_missing_after: Option<Duration> = None;
     let mut restarted_at: Option<Instant> = None;
+    let mut tracker_reasons = 0;
     let mut lidar_ok_after_restart: Option<Duration> = None;
     let mut restarted = None;
     while start.elapsed() < Duration::from_secs(16) {
@@ -152,6 +153,12 @@ fn replay_over_dds_with_a_node_killed_mid_drive() {
                 objects_after_kill += 1;
             }
         } else if let Some(diag) = probe.decode(diag_sub, &d) {
+            // Refused inputs are exposed per reason (tracker) and per counter (ego EKF).
+            if let Some(t) = diag.status.iter().find(|s| s.hardware_id == "tracker") {
+                let keys: Vec<&str> = t.values.iter().map(|v| v.key.as_str()).collect();
+                tracker_reasons = tracker_reasons
+                    .max(keys.iter().filter(|k| k.starts_with("rejected: ")).count());
+            }
             let names_lidar = diag.status.iter().any(|s| {
                 s.level == DiagnosticStatus::ERROR
                     && s.hardware_id == "lidar"
@@ -209,4 +216,8 @@ fn replay_over_dds_with_a_node_killed_mid_drive() {
     );
     assert!(imu.forwarded >= 800, "IMU forwarded {}", imu.forwarded);
     assert_eq!(report.deadline_misses, 0);
+    assert_eq!(
+        tracker_reasons, 9,
+        "tracker rejection reasons on /diagnostics"
+    );
 }

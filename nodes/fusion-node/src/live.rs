@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use edgefuse_fusion::pipeline::{CycleOutput, Pipeline, PipelineConfig};
+use edgefuse_fusion::tracker::RejectReason;
 use edgefuse_fusion::types::{Input, SensorId};
 use edgefuse_msgs::builtin_interfaces::Time;
 use edgefuse_msgs::diagnostic_msgs::{DiagnosticArray, DiagnosticStatus, KeyValue};
@@ -122,6 +123,21 @@ fn sensor_of(topic: &ContractTopic, positions: &[String]) -> Option<SensorId> {
         }
         _ => return None,
     })
+}
+
+/// A reason's name in `/diagnostics`.
+fn reject_name(r: RejectReason) -> &'static str {
+    match r {
+        RejectReason::NonFinite => "non_finite",
+        RejectReason::ZeroSize => "zero_size",
+        RejectReason::NonPositiveDefinite => "non_positive_definite",
+        RejectReason::BehindSensor => "behind_sensor",
+        RejectReason::OutsideImage => "outside_image",
+        RejectReason::OutOfRange => "out_of_range",
+        RejectReason::OutOfSequence => "out_of_sequence",
+        RejectReason::InvalidEgo => "invalid_ego",
+        RejectReason::InvalidSensorModel => "invalid_sensor_model",
+    }
 }
 
 /// Runs the fusion node until `shutdown`.
@@ -400,6 +416,57 @@ fn diagnostics(
             values,
         });
     }
+    // Inputs the filters refused, per reason: the tracker's and the ego EKF's.
+    if let Some(tracker) = pipeline.tracker() {
+        let c = tracker.counters();
+        let mut values: Vec<KeyValue> = RejectReason::ALL
+            .iter()
+            .map(|r| {
+                kv(
+                    &format!("rejected: {}", reject_name(*r)),
+                    c.rejected(*r).to_string(),
+                )
+            })
+            .collect();
+        values.push(kv("births", c.births.to_string()));
+        values.push(kv("confirmations", c.confirmations.to_string()));
+        values.push(kv("gated_out", c.gated_out.to_string()));
+        status.push(DiagnosticStatus {
+            level: DiagnosticStatus::OK,
+            name: format!("{name}: tracker"),
+            message: format!("{} inputs refused", c.rejected_total()),
+            hardware_id: "tracker".into(),
+            values,
+        });
+    }
+    let e = pipeline.ego().counters();
+    let ego_values = [
+        ("imu_non_finite", e.imu_non_finite),
+        ("imu_spikes", e.imu_spikes),
+        ("imu_accel_held", e.imu_accel_held),
+        ("imu_duplicates", e.imu_duplicates),
+        ("imu_too_old", e.imu_too_old),
+        ("wheel_non_finite", e.wheel_non_finite),
+        ("wheel_bad_variance", e.wheel_bad_variance),
+        ("wheel_duplicates", e.wheel_duplicates),
+        ("wheel_too_old", e.wheel_too_old),
+        ("speed_gated", e.speed_gated),
+        ("yaw_rate_gated", e.yaw_rate_gated),
+        ("numerical_skips", e.numerical_skips),
+    ];
+    status.push(DiagnosticStatus {
+        level: DiagnosticStatus::OK,
+        name: format!("{name}: ego"),
+        message: format!(
+            "{} IMU and {} wheel samples used",
+            e.imu_accepted, e.wheel_accepted
+        ),
+        hardware_id: "ego_ekf".into(),
+        values: ego_values
+            .iter()
+            .map(|(k, v)| kv(k, v.to_string()))
+            .collect(),
+    });
     DiagnosticArray {
         header: Header {
             stamp: Time::from_nanos(node.now_ns()),
