@@ -169,7 +169,9 @@ pub struct CameraConfig {
     pub detection_probability: f64,
     /// Clutter density in pixel space, 1/px (per measurement dimension used).
     pub clutter_density_per_px: f64,
-    /// Tracks farther than this are not expected to be detected, m.
+    /// The detector's range: tracks farther than this are not expected to be detected, and take
+    /// no detection, m (the front camera of the sample drives, `bags/scenarios/*.yaml`, detects
+    /// to 120 m).
     pub max_range_m: f64,
     /// Detections with a lower score are ignored (not counted as rejected).
     pub min_score: f64,
@@ -183,7 +185,7 @@ impl Default for CameraConfig {
             std_per_box_px: 0.05,
             detection_probability: 0.8,
             clutter_density_per_px: 2e-3,
-            max_range_m: 80.0,
+            max_range_m: 120.0,
             min_score: 0.3,
         }
     }

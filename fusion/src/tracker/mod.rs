@@ -12,11 +12,14 @@
 //!   rate)` where the range rate is relative to the sensor's own velocity in `odom` (ego speed
 //!   and yaw rate times the lever arm); camera boxes through the real intrinsics and
 //!   `base_from_optical` (centre column, plus the bottom row when the box's bottom edge is in
-//!   the image); ultrasonic range to the nearest point of the nearest track's box inside the
-//!   cone (a range update plus existence evidence; an empty cone is negative evidence).
-//! - **Association** per sensor: chi-square gate on the Mahalanobis distance, cost
-//!   `d^2 + ln(det S / det R)`, global assignment by `pathfinding::kuhn_munkres` on the padded
-//!   square problem with integer costs and a non-assignment cost (module `assoc`).
+//!   the image; tracks beyond the camera's range take no detection); ultrasonic range to the
+//!   nearest point of the nearest track's box inside the cone (a range update plus existence
+//!   evidence; an empty cone is negative evidence).
+//! - **Association** per sensor: a conservative coarse gate (module `coarse`) picks the pairs
+//!   that can pass the chi-square gate on the Mahalanobis distance, cost
+//!   `d^2 + ln(det S / det R)`, global assignment by `pathfinding::kuhn_munkres` on the
+//!   rectangular problem with integer costs and a non-assignment cost, one connected component
+//!   of the gating graph at a time (module `assoc`).
 //! - **Management**: an IPDA-style existence probability per track (survival decay, detection
 //!   probability per sensor, clutter density per sensor); tracks are born tentative from LiDAR
 //!   boxes and radar returns outside every gate; a track is confirmed when its existence,
@@ -314,9 +317,9 @@ pub struct Tracker {
     counters: TrackerCounters,
     /// The stamp of the last management pass, while nothing changed since.
     managed_at: Option<StampNs>,
-    /// Test only: gate every pair exactly, assign on the whole problem at once and manage on
-    /// every prediction (the reference the coarse gates, the per-component assignment and the
-    /// skipped repeat management must reproduce).
+    /// Test only: gate every eligible pair exactly, check that assigning the whole problem at
+    /// once reaches the same optimum, and manage on every prediction (the reference the coarse
+    /// gates, the per-component assignment and the skipped repeat management must reproduce).
     #[cfg(test)]
     exhaustive: bool,
 }
@@ -563,15 +566,6 @@ impl Tracker {
         lin: &LinearizeFn<'_>,
         in_view: &dyn Fn(&Shape, &Vector6<f64>) -> bool,
     ) -> Vec<MeasOutcome> {
-        #[cfg(test)]
-        let every: Vec<Vec<usize>>;
-        #[cfg(test)]
-        let candidates = if self.exhaustive {
-            every = vec![(0..n_meas).collect(); self.tracks.len()];
-            &every
-        } else {
-            candidates
-        };
         let mut outcome = vec![MeasOutcome::default(); n_meas];
         let mut costs: Vec<Vec<(usize, f64)>> = vec![Vec::new(); self.tracks.len()];
         let tracks = std::mem::take(&mut self.tracks);
@@ -621,8 +615,11 @@ impl Tracker {
             self.cfg.non_assignment_cost,
             self.cfg.cost_scale,
         );
+        // The reference: one assignment of the whole problem reaches the same (integer)
+        // optimum. The assignment itself may differ on an exact tie of the rounded costs, so
+        // the per-component one is kept.
         #[cfg(test)]
-        let assignment = if self.exhaustive {
+        if self.exhaustive {
             let dense: Vec<Vec<Option<f64>>> = costs
                 .iter()
                 .map(|row| {
@@ -633,15 +630,23 @@ impl Tracker {
                     d
                 })
                 .collect();
-            assoc::assign(
+            let whole = assoc::assign(
                 &dense,
                 n_meas,
                 self.cfg.non_assignment_cost,
                 self.cfg.cost_scale,
-            )
-        } else {
-            assignment
-        };
+            );
+            let saving = |a: &[Option<usize>]| -> i64 {
+                let q = |c: f64| (c.clamp(0.0, 1e6) * self.cfg.cost_scale).round() as i64;
+                let both = 2 * q(0.5 * self.cfg.non_assignment_cost);
+                a.iter()
+                    .enumerate()
+                    .filter_map(|(i, aj)| aj.and_then(|j| dense[i][j]))
+                    .map(|c| both - q(c))
+                    .sum()
+            };
+            assert_eq!(saving(&whole), saving(&assignment), "assignment optimum");
+        }
         let now = self.time_ns.unwrap_or(0);
         for (i, t) in self.tracks.iter_mut().enumerate() {
             let Some((g, shape)) = views.get(i) else {
@@ -773,6 +778,10 @@ impl Tracker {
                 }
             })
             .collect();
+        #[cfg(test)]
+        if self.exhaustive {
+            return vec![(0..boxes.len()).collect(); tracks.len()];
+        }
         coarse::candidates(&tracks, &meas, |i, j| {
             let (p, b) = (centres[i], box_centres[j]);
             coarse::within(
@@ -828,6 +837,10 @@ impl Tracker {
                 radius: 0.0,
             })
             .collect();
+        #[cfg(test)]
+        if self.exhaustive {
+            return vec![(0..dets.len()).collect(); tracks.len()];
+        }
         coarse::candidates(&tracks, &meas, |i, j| {
             let (bearing, pos_term, spread2) = aux[i];
             let (range, az) = zs[j];
@@ -836,10 +849,10 @@ impl Tracker {
         })
     }
 
-    /// Coarse gate for camera boxes on the centre column (a one-component marginal):
-    /// `S_uu = J P_pp J^T + R_uu <= |J|^2 tr P_pp + u_std^2 + (k w_box)^2` with `J` the column's
-    /// gradient in `(px, py)` at the track's centre. Tracks whose centre does not project are
-    /// never linearized.
+    /// Camera association candidates: tracks whose centre is beyond `camera.max_range_m` (or
+    /// does not project) take no detection. Coarse gate on the centre column (a one-component
+    /// marginal): `S_uu = J P_pp J^T + R_uu <= |J|^2 tr P_pp + u_std^2 + (k w_box)^2` with `J`
+    /// the column's gradient in `(px, py)` at the track's centre.
     fn camera_candidates(
         &self,
         views: &[TrackView],
@@ -851,7 +864,14 @@ impl Tracker {
         let tracks: Vec<Option<coarse::Extent>> = views
             .iter()
             .map(|(g, shape)| {
-                let (uv, jac, _) = ctx.project([g.x[0], g.x[1], shape.z_m])?;
+                let (uv, jac, depth) = ctx.project([g.x[0], g.x[1], shape.z_m])?;
+                // Beyond its range the camera detects nothing (the miss model says the same), so
+                // no detection can come from such a track: taking one would hand it the class
+                // and the confirmation of whatever nearer object the detector saw along that
+                // column, where the image alone cannot tell the depths apart.
+                if depth > cc.max_range_m {
+                    return None;
+                }
                 let j2 = jac[0][0].powi(2) + jac[0][1].powi(2);
                 let tr_pp = g.p[(0, 0)] + g.p[(1, 1)];
                 Some(coarse::Extent {
@@ -877,6 +897,16 @@ impl Tracker {
                     .sqrt(),
             })
             .collect();
+        #[cfg(test)]
+        if self.exhaustive {
+            return tracks
+                .iter()
+                .map(|e| match e {
+                    Some(_) => (0..dets.len()).collect(),
+                    None => Vec::new(),
+                })
+                .collect();
+        }
         coarse::candidates(&extents, &meas, |i, _| tracks[i].is_some())
     }
 
