@@ -269,8 +269,8 @@ pub fn run(
             .map(|(s, _)| *s)
             .collect();
         now_missing.sort();
-        let changed = now_missing != missing;
-        if changed && now.duration_since(started) > silent_limit {
+        let changed = now_missing != missing && now.duration_since(started) > silent_limit;
+        if changed {
             for s in now_missing.iter().filter(|s| !missing.contains(s)) {
                 node.log(
                     LogLevel::Warn,
