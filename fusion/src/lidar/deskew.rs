@@ -132,14 +132,17 @@ pub(crate) fn deskew_with(
     // Rounding works on integer nanoseconds, so that e.g. a 1e-4 s step is exactly 100 us.
     let step_ns = (f64::from(config.time_step_s) * 1.0e9).round().max(0.0) as i64;
     let step_f64 = step_ns as f64;
-    let quantise = |t_s: f32| -> i64 {
-        // Offset of the point from the sweep start, ns (`round` halves away from zero).
+    // Offset of the point from the sweep start, ns (`round` halves away from zero).
+    let to_ns = |t_s: f32| -> i64 {
         let x = f64::from(t_s) * 1.0e9;
-        let t_ns = if x.abs() < 4.0e15 {
+        if x.abs() < 4.0e15 {
             super::round_i64(x)
         } else {
             x.round() as i64
-        };
+        }
+    };
+    // `t_ns` rounded to a multiple of the step (halves up).
+    let quantise_ns = |t_ns: i64| -> i64 {
         if step_ns > 1 {
             let a = t_ns + step_ns / 2;
             // `floor(a / step)` in f64 is exact for |a| < 2^53 (the quotient's rounding error
@@ -154,6 +157,7 @@ pub(crate) fn deskew_with(
             t_ns
         }
     };
+    let quantise = |t_s: f32| quantise_ns(to_ns(t_s));
     let (min_r2, max_r2) = (
         config.min_range_m * config.min_range_m,
         config.max_range_m * config.max_range_m,
@@ -205,22 +209,35 @@ pub(crate) fn deskew_with(
     out.points_m.reserve(scan.points.len());
     out.intensity.reserve(scan.points.len());
     out.source_index.reserve(scan.points.len());
-    // Cache of the last pose: sweeps are ordered in time, so consecutive points share it.
-    let mut cached: Option<(i64, Option<Affine3>)> = None;
+    // Cache of the last pose: sweeps are ordered in time, so consecutive points share it. It
+    // holds the range of unrounded point times (ns) that round to its time, so that a point
+    // inside the range skips the rounding (a division).
+    let mut cached: Option<(i64, i64, Option<Affine3>)> = None;
     for (i, p) in scan.points.iter().enumerate() {
         if let Some(count) = check(p) {
             count(&mut skipped);
             continue;
         }
-        let dt = quantise(p.t_s);
+        let t_ns = to_ns(p.t_s);
         let ref_from_sensor = match cached {
-            Some((t, tf)) if t == dt => tf,
+            Some((lo, hi, tf)) if lo <= t_ns && t_ns <= hi => tf,
             _ => {
+                let dt = quantise_ns(t_ns);
                 let odom_from_base = odom_from_base_at(scan.stamp_ns.saturating_add(dt));
                 let tf = crate::types::is_finite_transform(&odom_from_base).then(|| {
                     Affine3::of(&(ref_from_odom * odom_from_base * scan.base_from_sensor))
                 });
-                cached = Some((dt, tf));
+                let (lo, hi) = if step_ns > 1 {
+                    // `quantise_ns(t) == dt` exactly for `t + step / 2` in
+                    // `[dt, dt + step)`, i.e. `t` in `[dt - step / 2, dt + step - 1 - step / 2]`;
+                    // kept to `t_ns` itself when that range would overflow.
+                    dt.checked_sub(step_ns / 2)
+                        .zip(dt.checked_add(step_ns - 1 - step_ns / 2))
+                        .unwrap_or((t_ns, t_ns))
+                } else {
+                    (t_ns, t_ns)
+                };
+                cached = Some((lo, hi, tf));
                 tf
             }
         };

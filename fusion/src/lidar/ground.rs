@@ -130,6 +130,44 @@ impl PolarGrid {
         (self.sector_of(x, y) * self.rings + self.ring_of(x, y)) as u32
     }
 
+    /// Appends `self.cell_of(x, y)` for every (finite) point to `cells`. Batched: the fast
+    /// approximations of a batch are computed first without branches (a loop the compiler
+    /// vectorises), then each is checked against the bin edges as in [`Self::cell_of`].
+    pub(crate) fn cells_of(&self, points: &[[f32; 3]], cells: &mut Vec<u32>) {
+        const BATCH: usize = 256;
+        let mut sector_v = [0.0f64; BATCH];
+        let mut ring_v = [0.0f64; BATCH];
+        let fast_sectors = self.sectors <= MAX_FAST_BINS;
+        cells.reserve(points.len());
+        for chunk in points.chunks(BATCH) {
+            for ((p, s), r) in chunk.iter().zip(&mut sector_v).zip(&mut ring_v) {
+                let (xd, yd) = (f64::from(p[0]), f64::from(p[1]));
+                *s = (atan2_approx_rad(yd, xd) + std::f64::consts::PI) * self.sectors_per_rad;
+                *r = (xd * xd + yd * yd).sqrt() * self.rings_per_m;
+            }
+            for ((p, &s), &r) in chunk.iter().zip(&sector_v).zip(&ring_v) {
+                let (x, y) = (p[0], p[1]);
+                let sector = if !fast_sectors || (x == 0.0 && y == 0.0) {
+                    self.sector_exact(x, y)
+                } else {
+                    match bin_away_from_edge(s) {
+                        Some(b) => b.min(self.sectors - 1),
+                        None => self.sector_exact(x, y),
+                    }
+                };
+                let fast_ring = if r < MAX_FAST_BINS as f64 {
+                    bin_away_from_edge(r)
+                } else {
+                    None
+                };
+                let ring = fast_ring
+                    .unwrap_or_else(|| (x.hypot(y) / self.ring_length_m) as usize)
+                    .min(self.rings - 1);
+                cells.push((sector * self.rings + ring) as u32);
+            }
+        }
+    }
+
     fn sector_exact(&self, x: f32, y: f32) -> usize {
         let a = y.atan2(x) + std::f32::consts::PI; // [0, 2pi]
         ((a / std::f32::consts::TAU * self.sectors as f32) as usize).min(self.sectors - 1)

@@ -133,12 +133,11 @@ impl LidarPipeline {
             points_in: scan.points.len(),
             ..StageCounts::default()
         };
-        // Deskew and the ground cell of each accepted point in one pass.
+        // Deskew, then the ground cell of each accepted point (batched, see `cells_of`).
         let grid = ground::PolarGrid::new(&cfg.ground)?;
-        let mut cells: Vec<u32> = Vec::with_capacity(scan.points.len());
-        let cloud = deskew::deskew_with(scan, odom_from_base_at, reference, &cfg.deskew, |p| {
-            cells.push(grid.cell_of(p[0], p[1]))
-        });
+        let cloud = deskew::deskew_with(scan, odom_from_base_at, reference, &cfg.deskew, |_| ());
+        let mut cells: Vec<u32> = Vec::new();
+        grid.cells_of(&cloud.points_m, &mut cells);
         counts.skipped = cloud.skipped;
         let split = ground::classify(&cloud.points_m, &cells, &grid, &cfg.ground);
         counts.ground_removed = split.ground_count;
@@ -227,8 +226,9 @@ pub(crate) fn round_i64(q: f64) -> i64 {
 #[inline]
 pub(crate) fn atan2_approx_rad(y: f64, x: f64) -> f64 {
     use std::f64::consts::{FRAC_PI_2, PI};
+    // Branch-free (selects only), so that a loop over points vectorises.
     let (ax, ay) = (x.abs(), y.abs());
-    let (lo, hi) = if ay > ax { (ax, ay) } else { (ay, ax) };
+    let (lo, hi) = (ax.min(ay), ax.max(ay));
     let t = lo / hi;
     // Estrin's scheme: a short dependency chain for the polynomial in t^2.
     let t2 = t * t;
@@ -239,13 +239,9 @@ pub(crate) fn atan2_approx_rad(y: f64, x: f64) -> f64 {
     let p45 = 0.106_562_639_3 - 0.075_289_640_0 * t2;
     let p67 = 0.042_909_613_8 - 0.016_165_736_7 * t2;
     let poly = (p01 + p23 * t4) + (p45 + p67 * t4 + 0.002_866_225_7 * t8) * t8;
-    let mut a = t * poly;
-    if ay > ax {
-        a = FRAC_PI_2 - a;
-    }
-    if x < 0.0 {
-        a = PI - a;
-    }
+    let a = t * poly;
+    let a = if ay > ax { FRAC_PI_2 - a } else { a };
+    let a = if x < 0.0 { PI - a } else { a };
     if y < 0.0 {
         -a
     } else {
@@ -518,9 +514,15 @@ mod tests {
                 ]);
             }
         }
-        for (x, y) in pts {
+        for &(x, y) in &pts {
             assert_eq!(grid.cell_of(x, y), exact(x, y), "{x} {y}");
         }
+        // The batched form gives the same cells.
+        let xyz: Vec<[f32; 3]> = pts.iter().map(|&(x, y)| [x, y, 0.5]).collect();
+        let mut cells = Vec::new();
+        grid.cells_of(&xyz, &mut cells);
+        let one_by_one: Vec<u32> = pts.iter().map(|&(x, y)| exact(x, y)).collect();
+        assert_eq!(cells, one_by_one);
     }
 
     #[test]

@@ -21,9 +21,75 @@ fn cross(o: [f64; 2], a: [f64; 2], b: [f64; 2]) -> f64 {
     (a[0] - o[0]) * (b[1] - o[1]) - (a[1] - o[1]) * (b[0] - o[0])
 }
 
+/// Clouds with more points than this are thinned before the hull (see [`outline_filter`]).
+const OUTLINE_FILTER_MIN_POINTS: usize = 32;
+
+/// The points of `points` that are not well inside the octagon of its extreme points
+/// (Akl-Toussaint), in input order.
+///
+/// The octagon's corners are input points extreme in x, x + y, y, y - x, -x, -x - y, -y and
+/// x - y, in that (counter-clockwise) order, so it lies inside the convex hull, and a point
+/// strictly inside it is not a hull vertex. Only points clearly inside are dropped: their cross
+/// product with every octagon edge exceeds `1e-9` times the squared extent of the cloud, far
+/// above the rounding of the products (differences of `f32` coordinates are exact in `f64`), so
+/// the hull of the kept points is the hull of all points. Typical clusters (two long walls)
+/// keep a few percent of their points.
+fn outline_filter(points: &[[f64; 2]]) -> Vec<[f64; 2]> {
+    let dirs: [[f64; 2]; 8] = [
+        [1.0, 0.0],
+        [1.0, 1.0],
+        [0.0, 1.0],
+        [-1.0, 1.0],
+        [-1.0, 0.0],
+        [-1.0, -1.0],
+        [0.0, -1.0],
+        [1.0, -1.0],
+    ];
+    let mut best = [0usize; 8];
+    let mut best_v = [f64::NEG_INFINITY; 8];
+    for (i, q) in points.iter().enumerate() {
+        for k in 0..8 {
+            let v = dirs[k][0] * q[0] + dirs[k][1] * q[1];
+            if v > best_v[k] {
+                best_v[k] = v;
+                best[k] = i;
+            }
+        }
+    }
+    let mut corners: Vec<[f64; 2]> = Vec::with_capacity(8);
+    for &i in &best {
+        let q = points[i];
+        if corners.last() != Some(&q) && corners.first() != Some(&q) {
+            corners.push(q);
+        }
+    }
+    // Extent from the axis extremes: max x - min x and max y - min y.
+    let extent = (best_v[0] + best_v[4]).max(best_v[2] + best_v[6]);
+    if corners.len() < 3 || !(extent.is_finite() && extent > 0.0) {
+        return points.to_vec();
+    }
+    let margin = 1.0e-9 * extent * extent;
+    let edges: Vec<([f64; 2], [f64; 2])> = (0..corners.len())
+        .map(|k| (corners[k], corners[(k + 1) % corners.len()]))
+        .collect();
+    points
+        .iter()
+        .copied()
+        .filter(|&q| !edges.iter().all(|&(a, b)| cross(a, b, q) > margin))
+        .collect()
+}
+
 /// Convex hull (Andrew's monotone chain), counter-clockwise, without collinear points.
 pub fn convex_hull(points: &[[f64; 2]]) -> Vec<[f64; 2]> {
-    let mut p: Vec<[f64; 2]> = points.to_vec();
+    monotone_chain(if points.len() > OUTLINE_FILTER_MIN_POINTS {
+        outline_filter(points)
+    } else {
+        points.to_vec()
+    })
+}
+
+/// Andrew's monotone chain on all of `p`.
+fn monotone_chain(mut p: Vec<[f64; 2]>) -> Vec<[f64; 2]> {
     // Equal keys are equal points, so the unstable sort gives the same sequence as a stable one.
     p.sort_unstable_by(|a, b| a[0].total_cmp(&b[0]).then(a[1].total_cmp(&b[1])));
     p.dedup();
@@ -181,6 +247,43 @@ mod tests {
                 "trial {trial}: {b:?} {l} {w}"
             );
             assert!(b.height_m <= 1.5 + 1e-6 && b.height_m > 1.3);
+        }
+    }
+
+    #[test]
+    fn outline_filter_keeps_the_hull() {
+        let mut rng = ChaCha8Rng::seed_from_u64(23);
+        for trial in 0..300 {
+            let n = rng.random_range(33..3000);
+            let (cx, cy) = (rng.random_range(-80.0..80.0), rng.random_range(-80.0..80.0));
+            let (l, w) = (
+                rng.random_range(0.1..40.0f64),
+                rng.random_range(0.0..3.0f64),
+            );
+            let (s, c) = rng.random_range(-4.0..4.0f64).sin_cos();
+            // Walls, discs, lines and f32-rounded coordinates (as voxel centroids are).
+            let pts: Vec<[f64; 2]> = (0..n)
+                .map(|_| {
+                    let (u, v) = match trial % 3 {
+                        0 => (rng.random_range(-l..=l), rng.random_range(-w..=w)),
+                        1 => {
+                            let a: f64 = rng.random_range(0.0..std::f64::consts::TAU);
+                            let r = l * rng.random_range(0.0..=1.0f64).sqrt();
+                            (r * a.cos(), r * a.sin())
+                        }
+                        _ => (rng.random_range(-l..=l), 0.0),
+                    };
+                    [
+                        f64::from((cx + c * u - s * v) as f32),
+                        f64::from((cy + s * u + c * v) as f32),
+                    ]
+                })
+                .collect();
+            assert_eq!(
+                convex_hull(&pts),
+                monotone_chain(pts.clone()),
+                "trial {trial}"
+            );
         }
     }
 
