@@ -98,10 +98,12 @@ fn the_same_bag_gives_identical_output_twice() {
 /// Per drive: minimum MOTA, maximum position RMSE (m), velocity RMSE (m/s) and ID switches per
 /// 100 truth-track frames, just past the levels reached.
 const TRACKING_FLOORS: [(&str, f64, f64, f64, f64); 4] = [
-    ("highway_cut_in", 0.91, 0.56, 0.45, 0.5),
-    ("urban_intersection", 0.44, 0.42, 0.85, 1.8),
-    ("parking", 0.33, 0.77, 0.45, 1.1),
-    ("sensor_degradation", 0.34, 0.47, 1.17, 0.7),
+    ("highway_cut_in", 0.93, 0.47, 0.44, 0.5),
+    // Velocity RMSE traded from 0.83 to 1.00 m/s for MOTA 0.46 -> 0.54 and position RMSE
+    // 0.40 -> 0.34 m when radar returns became near-surface measurements (both above target).
+    ("urban_intersection", 0.53, 0.35, 1.02, 1.7),
+    ("parking", 0.36, 0.70, 0.38, 1.0),
+    ("sensor_degradation", 0.62, 0.37, 1.0, 0.7),
 ];
 
 #[test]

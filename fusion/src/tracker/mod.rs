@@ -1297,7 +1297,7 @@ impl Tracker {
         let lin = |shape: &Shape, _psi: f64, j: usize, x: &Vector6<f64>| {
             let (z, r) =
                 models::radar_measurement(&cfg.radar, &dets[j], shape.length_m.max(shape.width_m));
-            models::radar_lin(&ctx, &z, &r, x)
+            models::radar_lin_near(&ctx, &z, &r, x, Some(shape))
         };
         let in_view = |_: &Shape, x: &Vector6<f64>| {
             let (dx, dy) = (x[0] - ctx.sensor.x_m, x[1] - ctx.sensor.y_m);
@@ -1351,6 +1351,11 @@ impl Tracker {
                     cfg.radar.birth_existence,
                     scan.stamp_ns,
                 );
+                if let Some(t) = self.tracks.last_mut() {
+                    // The return came from the near surface: the centre is behind it by
+                    // whatever extent the track turns out to have.
+                    t.anchor_lw_m = Some([0.0, 0.0]);
+                }
                 self.counters.radar_births += 1;
             }
         }

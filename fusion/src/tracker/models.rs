@@ -250,15 +250,25 @@ pub(crate) fn radar_measurement(
     (z, r)
 }
 
+/// Half the extent of a box (length, width, heading psi) along the line of sight at
+/// `bearing_rad`: how far the near surface is in front of the centre, m.
+pub(crate) fn near_surface_offset_m(shape: &Shape, psi: f64, bearing_rad: f64) -> f64 {
+    let phi = bearing_rad - psi;
+    0.5 * (shape.length_m * phi.cos().abs() + shape.width_m * phi.sin().abs())
+}
+
 /// Radar model with `d = p - s`, `rho = |d|`, `u = d / rho`, `w = v - v_s`:
 /// `h = [rho, atan2(d_y, d_x) - yaw_s, u·w]` (range rate positive moving away, relative to the
 /// moving sensor), `H_rho = [u^T, 0]`, `H_az = [(-d_y, d_x)/rho^2, 0]`,
 /// `H_rr = [(w - u (u·w))^T / rho, u^T, 0, 0]`. `None` closer than 0.1 m.
-pub(crate) fn radar_lin(
+/// With `shape`, the return is from the near surface of the track's box: the predicted range is
+/// the centre's minus [`near_surface_offset_m`] (held constant in `H`).
+pub(crate) fn radar_lin_near(
     ctx: &RadarCtx,
     z: &DVector<f64>,
     r: &DMatrix<f64>,
     x: &Vector6<f64>,
+    shape: Option<&Shape>,
 ) -> Option<Linearized> {
     let dx = x[0] - ctx.sensor.x_m;
     let dy = x[1] - ctx.sensor.y_m;
@@ -269,8 +279,11 @@ pub(crate) fn radar_lin(
     let (ux, uy) = (dx / rho, dy / rho);
     let (wx, wy) = (x[2] - ctx.v_sensor_mps[0], x[3] - ctx.v_sensor_mps[1]);
     let rr = ux * wx + uy * wy;
+    let near = shape.map_or(0.0, |sh| {
+        near_surface_offset_m(sh, x[I_PSI], dy.atan2(dx)).min(0.5 * rho)
+    });
     let hx = DVector::from_vec(vec![
-        rho,
+        rho - near,
         wrap_angle_rad(dy.atan2(dx) - ctx.sensor.yaw_rad),
         rr,
     ]);
@@ -525,11 +538,15 @@ mod tests {
         let z = DVector::from_vec(vec![1.0, 0.0, 0.0]);
         let r = DMatrix::identity(3, 3);
         let x = Vector6::new(40.0, 12.0, 5.0, -2.0, 0.1, 0.3);
-        let Some(lin) = radar_lin(&ctx, &z, &r, &x) else {
+        let Some(lin) = radar_lin_near(&ctx, &z, &r, &x, None) else {
             panic!("lin")
         };
         let num = numeric_h(
-            |x| radar_lin(&ctx, &z, &r, x).map(|l| l.hx).unwrap_or_default(),
+            |x| {
+                radar_lin_near(&ctx, &z, &r, x, None)
+                    .map(|l| l.hx)
+                    .unwrap_or_default()
+            },
             &x,
             3,
         );
@@ -546,7 +563,7 @@ mod tests {
         let ctx = RadarCtx::new(&e, &Isometry3::identity());
         let x = Vector6::new(30.0, 0.0, 0.0, 0.0, 0.0, 0.0);
         let z = DVector::zeros(3);
-        let Some(lin) = radar_lin(&ctx, &z, &DMatrix::identity(3, 3), &x) else {
+        let Some(lin) = radar_lin_near(&ctx, &z, &DMatrix::identity(3, 3), &x, None) else {
             panic!("lin")
         };
         assert!((lin.hx[2] + 10.0).abs() < 1e-12);

@@ -232,8 +232,18 @@ fn simulate(targets: &[Target], seed: u64) -> Vec<Input> {
                     gauss(&mut rng, tg.size[0] / 4.0),
                     gauss(&mut rng, tg.size[1] / 4.0),
                 );
+                // Returns come from the near surface: spread over the body, moved toward the
+                // sensor by half the box's extent along the line of sight.
+                let sensor = (ego.odom_from_base() * mount).translation.vector;
+                let los = (s.y - sensor.y).atan2(s.x - sensor.x);
+                let phi = los - s.yaw;
+                let near = 0.5 * (tg.size[0] * phi.cos().abs() + tg.size[1] * phi.sin().abs());
                 let pt = sensor_from_odom
-                    * Point3::new(s.x + cy * a - sy * b, s.y + sy * a + cy * b, 0.5);
+                    * Point3::new(
+                        s.x + cy * a - sy * b - near * los.cos(),
+                        s.y + sy * a + cy * b - near * los.sin(),
+                        0.5,
+                    );
                 let range = pt.coords.xy().norm();
                 let az = pt.y.atan2(pt.x);
                 if range > 100.0 || az.abs() > 1.0 || rng.random::<f64>() > 0.8 {
