@@ -210,34 +210,44 @@ pub(crate) fn deskew_with(
     out.intensity.reserve(scan.points.len());
     out.source_index.reserve(scan.points.len());
     // Cache of the last pose: sweeps are ordered in time, so consecutive points share it. It
-    // holds the range of unrounded point times (ns) that round to its time, so that a point
-    // inside the range skips the rounding (a division).
-    let mut cached: Option<(i64, i64, Option<Affine3>)> = None;
+    // holds an open range of unrounded point times (ns, `f64`) that round to its time, so that
+    // a point inside the range skips the rounding (to ns, then to the step: a division).
+    let mut cached: Option<(f64, f64, Option<Affine3>)> = None;
     for (i, p) in scan.points.iter().enumerate() {
         if let Some(count) = check(p) {
             count(&mut skipped);
             continue;
         }
-        let t_ns = to_ns(p.t_s);
+        // As in `to_ns`, before rounding.
+        let x_ns = f64::from(p.t_s) * 1.0e9;
         let ref_from_sensor = match cached {
-            Some((lo, hi, tf)) if lo <= t_ns && t_ns <= hi => tf,
+            Some((lo, hi, tf)) if lo < x_ns && x_ns < hi => tf,
             _ => {
+                let t_ns = to_ns(p.t_s);
                 let dt = quantise_ns(t_ns);
                 let odom_from_base = odom_from_base_at(scan.stamp_ns.saturating_add(dt));
                 let tf = crate::types::is_finite_transform(&odom_from_base).then(|| {
                     Affine3::of(&(ref_from_odom * odom_from_base * scan.base_from_sensor))
                 });
+                // The whole ns `t` with `quantise_ns(t) == dt`: with a step, `t + step / 2` in
+                // `[dt, dt + step)`, i.e. `t` in `[dt - step / 2, dt + step - 1 - step / 2]`.
                 let (lo, hi) = if step_ns > 1 {
-                    // `quantise_ns(t) == dt` exactly for `t + step / 2` in
-                    // `[dt, dt + step)`, i.e. `t` in `[dt - step / 2, dt + step - 1 - step / 2]`;
-                    // kept to `t_ns` itself when that range would overflow.
-                    dt.checked_sub(step_ns / 2)
-                        .zip(dt.checked_add(step_ns - 1 - step_ns / 2))
-                        .unwrap_or((t_ns, t_ns))
+                    (
+                        dt.saturating_sub(step_ns / 2),
+                        dt.saturating_add(step_ns - 1 - step_ns / 2),
+                    )
                 } else {
                     (t_ns, t_ns)
                 };
-                cached = Some((lo, hi, tf));
+                // Every `x` strictly between `lo - 0.5` and `hi + 0.5` rounds to a whole ns in
+                // `[lo, hi]` (exact in `f64` below 2^51); an empty range otherwise.
+                let limit = 1i64 << 51;
+                let range = if (-limit..limit).contains(&lo) && (-limit..limit).contains(&hi) {
+                    (lo as f64 - 0.5, hi as f64 + 0.5)
+                } else {
+                    (f64::NAN, f64::NAN)
+                };
+                cached = Some((range.0, range.1, tf));
                 tf
             }
         };
@@ -329,6 +339,56 @@ mod tests {
         let first = &scan.points[0];
         let last = &scan.points[99];
         assert!((first.x_m - last.x_m).abs() > 0.5);
+    }
+
+    #[test]
+    fn each_point_uses_the_pose_at_its_rounded_time() {
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(41);
+        // Times in order (as a sweep), shuffled, and on rounding edges: k * 50 us (half steps).
+        let mut ts: Vec<f32> = (0..3000).map(|k| k as f32 * 3.3e-5).collect();
+        ts.extend((0..3000).map(|_| rng.random_range(-0.2..0.2f32)));
+        for k in -400..400 {
+            let e = k as f32 * 5.0e-5;
+            ts.extend([e, e.next_up(), e.next_down()]);
+        }
+        ts.extend([0.0, -0.0, 1.0e-9, 5.0e-10, -5.0e-10]);
+        let points: Vec<LidarPoint> = ts
+            .iter()
+            .map(|&t_s| LidarPoint {
+                x_m: 5.0,
+                y_m: 1.0,
+                z_m: 0.5,
+                intensity: 1.0,
+                t_s,
+            })
+            .collect();
+        let stamp = 1_000_000_000;
+        let scan = LidarScan {
+            stamp_ns: stamp,
+            points,
+            base_from_sensor: Isometry3::identity(),
+        };
+        // 1 m per ms: a different pose for every step.
+        let pose = |t: StampNs| Isometry3::translation((t - stamp) as f64 * 1e-6, 0.0, 0.0);
+        for step_s in [1.0e-4f32, 0.0, 1.0e-9, 3.0e-6] {
+            let cfg = DeskewConfig {
+                time_step_s: step_s,
+                ..DeskewConfig::default()
+            };
+            let out = deskew(&scan, pose, DeskewReference::Stamp(stamp), &cfg);
+            assert_eq!(out.points_m.len(), ts.len());
+            let step = (f64::from(step_s) * 1e9).round() as i64;
+            for (q, &t_s) in out.points_m.iter().zip(&ts) {
+                let t = (f64::from(t_s) * 1e9).round() as i64;
+                let t = if step > 1 {
+                    (t + step / 2).div_euclid(step) * step
+                } else {
+                    t
+                };
+                assert_eq!(q[0], (5.0 + t as f64 * 1e-6) as f32, "{t_s} {step_s}");
+            }
+        }
     }
 
     #[test]

@@ -6,6 +6,10 @@ use super::{floor_i64, LidarError};
 /// Largest accepted `|coordinate| / voxel size`.
 const MAX_VOXEL_COORD: f64 = 1.0e9;
 
+/// Quotients `c / v` this close to an integer take the division: far above the error of
+/// `c * (1 / v)` (a few ulp, below `3e-7` for quotients up to `1e9`).
+const VOXEL_EDGE_MARGIN: f64 = 1.0e-5;
+
 /// A downsampled cloud.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct VoxelCloud {
@@ -98,8 +102,28 @@ pub(crate) fn voxel_downsample_timed(
             .unwrap_or(0);
         return Err(LidarError::NonFinitePoint { index });
     }
-    let key_of =
-        |p: &[f32; 3]| -> [i64; 3] { [0, 1, 2].map(|k| floor_i64(f64::from(p[k]) / v) - lo[k]) };
+    // `floor(c / v)`: from `c * (1 / v)` when that is clearly away from an integer (it is then
+    // within a few ulp of `c / v`, far less than the margin, so the floors agree), else from
+    // the division itself. Every `|c / v|` is below `1e9 + 1` here (checked on the extremes).
+    let inv_v = 1.0 / v;
+    let floor_div = |c: f32| -> i64 {
+        let c = f64::from(c);
+        let q = c * inv_v;
+        let t = floor_i64(q);
+        let frac = q - t as f64;
+        if (VOXEL_EDGE_MARGIN..=1.0 - VOXEL_EDGE_MARGIN).contains(&frac) {
+            t
+        } else {
+            floor_i64(c / v)
+        }
+    };
+    let key_of = |p: &[f32; 3]| -> [i64; 3] {
+        [
+            floor_div(p[0]) - lo[0],
+            floor_div(p[1]) - lo[1],
+            floor_div(p[2]) - lo[2],
+        ]
+    };
     // (packed key, point index) in (key, index) order.
     let keyed: Vec<(u64, u32)> = if key_bits <= 64 {
         let mut keyed: Vec<(u64, u32)> = points
@@ -167,6 +191,39 @@ pub(crate) fn voxel_downsample_timed(
 mod tests {
     use super::*;
     use std::collections::BTreeMap;
+
+    #[test]
+    fn keys_match_the_f64_division_also_on_voxel_edges() {
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(31);
+        for v in [0.15f32, 0.1, 0.3, 0.4, 0.07] {
+            let vd = f64::from(v);
+            let mut pts: Vec<[f32; 3]> = (0..20_000)
+                .map(|_| {
+                    [0, 1, 2].map(|_| {
+                        if rng.random_bool(0.3) {
+                            // On (and next to) an edge: k * v in f32.
+                            let k: i32 = rng.random_range(-800..800);
+                            let e = (k as f32) * v;
+                            [e, f32::from_bits(e.to_bits() + 1), e.next_down()]
+                                [k.rem_euclid(3) as usize]
+                        } else {
+                            rng.random_range(-120.0..120.0f32)
+                        }
+                    })
+                })
+                .collect();
+            pts.push([0.0, -0.0, 1e-30]);
+            let out = voxel_downsample(&pts, v).unwrap();
+            let mut map: BTreeMap<[i64; 3], u32> = BTreeMap::new();
+            for p in &pts {
+                let k = p.map(|c| (f64::from(c) / vd).floor() as i64);
+                *map.entry(k).or_insert(0) += 1;
+            }
+            let counts: Vec<u32> = map.values().copied().collect();
+            assert_eq!(out.counts, counts, "voxel {v}");
+        }
+    }
 
     #[test]
     fn centroids_counts_and_order_match_a_map_oracle() {
