@@ -10,6 +10,7 @@ use clap::{Parser, Subcommand};
 
 pub mod info;
 pub mod launch_cmd;
+pub mod llm_cmd;
 pub mod record;
 pub mod replay;
 pub mod samples;
@@ -74,6 +75,11 @@ pub enum Command {
     Replay(replay::ReplayArgs),
     /// Record live topics (over DDS) into a rosbag2 bag, like `ros2 bag record`.
     Record(record::RecordArgs),
+    /// Manage LLM models: fetch the default, write or check manifests.
+    #[command(subcommand)]
+    Model(llm_cmd::ModelCommand),
+    /// Generate text with the layer-streamed LLM engine.
+    Llm(llm_cmd::LlmArgs),
 }
 
 /// Runs one command.
@@ -155,6 +161,8 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Launch(args) => launch_cmd::run(args),
         Command::Replay(args) => replay::run(args),
         Command::Record(args) => record::run(args),
+        Command::Model(cmd) => llm_cmd::run_model(cmd),
+        Command::Llm(args) => llm_cmd::run_llm(args),
     }
 }
 

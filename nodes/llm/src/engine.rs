@@ -1,0 +1,321 @@
+//! The engine: a verified model, its weights resident or streamed, the tokenizer, a prefix
+//! cache, and generation of one or several sequences together.
+
+use crate::error::{LlmError, Result};
+use crate::gguf::ModelFile;
+use crate::manifest::Manifest;
+use crate::model::{Decoder, Sequence};
+use crate::sampler::{argmax, sample_top_p, Rng, Sampling};
+use crate::store::{Residency, Store};
+use crate::tokenizer::{Message, TextStream, Tokenizer};
+use std::path::Path;
+use std::sync::Arc;
+
+#[derive(Debug, Clone)]
+pub struct EngineOptions {
+    pub residency: Residency,
+    /// Compute threads (the prefetch thread comes on top).
+    pub threads: usize,
+}
+
+impl Default for EngineOptions {
+    fn default() -> Self {
+        Self {
+            residency: Residency::Resident,
+            threads: 2,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct GenerateRequest {
+    pub max_new_tokens: usize,
+    pub sampling: Sampling,
+    /// Sequences decoded together from the same prompt; with `TopP` sequence `i` uses seed
+    /// `seed + i`.
+    pub n: usize,
+}
+
+impl Default for GenerateRequest {
+    fn default() -> Self {
+        Self {
+            max_new_tokens: 128,
+            sampling: Sampling::Greedy,
+            n: 1,
+        }
+    }
+}
+
+/// Why a sequence ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub enum StopReason {
+    /// A stop token (end of sequence or of turn) was produced; it is not in the output.
+    StopToken,
+    MaxTokens,
+    /// The callback asked to stop.
+    Cancelled,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Generated {
+    pub tokens: Vec<u32>,
+    pub text: String,
+    pub stop: StopReason,
+}
+
+/// One new token, handed to the streaming callback as soon as it is chosen.
+#[derive(Debug, Clone)]
+pub struct TokenEvent<'a> {
+    pub sequence: usize,
+    pub token: u32,
+    /// The text this token completes (None while a UTF-8 character is unfinished).
+    pub text: Option<&'a str>,
+    /// The logits the token was chosen from.
+    pub logits: &'a [f32],
+}
+
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct GenerateStats {
+    pub prompt_tokens: usize,
+    /// Prompt tokens whose keys and values came from the prefix cache.
+    pub cached_prompt_tokens: usize,
+    pub decode_steps: usize,
+    pub kv_cache_bytes: usize,
+    pub weight_bytes_peak: usize,
+    pub unit_loads: usize,
+    pub unit_bytes_loaded: usize,
+}
+
+pub struct Engine {
+    model: Arc<ModelFile>,
+    store: Store,
+    decoder: Decoder,
+    pub tokenizer: Tokenizer,
+    pool: rayon::ThreadPool,
+    prefix: Option<Sequence>,
+    pub manifest: Manifest,
+}
+
+impl Engine {
+    /// Verify the model against its manifest (before any tensor is read), then load it.
+    pub fn load(path: &Path, options: &EngineOptions) -> Result<Self> {
+        let manifest = Manifest::read(path)?;
+        manifest.verify(path)?;
+        let model = Arc::new(ModelFile::open(path)?);
+        let tokenizer = Tokenizer::from_gguf(&model)?;
+        let store = Store::new(model.clone(), options.residency)?;
+        let decoder = Decoder::new(&model, &store)?;
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(options.threads.max(1))
+            .thread_name(|i| format!("edgefuse-llm-{i}"))
+            .build()
+            .map_err(|e| LlmError::Loader(format!("thread pool: {e}")))?;
+        Ok(Self {
+            model,
+            store,
+            decoder,
+            tokenizer,
+            pool,
+            prefix: None,
+            manifest,
+        })
+    }
+
+    pub fn model(&self) -> &ModelFile {
+        &self.model
+    }
+
+    /// Total bytes of the model's weights.
+    pub fn weight_bytes(&self) -> usize {
+        self.store.plan.total_bytes()
+    }
+
+    /// Units (layers and head chunks) and how many of them stay resident.
+    pub fn units(&self) -> (usize, usize) {
+        (self.store.n_units(), self.store.n_pinned())
+    }
+
+    pub fn chat_prompt(&self, messages: &[Message]) -> Result<Vec<u32>> {
+        let text = self.tokenizer.apply_chat_template(messages)?;
+        self.tokenizer.encode(&text)
+    }
+
+    /// Forget the cached prompt prefix.
+    pub fn clear_prefix_cache(&mut self) {
+        self.prefix = None;
+    }
+
+    /// Compute and keep the keys and values of `tokens` so that later prompts starting with
+    /// them skip that part (a fixed system prompt, say).
+    pub fn warm_prefix(&mut self, tokens: &[u32]) -> Result<()> {
+        let mut seq = self.reuse_prefix(tokens, tokens.len(), tokens.len());
+        let done = seq.len();
+        let (store, decoder) = (&mut self.store, &self.decoder);
+        self.pool
+            .install(|| decoder.forward(store, &mut [&mut seq], &[&tokens[done..]], false))?;
+        self.prefix = Some(seq);
+        Ok(())
+    }
+
+    /// A sequence holding the longest cached prefix of `prompt`, at most `max_reuse` tokens.
+    fn reuse_prefix(&self, prompt: &[u32], max_reuse: usize, capacity: usize) -> Sequence {
+        let cfg = &self.decoder.config;
+        let mut seq = Sequence::new(cfg, capacity);
+        if let Some(cached) = &self.prefix {
+            let common = cached
+                .tokens
+                .iter()
+                .zip(prompt)
+                .take_while(|(a, b)| a == b)
+                .count()
+                .min(max_reuse);
+            if common > 0 {
+                let mut s = cached.clone();
+                s.truncate(common, cfg.kv_dim());
+                seq = s;
+            }
+        }
+        seq
+    }
+
+    /// Generate from `prompt` (token ids, e.g. from [`Engine::chat_prompt`]). `on_token` sees
+    /// every token as it is chosen and returns false to stop.
+    pub fn generate(
+        &mut self,
+        prompt: &[u32],
+        request: &GenerateRequest,
+        on_token: &mut dyn FnMut(TokenEvent) -> bool,
+    ) -> Result<(Vec<Generated>, GenerateStats)> {
+        let cfg = self.decoder.config.clone();
+        if prompt.is_empty() {
+            return Err(LlmError::Request("the prompt is empty".into()));
+        }
+        if request.n == 0 {
+            return Err(LlmError::Request("n must be at least 1".into()));
+        }
+        let capacity = prompt.len() + request.max_new_tokens;
+        if capacity > cfg.context_length {
+            return Err(LlmError::ContextOverflow {
+                tokens: capacity,
+                context: cfg.context_length,
+            });
+        }
+        let loads_before = (
+            self.store.accounting.loads(),
+            self.store.accounting.loaded_bytes(),
+        );
+        // Prefill, layer-major: the whole uncached part of the prompt passes each layer once.
+        let mut seq = self.reuse_prefix(prompt, prompt.len() - 1, capacity);
+        let cached = seq.len();
+        let logits = {
+            let (store, decoder) = (&mut self.store, &self.decoder);
+            let rest = &prompt[cached..];
+            self.pool
+                .install(|| decoder.forward(store, &mut [&mut seq], &[rest], true))?
+        };
+        self.prefix = Some(seq.clone());
+        let n = request.n;
+        let mut seqs: Vec<Sequence> = (0..n)
+            .map(|_| {
+                let mut s = seq.clone();
+                s.reserve(&cfg, capacity);
+                s
+            })
+            .collect();
+        drop(seq);
+        let mut rngs: Vec<Rng> = (0..n)
+            .map(|i| match request.sampling {
+                Sampling::TopP { seed, .. } => Rng::new(seed.wrapping_add(i as u64)),
+                Sampling::Greedy => Rng::new(0),
+            })
+            .collect();
+        let mut outputs: Vec<Vec<u32>> = vec![Vec::new(); n];
+        let mut streams: Vec<TextStream> = (0..n).map(|_| TextStream::default()).collect();
+        let mut stops: Vec<Option<StopReason>> = vec![None; n];
+        let mut current: Vec<Vec<f32>> = vec![logits.into_iter().next().unwrap_or_default(); n];
+        let mut steps = 0;
+        loop {
+            // Choose each live sequence's next token.
+            let mut next: Vec<(usize, u32)> = Vec::new();
+            for i in 0..n {
+                if stops[i].is_some() {
+                    continue;
+                }
+                let token = match request.sampling {
+                    Sampling::Greedy => argmax(&current[i]),
+                    Sampling::TopP {
+                        temperature, top_p, ..
+                    } => sample_top_p(&current[i], temperature, top_p, &mut rngs[i]),
+                };
+                if self.tokenizer.stop_ids.contains(&token) {
+                    stops[i] = Some(StopReason::StopToken);
+                    continue;
+                }
+                outputs[i].push(token);
+                let piece = streams[i].push(&self.tokenizer, token)?;
+                let go_on = on_token(TokenEvent {
+                    sequence: i,
+                    token,
+                    text: piece.as_deref(),
+                    logits: &current[i],
+                });
+                if !go_on {
+                    stops[i] = Some(StopReason::Cancelled);
+                } else if outputs[i].len() >= request.max_new_tokens {
+                    stops[i] = Some(StopReason::MaxTokens);
+                } else {
+                    next.push((i, token));
+                }
+            }
+            if next.is_empty() {
+                break;
+            }
+            // One forward pass for all live sequences: each unit is loaded once for the batch.
+            let tokens: Vec<[u32; 1]> = next.iter().map(|&(_, t)| [t]).collect();
+            let token_refs: Vec<&[u32]> = tokens.iter().map(|t| &t[..]).collect();
+            let mut live: Vec<&mut Sequence> = Vec::with_capacity(next.len());
+            {
+                let mut wanted = next.iter().map(|&(i, _)| i).peekable();
+                for (i, s) in seqs.iter_mut().enumerate() {
+                    if wanted.peek() == Some(&i) {
+                        live.push(s);
+                        wanted.next();
+                    }
+                }
+            }
+            let (store, decoder) = (&mut self.store, &self.decoder);
+            let logits = self
+                .pool
+                .install(|| decoder.forward(store, &mut live, &token_refs, true))?;
+            for (&(i, _), l) in next.iter().zip(logits) {
+                current[i] = l;
+            }
+            steps += 1;
+        }
+        let stats = GenerateStats {
+            prompt_tokens: prompt.len(),
+            cached_prompt_tokens: cached,
+            decode_steps: steps,
+            kv_cache_bytes: seqs.iter().map(Sequence::kv_bytes).sum::<usize>()
+                + self.prefix.as_ref().map_or(0, Sequence::kv_bytes),
+            weight_bytes_peak: self.store.accounting.peak_bytes(),
+            unit_loads: self.store.accounting.loads() - loads_before.0,
+            unit_bytes_loaded: self.store.accounting.loaded_bytes() - loads_before.1,
+        };
+        let mut generated = Vec::with_capacity(n);
+        for (tokens, stop) in outputs.into_iter().zip(stops) {
+            let text = self.tokenizer.decode(&tokens)?;
+            generated.push(Generated {
+                tokens,
+                text,
+                stop: stop.unwrap_or(StopReason::MaxTokens),
+            });
+        }
+        Ok((generated, stats))
+    }
+
+    /// Peak bytes of weights held since load.
+    pub fn weight_bytes_peak(&self) -> usize {
+        self.store.accounting.peak_bytes()
+    }
+}

@@ -1,0 +1,455 @@
+//! Quantized matrices and the matrix-vector kernels of the hot path.
+//!
+//! Weights stay in their GGUF block format (`Q4_1`, `Q8_0`); activations are quantized per
+//! matmul to the block format llama.cpp pairs them with (`Q8_1` for `Q4_1`, `Q8_0` for
+//! `Q8_0`) and the dot products run in integers, with AVX2 kernels chosen at run time and a
+//! scalar fallback that gives the same sums. Other GGUF types (k-quants, f16) are dequantized
+//! once at load with candle-core and multiplied in f32.
+
+use half::f16;
+use memmap2::MmapMut;
+use rayon::prelude::*;
+
+/// Elements per block for `Q4_1`, `Q8_0` and `Q8_1`.
+pub const QK: usize = 32;
+/// Bytes of one `Q4_1` block: f16 scale, f16 minimum, 16 bytes of nibbles.
+pub const Q4_1_BYTES: usize = 20;
+/// Bytes of one `Q8_0` block: f16 scale, 32 signed bytes.
+pub const Q8_0_BYTES: usize = 34;
+
+/// Bytes owned by a weight: an anonymous mapping, so that dropping a streamed layer gives its
+/// pages straight back to the operating system instead of to the allocator's free lists.
+pub struct WeightBytes {
+    map: MmapMut,
+    len: usize,
+}
+
+impl WeightBytes {
+    /// Zeroed bytes of length `len` (at least one page is mapped even for `len == 0`).
+    pub fn zeroed(len: usize) -> std::io::Result<Self> {
+        let map = MmapMut::map_anon(len.max(1))?;
+        Ok(Self { map, len })
+    }
+    pub fn as_slice(&self) -> &[u8] {
+        &self.map[..self.len]
+    }
+    pub fn as_mut_slice(&mut self) -> &mut [u8] {
+        &mut self.map[..self.len]
+    }
+    pub fn len(&self) -> usize {
+        self.len
+    }
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+}
+
+/// The storage formats the kernels multiply directly.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BlockFormat {
+    Q4_1,
+    Q8_0,
+}
+
+impl BlockFormat {
+    pub fn block_bytes(self) -> usize {
+        match self {
+            BlockFormat::Q4_1 => Q4_1_BYTES,
+            BlockFormat::Q8_0 => Q8_0_BYTES,
+        }
+    }
+}
+
+/// A weight matrix `rows x cols` (GGUF `ne = [cols, rows]`), used as `y = W x`.
+pub enum Matrix {
+    Blocks {
+        format: BlockFormat,
+        rows: usize,
+        cols: usize,
+        bytes: WeightBytes,
+    },
+    F32 {
+        rows: usize,
+        cols: usize,
+        values: Vec<f32>,
+    },
+}
+
+impl Matrix {
+    pub fn rows(&self) -> usize {
+        match self {
+            Matrix::Blocks { rows, .. } | Matrix::F32 { rows, .. } => *rows,
+        }
+    }
+    pub fn cols(&self) -> usize {
+        match self {
+            Matrix::Blocks { cols, .. } | Matrix::F32 { cols, .. } => *cols,
+        }
+    }
+    /// Bytes this matrix holds in memory.
+    pub fn memory_bytes(&self) -> usize {
+        match self {
+            Matrix::Blocks { bytes, .. } => bytes.len(),
+            Matrix::F32 { values, .. } => values.len() * 4,
+        }
+    }
+
+    /// `out[t][r] = sum_c W[r][c] * xs[t][c]` for every input vector `t`: each weight row is
+    /// read once for all inputs (a batch shares the load). `out` is `xs.len() * rows` long.
+    pub fn matmul(&self, xs: &[f32], n_inputs: usize, out: &mut [f32]) {
+        let rows = self.rows();
+        let cols = self.cols();
+        debug_assert_eq!(xs.len(), n_inputs * cols);
+        debug_assert_eq!(out.len(), n_inputs * rows);
+        // Rows per parallel task: large enough that scheduling costs little.
+        let chunk_rows = 64.max(rows / 64).min(rows.max(1));
+        let mut scratch = vec![0f32; rows * n_inputs];
+        match self {
+            Matrix::Blocks {
+                format,
+                bytes,
+                cols,
+                ..
+            } => {
+                let nb = cols / QK;
+                let row_bytes = nb * format.block_bytes();
+                let acts: Vec<QuantActs> = xs
+                    .chunks_exact(*cols)
+                    .map(|x| QuantActs::new(*format, x))
+                    .collect();
+                let w = bytes.as_slice();
+                let kernel = Kernel::detect();
+                scratch
+                    .par_chunks_mut(chunk_rows * n_inputs)
+                    .enumerate()
+                    .for_each(|(chunk, dst)| {
+                        let first = chunk * chunk_rows;
+                        for (i, per_row) in dst.chunks_exact_mut(n_inputs).enumerate() {
+                            let r = first + i;
+                            let row = &w[r * row_bytes..(r + 1) * row_bytes];
+                            for (t, act) in acts.iter().enumerate() {
+                                per_row[t] = kernel.dot(*format, row, act, nb);
+                            }
+                        }
+                    });
+            }
+            Matrix::F32 { values, cols, .. } => {
+                scratch
+                    .par_chunks_mut(chunk_rows * n_inputs)
+                    .enumerate()
+                    .for_each(|(chunk, dst)| {
+                        let first = chunk * chunk_rows;
+                        for (i, per_row) in dst.chunks_exact_mut(n_inputs).enumerate() {
+                            let r = first + i;
+                            let row = &values[r * cols..(r + 1) * cols];
+                            for (t, x) in xs.chunks_exact(*cols).enumerate() {
+                                per_row[t] = row.iter().zip(x).map(|(a, b)| a * b).sum();
+                            }
+                        }
+                    });
+            }
+        }
+        // Row-major per row -> row-major per input.
+        for r in 0..rows {
+            for t in 0..n_inputs {
+                out[t * rows + r] = scratch[r * n_inputs + t];
+            }
+        }
+    }
+}
+
+/// One activation vector quantized in 32-element blocks: per block a scale `d`, the block's
+/// `d * sum(q)` (used by `Q4_1`'s minimum), and 32 signed bytes.
+pub struct QuantActs {
+    pub d: Vec<f32>,
+    pub s: Vec<f32>,
+    pub q: Vec<i8>,
+}
+
+impl QuantActs {
+    /// As ggml's `quantize_row_q8_0` / `quantize_row_q8_1`: `d = max|x| / 127` stored as f16,
+    /// `q = round(x / d)`.
+    pub fn new(format: BlockFormat, x: &[f32]) -> Self {
+        let nb = x.len() / QK;
+        let mut d = Vec::with_capacity(nb);
+        let mut s = Vec::with_capacity(nb);
+        let mut q = vec![0i8; nb * QK];
+        for (b, block) in x.chunks_exact(QK).enumerate() {
+            let amax = block.iter().fold(0f32, |m, v| m.max(v.abs()));
+            let scale = amax / 127.0;
+            let inv = if scale != 0.0 { 1.0 / scale } else { 0.0 };
+            let mut sum = 0i32;
+            for (dst, v) in q[b * QK..(b + 1) * QK].iter_mut().zip(block) {
+                let qi = (v * inv).round_ties_even() as i32;
+                *dst = qi as i8;
+                sum += qi;
+            }
+            let scale_h = f16::from_f32(scale).to_f32();
+            d.push(scale_h);
+            s.push(match format {
+                BlockFormat::Q4_1 => f16::from_f32(scale * sum as f32).to_f32(),
+                BlockFormat::Q8_0 => 0.0,
+            });
+        }
+        Self { d, s, q }
+    }
+}
+
+#[derive(Clone, Copy)]
+enum Kernel {
+    Scalar,
+    #[cfg(target_arch = "x86_64")]
+    Avx2,
+}
+
+impl Kernel {
+    fn detect() -> Self {
+        #[cfg(target_arch = "x86_64")]
+        {
+            if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
+                return Kernel::Avx2;
+            }
+        }
+        Kernel::Scalar
+    }
+
+    #[inline]
+    fn dot(self, format: BlockFormat, row: &[u8], act: &QuantActs, nb: usize) -> f32 {
+        match self {
+            Kernel::Scalar => match format {
+                BlockFormat::Q4_1 => dot_q4_1_scalar(row, act, nb),
+                BlockFormat::Q8_0 => dot_q8_0_scalar(row, act, nb),
+            },
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: `detect` checked that the CPU has AVX2 and FMA; the slices are long
+            // enough for `nb` blocks (checked by the callers' row arithmetic).
+            Kernel::Avx2 => unsafe {
+                match format {
+                    BlockFormat::Q4_1 => avx2::dot_q4_1(row, act, nb),
+                    BlockFormat::Q8_0 => avx2::dot_q8_0(row, act, nb),
+                }
+            },
+        }
+    }
+}
+
+#[inline]
+fn f16_at(bytes: &[u8], at: usize) -> f32 {
+    f16::from_bits(u16::from_le_bytes([bytes[at], bytes[at + 1]])).to_f32()
+}
+
+pub fn dot_q4_1_scalar(row: &[u8], act: &QuantActs, nb: usize) -> f32 {
+    let mut sum = 0f32;
+    for b in 0..nb {
+        let blk = &row[b * Q4_1_BYTES..(b + 1) * Q4_1_BYTES];
+        let d = f16_at(blk, 0);
+        let m = f16_at(blk, 2);
+        let q = &act.q[b * QK..(b + 1) * QK];
+        let mut isum = 0i32;
+        for j in 0..QK / 2 {
+            let byte = blk[4 + j];
+            isum += (byte & 0x0F) as i32 * q[j] as i32;
+            isum += (byte >> 4) as i32 * q[j + QK / 2] as i32;
+        }
+        sum += d * act.d[b] * isum as f32 + m * act.s[b];
+    }
+    sum
+}
+
+pub fn dot_q8_0_scalar(row: &[u8], act: &QuantActs, nb: usize) -> f32 {
+    let mut sum = 0f32;
+    for b in 0..nb {
+        let blk = &row[b * Q8_0_BYTES..(b + 1) * Q8_0_BYTES];
+        let d = f16_at(blk, 0);
+        let q = &act.q[b * QK..(b + 1) * QK];
+        let isum: i32 = blk[2..]
+            .iter()
+            .zip(q)
+            .map(|(w, a)| (*w as i8) as i32 * *a as i32)
+            .sum();
+        sum += d * act.d[b] * isum as f32;
+    }
+    sum
+}
+
+/// Dequantize one row of blocks to f32 (embedding rows are gathered this way).
+pub fn dequantize_row(format: BlockFormat, row: &[u8], out: &mut [f32]) {
+    match format {
+        BlockFormat::Q4_1 => {
+            for (blk, dst) in row.chunks_exact(Q4_1_BYTES).zip(out.chunks_exact_mut(QK)) {
+                let d = f16_at(blk, 0);
+                let m = f16_at(blk, 2);
+                for j in 0..QK / 2 {
+                    dst[j] = (blk[4 + j] & 0x0F) as f32 * d + m;
+                    dst[j + QK / 2] = (blk[4 + j] >> 4) as f32 * d + m;
+                }
+            }
+        }
+        BlockFormat::Q8_0 => {
+            for (blk, dst) in row.chunks_exact(Q8_0_BYTES).zip(out.chunks_exact_mut(QK)) {
+                let d = f16_at(blk, 0);
+                for (o, q) in dst.iter_mut().zip(&blk[2..]) {
+                    *o = (*q as i8) as f32 * d;
+                }
+            }
+        }
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+mod avx2 {
+    use super::{f16_at, QuantActs, Q4_1_BYTES, Q8_0_BYTES, QK};
+    use std::arch::x86_64::*;
+
+    #[inline]
+    #[target_feature(enable = "avx2,fma")]
+    unsafe fn hsum(v: __m256) -> f32 {
+        let lo = _mm256_castps256_ps128(v);
+        let hi = _mm256_extractf128_ps(v, 1);
+        let s = _mm_add_ps(lo, hi);
+        let s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+        let s = _mm_add_ss(s, _mm_movehdup_ps(s));
+        _mm_cvtss_f32(s)
+    }
+
+    /// Sum of u8 x i8 products over 32 lanes, as 8 f32 partial sums.
+    #[inline]
+    #[target_feature(enable = "avx2,fma")]
+    unsafe fn mul_sum_us8(ax: __m256i, sy: __m256i) -> __m256 {
+        let dot = _mm256_maddubs_epi16(ax, sy);
+        _mm256_cvtepi32_ps(_mm256_madd_epi16(dot, _mm256_set1_epi16(1)))
+    }
+
+    #[target_feature(enable = "avx2,fma")]
+    pub unsafe fn dot_q4_1(row: &[u8], act: &QuantActs, nb: usize) -> f32 {
+        assert!(row.len() >= nb * Q4_1_BYTES && act.q.len() >= nb * QK);
+        let mut acc = _mm256_setzero_ps();
+        let mut summs = 0f32;
+        let mask = _mm256_set1_epi8(0x0F);
+        for b in 0..nb {
+            let blk = row.as_ptr().add(b * Q4_1_BYTES);
+            let d = f16_at(row, b * Q4_1_BYTES);
+            let m = f16_at(row, b * Q4_1_BYTES + 2);
+            summs += m * act.s[b];
+            let packed = _mm_loadu_si128(blk.add(4) as *const __m128i);
+            let hi = _mm_srli_epi16(packed, 4);
+            let both = _mm256_set_m128i(hi, packed);
+            let qx = _mm256_and_si256(both, mask);
+            let qy = _mm256_loadu_si256(act.q.as_ptr().add(b * QK) as *const __m256i);
+            let p = mul_sum_us8(qx, qy);
+            acc = _mm256_fmadd_ps(_mm256_set1_ps(d * act.d[b]), p, acc);
+        }
+        hsum(acc) + summs
+    }
+
+    #[target_feature(enable = "avx2,fma")]
+    pub unsafe fn dot_q8_0(row: &[u8], act: &QuantActs, nb: usize) -> f32 {
+        assert!(row.len() >= nb * Q8_0_BYTES && act.q.len() >= nb * QK);
+        let mut acc = _mm256_setzero_ps();
+        for b in 0..nb {
+            let blk = row.as_ptr().add(b * Q8_0_BYTES);
+            let d = f16_at(row, b * Q8_0_BYTES);
+            let qx = _mm256_loadu_si256(blk.add(2) as *const __m256i);
+            let qy = _mm256_loadu_si256(act.q.as_ptr().add(b * QK) as *const __m256i);
+            // |x| * sign(x) y: maddubs needs an unsigned left operand.
+            let ax = _mm256_sign_epi8(qx, qx);
+            let sy = _mm256_sign_epi8(qy, qx);
+            let p = mul_sum_us8(ax, sy);
+            acc = _mm256_fmadd_ps(_mm256_set1_ps(d * act.d[b]), p, acc);
+        }
+        hsum(acc)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lcg(seed: &mut u64) -> f32 {
+        *seed = seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        ((*seed >> 33) as f32 / (1u64 << 31) as f32) * 2.0 - 1.0
+    }
+
+    fn random_blocks(format: BlockFormat, nb: usize, seed: &mut u64) -> Vec<u8> {
+        let mut out = Vec::new();
+        for _ in 0..nb {
+            match format {
+                BlockFormat::Q4_1 => {
+                    out.extend(f16::from_f32(lcg(seed) * 0.1).to_bits().to_le_bytes());
+                    out.extend(f16::from_f32(lcg(seed) * 0.5).to_bits().to_le_bytes());
+                    for _ in 0..16 {
+                        out.push(((lcg(seed) + 1.0) * 127.9) as u8);
+                    }
+                }
+                BlockFormat::Q8_0 => {
+                    out.extend(f16::from_f32(lcg(seed) * 0.1).to_bits().to_le_bytes());
+                    for _ in 0..32 {
+                        out.push((lcg(seed) * 127.0) as i8 as u8);
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    /// The integer kernels against an f32 oracle: dequantized weights times dequantized
+    /// activations, summed in f64.
+    #[test]
+    fn kernels_match_dequantized_f64_oracle() {
+        let mut seed = 7u64;
+        for format in [BlockFormat::Q4_1, BlockFormat::Q8_0] {
+            let nb = 18;
+            let row = random_blocks(format, nb, &mut seed);
+            let x: Vec<f32> = (0..nb * QK).map(|_| lcg(&mut seed)).collect();
+            let act = QuantActs::new(format, &x);
+            let mut w = vec![0f32; nb * QK];
+            dequantize_row(format, &row, &mut w);
+            let oracle: f64 = (0..nb * QK)
+                .map(|i| {
+                    let b = i / QK;
+                    w[i] as f64 * (act.q[i] as f64 * act.d[b] as f64)
+                })
+                .sum();
+            let scalar = match format {
+                BlockFormat::Q4_1 => dot_q4_1_scalar(&row, &act, nb),
+                BlockFormat::Q8_0 => dot_q8_0_scalar(&row, &act, nb),
+            };
+            let fast = Kernel::detect().dot(format, &row, &act, nb);
+            // Q4_1's minimum term uses the f16-rounded block sum, as ggml does.
+            let tol = 2e-2 * oracle.abs().max(1.0);
+            assert!(
+                (scalar as f64 - oracle).abs() < tol,
+                "{format:?} scalar {scalar} vs {oracle}"
+            );
+            assert!(
+                (fast - scalar).abs() < 1e-3 * scalar.abs().max(1.0),
+                "{format:?} simd {fast} vs scalar {scalar}"
+            );
+        }
+    }
+
+    #[test]
+    fn batched_matmul_equals_one_at_a_time() {
+        let mut seed = 11u64;
+        let (rows, cols) = (70, 64);
+        let raw = random_blocks(BlockFormat::Q4_1, rows * cols / QK, &mut seed);
+        let mut bytes = WeightBytes::zeroed(raw.len()).unwrap();
+        bytes.as_mut_slice().copy_from_slice(&raw);
+        let m = Matrix::Blocks {
+            format: BlockFormat::Q4_1,
+            rows,
+            cols,
+            bytes,
+        };
+        let xs: Vec<f32> = (0..3 * cols).map(|_| lcg(&mut seed)).collect();
+        let mut batched = vec![0f32; 3 * rows];
+        m.matmul(&xs, 3, &mut batched);
+        for t in 0..3 {
+            let mut one = vec![0f32; rows];
+            m.matmul(&xs[t * cols..(t + 1) * cols], 1, &mut one);
+            assert_eq!(one, batched[t * rows..(t + 1) * rows]);
+        }
+    }
+}

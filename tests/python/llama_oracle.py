@@ -1,0 +1,77 @@
+"""llama.cpp (through llama-cpp-python) as the oracle and the reference for speed.
+
+Reads one JSON request on stdin and prints one JSON answer:
+  {"model": PATH, "op": "tokenize", "text": STR}            -> {"tokens": [...]}
+  {"model": PATH, "op": "chat", "messages": [...]}          -> {"text": STR, "tokens": [...]}
+  {"model": PATH, "op": "greedy", "tokens": [...], "n": N,
+   "threads": T}                                            -> {"tokens": [...], timings}
+Greedy decoding is llama.cpp's own (top-k 1), on the CPU, flash attention off, f16 KV cache.
+"""
+import json
+import os
+import resource
+import sys
+import time
+
+from llama_cpp import Llama, llama_chat_format
+
+
+def peak_rss_bytes():
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
+    return None
+
+
+def main():
+    req = json.load(sys.stdin)
+    threads = int(req.get("threads", 2))
+    n_ctx = int(req.get("n_ctx", 512))
+    t0 = time.perf_counter()
+    llm = Llama(
+        model_path=req["model"],
+        n_ctx=n_ctx,
+        n_threads=threads,
+        n_threads_batch=threads,
+        n_batch=512,
+        flash_attn=False,
+        verbose=False,
+        logits_all=False,
+    )
+    load_s = time.perf_counter() - t0
+    op = req["op"]
+    if op == "tokenize":
+        toks = llm.tokenize(req["text"].encode("utf-8"), add_bos=False, special=True)
+        print(json.dumps({"tokens": toks}))
+        return
+    if op == "greedy":
+        tokens = req["tokens"]
+        n = int(req["n"])
+        out = []
+        t_start = time.perf_counter()
+        llm.reset()
+        llm.eval(tokens)
+        t_first = None
+        for i in range(n):
+            tok = llm.sample(top_k=1, top_p=1.0, min_p=0.0, temp=0.0, repeat_penalty=1.0)
+            if t_first is None:
+                t_first = time.perf_counter()
+            out.append(int(tok))
+            if i + 1 < n:
+                llm.eval([tok])
+        t_end = time.perf_counter()
+        print(json.dumps({
+            "tokens": out,
+            "load_s": load_s,
+            "first_token_s": t_first - t_start,
+            "total_s": t_end - t_start,
+            "decode_steps_per_s": (n - 1) / (t_end - t_first) if n > 1 else 0.0,
+            "peak_rss_bytes": peak_rss_bytes(),
+        }))
+        return
+    raise SystemExit(f"unknown op {op!r}")
+
+
+if __name__ == "__main__":
+    main()
