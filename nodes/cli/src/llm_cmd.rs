@@ -78,6 +78,9 @@ pub struct LlmArgs {
     /// Seed of the sampler (sequence i uses seed + i).
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
+    /// Generate `--max-tokens` tokens even past end-of-turn tokens (for benchmarks).
+    #[arg(long)]
+    pub ignore_eos: bool,
     /// Compute threads.
     #[arg(long, default_value_t = 2)]
     pub threads: usize,
@@ -279,6 +282,7 @@ pub fn run_llm(args: LlmArgs) -> Result<()> {
         max_new_tokens: args.max_tokens,
         sampling,
         n: args.n,
+        ignore_stop: args.ignore_eos,
     };
     let mut runs = Vec::new();
     let prompts: Vec<&str> = std::iter::once(args.prompt.as_str())
@@ -385,6 +389,8 @@ pub fn run_llm(args: LlmArgs) -> Result<()> {
                 "weight_bytes_peak": engine.weight_bytes_peak(),
                 "peak_rss_bytes": peak_rss_bytes(),
                 "rss_bytes": rss_bytes(),
+                "rss_anon_bytes": proc_status_kib("RssAnon:").map(|k| k * 1024),
+                "rss_file_bytes": proc_status_kib("RssFile:").map(|k| k * 1024),
             })
         );
     }

@@ -34,6 +34,8 @@ pub struct GenerateRequest {
     /// Sequences decoded together from the same prompt; with `TopP` sequence `i` uses seed
     /// `seed + i`.
     pub n: usize,
+    /// Go on past stop tokens (benchmarks that need a fixed number of tokens).
+    pub ignore_stop: bool,
 }
 
 impl Default for GenerateRequest {
@@ -42,6 +44,7 @@ impl Default for GenerateRequest {
             max_new_tokens: 128,
             sampling: Sampling::Greedy,
             n: 1,
+            ignore_stop: false,
         }
     }
 }
@@ -61,6 +64,16 @@ pub struct Generated {
     pub tokens: Vec<u32>,
     pub text: String,
     pub stop: StopReason,
+}
+
+/// Give the allocator's free pages back to the system (glibc keeps them otherwise), so that
+/// what the header parse freed does not count in the resident set.
+fn release_free_heap() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim only returns free pages of the allocator's heaps to the system.
+    unsafe {
+        libc::malloc_trim(0);
+    }
 }
 
 /// One new token, handed to the streaming callback as soon as it is chosen.
@@ -101,8 +114,12 @@ impl Engine {
     pub fn load(path: &Path, options: &EngineOptions) -> Result<Self> {
         let manifest = Manifest::read(path)?;
         manifest.verify(path)?;
-        let model = Arc::new(ModelFile::open(path)?);
+        let mut model = ModelFile::open(path)?;
         let tokenizer = Tokenizer::from_gguf(&model)?;
+        // The vocabulary now lives in the tokenizer; the parsed header's copy goes.
+        model.drop_metadata();
+        release_free_heap();
+        let model = Arc::new(model);
         let store = Store::new(model.clone(), options.residency)?;
         let decoder = Decoder::new(&model, &store)?;
         let pool = rayon::ThreadPoolBuilder::new()
@@ -247,7 +264,7 @@ impl Engine {
                         temperature, top_p, ..
                     } => sample_top_p(&current[i], temperature, top_p, &mut rngs[i]),
                 };
-                if self.tokenizer.stop_ids.contains(&token) {
+                if !request.ignore_stop && self.tokenizer.stop_ids.contains(&token) {
                     stops[i] = Some(StopReason::StopToken);
                     continue;
                 }

@@ -175,9 +175,12 @@ impl ModelFile {
         let row_bytes = t.size_bytes / t.rows;
         match block_format(t.dtype) {
             Some(format) => {
-                let mut bytes =
-                    WeightBytes::zeroed(n * row_bytes).map_err(|e| LlmError::io(&self.path, e))?;
-                self.read_at(t.offset + (first * row_bytes) as u64, bytes.as_mut_slice())?;
+                let bytes = WeightBytes::map_file(
+                    &self.file,
+                    t.offset + (first * row_bytes) as u64,
+                    n * row_bytes,
+                )
+                .map_err(|e| LlmError::io(&self.path, e))?;
                 Ok(Matrix::Blocks {
                     format,
                     rows: n,
@@ -209,6 +212,12 @@ impl ModelFile {
         let mut raw = vec![0u8; t.size_bytes];
         self.read_at(t.offset, &mut raw)?;
         dequantize_any(&self.path, name, t.dtype, &raw, t.rows, t.cols)
+    }
+
+    /// Forget the header's key-value metadata (the vocabulary takes megabytes) once the
+    /// tokenizer has been built from it.
+    pub fn drop_metadata(&mut self) {
+        self.metadata = HashMap::new();
     }
 
     pub fn metadata_string(&self, key: &str) -> Option<&str> {
@@ -293,6 +302,15 @@ fn read_config(path: &Path, md: &HashMap<String, Value>) -> Result<LlamaConfig> 
             path,
             format!("{n_heads} heads, {n_kv_heads} kv heads and width {dim} do not fit together"),
         ));
+    }
+    if dim / n_heads > 256 || (dim / n_heads) % 2 != 0 {
+        return Err(LlmError::Unsupported {
+            path: path.to_path_buf(),
+            reason: format!(
+                "head width {} (must be even and at most 256)",
+                dim / n_heads
+            ),
+        });
     }
     let vocab_size = match u("vocab_size") {
         Ok(v) => v,

@@ -10,6 +10,10 @@ use crate::gguf::{block_format, LlamaConfig, ModelFile};
 use crate::quant::dequantize_row;
 use crate::store::{Store, UnitSpec, UnitWeights};
 use half::f16;
+use half::slice::HalfFloatSliceExt;
+
+/// Largest head width the attention's stack buffers take.
+const MAX_HEAD_DIM: usize = 256;
 use rayon::prelude::*;
 
 /// One sequence's key/value cache, per layer `[position][kv_dim]` in f16.
@@ -231,18 +235,21 @@ impl Decoder {
                         .collect();
                     let span = pos[t] + 1;
                     let mut scores = Vec::with_capacity(span);
+                    let mut row = [0f32; MAX_HEAD_DIM];
+                    let row = &mut row[..hd];
                     for j in 0..span {
                         let kj = &seq.k[l][j * kv_dim + kvh * hd..j * kv_dim + (kvh + 1) * hd];
-                        let dot: f32 = qh.iter().zip(kj).map(|(a, b)| a * b.to_f32()).sum();
-                        scores.push(dot * kq_scale);
+                        kj.convert_to_f32_slice(row);
+                        scores.push(dot(&qh, row) * kq_scale);
                     }
                     softmax(&mut scores);
                     out.fill(0.0);
                     for (j, p) in scores.iter().enumerate() {
                         let p = f16::from_f32(*p).to_f32();
                         let vj = &seq.v[l][j * kv_dim + kvh * hd..j * kv_dim + (kvh + 1) * hd];
-                        for (o, vv) in out.iter_mut().zip(vj) {
-                            *o += p * vv.to_f32();
+                        vj.convert_to_f32_slice(row);
+                        for (o, vv) in out.iter_mut().zip(row.iter()) {
+                            *o += p * vv;
                         }
                     }
                 });
@@ -365,6 +372,23 @@ fn rope(x: &mut [f32], head_dim: usize, pos: usize, theta_scale: f32) {
             head[2 * i + 1] = a * s + b * c;
         }
     }
+}
+
+/// Dot product in 8 independent lanes (vectorizes; a different summation order than a
+/// plain fold, as ggml's own is).
+fn dot(a: &[f32], b: &[f32]) -> f32 {
+    let mut acc = [0f32; 8];
+    let chunks = a.len() / 8;
+    for c in 0..chunks {
+        for i in 0..8 {
+            acc[i] += a[c * 8 + i] * b[c * 8 + i];
+        }
+    }
+    let mut sum: f32 = acc.iter().sum();
+    for i in chunks * 8..a.len() {
+        sum += a[i] * b[i];
+    }
+    sum
 }
 
 fn softmax(x: &mut [f32]) {

@@ -17,24 +17,61 @@ pub const Q4_1_BYTES: usize = 20;
 /// Bytes of one `Q8_0` block: f16 scale, 32 signed bytes.
 pub const Q8_0_BYTES: usize = 34;
 
-/// Bytes owned by a weight: an anonymous mapping, so that dropping a streamed layer gives its
-/// pages straight back to the operating system instead of to the allocator's free lists.
+/// The bytes of a weight: a read-only mapping of its range of the model file (zero copy: the
+/// pages are the page cache's, and unmapping a streamed layer drops them from this process at
+/// once), or an anonymous copy.
 pub struct WeightBytes {
-    map: MmapMut,
+    backing: Backing,
+    start: usize,
     len: usize,
 }
 
+enum Backing {
+    File(memmap2::Mmap),
+    Anon(MmapMut),
+}
+
 impl WeightBytes {
-    /// Zeroed bytes of length `len` (at least one page is mapped even for `len == 0`).
-    pub fn zeroed(len: usize) -> std::io::Result<Self> {
-        let map = MmapMut::map_anon(len.max(1))?;
-        Ok(Self { map, len })
+    /// A copy of `bytes` in an anonymous mapping.
+    pub fn copy_of(bytes: &[u8]) -> std::io::Result<Self> {
+        let mut map = MmapMut::map_anon(bytes.len().max(1))?;
+        map[..bytes.len()].copy_from_slice(bytes);
+        Ok(Self {
+            backing: Backing::Anon(map),
+            start: 0,
+            len: bytes.len(),
+        })
     }
+
+    /// Map `len` bytes of `file` from `offset`, with the page tables filled at once
+    /// (`MAP_POPULATE`), so that the thread mapping pays for the reads and page faults, not
+    /// the one computing.
+    pub fn map_file(file: &std::fs::File, offset: u64, len: usize) -> std::io::Result<Self> {
+        const PAGE: u64 = 4096;
+        let aligned = offset - offset % PAGE;
+        let start = (offset - aligned) as usize;
+        // SAFETY: the mapping is read-only and private to this engine; the model file was
+        // checked against its manifest when it was opened and must not be modified in place
+        // while the engine runs (replacing it by rename is fine: the open file stays).
+        let map = unsafe {
+            memmap2::MmapOptions::new()
+                .offset(aligned)
+                .len(start + len)
+                .populate()
+                .map(file)?
+        };
+        Ok(Self {
+            backing: Backing::File(map),
+            start,
+            len,
+        })
+    }
+
     pub fn as_slice(&self) -> &[u8] {
-        &self.map[..self.len]
-    }
-    pub fn as_mut_slice(&mut self) -> &mut [u8] {
-        &mut self.map[..self.len]
+        match &self.backing {
+            Backing::File(m) => &m[self.start..self.start + self.len],
+            Backing::Anon(m) => &m[self.start..self.start + self.len],
+        }
     }
     pub fn len(&self) -> usize {
         self.len
@@ -206,7 +243,10 @@ impl Kernel {
     fn detect() -> Self {
         #[cfg(target_arch = "x86_64")]
         {
-            if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
+            if std::is_x86_feature_detected!("avx2")
+                && std::is_x86_feature_detected!("fma")
+                && std::is_x86_feature_detected!("f16c")
+            {
                 return Kernel::Avx2;
             }
         }
@@ -221,7 +261,7 @@ impl Kernel {
                 BlockFormat::Q8_0 => dot_q8_0_scalar(row, act, nb),
             },
             #[cfg(target_arch = "x86_64")]
-            // SAFETY: `detect` checked that the CPU has AVX2 and FMA; the slices are long
+            // SAFETY: `detect` checked that the CPU has AVX2, FMA and F16C; the slices are long
             // enough for `nb` blocks (checked by the callers' row arithmetic).
             Kernel::Avx2 => unsafe {
                 match format {
@@ -298,11 +338,19 @@ pub fn dequantize_row(format: BlockFormat, row: &[u8], out: &mut [f32]) {
 
 #[cfg(target_arch = "x86_64")]
 mod avx2 {
-    use super::{f16_at, QuantActs, Q4_1_BYTES, Q8_0_BYTES, QK};
+    use super::{QuantActs, Q4_1_BYTES, Q8_0_BYTES, QK};
     use std::arch::x86_64::*;
 
+    /// A little-endian f16 at `at`, converted by the F16C instruction.
     #[inline]
-    #[target_feature(enable = "avx2,fma")]
+    #[target_feature(enable = "avx2,fma,f16c")]
+    unsafe fn f16_at(bytes: &[u8], at: usize) -> f32 {
+        let bits = u16::from_le_bytes([bytes[at], bytes[at + 1]]);
+        _mm_cvtss_f32(_mm_cvtph_ps(_mm_cvtsi32_si128(bits as i32)))
+    }
+
+    #[inline]
+    #[target_feature(enable = "avx2,fma,f16c")]
     unsafe fn hsum(v: __m256) -> f32 {
         let lo = _mm256_castps256_ps128(v);
         let hi = _mm256_extractf128_ps(v, 1);
@@ -314,13 +362,13 @@ mod avx2 {
 
     /// Sum of u8 x i8 products over 32 lanes, as 8 f32 partial sums.
     #[inline]
-    #[target_feature(enable = "avx2,fma")]
+    #[target_feature(enable = "avx2,fma,f16c")]
     unsafe fn mul_sum_us8(ax: __m256i, sy: __m256i) -> __m256 {
         let dot = _mm256_maddubs_epi16(ax, sy);
         _mm256_cvtepi32_ps(_mm256_madd_epi16(dot, _mm256_set1_epi16(1)))
     }
 
-    #[target_feature(enable = "avx2,fma")]
+    #[target_feature(enable = "avx2,fma,f16c")]
     pub unsafe fn dot_q4_1(row: &[u8], act: &QuantActs, nb: usize) -> f32 {
         assert!(row.len() >= nb * Q4_1_BYTES && act.q.len() >= nb * QK);
         let mut acc = _mm256_setzero_ps();
@@ -342,7 +390,7 @@ mod avx2 {
         hsum(acc) + summs
     }
 
-    #[target_feature(enable = "avx2,fma")]
+    #[target_feature(enable = "avx2,fma,f16c")]
     pub unsafe fn dot_q8_0(row: &[u8], act: &QuantActs, nb: usize) -> f32 {
         assert!(row.len() >= nb * Q8_0_BYTES && act.q.len() >= nb * QK);
         let mut acc = _mm256_setzero_ps();
@@ -435,8 +483,7 @@ mod tests {
         let mut seed = 11u64;
         let (rows, cols) = (70, 64);
         let raw = random_blocks(BlockFormat::Q4_1, rows * cols / QK, &mut seed);
-        let mut bytes = WeightBytes::zeroed(raw.len()).unwrap();
-        bytes.as_mut_slice().copy_from_slice(&raw);
+        let bytes = WeightBytes::copy_of(&raw).unwrap();
         let m = Matrix::Blocks {
             format: BlockFormat::Q4_1,
             rows,
