@@ -37,7 +37,7 @@ def main():
         n_batch=512,
         flash_attn=False,
         verbose=False,
-        logits_all=False,
+        logits_all=bool(req.get("margins", False)),
     )
     load_s = time.perf_counter() - t0
     op = req["op"]
@@ -53,21 +53,37 @@ def main():
         llm.reset()
         llm.eval(tokens)
         t_first = None
+        margins = []
         for i in range(n):
             tok = llm.sample(top_k=1, top_p=1.0, min_p=0.0, temp=0.0, repeat_penalty=1.0)
+            if req.get("margins"):
+                row = sorted(llm.scores[llm.n_tokens - 1], reverse=True)
+                margins.append(float(row[0] - row[1]))
             if t_first is None:
                 t_first = time.perf_counter()
             out.append(int(tok))
             if i + 1 < n:
                 llm.eval([tok])
         t_end = time.perf_counter()
+        self_noise = None
+        if req.get("margins"):
+            # llama.cpp against itself: the same tokens evaluated in one batch instead of one
+            # at a time; the largest change of a chosen token's logit is its own noise level.
+            seq_rows = [llm.scores[len(tokens) - 1 + k].copy() for k in range(n)]
+            llm.reset()
+            llm.eval(tokens + out[:-1])
+            self_noise = max(
+                abs(float(seq_rows[k][out[k]]) - float(llm.scores[len(tokens) - 1 + k][out[k]]))
+                for k in range(n))
         print(json.dumps({
+            "self_noise": self_noise,
             "tokens": out,
             "load_s": load_s,
             "first_token_s": t_first - t_start,
             "total_s": t_end - t_start,
             "decode_steps_per_s": (n - 1) / (t_end - t_first) if n > 1 else 0.0,
             "peak_rss_bytes": peak_rss_bytes(),
+            "margins": margins,
         }))
         return
     raise SystemExit(f"unknown op {op!r}")

@@ -59,6 +59,38 @@ pub fn run_python(script: &str, args: &[&str]) -> Result<String> {
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
+/// Runs `tests/python/<script>` in the test venv with `input` on its stdin and returns its
+/// stdout; fails with its stderr when it exits non-zero.
+pub fn run_python_stdin(script: &str, input: &str) -> Result<String> {
+    use std::io::Write;
+    let path = repo_root().join("tests/python").join(script);
+    let mut child = Command::new(python()?)
+        .arg(&path)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .with_context(|| format!("running {}", path.display()))?;
+    child
+        .stdin
+        .take()
+        .context("stdin of the Python process")?
+        .write_all(input.as_bytes())
+        .with_context(|| format!("writing to {}", path.display()))?;
+    let out = child
+        .wait_with_output()
+        .with_context(|| format!("waiting for {}", path.display()))?;
+    if !out.status.success() {
+        bail!(
+            "{} failed ({}):\n{}",
+            script,
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
 /// The sample bag of `scenario`, generated on first use into the repository's `bags/`.
 pub fn sample_bag(scenario: &str) -> Result<PathBuf> {
     edgefuse_cli::samples::ensure_sample_bag(&repo_root().join("bags"), scenario)

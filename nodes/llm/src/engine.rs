@@ -331,6 +331,30 @@ impl Engine {
         Ok((generated, stats))
     }
 
+    /// Teacher forcing: the logits after the prompt and after each token of `continuation`,
+    /// fed one at a time as in decoding (`continuation.len() + 1` rows). For comparing with
+    /// another implementation position by position.
+    pub fn forced_logits(&mut self, prompt: &[u32], continuation: &[u32]) -> Result<Vec<Vec<f32>>> {
+        let cfg = self.decoder.config.clone();
+        if prompt.is_empty() {
+            return Err(LlmError::Request("the prompt is empty".into()));
+        }
+        let mut seq = Sequence::new(&cfg, prompt.len() + continuation.len());
+        let (store, decoder) = (&mut self.store, &self.decoder);
+        let mut rows = Vec::with_capacity(continuation.len() + 1);
+        let first = self
+            .pool
+            .install(|| decoder.forward(store, &mut [&mut seq], &[prompt], true))?;
+        rows.extend(first);
+        for &t in continuation {
+            let next = self
+                .pool
+                .install(|| decoder.forward(store, &mut [&mut seq], &[&[t]], true))?;
+            rows.extend(next);
+        }
+        Ok(rows)
+    }
+
     /// Peak bytes of weights held since load.
     pub fn weight_bytes_peak(&self) -> usize {
         self.store.accounting.peak_bytes()
