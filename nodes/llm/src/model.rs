@@ -223,32 +223,43 @@ impl Decoder {
                 );
             }
             {
-                let seqs_ro: Vec<&Sequence> = seqs.iter().map(|s| &**s).collect();
+                // Each sequence's keys and values of this layer in f32, converted once for
+                // all the tokens and heads that read them.
+                let kv_f32: Vec<(Vec<f32>, Vec<f32>)> = seqs
+                    .iter()
+                    .map(|s| {
+                        let mut kf = vec![0f32; s.k[l].len()];
+                        let mut vf = vec![0f32; s.v[l].len()];
+                        s.k[l].convert_to_f32_slice(&mut kf);
+                        s.v[l].convert_to_f32_slice(&mut vf);
+                        (kf, vf)
+                    })
+                    .collect();
                 let group = c.n_heads / c.n_kv_heads;
                 att.par_chunks_mut(hd).enumerate().for_each(|(th, out)| {
                     let (t, h) = (th / c.n_heads, th % c.n_heads);
-                    let seq = seqs_ro[owner[t]];
+                    let (kf, vf) = &kv_f32[owner[t]];
                     let kvh = h / group;
-                    let qh: Vec<f32> = q[t * q_dim + h * hd..t * q_dim + (h + 1) * hd]
-                        .iter()
-                        .map(|&a| f16::from_f32(a).to_f32())
-                        .collect();
+                    let mut qh = [0f32; MAX_HEAD_DIM];
+                    let qh = &mut qh[..hd];
+                    for (dst, &a) in qh
+                        .iter_mut()
+                        .zip(&q[t * q_dim + h * hd..t * q_dim + (h + 1) * hd])
+                    {
+                        *dst = f16::from_f32(a).to_f32();
+                    }
                     let span = pos[t] + 1;
                     let mut scores = Vec::with_capacity(span);
-                    let mut row = [0f32; MAX_HEAD_DIM];
-                    let row = &mut row[..hd];
                     for j in 0..span {
-                        let kj = &seq.k[l][j * kv_dim + kvh * hd..j * kv_dim + (kvh + 1) * hd];
-                        kj.convert_to_f32_slice(row);
-                        scores.push(dot(&qh, row) * kq_scale);
+                        let kj = &kf[j * kv_dim + kvh * hd..j * kv_dim + (kvh + 1) * hd];
+                        scores.push(dot(qh, kj) * kq_scale);
                     }
                     softmax(&mut scores);
                     out.fill(0.0);
                     for (j, p) in scores.iter().enumerate() {
                         let p = f16::from_f32(*p).to_f32();
-                        let vj = &seq.v[l][j * kv_dim + kvh * hd..j * kv_dim + (kvh + 1) * hd];
-                        vj.convert_to_f32_slice(row);
-                        for (o, vv) in out.iter_mut().zip(row.iter()) {
+                        let vj = &vf[j * kv_dim + kvh * hd..j * kv_dim + (kvh + 1) * hd];
+                        for (o, vv) in out.iter_mut().zip(vj) {
                             *o += p * vv;
                         }
                     }

@@ -164,8 +164,15 @@ impl Matrix {
                         for (i, per_row) in dst.chunks_exact_mut(n_inputs).enumerate() {
                             let r = first + i;
                             let row = &w[r * row_bytes..(r + 1) * row_bytes];
-                            for (t, act) in acts.iter().enumerate() {
-                                per_row[t] = kernel.dot(*format, row, act, nb);
+                            let mut t = 0;
+                            while t + 4 <= n_inputs {
+                                let four = [&acts[t], &acts[t + 1], &acts[t + 2], &acts[t + 3]];
+                                per_row[t..t + 4]
+                                    .copy_from_slice(&kernel.dot4(*format, row, four, nb));
+                                t += 4;
+                            }
+                            for (out, act) in per_row[t..].iter_mut().zip(&acts[t..]) {
+                                *out = kernel.dot(*format, row, act, nb);
                             }
                         }
                     });
@@ -217,7 +224,9 @@ impl QuantActs {
             let inv = if scale != 0.0 { 1.0 / scale } else { 0.0 };
             let mut sum = 0i32;
             for (dst, v) in q[b * QK..(b + 1) * QK].iter_mut().zip(block) {
-                let qi = (v * inv).round_ties_even() as i32;
+                // Round half to even, like `_mm256_round_ps(_MM_ROUND_NEAREST)` in ggml, with
+                // the 1.5 * 2^23 trick (exact for |x| <= 127), which vectorizes.
+                let qi = ((v * inv + 12_582_912.0) - 12_582_912.0) as i32;
                 *dst = qi as i8;
                 sum += qi;
             }
@@ -237,16 +246,26 @@ enum Kernel {
     Scalar,
     #[cfg(target_arch = "x86_64")]
     Avx2,
+    /// AVX-512 VNNI on 256-bit vectors: one `vpdpbusd` per block instead of two
+    /// multiply-adds.
+    #[cfg(target_arch = "x86_64")]
+    AvxVnni,
 }
 
 impl Kernel {
     fn detect() -> Self {
         #[cfg(target_arch = "x86_64")]
         {
-            if std::is_x86_feature_detected!("avx2")
+            let avx2 = std::is_x86_feature_detected!("avx2")
                 && std::is_x86_feature_detected!("fma")
-                && std::is_x86_feature_detected!("f16c")
-            {
+                && std::is_x86_feature_detected!("f16c");
+            let vnni = std::is_x86_feature_detected!("avx512f")
+                && std::is_x86_feature_detected!("avx512vl")
+                && std::is_x86_feature_detected!("avx512vnni");
+            if avx2 && vnni && std::env::var_os("EDGEFUSE_LLM_NO_VNNI").is_none() {
+                return Kernel::AvxVnni;
+            }
+            if avx2 {
                 return Kernel::Avx2;
             }
         }
@@ -269,6 +288,33 @@ impl Kernel {
                     BlockFormat::Q8_0 => avx2::dot_q8_0(row, act, nb),
                 }
             },
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: as above, and `detect` checked AVX-512 F, VL and VNNI.
+            Kernel::AvxVnni => unsafe {
+                match format {
+                    BlockFormat::Q4_1 => avx2::dot_q4_1_vnni(row, act, nb),
+                    BlockFormat::Q8_0 => avx2::dot_q8_0_vnni(row, act, nb),
+                }
+            },
+        }
+    }
+}
+
+impl Kernel {
+    /// Four activation vectors against one row: the row's blocks are loaded and unpacked
+    /// once for all four.
+    #[inline]
+    fn dot4(self, format: BlockFormat, row: &[u8], acts: [&QuantActs; 4], nb: usize) -> [f32; 4] {
+        match self {
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: `detect` checked the features; the lengths are checked inside.
+            Kernel::AvxVnni => unsafe {
+                match format {
+                    BlockFormat::Q4_1 => avx2::dot4_q4_1_vnni(row, acts, nb),
+                    BlockFormat::Q8_0 => avx2::dot4_q8_0_vnni(row, acts, nb),
+                }
+            },
+            _ => acts.map(|a| self.dot(format, row, a, nb)),
         }
     }
 }
@@ -390,6 +436,99 @@ mod avx2 {
         hsum(acc) + summs
     }
 
+    #[target_feature(enable = "avx2,fma,f16c,avx512f,avx512vl,avx512vnni")]
+    pub unsafe fn dot_q4_1_vnni(row: &[u8], act: &QuantActs, nb: usize) -> f32 {
+        assert!(row.len() >= nb * Q4_1_BYTES && act.q.len() >= nb * QK);
+        let mut acc = [_mm256_setzero_ps(), _mm256_setzero_ps()];
+        let mut summs = 0f32;
+        let mask = _mm256_set1_epi8(0x0F);
+        for b in 0..nb {
+            let blk = row.as_ptr().add(b * Q4_1_BYTES);
+            let d = f16_at(row, b * Q4_1_BYTES);
+            let m = f16_at(row, b * Q4_1_BYTES + 2);
+            summs += m * act.s[b];
+            let packed = _mm_loadu_si128(blk.add(4) as *const __m128i);
+            let both = _mm256_set_m128i(_mm_srli_epi16(packed, 4), packed);
+            let qx = _mm256_and_si256(both, mask);
+            let qy = _mm256_loadu_si256(act.q.as_ptr().add(b * QK) as *const __m256i);
+            let p = _mm256_cvtepi32_ps(_mm256_dpbusd_epi32(_mm256_setzero_si256(), qx, qy));
+            acc[b & 1] = _mm256_fmadd_ps(_mm256_set1_ps(d * act.d[b]), p, acc[b & 1]);
+        }
+        hsum(_mm256_add_ps(acc[0], acc[1])) + summs
+    }
+
+    #[target_feature(enable = "avx2,fma,f16c,avx512f,avx512vl,avx512vnni")]
+    pub unsafe fn dot_q8_0_vnni(row: &[u8], act: &QuantActs, nb: usize) -> f32 {
+        assert!(row.len() >= nb * Q8_0_BYTES && act.q.len() >= nb * QK);
+        let mut acc = [_mm256_setzero_ps(), _mm256_setzero_ps()];
+        for b in 0..nb {
+            let blk = row.as_ptr().add(b * Q8_0_BYTES);
+            let d = f16_at(row, b * Q8_0_BYTES);
+            let qx = _mm256_loadu_si256(blk.add(2) as *const __m256i);
+            let qy = _mm256_loadu_si256(act.q.as_ptr().add(b * QK) as *const __m256i);
+            let ax = _mm256_sign_epi8(qx, qx);
+            let sy = _mm256_sign_epi8(qy, qx);
+            let p = _mm256_cvtepi32_ps(_mm256_dpbusd_epi32(_mm256_setzero_si256(), ax, sy));
+            acc[b & 1] = _mm256_fmadd_ps(_mm256_set1_ps(d * act.d[b]), p, acc[b & 1]);
+        }
+        hsum(_mm256_add_ps(acc[0], acc[1]))
+    }
+
+    #[target_feature(enable = "avx2,fma,f16c,avx512f,avx512vl,avx512vnni")]
+    pub unsafe fn dot4_q4_1_vnni(row: &[u8], acts: [&QuantActs; 4], nb: usize) -> [f32; 4] {
+        assert!(row.len() >= nb * Q4_1_BYTES);
+        for a in acts {
+            assert!(a.q.len() >= nb * QK && a.d.len() >= nb && a.s.len() >= nb);
+        }
+        let mut acc = [_mm256_setzero_ps(); 4];
+        let mut summs = [0f32; 4];
+        let mask = _mm256_set1_epi8(0x0F);
+        for b in 0..nb {
+            let blk = row.as_ptr().add(b * Q4_1_BYTES);
+            let d = f16_at(row, b * Q4_1_BYTES);
+            let m = f16_at(row, b * Q4_1_BYTES + 2);
+            let packed = _mm_loadu_si128(blk.add(4) as *const __m128i);
+            let both = _mm256_set_m128i(_mm_srli_epi16(packed, 4), packed);
+            let qx = _mm256_and_si256(both, mask);
+            for k in 0..4 {
+                let a = acts[k];
+                summs[k] += m * *a.s.get_unchecked(b);
+                let qy = _mm256_loadu_si256(a.q.as_ptr().add(b * QK) as *const __m256i);
+                let p = _mm256_cvtepi32_ps(_mm256_dpbusd_epi32(_mm256_setzero_si256(), qx, qy));
+                acc[k] = _mm256_fmadd_ps(_mm256_set1_ps(d * *a.d.get_unchecked(b)), p, acc[k]);
+            }
+        }
+        [
+            hsum(acc[0]) + summs[0],
+            hsum(acc[1]) + summs[1],
+            hsum(acc[2]) + summs[2],
+            hsum(acc[3]) + summs[3],
+        ]
+    }
+
+    #[target_feature(enable = "avx2,fma,f16c,avx512f,avx512vl,avx512vnni")]
+    pub unsafe fn dot4_q8_0_vnni(row: &[u8], acts: [&QuantActs; 4], nb: usize) -> [f32; 4] {
+        assert!(row.len() >= nb * Q8_0_BYTES);
+        for a in acts {
+            assert!(a.q.len() >= nb * QK && a.d.len() >= nb);
+        }
+        let mut acc = [_mm256_setzero_ps(); 4];
+        for b in 0..nb {
+            let blk = row.as_ptr().add(b * Q8_0_BYTES);
+            let d = f16_at(row, b * Q8_0_BYTES);
+            let qx = _mm256_loadu_si256(blk.add(2) as *const __m256i);
+            let ax = _mm256_sign_epi8(qx, qx);
+            for k in 0..4 {
+                let a = acts[k];
+                let qy = _mm256_loadu_si256(a.q.as_ptr().add(b * QK) as *const __m256i);
+                let sy = _mm256_sign_epi8(qy, qx);
+                let p = _mm256_cvtepi32_ps(_mm256_dpbusd_epi32(_mm256_setzero_si256(), ax, sy));
+                acc[k] = _mm256_fmadd_ps(_mm256_set1_ps(d * *a.d.get_unchecked(b)), p, acc[k]);
+            }
+        }
+        [hsum(acc[0]), hsum(acc[1]), hsum(acc[2]), hsum(acc[3])]
+    }
+
     #[target_feature(enable = "avx2,fma,f16c")]
     pub unsafe fn dot_q8_0(row: &[u8], act: &QuantActs, nb: usize) -> f32 {
         assert!(row.len() >= nb * Q8_0_BYTES && act.q.len() >= nb * QK);
@@ -465,6 +604,14 @@ mod tests {
                 BlockFormat::Q8_0 => dot_q8_0_scalar(&row, &act, nb),
             };
             let fast = Kernel::detect().dot(format, &row, &act, nb);
+            #[cfg(target_arch = "x86_64")]
+            if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("f16c") {
+                let avx2 = Kernel::Avx2.dot(format, &row, &act, nb);
+                assert!(
+                    (avx2 - scalar).abs() < 1e-3 * scalar.abs().max(1.0),
+                    "{format:?} avx2 {avx2} vs scalar {scalar}"
+                );
+            }
             // Q4_1's minimum term uses the f16-rounded block sum, as ggml does.
             let tol = 2e-2 * oracle.abs().max(1.0);
             assert!(
