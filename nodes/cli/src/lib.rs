@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
 
+pub mod hmi_cmd;
 pub mod info;
 pub mod launch_cmd;
 pub mod llm_cmd;
@@ -80,6 +81,10 @@ pub enum Command {
     Model(llm_cmd::ModelCommand),
     /// Generate text with the layer-streamed LLM engine.
     Llm(llm_cmd::LlmArgs),
+    /// Ask the HMI a question about a recorded drive at a given time.
+    Ask(hmi_cmd::AskArgs),
+    /// Print the predictive-maintenance report of a recorded drive.
+    Report(hmi_cmd::ReportArgs),
 }
 
 /// Runs one command.
@@ -163,6 +168,8 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Record(args) => record::run(args),
         Command::Model(cmd) => llm_cmd::run_model(cmd),
         Command::Llm(args) => llm_cmd::run_llm(args),
+        Command::Ask(args) => hmi_cmd::run_ask(args),
+        Command::Report(args) => hmi_cmd::run_report(args),
     }
 }
 
@@ -202,6 +209,38 @@ fn demo(bags_dir: &Path) -> Result<()> {
         fusion_summary(&path)?;
         println!();
     }
+    hmi_demo(bags_dir)
+}
+
+/// A few driver questions and the degradation drive's maintenance report, through the HMI
+/// with the default model streamed in a 32 MB layer cache.
+fn hmi_demo(bags_dir: &Path) -> Result<()> {
+    let args = hmi_cmd::HmiEngineArgs {
+        model: None,
+        mode: llm_cmd::Mode::Streamed,
+        memory_budget: 32.0,
+        candidates: 3,
+        threads: 2,
+    };
+    let mut responder = hmi_cmd::responder(&args)?;
+    println!("== Driver questions (HMI, SmolLM2-135M streamed in 32 MB; facts checked) ==");
+    for (drive, at_s, question) in [
+        ("highway_cut_in", 6.0, "How far is the car in front of me?"),
+        ("highway_cut_in", 10.0, "Is anything on my left?"),
+        ("urban_intersection", 15.0, "Why did you warn me?"),
+        ("sensor_degradation", 12.0, "How are my sensors?"),
+    ] {
+        let report = hmi_cmd::fuse(&samples::ensure_sample_bag(bags_dir, drive)?)?;
+        let (answer, _, first_s, total_s) =
+            hmi_cmd::ask(&mut responder, &report, at_s, question, &mut |_| {})?;
+        println!("[{drive} at {at_s} s] {question}\n  -> {} ({:?}; first token {:.0} ms, answer {:.0} ms)", answer.text, answer.source, first_s * 1e3, total_s * 1e3);
+    }
+    let path = samples::ensure_sample_bag(bags_dir, "sensor_degradation")?;
+    let report = hmi_cmd::fuse(&path)?;
+    let (m, summary, source) =
+        hmi_cmd::maintenance(&report, "sensor_degradation", Some(&mut responder))?;
+    println!();
+    print!("{}", m.to_markdown(&summary, &source));
     Ok(())
 }
 

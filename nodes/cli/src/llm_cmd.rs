@@ -107,10 +107,12 @@ pub fn models_dir() -> Result<PathBuf> {
     Ok(PathBuf::from(home).join(".cache/edgefuse/models"))
 }
 
+/// Where the default model is cached.
 pub fn default_model_path() -> Result<PathBuf> {
     Ok(models_dir()?.join(DEFAULT_MODEL.file_name))
 }
 
+/// `edgefuse model ...`.
 pub fn run_model(cmd: ModelCommand) -> Result<()> {
     match cmd {
         ModelCommand::Fetch => {
@@ -232,6 +234,7 @@ pub fn peak_rss_bytes() -> Option<u64> {
     proc_status_kib("VmHWM:").map(|k| k * 1024)
 }
 
+/// Resident set size of this process now (VmRSS), in bytes.
 pub fn rss_bytes() -> Option<u64> {
     proc_status_kib("VmRSS:").map(|k| k * 1024)
 }
@@ -242,6 +245,7 @@ fn proc_status_kib(key: &str) -> Option<u64> {
     line.split_whitespace().nth(1)?.parse().ok()
 }
 
+/// Engine options from the command line (a budget in percent needs the model's size).
 pub fn engine_options(args: &LlmArgs, path: &Path) -> Result<EngineOptions> {
     let residency = match args.mode {
         Mode::Resident => Residency::Resident,
@@ -262,6 +266,7 @@ pub fn engine_options(args: &LlmArgs, path: &Path) -> Result<EngineOptions> {
     })
 }
 
+/// `edgefuse llm`.
 pub fn run_llm(args: LlmArgs) -> Result<()> {
     let path = resolve_model(args.model.clone())?;
     let options = engine_options(&args, &path)?;

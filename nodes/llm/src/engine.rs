@@ -113,7 +113,7 @@ impl Engine {
     /// Verify the model against its manifest (before any tensor is read), then load it.
     pub fn load(path: &Path, options: &EngineOptions) -> Result<Self> {
         let manifest = Manifest::read(path)?;
-        manifest.verify(path)?;
+        manifest.verify_once(path)?;
         let mut model = ModelFile::open(path)?;
         let tokenizer = Tokenizer::from_gguf(&model)?;
         // The vocabulary now lives in the tokenizer; the parsed header's copy goes.

@@ -122,6 +122,45 @@ impl Manifest {
     }
 }
 
+/// Files this process has hashed, with what identified them then (device, inode, size,
+/// modification time): a model woken again and again is hashed once, and again whenever any
+/// of those change.
+static VERIFIED: std::sync::Mutex<Vec<(PathBuf, FileIdentity, String)>> =
+    std::sync::Mutex::new(Vec::new());
+
+/// Device, inode, size, modification seconds and nanoseconds.
+type FileIdentity = (u64, u64, u64, i64, i64);
+
+fn identity(path: &Path) -> Result<FileIdentity> {
+    use std::os::unix::fs::MetadataExt;
+    let m = std::fs::metadata(path).map_err(|e| LlmError::io(path, e))?;
+    Ok((m.dev(), m.ino(), m.size(), m.mtime(), m.mtime_nsec()))
+}
+
+impl Manifest {
+    /// [`Manifest::verify`], skipping the hash when this process already hashed the same file
+    /// (same device, inode, size and modification time) with the same result.
+    pub fn verify_once(&self, model: &Path) -> Result<()> {
+        let id = identity(model)?;
+        let known = VERIFIED
+            .lock()
+            .map(|v| {
+                v.iter()
+                    .any(|(p, i, h)| p == model && *i == id && h.eq_ignore_ascii_case(&self.sha256))
+            })
+            .unwrap_or(false);
+        if known {
+            return Ok(());
+        }
+        self.verify(model)?;
+        if let Ok(mut v) = VERIFIED.lock() {
+            v.retain(|(p, _, _)| p != model);
+            v.push((model.to_path_buf(), id, self.sha256.clone()));
+        }
+        Ok(())
+    }
+}
+
 /// Size and lowercase hex sha256 of a file, read in 1 MiB pieces.
 pub fn sha256_file(path: &Path) -> Result<(u64, String)> {
     let mut file = std::fs::File::open(path).map_err(|e| LlmError::io(path, e))?;

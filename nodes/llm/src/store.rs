@@ -36,7 +36,7 @@ pub struct HeadChunk {
 }
 
 pub enum UnitWeights {
-    Layer(Layer),
+    Layer(Box<Layer>),
     Head(HeadChunk),
 }
 
@@ -169,7 +169,7 @@ fn load_unit(
             UnitSpec::Layer(l) => {
                 let m = |part: &str| model.read_matrix(&format!("blk.{l}.{part}.weight"));
                 let v = |part: &str| model.read_vector(&format!("blk.{l}.{part}.weight"));
-                UnitWeights::Layer(Layer {
+                UnitWeights::Layer(Box::new(Layer {
                     attn_norm: v("attn_norm")?,
                     wq: m("attn_q")?,
                     wk: m("attn_k")?,
@@ -179,7 +179,7 @@ fn load_unit(
                     gate: m("ffn_gate")?,
                     up: m("ffn_up")?,
                     down: m("ffn_down")?,
-                })
+                }))
             }
             UnitSpec::Head { first_row, rows } => UnitWeights::Head(HeadChunk {
                 first_row,
@@ -264,10 +264,10 @@ impl Store {
                         });
                     }
                     let mut room = budget_bytes - reserve;
-                    for i in 0..n {
+                    for (i, slot) in pinned.iter_mut().enumerate() {
                         if plan.unit_bytes[i] <= room {
                             room -= plan.unit_bytes[i];
-                            pinned[i] = Some(Arc::new(load_unit(&model, &plan, i, &accounting)?));
+                            *slot = Some(Arc::new(load_unit(&model, &plan, i, &accounting)?));
                         } else {
                             streamed.push(i);
                             // Keep the pinned set a prefix: streaming is cheapest when the

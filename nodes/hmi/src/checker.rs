@@ -1,0 +1,397 @@
+//! The fact checker: every number, object class and side an answer states must be in the
+//! fact sheet (numbers within a tolerance), or the answer is refused.
+
+use crate::facts::{FactSheet, Side};
+use edgefuse_fusion::types::ObjectClass;
+use serde::Serialize;
+
+/// A statement found in an answer.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub enum Claim {
+    Distance {
+        value_m: f64,
+    },
+    Speed {
+        value_mps: f64,
+    },
+    Time {
+        value_s: f64,
+    },
+    Number {
+        value: f64,
+    },
+    /// An object of `class` (any class when None) on `side` (anywhere when None) exists, or
+    /// with `negated`, does not.
+    Object {
+        #[serde(serialize_with = "crate::facts::ser_opt_class")]
+        class: Option<ObjectClass>,
+        side: Option<Side>,
+        negated: bool,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CheckReport {
+    pub claims: Vec<Claim>,
+    /// Each claim that the fact sheet does not support, said why.
+    pub failures: Vec<String>,
+}
+
+impl CheckReport {
+    pub fn passed(&self) -> bool {
+        self.failures.is_empty()
+    }
+}
+
+/// Tolerances: distances within max(1.5 m, 10 %), speeds within max(0.6 m/s, 10 %), times
+/// within max(1 s, 15 %) of a fact.
+fn close(value: f64, fact: f64, abs: f64, rel: f64) -> bool {
+    (value - fact).abs() <= abs.max(rel * fact.abs())
+}
+
+const NUMBER_WORDS: [(&str, f64); 11] = [
+    ("zero", 0.0),
+    ("one", 1.0),
+    ("two", 2.0),
+    ("three", 3.0),
+    ("four", 4.0),
+    ("five", 5.0),
+    ("six", 6.0),
+    ("seven", 7.0),
+    ("eight", 8.0),
+    ("nine", 9.0),
+    ("ten", 10.0),
+];
+
+fn class_of(word: &str) -> Option<Option<ObjectClass>> {
+    let w = word.trim_end_matches('s');
+    Some(match w {
+        "car" | "vehicle" | "van" => Some(ObjectClass::Car),
+        "truck" | "bu" | "lorry" => Some(ObjectClass::Truck),
+        "pedestrian" | "person" | "people" | "walker" => Some(ObjectClass::Pedestrian),
+        "cyclist" | "bike" | "bicycle" | "biker" => Some(ObjectClass::Cyclist),
+        "object" | "obstacle" | "anything" | "something" => None,
+        _ => return None,
+    })
+}
+
+fn side_of(words: &[&str], i: usize) -> Option<Side> {
+    let w = words[i];
+    let next = words.get(i + 1).copied().unwrap_or("");
+    match w {
+        "left" => Some(Side::Left),
+        "right" if !(matches!(next, "now" | "away") || i > 0 && words[i - 1] == "all") => {
+            Some(Side::Right)
+        }
+        "ahead" | "front" => Some(Side::Ahead),
+        "behind" | "rear" => Some(Side::Behind),
+        _ => None,
+    }
+}
+
+fn tokens(sentence: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut cur = String::new();
+    for ch in sentence.chars() {
+        if ch.is_alphanumeric() || matches!(ch, '.' | '/' | '%' | '_') {
+            cur.push(ch.to_ascii_lowercase());
+        } else {
+            if !cur.is_empty() {
+                out.push(std::mem::take(&mut cur));
+            }
+        }
+    }
+    if !cur.is_empty() {
+        out.push(cur);
+    }
+    out.into_iter()
+        .map(|t| t.trim_end_matches('.').to_string())
+        .filter(|t| !t.is_empty())
+        .collect()
+}
+
+/// The claims of one answer.
+pub fn claims(answer: &str) -> Vec<Claim> {
+    let mut out = Vec::new();
+    for sentence in answer
+        .split(['\n', ';', '!', '?'])
+        .flat_map(split_sentences)
+    {
+        let toks = tokens(&sentence);
+        let words: Vec<&str> = toks.iter().map(String::as_str).collect();
+        let negated = words.iter().any(|w| {
+            matches!(
+                *w,
+                "no" | "nothing"
+                    | "not"
+                    | "none"
+                    | "nobody"
+                    | "clear"
+                    | "isn't"
+                    | "aren't"
+                    | "empty"
+            )
+        });
+        let mut classes = Vec::new();
+        let mut sides = Vec::new();
+        for i in 0..words.len() {
+            let w = words[i];
+            let unit = words.get(i + 1).copied().unwrap_or("");
+            let unit2 = words.get(i + 2).copied().unwrap_or("");
+            let number = w
+                .trim_end_matches(['m', 's', '%', 'h'])
+                .parse::<f64>()
+                .ok()
+                .filter(|_| w.chars().next().is_some_and(|c| c.is_ascii_digit()))
+                .map(|v| {
+                    (
+                        v,
+                        w.trim_start_matches(|c: char| c.is_ascii_digit() || c == '.'),
+                    )
+                })
+                .or_else(|| {
+                    NUMBER_WORDS
+                        .iter()
+                        .find(|(n, _)| *n == w)
+                        .map(|(_, v)| (*v, ""))
+                });
+            if let Some((value, suffix)) = number {
+                let unit = if suffix.is_empty() { unit } else { suffix };
+                let claim = match unit {
+                    "m/s" | "mps" => Claim::Speed { value_mps: value },
+                    "km/h" | "kph" | "kmh" => Claim::Speed {
+                        value_mps: value / 3.6,
+                    },
+                    "m" | "meter" | "meters" | "metre" | "metres" => {
+                        if unit2 == "per" {
+                            Claim::Speed { value_mps: value }
+                        } else {
+                            Claim::Distance { value_m: value }
+                        }
+                    }
+                    "s" | "sec" | "secs" | "second" | "seconds" => Claim::Time { value_s: value },
+                    _ => Claim::Number { value },
+                };
+                out.push(claim);
+            }
+            if let Some(class) = class_of(w) {
+                classes.push(class);
+            }
+            if let Some(side) = side_of(&words, i) {
+                sides.push(side);
+            }
+        }
+        let side = sides.first().copied();
+        if classes.is_empty() && side.is_some() {
+            out.push(Claim::Object {
+                class: None,
+                side,
+                negated,
+            });
+        }
+        for class in classes {
+            out.push(Claim::Object {
+                class,
+                side,
+                negated,
+            });
+        }
+    }
+    out
+}
+
+fn split_sentences(text: &str) -> Vec<String> {
+    // A period ends a sentence unless it sits between digits.
+    let chars: Vec<char> = text.chars().collect();
+    let mut out = Vec::new();
+    let mut cur = String::new();
+    for (i, &c) in chars.iter().enumerate() {
+        let decimal = c == '.'
+            && i > 0
+            && chars[i - 1].is_ascii_digit()
+            && chars.get(i + 1).is_some_and(|n| n.is_ascii_digit());
+        if c == '.' && !decimal {
+            out.push(std::mem::take(&mut cur));
+        } else {
+            cur.push(c);
+        }
+    }
+    out.push(cur);
+    out.into_iter().filter(|s| !s.trim().is_empty()).collect()
+}
+
+/// Check every claim of `answer` against `facts`.
+pub fn check(answer: &str, facts: &FactSheet) -> CheckReport {
+    let claims = claims(answer);
+    let mut failures = Vec::new();
+    let speeds: Vec<f64> = std::iter::once(facts.ego_speed_mps)
+        .chain(facts.objects.iter().map(|o| o.closing_mps.abs()))
+        .collect();
+    for claim in &claims {
+        let ok = match claim {
+            Claim::Distance { value_m } => facts
+                .objects
+                .iter()
+                .any(|o| close(*value_m, o.distance_m, 1.5, 0.1)),
+            Claim::Speed { value_mps } => speeds.iter().any(|s| close(*value_mps, *s, 0.6, 0.1)),
+            Claim::Time { value_s } => facts
+                .objects
+                .iter()
+                .filter_map(|o| o.ttc_s)
+                .chain(facts.health.iter().map(|h| h.time_to_threshold_s))
+                .any(|t| close(*value_s, t, 1.0, 0.15)),
+            Claim::Number { value } => {
+                let mut counts = vec![facts.objects.len()];
+                for side in [Side::Ahead, Side::Behind, Side::Left, Side::Right] {
+                    counts.push(facts.on_side(side).count());
+                }
+                for class in [
+                    ObjectClass::Car,
+                    ObjectClass::Truck,
+                    ObjectClass::Pedestrian,
+                    ObjectClass::Cyclist,
+                ] {
+                    counts.push(facts.objects.iter().filter(|o| o.class == class).count());
+                }
+                counts.iter().any(|c| (*value - *c as f64).abs() < 0.5)
+                    || facts
+                        .objects
+                        .iter()
+                        .any(|o| close(*value, o.distance_m, 1.5, 0.1))
+                    || speeds
+                        .iter()
+                        .any(|s| close(*value, *s, 0.6, 0.1) || close(*value, s * 3.6, 1.0, 0.1))
+                    || facts
+                        .health
+                        .iter()
+                        .flat_map(|h| h.evidence.iter())
+                        .any(|(_, v)| close(*value, *v, 0.05, 0.1))
+            }
+            Claim::Object {
+                class,
+                side,
+                negated,
+            } => {
+                let exists = facts.objects.iter().any(|o| {
+                    class.is_none_or(|c| {
+                        c == o.class || (c == ObjectClass::Car && o.class == ObjectClass::Truck)
+                    }) && side.is_none_or(|s| s == o.side)
+                });
+                exists != *negated
+            }
+        };
+        if !ok {
+            failures.push(format!("{claim:?} is not in the fact sheet"));
+        }
+    }
+    CheckReport { claims, failures }
+}
+
+/// Whether `answer` says what `template` says: every figure of the template (within the same
+/// tolerances), every object and side it names, and every sensor component it names. An answer
+/// that passes [`check`] but says nothing of what was asked does not cover it.
+pub fn covers(answer: &str, template: &str, facts: &FactSheet) -> Vec<String> {
+    let said = claims(answer);
+    let mut missing = Vec::new();
+    for want in claims(template) {
+        let found = said.iter().any(|c| match (&want, c) {
+            (Claim::Distance { value_m: a }, Claim::Distance { value_m: b })
+            | (Claim::Distance { value_m: a }, Claim::Number { value: b }) => {
+                close(*b, *a, 1.5, 0.1)
+            }
+            (Claim::Speed { value_mps: a }, Claim::Speed { value_mps: b }) => {
+                close(*b, *a, 0.6, 0.1)
+            }
+            (Claim::Time { value_s: a }, Claim::Time { value_s: b }) => close(*b, *a, 1.0, 0.15),
+            (Claim::Number { value: a }, Claim::Number { value: b }) => (a - b).abs() < 0.5,
+            (
+                Claim::Object {
+                    class: ca,
+                    side: sa,
+                    negated: na,
+                },
+                Claim::Object {
+                    class: cb,
+                    side: sb,
+                    negated: nb,
+                },
+            ) => na == nb && (ca.is_none() || ca == cb) && (sa.is_none() || sa == sb),
+            _ => false,
+        });
+        // Closing speeds and times to collision are detail: the distance, object and side
+        // are what was asked.
+        let essential = matches!(want, Claim::Distance { .. } | Claim::Object { .. })
+            || matches!(want, Claim::Speed { .. }) && facts.objects.is_empty();
+        if !found && essential {
+            missing.push(format!("{want:?} is not said"));
+        }
+    }
+    let lower = answer.to_lowercase();
+    for h in &facts.health {
+        if template.contains(&h.component) && !lower.contains(&h.component.to_lowercase()) {
+            missing.push(format!("sensor {} is not named", h.component));
+        }
+    }
+    if facts.health.is_empty() && template.contains("sensors are working") {
+        let ok = ["work", "normal", "fine", "ok", "good", "healthy"]
+            .iter()
+            .any(|w| lower.contains(w));
+        if !ok {
+            missing.push("does not say the sensors are working".into());
+        }
+    }
+    missing
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use crate::facts::{FactSheet, WorldObject};
+
+    fn sheet() -> FactSheet {
+        FactSheet::from_objects(
+            0,
+            (0.0, 0.0, 0.0),
+            10.0,
+            &[
+                WorldObject {
+                    id: 1,
+                    class: ObjectClass::Car,
+                    x_m: 25.0,
+                    y_m: 0.5,
+                    vx_mps: 8.0,
+                    vy_mps: 0.0,
+                },
+                WorldObject {
+                    id: 2,
+                    class: ObjectClass::Pedestrian,
+                    x_m: 6.0,
+                    y_m: 4.0,
+                    vx_mps: 0.0,
+                    vy_mps: 0.0,
+                },
+            ],
+            &[],
+        )
+    }
+
+    #[test]
+    fn true_statements_pass_and_invented_ones_fail() {
+        let f = sheet();
+        assert!(check("The car ahead is 25 m away, closing at 2.0 m/s.", &f).passed());
+        assert!(check(
+            "There is a pedestrian on your left, about 7 metres away.",
+            &f
+        )
+        .passed());
+        assert!(check("Nothing is on the right.", &f).passed());
+        assert!(check("You are driving at 36 km/h.", &f).passed());
+        assert!(!check("The car ahead is 40 m away.", &f).passed());
+        assert!(!check("There is a truck on your right.", &f).passed());
+        assert!(!check("A cyclist is ahead.", &f).passed());
+        assert!(!check("Nothing is on your left.", &f).passed());
+        assert!(!check("You are driving at 80 km/h.", &f).passed());
+        assert!(!check("It will hit you in 99 seconds.", &f).passed());
+    }
+}

@@ -1,0 +1,204 @@
+//! Answering a driver: the template answer from the fact sheet, phrased by the LLM, checked.
+//! The engine is loaded when a request wakes the responder and dropped when it goes idle, so
+//! an idle HMI holds no weights.
+
+use crate::checker::{check, covers, CheckReport};
+use crate::facts::FactSheet;
+use crate::intent::{classify, template_answer, Intent};
+use edgefuse_llm::{Engine, EngineOptions, GenerateRequest, Message, Sampling};
+use serde::Serialize;
+use std::path::PathBuf;
+
+/// Requests longer than this many bytes are refused before they reach the model.
+pub const MAX_REQUEST_BYTES: usize = 500;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum AnswerSource {
+    /// The model's greedy answer passed the checker.
+    Llm,
+    /// One of the sampled candidates passed (the greedy one did not).
+    LlmBestOfN,
+    /// No candidate passed: the deterministic answer.
+    Template,
+    /// The request was refused (empty, too long, not text).
+    Refused,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Answer {
+    pub text: String,
+    pub source: AnswerSource,
+    pub intent: Option<Intent>,
+    /// The checker's verdict on the answer given (templates are checked too).
+    pub check: Option<CheckReport>,
+    /// Candidates tried and why each failed.
+    pub rejected: Vec<(String, Vec<String>)>,
+}
+
+#[derive(Debug, Clone)]
+pub struct ResponderOptions {
+    pub model: PathBuf,
+    pub engine: EngineOptions,
+    /// Candidates besides the greedy one, decoded together.
+    pub candidates: usize,
+    pub max_new_tokens: usize,
+}
+
+pub struct Responder {
+    options: ResponderOptions,
+    engine: Option<Engine>,
+}
+
+const SYSTEM: &str = "You are the voice of a car's driver assistant. Say the given answer to the driver in one short, friendly sentence. Keep every number, side and object exactly as given. Add nothing else.";
+
+impl Responder {
+    pub fn new(options: ResponderOptions) -> Self {
+        Self {
+            options,
+            engine: None,
+        }
+    }
+
+    /// Whether the weights are loaded.
+    pub fn is_awake(&self) -> bool {
+        self.engine.is_some()
+    }
+
+    /// Load the engine (a request, a hazard or a health finding woke the HMI).
+    pub fn wake(&mut self) -> Result<&mut Engine, edgefuse_llm::LlmError> {
+        if self.engine.is_none() {
+            self.engine = Some(Engine::load(&self.options.model, &self.options.engine)?);
+        }
+        match self.engine.as_mut() {
+            Some(e) => Ok(e),
+            None => Err(edgefuse_llm::LlmError::Loader(
+                "the engine did not load".into(),
+            )),
+        }
+    }
+
+    /// Drop the engine and every weight it holds.
+    pub fn sleep(&mut self) {
+        self.engine = None;
+    }
+
+    /// Refuse what must not reach the model: the reason as it is said to the driver (with no
+    /// figures, which the driver could take for facts) and the detail for the log.
+    pub fn validate(request: &[u8]) -> Result<&str, (&'static str, String)> {
+        let text = std::str::from_utf8(request)
+            .map_err(|e| ("it is not text", format!("the request is not UTF-8 ({e})")))?;
+        let trimmed = text.trim();
+        if trimmed.is_empty() {
+            return Err(("it is empty", "the request is empty".into()));
+        }
+        if trimmed.len() > MAX_REQUEST_BYTES {
+            return Err((
+                "it is too long",
+                format!(
+                    "the request is {} bytes long; at most {MAX_REQUEST_BYTES} are accepted",
+                    trimmed.len()
+                ),
+            ));
+        }
+        Ok(trimmed)
+    }
+
+    /// Answer `request` from `facts`. `warning` is the last alert's reason, for "why did you
+    /// warn me". `on_token` streams the greedy candidate's text.
+    pub fn answer(
+        &mut self,
+        request: &[u8],
+        facts: &FactSheet,
+        warning: Option<&str>,
+        on_token: &mut dyn FnMut(&str),
+    ) -> Result<Answer, edgefuse_llm::LlmError> {
+        let question = match Self::validate(request) {
+            Ok(q) => q.to_string(),
+            Err((said, detail)) => {
+                return Ok(Answer {
+                    text: format!("Sorry, I cannot take that request: {said}."),
+                    source: AnswerSource::Refused,
+                    intent: None,
+                    check: None,
+                    rejected: vec![(String::new(), vec![detail])],
+                })
+            }
+        };
+        let intent = classify(&question);
+        let template = template_answer(intent, facts, warning);
+        let mut rejected = Vec::new();
+        let candidates = self.options.candidates;
+        let max_new_tokens = self.options.max_new_tokens;
+        let engine = self.wake()?;
+        // The model sees the answer to phrase, never the driver's words: a request that tries
+        // to make it ignore its instructions has nothing to act on.
+        let prompt = engine.chat_prompt(&[
+            Message::new("system", SYSTEM),
+            Message::new("user", &format!("Answer to say: {template}")),
+        ])?;
+        let greedy = GenerateRequest {
+            max_new_tokens,
+            sampling: Sampling::Greedy,
+            n: 1,
+            ignore_stop: false,
+        };
+        let (out, _) = engine.generate(&prompt, &greedy, &mut |ev| {
+            if let Some(t) = ev.text {
+                on_token(t);
+            }
+            true
+        })?;
+        let text = out
+            .first()
+            .map(|g| g.text.trim().to_string())
+            .unwrap_or_default();
+        let mut report = check(&text, facts);
+        report.failures.extend(covers(&text, &template, facts));
+        if report.passed() && !text.is_empty() {
+            return Ok(Answer {
+                text,
+                source: AnswerSource::Llm,
+                intent: Some(intent),
+                check: Some(report),
+                rejected,
+            });
+        }
+        rejected.push((text, report.failures));
+        if candidates > 0 {
+            let sampled = GenerateRequest {
+                max_new_tokens,
+                sampling: Sampling::TopP {
+                    temperature: 0.7,
+                    top_p: 0.9,
+                    seed: 1,
+                },
+                n: candidates,
+                ignore_stop: false,
+            };
+            let (outs, _) = engine.generate(&prompt, &sampled, &mut |_| true)?;
+            for g in outs {
+                let text = g.text.trim().to_string();
+                let mut report = check(&text, facts);
+                report.failures.extend(covers(&text, &template, facts));
+                if report.passed() && !text.is_empty() {
+                    return Ok(Answer {
+                        text,
+                        source: AnswerSource::LlmBestOfN,
+                        intent: Some(intent),
+                        check: Some(report),
+                        rejected,
+                    });
+                }
+                rejected.push((text, report.failures));
+            }
+        }
+        let report = check(&template, facts);
+        Ok(Answer {
+            text: template,
+            source: AnswerSource::Template,
+            intent: Some(intent),
+            check: Some(report),
+            rejected,
+        })
+    }
+}

@@ -1,0 +1,201 @@
+//! What a driver asks, and the deterministic answer to it from the fact sheet.
+
+use crate::facts::{class_name, FactSheet, Side};
+use serde::Serialize;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum Intent {
+    /// "How far is the car in front?"
+    LeadDistance,
+    /// "What is ahead?"
+    Ahead,
+    /// "Is anything on my left / right / behind me?"
+    Side(Side),
+    /// "Why did you warn me?"
+    WhyWarned,
+    /// "How are my sensors?"
+    Sensors,
+    /// "How fast am I going?"
+    Speed,
+    /// Anything else: what is around.
+    Surroundings,
+}
+
+/// Word-level matching on the lower-cased question (a typed enum comes out; nothing
+/// downstream looks at the words again).
+pub fn classify(question: &str) -> Intent {
+    let q = question.to_lowercase();
+    let has = |w: &[&str]| w.iter().any(|x| q.contains(x));
+    if has(&["why", "warn", "alert", "beep"]) {
+        Intent::WhyWarned
+    } else if has(&[
+        "sensor",
+        "health",
+        "maintenance",
+        "fault",
+        "camera work",
+        "radar work",
+        "lidar",
+    ]) {
+        Intent::Sensors
+    } else if has(&["how fast", "my speed", "speed am i", "going fast"]) {
+        Intent::Speed
+    } else if has(&["left"]) {
+        Intent::Side(Side::Left)
+    } else if has(&[
+        "right side",
+        "on my right",
+        "to my right",
+        "right of",
+        "the right",
+    ]) {
+        Intent::Side(Side::Right)
+    } else if has(&["behind", "rear", "back of"]) {
+        Intent::Side(Side::Behind)
+    } else if has(&["how far", "distance", "gap", "how close"]) {
+        Intent::LeadDistance
+    } else if has(&["ahead", "in front", "front of"]) {
+        Intent::Ahead
+    } else {
+        Intent::Surroundings
+    }
+}
+
+fn describe(o: &crate::facts::ObjectFact) -> String {
+    let mut s = format!(
+        "a {} {}, {:.0} m away",
+        class_name(o.class),
+        o.side.as_str(),
+        o.distance_m
+    );
+    if let Some(ttc) = o.ttc_s {
+        s.push_str(&format!(", closing at {:.1} m/s", o.closing_mps));
+        if ttc < 10.0 {
+            s.push_str(&format!(" ({ttc:.0} s to collision)"));
+        }
+    }
+    s
+}
+
+/// Capitalize the first letter.
+fn sentence(s: String) -> String {
+    let mut c = s.chars();
+    match c.next() {
+        Some(f) => f.to_uppercase().collect::<String>() + c.as_str(),
+        None => s,
+    }
+}
+
+/// The deterministic answer: always correct for the fact sheet, never eloquent.
+pub fn template_answer(intent: Intent, facts: &FactSheet, warning: Option<&str>) -> String {
+    match intent {
+        Intent::LeadDistance => match facts.lead() {
+            Some(o) => sentence(format!(
+                "the {} ahead is {:.0} m away{}.",
+                class_name(o.class),
+                o.distance_m,
+                match o.ttc_s {
+                    Some(_) => format!(", closing at {:.1} m/s", o.closing_mps),
+                    None => String::new(),
+                }
+            )),
+            None => "There is nothing in your lane ahead.".to_string(),
+        },
+        Intent::Ahead => {
+            let ahead: Vec<String> = facts.on_side(Side::Ahead).take(3).map(describe).collect();
+            if ahead.is_empty() {
+                "Nothing is ahead of you in your lane.".to_string()
+            } else {
+                sentence(format!("ahead: {}.", ahead.join("; ")))
+            }
+        }
+        Intent::Side(side) => {
+            let objs: Vec<String> = facts.on_side(side).take(3).map(describe).collect();
+            if objs.is_empty() {
+                sentence(format!("nothing is {}.", side.as_str()))
+            } else {
+                sentence(format!("there is {}.", objs.join("; ")))
+            }
+        }
+        Intent::WhyWarned => match warning {
+            Some(w) => format!("I warned you because {w}."),
+            None => "I have not warned you recently.".to_string(),
+        },
+        Intent::Sensors => {
+            if facts.health.is_empty() {
+                "All sensors are working normally.".to_string()
+            } else {
+                let items: Vec<String> = facts
+                    .health
+                    .iter()
+                    .map(|h| {
+                        format!(
+                            "{} has a {} ({})",
+                            h.component,
+                            h.kind.replace('_', " "),
+                            h.severity
+                        )
+                    })
+                    .collect();
+                sentence(format!("{}.", items.join("; ")))
+            }
+        }
+        Intent::Speed => format!("You are driving at {:.0} km/h.", facts.ego_speed_mps * 3.6),
+        Intent::Surroundings => {
+            if facts.objects.is_empty() {
+                "I see nothing around you.".to_string()
+            } else {
+                let near: Vec<String> = facts.objects.iter().take(3).map(describe).collect();
+                sentence(format!("nearest to you: {}.", near.join("; ")))
+            }
+        }
+    }
+}
+
+/// A reason to wake the driver (and the LLM) without a request.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Hazard {
+    pub object_id: u64,
+    /// Why, with the figures, as it may be said after "I warned you because".
+    pub reason: String,
+}
+
+/// Time to collision below which the lead object raises an alert, s.
+pub const TTC_ALERT_S: f64 = 4.0;
+/// A vulnerable road user in the path closer than this raises an alert, m.
+pub const VRU_ALERT_M: f64 = 20.0;
+
+/// Hazards in the fact sheet: a closing object in the path with a short time to collision, a
+/// pedestrian or cyclist in the path.
+pub fn hazards(facts: &FactSheet) -> Vec<Hazard> {
+    let mut out = Vec::new();
+    for o in facts.objects.iter().filter(|o| o.in_path) {
+        if let Some(ttc) = o.ttc_s.filter(|t| *t < TTC_ALERT_S) {
+            out.push(Hazard {
+                object_id: o.id,
+                reason: format!(
+                    "the {} ahead was {:.0} m away, closing at {:.1} m/s, {:.0} s to collision",
+                    class_name(o.class),
+                    o.distance_m,
+                    o.closing_mps,
+                    ttc
+                ),
+            });
+        } else if matches!(
+            o.class,
+            edgefuse_fusion::types::ObjectClass::Pedestrian
+                | edgefuse_fusion::types::ObjectClass::Cyclist
+        ) && o.distance_m < VRU_ALERT_M
+        {
+            out.push(Hazard {
+                object_id: o.id,
+                reason: format!(
+                    "a {} was in your path {:.0} m ahead",
+                    class_name(o.class),
+                    o.distance_m
+                ),
+            });
+        }
+    }
+    out
+}
