@@ -19,6 +19,7 @@ fn engine_args() -> HmiEngineArgs {
         memory_budget: 32.0,
         candidates: 3,
         threads: 2,
+        nice: 10,
     }
 }
 
@@ -202,4 +203,55 @@ fn the_maintenance_report_names_the_injected_faults_and_nothing_on_clean_drives(
             assert!(md.contains(c.as_str()), "{md}");
         }
     }
+}
+
+#[test]
+fn an_idle_hmi_holds_no_weights_and_wakes_on_a_request() {
+    let bag = edgefuse_system_tests::sample_bag("highway_cut_in").unwrap();
+    let report = fuse(&bag).unwrap();
+    let mut responder = responder(&engine_args()).unwrap();
+    // The model file is hashed on the first wake of a process: wake once so that the figure
+    // below is the steady-state wake (load the layers, first token).
+    responder.wake().unwrap();
+    responder.sleep();
+    let rss = || edgefuse_cli::llm_cmd::rss_bytes().unwrap() as f64 / 1e6;
+    let idle_mb = rss();
+    let mut wake_ms = Vec::new();
+    let mut awake_mb = 0.0;
+    for (question, at_s) in [
+        ("How far is the car in front of me?", 6.0),
+        ("Is anything on my left?", 10.0),
+        ("What is ahead?", 14.0),
+        ("How fast am I going?", 8.0),
+        ("Is anything on my right?", 12.0),
+    ] {
+        assert!(!responder.is_awake());
+        let start = std::time::Instant::now();
+        let mut first = None;
+        let (facts, _) = facts_at(&report, 6.0).unwrap();
+        responder
+            .answer(
+                b"How far is the car in front of me?",
+                &facts,
+                None,
+                &mut |_| {
+                    first.get_or_insert(start.elapsed().as_secs_f64() * 1e3);
+                },
+            )
+            .unwrap();
+        wake_ms.push(first.unwrap());
+        awake_mb = rss();
+        responder.sleep();
+    }
+    let asleep_mb = rss();
+    wake_ms.sort_by(f64::total_cmp);
+    eprintln!(
+        "RSS idle (no weights; tokenizer and prompt-prefix cache kept) {idle_mb:.1} MB, awake {awake_mb:.1} MB, asleep again {asleep_mb:.1} MB; wake to first token median {:.0} ms (streamed, 32 MB budget)",
+        wake_ms[2]
+    );
+    // Asleep, the layer cache's pages are gone: at least half of the 32 MB budget comes back.
+    assert!(
+        awake_mb - asleep_mb > 16.0,
+        "awake {awake_mb} MB, asleep {asleep_mb} MB"
+    );
 }

@@ -32,6 +32,7 @@ fn engine(path: &Path, residency: Residency) -> Engine {
         &EngineOptions {
             residency,
             threads: 2,
+            nice: 0,
         },
     )
     .unwrap()
@@ -160,6 +161,7 @@ fn streamed_output_equals_resident_at_every_budget() {
             &EngineOptions {
                 residency: Residency::Streamed { budget_bytes: 1 },
                 threads: 2,
+                nice: 0,
             },
         )
         .err()

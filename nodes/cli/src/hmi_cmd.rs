@@ -32,6 +32,9 @@ pub struct HmiEngineArgs {
     /// Compute threads of the LLM.
     #[arg(long, default_value_t = 2)]
     pub threads: usize,
+    /// Niceness of the LLM's threads: it yields the CPU to the fusion stack.
+    #[arg(long, default_value_t = 10)]
+    pub nice: i32,
 }
 
 /// `edgefuse ask`.
@@ -85,6 +88,7 @@ pub fn responder(args: &HmiEngineArgs) -> Result<Responder> {
         engine: edgefuse_llm::EngineOptions {
             residency,
             threads: args.threads,
+            nice: args.nice,
         },
         candidates: args.candidates,
         max_new_tokens: 48,

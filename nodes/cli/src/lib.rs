@@ -221,6 +221,7 @@ fn hmi_demo(bags_dir: &Path) -> Result<()> {
         memory_budget: 32.0,
         candidates: 3,
         threads: 2,
+        nice: 10,
     };
     let mut responder = hmi_cmd::responder(&args)?;
     println!("== Driver questions (HMI, SmolLM2-135M streamed in 32 MB; facts checked) ==");

@@ -84,6 +84,9 @@ pub struct LlmArgs {
     /// Compute threads.
     #[arg(long, default_value_t = 2)]
     pub threads: usize,
+    /// Niceness of the engine's threads (10 lets the fusion stack go first).
+    #[arg(long, default_value_t = 0)]
+    pub nice: i32,
     /// Run the prompt twice and report the second run too (its prefix comes from the cache).
     #[arg(long)]
     pub repeat: Option<String>,
@@ -263,6 +266,7 @@ pub fn engine_options(args: &LlmArgs, path: &Path) -> Result<EngineOptions> {
     Ok(EngineOptions {
         residency,
         threads: args.threads,
+        nice: args.nice,
     })
 }
 

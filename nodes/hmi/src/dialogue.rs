@@ -59,9 +59,9 @@ impl Responder {
         }
     }
 
-    /// Whether the weights are loaded.
+    /// Whether weights are held.
     pub fn is_awake(&self) -> bool {
-        self.engine.is_some()
+        self.engine.as_ref().is_some_and(Engine::holds_weights)
     }
 
     /// Load the engine (a request, a hazard or a health finding woke the HMI).
@@ -77,9 +77,12 @@ impl Responder {
         }
     }
 
-    /// Drop the engine and every weight it holds.
+    /// Give every weight back. The tokenizer and the cached system-prompt keys and values
+    /// (about a megabyte) stay, so the next wake only maps the layers again.
     pub fn sleep(&mut self) {
-        self.engine = None;
+        if let Some(e) = self.engine.as_mut() {
+            e.release_weights();
+        }
     }
 
     /// Refuse what must not reach the model: the reason as it is said to the driver (with no

@@ -16,6 +16,9 @@ pub struct EngineOptions {
     pub residency: Residency,
     /// Compute threads (the prefetch thread comes on top).
     pub threads: usize,
+    /// Niceness of the engine's threads (0: inherit; 10: yield to the fusion stack), set per
+    /// thread on Linux.
+    pub nice: i32,
 }
 
 impl Default for EngineOptions {
@@ -23,6 +26,7 @@ impl Default for EngineOptions {
         Self {
             residency: Residency::Resident,
             threads: 2,
+            nice: 0,
         }
     }
 }
@@ -76,6 +80,33 @@ fn release_free_heap() {
     }
 }
 
+/// The store, mapped again if it was released.
+fn ensure_store<'a>(
+    slot: &'a mut Option<Store>,
+    model: &Arc<ModelFile>,
+    residency: Residency,
+    nice: i32,
+) -> Result<&'a mut Store> {
+    if slot.is_none() {
+        let _span = tracing::debug_span!("wake").entered();
+        *slot = Some(Store::new(model.clone(), residency, nice)?);
+    }
+    slot.as_mut()
+        .ok_or_else(|| LlmError::Loader("the weights did not load".into()))
+}
+
+/// Lower this thread's priority (Linux: niceness is per thread).
+pub(crate) fn set_thread_nice(nice: i32) {
+    #[cfg(target_os = "linux")]
+    if nice != 0 {
+        // SAFETY: setpriority on this thread's own id only changes its scheduling priority.
+        unsafe {
+            let tid = libc::syscall(libc::SYS_gettid) as libc::id_t;
+            libc::setpriority(libc::PRIO_PROCESS, tid, nice);
+        }
+    }
+}
+
 /// One new token, handed to the streaming callback as soon as it is chosen.
 #[derive(Debug, Clone)]
 pub struct TokenEvent<'a> {
@@ -101,7 +132,13 @@ pub struct GenerateStats {
 
 pub struct Engine {
     model: Arc<ModelFile>,
-    store: Store,
+    /// The weights: None while released (an idle engine holds none).
+    store: Option<Store>,
+    residency: Residency,
+    nice: i32,
+    plan: crate::store::Plan,
+    /// The largest weight bytes held by any store this engine had.
+    peak_bytes_released: usize,
     decoder: Decoder,
     pub tokenizer: Tokenizer,
     pool: rayon::ThreadPool,
@@ -120,16 +157,25 @@ impl Engine {
         model.drop_metadata();
         release_free_heap();
         let model = Arc::new(model);
-        let store = Store::new(model.clone(), options.residency)?;
+        let store = Store::new(model.clone(), options.residency, options.nice)?;
         let decoder = Decoder::new(&model, &store)?;
+        let plan = store.plan.clone();
         let pool = rayon::ThreadPoolBuilder::new()
             .num_threads(options.threads.max(1))
             .thread_name(|i| format!("edgefuse-llm-{i}"))
+            .start_handler({
+                let nice = options.nice;
+                move |_| set_thread_nice(nice)
+            })
             .build()
             .map_err(|e| LlmError::Loader(format!("thread pool: {e}")))?;
         Ok(Self {
             model,
-            store,
+            store: Some(store),
+            residency: options.residency,
+            nice: options.nice,
+            plan,
+            peak_bytes_released: 0,
             decoder,
             tokenizer,
             pool,
@@ -144,12 +190,15 @@ impl Engine {
 
     /// Total bytes of the model's weights.
     pub fn weight_bytes(&self) -> usize {
-        self.store.plan.total_bytes()
+        self.plan.total_bytes()
     }
 
     /// Units (layers and head chunks) and how many of them stay resident.
     pub fn units(&self) -> (usize, usize) {
-        (self.store.n_units(), self.store.n_pinned())
+        (
+            self.plan.units.len(),
+            self.store.as_ref().map_or(0, Store::n_pinned),
+        )
     }
 
     pub fn chat_prompt(&self, messages: &[Message]) -> Result<Vec<u32>> {
@@ -167,7 +216,8 @@ impl Engine {
     pub fn warm_prefix(&mut self, tokens: &[u32]) -> Result<()> {
         let mut seq = self.reuse_prefix(tokens, tokens.len(), tokens.len());
         let done = seq.len();
-        let (store, decoder) = (&mut self.store, &self.decoder);
+        let store = ensure_store(&mut self.store, &self.model, self.residency, self.nice)?;
+        let decoder = &self.decoder;
         self.pool
             .install(|| decoder.forward(store, &mut [&mut seq], &[&tokens[done..]], false))?;
         self.prefix = Some(seq);
@@ -217,15 +267,16 @@ impl Engine {
                 context: cfg.context_length,
             });
         }
-        let loads_before = (
-            self.store.accounting.loads(),
-            self.store.accounting.loaded_bytes(),
-        );
+        let accounting = ensure_store(&mut self.store, &self.model, self.residency, self.nice)?
+            .accounting
+            .clone();
+        let loads_before = (accounting.loads(), accounting.loaded_bytes());
         // Prefill, layer-major: the whole uncached part of the prompt passes each layer once.
         let mut seq = self.reuse_prefix(prompt, prompt.len() - 1, capacity);
         let cached = seq.len();
         let logits = {
-            let (store, decoder) = (&mut self.store, &self.decoder);
+            let store = ensure_store(&mut self.store, &self.model, self.residency, self.nice)?;
+            let decoder = &self.decoder;
             let rest = &prompt[cached..];
             self.pool
                 .install(|| decoder.forward(store, &mut [&mut seq], &[rest], true))?
@@ -300,7 +351,8 @@ impl Engine {
                     }
                 }
             }
-            let (store, decoder) = (&mut self.store, &self.decoder);
+            let store = ensure_store(&mut self.store, &self.model, self.residency, self.nice)?;
+            let decoder = &self.decoder;
             let logits = self
                 .pool
                 .install(|| decoder.forward(store, &mut live, &token_refs, true))?;
@@ -315,9 +367,9 @@ impl Engine {
             decode_steps: steps,
             kv_cache_bytes: seqs.iter().map(Sequence::kv_bytes).sum::<usize>()
                 + self.prefix.as_ref().map_or(0, Sequence::kv_bytes),
-            weight_bytes_peak: self.store.accounting.peak_bytes(),
-            unit_loads: self.store.accounting.loads() - loads_before.0,
-            unit_bytes_loaded: self.store.accounting.loaded_bytes() - loads_before.1,
+            weight_bytes_peak: accounting.peak_bytes(),
+            unit_loads: accounting.loads() - loads_before.0,
+            unit_bytes_loaded: accounting.loaded_bytes() - loads_before.1,
         };
         let mut generated = Vec::with_capacity(n);
         for (tokens, stop) in outputs.into_iter().zip(stops) {
@@ -340,7 +392,8 @@ impl Engine {
             return Err(LlmError::Request("the prompt is empty".into()));
         }
         let mut seq = Sequence::new(&cfg, prompt.len() + continuation.len());
-        let (store, decoder) = (&mut self.store, &self.decoder);
+        let store = ensure_store(&mut self.store, &self.model, self.residency, self.nice)?;
+        let decoder = &self.decoder;
         let mut rows = Vec::with_capacity(continuation.len() + 1);
         let first = self
             .pool
@@ -357,6 +410,22 @@ impl Engine {
 
     /// Peak bytes of weights held since load.
     pub fn weight_bytes_peak(&self) -> usize {
-        self.store.accounting.peak_bytes()
+        self.store
+            .as_ref()
+            .map_or(0, |s| s.accounting.peak_bytes())
+            .max(self.peak_bytes_released)
+    }
+
+    /// Give every weight back (an idle HMI holds none). The tokenizer, the model's header and
+    /// the prefix cache stay; the next generation maps the weights again.
+    pub fn release_weights(&mut self) {
+        if let Some(store) = self.store.take() {
+            self.peak_bytes_released = self.peak_bytes_released.max(store.accounting.peak_bytes());
+        }
+    }
+
+    /// Whether weights are held now.
+    pub fn holds_weights(&self) -> bool {
+        self.store.is_some()
     }
 }

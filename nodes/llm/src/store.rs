@@ -236,7 +236,8 @@ impl Drop for Stream {
 }
 
 impl Store {
-    pub fn new(model: Arc<ModelFile>, residency: Residency) -> Result<Self> {
+    /// `nice` is the prefetch thread's niceness.
+    pub fn new(model: Arc<ModelFile>, residency: Residency, nice: i32) -> Result<Self> {
         let plan = Plan::new(&model)?;
         let accounting = Arc::new(Accounting::default());
         let n = plan.units.len();
@@ -292,6 +293,7 @@ impl Store {
             let handle = std::thread::Builder::new()
                 .name("edgefuse-llm-prefetch".into())
                 .spawn(move || {
+                    crate::engine::set_thread_nice(nice);
                     for &i in streamed.iter().cycle() {
                         if s.load(Ordering::SeqCst) {
                             break;
