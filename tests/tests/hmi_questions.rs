@@ -7,9 +7,9 @@
 
 use edgefuse_cli::hmi_cmd::{ask, facts_at, fuse, responder, HmiEngineArgs};
 use edgefuse_cli::llm_cmd::Mode;
+use edgefuse_dialogue::facts::{FactSheet, WorldObject};
+use edgefuse_dialogue::{check, AnswerSource};
 use edgefuse_fusion::types::ObjectClass;
-use edgefuse_hmi::facts::{FactSheet, WorldObject};
-use edgefuse_hmi::{check, AnswerSource};
 use std::collections::BTreeMap;
 
 fn engine_args() -> HmiEngineArgs {
@@ -228,16 +228,11 @@ fn an_idle_hmi_holds_no_weights_and_wakes_on_a_request() {
         assert!(!responder.is_awake());
         let start = std::time::Instant::now();
         let mut first = None;
-        let (facts, _) = facts_at(&report, 6.0).unwrap();
+        let (facts, _) = facts_at(&report, at_s).unwrap();
         responder
-            .answer(
-                b"How far is the car in front of me?",
-                &facts,
-                None,
-                &mut |_| {
-                    first.get_or_insert(start.elapsed().as_secs_f64() * 1e3);
-                },
-            )
+            .answer(question.as_bytes(), &facts, None, &mut |_| {
+                first.get_or_insert(start.elapsed().as_secs_f64() * 1e3);
+            })
             .unwrap();
         wake_ms.push(first.unwrap());
         awake_mb = rss();

@@ -1,22 +1,456 @@
-//! edgefuse_hmi: the driver dialogue and the maintenance report, as a library.
+//! edgefuse_hmi: the HMI node, a thin ROS 2 adapter over `edgefuse-dialogue` and the
+//! layer-streamed LLM engine. It subscribes to `/perception/objects`,
+//! `/localization/odometry`, `/diagnostics` (the fusion node's health findings) and
+//! `/hmi/request`, and publishes `/hmi/response`, `/hmi/alert` and `/maintenance/report`.
 //!
-//! Small models invent things, so here the LLM only phrases: the facts come from the fused
-//! world model ([`facts::FactSheet`], built from the tracker's confirmed tracks, the ego state
-//! and the health findings), every number, object class and side an answer states is checked
-//! against the fact sheet ([`checker`]), and an answer that fails is replaced by the best of N
-//! batched candidates that passes, else by a deterministic template answer. Each answer says
-//! which it is.
-//!
-//! It must not depend on ROS types or do I/O of its own beyond the model file the engine
-//! reads; time comes in with the world state.
+//! Responses and alerts are `std_msgs/String` holding one JSON object: the text to say, its
+//! source (`Llm`, `LlmBestOfN`, `Template`, `Refused`, `RateLimited`) and its evidence (topic,
+//! stamp and values). The engine holds no weights while idle: a request, a hazard or a health
+//! finding of severity error wakes it, and it sleeps again after `idle_sleep_s`. Requests
+//! beyond `max_requests_per_s` (with a burst of `request_burst`) are answered "busy" and
+//! counted. It must hold no fusion or dialogue logic of its own.
 
-pub mod checker;
-pub mod dialogue;
-pub mod facts;
-pub mod intent;
-pub mod report;
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
-pub use checker::{check, CheckReport};
-pub use dialogue::{Answer, AnswerSource, Responder, ResponderOptions};
-pub use facts::{FactSheet, ObjectFact, Side};
-pub use intent::Intent;
+use anyhow::{Context, Result};
+use edgefuse_dialogue::facts::{FactSheet, HealthFact, WorldObject};
+use edgefuse_dialogue::intent::hazards;
+use edgefuse_dialogue::{Responder, ResponderOptions};
+use edgefuse_fusion::types::ObjectClass;
+use edgefuse_msgs::diagnostic_msgs::{DiagnosticArray, KeyValue};
+use edgefuse_msgs::edgefuse_msgs::{MaintenanceFinding, MaintenanceReport, TrackedObjectArray};
+use edgefuse_msgs::nav_msgs::Odometry;
+use edgefuse_msgs::std_msgs::{Header, String as RosString};
+use edgefuse_ros::dds::DdsTransport;
+use edgefuse_ros::shutdown::Shutdown;
+use edgefuse_ros::{LogLevel, Node, NodeArgs, Qos, Transport};
+use serde_json::json;
+
+/// The node's parameters (ROS 2 params file or `-p name:=value`).
+#[derive(Debug, Clone)]
+pub struct HmiParams {
+    /// The GGUF model (default: the cached default model).
+    pub model: PathBuf,
+    /// Layer-cache budget of the streamed engine, MB; 0 loads the weights resident.
+    pub memory_budget_mb: f64,
+    /// Sampled candidates tried when the greedy answer fails the checker.
+    pub candidates: usize,
+    /// Compute threads of the engine.
+    pub threads: usize,
+    /// Niceness of the engine's threads.
+    pub nice: i32,
+    /// Seconds without a request or alert after which the weights are released.
+    pub idle_sleep_s: f64,
+    /// Sustained request rate accepted, per second.
+    pub max_requests_per_s: f64,
+    /// Requests accepted in a burst.
+    pub request_burst: f64,
+    /// Seconds before the same object may raise another alert.
+    pub realert_s: f64,
+}
+
+impl HmiParams {
+    /// From the node's parameters.
+    pub fn from_args(args: &NodeArgs) -> Result<Self> {
+        let default_model = std::env::var_os("EDGEFUSE_MODELS")
+            .map(PathBuf::from)
+            .or_else(|| {
+                std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/edgefuse/models"))
+            })
+            .unwrap_or_default()
+            .join(edgefuse_llm::DEFAULT_MODEL.file_name);
+        let model = args.string_or("model", &default_model.to_string_lossy())?;
+        Ok(Self {
+            model: PathBuf::from(model),
+            memory_budget_mb: args.f64_or("memory_budget_mb", 32.0)?,
+            candidates: args.i64_or("candidates", 3)?.max(0) as usize,
+            threads: args.i64_or("threads", 2)?.max(1) as usize,
+            nice: args.i64_or("nice", 10)? as i32,
+            idle_sleep_s: args.f64_or("idle_sleep_s", 10.0)?,
+            max_requests_per_s: args.f64_or("max_requests_per_s", 1.0)?,
+            request_burst: args.f64_or("request_burst", 3.0)?,
+            realert_s: args.f64_or("realert_s", 5.0)?,
+        })
+    }
+}
+
+/// What the node did, for tests and the exit line.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct HmiStats {
+    /// Requests received.
+    pub requests: u64,
+    /// Requests answered (by the model, a template or a refusal).
+    pub answered: u64,
+    /// Requests answered "busy" by the rate limit.
+    pub rate_limited: u64,
+    /// Requests refused (empty, too long, not text).
+    pub refused: u64,
+    /// Alerts published.
+    pub alerts: u64,
+    /// Maintenance reports published.
+    pub reports: u64,
+    /// Messages that did not decode (counted, skipped).
+    pub malformed: u64,
+    /// Times the engine mapped its weights.
+    pub wakes: u64,
+    /// Times it released them.
+    pub sleeps: u64,
+}
+
+/// A token bucket.
+struct RateLimit {
+    tokens: f64,
+    burst: f64,
+    per_s: f64,
+    last: Instant,
+}
+
+impl RateLimit {
+    fn allow(&mut self, now: Instant) -> bool {
+        let dt = now.saturating_duration_since(self.last).as_secs_f64();
+        self.last = self.last.max(now);
+        self.tokens = (self.tokens + dt * self.per_s).min(self.burst);
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
+}
+
+fn class_from_code(code: u8) -> ObjectClass {
+    match code {
+        1 => ObjectClass::Car,
+        2 => ObjectClass::Truck,
+        3 => ObjectClass::Pedestrian,
+        4 => ObjectClass::Cyclist,
+        _ => ObjectClass::Unknown,
+    }
+}
+
+fn stamp_ns(h: &Header) -> i64 {
+    h.stamp.sec as i64 * 1_000_000_000 + h.stamp.nanosec as i64
+}
+
+/// Health findings from the fusion node's `/diagnostics` (statuses named `...: finding X`).
+fn findings_from(diag: &DiagnosticArray) -> Vec<HealthFact> {
+    diag.status
+        .iter()
+        .filter(|s| s.name.contains(": finding "))
+        .map(|s| {
+            let (kind, severity) = match s.message.split_once(" (") {
+                Some((k, rest)) => (k.to_string(), rest.trim_end_matches(')').to_string()),
+                None => (s.message.clone(), "warn".to_string()),
+            };
+            let value = |k: &str| -> Option<f64> {
+                s.values
+                    .iter()
+                    .find(|v| v.key == k)
+                    .and_then(|v| v.value.parse().ok())
+            };
+            HealthFact {
+                component: s.hardware_id.clone(),
+                kind,
+                severity,
+                evidence: s
+                    .values
+                    .iter()
+                    .filter(|v| v.key != "trend_per_s" && v.key != "time_to_threshold_s")
+                    .filter_map(|v| v.value.parse().ok().map(|x| (v.key.clone(), x)))
+                    .collect(),
+                time_to_threshold_s: value("time_to_threshold_s").unwrap_or(f64::INFINITY),
+            }
+        })
+        .collect()
+}
+
+fn report_msg(stamp: Header, health: &[HealthFact], text: &str) -> MaintenanceReport {
+    MaintenanceReport {
+        header: stamp,
+        findings: health
+            .iter()
+            .map(|h| MaintenanceFinding {
+                component: h.component.clone(),
+                kind: h.kind.clone(),
+                severity: match h.severity.as_str() {
+                    "info" => MaintenanceFinding::SEVERITY_INFO,
+                    "warn" => MaintenanceFinding::SEVERITY_WARN,
+                    _ => MaintenanceFinding::SEVERITY_ERROR,
+                },
+                evidence: h
+                    .evidence
+                    .iter()
+                    .map(|(k, v)| KeyValue {
+                        key: k.clone(),
+                        value: format!("{v}"),
+                    })
+                    .collect(),
+                trend_per_s: 0.0,
+                time_to_threshold_s: h.time_to_threshold_s,
+                recommended_action: edgefuse_dialogue::report::action_for(&h.kind, &h.component),
+            })
+            .collect(),
+        text: text.to_string(),
+    }
+}
+
+/// Runs the node until `shutdown`.
+pub fn run(args: NodeArgs, transport: Arc<dyn Transport>, shutdown: &Shutdown) -> Result<HmiStats> {
+    let params = HmiParams::from_args(&args)?;
+    let mut node = Node::new(args, transport).context("starting the node")?;
+    let objects_sub = node.subscribe::<TrackedObjectArray>("/perception/objects", Qos::RELIABLE)?;
+    let odom_sub = node.subscribe::<Odometry>("/localization/odometry", Qos::RELIABLE)?;
+    let diag_sub = node.subscribe::<DiagnosticArray>("/diagnostics", Qos::RELIABLE)?;
+    let request_sub = node.subscribe::<RosString>("/hmi/request", Qos::RELIABLE)?;
+    let response_pub = node.advertise::<RosString>("/hmi/response", Qos::RELIABLE)?;
+    let alert_pub = node.advertise::<RosString>("/hmi/alert", Qos::RELIABLE)?;
+    let report_pub = node.advertise::<MaintenanceReport>("/maintenance/report", Qos::RELIABLE)?;
+    let residency = if params.memory_budget_mb > 0.0 {
+        edgefuse_llm::Residency::Streamed {
+            budget_bytes: (params.memory_budget_mb * 1e6) as usize,
+        }
+    } else {
+        edgefuse_llm::Residency::Resident
+    };
+    let mut responder = Responder::new(ResponderOptions {
+        model: params.model.clone(),
+        engine: edgefuse_llm::EngineOptions {
+            residency,
+            threads: params.threads,
+            nice: params.nice,
+        },
+        candidates: params.candidates,
+        max_new_tokens: 48,
+    });
+    node.log(
+        LogLevel::Info,
+        &format!(
+            "HMI up, model {}, idle without weights",
+            params.model.display()
+        ),
+    );
+    let mut stats = HmiStats::default();
+    let mut limit = RateLimit {
+        tokens: params.request_burst,
+        burst: params.request_burst,
+        per_s: params.max_requests_per_s,
+        last: Instant::now(),
+    };
+    let mut ego: Option<(i64, (f64, f64, f64), f64)> = None;
+    let mut objects: Option<(i64, Vec<WorldObject>)> = None;
+    let mut health: Vec<HealthFact> = Vec::new();
+    let mut reported: BTreeSet<(String, String)> = BTreeSet::new();
+    let mut alerted: BTreeMap<u64, i64> = BTreeMap::new();
+    let mut last_warning: Option<(String, FactSheet)> = None;
+    let mut last_activity = Instant::now();
+    let sheet = |ego: &Option<(i64, (f64, f64, f64), f64)>,
+                 objects: &Option<(i64, Vec<WorldObject>)>,
+                 health: &[HealthFact]|
+     -> Option<FactSheet> {
+        let (ego_stamp, pose, speed) = ego.as_ref()?;
+        let (stamp, objs) = objects
+            .as_ref()
+            .map(|(s, o)| (*s, o.as_slice()))
+            .unwrap_or((*ego_stamp, &[]));
+        let mut f = FactSheet::from_objects(stamp, *pose, *speed, objs, &[]);
+        f.health = health.to_vec();
+        Some(f)
+    };
+    while !shutdown.requested() {
+        if responder.is_awake()
+            && last_activity.elapsed() > Duration::from_secs_f64(params.idle_sleep_s)
+        {
+            responder.sleep();
+            stats.sleeps += 1;
+        }
+        let Some(d) = node.recv(Duration::from_millis(50))? else {
+            continue;
+        };
+        if odom_sub.is(&d) {
+            match node.decode(odom_sub, &d) {
+                Some(o) => {
+                    ego = Some((
+                        stamp_ns(&o.header),
+                        (
+                            o.pose.pose.position.x,
+                            o.pose.pose.position.y,
+                            o.pose.pose.orientation.yaw_rad(),
+                        ),
+                        o.twist.twist.linear.x,
+                    ));
+                }
+                None => stats.malformed += 1,
+            }
+        } else if objects_sub.is(&d) {
+            let Some(msg) = node.decode(objects_sub, &d) else {
+                stats.malformed += 1;
+                continue;
+            };
+            let stamp = stamp_ns(&msg.header);
+            objects = Some((
+                stamp,
+                msg.objects
+                    .iter()
+                    .map(|o| WorldObject {
+                        id: o.id,
+                        class: class_from_code(o.classification),
+                        x_m: o.pose.pose.position.x,
+                        y_m: o.pose.pose.position.y,
+                        vx_mps: o.twist.twist.linear.x,
+                        vy_mps: o.twist.twist.linear.y,
+                    })
+                    .collect(),
+            ));
+            let Some(facts) = sheet(&ego, &objects, &health) else {
+                continue;
+            };
+            for h in hazards(&facts) {
+                let recent = alerted
+                    .get(&h.object_id)
+                    .is_some_and(|t| stamp - t < (params.realert_s * 1e9) as i64);
+                if recent {
+                    continue;
+                }
+                alerted.insert(h.object_id, stamp);
+                let o = facts.objects.iter().find(|o| o.id == h.object_id);
+                let evidence = json!({
+                    "topic": node.args().resolve_topic("/perception/objects"),
+                    "stamp_s": stamp as f64 * 1e-9,
+                    "object_id": h.object_id,
+                    "distance_m": o.map(|o| o.distance_m),
+                    "closing_mps": o.map(|o| o.closing_mps),
+                    "ttc_s": o.and_then(|o| o.ttc_s),
+                });
+                let text = format!("Warning: {}.", h.reason);
+                alert_pub.publish(&RosString {
+                    data: json!({"text": text, "source": "Template", "evidence": evidence})
+                        .to_string(),
+                })?;
+                stats.alerts += 1;
+                last_warning = Some((h.reason.clone(), facts.clone()));
+                // A hazard wakes the engine for the question that tends to follow.
+                if !responder.is_awake() {
+                    responder.wake().context("waking the engine")?;
+                    stats.wakes += 1;
+                }
+                last_activity = Instant::now();
+            }
+        } else if diag_sub.is(&d) {
+            let Some(msg) = node.decode(diag_sub, &d) else {
+                stats.malformed += 1;
+                continue;
+            };
+            let found = findings_from(&msg);
+            if found.is_empty() {
+                continue;
+            }
+            health = found;
+            let new_errors: Vec<&HealthFact> = health
+                .iter()
+                .filter(|h| {
+                    h.severity == "error"
+                        && !reported.contains(&(h.component.clone(), h.kind.clone()))
+                })
+                .collect();
+            if !new_errors.is_empty() {
+                for h in &new_errors {
+                    reported.insert((h.component.clone(), h.kind.clone()));
+                    let evidence = json!({
+                        "topic": node.args().resolve_topic("/diagnostics"),
+                        "stamp_s": stamp_ns(&msg.header) as f64 * 1e-9,
+                        "component": h.component,
+                        "values": h.evidence.iter().map(|(k, v)| json!({k: v})).collect::<Vec<_>>(),
+                    });
+                    let text = format!(
+                        "Sensor alert: {} has a {}.",
+                        h.component,
+                        h.kind.replace('_', " ")
+                    );
+                    alert_pub.publish(&RosString {
+                        data: json!({"text": text, "source": "Template", "evidence": evidence})
+                            .to_string(),
+                    })?;
+                    stats.alerts += 1;
+                }
+                let items: Vec<String> = health
+                    .iter()
+                    .map(|h| format!("{} ({})", h.component, h.kind.replace('_', " ")))
+                    .collect();
+                let text = format!(
+                    "{} sensor findings need attention: {}.",
+                    health.len(),
+                    items.join(", ")
+                );
+                report_pub.publish(&report_msg(msg.header.clone(), &health, &text))?;
+                stats.reports += 1;
+                if !responder.is_awake() {
+                    responder.wake().context("waking the engine")?;
+                    stats.wakes += 1;
+                }
+                last_activity = Instant::now();
+            }
+        } else if request_sub.is(&d) {
+            stats.requests += 1;
+            let Some(msg) = node.decode(request_sub, &d) else {
+                stats.malformed += 1;
+                continue;
+            };
+            // By arrival time: a flood queued while an answer was being generated is a flood.
+            if !limit.allow(d.received) {
+                stats.rate_limited += 1;
+                response_pub.publish(&RosString { data: json!({"text": "I am still answering; please ask again in a moment.", "source": "RateLimited", "request": msg.data}).to_string() })?;
+                continue;
+            }
+            let Some(facts) = sheet(&ego, &objects, &health) else {
+                response_pub.publish(&RosString { data: json!({"text": "I have no picture of the road yet.", "source": "Template", "request": msg.data}).to_string() })?;
+                stats.answered += 1;
+                continue;
+            };
+            let was_awake = responder.is_awake();
+            let (facts, warning) = match (
+                &last_warning,
+                edgefuse_dialogue::intent::classify(&msg.data),
+            ) {
+                (Some((reason, then)), edgefuse_dialogue::Intent::WhyWarned) => {
+                    (then.clone(), Some(reason.clone()))
+                }
+                _ => (facts, None),
+            };
+            let answer = responder
+                .answer(msg.data.as_bytes(), &facts, warning.as_deref(), &mut |_| {})
+                .context("answering a request")?;
+            if !was_awake && responder.is_awake() {
+                stats.wakes += 1;
+            }
+            if answer.source == edgefuse_dialogue::AnswerSource::Refused {
+                stats.refused += 1;
+            }
+            stats.answered += 1;
+            last_activity = Instant::now();
+            let evidence = json!({
+                "topics": [node.args().resolve_topic("/perception/objects"), node.args().resolve_topic("/localization/odometry")],
+                "stamp_s": facts.stamp_ns as f64 * 1e-9,
+                "objects": facts.objects.iter().take(5).map(|o| json!({"id": o.id, "distance_m": o.distance_m, "side": o.side.as_str()})).collect::<Vec<_>>(),
+            });
+            response_pub.publish(&RosString { data: json!({"text": answer.text, "source": answer.source, "request": msg.data, "evidence": evidence}).to_string() })?;
+        }
+    }
+    Ok(stats)
+}
+
+/// `main` of the `hmi_node` binary: standard ROS 2 arguments, DDS on `ROS_DOMAIN_ID`.
+pub fn main() -> Result<()> {
+    let args =
+        NodeArgs::parse("hmi", std::env::args().skip(1)).context("reading the ROS arguments")?;
+    let shutdown = Shutdown::on_signals().context("installing signal handlers")?;
+    let domain = DdsTransport::domain_from_env()?;
+    let transport =
+        DdsTransport::new(domain, &args.namespace, &args.node_name).context("joining DDS")?;
+    let stats = run(args, Arc::new(transport), &shutdown)?;
+    eprintln!("hmi: {stats:?}");
+    Ok(())
+}

@@ -1,0 +1,272 @@
+//! The HMI node over the in-process transport (the same `Transport` seam as DDS): a closing
+//! car raises an alert with its evidence, a request is answered with checked facts, a flood of
+//! requests is rate limited and counted, a finding of severity error raises an alert and a
+//! maintenance report, and the engine releases its weights when idle.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use edgefuse_msgs::builtin_interfaces::Time;
+use edgefuse_msgs::diagnostic_msgs::{DiagnosticArray, DiagnosticStatus, KeyValue};
+use edgefuse_msgs::edgefuse_msgs::{MaintenanceReport, TrackedObject, TrackedObjectArray};
+use edgefuse_msgs::geometry_msgs::{
+    Point, Pose, PoseWithCovariance, Quaternion, Twist, TwistWithCovariance, Vector3,
+};
+use edgefuse_msgs::nav_msgs::Odometry;
+use edgefuse_msgs::std_msgs::{Header, String as RosString};
+use edgefuse_ros::inproc::InProcess;
+use edgefuse_ros::shutdown::Shutdown;
+use edgefuse_ros::{Node, NodeArgs, Qos, Transport};
+
+fn header(t_s: f64, frame: &str) -> Header {
+    Header {
+        stamp: Time {
+            sec: t_s.floor() as i32,
+            nanosec: (t_s.fract() * 1e9) as u32,
+        },
+        frame_id: frame.into(),
+    }
+}
+
+#[test]
+fn the_hmi_node_alerts_answers_limits_and_reports() {
+    let model = edgefuse_cli::llm_cmd::fetch_default_model().unwrap();
+    let bus: Arc<dyn Transport> = Arc::new(InProcess::new(false));
+    let shutdown = Shutdown::manual();
+    let args = NodeArgs::parse(
+        "hmi",
+        [
+            "--ros-args".to_string(),
+            "-p".into(),
+            format!("model:={}", model.display()),
+            "-p".into(),
+            "idle_sleep_s:=1.0".into(),
+        ],
+    )
+    .unwrap();
+    let node_thread = {
+        let (bus, shutdown) = (bus.clone(), shutdown.clone());
+        std::thread::spawn(move || edgefuse_hmi::run(args, bus, &shutdown).unwrap())
+    };
+    let mut peer = Node::new(NodeArgs::parse("peer", Vec::<String>::new()).unwrap(), bus).unwrap();
+    let odom = peer
+        .advertise::<Odometry>("/localization/odometry", Qos::RELIABLE)
+        .unwrap();
+    let objects = peer
+        .advertise::<TrackedObjectArray>("/perception/objects", Qos::RELIABLE)
+        .unwrap();
+    let diag = peer
+        .advertise::<DiagnosticArray>("/diagnostics", Qos::RELIABLE)
+        .unwrap();
+    let request = peer
+        .advertise::<RosString>("/hmi/request", Qos::RELIABLE)
+        .unwrap();
+    let responses = peer
+        .subscribe::<RosString>("/hmi/response", Qos::RELIABLE)
+        .unwrap();
+    let alerts = peer
+        .subscribe::<RosString>("/hmi/alert", Qos::RELIABLE)
+        .unwrap();
+    let reports = peer
+        .subscribe::<MaintenanceReport>("/maintenance/report", Qos::RELIABLE)
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+
+    // Ego at 15 m/s heading +x; a car 20 m ahead at 5 m/s: closing at 10 m/s, 2 s to collision.
+    let mut o = Odometry {
+        header: header(100.0, "odom"),
+        ..Default::default()
+    };
+    o.pose.pose.orientation = Quaternion::from_yaw(0.0);
+    o.twist.twist.linear.x = 15.0;
+    odom.publish(&o).unwrap();
+    let car = TrackedObject {
+        id: 7,
+        classification: 1,
+        existence_probability: 0.99,
+        pose: PoseWithCovariance {
+            pose: Pose {
+                position: Point {
+                    x: 20.0,
+                    y: 0.2,
+                    z: 0.8,
+                },
+                orientation: Quaternion::from_yaw(0.0),
+            },
+            covariance: [0.0; 36],
+        },
+        size: Vector3 {
+            x: 4.5,
+            y: 1.8,
+            z: 1.5,
+        },
+        twist: TwistWithCovariance {
+            twist: Twist {
+                linear: Vector3 {
+                    x: 5.0,
+                    y: 0.0,
+                    z: 0.0,
+                },
+                angular: Vector3::default(),
+            },
+            covariance: [0.0; 36],
+        },
+    };
+    objects
+        .publish(&TrackedObjectArray {
+            header: header(100.0, "odom"),
+            objects: vec![car],
+        })
+        .unwrap();
+
+    let mut got_alerts = Vec::new();
+    let mut got_responses = Vec::new();
+    let mut got_reports = Vec::new();
+    let pump = |peer: &mut Node,
+                until: &dyn Fn(usize, usize, usize) -> bool,
+                a: &mut Vec<serde_json::Value>,
+                r: &mut Vec<serde_json::Value>,
+                m: &mut Vec<MaintenanceReport>| {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while Instant::now() < deadline && !until(a.len(), r.len(), m.len()) {
+            if let Some(d) = peer.recv(Duration::from_millis(50)).unwrap() {
+                if alerts.is(&d) {
+                    a.push(serde_json::from_str(&peer.decode(alerts, &d).unwrap().data).unwrap());
+                } else if responses.is(&d) {
+                    r.push(
+                        serde_json::from_str(&peer.decode(responses, &d).unwrap().data).unwrap(),
+                    );
+                } else if reports.is(&d) {
+                    m.push(peer.decode(reports, &d).unwrap());
+                }
+            }
+        }
+    };
+    pump(
+        &mut peer,
+        &|a, _, _| a >= 1,
+        &mut got_alerts,
+        &mut got_responses,
+        &mut got_reports,
+    );
+    let alert = &got_alerts[0];
+    assert!(
+        alert["text"].as_str().unwrap().contains("car ahead"),
+        "{alert}"
+    );
+    assert_eq!(alert["evidence"]["topic"], "/perception/objects");
+    assert_eq!(alert["evidence"]["object_id"], 7);
+    assert!(
+        (alert["evidence"]["ttc_s"].as_f64().unwrap() - 2.0).abs() < 0.1,
+        "{alert}"
+    );
+
+    request
+        .publish(&RosString {
+            data: "How far is the car in front of me?".into(),
+        })
+        .unwrap();
+    pump(
+        &mut peer,
+        &|_, r, _| r >= 1,
+        &mut got_alerts,
+        &mut got_responses,
+        &mut got_reports,
+    );
+    let answer = &got_responses[0];
+    let text = answer["text"].as_str().unwrap();
+    assert!(text.contains("20"), "{answer}");
+    assert_ne!(answer["source"], "Refused");
+    request
+        .publish(&RosString {
+            data: "Why did you warn me?".into(),
+        })
+        .unwrap();
+    pump(
+        &mut peer,
+        &|_, r, _| r >= 2,
+        &mut got_alerts,
+        &mut got_responses,
+        &mut got_reports,
+    );
+    assert!(
+        got_responses[1]["text"].as_str().unwrap().contains("20"),
+        "{}",
+        got_responses[1]
+    );
+
+    // A flood: ten requests at once; the burst of three (minus what was used) is answered, the
+    // rest are told to wait and counted.
+    for _ in 0..10 {
+        request
+            .publish(&RosString {
+                data: "What is ahead?".into(),
+            })
+            .unwrap();
+    }
+    pump(
+        &mut peer,
+        &|_, r, _| r >= 12,
+        &mut got_alerts,
+        &mut got_responses,
+        &mut got_reports,
+    );
+    let limited = got_responses
+        .iter()
+        .filter(|r| r["source"] == "RateLimited")
+        .count();
+    assert!(limited >= 7, "{limited} of 10 rate limited");
+
+    // A LiDAR finding of severity error: an alert naming it with its evidence, and a report.
+    diag.publish(&DiagnosticArray {
+        header: header(101.0, ""),
+        status: vec![DiagnosticStatus {
+            level: DiagnosticStatus::ERROR,
+            name: "fusion: finding lidar".into(),
+            message: "blocked_sector (error)".into(),
+            hardware_id: "lidar".into(),
+            values: vec![
+                KeyValue {
+                    key: "blocked_fraction".into(),
+                    value: "1.0".into(),
+                },
+                KeyValue {
+                    key: "time_to_threshold_s".into(),
+                    value: "0.0".into(),
+                },
+            ],
+        }],
+    })
+    .unwrap();
+    pump(
+        &mut peer,
+        &|a, _, m| a >= 2 && m >= 1,
+        &mut got_alerts,
+        &mut got_responses,
+        &mut got_reports,
+    );
+    assert!(
+        got_alerts[1]["text"].as_str().unwrap().contains("lidar"),
+        "{}",
+        got_alerts[1]
+    );
+    assert_eq!(got_alerts[1]["evidence"]["topic"], "/diagnostics");
+    let report = &got_reports[0];
+    assert_eq!(report.findings.len(), 1);
+    assert_eq!(report.findings[0].component, "lidar");
+    assert!(
+        report.findings[0].recommended_action.contains("clean"),
+        "{report:?}"
+    );
+
+    // Idle for longer than idle_sleep_s: the weights go.
+    std::thread::sleep(Duration::from_millis(1500));
+    shutdown.request();
+    let stats = node_thread.join().unwrap();
+    eprintln!("{stats:?}");
+    assert!(stats.rate_limited >= 7);
+    assert!(stats.sleeps >= 1, "{stats:?}");
+    assert_eq!(stats.malformed, 0);
+}
