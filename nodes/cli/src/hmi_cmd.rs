@@ -6,11 +6,11 @@ use std::time::Instant;
 
 use anyhow::{Context, Result};
 use clap::Args;
-use edgefuse_fusion_node::runner::{run_bag, RunReport, Timing};
 use edgefuse_dialogue::facts::FactSheet;
 use edgefuse_dialogue::intent::{classify, hazards, Intent};
 use edgefuse_dialogue::report::MaintenanceReport;
 use edgefuse_dialogue::{Answer, Responder, ResponderOptions};
+use edgefuse_fusion_node::runner::{run_bag, RunReport, Timing};
 
 use crate::llm_cmd::{fetch_default_model, Mode};
 
