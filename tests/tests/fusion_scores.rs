@@ -103,7 +103,7 @@ const TRACKING_FLOORS: [(&str, f64, f64, f64, f64); 4] = [
     // 0.40 -> 0.34 m when radar returns became near-surface measurements (both above target).
     ("urban_intersection", 0.53, 0.35, 1.02, 1.7),
     ("parking", 0.36, 0.70, 0.38, 1.0),
-    ("sensor_degradation", 0.62, 0.37, 1.0, 0.7),
+    ("sensor_degradation", 0.87, 0.33, 0.92, 0.7),
 ];
 
 #[test]

@@ -95,6 +95,10 @@ pub struct LidarConfig {
     pub max_range_m: f64,
     /// Existence probability of a track born from an unassociated box.
     pub birth_existence: f64,
+    /// Two boxes near one moving track, seen at times far enough apart that the track moved at
+    /// least this in between, are parts of its object when, moved to a common time with the
+    /// track's velocity, they are within this of each other: the clustering's tolerance, m.
+    pub part_gap_m: f64,
 }
 
 impl Default for LidarConfig {
@@ -112,6 +116,7 @@ impl Default for LidarConfig {
             clutter_density_per_m2: 1e-3,
             max_range_m: 60.0,
             birth_existence: 0.3,
+            part_gap_m: 0.5,
         }
     }
 }
@@ -382,6 +387,7 @@ impl TrackerConfig {
         pos("lidar.clutter_density_per_m2", l.clutter_density_per_m2)?;
         pos("lidar.max_range_m", l.max_range_m)?;
         prob("lidar.birth_existence", l.birth_existence)?;
+        pos("lidar.part_gap_m", l.part_gap_m)?;
         let r = &self.radar;
         pos("radar.range_std_m", r.range_std_m)?;
         pos("radar.azimuth_std_rad", r.azimuth_std_rad)?;

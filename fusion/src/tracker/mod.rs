@@ -273,6 +273,40 @@ impl TrackInternal {
     }
 }
 
+/// Footprint corners of `b` (in `base_link` of the ego pose `pe`) in `odom`, m.
+fn odom_corners(pe: &Planar, b: &Box3) -> [[f64; 2]; 4] {
+    let (s, c) = pe.yaw_rad.sin_cos();
+    let (bs, bc) = b.yaw_rad.sin_cos();
+    let (hl, hw) = (0.5 * b.length_m, 0.5 * b.width_m);
+    [(1.0, 1.0), (1.0, -1.0), (-1.0, 1.0), (-1.0, -1.0)].map(|(u, v)| {
+        let x = b.x_m + u * hl * bc - v * hw * bs;
+        let y = b.y_m + u * hl * bs + v * hw * bc;
+        [pe.x_m + c * x - s * y, pe.y_m + s * x + c * y]
+    })
+}
+
+/// The largest separation (m) of two rectangles (corners `a` with heading `yaw_a`, corners `b`
+/// with heading `yaw_b`) along the four axes of their sides: 0 when they overlap, otherwise a
+/// lower bound of their distance, exact when the nearest features face each other
+/// (separating-axis theorem).
+fn rect_gap_m(a: &[[f64; 2]; 4], yaw_a: f64, b: &[[f64; 2]; 4], yaw_b: f64) -> f64 {
+    let mut gap = 0.0_f64;
+    for yaw in [yaw_a, yaw_b] {
+        for axis in [yaw, yaw + std::f64::consts::FRAC_PI_2] {
+            let (s, c) = axis.sin_cos();
+            let span = |r: &[[f64; 2]; 4]| {
+                r.iter().fold((f64::MAX, f64::MIN), |(lo, hi), p| {
+                    let v = c * p[0] + s * p[1];
+                    (lo.min(v), hi.max(v))
+                })
+            };
+            let ((alo, ahi), (blo, bhi)) = (span(a), span(b));
+            gap = gap.max(blo - ahi).max(alo - bhi);
+        }
+    }
+    gap
+}
+
 /// Scalar Kalman update of `(x, var)` with measurement `z` of variance `r`.
 fn scalar_update(x: &mut f64, var: &mut f64, z: f64, r: f64) {
     let k = *var / (*var + r);
@@ -989,6 +1023,7 @@ impl Tracker {
             y_m: ego.y_m,
             yaw_rad: ego.yaw_rad,
         };
+        self.join_seam_parts(&pe, &mut boxes, &mut dts);
         let stats = SensorStats {
             detection_probability: cfg.lidar.detection_probability,
             clutter_density: cfg.lidar.clutter_density_per_m2,
@@ -1142,6 +1177,117 @@ impl Tracker {
             }
         }
         self.manage(now);
+    }
+
+    /// Joins the parts of one moving object that the sweep saw at different times (an object
+    /// straddling the sweep's seam is seen half at its start and half one period later, where
+    /// it has moved on: two clusters). For each track whose velocity is known (standard
+    /// deviation at most `confirm_max_velocity_std_mps`), the boxes near its predicted position
+    /// are moved to a common time with its velocity; two of them seen far enough apart in time
+    /// that the track moved at least `lidar.part_gap_m` in between (so the clustering could not
+    /// join them), and then within `lidar.part_gap_m` of each other, become one box: the
+    /// union, in the larger box's axes and at its time.
+    fn join_seam_parts(&self, pe: &Planar, boxes: &mut Vec<Box3>, dts: &mut Vec<f64>) {
+        let max_gap = self.cfg.lidar.part_gap_m;
+        let (dt_lo, dt_hi) = dts
+            .iter()
+            .fold((f64::MAX, f64::MIN), |(lo, hi), &d| (lo.min(d), hi.max(d)));
+        if boxes.len() < 2 || dt_hi - dt_lo <= 0.0 {
+            return;
+        }
+        let (s, c) = pe.yaw_rad.sin_cos();
+        let to_odom = |b: &Box3| {
+            [
+                pe.x_m + c * b.x_m - s * b.y_m,
+                pe.y_m + s * b.x_m + c * b.y_m,
+            ]
+        };
+        let centres: Vec<[f64; 2]> = boxes.iter().map(to_odom).collect();
+        let half_diag = |b: &Box3| 0.5 * b.length_m.hypot(b.width_m);
+        let mut gone = vec![false; boxes.len()];
+        for t in &self.tracks {
+            if t.velocity_std_mps() > self.cfg.confirm_max_velocity_std_mps {
+                continue;
+            }
+            let g = t.imm.combined();
+            let (vx, vy) = (g.x[2], g.x[3]);
+            let speed = vx.hypot(vy);
+            if speed * (dt_hi - dt_lo) < max_gap {
+                continue;
+            }
+            let shape = t.shape();
+            let reach = 0.5 * shape.length_m.hypot(shape.width_m) + max_gap;
+            let near: Vec<usize> = (0..boxes.len())
+                .filter(|&j| {
+                    let p = [g.x[0] + vx * dts[j], g.x[1] + vy * dts[j]];
+                    !gone[j]
+                        && (centres[j][0] - p[0]).hypot(centres[j][1] - p[1])
+                            <= reach + half_diag(&boxes[j])
+                })
+                .collect();
+            for (n, &a) in near.iter().enumerate() {
+                for &b in &near[n + 1..] {
+                    if gone[a] || gone[b] || speed * (dts[b] - dts[a]).abs() < max_gap {
+                        continue;
+                    }
+                    // The larger box is the base; the other is moved to its time.
+                    let (keep, other) = if boxes[a].length_m * boxes[a].width_m
+                        >= boxes[b].length_m * boxes[b].width_m
+                    {
+                        (a, b)
+                    } else {
+                        (b, a)
+                    };
+                    let shift = [vx * (dts[keep] - dts[other]), vy * (dts[keep] - dts[other])];
+                    let pk = odom_corners(pe, &boxes[keep]);
+                    let po =
+                        odom_corners(pe, &boxes[other]).map(|p| [p[0] + shift[0], p[1] + shift[1]]);
+                    let yaw_k = boxes[keep].yaw_rad + pe.yaw_rad;
+                    let yaw_o = boxes[other].yaw_rad + pe.yaw_rad;
+                    if rect_gap_m(&pk, yaw_k, &po, yaw_o) > max_gap {
+                        continue;
+                    }
+                    // The union in the base box's axes, back in `base_link`.
+                    let (ys, yc) = yaw_k.sin_cos();
+                    let (mut lo, mut hi) = ([f64::MAX; 2], [f64::MIN; 2]);
+                    for p in pk.iter().chain(&po) {
+                        let q = [yc * p[0] + ys * p[1], -ys * p[0] + yc * p[1]];
+                        for k in 0..2 {
+                            lo[k] = lo[k].min(q[k]);
+                            hi[k] = hi[k].max(q[k]);
+                        }
+                    }
+                    let mid = [0.5 * (lo[0] + hi[0]), 0.5 * (lo[1] + hi[1])];
+                    let centre = [yc * mid[0] - ys * mid[1], ys * mid[0] + yc * mid[1]];
+                    let (dx, dy) = (centre[0] - pe.x_m, centre[1] - pe.y_m);
+                    let (kb, ob) = (boxes[keep], boxes[other]);
+                    let bottom = (kb.z_m - 0.5 * kb.height_m).min(ob.z_m - 0.5 * ob.height_m);
+                    let top = (kb.z_m + 0.5 * kb.height_m).max(ob.z_m + 0.5 * ob.height_m);
+                    boxes[keep] = Box3 {
+                        x_m: c * dx + s * dy,
+                        y_m: -s * dx + c * dy,
+                        z_m: 0.5 * (bottom + top),
+                        yaw_rad: kb.yaw_rad,
+                        length_m: hi[0] - lo[0],
+                        width_m: hi[1] - lo[1],
+                        height_m: top - bottom,
+                    };
+                    gone[other] = true;
+                }
+            }
+        }
+        if gone.iter().any(|g| *g) {
+            let mut k = 0;
+            boxes.retain(|_| {
+                k += 1;
+                !gone[k - 1]
+            });
+            let mut k = 0;
+            dts.retain(|_| {
+                k += 1;
+                !gone[k - 1]
+            });
+        }
     }
 
     /// Two-point initialisation: a box no track took, near where a track born from a box in
