@@ -130,10 +130,13 @@ fn the_same_bag_gives_identical_output_twice() {
 /// Per drive: minimum MOTA, maximum position RMSE (m), velocity RMSE (m/s) and ID switches per
 /// 100 truth-track frames, just past the levels reached.
 const TRACKING_FLOORS: [(&str, f64, f64, f64, f64); 4] = [
-    ("highway_cut_in", 0.94, 0.47, 0.44, 0.5),
+    ("highway_cut_in", 0.95, 0.49, 0.46, 0.5),
     // Velocity RMSE traded from 0.83 to 1.00 m/s for MOTA 0.46 -> 0.54 and position RMSE
     // 0.40 -> 0.34 m when radar returns became near-surface measurements (both above target).
-    ("urban_intersection", 0.53, 0.35, 1.02, 1.7),
+    // Position RMSE 0.34 -> 0.47 m, velocity 1.00 -> 1.05 m/s and switches 1.64 -> 1.89 for
+    // MOTA 0.53 -> 0.61 when the van behind the ego became a vehicle: its 40 newly matched
+    // frames have ~1.3 m error (the truck length prior, 10 m, places its centre too far back).
+    ("urban_intersection", 0.61, 0.48, 1.05, 1.9),
     ("parking", 0.37, 0.70, 0.38, 1.0),
     ("sensor_degradation", 0.88, 0.33, 0.92, 0.7),
 ];
@@ -141,10 +144,10 @@ const TRACKING_FLOORS: [(&str, f64, f64, f64, f64); 4] = [
 /// The same as [`TRACKING_FLOORS`] against the objects the LiDAR returned points from (the
 /// others are "don't care"; see [`run`]).
 const VISIBLE_FLOORS: [(&str, f64, f64, f64, f64); 4] = [
-    ("highway_cut_in", 0.94, 0.47, 0.44, 0.5),
-    ("urban_intersection", 0.55, 0.35, 1.02, 1.8),
+    ("highway_cut_in", 0.95, 0.49, 0.46, 0.5),
+    ("urban_intersection", 0.63, 0.48, 1.06, 2.0),
     ("parking", 0.41, 0.70, 0.38, 1.1),
-    ("sensor_degradation", 0.88, 0.33, 0.93, 0.7),
+    ("sensor_degradation", 0.89, 0.33, 0.93, 0.7),
 ];
 
 /// Tracking: floors just under the levels reached (targets: MOTA >= 0.85, RMSE <= 0.5 m and

@@ -256,6 +256,10 @@ pub struct TrackerConfig {
     pub small_object_max_speed_mps: f64,
     /// See `small_object_max_speed_mps`, m.
     pub vehicle_min_extent_m: f64,
+    /// At or above this speed (m/s, with the velocity known to `confirm_max_velocity_std_mps`)
+    /// a LiDAR box's extents are taken along and across the direction of motion for the class
+    /// evidence (length and width), below it as an unordered pair.
+    pub class_min_speed_mps: f64,
     /// Existence below which a track is deleted.
     pub delete_existence: f64,
     /// A confirmed track is deleted after this long without a position update, s.
@@ -293,6 +297,7 @@ impl Default for TrackerConfig {
             confirm_max_velocity_std_mps: 1.0,
             small_object_max_speed_mps: 7.0,
             vehicle_min_extent_m: 1.2,
+            class_min_speed_mps: 2.0,
             delete_existence: 0.05,
             max_coast_confirmed_s: 1.0,
             max_coast_tentative_s: 0.35,
@@ -374,6 +379,7 @@ impl TrackerConfig {
             self.small_object_max_speed_mps,
         )?;
         pos("vehicle_min_extent_m", self.vehicle_min_extent_m)?;
+        pos("class_min_speed_mps", self.class_min_speed_mps)?;
         prob("delete_existence", self.delete_existence)?;
         pos("max_coast_confirmed_s", self.max_coast_confirmed_s)?;
         pos("max_coast_tentative_s", self.max_coast_tentative_s)?;

@@ -1085,7 +1085,31 @@ impl Tracker {
                 t.size_updates += 1;
                 scalar_update(&mut t.z_m, &mut t.z_var, b.z_m, cfg.lidar.z_std_m.powi(2));
                 t.z_var += 0.02 * 0.02;
-                t.class.add_size(t.size_m[0], t.size_m[1], t.size_m[2]);
+                // A moving object's box against its direction of motion, else its (unordered)
+                // smoothed size.
+                let g = t.imm.combined();
+                let (vx, vy) = (g.x[2], g.x[3]);
+                let speed = vx.hypot(vy);
+                if speed >= cfg.class_min_speed_mps
+                    && t.velocity_std_mps() <= cfg.confirm_max_velocity_std_mps
+                {
+                    let (ux, uy) = (vx / speed, vy / speed);
+                    let (lo, hi) = odom_corners(&pe, b).iter().fold(
+                        ([f64::MAX; 2], [f64::MIN; 2]),
+                        |(mut lo, mut hi), p| {
+                            let q = [ux * p[0] + uy * p[1], -uy * p[0] + ux * p[1]];
+                            for k in 0..2 {
+                                lo[k] = lo[k].min(q[k]);
+                                hi[k] = hi[k].max(q[k]);
+                            }
+                            (lo, hi)
+                        },
+                    );
+                    t.class
+                        .add_size_along_motion(hi[0] - lo[0], hi[1] - lo[1], t.size_m[2]);
+                } else {
+                    t.class.add_size(t.size_m[0], t.size_m[1], t.size_m[2]);
+                }
                 if t.velocity_std_mps() <= 1.5 {
                     let x = t.imm.combined().x;
                     t.class.add_speed(x[2].hypot(x[3]));
