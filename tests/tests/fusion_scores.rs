@@ -136,7 +136,9 @@ const TRACKING_FLOORS: [(&str, f64, f64, f64, f64); 4] = [
     // Position RMSE 0.34 -> 0.47 m, velocity 1.00 -> 1.05 m/s and switches 1.64 -> 1.89 for
     // MOTA 0.53 -> 0.61 when the van behind the ego became a vehicle: its 40 newly matched
     // frames have ~1.3 m error (the truck length prior, 10 m, places its centre too far back).
-    ("urban_intersection", 0.61, 0.48, 1.05, 1.9),
+    // Then 0.47 -> 0.55 m, 1.05 -> 1.11 m/s and 1.89 -> 2.02 for MOTA 0.61 -> 0.72 when its
+    // track turned to head along its motion (44 more of its frames matched, same error).
+    ("urban_intersection", 0.71, 0.55, 1.12, 2.1),
     ("parking", 0.37, 0.70, 0.38, 1.0),
     ("sensor_degradation", 0.88, 0.33, 0.92, 0.7),
 ];
@@ -145,7 +147,7 @@ const TRACKING_FLOORS: [(&str, f64, f64, f64, f64); 4] = [
 /// others are "don't care"; see [`run`]).
 const VISIBLE_FLOORS: [(&str, f64, f64, f64, f64); 4] = [
     ("highway_cut_in", 0.95, 0.49, 0.46, 0.5),
-    ("urban_intersection", 0.63, 0.48, 1.06, 2.0),
+    ("urban_intersection", 0.74, 0.55, 1.12, 2.2),
     ("parking", 0.41, 0.70, 0.38, 1.1),
     ("sensor_degradation", 0.89, 0.33, 0.93, 0.7),
 ];

@@ -260,6 +260,11 @@ pub struct TrackerConfig {
     /// a LiDAR box's extents are taken along and across the direction of motion for the class
     /// evidence (length and width), below it as an unordered pair.
     pub class_min_speed_mps: f64,
+    /// A track at `class_min_speed_mps` or faster whose direction of motion is known to this
+    /// (velocity standard deviation over speed, rad) takes that direction as its heading when
+    /// its length axis lies nearer across the motion than along it (road users move along
+    /// their length).
+    pub align_max_direction_std_rad: f64,
     /// Existence below which a track is deleted.
     pub delete_existence: f64,
     /// A confirmed track is deleted after this long without a position update, s.
@@ -298,6 +303,7 @@ impl Default for TrackerConfig {
             small_object_max_speed_mps: 7.0,
             vehicle_min_extent_m: 1.2,
             class_min_speed_mps: 2.0,
+            align_max_direction_std_rad: 0.05,
             delete_existence: 0.05,
             max_coast_confirmed_s: 1.0,
             max_coast_tentative_s: 0.35,
@@ -380,6 +386,10 @@ impl TrackerConfig {
         )?;
         pos("vehicle_min_extent_m", self.vehicle_min_extent_m)?;
         pos("class_min_speed_mps", self.class_min_speed_mps)?;
+        pos(
+            "align_max_direction_std_rad",
+            self.align_max_direction_std_rad,
+        )?;
         prob("delete_existence", self.delete_existence)?;
         pos("max_coast_confirmed_s", self.max_coast_confirmed_s)?;
         pos("max_coast_tentative_s", self.max_coast_tentative_s)?;

@@ -253,6 +253,35 @@ impl TrackInternal {
         }
     }
 
+    /// Road users move along their length: when a track moving at `min_speed_mps` or faster,
+    /// its direction of motion known to `max_direction_std_rad`, has its length axis nearer
+    /// across its velocity than along it (a heading taken from a face seen end-on, say), the
+    /// heading becomes the direction of motion and the length and width statistics swap.
+    fn align_with_motion(&mut self, min_speed_mps: f64, max_direction_std_rad: f64) {
+        let x = self.imm.combined().x;
+        let speed = x[2].hypot(x[3]);
+        // The direction of motion's standard deviation is about the velocity's over the speed.
+        if speed < min_speed_mps || self.velocity_std_mps() > max_direction_std_rad * speed {
+            return;
+        }
+        let off = wrap_angle_rad(x[I_PSI] - x[3].atan2(x[2]));
+        // The heading's distance to the motion modulo pi, in [0, pi/2].
+        let half = (off - std::f64::consts::PI * (off / std::f64::consts::PI).round()).abs();
+        if half <= std::f64::consts::FRAC_PI_4 {
+            return;
+        }
+        let heading = x[3].atan2(x[2]);
+        for g in &mut self.imm.modes {
+            g.x[I_PSI] = heading;
+        }
+        self.size_m.swap(0, 1);
+        self.size_var.swap(0, 1);
+        self.face_hits.swap(0, 1);
+        if let Some(a) = self.anchor_lw_m.as_mut() {
+            a.swap(0, 1);
+        }
+    }
+
     fn is_finite(&self) -> bool {
         self.imm
             .modes
@@ -1034,6 +1063,7 @@ impl Tracker {
         let [vx, vy] = cfg.lidar.viewpoint_base_m;
         let view = [pe.x_m + vc * vx - vs * vy, pe.y_m + vs * vx + vc * vy];
         for t in &mut self.tracks {
+            t.align_with_motion(cfg.class_min_speed_mps, cfg.align_max_direction_std_rad);
             t.reanchor(view);
         }
         let lin = |shape: &Shape, psi: f64, j: usize, x: &Vector6<f64>| {

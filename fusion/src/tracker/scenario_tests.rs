@@ -906,3 +906,43 @@ fn parts_split_by_the_sweep_seam_are_joined() {
     assert!((t.vx_mps - 15.0).abs() < 0.5, "{t:?}");
     assert!(t.shape.width_m > 1.5, "{t:?}");
 }
+
+/// A van seen only end-on, half of its rear face visible (1.1 m across, 0.1 m deep, 2.4 m
+/// tall: a box small enough to be born without a heading guess), driving away along the face's
+/// normal at 6.5 m/s: once its velocity is known the track heads where it moves (its length axis
+/// along the motion, the face as its width), and it is a vehicle whose centre lies behind the
+/// face.
+#[test]
+fn a_face_seen_end_on_heads_along_the_motion() {
+    let Ok(mut tracker) = Tracker::new(TrackerConfig::default()) else {
+        panic!("config")
+    };
+    let face_x = |t_s: f64| 10.0 + 6.5 * t_s;
+    for k in 0..40i64 {
+        let t = k as f64 * 0.1;
+        let ego = EgoState {
+            stamp_ns: k * 100 * MS,
+            ..Default::default()
+        };
+        let face = Box3 {
+            x_m: face_x(t),
+            y_m: 0.0,
+            z_m: 1.2,
+            yaw_rad: std::f64::consts::FRAC_PI_2,
+            length_m: 1.1,
+            width_m: 0.1,
+            height_m: 2.4,
+        };
+        tracker.update_lidar(k * 100 * MS, &ego, &[face]);
+    }
+    let tracks = tracker.tracks();
+    assert_eq!(tracks.len(), 1, "{tracks:?}");
+    let t = &tracks[0];
+    assert!(wrap_angle_rad(2.0 * t.shape.yaw_rad).abs() < 0.2, "{t:?}");
+    assert!(
+        matches!(t.class, ObjectClass::Car | ObjectClass::Truck),
+        "{t:?}"
+    );
+    assert!(t.shape.length_m > t.shape.width_m, "{t:?}");
+    assert!(t.shape.x_m > face_x(3.9) + 1.0, "{t:?}");
+}
