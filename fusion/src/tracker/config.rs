@@ -269,6 +269,9 @@ pub struct TrackerConfig {
     pub delete_existence: f64,
     /// A confirmed track is deleted after this long without a position update, s.
     pub max_coast_confirmed_s: f64,
+    /// A confirmed track hidden behind a nearer one (see `Tracker`'s occlusion test) is
+    /// deleted after this long without a position update, s.
+    pub max_coast_occluded_s: f64,
     /// A tentative track is deleted after this long without a position update, s.
     pub max_coast_tentative_s: f64,
     /// Upper clamp of the existence probability.
@@ -306,6 +309,7 @@ impl Default for TrackerConfig {
             align_max_direction_std_rad: 0.05,
             delete_existence: 0.05,
             max_coast_confirmed_s: 1.0,
+            max_coast_occluded_s: 3.0,
             max_coast_tentative_s: 0.35,
             max_existence: 0.999,
             lidar: LidarConfig::default(),
@@ -392,6 +396,7 @@ impl TrackerConfig {
         )?;
         prob("delete_existence", self.delete_existence)?;
         pos("max_coast_confirmed_s", self.max_coast_confirmed_s)?;
+        pos("max_coast_occluded_s", self.max_coast_occluded_s)?;
         pos("max_coast_tentative_s", self.max_coast_tentative_s)?;
         prob("max_existence", self.max_existence)?;
         let l = &self.lidar;

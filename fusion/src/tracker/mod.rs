@@ -183,6 +183,9 @@ struct TrackInternal {
     birth_point: Option<([f64; 2], StampNs)>,
     /// Longest footprint side of any LiDAR box the track took, m.
     max_extent_m: f64,
+    /// Hidden from the LiDAR behind a nearer confirmed track at the last sweep: sensors are
+    /// not expected to see it (no miss evidence), and it may coast longer.
+    occluded: bool,
 }
 
 /// A box extent at least this fraction of the expected one shows the whole face.
@@ -507,7 +510,9 @@ impl Tracker {
         let mut confirmations = 0;
         for t in &mut self.tracks {
             let coast_s = (now - t.last_position_update_ns) as f64 * 1e-9;
-            let max_coast = if t.status == TrackStatus::Confirmed {
+            let max_coast = if t.status == TrackStatus::Confirmed && t.occluded {
+                cfg.max_coast_occluded_s
+            } else if t.status == TrackStatus::Confirmed {
                 cfg.max_coast_confirmed_s
             } else {
                 cfg.max_coast_tentative_s
@@ -755,7 +760,7 @@ impl Tracker {
                     }
                 }
                 None => {
-                    if in_view(&shape, &g.x) {
+                    if in_view(&shape, &g.x) && !t.occluded {
                         t.existence =
                             existence_update(t.existence, stats.detection_probability, None);
                     }
@@ -773,6 +778,53 @@ impl Tracker {
         self.tracks
             .iter()
             .map(|t| (t.imm.combined(), t.shape()))
+            .collect()
+    }
+
+    /// Which tracks a nearer confirmed track hides from the viewpoint `view` (`odom`, m): the
+    /// bearing of the track's centre lies inside the nearer track's footprint as seen from
+    /// `view` (its corners' bearings), and that footprint's nearest corner is nearer than the
+    /// track's own nearest possible point (centre range minus half its diagonal).
+    fn occlusions(&self, views: &[TrackView], view: [f64; 2]) -> Vec<bool> {
+        // Per confirmed track: centre bearing and the corners' bearings and nearest range.
+        let footprint = |(g, shape): &TrackView| {
+            let (s, c) = g.x[I_PSI].sin_cos();
+            let (hl, hw) = (0.5 * shape.length_m, 0.5 * shape.width_m);
+            [(1.0, 1.0), (1.0, -1.0), (-1.0, 1.0), (-1.0, -1.0)].map(|(u, v)| {
+                let x = g.x[0] + u * hl * c - v * hw * s - view[0];
+                let y = g.x[1] + u * hl * s + v * hw * c - view[1];
+                (y.atan2(x), x.hypot(y))
+            })
+        };
+        let occluders: Vec<(usize, [(f64, f64); 4])> = self
+            .tracks
+            .iter()
+            .zip(views)
+            .enumerate()
+            .filter(|(_, (t, _))| t.status == TrackStatus::Confirmed)
+            .map(|(i, (_, v))| (i, footprint(v)))
+            .collect();
+        views
+            .iter()
+            .enumerate()
+            .map(|(i, (g, shape))| {
+                let (dx, dy) = (g.x[0] - view[0], g.x[1] - view[1]);
+                let bearing = dy.atan2(dx);
+                let near_i = dx.hypot(dy) - 0.5 * shape.length_m.hypot(shape.width_m);
+                occluders.iter().any(|(j, corners)| {
+                    if *j == i {
+                        return false;
+                    }
+                    let (mut lo, mut hi, mut near) = (f64::MAX, f64::MIN, f64::MAX);
+                    for &(b, r) in corners {
+                        let rel = wrap_angle_rad(b - bearing);
+                        lo = lo.min(rel);
+                        hi = hi.max(rel);
+                        near = near.min(r);
+                    }
+                    lo < 0.0 && hi > 0.0 && hi - lo < std::f64::consts::PI && near < near_i
+                })
+            })
             .collect()
     }
 
@@ -1005,6 +1057,7 @@ impl Tracker {
             anchor_lw_m: None,
             birth_point: None,
             max_extent_m: 0.0,
+            occluded: false,
         });
     }
 
@@ -1075,6 +1128,10 @@ impl Tracker {
             (x[0] - pe.x_m).hypot(x[1] - pe.y_m) <= cfg.lidar.max_range_m
         };
         let views = self.views();
+        let occluded = self.occlusions(&views, view);
+        for (t, o) in self.tracks.iter_mut().zip(occluded) {
+            t.occluded = o;
+        }
         let candidates = self.lidar_candidates(&views, &pe, &boxes, &dts);
         let mut outcome = self.associate(
             Sensor::Lidar,

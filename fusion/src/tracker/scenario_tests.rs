@@ -946,3 +946,45 @@ fn a_face_seen_end_on_heads_along_the_motion() {
     assert!(t.shape.length_m > t.shape.width_m, "{t:?}");
     assert!(t.shape.x_m > face_x(3.9) + 1.0, "{t:?}");
 }
+
+/// A parked car hidden behind a nearer one is not missed by the sensors: its track coasts
+/// through the occlusion (up to `max_coast_occluded_s`), while an unoccluded car that stops
+/// being seen is deleted after `max_coast_confirmed_s`.
+#[test]
+fn an_occluded_track_coasts_an_unseen_one_is_deleted() {
+    let Ok(mut tracker) = Tracker::new(TrackerConfig::default()) else {
+        panic!("config")
+    };
+    let car = |x: f64, y: f64| Box3 {
+        x_m: x,
+        y_m: y,
+        z_m: 0.75,
+        yaw_rad: 0.0,
+        length_m: 4.5,
+        width_m: 1.8,
+        height_m: 1.5,
+    };
+    for k in 0..45i64 {
+        let ego = EgoState {
+            stamp_ns: k * 100 * MS,
+            ..Default::default()
+        };
+        // All three seen for 2 s; then the far car behind the near one and the car to the
+        // side are no longer seen.
+        let boxes = if k < 20 {
+            vec![car(10.0, 0.0), car(20.0, 0.0), car(15.0, 10.0)]
+        } else {
+            vec![car(10.0, 0.0)]
+        };
+        tracker.update_lidar(k * 100 * MS, &ego, &boxes);
+    }
+    let tracks = tracker.tracks();
+    let near = |x: f64, y: f64| {
+        tracks
+            .iter()
+            .any(|t| (t.shape.x_m - x).hypot(t.shape.y_m - y) < 1.0)
+    };
+    assert!(near(10.0, 0.0), "{tracks:?}");
+    assert!(near(20.0, 0.0), "the hidden car coasts: {tracks:?}");
+    assert!(!near(15.0, 10.0), "the unseen car is gone: {tracks:?}");
+}
