@@ -786,23 +786,30 @@ impl Tracker {
     /// `view` (its corners' bearings), and that footprint's nearest corner is nearer than the
     /// track's own nearest possible point (centre range minus half its diagonal).
     fn occlusions(&self, views: &[TrackView], view: [f64; 2]) -> Vec<bool> {
-        // Per confirmed track: centre bearing and the corners' bearings and nearest range.
-        let footprint = |(g, shape): &TrackView| {
-            let (s, c) = g.x[I_PSI].sin_cos();
-            let (hl, hw) = (0.5 * shape.length_m, 0.5 * shape.width_m);
-            [(1.0, 1.0), (1.0, -1.0), (-1.0, 1.0), (-1.0, -1.0)].map(|(u, v)| {
-                let x = g.x[0] + u * hl * c - v * hw * s - view[0];
-                let y = g.x[1] + u * hl * s + v * hw * c - view[1];
-                (y.atan2(x), x.hypot(y))
-            })
-        };
-        let occluders: Vec<(usize, [(f64, f64); 4])> = self
+        // Per confirmed track: its centre's bearing, its corners' bearings relative to that
+        // (lowest and highest) and its nearest corner's range. A footprint spanning half a turn
+        // or more surrounds the viewpoint and hides nothing.
+        let occluders: Vec<(usize, f64, f64, f64, f64)> = self
             .tracks
             .iter()
             .zip(views)
             .enumerate()
             .filter(|(_, (t, _))| t.status == TrackStatus::Confirmed)
-            .map(|(i, (_, v))| (i, footprint(v)))
+            .filter_map(|(i, (_, (g, shape)))| {
+                let centre = (g.x[1] - view[1]).atan2(g.x[0] - view[0]);
+                let (s, c) = g.x[I_PSI].sin_cos();
+                let (hl, hw) = (0.5 * shape.length_m, 0.5 * shape.width_m);
+                let (mut lo, mut hi, mut near) = (f64::MAX, f64::MIN, f64::MAX);
+                for (u, v) in [(1.0, 1.0), (1.0, -1.0), (-1.0, 1.0), (-1.0, -1.0)] {
+                    let x = g.x[0] + u * hl * c - v * hw * s - view[0];
+                    let y = g.x[1] + u * hl * s + v * hw * c - view[1];
+                    let rel = wrap_angle_rad(y.atan2(x) - centre);
+                    lo = lo.min(rel);
+                    hi = hi.max(rel);
+                    near = near.min(x.hypot(y));
+                }
+                (hi - lo < std::f64::consts::PI).then_some((i, centre, lo, hi, near))
+            })
             .collect();
         views
             .iter()
@@ -811,18 +818,9 @@ impl Tracker {
                 let (dx, dy) = (g.x[0] - view[0], g.x[1] - view[1]);
                 let bearing = dy.atan2(dx);
                 let near_i = dx.hypot(dy) - 0.5 * shape.length_m.hypot(shape.width_m);
-                occluders.iter().any(|(j, corners)| {
-                    if *j == i {
-                        return false;
-                    }
-                    let (mut lo, mut hi, mut near) = (f64::MAX, f64::MIN, f64::MAX);
-                    for &(b, r) in corners {
-                        let rel = wrap_angle_rad(b - bearing);
-                        lo = lo.min(rel);
-                        hi = hi.max(rel);
-                        near = near.min(r);
-                    }
-                    lo < 0.0 && hi > 0.0 && hi - lo < std::f64::consts::PI && near < near_i
+                occluders.iter().any(|&(j, centre, lo, hi, near)| {
+                    let rel = wrap_angle_rad(bearing - centre);
+                    j != i && near < near_i && lo < rel && rel < hi
                 })
             })
             .collect()
