@@ -149,11 +149,16 @@ pub fn assert_same_json(a: &Value, b: &Value, path: &str) {
 /// simulator's is its world frame). Only ground truth and tracks within `roi_m` of the ego are
 /// scored.
 pub fn frames_jsonl(report: &edgefuse_fusion_node::runner::RunReport, roi_m: f64) -> String {
-    use edgefuse_fusion_node::score::{frames, Obj};
+    scored_frames_jsonl(&edgefuse_fusion_node::score::frames(report, roi_m))
+}
+
+/// Scored frames (see [`frames_jsonl`]) as JSON lines for `score_tracking.py`.
+pub fn scored_frames_jsonl(frames: &[edgefuse_fusion_node::score::ScoredFrame]) -> String {
+    use edgefuse_fusion_node::score::Obj;
     use serde_json::json;
     let obj = |o: &Obj| json!({"id": o.id, "x": o.x_m, "y": o.y_m, "vx": o.vx_mps, "vy": o.vy_mps});
     let mut out = String::new();
-    for f in frames(report, roi_m) {
+    for f in frames {
         let line = json!({
             "stamp_ns": f.stamp_ns,
             "truth": f.truth.iter().map(obj).collect::<Vec<_>>(),
@@ -165,4 +170,13 @@ pub fn frames_jsonl(report: &edgefuse_fusion_node::runner::RunReport, roi_m: f64
         out.push('\n');
     }
     out
+}
+
+/// LiDAR points returned from each ground-truth object of a built-in drive, per sweep stamp and
+/// object id, from the simulator's own sweeps (see `edgefuse_sim::lidar_points_per_actor`).
+pub fn lidar_points(
+    scenario: &str,
+) -> Result<std::collections::BTreeMap<i64, std::collections::BTreeMap<u64, u32>>> {
+    let def = edgefuse_sim::builtin_scenario(scenario)?;
+    Ok(edgefuse_sim::lidar_points_per_actor(&def)?)
 }

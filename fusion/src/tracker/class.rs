@@ -75,7 +75,19 @@ impl ClassEvidence {
     /// car-sized box does not fit a pedestrian.
     pub fn add_size(&mut self, l_m: f64, w_m: f64, h_m: f64) {
         let (a, b) = if l_m >= w_m { (l_m, w_m) } else { (w_m, l_m) };
-        let obs = [a, b, h_m];
+        self.add_extents([a, b, h_m]);
+    }
+
+    /// LiDAR box extents of a moving object measured along its direction of motion and across
+    /// it, and its height, m: road users move along their length, so the extent across the
+    /// motion is seen against the class's width (a 2 m face moving along its normal is the end
+    /// of a vehicle, not a cyclist). Same likelihood as [`ClassEvidence::add_size`] otherwise.
+    pub fn add_size_along_motion(&mut self, along_m: f64, across_m: f64, h_m: f64) {
+        self.add_extents([along_m, across_m, h_m]);
+    }
+
+    /// `obs` = (extent along the length, along the width, height), m.
+    fn add_extents(&mut self, obs: [f64; 3]) {
         for k in ObjectClass::ALL {
             let ll = match size_prior(k) {
                 Some((mean, std)) => obs
@@ -163,6 +175,29 @@ mod tests {
             p.add_size(0.5, 0.6, 1.75);
         }
         assert_eq!(p.fused(), ObjectClass::Pedestrian);
+    }
+
+    #[test]
+    fn a_face_across_the_motion_is_a_vehicle_not_a_cyclist() {
+        // The end face of a van moving along its normal: 2 m across, 0.1 m along, 2.3 m tall.
+        // Unordered, it fits a cyclist seen from the side; against the motion it cannot.
+        let mut unordered = ClassEvidence::new();
+        let mut along = ClassEvidence::new();
+        for _ in 0..10 {
+            unordered.add_size(2.0, 0.1, 2.3);
+            along.add_size_along_motion(0.1, 2.0, 2.3);
+        }
+        assert_eq!(unordered.fused(), ObjectClass::Cyclist);
+        assert!(matches!(
+            along.fused(),
+            ObjectClass::Truck | ObjectClass::Car
+        ));
+        // A cyclist seen from the side moves along its long extent: still a cyclist.
+        let mut cyclist = ClassEvidence::new();
+        for _ in 0..10 {
+            cyclist.add_size_along_motion(1.8, 0.1, 1.7);
+        }
+        assert_eq!(cyclist.fused(), ObjectClass::Cyclist);
     }
 
     #[test]

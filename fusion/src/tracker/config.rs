@@ -95,6 +95,10 @@ pub struct LidarConfig {
     pub max_range_m: f64,
     /// Existence probability of a track born from an unassociated box.
     pub birth_existence: f64,
+    /// Two boxes near one moving track, seen at times far enough apart that the track moved at
+    /// least this in between, are parts of its object when, moved to a common time with the
+    /// track's velocity, they are within this of each other: the clustering's tolerance, m.
+    pub part_gap_m: f64,
 }
 
 impl Default for LidarConfig {
@@ -112,6 +116,7 @@ impl Default for LidarConfig {
             clutter_density_per_m2: 1e-3,
             max_range_m: 60.0,
             birth_existence: 0.3,
+            part_gap_m: 0.5,
         }
     }
 }
@@ -251,10 +256,22 @@ pub struct TrackerConfig {
     pub small_object_max_speed_mps: f64,
     /// See `small_object_max_speed_mps`, m.
     pub vehicle_min_extent_m: f64,
+    /// At or above this speed (m/s, with the velocity known to `confirm_max_velocity_std_mps`)
+    /// a LiDAR box's extents are taken along and across the direction of motion for the class
+    /// evidence (length and width), below it as an unordered pair.
+    pub class_min_speed_mps: f64,
+    /// A track at `class_min_speed_mps` or faster whose direction of motion is known to this
+    /// (velocity standard deviation over speed, rad) takes that direction as its heading when
+    /// its length axis lies nearer across the motion than along it (road users move along
+    /// their length).
+    pub align_max_direction_std_rad: f64,
     /// Existence below which a track is deleted.
     pub delete_existence: f64,
     /// A confirmed track is deleted after this long without a position update, s.
     pub max_coast_confirmed_s: f64,
+    /// A confirmed track hidden behind a nearer one (see `Tracker`'s occlusion test) is
+    /// deleted after this long without a position update, s.
+    pub max_coast_occluded_s: f64,
     /// A tentative track is deleted after this long without a position update, s.
     pub max_coast_tentative_s: f64,
     /// Upper clamp of the existence probability.
@@ -288,8 +305,11 @@ impl Default for TrackerConfig {
             confirm_max_velocity_std_mps: 1.0,
             small_object_max_speed_mps: 7.0,
             vehicle_min_extent_m: 1.2,
+            class_min_speed_mps: 2.0,
+            align_max_direction_std_rad: 0.05,
             delete_existence: 0.05,
             max_coast_confirmed_s: 1.0,
+            max_coast_occluded_s: 3.0,
             max_coast_tentative_s: 0.35,
             max_existence: 0.999,
             lidar: LidarConfig::default(),
@@ -369,8 +389,14 @@ impl TrackerConfig {
             self.small_object_max_speed_mps,
         )?;
         pos("vehicle_min_extent_m", self.vehicle_min_extent_m)?;
+        pos("class_min_speed_mps", self.class_min_speed_mps)?;
+        pos(
+            "align_max_direction_std_rad",
+            self.align_max_direction_std_rad,
+        )?;
         prob("delete_existence", self.delete_existence)?;
         pos("max_coast_confirmed_s", self.max_coast_confirmed_s)?;
+        pos("max_coast_occluded_s", self.max_coast_occluded_s)?;
         pos("max_coast_tentative_s", self.max_coast_tentative_s)?;
         prob("max_existence", self.max_existence)?;
         let l = &self.lidar;
@@ -382,6 +408,7 @@ impl TrackerConfig {
         pos("lidar.clutter_density_per_m2", l.clutter_density_per_m2)?;
         pos("lidar.max_range_m", l.max_range_m)?;
         prob("lidar.birth_existence", l.birth_existence)?;
+        pos("lidar.part_gap_m", l.part_gap_m)?;
         let r = &self.radar;
         pos("radar.range_std_m", r.range_std_m)?;
         pos("radar.azimuth_std_rad", r.azimuth_std_rad)?;

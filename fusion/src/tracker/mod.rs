@@ -183,6 +183,9 @@ struct TrackInternal {
     birth_point: Option<([f64; 2], StampNs)>,
     /// Longest footprint side of any LiDAR box the track took, m.
     max_extent_m: f64,
+    /// Hidden from the LiDAR behind a nearer confirmed track at the last sweep: sensors are
+    /// not expected to see it (no miss evidence), and it may coast longer.
+    occluded: bool,
 }
 
 /// A box extent at least this fraction of the expected one shows the whole face.
@@ -253,6 +256,35 @@ impl TrackInternal {
         }
     }
 
+    /// Road users move along their length: when a track moving at `min_speed_mps` or faster,
+    /// its direction of motion known to `max_direction_std_rad`, has its length axis nearer
+    /// across its velocity than along it (a heading taken from a face seen end-on, say), the
+    /// heading becomes the direction of motion and the length and width statistics swap.
+    fn align_with_motion(&mut self, min_speed_mps: f64, max_direction_std_rad: f64) {
+        let x = self.imm.combined().x;
+        let speed = x[2].hypot(x[3]);
+        // The direction of motion's standard deviation is about the velocity's over the speed.
+        if speed < min_speed_mps || self.velocity_std_mps() > max_direction_std_rad * speed {
+            return;
+        }
+        let off = wrap_angle_rad(x[I_PSI] - x[3].atan2(x[2]));
+        // The heading's distance to the motion modulo pi, in [0, pi/2].
+        let half = (off - std::f64::consts::PI * (off / std::f64::consts::PI).round()).abs();
+        if half <= std::f64::consts::FRAC_PI_4 {
+            return;
+        }
+        let heading = x[3].atan2(x[2]);
+        for g in &mut self.imm.modes {
+            g.x[I_PSI] = heading;
+        }
+        self.size_m.swap(0, 1);
+        self.size_var.swap(0, 1);
+        self.face_hits.swap(0, 1);
+        if let Some(a) = self.anchor_lw_m.as_mut() {
+            a.swap(0, 1);
+        }
+    }
+
     fn is_finite(&self) -> bool {
         self.imm
             .modes
@@ -271,6 +303,40 @@ impl TrackInternal {
         let p = self.imm.combined().p;
         p[(2, 2)].max(p[(3, 3)]).max(0.0).sqrt()
     }
+}
+
+/// Footprint corners of `b` (in `base_link` of the ego pose `pe`) in `odom`, m.
+fn odom_corners(pe: &Planar, b: &Box3) -> [[f64; 2]; 4] {
+    let (s, c) = pe.yaw_rad.sin_cos();
+    let (bs, bc) = b.yaw_rad.sin_cos();
+    let (hl, hw) = (0.5 * b.length_m, 0.5 * b.width_m);
+    [(1.0, 1.0), (1.0, -1.0), (-1.0, 1.0), (-1.0, -1.0)].map(|(u, v)| {
+        let x = b.x_m + u * hl * bc - v * hw * bs;
+        let y = b.y_m + u * hl * bs + v * hw * bc;
+        [pe.x_m + c * x - s * y, pe.y_m + s * x + c * y]
+    })
+}
+
+/// The largest separation (m) of two rectangles (corners `a` with heading `yaw_a`, corners `b`
+/// with heading `yaw_b`) along the four axes of their sides: 0 when they overlap, otherwise a
+/// lower bound of their distance, exact when the nearest features face each other
+/// (separating-axis theorem).
+fn rect_gap_m(a: &[[f64; 2]; 4], yaw_a: f64, b: &[[f64; 2]; 4], yaw_b: f64) -> f64 {
+    let mut gap = 0.0_f64;
+    for yaw in [yaw_a, yaw_b] {
+        for axis in [yaw, yaw + std::f64::consts::FRAC_PI_2] {
+            let (s, c) = axis.sin_cos();
+            let span = |r: &[[f64; 2]; 4]| {
+                r.iter().fold((f64::MAX, f64::MIN), |(lo, hi), p| {
+                    let v = c * p[0] + s * p[1];
+                    (lo.min(v), hi.max(v))
+                })
+            };
+            let ((alo, ahi), (blo, bhi)) = (span(a), span(b));
+            gap = gap.max(blo - ahi).max(alo - bhi);
+        }
+    }
+    gap
 }
 
 /// Scalar Kalman update of `(x, var)` with measurement `z` of variance `r`.
@@ -444,7 +510,9 @@ impl Tracker {
         let mut confirmations = 0;
         for t in &mut self.tracks {
             let coast_s = (now - t.last_position_update_ns) as f64 * 1e-9;
-            let max_coast = if t.status == TrackStatus::Confirmed {
+            let max_coast = if t.status == TrackStatus::Confirmed && t.occluded {
+                cfg.max_coast_occluded_s
+            } else if t.status == TrackStatus::Confirmed {
                 cfg.max_coast_confirmed_s
             } else {
                 cfg.max_coast_tentative_s
@@ -692,7 +760,7 @@ impl Tracker {
                     }
                 }
                 None => {
-                    if in_view(&shape, &g.x) {
+                    if in_view(&shape, &g.x) && !t.occluded {
                         t.existence =
                             existence_update(t.existence, stats.detection_probability, None);
                     }
@@ -710,6 +778,51 @@ impl Tracker {
         self.tracks
             .iter()
             .map(|t| (t.imm.combined(), t.shape()))
+            .collect()
+    }
+
+    /// Which tracks a nearer confirmed track hides from the viewpoint `view` (`odom`, m): the
+    /// bearing of the track's centre lies inside the nearer track's footprint as seen from
+    /// `view` (its corners' bearings), and that footprint's nearest corner is nearer than the
+    /// track's own nearest possible point (centre range minus half its diagonal).
+    fn occlusions(&self, views: &[TrackView], view: [f64; 2]) -> Vec<bool> {
+        // Per confirmed track: its centre's bearing, its corners' bearings relative to that
+        // (lowest and highest) and its nearest corner's range. A footprint spanning half a turn
+        // or more surrounds the viewpoint and hides nothing.
+        let occluders: Vec<(usize, f64, f64, f64, f64)> = self
+            .tracks
+            .iter()
+            .zip(views)
+            .enumerate()
+            .filter(|(_, (t, _))| t.status == TrackStatus::Confirmed)
+            .filter_map(|(i, (_, (g, shape)))| {
+                let centre = (g.x[1] - view[1]).atan2(g.x[0] - view[0]);
+                let (s, c) = g.x[I_PSI].sin_cos();
+                let (hl, hw) = (0.5 * shape.length_m, 0.5 * shape.width_m);
+                let (mut lo, mut hi, mut near) = (f64::MAX, f64::MIN, f64::MAX);
+                for (u, v) in [(1.0, 1.0), (1.0, -1.0), (-1.0, 1.0), (-1.0, -1.0)] {
+                    let x = g.x[0] + u * hl * c - v * hw * s - view[0];
+                    let y = g.x[1] + u * hl * s + v * hw * c - view[1];
+                    let rel = wrap_angle_rad(y.atan2(x) - centre);
+                    lo = lo.min(rel);
+                    hi = hi.max(rel);
+                    near = near.min(x.hypot(y));
+                }
+                (hi - lo < std::f64::consts::PI).then_some((i, centre, lo, hi, near))
+            })
+            .collect();
+        views
+            .iter()
+            .enumerate()
+            .map(|(i, (g, shape))| {
+                let (dx, dy) = (g.x[0] - view[0], g.x[1] - view[1]);
+                let bearing = dy.atan2(dx);
+                let near_i = dx.hypot(dy) - 0.5 * shape.length_m.hypot(shape.width_m);
+                occluders.iter().any(|&(j, centre, lo, hi, near)| {
+                    let rel = wrap_angle_rad(bearing - centre);
+                    j != i && near < near_i && lo < rel && rel < hi
+                })
+            })
             .collect()
     }
 
@@ -942,6 +1055,7 @@ impl Tracker {
             anchor_lw_m: None,
             birth_point: None,
             max_extent_m: 0.0,
+            occluded: false,
         });
     }
 
@@ -989,6 +1103,7 @@ impl Tracker {
             y_m: ego.y_m,
             yaw_rad: ego.yaw_rad,
         };
+        self.join_seam_parts(&pe, &mut boxes, &mut dts);
         let stats = SensorStats {
             detection_probability: cfg.lidar.detection_probability,
             clutter_density: cfg.lidar.clutter_density_per_m2,
@@ -999,6 +1114,7 @@ impl Tracker {
         let [vx, vy] = cfg.lidar.viewpoint_base_m;
         let view = [pe.x_m + vc * vx - vs * vy, pe.y_m + vs * vx + vc * vy];
         for t in &mut self.tracks {
+            t.align_with_motion(cfg.class_min_speed_mps, cfg.align_max_direction_std_rad);
             t.reanchor(view);
         }
         let lin = |shape: &Shape, psi: f64, j: usize, x: &Vector6<f64>| {
@@ -1010,6 +1126,10 @@ impl Tracker {
             (x[0] - pe.x_m).hypot(x[1] - pe.y_m) <= cfg.lidar.max_range_m
         };
         let views = self.views();
+        let occluded = self.occlusions(&views, view);
+        for (t, o) in self.tracks.iter_mut().zip(occluded) {
+            t.occluded = o;
+        }
         let candidates = self.lidar_candidates(&views, &pe, &boxes, &dts);
         let mut outcome = self.associate(
             Sensor::Lidar,
@@ -1050,7 +1170,31 @@ impl Tracker {
                 t.size_updates += 1;
                 scalar_update(&mut t.z_m, &mut t.z_var, b.z_m, cfg.lidar.z_std_m.powi(2));
                 t.z_var += 0.02 * 0.02;
-                t.class.add_size(t.size_m[0], t.size_m[1], t.size_m[2]);
+                // A moving object's box against its direction of motion, else its (unordered)
+                // smoothed size.
+                let g = t.imm.combined();
+                let (vx, vy) = (g.x[2], g.x[3]);
+                let speed = vx.hypot(vy);
+                if speed >= cfg.class_min_speed_mps
+                    && t.velocity_std_mps() <= cfg.confirm_max_velocity_std_mps
+                {
+                    let (ux, uy) = (vx / speed, vy / speed);
+                    let (lo, hi) = odom_corners(&pe, b).iter().fold(
+                        ([f64::MAX; 2], [f64::MIN; 2]),
+                        |(mut lo, mut hi), p| {
+                            let q = [ux * p[0] + uy * p[1], -uy * p[0] + ux * p[1]];
+                            for k in 0..2 {
+                                lo[k] = lo[k].min(q[k]);
+                                hi[k] = hi[k].max(q[k]);
+                            }
+                            (lo, hi)
+                        },
+                    );
+                    t.class
+                        .add_size_along_motion(hi[0] - lo[0], hi[1] - lo[1], t.size_m[2]);
+                } else {
+                    t.class.add_size(t.size_m[0], t.size_m[1], t.size_m[2]);
+                }
                 if t.velocity_std_mps() <= 1.5 {
                     let x = t.imm.combined().x;
                     t.class.add_speed(x[2].hypot(x[3]));
@@ -1142,6 +1286,117 @@ impl Tracker {
             }
         }
         self.manage(now);
+    }
+
+    /// Joins the parts of one moving object that the sweep saw at different times (an object
+    /// straddling the sweep's seam is seen half at its start and half one period later, where
+    /// it has moved on: two clusters). For each track whose velocity is known (standard
+    /// deviation at most `confirm_max_velocity_std_mps`), the boxes near its predicted position
+    /// are moved to a common time with its velocity; two of them seen far enough apart in time
+    /// that the track moved at least `lidar.part_gap_m` in between (so the clustering could not
+    /// join them), and then within `lidar.part_gap_m` of each other, become one box: the
+    /// union, in the larger box's axes and at its time.
+    fn join_seam_parts(&self, pe: &Planar, boxes: &mut Vec<Box3>, dts: &mut Vec<f64>) {
+        let max_gap = self.cfg.lidar.part_gap_m;
+        let (dt_lo, dt_hi) = dts
+            .iter()
+            .fold((f64::MAX, f64::MIN), |(lo, hi), &d| (lo.min(d), hi.max(d)));
+        if boxes.len() < 2 || dt_hi - dt_lo <= 0.0 {
+            return;
+        }
+        let (s, c) = pe.yaw_rad.sin_cos();
+        let to_odom = |b: &Box3| {
+            [
+                pe.x_m + c * b.x_m - s * b.y_m,
+                pe.y_m + s * b.x_m + c * b.y_m,
+            ]
+        };
+        let centres: Vec<[f64; 2]> = boxes.iter().map(to_odom).collect();
+        let half_diag = |b: &Box3| 0.5 * b.length_m.hypot(b.width_m);
+        let mut gone = vec![false; boxes.len()];
+        for t in &self.tracks {
+            if t.velocity_std_mps() > self.cfg.confirm_max_velocity_std_mps {
+                continue;
+            }
+            let g = t.imm.combined();
+            let (vx, vy) = (g.x[2], g.x[3]);
+            let speed = vx.hypot(vy);
+            if speed * (dt_hi - dt_lo) < max_gap {
+                continue;
+            }
+            let shape = t.shape();
+            let reach = 0.5 * shape.length_m.hypot(shape.width_m) + max_gap;
+            let near: Vec<usize> = (0..boxes.len())
+                .filter(|&j| {
+                    let p = [g.x[0] + vx * dts[j], g.x[1] + vy * dts[j]];
+                    !gone[j]
+                        && (centres[j][0] - p[0]).hypot(centres[j][1] - p[1])
+                            <= reach + half_diag(&boxes[j])
+                })
+                .collect();
+            for (n, &a) in near.iter().enumerate() {
+                for &b in &near[n + 1..] {
+                    if gone[a] || gone[b] || speed * (dts[b] - dts[a]).abs() < max_gap {
+                        continue;
+                    }
+                    // The larger box is the base; the other is moved to its time.
+                    let (keep, other) = if boxes[a].length_m * boxes[a].width_m
+                        >= boxes[b].length_m * boxes[b].width_m
+                    {
+                        (a, b)
+                    } else {
+                        (b, a)
+                    };
+                    let shift = [vx * (dts[keep] - dts[other]), vy * (dts[keep] - dts[other])];
+                    let pk = odom_corners(pe, &boxes[keep]);
+                    let po =
+                        odom_corners(pe, &boxes[other]).map(|p| [p[0] + shift[0], p[1] + shift[1]]);
+                    let yaw_k = boxes[keep].yaw_rad + pe.yaw_rad;
+                    let yaw_o = boxes[other].yaw_rad + pe.yaw_rad;
+                    if rect_gap_m(&pk, yaw_k, &po, yaw_o) > max_gap {
+                        continue;
+                    }
+                    // The union in the base box's axes, back in `base_link`.
+                    let (ys, yc) = yaw_k.sin_cos();
+                    let (mut lo, mut hi) = ([f64::MAX; 2], [f64::MIN; 2]);
+                    for p in pk.iter().chain(&po) {
+                        let q = [yc * p[0] + ys * p[1], -ys * p[0] + yc * p[1]];
+                        for k in 0..2 {
+                            lo[k] = lo[k].min(q[k]);
+                            hi[k] = hi[k].max(q[k]);
+                        }
+                    }
+                    let mid = [0.5 * (lo[0] + hi[0]), 0.5 * (lo[1] + hi[1])];
+                    let centre = [yc * mid[0] - ys * mid[1], ys * mid[0] + yc * mid[1]];
+                    let (dx, dy) = (centre[0] - pe.x_m, centre[1] - pe.y_m);
+                    let (kb, ob) = (boxes[keep], boxes[other]);
+                    let bottom = (kb.z_m - 0.5 * kb.height_m).min(ob.z_m - 0.5 * ob.height_m);
+                    let top = (kb.z_m + 0.5 * kb.height_m).max(ob.z_m + 0.5 * ob.height_m);
+                    boxes[keep] = Box3 {
+                        x_m: c * dx + s * dy,
+                        y_m: -s * dx + c * dy,
+                        z_m: 0.5 * (bottom + top),
+                        yaw_rad: kb.yaw_rad,
+                        length_m: hi[0] - lo[0],
+                        width_m: hi[1] - lo[1],
+                        height_m: top - bottom,
+                    };
+                    gone[other] = true;
+                }
+            }
+        }
+        if gone.iter().any(|g| *g) {
+            let mut k = 0;
+            boxes.retain(|_| {
+                k += 1;
+                !gone[k - 1]
+            });
+            let mut k = 0;
+            dts.retain(|_| {
+                k += 1;
+                !gone[k - 1]
+            });
+        }
     }
 
     /// Two-point initialisation: a box no track took, near where a track born from a box in

@@ -6,7 +6,8 @@
 //! last one is an identity switch. MOTA = 1 - (misses + false positives + switches) / objects.
 //!
 //! Frames are built from a run report: our `odom` is aligned to the simulator's world by the
-//! first frame's ego poses, and only objects and tracks within `roi_m` of the ego are scored.
+//! first frame's ego poses, only cycles with recorded ground truth are scored, and only objects
+//! and tracks within `roi_m` of the ego.
 
 use std::collections::BTreeMap;
 
@@ -58,10 +59,32 @@ pub struct ScoredFrame {
 
 /// Frames of a run, aligned to the simulator's world by the first frame's ego poses.
 pub fn frames(report: &RunReport, roi_m: f64) -> Vec<ScoredFrame> {
+    frames_visible(report, roi_m, None)
+}
+
+/// Which ground-truth objects count: `seen(stamp_ns, id)` says whether any sensor could see
+/// object `id` in the cycle at `stamp_ns`; a track within `gate_m` of an unseen object and of
+/// no seen one is neither a match nor a false positive (a "don't care" object, as KITTI and
+/// MOTChallenge treat objects no sensor can see).
+pub struct Visibility<'a> {
+    /// Whether object `id` was visible at `stamp_ns`.
+    pub seen: &'a dyn Fn(i64, u64) -> bool,
+    /// Match gate, m.
+    pub gate_m: f64,
+}
+
+/// [`frames`] with the objects no sensor saw left out (see [`Visibility`]); `None` keeps all.
+pub fn frames_visible(
+    report: &RunReport,
+    roi_m: f64,
+    visibility: Option<&Visibility<'_>>,
+) -> Vec<ScoredFrame> {
     let mut out = Vec::new();
     let mut align: Option<(f64, f64, f64)> = None; // truth = R(dyaw) ours + t
     for f in &report.frames {
-        let (Some(ego), Some(truth_ego)) = (f.cycle.ego, f.ego_truth) else {
+        // A cycle without recorded ground truth (the radar-triggered cycles after the last
+        // sweep) cannot be scored: its tracks would all count as false positives.
+        let (Some(ego), Some(truth_ego), Some(truth)) = (f.cycle.ego, f.ego_truth, &f.truth) else {
             continue;
         };
         let (tx, ty, dyaw) = *align.get_or_insert_with(|| {
@@ -77,10 +100,8 @@ pub fn frames(report: &RunReport, roi_m: f64) -> Vec<ScoredFrame> {
         let to_truth = |x: f64, y: f64| (c * x - s * y + tx, s * x + c * y + ty);
         let rot = |vx: f64, vy: f64| (c * vx - s * vy, s * vx + c * vy);
         let (ex, ey) = to_truth(ego.x_m, ego.y_m);
-        let truth = f
-            .truth
+        let all_truth: Vec<Obj> = truth
             .iter()
-            .flatten()
             .filter(|o| {
                 (o.pose.pose.position.x - truth_ego.x_m)
                     .hypot(o.pose.pose.position.y - truth_ego.y_m)
@@ -94,7 +115,14 @@ pub fn frames(report: &RunReport, roi_m: f64) -> Vec<ScoredFrame> {
                 vy_mps: o.twist.twist.linear.y,
             })
             .collect();
-        let tracks = f
+        let stamp = f.cycle.stamp_ns;
+        let (truth, unseen): (Vec<Obj>, Vec<Obj>) = all_truth
+            .into_iter()
+            .partition(|o| visibility.is_none_or(|v| (v.seen)(stamp, o.id)));
+        let near = |objs: &[Obj], x: f64, y: f64, gate_m: f64| {
+            objs.iter().any(|o| (o.x_m - x).hypot(o.y_m - y) <= gate_m)
+        };
+        let tracks: Vec<Obj> = f
             .cycle
             .tracks
             .iter()
@@ -109,6 +137,11 @@ pub fn frames(report: &RunReport, roi_m: f64) -> Vec<ScoredFrame> {
                     vx_mps: vx,
                     vy_mps: vy,
                 }
+            })
+            .filter(|t| {
+                visibility.is_none_or(|v| {
+                    !near(&unseen, t.x_m, t.y_m, v.gate_m) || near(&truth, t.x_m, t.y_m, v.gate_m)
+                })
             })
             .collect();
         out.push(ScoredFrame {

@@ -131,6 +131,9 @@ pub struct LidarSweep {
     pub cloud: PointCloud2,
     /// Number of points.
     pub points: usize,
+    /// Points returned from each actor (indexed like `World::actors`): an actor with none was
+    /// invisible to the LiDAR in this sweep (occluded, out of range or between beams).
+    pub actor_points: Vec<u32>,
 }
 
 impl Lidar {
@@ -215,6 +218,7 @@ impl Lidar {
         let n_cols = self.columns.len();
         let mut data: Vec<u8> = Vec::with_capacity(n_cols * self.beams.len() * 20);
         let mut points = 0usize;
+        let mut actor_points = vec![0u32; world.actors.len()];
         let mut col_boxes: Vec<Obb> = Vec::with_capacity(32);
         let noise = Normal::new(0.0, self.def.range_noise_m.max(0.0)).ok();
         for j in 0..n_cols {
@@ -273,6 +277,12 @@ impl Lidar {
                     data.extend_from_slice(&v.to_le_bytes());
                 }
                 points += 1;
+                if let Some(n) = col_boxes
+                    .get(idx)
+                    .and_then(|b| actor_points.get_mut(b.actor))
+                {
+                    *n += 1;
+                }
             }
         }
         let field = |name: &str, offset: u32| PointField {
@@ -298,7 +308,11 @@ impl Lidar {
             data,
             is_dense: true,
         };
-        LidarSweep { cloud, points }
+        LidarSweep {
+            cloud,
+            points,
+            actor_points,
+        }
     }
 }
 

@@ -263,6 +263,50 @@ fn lidar_points_lie_on_surfaces_and_counts_in_range() {
     }
 }
 
+/// The points a sweep counts per actor are the points lying on that actor's surface, and the
+/// per-sweep counts of [`lidar_points_per_actor`] cover every ground-truth stamp; in the parking
+/// lot some parked cars are hidden behind their neighbours (no point at all).
+#[test]
+fn lidar_points_per_actor_are_the_points_on_each_actor() {
+    let def = builtin("parking");
+    let world = world_of(&def, 20.0);
+    let mut lidar = Lidar::new(&def.sensors.lidar, None, 5);
+    let base_from_lidar = sensors::base_from_mount(&def.sensors.lidar.mount);
+    let t0 = 6.0;
+    let sweep = lidar.sweep(&world, t0, EPOCH_NS);
+    let mut on_actor = vec![0u32; world.actors.len()];
+    for p in sweep.cloud.data.chunks_exact(20) {
+        let (x, y, z, t) = (f32_at(p, 0), f32_at(p, 4), f32_at(p, 8), f32_at(p, 16));
+        let ts = t0 + f64::from(t);
+        let odom_from_lidar = world.odom_from_base(ts).compose(&base_from_lidar);
+        let q = odom_from_lidar.point(V3::new(f64::from(x), f64::from(y), f64::from(z)));
+        // Ground returns beside a box lie on its bottom face too.
+        if q.z < 0.1 {
+            continue;
+        }
+        if let Some(b) = world.actor_boxes(ts).iter().find(|b| b.on_surface(q, 0.1)) {
+            on_actor[b.actor] += 1;
+        }
+    }
+    for (i, (&counted, &found)) in sweep.actor_points.iter().zip(&on_actor).enumerate() {
+        // Points within 0.1 m of the ground are left out of the surface count.
+        let tol = 5 + counted / 10;
+        assert!(
+            counted.abs_diff(found) <= tol,
+            "actor {i}: {counted} counted, {found} on its surface"
+        );
+    }
+    let per_sweep = lidar_points_per_actor(&def).unwrap_or_default();
+    assert_eq!(per_sweep.len(), 200);
+    assert!(per_sweep.values().all(|m| m.len() == world.actors.len()));
+    let hidden = per_sweep
+        .values()
+        .flat_map(|m| m.values())
+        .filter(|n| **n == 0)
+        .count();
+    assert!(hidden > 0, "no hidden parked car");
+}
+
 /// A ray cast brute-force check: sample points along each direction at 1 cm steps and find the
 /// first inside a box or below ground; compare with the analytic cast.
 #[test]
