@@ -480,7 +480,9 @@ mod avx2 {
         for a in acts {
             assert!(a.q.len() >= nb * QK && a.d.len() >= nb && a.s.len() >= nb);
         }
-        let mut acc = [_mm256_setzero_ps(); 4];
+        // Two accumulators per input, alternating by block, exactly as `dot_q4_1_vnni`: the
+        // sums are bit-identical to four single calls, so a batch decodes as each alone.
+        let mut acc = [[_mm256_setzero_ps(); 2]; 4];
         let mut summs = [0f32; 4];
         let mask = _mm256_set1_epi8(0x0F);
         for b in 0..nb {
@@ -495,15 +497,15 @@ mod avx2 {
                 summs[k] += m * *a.s.get_unchecked(b);
                 let qy = _mm256_loadu_si256(a.q.as_ptr().add(b * QK) as *const __m256i);
                 let p = _mm256_cvtepi32_ps(_mm256_dpbusd_epi32(_mm256_setzero_si256(), qx, qy));
-                acc[k] = _mm256_fmadd_ps(_mm256_set1_ps(d * *a.d.get_unchecked(b)), p, acc[k]);
+                acc[k][b & 1] =
+                    _mm256_fmadd_ps(_mm256_set1_ps(d * *a.d.get_unchecked(b)), p, acc[k][b & 1]);
             }
         }
-        [
-            hsum(acc[0]) + summs[0],
-            hsum(acc[1]) + summs[1],
-            hsum(acc[2]) + summs[2],
-            hsum(acc[3]) + summs[3],
-        ]
+        let mut out = [0f32; 4];
+        for k in 0..4 {
+            out[k] = hsum(_mm256_add_ps(acc[k][0], acc[k][1])) + summs[k];
+        }
+        out
     }
 
     #[target_feature(enable = "avx2,fma,f16c,avx512f,avx512vl,avx512vnni")]
@@ -512,7 +514,7 @@ mod avx2 {
         for a in acts {
             assert!(a.q.len() >= nb * QK && a.d.len() >= nb);
         }
-        let mut acc = [_mm256_setzero_ps(); 4];
+        let mut acc = [[_mm256_setzero_ps(); 2]; 4];
         for b in 0..nb {
             let blk = row.as_ptr().add(b * Q8_0_BYTES);
             let d = f16_at(row, b * Q8_0_BYTES);
@@ -523,10 +525,15 @@ mod avx2 {
                 let qy = _mm256_loadu_si256(a.q.as_ptr().add(b * QK) as *const __m256i);
                 let sy = _mm256_sign_epi8(qy, qx);
                 let p = _mm256_cvtepi32_ps(_mm256_dpbusd_epi32(_mm256_setzero_si256(), ax, sy));
-                acc[k] = _mm256_fmadd_ps(_mm256_set1_ps(d * *a.d.get_unchecked(b)), p, acc[k]);
+                acc[k][b & 1] =
+                    _mm256_fmadd_ps(_mm256_set1_ps(d * *a.d.get_unchecked(b)), p, acc[k][b & 1]);
             }
         }
-        [hsum(acc[0]), hsum(acc[1]), hsum(acc[2]), hsum(acc[3])]
+        let mut out = [0f32; 4];
+        for k in 0..4 {
+            out[k] = hsum(_mm256_add_ps(acc[k][0], acc[k][1]));
+        }
+        out
     }
 
     #[target_feature(enable = "avx2,fma,f16c")]
@@ -637,10 +644,10 @@ mod tests {
             cols,
             bytes,
         };
-        let xs: Vec<f32> = (0..3 * cols).map(|_| lcg(&mut seed)).collect();
-        let mut batched = vec![0f32; 3 * rows];
-        m.matmul(&xs, 3, &mut batched);
-        for t in 0..3 {
+        let xs: Vec<f32> = (0..6 * cols).map(|_| lcg(&mut seed)).collect();
+        let mut batched = vec![0f32; 6 * rows];
+        m.matmul(&xs, 6, &mut batched);
+        for t in 0..6 {
             let mut one = vec![0f32; rows];
             m.matmul(&xs[t * cols..(t + 1) * cols], 1, &mut one);
             assert_eq!(one, batched[t * rows..(t + 1) * rows]);
