@@ -239,6 +239,8 @@ impl Engine {
             if common > 0 {
                 let mut s = cached.clone();
                 s.truncate(common, cfg.kv_dim());
+                // Sized to the context once, not grown by doubling.
+                s.reserve(cfg, capacity);
                 seq = s;
             }
         }
@@ -283,14 +285,14 @@ impl Engine {
         };
         self.prefix = Some(seq.clone());
         let n = request.n;
-        let mut seqs: Vec<Sequence> = (0..n)
-            .map(|_| {
-                let mut s = seq.clone();
-                s.reserve(&cfg, capacity);
-                s
-            })
-            .collect();
-        drop(seq);
+        // The prompt's cache is copied for all but the last sequence, which takes it.
+        let mut seqs: Vec<Sequence> = Vec::with_capacity(n);
+        for _ in 1..n {
+            let mut s = seq.clone();
+            s.reserve(&cfg, capacity);
+            seqs.push(s);
+        }
+        seqs.push(seq);
         let mut rngs: Vec<Rng> = (0..n)
             .map(|i| match request.sampling {
                 Sampling::TopP { seed, .. } => Rng::new(seed.wrapping_add(i as u64)),

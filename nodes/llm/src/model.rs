@@ -7,7 +7,7 @@
 
 use crate::error::{LlmError, Result};
 use crate::gguf::{block_format, LlamaConfig, ModelFile};
-use crate::quant::dequantize_row;
+use crate::quant::{dequantize_row, matmul_group};
 use crate::store::{Store, UnitSpec, UnitWeights};
 use half::f16;
 use half::slice::HalfFloatSliceExt;
@@ -197,9 +197,12 @@ impl Decoder {
             };
             let _span = tracing::debug_span!("layer_compute", layer = l, tokens = n).entered();
             rms_norm(&x, &w.attn_norm, c.rms_eps, &mut xn);
-            w.wq.matmul(&xn, n, &mut q);
-            w.wk.matmul(&xn, n, &mut k);
-            w.wv.matmul(&xn, n, &mut v);
+            matmul_group(
+                &[&w.wq, &w.wk, &w.wv],
+                &xn,
+                n,
+                &mut [&mut q, &mut k, &mut v],
+            );
             for t in 0..n {
                 rope(&mut q[t * q_dim..(t + 1) * q_dim], hd, pos[t], theta_scale);
                 rope(
@@ -270,8 +273,7 @@ impl Decoder {
                 *a += b;
             }
             rms_norm(&x, &w.ffn_norm, c.rms_eps, &mut xn);
-            w.gate.matmul(&xn, n, &mut g);
-            w.up.matmul(&xn, n, &mut u);
+            matmul_group(&[&w.gate, &w.up], &xn, n, &mut [&mut g, &mut u]);
             for (gv, uv) in g.iter_mut().zip(&u) {
                 *gv = *gv / (1.0 + (-*gv).exp()) * uv;
             }
@@ -300,22 +302,51 @@ impl Decoder {
         }
         let n_seq = new_tokens.len();
         let mut out = vec![vec![0f32; c.vocab_size]; n_seq];
-        for index in c.n_layers..store.n_units() {
-            let unit = store.get(index)?;
-            let UnitWeights::Head(chunk) = &unit.weights else {
-                return Err(LlmError::Loader(format!(
-                    "unit {index} is not a head chunk"
-                )));
-            };
-            let _span = tracing::debug_span!("head_compute", unit = index).entered();
-            let rows = chunk.weight.rows();
-            let mut part = vec![0f32; n_seq * rows];
-            chunk.weight.matmul(&last, n_seq, &mut part);
-            for (s, o) in out.iter_mut().enumerate() {
-                o[chunk.first_row..chunk.first_row + rows]
-                    .copy_from_slice(&part[s * rows..(s + 1) * rows]);
+        // Resident head chunks go through in one parallel pass; streamed ones one at a time
+        // (holding two streamed units at once would break the budget).
+        let mut index = c.n_layers;
+        while index < store.n_units() {
+            let mut units = Vec::new();
+            while index < store.n_units() {
+                match store.pinned_unit(index) {
+                    Some(u) => {
+                        units.push(u);
+                        index += 1;
+                    }
+                    None => break,
+                }
             }
-            drop(unit);
+            if units.is_empty() {
+                units.push(store.get(index)?);
+                index += 1;
+            }
+            let _span = tracing::debug_span!("head_compute", units = units.len()).entered();
+            let mut chunks = Vec::with_capacity(units.len());
+            for unit in &units {
+                let UnitWeights::Head(chunk) = &unit.weights else {
+                    return Err(LlmError::Loader(
+                        "a unit after the layers is not a head chunk".into(),
+                    ));
+                };
+                chunks.push(chunk);
+            }
+            let mats: Vec<&crate::quant::Matrix> = chunks.iter().map(|c| &c.weight).collect();
+            let mut parts: Vec<Vec<f32>> =
+                mats.iter().map(|m| vec![0f32; n_seq * m.rows()]).collect();
+            {
+                let mut outs: Vec<&mut [f32]> =
+                    parts.iter_mut().map(|p| p.as_mut_slice()).collect();
+                matmul_group(&mats, &last, n_seq, &mut outs);
+            }
+            for (chunk, part) in chunks.iter().zip(&parts) {
+                let rows = chunk.weight.rows();
+                for (s, o) in out.iter_mut().enumerate() {
+                    o[chunk.first_row..chunk.first_row + rows]
+                        .copy_from_slice(&part[s * rows..(s + 1) * rows]);
+                }
+            }
+            drop(chunks);
+            drop(units);
         }
         store.release_current();
         Ok(out)

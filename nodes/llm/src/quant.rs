@@ -134,69 +134,122 @@ impl Matrix {
     /// `out[t][r] = sum_c W[r][c] * xs[t][c]` for every input vector `t`: each weight row is
     /// read once for all inputs (a batch shares the load). `out` is `xs.len() * rows` long.
     pub fn matmul(&self, xs: &[f32], n_inputs: usize, out: &mut [f32]) {
-        let rows = self.rows();
-        let cols = self.cols();
-        debug_assert_eq!(xs.len(), n_inputs * cols);
-        debug_assert_eq!(out.len(), n_inputs * rows);
-        // Rows per parallel task: large enough that scheduling costs little.
-        let chunk_rows = 64.max(rows / 64).min(rows.max(1));
-        let mut scratch = vec![0f32; rows * n_inputs];
-        match self {
-            Matrix::Blocks {
-                format,
-                bytes,
-                cols,
-                ..
-            } => {
+        matmul_group(&[self], xs, n_inputs, &mut [out]);
+    }
+
+    /// Rows `first..first + dst.len() / n` into `dst` (row-major per row).
+    fn fill_rows(
+        &self,
+        first: usize,
+        dst: &mut [f32],
+        input: &Inputs,
+        n_inputs: usize,
+        kernel: Kernel,
+    ) {
+        match (self, input) {
+            (
+                Matrix::Blocks {
+                    format,
+                    bytes,
+                    cols,
+                    ..
+                },
+                Inputs::Quantized(acts),
+            ) => {
                 let nb = cols / QK;
                 let row_bytes = nb * format.block_bytes();
-                let acts: Vec<QuantActs> = xs
-                    .chunks_exact(*cols)
-                    .map(|x| QuantActs::new(*format, x))
-                    .collect();
                 let w = bytes.as_slice();
-                let kernel = Kernel::detect();
-                scratch
-                    .par_chunks_mut(chunk_rows * n_inputs)
-                    .enumerate()
-                    .for_each(|(chunk, dst)| {
-                        let first = chunk * chunk_rows;
-                        for (i, per_row) in dst.chunks_exact_mut(n_inputs).enumerate() {
-                            let r = first + i;
-                            let row = &w[r * row_bytes..(r + 1) * row_bytes];
-                            let mut t = 0;
-                            while t + 4 <= n_inputs {
-                                let four = [&acts[t], &acts[t + 1], &acts[t + 2], &acts[t + 3]];
-                                per_row[t..t + 4]
-                                    .copy_from_slice(&kernel.dot4(*format, row, four, nb));
-                                t += 4;
-                            }
-                            for (out, act) in per_row[t..].iter_mut().zip(&acts[t..]) {
-                                *out = kernel.dot(*format, row, act, nb);
-                            }
-                        }
-                    });
+                for (i, per_row) in dst.chunks_exact_mut(n_inputs).enumerate() {
+                    let r = first + i;
+                    let row = &w[r * row_bytes..(r + 1) * row_bytes];
+                    let mut t = 0;
+                    while t + 4 <= n_inputs {
+                        let four = [&acts[t], &acts[t + 1], &acts[t + 2], &acts[t + 3]];
+                        per_row[t..t + 4].copy_from_slice(&kernel.dot4(*format, row, four, nb));
+                        t += 4;
+                    }
+                    for (out, act) in per_row[t..].iter_mut().zip(&acts[t..]) {
+                        *out = kernel.dot(*format, row, act, nb);
+                    }
+                }
             }
-            Matrix::F32 { values, cols, .. } => {
-                scratch
-                    .par_chunks_mut(chunk_rows * n_inputs)
-                    .enumerate()
-                    .for_each(|(chunk, dst)| {
-                        let first = chunk * chunk_rows;
-                        for (i, per_row) in dst.chunks_exact_mut(n_inputs).enumerate() {
-                            let r = first + i;
-                            let row = &values[r * cols..(r + 1) * cols];
-                            for (t, x) in xs.chunks_exact(*cols).enumerate() {
-                                per_row[t] = row.iter().zip(x).map(|(a, b)| a * b).sum();
-                            }
-                        }
-                    });
+            (Matrix::F32 { values, cols, .. }, Inputs::Plain(xs)) => {
+                for (i, per_row) in dst.chunks_exact_mut(n_inputs).enumerate() {
+                    let r = first + i;
+                    let row = &values[r * cols..(r + 1) * cols];
+                    for (t, x) in xs.chunks_exact(*cols).enumerate() {
+                        per_row[t] = row.iter().zip(x).map(|(a, b)| a * b).sum();
+                    }
+                }
+            }
+            // Callers pair each matrix with its own kind of input (see `matmul_group`).
+            _ => dst.fill(f32::NAN),
+        }
+    }
+
+    fn format(&self) -> Option<BlockFormat> {
+        match self {
+            Matrix::Blocks { format, .. } => Some(*format),
+            Matrix::F32 { .. } => None,
+        }
+    }
+}
+
+/// The inputs as a matrix consumes them.
+enum Inputs<'a> {
+    Quantized(Vec<QuantActs>),
+    Plain(&'a [f32]),
+}
+
+/// Several matrices with the same input width applied to the same inputs in one parallel
+/// pass (the query, key and value projections; gate and up): the inputs are quantized once
+/// per block format and the thread pool is woken once. `outs[i]` receives matrix `i`'s
+/// output, row-major per input.
+pub fn matmul_group(mats: &[&Matrix], xs: &[f32], n_inputs: usize, outs: &mut [&mut [f32]]) {
+    let kernel = Kernel::detect();
+    let mut inputs: Vec<(Option<BlockFormat>, Inputs)> = Vec::new();
+    for m in mats {
+        let f = m.format();
+        if !inputs.iter().any(|(g, _)| *g == f) {
+            let made = match f {
+                Some(format) => Inputs::Quantized(
+                    xs.chunks_exact(m.cols())
+                        .map(|x| QuantActs::new(format, x))
+                        .collect(),
+                ),
+                None => Inputs::Plain(xs),
+            };
+            inputs.push((f, made));
+        }
+    }
+    let mut scratch: Vec<Vec<f32>> = mats
+        .iter()
+        .map(|m| vec![0f32; m.rows() * n_inputs])
+        .collect();
+    {
+        // Rows per parallel task: large enough that scheduling costs little.
+        let mut tasks: Vec<(usize, usize, &mut [f32])> = Vec::new();
+        for (mi, sc) in scratch.iter_mut().enumerate() {
+            let rows = mats[mi].rows();
+            let chunk_rows = 64.max(rows / 64).min(rows.max(1));
+            for (c, dst) in sc.chunks_mut(chunk_rows * n_inputs).enumerate() {
+                tasks.push((mi, c * chunk_rows, dst));
             }
         }
-        // Row-major per row -> row-major per input.
+        tasks.into_par_iter().for_each(|(mi, first, dst)| {
+            let m = mats[mi];
+            let f = m.format();
+            if let Some((_, input)) = inputs.iter().find(|(g, _)| *g == f) {
+                m.fill_rows(first, dst, input, n_inputs, kernel);
+            }
+        });
+    }
+    // Row-major per row -> row-major per input.
+    for ((m, sc), out) in mats.iter().zip(&scratch).zip(outs.iter_mut()) {
+        let rows = m.rows();
         for r in 0..rows {
             for t in 0..n_inputs {
-                out[t * rows + r] = scratch[r * n_inputs + t];
+                out[t * rows + r] = sc[r * n_inputs + t];
             }
         }
     }
@@ -387,12 +440,15 @@ mod avx2 {
     use super::{QuantActs, Q4_1_BYTES, Q8_0_BYTES, QK};
     use std::arch::x86_64::*;
 
-    /// A little-endian f16 at `at`, converted by the F16C instruction.
+    /// The block's two leading f16 values (scale and minimum) as f32, one conversion, no
+    /// bounds checks: `blk` points at a whole block.
     #[inline]
     #[target_feature(enable = "avx2,fma,f16c")]
-    unsafe fn f16_at(bytes: &[u8], at: usize) -> f32 {
-        let bits = u16::from_le_bytes([bytes[at], bytes[at + 1]]);
-        _mm_cvtss_f32(_mm_cvtph_ps(_mm_cvtsi32_si128(bits as i32)))
+    unsafe fn f16_pair(blk: *const u8) -> (f32, f32) {
+        let dm = _mm_cvtph_ps(_mm_cvtsi32_si128(std::ptr::read_unaligned(
+            blk as *const i32,
+        )));
+        (_mm_cvtss_f32(dm), _mm_cvtss_f32(_mm_movehdup_ps(dm)))
     }
 
     #[inline]
@@ -416,60 +472,70 @@ mod avx2 {
 
     #[target_feature(enable = "avx2,fma,f16c")]
     pub unsafe fn dot_q4_1(row: &[u8], act: &QuantActs, nb: usize) -> f32 {
-        assert!(row.len() >= nb * Q4_1_BYTES && act.q.len() >= nb * QK);
+        assert!(
+            row.len() >= nb * Q4_1_BYTES
+                && act.q.len() >= nb * QK
+                && act.d.len() >= nb
+                && act.s.len() >= nb
+        );
         let mut acc = _mm256_setzero_ps();
         let mut summs = 0f32;
         let mask = _mm256_set1_epi8(0x0F);
         for b in 0..nb {
             let blk = row.as_ptr().add(b * Q4_1_BYTES);
-            let d = f16_at(row, b * Q4_1_BYTES);
-            let m = f16_at(row, b * Q4_1_BYTES + 2);
-            summs += m * act.s[b];
+            let (d, m) = f16_pair(blk);
+            summs += m * *act.s.get_unchecked(b);
             let packed = _mm_loadu_si128(blk.add(4) as *const __m128i);
             let hi = _mm_srli_epi16(packed, 4);
             let both = _mm256_set_m128i(hi, packed);
             let qx = _mm256_and_si256(both, mask);
             let qy = _mm256_loadu_si256(act.q.as_ptr().add(b * QK) as *const __m256i);
             let p = mul_sum_us8(qx, qy);
-            acc = _mm256_fmadd_ps(_mm256_set1_ps(d * act.d[b]), p, acc);
+            acc = _mm256_fmadd_ps(_mm256_set1_ps(d * *act.d.get_unchecked(b)), p, acc);
         }
         hsum(acc) + summs
     }
 
     #[target_feature(enable = "avx2,fma,f16c,avx512f,avx512vl,avx512vnni")]
     pub unsafe fn dot_q4_1_vnni(row: &[u8], act: &QuantActs, nb: usize) -> f32 {
-        assert!(row.len() >= nb * Q4_1_BYTES && act.q.len() >= nb * QK);
+        assert!(
+            row.len() >= nb * Q4_1_BYTES
+                && act.q.len() >= nb * QK
+                && act.d.len() >= nb
+                && act.s.len() >= nb
+        );
         let mut acc = [_mm256_setzero_ps(), _mm256_setzero_ps()];
         let mut summs = 0f32;
         let mask = _mm256_set1_epi8(0x0F);
         for b in 0..nb {
             let blk = row.as_ptr().add(b * Q4_1_BYTES);
-            let d = f16_at(row, b * Q4_1_BYTES);
-            let m = f16_at(row, b * Q4_1_BYTES + 2);
-            summs += m * act.s[b];
+            let (d, m) = f16_pair(blk);
+            summs += m * *act.s.get_unchecked(b);
             let packed = _mm_loadu_si128(blk.add(4) as *const __m128i);
             let both = _mm256_set_m128i(_mm_srli_epi16(packed, 4), packed);
             let qx = _mm256_and_si256(both, mask);
             let qy = _mm256_loadu_si256(act.q.as_ptr().add(b * QK) as *const __m256i);
             let p = _mm256_cvtepi32_ps(_mm256_dpbusd_epi32(_mm256_setzero_si256(), qx, qy));
-            acc[b & 1] = _mm256_fmadd_ps(_mm256_set1_ps(d * act.d[b]), p, acc[b & 1]);
+            acc[b & 1] =
+                _mm256_fmadd_ps(_mm256_set1_ps(d * *act.d.get_unchecked(b)), p, acc[b & 1]);
         }
         hsum(_mm256_add_ps(acc[0], acc[1])) + summs
     }
 
     #[target_feature(enable = "avx2,fma,f16c,avx512f,avx512vl,avx512vnni")]
     pub unsafe fn dot_q8_0_vnni(row: &[u8], act: &QuantActs, nb: usize) -> f32 {
-        assert!(row.len() >= nb * Q8_0_BYTES && act.q.len() >= nb * QK);
+        assert!(row.len() >= nb * Q8_0_BYTES && act.q.len() >= nb * QK && act.d.len() >= nb);
         let mut acc = [_mm256_setzero_ps(), _mm256_setzero_ps()];
         for b in 0..nb {
             let blk = row.as_ptr().add(b * Q8_0_BYTES);
-            let d = f16_at(row, b * Q8_0_BYTES);
+            let (d, _) = f16_pair(blk);
             let qx = _mm256_loadu_si256(blk.add(2) as *const __m256i);
             let qy = _mm256_loadu_si256(act.q.as_ptr().add(b * QK) as *const __m256i);
             let ax = _mm256_sign_epi8(qx, qx);
             let sy = _mm256_sign_epi8(qy, qx);
             let p = _mm256_cvtepi32_ps(_mm256_dpbusd_epi32(_mm256_setzero_si256(), ax, sy));
-            acc[b & 1] = _mm256_fmadd_ps(_mm256_set1_ps(d * act.d[b]), p, acc[b & 1]);
+            acc[b & 1] =
+                _mm256_fmadd_ps(_mm256_set1_ps(d * *act.d.get_unchecked(b)), p, acc[b & 1]);
         }
         hsum(_mm256_add_ps(acc[0], acc[1]))
     }
@@ -487,8 +553,7 @@ mod avx2 {
         let mask = _mm256_set1_epi8(0x0F);
         for b in 0..nb {
             let blk = row.as_ptr().add(b * Q4_1_BYTES);
-            let d = f16_at(row, b * Q4_1_BYTES);
-            let m = f16_at(row, b * Q4_1_BYTES + 2);
+            let (d, m) = f16_pair(blk);
             let packed = _mm_loadu_si128(blk.add(4) as *const __m128i);
             let both = _mm256_set_m128i(_mm_srli_epi16(packed, 4), packed);
             let qx = _mm256_and_si256(both, mask);
@@ -517,7 +582,7 @@ mod avx2 {
         let mut acc = [[_mm256_setzero_ps(); 2]; 4];
         for b in 0..nb {
             let blk = row.as_ptr().add(b * Q8_0_BYTES);
-            let d = f16_at(row, b * Q8_0_BYTES);
+            let (d, _) = f16_pair(blk);
             let qx = _mm256_loadu_si256(blk.add(2) as *const __m256i);
             let ax = _mm256_sign_epi8(qx, qx);
             for k in 0..4 {
@@ -538,18 +603,18 @@ mod avx2 {
 
     #[target_feature(enable = "avx2,fma,f16c")]
     pub unsafe fn dot_q8_0(row: &[u8], act: &QuantActs, nb: usize) -> f32 {
-        assert!(row.len() >= nb * Q8_0_BYTES && act.q.len() >= nb * QK);
+        assert!(row.len() >= nb * Q8_0_BYTES && act.q.len() >= nb * QK && act.d.len() >= nb);
         let mut acc = _mm256_setzero_ps();
         for b in 0..nb {
             let blk = row.as_ptr().add(b * Q8_0_BYTES);
-            let d = f16_at(row, b * Q8_0_BYTES);
+            let (d, _) = f16_pair(blk);
             let qx = _mm256_loadu_si256(blk.add(2) as *const __m256i);
             let qy = _mm256_loadu_si256(act.q.as_ptr().add(b * QK) as *const __m256i);
             // |x| * sign(x) y: maddubs needs an unsigned left operand.
             let ax = _mm256_sign_epi8(qx, qx);
             let sy = _mm256_sign_epi8(qy, qx);
             let p = mul_sum_us8(ax, sy);
-            acc = _mm256_fmadd_ps(_mm256_set1_ps(d * act.d[b]), p, acc);
+            acc = _mm256_fmadd_ps(_mm256_set1_ps(d * *act.d.get_unchecked(b)), p, acc);
         }
         hsum(acc)
     }

@@ -58,7 +58,18 @@ pub fn sample_top_p(logits: &[f32], temperature: f32, top_p: f32, rng: &mut Rng)
         .map(|(i, &v)| (i as u32, (((v - max) / temperature) as f64).exp()))
         .collect();
     let total: f64 = probs.iter().map(|p| p.1).sum();
-    probs.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+    let order = |a: &(u32, f64), b: &(u32, f64)| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0));
+    // The nucleus is almost always a few dozen tokens: sort only the largest candidates when
+    // they already hold `top_p` of the mass (the same order as a full sort), else all.
+    const HEAD: usize = 512;
+    if probs.len() > HEAD {
+        probs.select_nth_unstable_by(HEAD - 1, order);
+        let head_mass: f64 = probs[..HEAD].iter().map(|p| p.1).sum::<f64>() / total;
+        if head_mass >= top_p as f64 {
+            probs.truncate(HEAD);
+        }
+    }
+    probs.sort_by(order);
     let mut kept = 0;
     let mut mass = 0.0;
     for p in &probs {
