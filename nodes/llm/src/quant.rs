@@ -29,6 +29,12 @@ pub struct WeightBytes {
 enum Backing {
     File(memmap2::Mmap),
     Anon(MmapMut),
+    Shared(std::sync::Arc<dyn ByteSource>),
+}
+
+/// Bytes several weights share (a streaming slot holding one layer's tensors).
+pub trait ByteSource: Send + Sync {
+    fn bytes(&self) -> &[u8];
 }
 
 impl WeightBytes {
@@ -67,10 +73,20 @@ impl WeightBytes {
         })
     }
 
+    /// `len` bytes from `start` of a shared source.
+    pub fn shared(source: std::sync::Arc<dyn ByteSource>, start: usize, len: usize) -> Self {
+        Self {
+            backing: Backing::Shared(source),
+            start,
+            len,
+        }
+    }
+
     pub fn as_slice(&self) -> &[u8] {
         match &self.backing {
             Backing::File(m) => &m[self.start..self.start + self.len],
             Backing::Anon(m) => &m[self.start..self.start + self.len],
+            Backing::Shared(s) => &s.bytes()[self.start..self.start + self.len],
         }
     }
     pub fn len(&self) -> usize {

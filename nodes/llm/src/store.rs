@@ -13,7 +13,10 @@ use crate::gguf::ModelFile;
 use crate::quant::Matrix;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver};
-use std::sync::Arc;
+use std::sync::{Arc, Condvar, Mutex};
+
+use crate::quant::{ByteSource, WeightBytes};
+use memmap2::MmapMut;
 use std::thread::JoinHandle;
 
 /// One transformer block's weights.
@@ -200,6 +203,155 @@ fn load_unit(
     }
 }
 
+/// Reusable buffers for streamed units: a unit is read into a free slot and the slot goes
+/// back to the pool when the unit is dropped, so streaming costs a copy from the page cache
+/// and never a page fault or an unmap.
+struct SlotPool {
+    free: Mutex<Vec<MmapMut>>,
+    returned: Condvar,
+}
+
+/// A slot holding one unit's tensors, returned to its pool on drop.
+struct Slot {
+    buf: Option<MmapMut>,
+    pool: Arc<SlotPool>,
+}
+
+impl ByteSource for Slot {
+    fn bytes(&self) -> &[u8] {
+        self.buf.as_deref().unwrap_or(&[])
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        if let (Some(buf), Ok(mut free)) = (self.buf.take(), self.pool.free.lock()) {
+            free.push(buf);
+            self.pool.returned.notify_one();
+        }
+    }
+}
+
+impl SlotPool {
+    /// A free slot, waiting for one to come back; None once `stop` is raised.
+    fn take(&self, stop: &AtomicBool) -> Option<MmapMut> {
+        let mut free = self.free.lock().ok()?;
+        loop {
+            if stop.load(Ordering::SeqCst) {
+                return None;
+            }
+            if let Some(buf) = free.pop() {
+                return Some(buf);
+            }
+            free = self
+                .returned
+                .wait_timeout(free, std::time::Duration::from_millis(50))
+                .ok()?
+                .0;
+        }
+    }
+}
+
+/// Read a streamed unit into `buf`: the layer's matrices (or the head chunk) at 64-byte
+/// aligned offsets; norm vectors are small and read on their own.
+fn load_unit_into(
+    model: &ModelFile,
+    plan: &Plan,
+    index: usize,
+    mut buf: MmapMut,
+    pool: &Arc<SlotPool>,
+) -> Result<Unit> {
+    let _span =
+        tracing::debug_span!("layer_load", unit = index, bytes = plan.unit_bytes[index]).entered();
+    // (tensor, first row, rows)
+    let parts: Vec<(String, usize, usize)> = match plan.units[index] {
+        UnitSpec::Layer(l) => [
+            "attn_q",
+            "attn_k",
+            "attn_v",
+            "attn_output",
+            "ffn_gate",
+            "ffn_up",
+            "ffn_down",
+        ]
+        .iter()
+        .map(|p| {
+            let name = format!("blk.{l}.{p}.weight");
+            model.tensor(&name).map(|t| (name, 0, t.rows))
+        })
+        .collect::<Result<_>>()?,
+        UnitSpec::Head { first_row, rows } => vec![(plan.head_tensor.clone(), first_row, rows)],
+    };
+    let mut placed = Vec::with_capacity(parts.len());
+    let mut offset = 0usize;
+    for (name, first, rows) in &parts {
+        let t = model.tensor(name)?;
+        let row_bytes = t.size_bytes / t.rows.max(1);
+        let len = rows * row_bytes;
+        if crate::gguf::block_format(t.dtype).is_some() && offset + len <= buf.len() {
+            model.read_at(
+                t.offset + (first * row_bytes) as u64,
+                &mut buf[offset..offset + len],
+            )?;
+            placed.push(Some((offset, len)));
+            offset = (offset + len + 63) & !63;
+        } else {
+            placed.push(None);
+        }
+    }
+    let slot: Arc<dyn ByteSource> = Arc::new(Slot {
+        buf: Some(buf),
+        pool: pool.clone(),
+    });
+    let mut matrices = Vec::with_capacity(parts.len());
+    for ((name, first, rows), place) in parts.iter().zip(placed) {
+        let t = model.tensor(name)?;
+        matrices.push(match (place, crate::gguf::block_format(t.dtype)) {
+            (Some((start, len)), Some(format)) => Matrix::Blocks {
+                format,
+                rows: *rows,
+                cols: t.cols,
+                bytes: WeightBytes::shared(slot.clone(), start, len),
+            },
+            _ => model.read_matrix_rows(name, *first, *rows)?,
+        });
+    }
+    let weights = match plan.units[index] {
+        UnitSpec::Layer(l) => {
+            let v = |part: &str| model.read_vector(&format!("blk.{l}.{part}.weight"));
+            let mut m = matrices.into_iter();
+            let mut next = || {
+                m.next()
+                    .ok_or_else(|| LlmError::Loader(format!("unit {index}: a matrix is missing")))
+            };
+            UnitWeights::Layer(Box::new(Layer {
+                attn_norm: v("attn_norm")?,
+                wq: next()?,
+                wk: next()?,
+                wv: next()?,
+                wo: next()?,
+                ffn_norm: v("ffn_norm")?,
+                gate: next()?,
+                up: next()?,
+                down: next()?,
+            }))
+        }
+        UnitSpec::Head { first_row, .. } => UnitWeights::Head(HeadChunk {
+            first_row,
+            weight: matrices
+                .into_iter()
+                .next()
+                .ok_or_else(|| LlmError::Loader(format!("unit {index}: no head matrix")))?,
+        }),
+    };
+    // The slots are charged once, when the pool is made.
+    Ok(Unit {
+        weights,
+        bytes: 0,
+        accounting: Arc::new(Accounting::default()),
+    })
+}
+
 /// How the weights are held.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Residency {
@@ -257,7 +409,8 @@ impl Store {
                         *slot = Some(Arc::new(load_unit(&model, &plan, i, &accounting)?));
                     }
                 } else {
-                    let reserve = 2 * largest;
+                    // Two streaming slots, each the largest unit plus alignment padding.
+                    let reserve = 2 * (largest + 7 * 64);
                     if budget_bytes < reserve {
                         return Err(LlmError::BudgetTooSmall {
                             budget_bytes,
@@ -282,23 +435,36 @@ impl Store {
         let stream = if streamed.is_empty() {
             None
         } else {
+            // Two slots of the largest unit: one in use, one being read.
+            let largest = streamed
+                .iter()
+                .map(|&i| plan.unit_bytes[i])
+                .max()
+                .unwrap_or(0);
+            // Room for the 64-byte alignment of each of a layer's seven matrices.
+            let slot_bytes = largest + 7 * 64;
+            let mut free = Vec::new();
+            for _ in 0..2 {
+                free.push(
+                    MmapMut::map_anon(slot_bytes.max(1))
+                        .map_err(|e| LlmError::io(&model.path, e))?,
+                );
+            }
+            accounting.charge(2 * slot_bytes);
+            let pool = Arc::new(SlotPool {
+                free: Mutex::new(free),
+                returned: Condvar::new(),
+            });
             let (tx, rx) = sync_channel::<(usize, Result<Unit>)>(0);
             let stop = Arc::new(AtomicBool::new(false));
-            let (m, p, a, s) = (
-                model.clone(),
-                plan.clone(),
-                accounting.clone(),
-                stop.clone(),
-            );
+            let (m, p, s) = (model.clone(), plan.clone(), stop.clone());
             let handle = std::thread::Builder::new()
                 .name("edgefuse-llm-prefetch".into())
                 .spawn(move || {
                     crate::engine::set_thread_nice(nice);
                     for &i in streamed.iter().cycle() {
-                        if s.load(Ordering::SeqCst) {
-                            break;
-                        }
-                        let unit = load_unit(&m, &p, i, &a);
+                        let Some(buf) = pool.take(&s) else { break };
+                        let unit = load_unit_into(&m, &p, i, buf, &pool);
                         if tx.send((i, unit)).is_err() {
                             break;
                         }
