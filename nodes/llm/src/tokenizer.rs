@@ -26,7 +26,11 @@ pub struct Tokenizer {
     /// Tokens that end a generation: end of sequence, end of turn.
     pub stop_ids: Vec<u32>,
     chat_template: Option<String>,
-    tokens: Vec<String>,
+    /// Texts of the tokens the templates and stop rules need (BOS, EOS); the vocabulary
+    /// itself lives once, in `inner`.
+    bos_text: String,
+    eos_text: String,
+    n_tokens: usize,
 }
 
 /// One chat message.
@@ -151,7 +155,15 @@ impl Tokenizer {
             chat_template: model
                 .metadata_string("tokenizer.chat_template")
                 .map(str::to_string),
-            tokens,
+            bos_text: bos_id
+                .and_then(|i| tokens.get(i as usize))
+                .cloned()
+                .unwrap_or_default(),
+            eos_text: eos_id
+                .and_then(|i| tokens.get(i as usize))
+                .cloned()
+                .unwrap_or_default(),
+            n_tokens: tokens.len(),
         })
     }
 
@@ -177,11 +189,11 @@ impl Tokenizer {
     }
 
     pub fn vocab_size(&self) -> usize {
-        self.tokens.len()
+        self.n_tokens
     }
 
-    pub fn token_text(&self, id: u32) -> Option<&str> {
-        self.tokens.get(id as usize).map(String::as_str)
+    pub fn token_text(&self, id: u32) -> Option<String> {
+        self.inner.id_to_token(id)
     }
 
     /// The prompt for `messages` through the model's own chat template (ChatML when the file
@@ -201,14 +213,13 @@ impl Tokenizer {
         );
         env.add_template("chat", template)
             .map_err(|e| LlmError::Template(e.to_string()))?;
-        let token = |id: Option<u32>| id.and_then(|i| self.token_text(i)).unwrap_or("");
         env.get_template("chat")
             .and_then(|t| {
                 t.render(minijinja::context! {
                     messages => messages_value(messages),
                     add_generation_prompt => true,
-                    bos_token => token(self.bos_id),
-                    eos_token => token(self.eos_id),
+                    bos_token => self.bos_text.as_str(),
+                    eos_token => self.eos_text.as_str(),
                 })
             })
             .map_err(|e| LlmError::Template(e.to_string()))
