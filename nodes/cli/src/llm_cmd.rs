@@ -162,8 +162,10 @@ pub fn fetch_default_model() -> Result<PathBuf> {
     let dir = models_dir()?;
     let path = dir.join(DEFAULT_MODEL.file_name);
     let manifest = Manifest::for_known(&DEFAULT_MODEL);
-    if path.is_file() && manifest.verify(&path).is_ok() {
-        manifest.write(&path)?;
+    if path.is_file() && manifest.verify_once(&path).is_ok() {
+        if Manifest::read(&path).ok().as_ref() != Some(&manifest) {
+            manifest.write(&path)?;
+        }
         return Ok(path);
     }
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;

@@ -82,6 +82,8 @@ pub struct HealthFact {
     pub kind: String,
     pub severity: String,
     pub evidence: Vec<(String, f64)>,
+    /// Slope of the monitored quantity, its unit per second.
+    pub trend_per_s: f64,
     pub time_to_threshold_s: f64,
 }
 
@@ -191,6 +193,7 @@ impl FactSheet {
                 kind: f.kind.as_str().to_string(),
                 severity: f.severity.as_str().to_string(),
                 evidence: f.evidence.clone(),
+                trend_per_s: f.trend_per_s,
                 time_to_threshold_s: f.time_to_threshold_s,
             })
             .collect();

@@ -162,6 +162,7 @@ fn findings_from(diag: &DiagnosticArray) -> Vec<HealthFact> {
                     .filter(|v| v.key != "trend_per_s" && v.key != "time_to_threshold_s")
                     .filter_map(|v| v.value.parse().ok().map(|x| (v.key.clone(), x)))
                     .collect(),
+                trend_per_s: value("trend_per_s").unwrap_or(0.0),
                 time_to_threshold_s: value("time_to_threshold_s").unwrap_or(f64::INFINITY),
             }
         })
@@ -189,7 +190,7 @@ fn report_msg(stamp: Header, health: &[HealthFact], text: &str) -> MaintenanceRe
                         value: format!("{v}"),
                     })
                     .collect(),
-                trend_per_s: 0.0,
+                trend_per_s: h.trend_per_s,
                 time_to_threshold_s: h.time_to_threshold_s,
                 recommended_action: edgefuse_dialogue::report::action_for(&h.kind, &h.component),
             })

@@ -94,7 +94,16 @@ impl Manifest {
             path: path.clone(),
             reason: e.to_string(),
         })?;
-        std::fs::write(&path, text + "\n").map_err(|e| LlmError::io(&path, e))?;
+        // Written beside it and renamed: a reader never sees a half-written manifest.
+        let mut tmp = path.as_os_str().to_owned();
+        tmp.push(format!(
+            ".tmp-{}-{:?}",
+            std::process::id(),
+            std::thread::current().id()
+        ));
+        let tmp = PathBuf::from(tmp);
+        std::fs::write(&tmp, text + "\n").map_err(|e| LlmError::io(&tmp, e))?;
+        std::fs::rename(&tmp, &path).map_err(|e| LlmError::io(&path, e))?;
         Ok(path)
     }
 
