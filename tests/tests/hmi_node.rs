@@ -270,3 +270,64 @@ fn the_hmi_node_alerts_answers_limits_and_reports() {
     assert!(stats.sleeps >= 1, "{stats:?}");
     assert_eq!(stats.malformed, 0);
 }
+
+#[test]
+fn without_a_usable_model_the_node_answers_from_the_template_and_goes_on() {
+    let bus: Arc<dyn Transport> = Arc::new(InProcess::new(false));
+    let shutdown = Shutdown::manual();
+    let args = NodeArgs::parse(
+        "hmi",
+        ["--ros-args", "-p", "model:=/nonexistent/model.gguf"].map(String::from),
+    )
+    .unwrap();
+    let node_thread = {
+        let (bus, shutdown) = (bus.clone(), shutdown.clone());
+        std::thread::spawn(move || edgefuse_hmi::run(args, bus, &shutdown).unwrap())
+    };
+    let mut peer = Node::new(NodeArgs::parse("peer", Vec::<String>::new()).unwrap(), bus).unwrap();
+    let odom = peer
+        .advertise::<Odometry>("/localization/odometry", Qos::RELIABLE)
+        .unwrap();
+    let request = peer
+        .advertise::<RosString>("/hmi/request", Qos::RELIABLE)
+        .unwrap();
+    let responses = peer
+        .subscribe::<RosString>("/hmi/response", Qos::RELIABLE)
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+    let mut o = Odometry {
+        header: header(5.0, "odom"),
+        ..Default::default()
+    };
+    o.twist.twist.linear.x = 10.0;
+    odom.publish(&o).unwrap();
+    std::thread::sleep(Duration::from_millis(100));
+    request
+        .publish(&RosString {
+            data: "How fast am I going?".into(),
+        })
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut answer = None;
+    while answer.is_none() && Instant::now() < deadline {
+        if let Some(d) = peer.recv(Duration::from_millis(50)).unwrap() {
+            if responses.is(&d) {
+                answer = Some(
+                    serde_json::from_str::<serde_json::Value>(
+                        &peer.decode(responses, &d).unwrap().data,
+                    )
+                    .unwrap(),
+                );
+            }
+        }
+    }
+    let answer = answer.expect("an answer");
+    assert_eq!(answer["source"], "Template", "{answer}");
+    assert!(
+        answer["text"].as_str().unwrap().contains("36 km/h"),
+        "{answer}"
+    );
+    shutdown.request();
+    let stats = node_thread.join().unwrap();
+    assert!(stats.engine_errors >= 1, "{stats:?}");
+}

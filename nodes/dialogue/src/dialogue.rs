@@ -35,6 +35,32 @@ pub struct Answer {
     pub rejected: Vec<(String, Vec<String>)>,
 }
 
+/// The answer without the model: the template (or the refusal), checked. For when the model
+/// cannot be loaded.
+pub fn template_only(request: &[u8], facts: &FactSheet, warning: Option<&str>) -> Answer {
+    match Responder::validate(request) {
+        Err((said, detail)) => Answer {
+            text: format!("Sorry, I cannot take that request: {said}."),
+            source: AnswerSource::Refused,
+            intent: None,
+            check: None,
+            rejected: vec![(String::new(), vec![detail])],
+        },
+        Ok(question) => {
+            let intent = classify(question);
+            let text = template_answer(intent, facts, warning);
+            let report = check(&text, facts);
+            Answer {
+                text,
+                source: AnswerSource::Template,
+                intent: Some(intent),
+                check: Some(report),
+                rejected: Vec::new(),
+            }
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct ResponderOptions {
     pub model: PathBuf,

@@ -98,6 +98,8 @@ pub struct HmiStats {
     pub wakes: u64,
     /// Times it released them.
     pub sleeps: u64,
+    /// Times the engine could not load or generate (the template answered).
+    pub engine_errors: u64,
 }
 
 /// A token bucket.
@@ -335,8 +337,13 @@ pub fn run(args: NodeArgs, transport: Arc<dyn Transport>, shutdown: &Shutdown) -
                 last_warning = Some((h.reason.clone(), facts.clone()));
                 // A hazard wakes the engine for the question that tends to follow.
                 if !responder.is_awake() {
-                    responder.wake().context("waking the engine")?;
-                    stats.wakes += 1;
+                    match responder.wake() {
+                        Ok(_) => stats.wakes += 1,
+                        Err(e) => {
+                            stats.engine_errors += 1;
+                            node.log(LogLevel::Error, &format!("cannot wake the LLM: {e}"));
+                        }
+                    }
                 }
                 last_activity = Instant::now();
             }
@@ -389,8 +396,13 @@ pub fn run(args: NodeArgs, transport: Arc<dyn Transport>, shutdown: &Shutdown) -
                 report_pub.publish(&report_msg(msg.header.clone(), &health, &text))?;
                 stats.reports += 1;
                 if !responder.is_awake() {
-                    responder.wake().context("waking the engine")?;
-                    stats.wakes += 1;
+                    match responder.wake() {
+                        Ok(_) => stats.wakes += 1,
+                        Err(e) => {
+                            stats.engine_errors += 1;
+                            node.log(LogLevel::Error, &format!("cannot wake the LLM: {e}"));
+                        }
+                    }
                 }
                 last_activity = Instant::now();
             }
@@ -421,9 +433,28 @@ pub fn run(args: NodeArgs, transport: Arc<dyn Transport>, shutdown: &Shutdown) -
                 }
                 _ => (facts, None),
             };
-            let answer = responder
-                .answer(msg.data.as_bytes(), &facts, warning.as_deref(), &mut |_| {})
-                .context("answering a request")?;
+            // Without a working model (missing or refused file) the driver still gets the
+            // deterministic answer; the error is logged and counted, the node goes on.
+            let answer = match responder.answer(
+                msg.data.as_bytes(),
+                &facts,
+                warning.as_deref(),
+                &mut |_| {},
+            ) {
+                Ok(a) => a,
+                Err(e) => {
+                    stats.engine_errors += 1;
+                    node.log(
+                        LogLevel::Error,
+                        &format!("the LLM failed, answering from the template: {e}"),
+                    );
+                    edgefuse_dialogue::dialogue::template_only(
+                        msg.data.as_bytes(),
+                        &facts,
+                        warning.as_deref(),
+                    )
+                }
+            };
             if !was_awake && responder.is_awake() {
                 stats.wakes += 1;
             }
