@@ -3,10 +3,10 @@
 //!
 //! It decodes llama-family GGUF models (SmolLM2, Llama 3.2 with byte-level BPE) on the CPU:
 //! candle-core parses the GGUF and dequantizes uncommon tensor types; the hot matrix-vector
-//! products run on the quantized blocks with AVX2 kernels chosen at run time. Weights are
-//! either resident or streamed from the file through a cache that never holds more than a
-//! memory budget, with a prefetch thread reading the next layer while the current one
-//! computes. Several sequences decode together and share every layer load. A model file is
+//! products run on the quantized blocks with AVX-512 VNNI or AVX2 kernels chosen at run time.
+//! Weights are either resident or streamed from the file through a cache that never holds
+//! more than a memory budget, with a prefetch thread reading the next layer while the current
+//! one computes. Several sequences decode together and share every layer load. A model file is
 //! refused unless its sha256 matches its manifest, before any tensor is read.
 //!
 //! It must not depend on ROS types, the node harness, or anything that reaches the network;

@@ -5,8 +5,10 @@
 //! in the same cyclic order on every forward pass. Streaming therefore pins as many units as
 //! the budget allows after reserving room for two streamed units, and streams the others
 //! through a rendezvous channel: while the decoder computes with one unit, the loader reads
-//! the next, and a unit's memory goes back to the system as soon as the decoder moves on. The
-//! bytes held are counted; the peak never exceeds the budget.
+//! the next into the other of two reusable slots (a copy from the page cache; no page faults
+//! or unmaps per token), and a slot goes back to the loader as soon as the decoder moves on.
+//! Resident units are mapped from the file. The bytes held are counted; the peak never
+//! exceeds the budget. Dropping the store (an idle engine) gives every byte back.
 
 use crate::error::{LlmError, Result};
 use crate::gguf::ModelFile;
