@@ -331,3 +331,59 @@ fn without_a_usable_model_the_node_answers_from_the_template_and_goes_on() {
     let stats = node_thread.join().unwrap();
     assert!(stats.engine_errors >= 1, "{stats:?}");
 }
+
+#[test]
+fn edgefuse_chat_asks_the_running_node_and_prints_its_answers() {
+    let model = edgefuse_cli::llm_cmd::fetch_default_model().unwrap();
+    let bus: Arc<dyn Transport> = Arc::new(InProcess::new(false));
+    let shutdown = Shutdown::manual();
+    let args = NodeArgs::parse(
+        "hmi",
+        [
+            "--ros-args".to_string(),
+            "-p".into(),
+            format!("model:={}", model.display()),
+        ],
+    )
+    .unwrap();
+    let node_thread = {
+        let (bus, shutdown) = (bus.clone(), shutdown.clone());
+        std::thread::spawn(move || edgefuse_hmi::run(args, bus, &shutdown).unwrap())
+    };
+    let peer = Node::new(
+        NodeArgs::parse("peer", Vec::<String>::new()).unwrap(),
+        bus.clone(),
+    )
+    .unwrap();
+    let odom = peer
+        .advertise::<Odometry>("/localization/odometry", Qos::RELIABLE)
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+    let mut o = Odometry {
+        header: header(5.0, "odom"),
+        ..Default::default()
+    };
+    o.twist.twist.linear.x = 10.0;
+    odom.publish(&o).unwrap();
+    let input = std::io::Cursor::new("How fast am I going?\n\nIs anything on my left?\n");
+    let mut out = Vec::new();
+    let stats = edgefuse_cli::chat::chat(
+        input,
+        &mut out,
+        NodeArgs::parse("chat", Vec::<String>::new()).unwrap(),
+        bus,
+        &Shutdown::manual(),
+        Duration::from_secs(30),
+    )
+    .unwrap();
+    shutdown.request();
+    node_thread.join().unwrap();
+    let text = String::from_utf8(out).unwrap();
+    eprintln!("{text}");
+    assert_eq!(
+        (stats.asked, stats.answered, stats.unanswered),
+        (2, 2, 0),
+        "{text}"
+    );
+    assert!(text.contains("36 km/h"), "{text}");
+}

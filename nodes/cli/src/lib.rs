@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
 
+pub mod chat;
 pub mod hmi_cmd;
 pub mod info;
 pub mod launch_cmd;
@@ -85,6 +86,8 @@ pub enum Command {
     Ask(hmi_cmd::AskArgs),
     /// Print the predictive-maintenance report of a recorded drive.
     Report(hmi_cmd::ReportArgs),
+    /// Talk to a running HMI node over its topics (questions from stdin).
+    Chat(chat::ChatArgs),
 }
 
 /// Runs one command.
@@ -170,6 +173,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Llm(args) => llm_cmd::run_llm(args),
         Command::Ask(args) => hmi_cmd::run_ask(args),
         Command::Report(args) => hmi_cmd::run_report(args),
+        Command::Chat(args) => chat::run(args),
     }
 }
 
