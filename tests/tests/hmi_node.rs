@@ -15,6 +15,7 @@ use edgefuse_msgs::geometry_msgs::{
     Point, Pose, PoseWithCovariance, Quaternion, Twist, TwistWithCovariance, Vector3,
 };
 use edgefuse_msgs::nav_msgs::Odometry;
+use edgefuse_msgs::sensor_msgs::Range;
 use edgefuse_msgs::std_msgs::{Header, String as RosString};
 use edgefuse_ros::inproc::InProcess;
 use edgefuse_ros::shutdown::Shutdown;
@@ -326,6 +327,51 @@ fn without_a_usable_model_the_node_answers_from_the_template_and_goes_on() {
     assert!(
         answer["text"].as_str().unwrap().contains("36 km/h"),
         "{answer}"
+    );
+    // An ultrasonic range under 0.5 m raises an alert (alerts need no model).
+    let alerts = peer
+        .subscribe::<RosString>("/hmi/alert", Qos::RELIABLE)
+        .unwrap();
+    let range = peer
+        .advertise::<Range>("/ingest/sensors/ultrasonic/front_left/range", Qos::SENSOR)
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+    range
+        .publish(&Range {
+            header: header(6.0, "us_front_left"),
+            radiation_type: 0,
+            field_of_view: 0.5,
+            min_range: 0.15,
+            max_range: 5.5,
+            range: 0.3,
+            variance: 0.0,
+        })
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut alert = None;
+    while alert.is_none() && Instant::now() < deadline {
+        if let Some(d) = peer.recv(Duration::from_millis(50)).unwrap() {
+            if alerts.is(&d) {
+                alert = Some(
+                    serde_json::from_str::<serde_json::Value>(
+                        &peer.decode(alerts, &d).unwrap().data,
+                    )
+                    .unwrap(),
+                );
+            }
+        }
+    }
+    let alert = alert.expect("an ultrasonic alert");
+    assert!(
+        alert["text"]
+            .as_str()
+            .unwrap()
+            .contains("0.3 m from the front left"),
+        "{alert}"
+    );
+    assert_eq!(
+        alert["evidence"]["topic"],
+        "/ingest/sensors/ultrasonic/front_left/range"
     );
     shutdown.request();
     let stats = node_thread.join().unwrap();

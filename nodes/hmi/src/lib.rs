@@ -6,7 +6,8 @@
 //! Responses and alerts are `std_msgs/String` holding one JSON object: the text to say, its
 //! source (`Llm`, `LlmBestOfN`, `Template`, `Refused`, `RateLimited`) and its evidence (topic,
 //! stamp and values). The engine holds no weights while idle: a request, a hazard or a health
-//! finding of severity error wakes it, and it sleeps again after `idle_sleep_s`. Requests
+//! finding of severity error or an ultrasonic range under `near_range_m` (the validated
+//! `/ingest/sensors/ultrasonic/*/range`) wakes it, and it sleeps again after `idle_sleep_s`. Requests
 //! beyond `max_requests_per_s` (with a burst of `request_burst`) are answered "busy" and
 //! counted. It must hold no fusion or dialogue logic of its own.
 
@@ -23,6 +24,7 @@ use edgefuse_fusion::types::ObjectClass;
 use edgefuse_msgs::diagnostic_msgs::{DiagnosticArray, KeyValue};
 use edgefuse_msgs::edgefuse_msgs::{MaintenanceFinding, MaintenanceReport, TrackedObjectArray};
 use edgefuse_msgs::nav_msgs::Odometry;
+use edgefuse_msgs::sensor_msgs::Range;
 use edgefuse_msgs::std_msgs::{Header, String as RosString};
 use edgefuse_ros::dds::DdsTransport;
 use edgefuse_ros::shutdown::Shutdown;
@@ -50,6 +52,12 @@ pub struct HmiParams {
     pub request_burst: f64,
     /// Seconds before the same object may raise another alert.
     pub realert_s: f64,
+    /// Prefix of the ultrasonic input topics (`/ingest`: the validated ones).
+    pub input_prefix: String,
+    /// Ultrasonic positions (`/sensors/ultrasonic/<position>/range`).
+    pub ultrasonic_positions: Vec<String>,
+    /// An ultrasonic range below this raises an alert, m.
+    pub near_range_m: f64,
 }
 
 impl HmiParams {
@@ -73,6 +81,9 @@ impl HmiParams {
             max_requests_per_s: args.f64_or("max_requests_per_s", 1.0)?,
             request_burst: args.f64_or("request_burst", 3.0)?,
             realert_s: args.f64_or("realert_s", 5.0)?,
+            input_prefix: args.string_or("input_prefix", "/ingest")?,
+            ultrasonic_positions: edgefuse_ingest::ultrasonic_positions(args)?,
+            near_range_m: args.f64_or("near_range_m", 0.5)?,
         })
     }
 }
@@ -209,6 +220,17 @@ pub fn run(args: NodeArgs, transport: Arc<dyn Transport>, shutdown: &Shutdown) -
     let odom_sub = node.subscribe::<Odometry>("/localization/odometry", Qos::RELIABLE)?;
     let diag_sub = node.subscribe::<DiagnosticArray>("/diagnostics", Qos::RELIABLE)?;
     let request_sub = node.subscribe::<RosString>("/hmi/request", Qos::RELIABLE)?;
+    let prefix = params.input_prefix.trim_end_matches('/').to_string();
+    let mut ranges = Vec::new();
+    for pos in &params.ultrasonic_positions {
+        let topic = format!("{prefix}/sensors/ultrasonic/{pos}/range");
+        ranges.push((
+            node.subscribe::<Range>(&topic, Qos::SENSOR)?,
+            pos.clone(),
+            topic,
+        ));
+    }
+    let mut near_alerted: BTreeMap<String, Instant> = BTreeMap::new();
     let response_pub = node.advertise::<RosString>("/hmi/response", Qos::RELIABLE)?;
     let alert_pub = node.advertise::<RosString>("/hmi/alert", Qos::RELIABLE)?;
     let report_pub = node.advertise::<MaintenanceReport>("/maintenance/report", Qos::RELIABLE)?;
@@ -273,7 +295,46 @@ pub fn run(args: NodeArgs, transport: Arc<dyn Transport>, shutdown: &Shutdown) -
         let Some(d) = node.recv(Duration::from_millis(50))? else {
             continue;
         };
-        if odom_sub.is(&d) {
+        if let Some((sub, pos, topic)) = ranges.iter().find(|(s, _, _)| s.is(&d)) {
+            let Some(r) = node.decode(*sub, &d) else {
+                stats.malformed += 1;
+                continue;
+            };
+            let range_m = r.range as f64;
+            let plausible = range_m.is_finite() && range_m >= r.min_range as f64;
+            let recent = near_alerted
+                .get(pos)
+                .is_some_and(|t| t.elapsed() < Duration::from_secs_f64(params.realert_s));
+            if plausible && range_m < params.near_range_m && !recent {
+                near_alerted.insert(pos.clone(), Instant::now());
+                let reason = format!(
+                    "an obstacle was {range_m:.1} m from the {} ultrasonic sensor",
+                    pos.replace('_', " ")
+                );
+                let evidence = json!({
+                    "topic": node.args().resolve_topic(topic),
+                    "stamp_s": stamp_ns(&r.header) as f64 * 1e-9,
+                    "range_m": range_m,
+                });
+                alert_pub.publish(&RosString {
+                    data: json!({"text": format!("Warning: {reason}."), "source": "Template", "evidence": evidence}).to_string(),
+                })?;
+                stats.alerts += 1;
+                if let Some(facts) = sheet(&ego, &objects, &health) {
+                    last_warning = Some((reason, facts));
+                }
+                if !responder.is_awake() {
+                    match responder.wake() {
+                        Ok(_) => stats.wakes += 1,
+                        Err(e) => {
+                            stats.engine_errors += 1;
+                            node.log(LogLevel::Error, &format!("cannot wake the LLM: {e}"));
+                        }
+                    }
+                }
+                last_activity = Instant::now();
+            }
+        } else if odom_sub.is(&d) {
             match node.decode(odom_sub, &d) {
                 Some(o) => {
                     ego = Some((
