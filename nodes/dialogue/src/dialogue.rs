@@ -133,7 +133,9 @@ impl Responder {
     }
 
     /// Answer `request` from `facts`. `warning` is the last alert's reason, for "why did you
-    /// warn me". `on_token` streams the greedy candidate's text.
+    /// warn me". `on_token` sees the greedy candidate's text as it is generated, before
+    /// it is checked: for timing or a "thinking" cue, never to be said (only the returned
+    /// answer is checked).
     pub fn answer(
         &mut self,
         request: &[u8],
