@@ -79,6 +79,27 @@ pub enum FindingKind {
 }
 
 impl FindingKind {
+    /// Every kind.
+    pub const ALL: [FindingKind; 12] = [
+        FindingKind::RateDrop,
+        FindingKind::Dropout,
+        FindingKind::Latency,
+        FindingKind::ClockOffset,
+        FindingKind::BlockedSector,
+        FindingKind::PointCountDrop,
+        FindingKind::AmplitudeDrop,
+        FindingKind::YawMisalignment,
+        FindingKind::ConfidenceDrop,
+        FindingKind::StuckValue,
+        FindingKind::GyroBias,
+        FindingKind::Vibration,
+    ];
+
+    /// The kind [`FindingKind::as_str`] names.
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|k| k.as_str() == name)
+    }
+
     /// The snake-case name used in reports and `faults.json` (`blocked_sector`, ...).
     pub fn as_str(self) -> &'static str {
         match self {

@@ -19,7 +19,7 @@ use edgefuse_msgs::sensor_msgs::Range;
 use edgefuse_msgs::std_msgs::{Header, String as RosString};
 use edgefuse_ros::inproc::InProcess;
 use edgefuse_ros::shutdown::Shutdown;
-use edgefuse_ros::{Node, NodeArgs, Qos, Transport};
+use edgefuse_ros::{Node, NodeArgs, Qos, SubId, Transport};
 
 fn header(t_s: f64, frame: &str) -> Header {
     Header {
@@ -31,26 +31,53 @@ fn header(t_s: f64, frame: &str) -> Header {
     }
 }
 
-#[test]
-fn the_hmi_node_alerts_answers_limits_and_reports() {
-    let model = edgefuse_cli::llm_cmd::fetch_default_model().unwrap();
+/// The HMI node on its own thread over a fresh in-process bus, with `-p` parameters `params`.
+fn start_hmi(
+    params: &[String],
+) -> (
+    Arc<dyn Transport>,
+    Shutdown,
+    std::thread::JoinHandle<edgefuse_hmi::HmiStats>,
+) {
     let bus: Arc<dyn Transport> = Arc::new(InProcess::new(false));
     let shutdown = Shutdown::manual();
-    let args = NodeArgs::parse(
-        "hmi",
-        [
-            "--ros-args".to_string(),
-            "-p".into(),
-            format!("model:={}", model.display()),
-            "-p".into(),
-            "idle_sleep_s:=1.0".into(),
-        ],
-    )
-    .unwrap();
+    let mut argv = vec!["--ros-args".to_string()];
+    for p in params {
+        argv.push("-p".into());
+        argv.push(p.clone());
+    }
+    let args = NodeArgs::parse("hmi", argv).unwrap();
     let node_thread = {
         let (bus, shutdown) = (bus.clone(), shutdown.clone());
         std::thread::spawn(move || edgefuse_hmi::run(args, bus, &shutdown).unwrap())
     };
+    (bus, shutdown, node_thread)
+}
+
+/// The next JSON message on `sub` within `timeout`.
+fn next_json(
+    peer: &mut Node,
+    sub: SubId<RosString>,
+    timeout: Duration,
+) -> Option<serde_json::Value> {
+    let deadline = Instant::now() + timeout;
+    while Instant::now() < deadline {
+        if let Some(d) = peer.recv(Duration::from_millis(50)).unwrap() {
+            if sub.is(&d) {
+                return serde_json::from_str(&peer.decode(sub, &d).unwrap().data).ok();
+            }
+        }
+    }
+    None
+}
+
+#[test]
+fn the_hmi_node_alerts_answers_limits_and_reports() {
+    let model = edgefuse_cli::llm_cmd::fetch_default_model().unwrap();
+    let (bus, shutdown, node_thread) = start_hmi(&[
+        format!("model:={}", model.display()),
+        "idle_sleep_s:=1.0".to_string(),
+    ]);
     let mut peer = Node::new(NodeArgs::parse("peer", Vec::<String>::new()).unwrap(), bus).unwrap();
     let odom = peer
         .advertise::<Odometry>("/localization/odometry", Qos::RELIABLE)
@@ -274,17 +301,7 @@ fn the_hmi_node_alerts_answers_limits_and_reports() {
 
 #[test]
 fn without_a_usable_model_the_node_answers_from_the_template_and_goes_on() {
-    let bus: Arc<dyn Transport> = Arc::new(InProcess::new(false));
-    let shutdown = Shutdown::manual();
-    let args = NodeArgs::parse(
-        "hmi",
-        ["--ros-args", "-p", "model:=/nonexistent/model.gguf"].map(String::from),
-    )
-    .unwrap();
-    let node_thread = {
-        let (bus, shutdown) = (bus.clone(), shutdown.clone());
-        std::thread::spawn(move || edgefuse_hmi::run(args, bus, &shutdown).unwrap())
-    };
+    let (bus, shutdown, node_thread) = start_hmi(&["model:=/nonexistent/model.gguf".to_string()]);
     let mut peer = Node::new(NodeArgs::parse("peer", Vec::<String>::new()).unwrap(), bus).unwrap();
     let odom = peer
         .advertise::<Odometry>("/localization/odometry", Qos::RELIABLE)
@@ -308,20 +325,7 @@ fn without_a_usable_model_the_node_answers_from_the_template_and_goes_on() {
             data: "How fast am I going?".into(),
         })
         .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let mut answer = None;
-    while answer.is_none() && Instant::now() < deadline {
-        if let Some(d) = peer.recv(Duration::from_millis(50)).unwrap() {
-            if responses.is(&d) {
-                answer = Some(
-                    serde_json::from_str::<serde_json::Value>(
-                        &peer.decode(responses, &d).unwrap().data,
-                    )
-                    .unwrap(),
-                );
-            }
-        }
-    }
+    let answer = next_json(&mut peer, responses, Duration::from_secs(20));
     let answer = answer.expect("an answer");
     assert_eq!(answer["source"], "Template", "{answer}");
     assert!(
@@ -347,20 +351,7 @@ fn without_a_usable_model_the_node_answers_from_the_template_and_goes_on() {
             variance: 0.0,
         })
         .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let mut alert = None;
-    while alert.is_none() && Instant::now() < deadline {
-        if let Some(d) = peer.recv(Duration::from_millis(50)).unwrap() {
-            if alerts.is(&d) {
-                alert = Some(
-                    serde_json::from_str::<serde_json::Value>(
-                        &peer.decode(alerts, &d).unwrap().data,
-                    )
-                    .unwrap(),
-                );
-            }
-        }
-    }
+    let alert = next_json(&mut peer, alerts, Duration::from_secs(10));
     let alert = alert.expect("an ultrasonic alert");
     assert!(
         alert["text"]
@@ -381,21 +372,7 @@ fn without_a_usable_model_the_node_answers_from_the_template_and_goes_on() {
 #[test]
 fn edgefuse_chat_asks_the_running_node_and_prints_its_answers() {
     let model = edgefuse_cli::llm_cmd::fetch_default_model().unwrap();
-    let bus: Arc<dyn Transport> = Arc::new(InProcess::new(false));
-    let shutdown = Shutdown::manual();
-    let args = NodeArgs::parse(
-        "hmi",
-        [
-            "--ros-args".to_string(),
-            "-p".into(),
-            format!("model:={}", model.display()),
-        ],
-    )
-    .unwrap();
-    let node_thread = {
-        let (bus, shutdown) = (bus.clone(), shutdown.clone());
-        std::thread::spawn(move || edgefuse_hmi::run(args, bus, &shutdown).unwrap())
-    };
+    let (bus, shutdown, node_thread) = start_hmi(&[format!("model:={}", model.display())]);
     let peer = Node::new(
         NodeArgs::parse("peer", Vec::<String>::new()).unwrap(),
         bus.clone(),

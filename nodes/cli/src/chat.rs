@@ -118,12 +118,7 @@ pub fn chat(
 pub fn run(a: ChatArgs) -> Result<()> {
     let args = NodeArgs::parse("chat", a.ros_args.clone()).context("reading ROS arguments")?;
     let shutdown = Shutdown::on_signals().context("installing signal handlers")?;
-    let transport = DdsTransport::new(
-        DdsTransport::domain_from_env()?,
-        &args.namespace,
-        &args.node_name,
-    )
-    .context("joining DDS")?;
+    let transport = DdsTransport::for_node(&args).context("joining DDS")?;
     let stdin = std::io::stdin();
     let mut stdout = std::io::stdout();
     chat(

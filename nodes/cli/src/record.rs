@@ -112,12 +112,7 @@ pub fn run(a: RecordArgs) -> Result<()> {
         .collect::<Result<Vec<_>>>()?;
     let args = NodeArgs::parse("recorder", a.ros_args.clone()).context("reading ROS arguments")?;
     let shutdown = Shutdown::on_signals().context("installing signal handlers")?;
-    let transport = DdsTransport::new(
-        DdsTransport::domain_from_env()?,
-        &args.namespace,
-        &args.node_name,
-    )
-    .context("joining DDS")?;
+    let transport = DdsTransport::for_node(&args).context("joining DDS")?;
     let (stats, _) = record(&a.out, &topics, args, Arc::new(transport), &shutdown)?;
     let n: u64 = stats.written.values().sum();
     println!(

@@ -244,12 +244,7 @@ pub fn run(a: ReplayArgs) -> Result<()> {
     }
     let args = NodeArgs::parse("player", a.ros_args.clone()).context("reading ROS arguments")?;
     let shutdown = Shutdown::on_signals().context("installing signal handlers")?;
-    let transport = DdsTransport::new(
-        DdsTransport::domain_from_env()?,
-        &args.namespace,
-        &args.node_name,
-    )
-    .context("joining DDS")?;
+    let transport = DdsTransport::for_node(&args).context("joining DDS")?;
     let transport: Arc<dyn Transport> = Arc::new(transport);
     // --record: a recorder node in this process, on the same participant.
     let recorder = match &a.record {

@@ -59,22 +59,7 @@ pub fn recommended_action(kind: FindingKind, component: &str) -> String {
 
 /// [`recommended_action`] for a finding named by its snake-case kind (as on `/diagnostics`).
 pub fn action_for(kind: &str, component: &str) -> String {
-    use FindingKind::*;
-    let all = [
-        RateDrop,
-        Dropout,
-        Latency,
-        ClockOffset,
-        BlockedSector,
-        PointCountDrop,
-        AmplitudeDrop,
-        YawMisalignment,
-        ConfidenceDrop,
-        StuckValue,
-        GyroBias,
-        Vibration,
-    ];
-    match all.into_iter().find(|k| k.as_str() == kind) {
+    match FindingKind::from_name(kind) {
         Some(k) => recommended_action(k, component),
         None => format!("inspect the {component}"),
     }

@@ -482,12 +482,7 @@ pub fn main_dds() -> anyhow::Result<()> {
     let args = NodeArgs::parse("fusion_node", std::env::args().skip(1))
         .context("reading ROS arguments")?;
     let shutdown = Shutdown::on_signals().context("installing signal handlers")?;
-    let transport = DdsTransport::new(
-        DdsTransport::domain_from_env()?,
-        &args.namespace,
-        &args.node_name,
-    )
-    .context("joining DDS")?;
+    let transport = DdsTransport::for_node(&args).context("joining DDS")?;
     let report = run(args, Arc::new(transport), &shutdown)?;
     eprintln!("SUMMARY {}", report.summary_json());
     Ok(())

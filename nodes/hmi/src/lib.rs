@@ -212,6 +212,21 @@ fn report_msg(stamp: Header, health: &[HealthFact], text: &str) -> MaintenanceRe
     }
 }
 
+/// Wake the engine for what tends to follow an alert; a model that cannot load is logged
+/// and counted, and the node goes on.
+fn wake(responder: &mut Responder, stats: &mut HmiStats, node: &Node) {
+    if responder.is_awake() {
+        return;
+    }
+    match responder.wake() {
+        Ok(_) => stats.wakes += 1,
+        Err(e) => {
+            stats.engine_errors += 1;
+            node.log(LogLevel::Error, &format!("cannot wake the LLM: {e}"));
+        }
+    }
+}
+
 /// Runs the node until `shutdown`.
 pub fn run(args: NodeArgs, transport: Arc<dyn Transport>, shutdown: &Shutdown) -> Result<HmiStats> {
     let params = HmiParams::from_args(&args)?;
@@ -323,15 +338,7 @@ pub fn run(args: NodeArgs, transport: Arc<dyn Transport>, shutdown: &Shutdown) -
                 if let Some(facts) = sheet(&ego, &objects, &health) {
                     last_warning = Some((reason, facts));
                 }
-                if !responder.is_awake() {
-                    match responder.wake() {
-                        Ok(_) => stats.wakes += 1,
-                        Err(e) => {
-                            stats.engine_errors += 1;
-                            node.log(LogLevel::Error, &format!("cannot wake the LLM: {e}"));
-                        }
-                    }
-                }
+                wake(&mut responder, &mut stats, &node);
                 last_activity = Instant::now();
             }
         } else if odom_sub.is(&d) {
@@ -397,15 +404,7 @@ pub fn run(args: NodeArgs, transport: Arc<dyn Transport>, shutdown: &Shutdown) -
                 stats.alerts += 1;
                 last_warning = Some((h.reason.clone(), facts.clone()));
                 // A hazard wakes the engine for the question that tends to follow.
-                if !responder.is_awake() {
-                    match responder.wake() {
-                        Ok(_) => stats.wakes += 1,
-                        Err(e) => {
-                            stats.engine_errors += 1;
-                            node.log(LogLevel::Error, &format!("cannot wake the LLM: {e}"));
-                        }
-                    }
-                }
+                wake(&mut responder, &mut stats, &node);
                 last_activity = Instant::now();
             }
         } else if diag_sub.is(&d) {
@@ -456,15 +455,7 @@ pub fn run(args: NodeArgs, transport: Arc<dyn Transport>, shutdown: &Shutdown) -
                 );
                 report_pub.publish(&report_msg(msg.header.clone(), &health, &text))?;
                 stats.reports += 1;
-                if !responder.is_awake() {
-                    match responder.wake() {
-                        Ok(_) => stats.wakes += 1,
-                        Err(e) => {
-                            stats.engine_errors += 1;
-                            node.log(LogLevel::Error, &format!("cannot wake the LLM: {e}"));
-                        }
-                    }
-                }
+                wake(&mut responder, &mut stats, &node);
                 last_activity = Instant::now();
             }
         } else if request_sub.is(&d) {
@@ -540,9 +531,7 @@ pub fn main() -> Result<()> {
     let args =
         NodeArgs::parse("hmi", std::env::args().skip(1)).context("reading the ROS arguments")?;
     let shutdown = Shutdown::on_signals().context("installing signal handlers")?;
-    let domain = DdsTransport::domain_from_env()?;
-    let transport =
-        DdsTransport::new(domain, &args.namespace, &args.node_name).context("joining DDS")?;
+    let transport = DdsTransport::for_node(&args).context("joining DDS")?;
     let stats = run(args, Arc::new(transport), &shutdown)?;
     eprintln!("hmi: {stats:?}");
     Ok(())

@@ -508,9 +508,7 @@ pub fn main_for(kind: SensorKind) -> anyhow::Result<()> {
     let args = NodeArgs::parse(kind.default_name(), std::env::args().skip(1))
         .context("reading the ROS arguments")?;
     let shutdown = Shutdown::on_signals().context("installing signal handlers")?;
-    let domain = DdsTransport::domain_from_env()?;
-    let transport =
-        DdsTransport::new(domain, &args.namespace, &args.node_name).context("joining DDS")?;
+    let transport = DdsTransport::for_node(&args).context("joining DDS")?;
     let stats = run(kind, args, Arc::new(transport), &shutdown)?;
     for (topic, s) in stats {
         eprintln!(

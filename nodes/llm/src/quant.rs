@@ -322,7 +322,13 @@ enum Kernel {
 }
 
 impl Kernel {
+    /// The best kernel for this CPU, decided once.
     fn detect() -> Self {
+        static KERNEL: std::sync::OnceLock<Kernel> = std::sync::OnceLock::new();
+        *KERNEL.get_or_init(Self::probe)
+    }
+
+    fn probe() -> Self {
         #[cfg(target_arch = "x86_64")]
         {
             let avx2 = std::is_x86_feature_detected!("avx2")

@@ -201,6 +201,11 @@ impl DdsTransport {
         })
     }
 
+    /// A transport for the node `args` names, on the domain `ROS_DOMAIN_ID` gives.
+    pub fn for_node(args: &crate::NodeArgs) -> Result<Self, TransportError> {
+        Self::new(Self::domain_from_env()?, &args.namespace, &args.node_name)
+    }
+
     /// Domain id from `ROS_DOMAIN_ID` (0 when unset), as rmw does.
     pub fn domain_from_env() -> Result<u16, TransportError> {
         match std::env::var("ROS_DOMAIN_ID") {

@@ -19,12 +19,7 @@ fn main() -> anyhow::Result<()> {
     let container =
         NodeArgs::parse("pipeline_container", raw.clone()).context("reading the ROS arguments")?;
     let shutdown = Shutdown::on_signals().context("installing signal handlers")?;
-    let dds = DdsTransport::new(
-        DdsTransport::domain_from_env()?,
-        &container.namespace,
-        &container.node_name,
-    )
-    .context("joining DDS")?;
+    let dds = DdsTransport::for_node(&container).context("joining DDS")?;
     let transport: Arc<dyn Transport> = Arc::new(Routed::new("/ingest", Arc::new(dds)));
     let mut workers = Vec::new();
     for kind in [
