@@ -10,7 +10,9 @@ use std::collections::BTreeMap;
 use crate::budget::{Budget, BudgetConfig, Clock, CycleTiming, Degrade, Stage};
 use crate::ego::{EgoConfig, EgoEkf, EgoError};
 use crate::health::{match_radar_to_lidar, CalibrationGates, Finding, HealthConfig, HealthMonitor};
-use crate::lidar::{DeskewReference, LidarError, LidarPipeline, LidarPipelineConfig};
+use crate::lidar::{
+    DeskewReference, LabelledCloud, LidarError, LidarPipeline, LidarPipelineConfig,
+};
 use crate::sync::{SensorTiming, SyncConfig, SyncError, TimeSync};
 use crate::tracker::{ConfigError, Tracker, TrackerConfig};
 use crate::types::{Box3, EgoState, Input, SensorId, StampNs, Track};
@@ -133,6 +135,9 @@ pub struct CycleOutput {
     pub timing: CycleTiming,
     /// Sensors that missed this cycle (timed out).
     pub late: Vec<SensorId>,
+    /// The sweep's labelled cloud (`base_link` at the cycle time), when the LiDAR config's
+    /// `keep_cloud` is set.
+    pub lidar_cloud: Option<LabelledCloud>,
 }
 
 /// The fusion pipeline.
@@ -252,6 +257,7 @@ impl Pipeline {
                     findings: Vec::new(),
                     timing,
                     late: cycle.late.clone(),
+                    lidar_cloud: None,
                 });
                 continue;
             };
@@ -266,6 +272,11 @@ impl Pipeline {
                 self.lidar
                     .run(scan, pose_at, DeskewReference::Stamp(stamp), voxel)
             });
+            let mut lidar_out = lidar_out;
+            let lidar_cloud = match lidar_out.as_mut() {
+                Some(Ok(o)) => o.cloud.take(),
+                _ => None,
+            };
             let (boxes, box_times_s): (Vec<Box3>, Vec<f64>) = match lidar_out {
                 Some(Ok(o)) => o
                     .objects
@@ -397,6 +408,7 @@ impl Pipeline {
                 findings,
                 timing,
                 late: cycle.late.clone(),
+                lidar_cloud,
             });
         }
         out

@@ -22,10 +22,21 @@ pub fn repo_root() -> PathBuf {
 /// The Python interpreter of the test venv that `scripts/test` creates
 /// (`$EDGEFUSE_VENV`, default `$HOME/.cache/edgefuse/venv`).
 pub fn python() -> Result<PathBuf> {
-    let venv = match std::env::var_os("EDGEFUSE_VENV") {
+    venv_python("EDGEFUSE_VENV", "venv")
+}
+
+/// The Python interpreter of the rerun venv that `scripts/test` creates (the rerun SDK of the
+/// Rust crate's version; `$EDGEFUSE_RERUN_VENV`, default `$HOME/.cache/edgefuse/rerun-venv`).
+pub fn rerun_python() -> Result<PathBuf> {
+    venv_python("EDGEFUSE_RERUN_VENV", "rerun-venv")
+}
+
+fn venv_python(var: &str, default_dir: &str) -> Result<PathBuf> {
+    let venv = match std::env::var_os(var) {
         Some(v) => PathBuf::from(v),
         None => PathBuf::from(std::env::var_os("HOME").context("HOME is not set")?)
-            .join(".cache/edgefuse/venv"),
+            .join(".cache/edgefuse")
+            .join(default_dir),
     };
     let py = venv.join("bin/python");
     if !py.is_file() {
@@ -40,8 +51,14 @@ pub fn python() -> Result<PathBuf> {
 /// Runs `tests/python/<script>` with `args` in the test venv and returns its stdout; fails
 /// with its stderr when it exits non-zero.
 pub fn run_python(script: &str, args: &[&str]) -> Result<String> {
+    run_python_with(&python()?, script, args)
+}
+
+/// Runs `tests/python/<script>` with `args` under the interpreter `python` and returns its
+/// stdout; fails with its stderr when it exits non-zero.
+pub fn run_python_with(python: &Path, script: &str, args: &[&str]) -> Result<String> {
     let path = repo_root().join("tests/python").join(script);
-    let out = Command::new(python()?)
+    let out = Command::new(python)
         .arg(&path)
         .args(args)
         .output()

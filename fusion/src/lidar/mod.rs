@@ -32,6 +32,9 @@ pub struct LidarPipelineConfig {
     pub cluster: ClusterConfig,
     /// Box fitting.
     pub boxes: BoxConfig,
+    /// Keep the labelled cloud ([`LidarOutput::cloud`]) for visualisation; off by default (it
+    /// copies the ground points and the voxels every sweep).
+    pub keep_cloud: bool,
 }
 
 impl Default for LidarPipelineConfig {
@@ -47,6 +50,7 @@ impl Default for LidarPipelineConfig {
                 mode: ClusterMode::Euclidean,
             },
             boxes: BoxConfig::default(),
+            keep_cloud: false,
         }
     }
 }
@@ -89,6 +93,19 @@ pub struct LidarObject {
     pub time_offset_s: f64,
 }
 
+/// The points of one sweep as the stages saw them, in `base_link` at the reference time: the
+/// deskewed ground points and the voxel centroids of the rest with their cluster.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct LabelledCloud {
+    /// Deskewed points classified as ground, m.
+    pub ground_m: Vec<[f32; 3]>,
+    /// Voxel centroids of the non-ground points, m.
+    pub voxels_m: Vec<[f32; 3]>,
+    /// Per voxel, the index of its kept cluster (the order of [`LidarOutput::objects`] before
+    /// box fitting), or `None` (noise, or a cluster dropped for its size).
+    pub voxel_cluster: Vec<Option<u32>>,
+}
+
 /// The result of [`LidarPipeline::run`].
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct LidarOutput {
@@ -100,6 +117,8 @@ pub struct LidarOutput {
     pub voxel_size_m: f32,
     /// Per-stage counts.
     pub counts: StageCounts,
+    /// The labelled cloud, when [`LidarPipelineConfig::keep_cloud`] is set.
+    pub cloud: Option<LabelledCloud>,
 }
 
 /// deskew -> ground removal -> voxel downsampling -> clustering -> boxes.
@@ -145,6 +164,7 @@ impl LidarPipeline {
         // Non-ground points with their time offset from the reference, s.
         let offset_s = (scan.stamp_ns - cloud.stamp_ns) as f64 * 1e-9;
         let n_non_ground = cloud.points_m.len() - split.ground_count;
+        let mut ground_m: Vec<[f32; 3]> = Vec::new();
         let mut non_ground: Vec<[f32; 3]> = Vec::with_capacity(n_non_ground);
         let mut point_time_s: Vec<f64> = Vec::with_capacity(n_non_ground);
         for ((p, &i), &g) in cloud
@@ -160,6 +180,8 @@ impl LidarPipeline {
                     .get(i as usize)
                     .map_or(0.0, |q| f64::from(q.t_s));
                 point_time_s.push(offset_s + t);
+            } else if cfg.keep_cloud {
+                ground_m.push(*p);
             }
         }
         counts.non_ground = non_ground.len();
@@ -192,11 +214,17 @@ impl LidarPipeline {
                 });
             }
         }
+        let cloud_out = cfg.keep_cloud.then(|| LabelledCloud {
+            ground_m,
+            voxels_m: voxels.points_m.clone(),
+            voxel_cluster: clustering.labels.clone(),
+        });
         Ok(LidarOutput {
             stamp_ns: cloud.stamp_ns,
             objects,
             voxel_size_m,
             counts,
+            cloud: cloud_out,
         })
     }
 }
@@ -419,6 +447,46 @@ mod tests {
         assert_eq!(coarse.voxel_size_m, 0.4);
         assert!(coarse.counts.voxels < out.counts.voxels / 2);
         assert_eq!(coarse.objects.len(), cars.len());
+    }
+
+    #[test]
+    fn kept_cloud_labels_agree_with_the_objects_and_change_nothing() {
+        let (scan, _) = scan(3);
+        let plain = LidarPipeline::new(LidarPipelineConfig::default())
+            .run(&scan, ego, DeskewReference::ScanEnd, None)
+            .unwrap();
+        assert!(plain.cloud.is_none());
+        let kept = LidarPipeline::new(LidarPipelineConfig {
+            keep_cloud: true,
+            ..LidarPipelineConfig::default()
+        })
+        .run(&scan, ego, DeskewReference::ScanEnd, None)
+        .unwrap();
+        let cloud = kept.cloud.clone().unwrap();
+        assert_eq!(kept.objects, plain.objects);
+        assert_eq!(cloud.ground_m.len(), kept.counts.ground_removed);
+        assert_eq!(cloud.voxels_m.len(), kept.counts.voxels);
+        assert_eq!(cloud.voxel_cluster.len(), cloud.voxels_m.len());
+        assert_eq!(kept.objects.len(), kept.counts.clusters);
+        // Each object's voxels are exactly those labelled with its cluster, inside its box.
+        for (k, o) in kept.objects.iter().enumerate() {
+            let members: Vec<&[f32; 3]> = cloud
+                .voxels_m
+                .iter()
+                .zip(&cloud.voxel_cluster)
+                .filter(|(_, c)| **c == Some(k as u32))
+                .map(|(p, _)| p)
+                .collect();
+            assert_eq!(members.len(), o.voxel_count);
+            let b = o.shape;
+            let (s, c) = b.yaw_rad.sin_cos();
+            for p in members {
+                let (dx, dy) = (f64::from(p[0]) - b.x_m, f64::from(p[1]) - b.y_m);
+                let (u, v) = (c * dx + s * dy, -s * dx + c * dy);
+                assert!(u.abs() <= b.length_m / 2.0 + 1e-3, "{p:?} outside {b:?}");
+                assert!(v.abs() <= b.width_m / 2.0 + 1e-3, "{p:?} outside {b:?}");
+            }
+        }
     }
 
     #[test]

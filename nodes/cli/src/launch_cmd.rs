@@ -23,11 +23,17 @@ pub struct LaunchArgs {
     /// and exit without starting anything.
     #[arg(long)]
     pub print: bool,
+    /// Draw the live topics in rerun (the launch files' `viz` node; same as `viz:=true` with
+    /// `rerun_spawn`, `rerun_connect`, `rerun_save`).
+    #[command(flatten)]
+    pub viz: crate::viz_cmd::VizArgs,
 }
 
 /// Evaluates the launch file with its arguments.
 pub fn plan(args: &LaunchArgs) -> Result<LaunchPlan> {
-    let cli_args = parse_cli_args(&args.launch_args)?;
+    let mut launch_args = args.launch_args.clone();
+    launch_args.extend(args.viz.launch_args());
+    let cli_args = parse_cli_args(&launch_args)?;
     resolve_file(&args.file, &cli_args, &ResolveOptions::from_process())
         .with_context(|| format!("evaluating {}", args.file.display()))
 }

@@ -16,6 +16,7 @@ pub mod llm_cmd;
 pub mod record;
 pub mod replay;
 pub mod samples;
+pub mod viz_cmd;
 
 /// edgefuse: automotive sensor fusion on ROS 2 — generate, inspect and replay drives.
 #[derive(Debug, Parser)]
@@ -69,6 +70,9 @@ pub enum Command {
         /// Directory holding `scenarios/` and the generated bags (default: the repository's `bags/`).
         #[arg(long)]
         bags_dir: Option<PathBuf>,
+        /// Draw the drives in rerun.
+        #[command(flatten)]
+        viz: viz_cmd::VizArgs,
     },
     /// Run a ROS 2 launch XML file without ROS installed, like `ros2 launch`.
     Launch(launch_cmd::LaunchArgs),
@@ -88,6 +92,8 @@ pub enum Command {
     Report(hmi_cmd::ReportArgs),
     /// Talk to a running HMI node over its topics (questions from stdin).
     Chat(chat::ChatArgs),
+    /// Draw live topics (sensors, tracks, odometry, diagnostics, HMI) in rerun.
+    Viz(viz_cmd::LiveVizArgs),
 }
 
 /// Runs one command.
@@ -162,9 +168,9 @@ pub fn run(cli: Cli) -> Result<()> {
             }
             Ok(())
         }
-        Command::Demo { bags_dir } => {
+        Command::Demo { bags_dir, viz } => {
             let dir = bags_dir.unwrap_or_else(samples::default_bags_dir);
-            demo(&dir)
+            demo(&dir, &viz)
         }
         Command::Launch(args) => launch_cmd::run(args),
         Command::Replay(args) => replay::run(args),
@@ -174,11 +180,15 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Ask(args) => hmi_cmd::run_ask(args),
         Command::Report(args) => hmi_cmd::run_report(args),
         Command::Chat(args) => chat::run(args),
+        Command::Viz(args) => viz_cmd::run_live(args),
     }
 }
 
-fn demo(bags_dir: &Path) -> Result<()> {
+fn demo(bags_dir: &Path, viz: &viz_cmd::VizArgs) -> Result<()> {
     println!("edgefuse demo: sample drives in {}\n", bags_dir.display());
+    // One recording per drive (their sensor times overlap).
+    let mut observers: std::collections::BTreeMap<String, viz_cmd::VizObserver> =
+        std::collections::BTreeMap::new();
     for (name, _) in edgefuse_sim::BUILTIN_SCENARIOS {
         let path = samples::ensure_sample_bag(bags_dir, name)?;
         let info = info::BagInfo::read(&path)?;
@@ -210,15 +220,31 @@ fn demo(bags_dir: &Path) -> Result<()> {
                 f["onset_s"]
             );
         }
-        fusion_summary(&path)?;
+        if let Some(o) = viz.open_part("edgefuse_demo", Some(name))? {
+            observers.insert(name.to_string(), o);
+        }
+        fusion_summary(&path, observers.get_mut(*name))?;
         println!();
     }
-    hmi_demo(bags_dir)
+    hmi_demo(bags_dir, &mut observers)?;
+    for (name, o) in observers {
+        o.finish()?;
+        if let Some(path) = &viz.rerun_save {
+            println!(
+                "rerun recording of {name} written to {}",
+                viz_cmd::part_path(path, &name).display()
+            );
+        }
+    }
+    Ok(())
 }
 
 /// A few driver questions and the degradation drive's maintenance report, through the HMI
 /// with the default model streamed in a 32 MB layer cache.
-fn hmi_demo(bags_dir: &Path) -> Result<()> {
+fn hmi_demo(
+    bags_dir: &Path,
+    viz: &mut std::collections::BTreeMap<String, viz_cmd::VizObserver>,
+) -> Result<()> {
     let args = hmi_cmd::HmiEngineArgs {
         model: None,
         mode: llm_cmd::Mode::Streamed,
@@ -239,25 +265,48 @@ fn hmi_demo(bags_dir: &Path) -> Result<()> {
         let (answer, _, first_s, total_s) =
             hmi_cmd::ask(&mut responder, &report, at_s, question, &mut |_| {})?;
         println!("[{drive} at {at_s} s] {question}\n  -> {} ({:?}; first token {:.0} ms, answer {:.0} ms)", answer.text, answer.source, first_s * 1e3, total_s * 1e3);
+        if let Some(o) = viz.get_mut(drive) {
+            // The question's time: `at_s` after the first cycle, as `ask` reads it.
+            let first_ns = report.frames.first().map_or(0, |f| f.cycle.stamp_ns);
+            let stamp_ns = first_ns + (at_s * 1e9) as i64;
+            let r = o
+                .viz()
+                .hmi_text(edgefuse_viz::HmiText::Request, stamp_ns, question);
+            o.note(r);
+            let r = o.viz().hmi_text(
+                edgefuse_viz::HmiText::Response,
+                stamp_ns,
+                &format!("{} ({:?})", answer.text, answer.source),
+            );
+            o.note(r);
+        }
     }
     let path = samples::ensure_sample_bag(bags_dir, "sensor_degradation")?;
     let report = hmi_cmd::fuse(&path)?;
     let (m, summary, source) =
         hmi_cmd::maintenance(&report, "sensor_degradation", Some(&mut responder))?;
     println!();
-    print!("{}", m.to_markdown(&summary, &source));
+    let markdown = m.to_markdown(&summary, &source);
+    print!("{markdown}");
+    if let Some(o) = viz.get_mut("sensor_degradation") {
+        let stamp_ns = report.frames.last().map_or(0, |f| f.cycle.stamp_ns);
+        let r = o.viz().report(stamp_ns, &markdown);
+        o.note(r);
+    }
     Ok(())
 }
 
 /// Runs the fusion pipeline in-process over a bag and prints what it found.
-fn fusion_summary(bag: &Path) -> Result<()> {
-    use edgefuse_fusion_node::runner::{run_bag, Timing};
-    let report = run_bag(
-        bag,
-        edgefuse_fusion::pipeline::PipelineConfig::default(),
-        Timing::Wall,
-    )
-    .with_context(|| format!("running the fusion pipeline on {}", bag.display()))?;
+fn fusion_summary(bag: &Path, viz: Option<&mut viz_cmd::VizObserver>) -> Result<()> {
+    use edgefuse_fusion_node::runner::{run_bag_observed, NoObserver, RunObserver, Timing};
+    let mut config = edgefuse_fusion::pipeline::PipelineConfig::default();
+    config.lidar.keep_cloud = viz.is_some();
+    let observer: &mut dyn RunObserver = match viz {
+        Some(v) => v,
+        None => &mut NoObserver,
+    };
+    let report = run_bag_observed(bag, config, Timing::Wall, observer)
+        .with_context(|| format!("running the fusion pipeline on {}", bag.display()))?;
     let mut totals: Vec<i64> = report
         .frames
         .iter()

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result};
 use edgefuse_bag::{BagReader, ReadOptions};
 use edgefuse_fusion::pipeline::PipelineConfig;
-use edgefuse_fusion_node::runner::{run_bag, Timing};
+use edgefuse_fusion_node::runner::{run_bag_observed, NoObserver, RunObserver, Timing};
 use edgefuse_msgs::builtin_interfaces::Time;
 use edgefuse_msgs::rosgraph_msgs::Clock;
 use edgefuse_ros::dds::DdsTransport;
@@ -42,6 +42,10 @@ pub struct ReplayArgs {
     /// directory: from the network while playing, or straight from the pipeline with --fast.
     #[arg(long)]
     pub record: Option<PathBuf>,
+    /// Draw in rerun: with --fast, the pipeline's stages as they run; while playing over DDS,
+    /// the live topics (a viz node in this process).
+    #[command(flatten)]
+    pub viz: crate::viz_cmd::VizArgs,
     /// Standard ROS 2 arguments (`--ros-args ...`), as `ros2 launch` passes them.
     #[arg(trailing_var_arg = true, allow_hyphen_values = true, hide = true)]
     pub ros_args: Vec<String>,
@@ -214,8 +218,21 @@ pub fn run(a: ReplayArgs) -> Result<()> {
     drop(reader);
     if a.fast {
         let t = Instant::now();
-        let report = run_bag(&a.bag, PipelineConfig::default(), Timing::Wall)
+        let mut config = PipelineConfig::default();
+        let mut viz = a.viz.open("edgefuse_replay")?;
+        config.lidar.keep_cloud = viz.is_some();
+        let observer: &mut dyn RunObserver = match viz.as_mut() {
+            Some(v) => v,
+            None => &mut NoObserver,
+        };
+        let report = run_bag_observed(&a.bag, config, Timing::Wall, observer)
             .with_context(|| format!("replaying {}", a.bag.display()))?;
+        if let Some(v) = viz {
+            v.finish()?;
+            if let Some(path) = &a.viz.rerun_save {
+                println!("rerun recording written to {}", path.display());
+            }
+        }
         let mut total: Vec<i64> = report
             .frames
             .iter()
@@ -263,6 +280,18 @@ pub fn run(a: ReplayArgs) -> Result<()> {
             Some((handle, stop))
         }
     };
+    // --rerun while playing: a viz node in this process draws the live topics.
+    let viz_node = if a.viz.enabled() {
+        let (t, stop, target) = (Arc::clone(&transport), Shutdown::manual(), a.viz.target());
+        let viz_args = NodeArgs::parse("replay_viz", Vec::<String>::new())?;
+        let handle = {
+            let stop = stop.clone();
+            std::thread::spawn(move || crate::viz_cmd::live(viz_args, t, &target, &stop))
+        };
+        Some((handle, stop))
+    } else {
+        None
+    };
     let stats = play(
         &a.bag,
         a.rate,
@@ -282,6 +311,21 @@ pub fn run(a: ReplayArgs) -> Result<()> {
                 println!("recorded {n} output messages: {:?}", rec.written);
             }
             Err(_) => anyhow::bail!("the recorder thread panicked"),
+        }
+    }
+    if let Some((handle, stop)) = viz_node {
+        std::thread::sleep(Duration::from_millis(500));
+        stop.request();
+        match handle.join() {
+            Ok(r) => {
+                let v = r?;
+                println!(
+                    "rerun: drew {} messages, skipped {:?}",
+                    v.drawn.values().sum::<u64>(),
+                    v.skipped
+                );
+            }
+            Err(_) => anyhow::bail!("the rerun viz thread panicked"),
         }
     }
     let stats = stats?;

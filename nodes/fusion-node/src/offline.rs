@@ -34,6 +34,8 @@ pub enum FeedItem {
     TruthObjects(TrackedObjectArray),
     /// Ground-truth ego pose (simulated drives).
     TruthEgo(Box<Odometry>),
+    /// A camera image (not a fusion input: the detector's boxes are; kept for display).
+    CameraImage(Box<sensor_msgs::Image>),
 }
 
 /// Contract messages (CDR payloads) to fusion inputs, keeping the state that takes: the static
@@ -218,10 +220,12 @@ impl Converter {
                 let tw: geometry_msgs::TwistWithCovarianceStamped = self.decode(m)?;
                 Input::Wheel(convert::wheel_twist(&tw))
             }
-            ContractTopic::CameraImage
-            | ContractTopic::Odometry
-            | ContractTopic::Objects
-            | ContractTopic::Diagnostics => return None,
+            ContractTopic::CameraImage => {
+                return self.decode(m).map(|i| FeedItem::CameraImage(Box::new(i)))
+            }
+            ContractTopic::Odometry | ContractTopic::Objects | ContractTopic::Diagnostics => {
+                return None
+            }
         };
         Some(FeedItem::Input { arrival_ns, input })
     }

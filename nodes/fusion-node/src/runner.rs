@@ -8,7 +8,9 @@ use edgefuse_bag::{BagError, BagReader};
 use edgefuse_fusion::budget::{Clock, CycleTiming, SteppingClock};
 use edgefuse_fusion::geometry::Pose2;
 use edgefuse_fusion::pipeline::{CycleOutput, Pipeline, PipelineConfig, PipelineError};
+use edgefuse_fusion::types::Input;
 use edgefuse_msgs::edgefuse_msgs::TrackedObject;
+use edgefuse_msgs::sensor_msgs;
 
 use crate::offline::{BagFeed, FeedItem};
 use crate::topics::ContractTopic;
@@ -75,6 +77,27 @@ impl RunReport {
     }
 }
 
+/// Sees a run as it goes (visualisation): every input, image and cycle, in bag order. The
+/// default methods do nothing.
+pub trait RunObserver {
+    /// The ultrasonic sensors' names by index, before the first input.
+    fn ultrasonic_names(&mut self, _names: &BTreeMap<u8, String>) {}
+    /// A sensor input, when it is pushed into the pipeline.
+    fn input(&mut self, _input: &Input) {}
+    /// A camera image (not a fusion input).
+    fn image(&mut self, _image: &sensor_msgs::Image) {}
+    /// Ground-truth objects of a simulated drive.
+    fn truth_objects(&mut self, _stamp_ns: i64, _objects: &[TrackedObject]) {}
+    /// A cycle's output, with the pipeline as it stands after it (health, budget).
+    fn cycle(&mut self, _cycle: &CycleOutput, _pipeline: &Pipeline) {}
+}
+
+/// Observes nothing.
+#[derive(Debug, Default)]
+pub struct NoObserver;
+
+impl RunObserver for NoObserver {}
+
 /// Which clock times the stages.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Timing {
@@ -86,10 +109,16 @@ pub enum Timing {
 
 /// Runs the bag at `path` through a pipeline built from `config` (its ultrasonic sensor count
 /// is set from the bag's topics).
-pub fn run_bag(
+pub fn run_bag(path: &Path, config: PipelineConfig, timing: Timing) -> Result<RunReport, RunError> {
+    run_bag_observed(path, config, timing, &mut NoObserver)
+}
+
+/// [`run_bag`], with `observer` seeing every input and cycle as the run goes.
+pub fn run_bag_observed(
     path: &Path,
     mut config: PipelineConfig,
     timing: Timing,
+    observer: &mut dyn RunObserver,
 ) -> Result<RunReport, RunError> {
     let reader = BagReader::open(path)?;
     let mut ultrasonic: Vec<String> = reader
@@ -106,6 +135,7 @@ pub fn run_bag(
         .enumerate()
         .map(|(i, p)| (u8::try_from(i).unwrap_or(u8::MAX), p.clone()))
         .collect();
+    observer.ultrasonic_names(&config.ultrasonic_names);
     let mut pipeline = Pipeline::new(config)?;
     let mut feed = BagFeed::with_ultrasonic(&reader, &ultrasonic);
     let mut wall = MonotonicClock::default();
@@ -120,18 +150,23 @@ pub fn run_bag(
     for item in feed.by_ref() {
         match item {
             FeedItem::Input { arrival_ns, input } => {
+                observer.input(&input);
                 pipeline.push(arrival_ns, input);
                 last_arrival = last_arrival.max(arrival_ns);
-                match timing {
-                    Timing::Wall => cycles.extend(pipeline.poll(arrival_ns, &mut wall)),
-                    Timing::Deterministic => {
-                        cycles.extend(pipeline.poll(arrival_ns, &mut stepping))
-                    }
+                let new = match timing {
+                    Timing::Wall => pipeline.poll(arrival_ns, &mut wall),
+                    Timing::Deterministic => pipeline.poll(arrival_ns, &mut stepping),
+                };
+                for c in &new {
+                    observer.cycle(c, &pipeline);
                 }
+                cycles.extend(new);
             }
             FeedItem::TruthObjects(a) => {
+                observer.truth_objects(a.header.stamp.as_nanos(), &a.objects);
                 truth_objects.insert(a.header.stamp.as_nanos(), a.objects);
             }
+            FeedItem::CameraImage(image) => observer.image(&image),
             FeedItem::TruthEgo(o) => {
                 let p = &o.pose.pose;
                 truth_ego.insert(
@@ -147,10 +182,14 @@ pub fn run_bag(
     }
     // Flush: let the last cycles time out.
     let end = last_arrival.saturating_add(1_000_000_000);
-    match timing {
-        Timing::Wall => cycles.extend(pipeline.poll(end, &mut wall)),
-        Timing::Deterministic => cycles.extend(pipeline.poll(end, &mut stepping)),
+    let new = match timing {
+        Timing::Wall => pipeline.poll(end, &mut wall),
+        Timing::Deterministic => pipeline.poll(end, &mut stepping),
+    };
+    for c in &new {
+        observer.cycle(c, &pipeline);
     }
+    cycles.extend(new);
     let nearest_ego = |t: i64| {
         let before = truth_ego.range(..=t).next_back();
         let after = truth_ego.range(t..).next();

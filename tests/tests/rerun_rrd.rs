@@ -1,0 +1,289 @@
+//! rerun recordings read back by the rerun Python SDK of the same version: `edgefuse replay
+//! --fast --rerun-save` on a sample drive writes an `.rrd` whose entities hold one row per
+//! message the bag has (counted by the Python `rosbags` reader) and one per pipeline cycle, on
+//! the `sensor_time` timeline, with a blueprint.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::collections::BTreeMap;
+
+use clap::Parser;
+use edgefuse_fusion::pipeline::PipelineConfig;
+use edgefuse_fusion_node::runner::{run_bag, Timing};
+use edgefuse_system_tests::{rerun_python, run_python, run_python_with, sample_bag};
+use serde_json::Value;
+
+fn edgefuse(args: &[&str]) -> Result<(), String> {
+    let cli =
+        edgefuse_cli::Cli::try_parse_from(std::iter::once("edgefuse").chain(args.iter().copied()))
+            .map_err(|e| e.to_string())?;
+    edgefuse_cli::run(cli).map_err(|e| format!("{e:#}"))
+}
+
+fn rows(entities: &Value, path: &str) -> u64 {
+    entities[path]["rows"]
+        .as_u64()
+        .unwrap_or_else(|| panic!("no entity {path} in the recording"))
+}
+
+#[test]
+fn replay_to_rrd_holds_every_message_and_cycle() {
+    let bag = sample_bag("parking").unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let rrd = dir.path().join("parking.rrd");
+    edgefuse(&[
+        "replay",
+        bag.to_str().unwrap(),
+        "--fast",
+        "--rerun-save",
+        rrd.to_str().unwrap(),
+    ])
+    .unwrap();
+
+    // The oracle: what the rerun SDK reads from the file.
+    let got: Value = serde_json::from_str(
+        &run_python_with(
+            &rerun_python().unwrap(),
+            "rrd_check.py",
+            &[rrd.to_str().unwrap()],
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(got["recordings"], 1, "{got}");
+    assert!(got["blueprints"].as_u64().unwrap() >= 1, "no blueprint");
+    let e = &got["entities"];
+
+    // What the bag holds, counted by rosbags.
+    let bag_info: Value = serde_json::from_str(
+        &run_python("bag_oracle.py", &["read", bag.to_str().unwrap()]).unwrap(),
+    )
+    .unwrap();
+    let count = |topic: &str| bag_info["topics"][topic]["count"].as_u64().unwrap_or(0);
+    // What the pipeline did (same bag, same code path as the replay, without drawing).
+    let report = run_bag(&bag, PipelineConfig::default(), Timing::Deterministic).unwrap();
+    let skipped = |topic: &str| -> u64 {
+        report
+            .feed_skipped
+            .iter()
+            .filter(|((t, _), _)| t == topic)
+            .map(|(_, n)| *n)
+            .sum()
+    };
+
+    let radar = count("/sensors/radar/front/scan");
+    assert!(radar > 0);
+    assert_eq!(
+        rows(e, "/world/ego/radar_front/returns"),
+        radar - skipped("/sensors/radar/front/scan")
+    );
+    assert_eq!(
+        rows(e, "/world/ego/radar_front/doppler"),
+        radar - skipped("/sensors/radar/front/scan")
+    );
+    let det = "/sensors/camera/front/detections";
+    assert_eq!(
+        rows(e, "/world/ego/camera_front/detections"),
+        count(det) - skipped(det)
+    );
+    assert_eq!(
+        rows(e, "/world/ground_truth"),
+        count("/ground_truth/objects")
+    );
+    let mut ultrasonic = 0;
+    for (topic, _) in bag_info["topics"].as_object().unwrap() {
+        let Some(pos) = topic
+            .strip_prefix("/sensors/ultrasonic/")
+            .and_then(|t| t.strip_suffix("/range"))
+        else {
+            continue;
+        };
+        ultrasonic += 1;
+        assert_eq!(
+            rows(e, &format!("/world/ego/ultrasonic/{pos}/cone")),
+            count(topic) - skipped(topic),
+            "{topic}"
+        );
+        assert_eq!(
+            e[format!("/world/ego/ultrasonic/{pos}")]["static_rows"],
+            1,
+            "{pos} mount"
+        );
+    }
+    assert!(ultrasonic >= 4, "{ultrasonic} ultrasonic sensors");
+
+    // One row per cycle.
+    let cycles = report.frames.len() as u64;
+    let with_ego = report
+        .frames
+        .iter()
+        .filter(|f| f.cycle.ego.is_some())
+        .count() as u64;
+    assert!(cycles > 100, "{cycles}");
+    assert_eq!(rows(e, "/world/tracks"), cycles);
+    assert_eq!(rows(e, "/world/tracks/velocity"), cycles);
+    assert_eq!(rows(e, "/timing/cycle_ms"), cycles);
+    assert_eq!(rows(e, "/timing/deadline_ms"), cycles);
+    assert_eq!(rows(e, "/world/ego"), with_ego);
+    assert_eq!(rows(e, "/world/ego_trail"), with_ego);
+    // LiDAR cycles with a started EKF carry the labelled cloud.
+    let mut config = PipelineConfig::default();
+    config.lidar.keep_cloud = true;
+    let kept = run_bag(&bag, config, Timing::Deterministic).unwrap();
+    let lidar_cycles = kept
+        .frames
+        .iter()
+        .filter(|f| f.cycle.lidar_cloud.is_some())
+        .count() as u64;
+    assert!(
+        lidar_cycles * 10 >= count("/sensors/lidar/points") * 9,
+        "{lidar_cycles}"
+    );
+    assert_eq!(rows(e, "/world/ego/lidar_clusters"), lidar_cycles);
+    assert_eq!(rows(e, "/world/ego/lidar_ground"), lidar_cycles);
+
+    // Static scene: sensor mounts, the camera's pinhole, class colours.
+    for path in [
+        "/world/ego/lidar",
+        "/world/ego/radar_front",
+        "/world/ego/camera_front",
+    ] {
+        assert!(
+            e[path]["static_rows"].as_u64().unwrap() >= 1,
+            "{path}: {}",
+            e[path]
+        );
+    }
+    let cam_columns = e["/world/ego/camera_front"]["columns"].to_string();
+    assert!(
+        cam_columns.contains("Pinhole:image_from_camera"),
+        "{cam_columns}"
+    );
+    assert!(
+        cam_columns.contains("Transform3D:translation"),
+        "{cam_columns}"
+    );
+    // Everything temporal is on the sensor-time timeline.
+    let mut temporal = BTreeMap::new();
+    for (path, v) in e.as_object().unwrap() {
+        if v["rows"].as_u64().unwrap() > 0 {
+            let on = v["timelines"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|t| t == "sensor_time");
+            temporal.insert(path.clone(), on);
+        }
+    }
+    assert!(temporal.values().all(|on| *on), "{temporal:?}");
+    assert!(temporal.len() > 20, "{temporal:?}");
+}
+
+#[test]
+fn rerun_save_into_a_missing_directory_is_refused_with_the_path() {
+    let bag = sample_bag("parking").unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let rrd = dir.path().join("no/such/dir/x.rrd");
+    let err = edgefuse(&[
+        "replay",
+        bag.to_str().unwrap(),
+        "--fast",
+        "--rerun-save",
+        rrd.to_str().unwrap(),
+    ])
+    .unwrap_err();
+    assert!(err.contains(rrd.to_str().unwrap()), "{err}");
+    assert!(err.contains("does not exist"), "{err}");
+}
+
+/// `edgefuse viz`'s node on live DDS topics (a sample drive played at its pace for 4 s, in a
+/// loopback-only network namespace): the file holds a row per message the node drew, and the
+/// node drew nearly every message the player published.
+#[test]
+fn live_topics_are_drawn_by_the_viz_node() {
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use edgefuse_bag::{BagReader, ReadOptions};
+    use edgefuse_ros::dds::DdsTransport;
+    use edgefuse_ros::shutdown::Shutdown;
+    use edgefuse_ros::NodeArgs;
+    use edgefuse_system_tests::netns;
+    use edgefuse_viz::Target;
+
+    if !netns::isolated("live_topics_are_drawn_by_the_viz_node") {
+        return;
+    }
+    let bag = sample_bag("parking").unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let rrd = dir.path().join("live.rrd");
+    let stop = Shutdown::manual();
+    let viz = {
+        let (stop, target) = (
+            stop.clone(),
+            Target {
+                save: Some(rrd.clone()),
+                ..Target::default()
+            },
+        );
+        std::thread::spawn(move || {
+            let args = NodeArgs::parse("rerun_viz", Vec::<String>::new()).unwrap();
+            let t = Arc::new(DdsTransport::new(0, "/", "rerun_viz").unwrap());
+            edgefuse_cli::viz_cmd::live(args, t, &target, &stop).unwrap()
+        })
+    };
+    std::thread::sleep(Duration::from_secs(1));
+    let (first, _) = BagReader::open(&bag).unwrap().time_range_ns().unwrap();
+    let options = ReadOptions {
+        end_ns: Some(first + 4_000_000_000),
+        ..ReadOptions::default()
+    };
+    let args = NodeArgs::parse("player", Vec::<String>::new()).unwrap();
+    let t = Arc::new(DdsTransport::new(0, "/", "player").unwrap());
+    let played =
+        edgefuse_cli::replay::play(&bag, 1.0, &options, args, t, &Shutdown::manual()).unwrap();
+    std::thread::sleep(Duration::from_millis(800));
+    stop.request();
+    let stats = viz.join().unwrap();
+    eprintln!(
+        "published {:?}\ndrawn {:?}\nskipped {:?}",
+        played.published, stats.drawn, stats.skipped
+    );
+
+    let got: Value = serde_json::from_str(
+        &run_python_with(
+            &rerun_python().unwrap(),
+            "rrd_check.py",
+            &[rrd.to_str().unwrap()],
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    let e = &got["entities"];
+    let drawn = |topic: &str| stats.drawn.get(topic).copied().unwrap_or(0);
+    let published = |topic: &str| played.published.get(topic).copied().unwrap_or(0);
+    for (topic, entity) in [
+        ("/sensors/lidar/points", "/world/ego/lidar/points"),
+        (
+            "/sensors/radar/front/scan",
+            "/world/ego/radar_front/returns",
+        ),
+        (
+            "/sensors/camera/front/detections",
+            "/world/ego/camera_front/detections",
+        ),
+        ("/ground_truth/objects", "/world/ground_truth"),
+    ] {
+        assert!(published(topic) > 0, "{topic} not played");
+        assert_eq!(rows(e, entity), drawn(topic), "{topic} -> {entity}");
+        // Best-effort sensor topics on loopback: nearly all arrive (the first ones may come
+        // before /tf_static, and are skipped and counted).
+        assert!(
+            drawn(topic) * 10 >= published(topic) * 8,
+            "{topic}: drew {} of {}",
+            drawn(topic),
+            published(topic)
+        );
+    }
+    assert!(got["blueprints"].as_u64().unwrap() >= 1);
+}
