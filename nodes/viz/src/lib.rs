@@ -180,6 +180,9 @@ pub struct Viz {
 
 /// Trail points kept (one per metre).
 const TRAIL_POINTS: usize = 500;
+/// Every how many ground points one is drawn: ground is most of a sweep and uniform, and all
+/// of it would triple the recording's size and cost (the clusters are drawn in full).
+pub const GROUND_STRIDE: usize = 4;
 
 impl Viz {
     /// A recording named `application` to `target`, with the static scene (axes, class
@@ -509,13 +512,22 @@ impl Viz {
     fn labelled_cloud(&mut self, cloud: &LabelledCloud) -> Result<(), VizError> {
         self.log(
             paths::LIDAR_GROUND,
-            &rerun::Points3D::new(cloud.ground_m.iter().copied())
+            &rerun::Points3D::new(cloud.ground_m.iter().step_by(GROUND_STRIDE).copied())
                 .with_colors([rerun::Color::from_rgb(120, 100, 80)])
                 .with_radii([rerun::Radius::new_ui_points(1.0)]),
         )?;
-        let colors = cloud.voxel_cluster.iter().map(|c| match c {
-            Some(k) => cluster_color(*k),
-            None => rerun::Color::from_rgb(170, 170, 170),
+        // One colour per cluster, looked up per voxel.
+        let n = cloud
+            .voxel_cluster
+            .iter()
+            .flatten()
+            .max()
+            .map_or(0, |k| *k as usize + 1);
+        let palette: Vec<rerun::Color> = (0..n as u32).map(cluster_color).collect();
+        let unclustered = rerun::Color::from_rgb(170, 170, 170);
+        let colors = cloud.voxel_cluster.iter().map(|c| {
+            c.and_then(|k| palette.get(k as usize).copied())
+                .unwrap_or(unclustered)
         });
         self.log(
             paths::LIDAR_CLUSTERS,

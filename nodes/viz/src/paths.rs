@@ -3,9 +3,10 @@
 //! mounting.
 
 use edgefuse_fusion::budget::Stage;
+use rerun::blueprint::components::{PanelState, PlayState};
 use rerun::blueprint::{
-    Blueprint, ContainerLike, Horizontal, Spatial2DView, Spatial3DView, Tabs, TextDocumentView,
-    TextLogView, TimePanel, TimeSeriesView, Vertical,
+    Blueprint, BlueprintPanel, ContainerLike, Horizontal, SelectionPanel, Spatial2DView,
+    Spatial3DView, Tabs, TextDocumentView, TextLogView, TimePanel, TimeSeriesView, Vertical,
 };
 
 /// The `odom` frame.
@@ -105,9 +106,14 @@ fn entity_part(name: &str) -> String {
     }
 }
 
-/// The default layout: the 3D scene in `odom` on the left; the camera, the stage latencies,
+/// The default layout: the 3D scene on the left (from the ego, and in `odom`); the camera, the stage latencies,
 /// sensor health and the HMI text on the right.
 pub fn blueprint() -> Blueprint {
+    // The same odom scene twice: seen from the ego (the view's frame follows base_link), and
+    // fixed in odom.
+    let chase = Spatial3DView::new("ego view")
+        .with_origin(EGO)
+        .with_contents([format!("/{WORLD}/**")]);
     let scene = Spatial3DView::new("odom").with_origin(WORLD);
     let camera = Spatial2DView::new("front camera").with_origin(CAMERA);
     let timing = TimeSeriesView::new("stage latency (ms) and deadline").with_origin("timing");
@@ -127,11 +133,19 @@ pub fn blueprint() -> Blueprint {
             ContainerLike::from(report),
         ])),
     ]);
+    let left = Tabs::new([ContainerLike::from(chase), ContainerLike::from(scene)]);
     Blueprint::new(
-        Horizontal::new([ContainerLike::from(scene), ContainerLike::from(right)])
+        Horizontal::new([ContainerLike::from(left), ContainerLike::from(right)])
             .with_column_shares([3.0, 2.0]),
     )
-    .with_time_panel(TimePanel::default())
+    .with_blueprint_panel(BlueprintPanel::new().with_state(PanelState::Collapsed))
+    .with_selection_panel(SelectionPanel::new().with_state(PanelState::Collapsed))
+    // Follow the newest data: live streams stay current, a file opens at its end.
+    .with_time_panel(
+        TimePanel::new()
+            .with_timeline(crate::TIMELINE)
+            .with_play_state(PlayState::Following),
+    )
 }
 
 #[cfg(test)]
