@@ -8,8 +8,12 @@ use serde::Serialize;
 /// A statement found in an answer.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub enum Claim {
+    /// A distance; `parking`: said of the parking (ultrasonic) sensors, so it must be one of
+    /// their ranges (on `side` when the sentence names one).
     Distance {
         value_m: f64,
+        side: Option<Side>,
+        parking: bool,
     },
     Speed {
         value_mps: f64,
@@ -21,12 +25,14 @@ pub enum Claim {
         value: f64,
     },
     /// An object of `class` (any class when None) on `side` (anywhere when None) exists, or
-    /// with `negated`, does not.
+    /// with `negated`, does not. An object of any class may be a tracked object or an
+    /// ultrasonic echo; with `parking` (said of the parking sensors) only an echo.
     Object {
         #[serde(serialize_with = "crate::facts::ser_opt_class")]
         class: Option<ObjectClass>,
         side: Option<Side>,
         negated: bool,
+        parking: bool,
     },
 }
 
@@ -47,6 +53,12 @@ impl CheckReport {
 /// within max(1 s, 15 %) of a fact.
 fn close(value: f64, fact: f64, abs: f64, rel: f64) -> bool {
     (value - fact).abs() <= abs.max(rel * fact.abs())
+}
+
+/// An ultrasonic range may be said within max(0.1 m, 10 %): a parking distance is small and
+/// the sensor resolves centimetres.
+fn echo_close(value_m: f64, range_m: f64) -> bool {
+    close(value_m, range_m, 0.1, 0.1)
 }
 
 const NUMBER_WORDS: [(&str, f64); 11] = [
@@ -132,8 +144,10 @@ pub fn claims(answer: &str) -> Vec<Claim> {
                     | "empty"
             )
         });
+        let parking = words.iter().any(|w| matches!(*w, "parking" | "ultrasonic"));
         let mut classes = Vec::new();
         let mut sides = Vec::new();
+        let first_claim = out.len();
         for i in 0..words.len() {
             let w = words[i];
             let unit = words.get(i + 1).copied().unwrap_or("");
@@ -166,7 +180,11 @@ pub fn claims(answer: &str) -> Vec<Claim> {
                         if unit2 == "per" {
                             Claim::Speed { value_mps: value }
                         } else {
-                            Claim::Distance { value_m: value }
+                            Claim::Distance {
+                                value_m: value,
+                                side: None,
+                                parking,
+                            }
                         }
                     }
                     "s" | "sec" | "secs" | "second" | "seconds" => Claim::Time { value_s: value },
@@ -182,11 +200,17 @@ pub fn claims(answer: &str) -> Vec<Claim> {
             }
         }
         let side = sides.first().copied();
+        for c in &mut out[first_claim..] {
+            if let Claim::Distance { side: s, .. } = c {
+                *s = side;
+            }
+        }
         if classes.is_empty() && side.is_some() {
             out.push(Claim::Object {
                 class: None,
                 side,
                 negated,
+                parking,
             });
         }
         for class in classes {
@@ -194,6 +218,7 @@ pub fn claims(answer: &str) -> Vec<Claim> {
                 class,
                 side,
                 negated,
+                parking,
             });
         }
     }
@@ -227,12 +252,27 @@ pub fn check(answer: &str, facts: &FactSheet) -> CheckReport {
     let speeds: Vec<f64> = std::iter::once(facts.ego_speed_mps)
         .chain(facts.objects.iter().map(|o| o.closing_mps.abs()))
         .collect();
+    // Usable ultrasonic echoes (suspect sensors are not facts).
+    let echoes: Vec<(Side, f64)> = facts
+        .ultrasonic_on(None)
+        .filter_map(|u| u.range_m().map(|r| (u.side, r)))
+        .collect();
     for claim in &claims {
         let ok = match claim {
-            Claim::Distance { value_m } => facts
-                .objects
-                .iter()
-                .any(|o| close(*value_m, o.distance_m, 1.5, 0.1)),
+            Claim::Distance {
+                value_m,
+                side,
+                parking,
+            } => {
+                let echo = echoes.iter().any(|(s, r)| {
+                    (!parking || side.is_none_or(|x| x == *s)) && echo_close(*value_m, *r)
+                });
+                echo || !parking
+                    && facts
+                        .objects
+                        .iter()
+                        .any(|o| close(*value_m, o.distance_m, 1.5, 0.1))
+            }
             Claim::Speed { value_mps } => speeds.iter().any(|s| close(*value_mps, *s, 0.6, 0.1)),
             Claim::Time { value_s } => facts
                 .objects
@@ -266,18 +306,24 @@ pub fn check(answer: &str, facts: &FactSheet) -> CheckReport {
                         .iter()
                         .flat_map(|h| h.evidence.iter())
                         .any(|(_, v)| close(*value, *v, 0.05, 0.1))
+                    || echoes.iter().any(|(_, r)| echo_close(*value, *r))
             }
             Claim::Object {
                 class,
                 side,
                 negated,
+                parking,
             } => {
-                let exists = facts.objects.iter().any(|o| {
-                    class.is_none_or(|c| {
-                        c == o.class || (c == ObjectClass::Car && o.class == ObjectClass::Truck)
-                    }) && side.is_none_or(|s| s == o.side)
-                });
-                exists != *negated
+                let tracked = !parking
+                    && facts.objects.iter().any(|o| {
+                        class.is_none_or(|c| {
+                            c == o.class || (c == ObjectClass::Car && o.class == ObjectClass::Truck)
+                        }) && side.is_none_or(|s| s == o.side)
+                    });
+                // An echo is an obstacle of no known class.
+                let echo =
+                    class.is_none() && echoes.iter().any(|(s, _)| side.is_none_or(|x| x == *s));
+                (tracked || echo) != *negated
             }
         };
         if !ok {
@@ -295,9 +341,19 @@ pub fn covers(answer: &str, template: &str, facts: &FactSheet) -> Vec<String> {
     let mut missing = Vec::new();
     for want in claims(template) {
         let found = said.iter().any(|c| match (&want, c) {
-            (Claim::Distance { value_m: a }, Claim::Distance { value_m: b })
-            | (Claim::Distance { value_m: a }, Claim::Number { value: b }) => {
-                close(*b, *a, 1.5, 0.1)
+            (
+                Claim::Distance {
+                    value_m: a,
+                    parking,
+                    ..
+                },
+                Claim::Distance { value_m: b, .. } | Claim::Number { value: b },
+            ) => {
+                if *parking {
+                    echo_close(*b, *a)
+                } else {
+                    close(*b, *a, 1.5, 0.1)
+                }
             }
             (Claim::Speed { value_mps: a }, Claim::Speed { value_mps: b }) => {
                 close(*b, *a, 0.6, 0.1)
@@ -309,11 +365,13 @@ pub fn covers(answer: &str, template: &str, facts: &FactSheet) -> Vec<String> {
                     class: ca,
                     side: sa,
                     negated: na,
+                    ..
                 },
                 Claim::Object {
                     class: cb,
                     side: sb,
                     negated: nb,
+                    ..
                 },
             ) => na == nb && (ca.is_none() || ca == cb) && (sa.is_none() || sa == sb),
             _ => false,
@@ -393,5 +451,88 @@ mod tests {
         assert!(!check("Nothing is on your left.", &f).passed());
         assert!(!check("You are driving at 80 km/h.", &f).passed());
         assert!(!check("It will hit you in 99 seconds.", &f).passed());
+    }
+
+    /// The sheet above with a parking sensor reading 0.8 m behind, one clear on the left and
+    /// one under a health finding reading 0.3 m behind.
+    fn parking_sheet() -> FactSheet {
+        use crate::facts::{HealthFact, UltrasonicFact};
+        let mut f = sheet();
+        f.health.push(HealthFact {
+            component: "ultrasonic/rear_center_left".into(),
+            kind: "stuck_value".into(),
+            severity: "warn".into(),
+            evidence: vec![],
+            trend_per_s: 0.0,
+            time_to_threshold_s: f64::INFINITY,
+        });
+        let pi = std::f64::consts::PI;
+        let readings = [
+            UltrasonicFact::new("rear_center_right", -10, 0.8, 0.2, 5.5, -0.97 * pi),
+            UltrasonicFact::new("rear_center_left", -10, 0.3, 0.2, 5.5, 0.97 * pi),
+            UltrasonicFact::new("front_left_corner", -10, f64::INFINITY, 0.2, 5.5, 1.2),
+            // Stale: not stated.
+            UltrasonicFact::new("front_center_left", -900_000_000, 0.5, 0.2, 5.5, 0.1),
+        ];
+        f.with_ultrasonic(readings.into_iter().flatten())
+    }
+
+    #[test]
+    fn parking_sensor_ranges_are_checked_tightly_and_by_side() {
+        let f = parking_sheet();
+        assert_eq!(f.ultrasonic.len(), 3, "{:?}", f.ultrasonic);
+        assert!(check("The parking sensors behind read 0.8 m.", &f).passed());
+        assert!(check("The obstacle behind you is 0.8 m away.", &f).passed());
+        assert!(check(
+            "The parking sensors on the left detect nothing in range.",
+            &f
+        )
+        .passed());
+        // A distance a tracked object would support is no parking-sensor range.
+        assert!(!check("The parking sensors behind read 1.5 m.", &f).passed());
+        assert!(!check("The parking sensors behind read 0.5 m.", &f).passed());
+        // The right figure on the wrong side.
+        assert!(!check("The parking sensors on the left read 0.8 m.", &f).passed());
+        // The suspect sensor's 0.3 m is not a fact, nor is the stale 0.5 m ahead.
+        assert!(!check("The parking sensors behind read 0.3 m.", &f).passed());
+        assert!(!check("The parking sensors ahead read 0.5 m.", &f).passed());
+        // An echo behind contradicts "nothing behind"; a class is not known from an echo.
+        assert!(!check("Nothing is behind.", &f).passed());
+        assert!(!check("The parking sensors behind detect nothing.", &f).passed());
+        assert!(!check("The parking sensors see a car behind.", &f).passed());
+        assert!(check("No car is behind.", &f).passed());
+    }
+
+    #[test]
+    fn parking_templates_pass_the_checker_and_name_each_side() {
+        use crate::intent::{classify, template_answer, Intent};
+        let f = parking_sheet();
+        for (q, want) in [
+            (
+                "How close am I to the obstacle behind me?",
+                Intent::Clearance(Some(Side::Behind)),
+            ),
+            ("What do the parking sensors say?", Intent::Clearance(None)),
+            ("Is my ultrasonic sensor working?", Intent::Sensors),
+            ("What is behind me?", Intent::Side(Side::Behind)),
+        ] {
+            let intent = classify(q);
+            assert_eq!(intent, want, "{q}");
+            let t = template_answer(intent, &f, None);
+            assert!(check(&t, &f).passed(), "{q}: {t} {:?}", check(&t, &f));
+            assert!(covers(&t, &t, &f).is_empty(), "{t}");
+        }
+        let all = template_answer(Intent::Clearance(None), &f, None);
+        assert!(
+            all.contains("0.8 m") && all.contains("rear_center_right"),
+            "{all}"
+        );
+        assert!(
+            all.contains("rear_center_left") && !all.contains("0.3"),
+            "{all}"
+        );
+        // An answer that leaves out the range does not cover the template.
+        let t = template_answer(Intent::Clearance(Some(Side::Behind)), &f, None);
+        assert!(!covers("There is an obstacle behind you.", &t, &f).is_empty());
     }
 }

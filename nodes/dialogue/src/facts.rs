@@ -2,7 +2,7 @@
 //! every figure rounded as it may be said.
 
 use edgefuse_fusion::health::Finding;
-use edgefuse_fusion::types::{EgoState, ObjectClass, Track, TrackStatus};
+use edgefuse_fusion::types::{EgoState, ObjectClass, Track, TrackStatus, UltrasonicRange};
 use serde::Serialize;
 
 /// Half the lane width: objects closer than this to the ego's centre line are ahead or behind.
@@ -87,6 +87,115 @@ pub struct HealthFact {
     pub time_to_threshold_s: f64,
 }
 
+/// Readings older than this at the fact sheet's time are not stated, s.
+pub const ULTRASONIC_STALE_S: f64 = 0.5;
+
+/// What one ultrasonic (parking) sensor reads (REP 117 ranges).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub enum Echo {
+    /// Nothing within the sensor's maximum range (`+inf`).
+    Clear,
+    /// The nearest obstacle at this range from the sensor, m.
+    At(f64),
+    /// An obstacle closer than the sensor's minimum range, m (`-inf`).
+    Closer(f64),
+}
+
+/// One ultrasonic sensor's latest reading, as the driver may be told it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct UltrasonicFact {
+    /// The sensor's position name (`rear_center_left`), as in its topic.
+    pub sensor: String,
+    /// The side it looks to, from its mounting: the quadrant of its axis in `base_link`
+    /// (within 45 degrees of forward: ahead; of backward: behind; else left or right).
+    pub side: Side,
+    pub echo: Echo,
+    /// Maximum range, m.
+    pub max_range_m: f64,
+    /// The reading's stamp, ns.
+    pub stamp_ns: i64,
+    /// A health finding names this sensor: its reading is not stated as a fact.
+    pub suspect: bool,
+}
+
+impl UltrasonicFact {
+    /// From a range (`+inf` clear, `-inf` closer than `min_range_m`, NaN: None) and the
+    /// sensor's facing direction `facing_yaw_rad` in `base_link` (atan2 of its x axis).
+    pub fn new(
+        sensor: &str,
+        stamp_ns: i64,
+        range_m: f64,
+        min_range_m: f64,
+        max_range_m: f64,
+        facing_yaw_rad: f64,
+    ) -> Option<Self> {
+        let echo = if range_m.is_nan() {
+            return None;
+        } else if range_m == f64::INFINITY || range_m > max_range_m {
+            Echo::Clear
+        } else if range_m == f64::NEG_INFINITY || range_m < min_range_m {
+            Echo::Closer(min_range_m)
+        } else {
+            Echo::At(range_m)
+        };
+        Some(Self {
+            sensor: sensor.to_string(),
+            side: side_of_axis(facing_yaw_rad)?,
+            echo,
+            max_range_m,
+            stamp_ns,
+            suspect: false,
+        })
+    }
+
+    /// From the pipeline's ultrasonic reading of the sensor named `sensor`; its side from its
+    /// mounting (`base_from_sensor` applied to the sensor's x axis).
+    pub fn from_range(sensor: &str, r: &UltrasonicRange) -> Option<Self> {
+        let axis = r.base_from_sensor.rotation * nalgebra::Vector3::x();
+        Self::new(
+            sensor,
+            r.stamp_ns,
+            r.range_m,
+            r.min_range_m,
+            r.max_range_m,
+            axis.y.atan2(axis.x),
+        )
+    }
+
+    /// The range to state, m: the echo's range (or the minimum range for a too-close echo);
+    /// None when clear or suspect.
+    pub fn range_m(&self) -> Option<f64> {
+        match (self.suspect, self.echo) {
+            (false, Echo::At(r) | Echo::Closer(r)) => Some(r),
+            _ => None,
+        }
+    }
+
+    /// The health component naming this sensor (`ultrasonic/<sensor>`).
+    pub fn component(&self) -> String {
+        format!("ultrasonic/{}", self.sensor)
+    }
+}
+
+/// The quadrant of a sensor axis `yaw_rad` in `base_link` (None when not finite).
+pub fn side_of_axis(yaw_rad: f64) -> Option<Side> {
+    if !yaw_rad.is_finite() {
+        return None;
+    }
+    let (c, s) = (yaw_rad.cos(), yaw_rad.sin());
+    Some(if c.abs() >= s.abs() {
+        if c >= 0.0 {
+            Side::Ahead
+        } else {
+            Side::Behind
+        }
+    } else if s > 0.0 {
+        Side::Left
+    } else {
+        Side::Right
+    })
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct FactSheet {
     /// The world state's time, ns.
@@ -95,6 +204,8 @@ pub struct FactSheet {
     /// Nearest first.
     pub objects: Vec<ObjectFact>,
     pub health: Vec<HealthFact>,
+    /// The ultrasonic (parking) sensors' latest readings, by sensor name.
+    pub ultrasonic: Vec<UltrasonicFact>,
 }
 
 /// An object in `odom` for [`FactSheet::from_objects`].
@@ -202,7 +313,52 @@ impl FactSheet {
             ego_speed_mps,
             objects: facts,
             health,
+            ultrasonic: Vec::new(),
         }
+    }
+
+    /// Adds the ultrasonic readings: per sensor the newest one not after the sheet's time and
+    /// at most [`ULTRASONIC_STALE_S`] before it; a sensor that a health finding names is
+    /// marked suspect (its reading is not stated).
+    pub fn with_ultrasonic(mut self, readings: impl IntoIterator<Item = UltrasonicFact>) -> Self {
+        let oldest = self.stamp_ns - (ULTRASONIC_STALE_S * 1e9) as i64;
+        let mut newest: std::collections::BTreeMap<String, UltrasonicFact> = Default::default();
+        for r in readings {
+            if r.stamp_ns > self.stamp_ns || r.stamp_ns < oldest {
+                continue;
+            }
+            match newest.get(&r.sensor) {
+                Some(have) if have.stamp_ns >= r.stamp_ns => {}
+                _ => {
+                    newest.insert(r.sensor.clone(), r);
+                }
+            }
+        }
+        self.ultrasonic = newest.into_values().collect();
+        self.mark_suspect_ultrasonic();
+        self
+    }
+
+    /// Marks the ultrasonic sensors that a health finding names as suspect.
+    pub fn mark_suspect_ultrasonic(&mut self) {
+        for u in &mut self.ultrasonic {
+            let component = u.component();
+            u.suspect = self.health.iter().any(|h| h.component == component);
+        }
+    }
+
+    /// The usable ultrasonic readings looking to `side` (any side when None).
+    pub fn ultrasonic_on(&self, side: Option<Side>) -> impl Iterator<Item = &UltrasonicFact> {
+        self.ultrasonic
+            .iter()
+            .filter(move |u| !u.suspect && side.is_none_or(|s| s == u.side))
+    }
+
+    /// The nearest usable echo looking to `side` (any side when None).
+    pub fn nearest_echo(&self, side: Option<Side>) -> Option<(&UltrasonicFact, f64)> {
+        self.ultrasonic_on(side)
+            .filter_map(|u| u.range_m().map(|r| (u, r)))
+            .min_by(|a, b| a.1.total_cmp(&b.1))
     }
 
     /// Objects on one side, nearest first.
@@ -235,6 +391,22 @@ impl FactSheet {
                 ));
             }
             out.push_str(".\n");
+        }
+        for side in [Side::Ahead, Side::Behind, Side::Left, Side::Right] {
+            if self.ultrasonic_on(Some(side)).next().is_none() {
+                continue;
+            }
+            match self.nearest_echo(Some(side)) {
+                Some((u, r)) => out.push_str(&format!(
+                    "- parking sensors {}: nearest obstacle {r:.1} m (sensor {}).\n",
+                    side.as_str(),
+                    u.sensor
+                )),
+                None => out.push_str(&format!(
+                    "- parking sensors {}: nothing in range.\n",
+                    side.as_str()
+                )),
+            }
         }
         if self.health.is_empty() {
             out.push_str("Sensors: all working.\n");

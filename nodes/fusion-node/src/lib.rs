@@ -11,5 +11,6 @@ pub mod live;
 pub mod offline;
 pub mod runner;
 pub mod score;
-pub mod tf;
+/// `/tf_static` (in the node harness, shared with the HMI node).
+pub use edgefuse_ros::tf;
 pub mod topics;
