@@ -15,8 +15,11 @@ pub enum Claim {
         side: Option<Side>,
         parking: bool,
     },
+    /// A speed; `ego`: said of the driver's own speed ("you are driving at"), so it must be
+    /// the ego speed, not any closing speed.
     Speed {
         value_mps: f64,
+        ego: bool,
     },
     Time {
         value_s: f64,
@@ -60,6 +63,11 @@ fn close(value: f64, fact: f64, abs: f64, rel: f64) -> bool {
 fn echo_close(value_m: f64, range_m: f64) -> bool {
     close(value_m, range_m, 0.1, 0.1)
 }
+
+/// Imperial units a phrasing may slip into.
+const M_PER_MILE: f64 = 1609.344;
+const MPS_PER_MPH: f64 = M_PER_MILE / 3600.0;
+const M_PER_FOOT: f64 = 0.3048;
 
 const NUMBER_WORDS: [(&str, f64); 11] = [
     ("zero", 0.0),
@@ -172,13 +180,60 @@ pub fn claims(answer: &str) -> Vec<Claim> {
             if let Some((value, suffix)) = number {
                 let unit = if suffix.is_empty() { unit } else { suffix };
                 let claim = match unit {
-                    "m/s" | "mps" => Claim::Speed { value_mps: value },
+                    "m/s" | "mps" => Claim::Speed {
+                        value_mps: value,
+                        ego: false,
+                    },
                     "km/h" | "kph" | "kmh" => Claim::Speed {
                         value_mps: value / 3.6,
+                        ego: false,
                     },
+                    "mph" => Claim::Speed {
+                        value_mps: value * MPS_PER_MPH,
+                        ego: false,
+                    },
+                    "mile" | "miles" if unit2 == "per" => Claim::Speed {
+                        value_mps: value * MPS_PER_MPH,
+                        ego: false,
+                    },
+                    "mile" | "miles" => Claim::Distance {
+                        value_m: value * M_PER_MILE,
+                        side: None,
+                        parking,
+                    },
+                    "km" | "kilometer" | "kilometers" | "kilometre" | "kilometres"
+                        if unit2 == "per" =>
+                    {
+                        Claim::Speed {
+                            value_mps: value / 3.6,
+                            ego: false,
+                        }
+                    }
+                    "km" | "kilometer" | "kilometers" | "kilometre" | "kilometres" => {
+                        Claim::Distance {
+                            value_m: value * 1000.0,
+                            side: None,
+                            parking,
+                        }
+                    }
+                    "ft" | "foot" | "feet" => Claim::Distance {
+                        value_m: value * M_PER_FOOT,
+                        side: None,
+                        parking,
+                    },
+                    "cm" | "centimeter" | "centimeters" | "centimetre" | "centimetres" => {
+                        Claim::Distance {
+                            value_m: value * 0.01,
+                            side: None,
+                            parking,
+                        }
+                    }
                     "m" | "meter" | "meters" | "metre" | "metres" => {
                         if unit2 == "per" {
-                            Claim::Speed { value_mps: value }
+                            Claim::Speed {
+                                value_mps: value,
+                                ego: false,
+                            }
                         } else {
                             Claim::Distance {
                                 value_m: value,
@@ -200,9 +255,20 @@ pub fn claims(answer: &str) -> Vec<Claim> {
             }
         }
         let side = sides.first().copied();
+        let you = words
+            .iter()
+            .any(|w| matches!(*w, "you" | "you're" | "youre" | "i'm" | "we're"));
+        let ego_speed = words.contains(&"driving")
+            || words.windows(2).any(|w| w == ["your", "speed"])
+            || you
+                && words
+                    .iter()
+                    .any(|w| matches!(*w, "going" | "moving" | "travelling" | "traveling"));
         for c in &mut out[first_claim..] {
-            if let Claim::Distance { side: s, .. } = c {
-                *s = side;
+            match c {
+                Claim::Distance { side: s, .. } => *s = side,
+                Claim::Speed { ego, .. } => *ego = ego_speed,
+                _ => {}
             }
         }
         if classes.is_empty() && side.is_some() {
@@ -273,7 +339,13 @@ pub fn check(answer: &str, facts: &FactSheet) -> CheckReport {
                         .iter()
                         .any(|o| close(*value_m, o.distance_m, 1.5, 0.1))
             }
-            Claim::Speed { value_mps } => speeds.iter().any(|s| close(*value_mps, *s, 0.6, 0.1)),
+            Claim::Speed { value_mps, ego } => {
+                if *ego {
+                    close(*value_mps, facts.ego_speed_mps, 0.6, 0.1)
+                } else {
+                    speeds.iter().any(|s| close(*value_mps, *s, 0.6, 0.1))
+                }
+            }
             Claim::Time { value_s } => facts
                 .objects
                 .iter()
@@ -355,7 +427,7 @@ pub fn covers(answer: &str, template: &str, facts: &FactSheet) -> Vec<String> {
                     close(*b, *a, 1.5, 0.1)
                 }
             }
-            (Claim::Speed { value_mps: a }, Claim::Speed { value_mps: b }) => {
+            (Claim::Speed { value_mps: a, .. }, Claim::Speed { value_mps: b, .. }) => {
                 close(*b, *a, 0.6, 0.1)
             }
             (Claim::Time { value_s: a }, Claim::Time { value_s: b }) => close(*b, *a, 1.0, 0.15),
@@ -451,6 +523,17 @@ mod tests {
         assert!(!check("Nothing is on your left.", &f).passed());
         assert!(!check("You are driving at 80 km/h.", &f).passed());
         assert!(!check("It will hit you in 99 seconds.", &f).passed());
+        // Other units are converted, not read as bare numbers (36 km/h = 10 m/s = 22.4 mph).
+        assert!(check("You are driving at 22 miles per hour.", &f).passed());
+        assert!(!check("You are driving at 36 miles per hour.", &f).passed());
+        assert!(!check("You are driving at 10 mph.", &f).passed());
+        assert!(check("The car ahead is 82 feet away.", &f).passed());
+        assert!(!check("The car ahead is 200 feet away.", &f).passed());
+        assert!(!check("The car ahead is 25 km away.", &f).passed());
+        // The ego's speed is the ego's: the car's closing speed (2 m/s) is not it.
+        assert!(check("It is closing at 2 m/s.", &f).passed());
+        assert!(!check("You are driving at 2 m/s.", &f).passed());
+        assert!(!check("You're going 7 km/h.", &f).passed());
     }
 
     /// The sheet above with a parking sensor reading 0.8 m behind, one clear on the left and
