@@ -140,19 +140,21 @@ fn truth_sheet(
         .as_ref()
         .expect("ground-truth objects")
         .iter()
-        .map(|o| WorldObject {
-            id: o.id,
-            class: match o.classification {
-                1 => ObjectClass::Car,
-                2 => ObjectClass::Truck,
-                3 => ObjectClass::Pedestrian,
-                4 => ObjectClass::Cyclist,
-                _ => ObjectClass::Unknown,
-            },
-            x_m: o.pose.pose.position.x,
-            y_m: o.pose.pose.position.y,
-            vx_mps: o.twist.twist.linear.x,
-            vy_mps: o.twist.twist.linear.y,
+        .map(|o| {
+            WorldObject::exact(
+                o.id,
+                match o.classification {
+                    1 => ObjectClass::Car,
+                    2 => ObjectClass::Truck,
+                    3 => ObjectClass::Pedestrian,
+                    4 => ObjectClass::Cyclist,
+                    _ => ObjectClass::Unknown,
+                },
+                o.pose.pose.position.x,
+                o.pose.pose.position.y,
+                o.twist.twist.linear.x,
+                o.twist.twist.linear.y,
+            )
         })
         .collect();
     let _ = at_s;

@@ -36,6 +36,8 @@ pub enum Claim {
         side: Option<Side>,
         negated: bool,
         parking: bool,
+        /// Said with a hedge ("possibly", "may"): an uncertain object supports it.
+        hedged: bool,
     },
 }
 
@@ -153,6 +155,12 @@ pub fn claims(answer: &str) -> Vec<Claim> {
             )
         });
         let parking = words.iter().any(|w| matches!(*w, "parking" | "ultrasonic"));
+        let hedged = words.iter().any(|w| {
+            matches!(
+                *w,
+                "possibly" | "perhaps" | "maybe" | "may" | "might" | "could" | "uncertain"
+            )
+        });
         let mut classes = Vec::new();
         let mut sides = Vec::new();
         let first_claim = out.len();
@@ -277,6 +285,7 @@ pub fn claims(answer: &str) -> Vec<Claim> {
                 side,
                 negated,
                 parking,
+                hedged,
             });
         }
         for class in classes {
@@ -285,6 +294,7 @@ pub fn claims(answer: &str) -> Vec<Claim> {
                 side,
                 negated,
                 parking,
+                hedged,
             });
         }
     }
@@ -315,8 +325,21 @@ fn split_sentences(text: &str) -> Vec<String> {
 pub fn check(answer: &str, facts: &FactSheet) -> CheckReport {
     let claims = claims(answer);
     let mut failures = Vec::new();
+    // Figures are supported only by facts known at least as precisely as they may be said.
     let speeds: Vec<f64> = std::iter::once(facts.ego_speed_mps)
-        .chain(facts.objects.iter().map(|o| o.closing_mps.abs()))
+        .chain(
+            facts
+                .objects
+                .iter()
+                .filter(|o| o.closing_sayable())
+                .map(|o| o.closing_mps.abs()),
+        )
+        .collect();
+    let distances: Vec<f64> = facts
+        .objects
+        .iter()
+        .filter(|o| o.distance_sayable())
+        .map(|o| o.distance_m)
         .collect();
     // Usable ultrasonic echoes (suspect sensors are not facts).
     let echoes: Vec<(Side, f64)> = facts
@@ -333,11 +356,7 @@ pub fn check(answer: &str, facts: &FactSheet) -> CheckReport {
                 let echo = echoes.iter().any(|(s, r)| {
                     (!parking || side.is_none_or(|x| x == *s)) && echo_close(*value_m, *r)
                 });
-                echo || !parking
-                    && facts
-                        .objects
-                        .iter()
-                        .any(|o| close(*value_m, o.distance_m, 1.5, 0.1))
+                echo || !parking && distances.iter().any(|d| close(*value_m, *d, 1.5, 0.1))
             }
             Claim::Speed { value_mps, ego } => {
                 if *ego {
@@ -349,6 +368,7 @@ pub fn check(answer: &str, facts: &FactSheet) -> CheckReport {
             Claim::Time { value_s } => facts
                 .objects
                 .iter()
+                .filter(|o| o.closing_sayable())
                 .filter_map(|o| o.ttc_s)
                 .chain(facts.health.iter().map(|h| h.time_to_threshold_s))
                 .any(|t| close(*value_s, t, 1.0, 0.15)),
@@ -366,10 +386,7 @@ pub fn check(answer: &str, facts: &FactSheet) -> CheckReport {
                     counts.push(facts.objects.iter().filter(|o| o.class == class).count());
                 }
                 counts.iter().any(|c| (*value - *c as f64).abs() < 0.5)
-                    || facts
-                        .objects
-                        .iter()
-                        .any(|o| close(*value, o.distance_m, 1.5, 0.1))
+                    || distances.iter().any(|d| close(*value, *d, 1.5, 0.1))
                     || speeds
                         .iter()
                         .any(|s| close(*value, *s, 0.6, 0.1) || close(*value, s * 3.6, 1.0, 0.1))
@@ -385,12 +402,17 @@ pub fn check(answer: &str, facts: &FactSheet) -> CheckReport {
                 side,
                 negated,
                 parking,
+                hedged,
             } => {
+                // An existence claim needs a sure object; a hedged one or a denial any object.
                 let tracked = !parking
                     && facts.objects.iter().any(|o| {
-                        class.is_none_or(|c| {
-                            c == o.class || (c == ObjectClass::Car && o.class == ObjectClass::Truck)
-                        }) && side.is_none_or(|s| s == o.side)
+                        (o.sure() || *hedged || *negated)
+                            && class.is_none_or(|c| {
+                                c == o.class
+                                    || (c == ObjectClass::Car && o.class == ObjectClass::Truck)
+                            })
+                            && side.is_none_or(|s| s == o.side)
                     });
                 // An echo is an obstacle of no known class.
                 let echo =
@@ -485,22 +507,8 @@ mod tests {
             (0.0, 0.0, 0.0),
             10.0,
             &[
-                WorldObject {
-                    id: 1,
-                    class: ObjectClass::Car,
-                    x_m: 25.0,
-                    y_m: 0.5,
-                    vx_mps: 8.0,
-                    vy_mps: 0.0,
-                },
-                WorldObject {
-                    id: 2,
-                    class: ObjectClass::Pedestrian,
-                    x_m: 6.0,
-                    y_m: 4.0,
-                    vx_mps: 0.0,
-                    vy_mps: 0.0,
-                },
+                WorldObject::exact(1, ObjectClass::Car, 25.0, 0.5, 8.0, 0.0),
+                WorldObject::exact(2, ObjectClass::Pedestrian, 6.0, 4.0, 0.0, 0.0),
             ],
             &[],
         )
@@ -534,6 +542,56 @@ mod tests {
         assert!(check("It is closing at 2 m/s.", &f).passed());
         assert!(!check("You are driving at 2 m/s.", &f).passed());
         assert!(!check("You're going 7 km/h.", &f).passed());
+    }
+
+    #[test]
+    fn uncertain_facts_are_hedged_or_left_unsaid() {
+        use crate::intent::{template_answer, Intent};
+        // A car 30 m ahead whose position is known to 3 m along the line of sight and whose
+        // velocity to 2 m/s; a cyclist on the right the tracker is unsure exists.
+        let mut car = WorldObject::exact(1, ObjectClass::Car, 30.0, 0.3, 8.0, 0.0);
+        car.position_cov = [9.0, 0.0, 0.1];
+        car.velocity_cov = [4.0, 0.0, 0.1];
+        let mut cyclist = WorldObject::exact(2, ObjectClass::Cyclist, 5.0, -4.0, 0.0, 0.0);
+        cyclist.existence = 0.3;
+        let f = FactSheet::from_objects(0, (0.0, 0.0, 0.0), 10.0, &[car, cyclist], &[]);
+        let c = &f.objects.iter().find(|o| o.id == 1).unwrap();
+        assert!(
+            (c.distance_sigma_m - 3.0).abs() < 0.01 && (c.closing_sigma_mps - 2.0).abs() < 0.01
+        );
+        assert!(!c.distance_sayable() && !c.closing_sayable());
+        // More precise than the track knows: refused.
+        assert!(!check("The car ahead is 30 m away.", &f).passed());
+        assert!(!check("The car ahead is closing at 2.0 m/s.", &f).passed());
+        assert!(check("There is a car ahead.", &f).passed());
+        // An object the tracker doubts: only with a hedge, and it cannot be denied either.
+        assert!(!check("There is a cyclist on the right.", &f).passed());
+        assert!(check("There is possibly a cyclist on the right.", &f).passed());
+        assert!(!check("Nothing is on the right.", &f).passed());
+        for intent in [
+            Intent::LeadDistance,
+            Intent::Ahead,
+            Intent::Side(Side::Right),
+            Intent::Surroundings,
+        ] {
+            let t = template_answer(intent, &f, None);
+            assert!(check(&t, &f).passed(), "{t}: {:?}", check(&t, &f));
+            assert!(!t.contains("30 m") && !t.contains("2.0 m/s"), "{t}");
+        }
+        assert!(template_answer(Intent::Side(Side::Right), &f, None).contains("possibly a cyclist"));
+        // The alert still fires on the estimate, its reason without the unsayable figures.
+        let h = crate::intent::hazards(&FactSheet::from_objects(
+            0,
+            (0.0, 0.0, 0.0),
+            20.0,
+            &[car],
+            &[],
+        ));
+        assert_eq!(h.len(), 1);
+        assert!(
+            check(&format!("I warned you because {}.", h[0].reason), &f).passed(),
+            "{h:?}"
+        );
     }
 
     /// The sheet above with a parking sensor reading 0.8 m behind, one clear on the left and

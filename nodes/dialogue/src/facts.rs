@@ -55,6 +55,20 @@ pub(crate) fn ser_opt_class<S: serde::Serializer>(
     }
 }
 
+/// A distance may be said within max(1.5 m, 10 %) of the fact (the checker's tolerance).
+pub const DISTANCE_TOL_M: f64 = 1.5;
+pub const DISTANCE_TOL_REL: f64 = 0.1;
+/// A speed may be said within max(0.6 m/s, 10 %).
+pub const SPEED_TOL_MPS: f64 = 0.6;
+pub const SPEED_TOL_REL: f64 = 0.1;
+/// Below this existence probability an object is only "possibly" there.
+pub const EXISTENCE_SURE: f64 = 0.5;
+
+/// The tolerance a figure of this size may be said within.
+pub fn tolerance(value: f64, abs: f64, rel: f64) -> f64 {
+    abs.max(rel * value.abs())
+}
+
 /// One object as the driver sees it.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ObjectFact {
@@ -73,6 +87,32 @@ pub struct ObjectFact {
     pub ttc_s: Option<f64>,
     /// In the ego's lane ahead.
     pub in_path: bool,
+    /// The tracker's existence probability.
+    pub existence: f64,
+    /// Standard deviation of `distance_m` from the track's position covariance along the line
+    /// of sight, m.
+    pub distance_sigma_m: f64,
+    /// Standard deviation of `closing_mps` from the track's velocity covariance along the line
+    /// of sight, m/s.
+    pub closing_sigma_mps: f64,
+}
+
+impl ObjectFact {
+    /// Whether the object may be said to be there without a hedge.
+    pub fn sure(&self) -> bool {
+        self.existence >= EXISTENCE_SURE
+    }
+
+    /// Whether its distance may be said: two standard deviations within the tolerance a
+    /// distance is said with (a figure more precise than the fact is not said).
+    pub fn distance_sayable(&self) -> bool {
+        2.0 * self.distance_sigma_m <= tolerance(self.distance_m, DISTANCE_TOL_M, DISTANCE_TOL_REL)
+    }
+
+    /// Whether its closing speed (and time to collision) may be said, likewise.
+    pub fn closing_sayable(&self) -> bool {
+        2.0 * self.closing_sigma_mps <= tolerance(self.closing_mps, SPEED_TOL_MPS, SPEED_TOL_REL)
+    }
 }
 
 /// A sensor's state for the driver.
@@ -217,6 +257,43 @@ pub struct WorldObject {
     pub y_m: f64,
     pub vx_mps: f64,
     pub vy_mps: f64,
+    /// Existence probability (1 for ground truth).
+    pub existence: f64,
+    /// Position covariance (xx, xy, yy) in `odom`, m^2 (zero for ground truth).
+    pub position_cov: [f64; 3],
+    /// Velocity covariance (xx, xy, yy) in `odom`, (m/s)^2.
+    pub velocity_cov: [f64; 3],
+}
+
+impl WorldObject {
+    /// An object known exactly (ground truth, tests).
+    pub fn exact(
+        id: u64,
+        class: ObjectClass,
+        x_m: f64,
+        y_m: f64,
+        vx_mps: f64,
+        vy_mps: f64,
+    ) -> Self {
+        Self {
+            id,
+            class,
+            x_m,
+            y_m,
+            vx_mps,
+            vy_mps,
+            existence: 1.0,
+            position_cov: [0.0; 3],
+            velocity_cov: [0.0; 3],
+        }
+    }
+}
+
+/// The standard deviation along the unit vector `(ux, uy)` of a 2D covariance (xx, xy, yy).
+fn sigma_along(cov: [f64; 3], ux: f64, uy: f64) -> f64 {
+    (cov[0] * ux * ux + 2.0 * cov[1] * ux * uy + cov[2] * uy * uy)
+        .max(0.0)
+        .sqrt()
 }
 
 impl FactSheet {
@@ -237,6 +314,9 @@ impl FactSheet {
                 y_m: t.shape.y_m,
                 vx_mps: t.vx_mps,
                 vy_mps: t.vy_mps,
+                existence: t.existence,
+                position_cov: [t.covariance[0], t.covariance[1], t.covariance[5]],
+                velocity_cov: [t.covariance[10], t.covariance[11], t.covariance[15]],
             })
             .collect();
         Self::from_objects(
@@ -283,6 +363,7 @@ impl FactSheet {
                 let (rvx, rvy) = (o.vx_mps - evx, o.vy_mps - evy);
                 let closing_mps = -(rvx * dx + rvy * dy) / distance_m;
                 let ttc_s = (closing_mps > 0.3).then(|| distance_m / closing_mps);
+                let (ux, uy) = (dx / distance_m, dy / distance_m);
                 Some(ObjectFact {
                     id: o.id,
                     class: o.class,
@@ -293,6 +374,9 @@ impl FactSheet {
                     closing_mps,
                     ttc_s,
                     in_path: side == Side::Ahead,
+                    existence: o.existence,
+                    distance_sigma_m: sigma_along(o.position_cov, ux, uy),
+                    closing_sigma_mps: sigma_along(o.velocity_cov, ux, uy),
                 })
             })
             .collect();

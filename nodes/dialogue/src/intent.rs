@@ -92,14 +92,21 @@ pub fn classify(question: &str) -> Intent {
     }
 }
 
+/// An object with the figures that may be said of it: "possibly" when its existence is
+/// uncertain, no distance or closing speed more precise than the track knows it.
 fn describe(o: &crate::facts::ObjectFact) -> String {
     let mut s = format!(
-        "a {} {}, {:.0} m away",
+        "{}a {} {}",
+        if o.sure() { "" } else { "possibly " },
         class_name(o.class),
         o.side.as_str(),
-        o.distance_m
     );
-    if let Some(ttc) = o.ttc_s {
+    if o.distance_sayable() {
+        s.push_str(&format!(", {:.0} m away", o.distance_m));
+    } else {
+        s.push_str(", at an uncertain distance");
+    }
+    if let Some(ttc) = o.ttc_s.filter(|_| o.closing_sayable()) {
         s.push_str(&format!(", closing at {:.1} m/s", o.closing_mps));
         if ttc < 10.0 {
             s.push_str(&format!(" ({ttc:.0} s to collision)"));
@@ -121,15 +128,16 @@ fn sentence(s: String) -> String {
 pub fn template_answer(intent: Intent, facts: &FactSheet, warning: Option<&str>) -> String {
     match intent {
         Intent::LeadDistance => match facts.lead() {
-            Some(o) => sentence(format!(
+            Some(o) if o.sure() && o.distance_sayable() => sentence(format!(
                 "the {} ahead is {:.0} m away{}.",
                 class_name(o.class),
                 o.distance_m,
-                match o.ttc_s {
+                match o.ttc_s.filter(|_| o.closing_sayable()) {
                     Some(_) => format!(", closing at {:.1} m/s", o.closing_mps),
                     None => String::new(),
                 }
             )),
+            Some(o) => sentence(format!("ahead: {}.", describe(o))),
             None => match facts.nearest_echo(Some(Side::Ahead)) {
                 None => "There is nothing in your lane ahead.".to_string(),
                 Some(_) => format!(
@@ -287,15 +295,29 @@ pub fn hazards(facts: &FactSheet) -> Vec<Hazard> {
     let mut out = Vec::new();
     for o in facts.objects.iter().filter(|o| o.in_path) {
         if let Some(ttc) = o.ttc_s.filter(|t| *t < TTC_ALERT_S) {
-            out.push(Hazard {
-                object_id: o.id,
-                reason: format!(
+            // The alert fires on the estimate; its reason states only the figures the track
+            // knows well enough to say.
+            let reason = match (o.distance_sayable(), o.closing_sayable()) {
+                (true, true) => format!(
                     "the {} ahead was {:.0} m away, closing at {:.1} m/s, {:.0} s to collision",
                     class_name(o.class),
                     o.distance_m,
                     o.closing_mps,
                     ttc
                 ),
+                (true, false) => format!(
+                    "the {} ahead was {:.0} m away and closing in at an uncertain speed",
+                    class_name(o.class),
+                    o.distance_m
+                ),
+                (false, _) => format!(
+                    "the {} ahead was closing in at an uncertain distance",
+                    class_name(o.class)
+                ),
+            };
+            out.push(Hazard {
+                object_id: o.id,
+                reason,
             });
         } else if matches!(
             o.class,
@@ -305,11 +327,18 @@ pub fn hazards(facts: &FactSheet) -> Vec<Hazard> {
         {
             out.push(Hazard {
                 object_id: o.id,
-                reason: format!(
-                    "a {} was in your path {:.0} m ahead",
-                    class_name(o.class),
-                    o.distance_m
-                ),
+                reason: if o.distance_sayable() {
+                    format!(
+                        "a {} was in your path {:.0} m ahead",
+                        class_name(o.class),
+                        o.distance_m
+                    )
+                } else {
+                    format!(
+                        "a {} was in your path ahead, at an uncertain distance",
+                        class_name(o.class)
+                    )
+                },
             });
         }
     }

@@ -424,6 +424,17 @@ pub fn run(args: NodeArgs, transport: Arc<dyn Transport>, shutdown: &Shutdown) -
                         y_m: o.pose.pose.position.y,
                         vx_mps: o.twist.twist.linear.x,
                         vy_mps: o.twist.twist.linear.y,
+                        existence: f64::from(o.existence_probability),
+                        position_cov: [
+                            o.pose.covariance[0],
+                            o.pose.covariance[1],
+                            o.pose.covariance[7],
+                        ],
+                        velocity_cov: [
+                            o.twist.covariance[0],
+                            o.twist.covariance[1],
+                            o.twist.covariance[7],
+                        ],
                     })
                     .collect(),
             ));
