@@ -99,14 +99,6 @@ fn pipeline_resolves_to_six_nodes_with_ros_arguments() {
     assert!(b.contains("-r __node:=imu_ingest -r __ns:=/car1 "), "{b}");
     assert!(b.contains("      /car1/imu_ingest:\n"), "{b}");
     assert!(b.contains("use_sim_time: true"), "{b}");
-    assert!(b.contains("hmi: false"), "{b}");
-    // hmi:=true composes the HMI node in the same container process.
-    let text = print("composed.launch.xml", &["hmi:=true"]).unwrap();
-    assert!(text.contains("processes: 1\n"), "{text}");
-    assert!(
-        block(&text, "pipeline_container").contains("hmi: true"),
-        "{text}"
-    );
 }
 
 #[test]
@@ -165,6 +157,14 @@ fn composed_is_one_container_process() {
     );
     assert!(b.contains("--params-file "), "{b}");
     assert!(b.contains("use_sim_time: true"), "{b}");
+    assert!(b.contains("hmi: false"), "{b}");
+    // hmi:=true composes the HMI node in the same container process.
+    let text = print("composed.launch.xml", &["hmi:=true"]).unwrap();
+    assert!(text.contains("processes: 1\n"), "{text}");
+    assert!(
+        block(&text, "pipeline_container").contains("hmi: true"),
+        "{text}"
+    );
 }
 
 #[test]
