@@ -410,3 +410,102 @@ fn edgefuse_chat_asks_the_running_node_and_prints_its_answers() {
     );
     assert!(text.contains("36 km/h"), "{text}");
 }
+
+#[test]
+fn the_hmi_node_answers_with_the_parking_sensor_ranges_by_the_side_tf_gives() {
+    use edgefuse_msgs::geometry_msgs::{Transform, TransformStamped};
+    use edgefuse_msgs::tf2_msgs::TFMessage;
+    // Without a model: the deterministic answer, so the figures can be compared exactly.
+    let (bus, shutdown, node_thread) = start_hmi(&["model:=/nonexistent/model.gguf".to_string()]);
+    let mut peer = Node::new(NodeArgs::parse("peer", Vec::<String>::new()).unwrap(), bus).unwrap();
+    let tf = peer
+        .advertise::<TFMessage>("/tf_static", Qos::Latched { depth: 100 })
+        .unwrap();
+    let odom = peer
+        .advertise::<Odometry>("/localization/odometry", Qos::RELIABLE)
+        .unwrap();
+    let request = peer
+        .advertise::<RosString>("/hmi/request", Qos::RELIABLE)
+        .unwrap();
+    let responses = peer
+        .subscribe::<RosString>("/hmi/response", Qos::RELIABLE)
+        .unwrap();
+    let rear = peer
+        .advertise::<Range>(
+            "/ingest/sensors/ultrasonic/rear_center_left/range",
+            Qos::SENSOR,
+        )
+        .unwrap();
+    let front = peer
+        .advertise::<Range>("/ingest/sensors/ultrasonic/front_left/range", Qos::SENSOR)
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+    // Mountings: the rear sensor looks backwards (yaw 175 deg), the front one forwards (20 deg);
+    // the names of the frames say nothing of where the sensors are.
+    let mount = |frame: &str, x: f64, yaw_deg: f64| TransformStamped {
+        header: header(0.0, "base_link"),
+        child_frame_id: frame.into(),
+        transform: Transform {
+            translation: Vector3 { x, y: 0.2, z: 0.5 },
+            rotation: Quaternion::from_yaw(yaw_deg.to_radians()),
+        },
+    };
+    tf.publish(&TFMessage {
+        transforms: vec![mount("sonar_a", -1.05, 175.0), mount("sonar_b", 3.75, 20.0)],
+    })
+    .unwrap();
+    std::thread::sleep(Duration::from_millis(100));
+    let range = |t_s: f64, frame: &str, range: f32| Range {
+        header: header(t_s, frame),
+        radiation_type: 0,
+        field_of_view: 1.05,
+        min_range: 0.2,
+        max_range: 5.5,
+        range,
+        variance: 0.0,
+    };
+    // An older rear reading, the newest before the world state's time, and one front reading
+    // with nothing in range.
+    rear.publish(&range(9.80, "sonar_a", 1.6)).unwrap();
+    rear.publish(&range(9.95, "sonar_a", 0.8)).unwrap();
+    front
+        .publish(&range(9.95, "sonar_b", f32::INFINITY))
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(100));
+    let mut o = Odometry {
+        header: header(10.0, "odom"),
+        ..Default::default()
+    };
+    o.twist.twist.linear.x = 0.5;
+    odom.publish(&o).unwrap();
+    std::thread::sleep(Duration::from_millis(100));
+
+    let ask = |peer: &mut Node, q: &str| {
+        request.publish(&RosString { data: q.into() }).unwrap();
+        next_json(peer, responses, Duration::from_secs(20)).expect("an answer")
+    };
+    let behind = ask(&mut peer, "How close am I to the obstacle behind me?");
+    let text = behind["text"].as_str().unwrap();
+    assert!(
+        text.contains("behind") && text.contains("0.8 m") && !text.contains("1.6"),
+        "{behind}"
+    );
+    let evidence = behind["evidence"]["ultrasonic"].as_array().unwrap();
+    assert!(
+        evidence.iter().any(
+            |e| e["topic"] == "/ingest/sensors/ultrasonic/rear_center_left/range"
+                && e["side"] == "behind"
+                && (e["range_m"].as_f64().unwrap() - 0.8).abs() < 1e-6
+        ),
+        "{behind}"
+    );
+    let all = ask(&mut peer, "What do the parking sensors say?");
+    let text = all["text"].as_str().unwrap();
+    assert!(
+        text.contains("ahead detect nothing in range") && text.contains("behind read 0.8 m"),
+        "{all}"
+    );
+    shutdown.request();
+    let stats = node_thread.join().unwrap();
+    assert_eq!(stats.malformed, 0, "{stats:?}");
+}

@@ -7,7 +7,10 @@
 
 use edgefuse_cli::hmi_cmd::{ask, facts_at, fuse, responder, HmiEngineArgs};
 use edgefuse_cli::llm_cmd::Mode;
-use edgefuse_dialogue::facts::{FactSheet, WorldObject};
+use edgefuse_dialogue::checker::{claims, Claim};
+use edgefuse_dialogue::facts::{
+    Echo, FactSheet, Side, UltrasonicFact, WorldObject, ULTRASONIC_STALE_S,
+};
 use edgefuse_dialogue::{check, AnswerSource};
 use edgefuse_fusion::types::ObjectClass;
 use std::collections::BTreeMap;
@@ -23,11 +26,108 @@ fn engine_args() -> HmiEngineArgs {
     }
 }
 
-/// The fact sheet of the simulator's ground truth at the cycle nearest `at_s`.
+/// A bag's parking-sensor readings as the Python `rosbags` reader decodes them, each sensor's
+/// side from `/tf_static` computed there (tests/python/ultrasonic_oracle.py), and the
+/// simulator's injected ultrasonic faults (`faults.json`: component and onset).
+struct UltrasonicOracle {
+    side: BTreeMap<String, Side>,
+    /// (sensor, stamp, range or None when clear, closer than the minimum range)
+    readings: Vec<(String, i64, Option<f64>, bool)>,
+    faulty_from_ns: BTreeMap<String, i64>,
+}
+
+impl UltrasonicOracle {
+    fn read(bag: &std::path::Path) -> Self {
+        let out =
+            edgefuse_system_tests::run_python("ultrasonic_oracle.py", &[bag.to_str().unwrap()])
+                .unwrap();
+        let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+        let side = v["sensors"]
+            .as_object()
+            .unwrap()
+            .iter()
+            .map(|(name, s)| {
+                let side = match s["side"].as_str().unwrap() {
+                    "ahead" => Side::Ahead,
+                    "behind" => Side::Behind,
+                    "left" => Side::Left,
+                    "right" => Side::Right,
+                    other => panic!("side {other}"),
+                };
+                (name.clone(), side)
+            })
+            .collect();
+        let readings = v["readings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| {
+                (
+                    r[0].as_str().unwrap().to_string(),
+                    r[1].as_i64().unwrap(),
+                    r[2].as_f64(),
+                    r[3].as_bool().unwrap(),
+                )
+            })
+            .collect();
+        let faults: Vec<serde_json::Value> =
+            serde_json::from_str(&std::fs::read_to_string(bag.join("faults.json")).unwrap())
+                .unwrap();
+        let faulty_from_ns = faults
+            .iter()
+            .filter_map(|f| {
+                let sensor = f["component"].as_str()?.strip_prefix("ultrasonic/")?;
+                Some((sensor.to_string(), f["onset_ns"].as_i64()?))
+            })
+            .collect();
+        Self {
+            side,
+            readings,
+            faulty_from_ns,
+        }
+    }
+
+    /// Per sensor the newest reading at or before `stamp_ns` and at most the staleness limit
+    /// before it; a sensor with an injected fault by then is not a source of facts.
+    fn at(&self, stamp_ns: i64) -> Vec<UltrasonicFact> {
+        let oldest = stamp_ns - (ULTRASONIC_STALE_S * 1e9) as i64;
+        let mut newest: BTreeMap<&str, &(String, i64, Option<f64>, bool)> = BTreeMap::new();
+        for r in &self.readings {
+            if r.1 <= stamp_ns
+                && r.1 >= oldest
+                && newest.get(r.0.as_str()).is_none_or(|n| n.1 < r.1)
+            {
+                newest.insert(&r.0, r);
+            }
+        }
+        newest
+            .into_values()
+            .map(|(name, stamp, range, closer)| UltrasonicFact {
+                sensor: name.clone(),
+                side: self.side[name],
+                echo: match (range, closer) {
+                    (None, _) => Echo::Clear,
+                    (Some(r), false) => Echo::At(*r),
+                    (Some(r), true) => Echo::Closer(*r),
+                },
+                max_range_m: 5.5,
+                stamp_ns: *stamp,
+                suspect: self
+                    .faulty_from_ns
+                    .get(name)
+                    .is_some_and(|t| *t <= stamp_ns),
+            })
+            .collect()
+    }
+}
+
+/// The fact sheet of the simulator's ground truth at the cycle nearest `at_s`, with the bag's
+/// ultrasonic readings from the oracle.
 fn truth_sheet(
     report: &edgefuse_fusion_node::runner::RunReport,
     at_s: f64,
     ours: &FactSheet,
+    ultrasonic: &UltrasonicOracle,
 ) -> FactSheet {
     let frame = report
         .frames
@@ -40,29 +140,74 @@ fn truth_sheet(
         .as_ref()
         .expect("ground-truth objects")
         .iter()
-        .map(|o| WorldObject {
-            id: o.id,
-            class: match o.classification {
-                1 => ObjectClass::Car,
-                2 => ObjectClass::Truck,
-                3 => ObjectClass::Pedestrian,
-                4 => ObjectClass::Cyclist,
-                _ => ObjectClass::Unknown,
-            },
-            x_m: o.pose.pose.position.x,
-            y_m: o.pose.pose.position.y,
-            vx_mps: o.twist.twist.linear.x,
-            vy_mps: o.twist.twist.linear.y,
+        .map(|o| {
+            WorldObject::exact(
+                o.id,
+                match o.classification {
+                    1 => ObjectClass::Car,
+                    2 => ObjectClass::Truck,
+                    3 => ObjectClass::Pedestrian,
+                    4 => ObjectClass::Cyclist,
+                    _ => ObjectClass::Unknown,
+                },
+                o.pose.pose.position.x,
+                o.pose.pose.position.y,
+                o.twist.twist.linear.x,
+                o.twist.twist.linear.y,
+            )
         })
         .collect();
     let _ = at_s;
-    FactSheet::from_objects(
+    let mut truth = FactSheet::from_objects(
         ours.stamp_ns,
         (ego.x_m, ego.y_m, ego.yaw_rad),
         ours.ego_speed_mps,
         &objects,
         &frame.cycle.findings,
-    )
+    );
+    truth.ultrasonic = ultrasonic.at(ours.stamp_ns);
+    truth
+}
+
+/// Which expected parking-sensor facts `answer` leaves out: for each side asked (every side
+/// with a working sensor when None), the nearest range the oracle gives, or for a side where
+/// nothing is in range a statement that nothing is there.
+fn missing_parking_facts(answer: &str, truth: &FactSheet, side: Option<Side>) -> Vec<String> {
+    let said = claims(answer);
+    let sides: Vec<Side> = match side {
+        Some(s) => vec![s],
+        None => [Side::Ahead, Side::Behind, Side::Left, Side::Right]
+            .into_iter()
+            .filter(|s| truth.ultrasonic.iter().any(|u| !u.suspect && u.side == *s))
+            .collect(),
+    };
+    let mut missing = Vec::new();
+    for s in sides {
+        let nearest = truth
+            .ultrasonic
+            .iter()
+            .filter(|u| !u.suspect && u.side == s)
+            .filter_map(|u| match u.echo {
+                Echo::At(r) | Echo::Closer(r) => Some(r),
+                Echo::Clear => None,
+            })
+            .min_by(f64::total_cmp);
+        let stated = match nearest {
+            Some(want) => said.iter().any(|c| match c {
+                Claim::Distance { value_m: v, .. } | Claim::Number { value: v } => {
+                    (v - want).abs() <= 0.1f64.max(0.1 * want)
+                }
+                _ => false,
+            }),
+            None => said.iter().any(|c| {
+                matches!(c, Claim::Object { class: None, side: Some(x), negated: true, .. } if *x == s)
+            }),
+        };
+        if !stated {
+            missing.push(format!("{s:?}: {nearest:?}"));
+        }
+    }
+    missing
 }
 
 #[test]
@@ -73,9 +218,18 @@ fn the_question_set_is_answered_with_true_facts() {
     .unwrap();
     let questions: Vec<serde_json::Value> = serde_json::from_str(&text).unwrap();
     assert!(questions.len() >= 30);
+    // The same questions to the resident engine (weights mapped whole), for its latencies.
+    let mut resident = responder(&HmiEngineArgs {
+        mode: Mode::Resident,
+        ..engine_args()
+    })
+    .unwrap();
     let mut responder = responder(&engine_args()).unwrap();
+    let (mut resident_first_ms, mut resident_total_ms) = (Vec::new(), Vec::new());
     let mut reports = BTreeMap::new();
+    let mut oracles = BTreeMap::new();
     let (mut correct, mut by_llm) = (0, 0);
+    let mut parking_asked = 0;
     let mut first_ms = Vec::new();
     let mut total_ms = Vec::new();
     for q in &questions {
@@ -85,10 +239,23 @@ fn the_question_set_is_answered_with_true_facts() {
         let report = reports
             .entry(bag.to_string())
             .or_insert_with(|| fuse(&edgefuse_system_tests::sample_bag(bag).unwrap()).unwrap());
+        let oracle = oracles.entry(bag.to_string()).or_insert_with(|| {
+            UltrasonicOracle::read(&edgefuse_system_tests::sample_bag(bag).unwrap())
+        });
         let (answer, facts, first_s, total_s) =
             ask(&mut responder, report, at_s, question, &mut |_| {}).unwrap();
         first_ms.push(first_s * 1e3);
         total_ms.push(total_s * 1e3);
+        let (same, _, first_s, total_s) =
+            ask(&mut resident, report, at_s, question, &mut |_| {}).unwrap();
+        resident_first_ms.push(first_s * 1e3);
+        resident_total_ms.push(total_s * 1e3);
+        // Streamed weights decode exactly as resident ones: the same answer either way.
+        assert_eq!(
+            (&same.text, same.source),
+            (&answer.text, answer.source),
+            "{bag} {at_s} {question:?}"
+        );
         // Against our own fact sheet: the checker's promise.
         assert!(
             check(&answer.text, &facts).passed(),
@@ -96,8 +263,27 @@ fn the_question_set_is_answered_with_true_facts() {
             answer
         );
         // Against the simulator's truth: what the driver was told is true of the world.
-        let truth = truth_sheet(report, at_s, &facts);
+        let truth = truth_sheet(report, at_s, &facts, oracle);
         let verdict = check(&answer.text, &truth);
+        // Expected facts: the parking sensors' nearest ranges per side, from the oracle.
+        if let Some(expect) = q.get("expect_parking_sensors") {
+            parking_asked += 1;
+            let side = match expect.as_str() {
+                Some("ahead") => Some(Side::Ahead),
+                Some("behind") => Some(Side::Behind),
+                Some("left") => Some(Side::Left),
+                Some("right") => Some(Side::Right),
+                Some("all") => None,
+                other => panic!("expect_parking_sensors {other:?}"),
+            };
+            let missing = missing_parking_facts(&answer.text, &truth, side);
+            assert!(
+                missing.is_empty(),
+                "{bag} {at_s} {question:?}: {:?} leaves out {missing:?}; truth {:?}",
+                answer.text,
+                truth.ultrasonic
+            );
+        }
         let ok = verdict.passed();
         correct += ok as usize;
         let llm = matches!(answer.source, AnswerSource::Llm | AnswerSource::LlmBestOfN);
@@ -114,14 +300,30 @@ fn the_question_set_is_answered_with_true_facts() {
         );
     }
     let n = questions.len();
+    assert!(
+        parking_asked >= 5,
+        "{parking_asked} parking-sensor questions"
+    );
     let pct = |v: &mut Vec<f64>, p: f64| {
         v.sort_by(f64::total_cmp);
         v[((v.len() - 1) as f64 * p).round() as usize]
     };
     eprintln!(
-        "{correct}/{n} answers true to the ground truth, {by_llm}/{n} by the LLM; request to first token p50 {:.0} ms p90 {:.0} ms, to full answer p50 {:.0} ms p90 {:.0} ms (streamed, 32 MB budget, 2 threads)",
-        pct(&mut first_ms, 0.5), pct(&mut first_ms, 0.9), pct(&mut total_ms, 0.5), pct(&mut total_ms, 0.9)
+        "{correct}/{n} answers true to the ground truth, {by_llm}/{n} by the LLM (2 threads, 3 sampled candidates)"
     );
+    eprintln!("latency, ms            first token p50 / p90    full answer p50 / p90");
+    for (mode, first, total) in [
+        ("streamed (32 MB)", &mut first_ms, &mut total_ms),
+        ("resident", &mut resident_first_ms, &mut resident_total_ms),
+    ] {
+        eprintln!(
+            "{mode:22} {:>8.0} / {:<8.0}        {:>8.0} / {:<8.0}",
+            pct(first, 0.5),
+            pct(first, 0.9),
+            pct(total, 0.5),
+            pct(total, 0.9)
+        );
+    }
     // Floors just below the figures measured when this test was written (README).
     assert!(correct * 100 >= n * FLOOR_CORRECT_PCT, "{correct}/{n} true");
     assert!(by_llm * 100 >= n * FLOOR_LLM_PCT, "{by_llm}/{n} by the LLM");

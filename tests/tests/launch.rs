@@ -25,6 +25,7 @@ fn print(file: &str, args: &[&str]) -> anyhow::Result<String> {
         file: launch_dir().join(file),
         launch_args: args.iter().map(|s| s.to_string()).collect(),
         print: true,
+        viz: Default::default(),
     })?;
     Ok(p.render())
 }
@@ -157,6 +158,42 @@ fn composed_is_one_container_process() {
     );
     assert!(b.contains("--params-file "), "{b}");
     assert!(b.contains("use_sim_time: true"), "{b}");
+    assert!(b.contains("hmi: false"), "{b}");
+    // hmi:=true composes the HMI node in the same container process.
+    let text = print("composed.launch.xml", &["hmi:=true"]).unwrap();
+    assert!(text.contains("processes: 1\n"), "{text}");
+    assert!(
+        block(&text, "pipeline_container").contains("hmi: true"),
+        "{text}"
+    );
+}
+
+#[test]
+fn rerun_flags_add_the_viz_node_with_its_parameters() {
+    let text = print("replay.launch.xml", &["bag:=bags/parking"]).unwrap();
+    assert!(!text.contains("rerun_viz"), "{text}");
+    let p = plan(&LaunchArgs {
+        file: launch_dir().join("replay.launch.xml"),
+        launch_args: vec!["bag:=bags/parking".into()],
+        print: true,
+        viz: edgefuse_cli::viz_cmd::VizArgs {
+            rerun_save: Some("/tmp/drive.rrd".into()),
+            ..Default::default()
+        },
+    })
+    .unwrap();
+    let text = p.render();
+    let b = block(&text, "rerun_viz");
+    assert!(b.contains(" viz"), "{b}");
+    assert!(b.contains("rerun_save: /tmp/drive.rrd"), "{b}");
+    assert!(b.contains("rerun_spawn: false"), "{b}");
+    assert!(b.contains("use_sim_time: true"), "{b}");
+    // Composed too.
+    let text = print("composed.launch.xml", &["viz:=true", "rerun_spawn:=true"]).unwrap();
+    assert!(
+        block(&text, "rerun_viz").contains("rerun_spawn: true"),
+        "{text}"
+    );
 }
 
 #[test]

@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use anyhow::{Context, Result};
 use clap::Args;
-use edgefuse_dialogue::facts::FactSheet;
+use edgefuse_dialogue::facts::{FactSheet, UltrasonicFact, ULTRASONIC_STALE_S};
 use edgefuse_dialogue::intent::{classify, hazards, Intent};
 use edgefuse_dialogue::report::MaintenanceReport;
 use edgefuse_dialogue::{Answer, Responder, ResponderOptions};
@@ -105,6 +105,20 @@ pub fn fuse(bag: &Path) -> Result<RunReport> {
     .with_context(|| format!("running the fusion pipeline on {}", bag.display()))
 }
 
+/// The drive's ultrasonic readings that may be the newest at `stamp_ns`, as facts.
+fn ultrasonic_facts(report: &RunReport, stamp_ns: i64) -> Vec<UltrasonicFact> {
+    let oldest = stamp_ns - (ULTRASONIC_STALE_S * 1e9) as i64;
+    report
+        .ultrasonic
+        .iter()
+        .filter(|u| (oldest..=stamp_ns).contains(&u.stamp_ns))
+        .filter_map(|u| {
+            let name = report.ultrasonic_names.get(&u.sensor)?;
+            UltrasonicFact::from_range(name, u)
+        })
+        .collect()
+}
+
 /// The fact sheet at `at_s` seconds after the first cycle, and the last hazard before it
 /// (within 15 s) with the fact sheet of its time.
 pub fn facts_at(report: &RunReport, at_s: f64) -> Result<(FactSheet, Option<(String, FactSheet)>)> {
@@ -116,9 +130,10 @@ pub fn facts_at(report: &RunReport, at_s: f64) -> Result<(FactSheet, Option<(Str
         .stamp_ns;
     let sheet = |i: usize| -> Option<FactSheet> {
         let c = &report.frames[i].cycle;
-        c.ego
-            .as_ref()
-            .map(|ego| FactSheet::from_world(c.stamp_ns, ego, &c.tracks, &c.findings))
+        c.ego.as_ref().map(|ego| {
+            FactSheet::from_world(c.stamp_ns, ego, &c.tracks, &c.findings)
+                .with_ultrasonic(ultrasonic_facts(report, c.stamp_ns))
+        })
     };
     let target = first + (at_s * 1e9) as i64;
     let index = report

@@ -8,11 +8,18 @@ use serde::Serialize;
 /// A statement found in an answer.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub enum Claim {
+    /// A distance; `parking`: said of the parking (ultrasonic) sensors, so it must be one of
+    /// their ranges (on `side` when the sentence names one).
     Distance {
         value_m: f64,
+        side: Option<Side>,
+        parking: bool,
     },
+    /// A speed; `ego`: said of the driver's own speed ("you are driving at"), so it must be
+    /// the ego speed, not any closing speed.
     Speed {
         value_mps: f64,
+        ego: bool,
     },
     Time {
         value_s: f64,
@@ -21,12 +28,16 @@ pub enum Claim {
         value: f64,
     },
     /// An object of `class` (any class when None) on `side` (anywhere when None) exists, or
-    /// with `negated`, does not.
+    /// with `negated`, does not. An object of any class may be a tracked object or an
+    /// ultrasonic echo; with `parking` (said of the parking sensors) only an echo.
     Object {
         #[serde(serialize_with = "crate::facts::ser_opt_class")]
         class: Option<ObjectClass>,
         side: Option<Side>,
         negated: bool,
+        parking: bool,
+        /// Said with a hedge ("possibly", "may"): an uncertain object supports it.
+        hedged: bool,
     },
 }
 
@@ -48,6 +59,17 @@ impl CheckReport {
 fn close(value: f64, fact: f64, abs: f64, rel: f64) -> bool {
     (value - fact).abs() <= abs.max(rel * fact.abs())
 }
+
+/// An ultrasonic range may be said within max(0.1 m, 10 %): a parking distance is small and
+/// the sensor resolves centimetres.
+fn echo_close(value_m: f64, range_m: f64) -> bool {
+    close(value_m, range_m, 0.1, 0.1)
+}
+
+/// Imperial units a phrasing may slip into.
+const M_PER_MILE: f64 = 1609.344;
+const MPS_PER_MPH: f64 = M_PER_MILE / 3600.0;
+const M_PER_FOOT: f64 = 0.3048;
 
 const NUMBER_WORDS: [(&str, f64); 11] = [
     ("zero", 0.0),
@@ -132,8 +154,16 @@ pub fn claims(answer: &str) -> Vec<Claim> {
                     | "empty"
             )
         });
+        let parking = words.iter().any(|w| matches!(*w, "parking" | "ultrasonic"));
+        let hedged = words.iter().any(|w| {
+            matches!(
+                *w,
+                "possibly" | "perhaps" | "maybe" | "may" | "might" | "could" | "uncertain"
+            )
+        });
         let mut classes = Vec::new();
         let mut sides = Vec::new();
+        let first_claim = out.len();
         for i in 0..words.len() {
             let w = words[i];
             let unit = words.get(i + 1).copied().unwrap_or("");
@@ -158,15 +188,66 @@ pub fn claims(answer: &str) -> Vec<Claim> {
             if let Some((value, suffix)) = number {
                 let unit = if suffix.is_empty() { unit } else { suffix };
                 let claim = match unit {
-                    "m/s" | "mps" => Claim::Speed { value_mps: value },
+                    "m/s" | "mps" => Claim::Speed {
+                        value_mps: value,
+                        ego: false,
+                    },
                     "km/h" | "kph" | "kmh" => Claim::Speed {
                         value_mps: value / 3.6,
+                        ego: false,
                     },
+                    "mph" => Claim::Speed {
+                        value_mps: value * MPS_PER_MPH,
+                        ego: false,
+                    },
+                    "mile" | "miles" if unit2 == "per" => Claim::Speed {
+                        value_mps: value * MPS_PER_MPH,
+                        ego: false,
+                    },
+                    "mile" | "miles" => Claim::Distance {
+                        value_m: value * M_PER_MILE,
+                        side: None,
+                        parking,
+                    },
+                    "km" | "kilometer" | "kilometers" | "kilometre" | "kilometres"
+                        if unit2 == "per" =>
+                    {
+                        Claim::Speed {
+                            value_mps: value / 3.6,
+                            ego: false,
+                        }
+                    }
+                    "km" | "kilometer" | "kilometers" | "kilometre" | "kilometres" => {
+                        Claim::Distance {
+                            value_m: value * 1000.0,
+                            side: None,
+                            parking,
+                        }
+                    }
+                    "ft" | "foot" | "feet" => Claim::Distance {
+                        value_m: value * M_PER_FOOT,
+                        side: None,
+                        parking,
+                    },
+                    "cm" | "centimeter" | "centimeters" | "centimetre" | "centimetres" => {
+                        Claim::Distance {
+                            value_m: value * 0.01,
+                            side: None,
+                            parking,
+                        }
+                    }
                     "m" | "meter" | "meters" | "metre" | "metres" => {
                         if unit2 == "per" {
-                            Claim::Speed { value_mps: value }
+                            Claim::Speed {
+                                value_mps: value,
+                                ego: false,
+                            }
                         } else {
-                            Claim::Distance { value_m: value }
+                            Claim::Distance {
+                                value_m: value,
+                                side: None,
+                                parking,
+                            }
                         }
                     }
                     "s" | "sec" | "secs" | "second" | "seconds" => Claim::Time { value_s: value },
@@ -182,11 +263,29 @@ pub fn claims(answer: &str) -> Vec<Claim> {
             }
         }
         let side = sides.first().copied();
+        let you = words
+            .iter()
+            .any(|w| matches!(*w, "you" | "you're" | "youre" | "i'm" | "we're"));
+        let ego_speed = words.contains(&"driving")
+            || words.windows(2).any(|w| w == ["your", "speed"])
+            || you
+                && words
+                    .iter()
+                    .any(|w| matches!(*w, "going" | "moving" | "travelling" | "traveling"));
+        for c in &mut out[first_claim..] {
+            match c {
+                Claim::Distance { side: s, .. } => *s = side,
+                Claim::Speed { ego, .. } => *ego = ego_speed,
+                _ => {}
+            }
+        }
         if classes.is_empty() && side.is_some() {
             out.push(Claim::Object {
                 class: None,
                 side,
                 negated,
+                parking,
+                hedged,
             });
         }
         for class in classes {
@@ -194,6 +293,8 @@ pub fn claims(answer: &str) -> Vec<Claim> {
                 class,
                 side,
                 negated,
+                parking,
+                hedged,
             });
         }
     }
@@ -224,19 +325,50 @@ fn split_sentences(text: &str) -> Vec<String> {
 pub fn check(answer: &str, facts: &FactSheet) -> CheckReport {
     let claims = claims(answer);
     let mut failures = Vec::new();
+    // Figures are supported only by facts known at least as precisely as they may be said.
     let speeds: Vec<f64> = std::iter::once(facts.ego_speed_mps)
-        .chain(facts.objects.iter().map(|o| o.closing_mps.abs()))
+        .chain(
+            facts
+                .objects
+                .iter()
+                .filter(|o| o.closing_sayable())
+                .map(|o| o.closing_mps.abs()),
+        )
+        .collect();
+    let distances: Vec<f64> = facts
+        .objects
+        .iter()
+        .filter(|o| o.distance_sayable())
+        .map(|o| o.distance_m)
+        .collect();
+    // Usable ultrasonic echoes (suspect sensors are not facts).
+    let echoes: Vec<(Side, f64)> = facts
+        .ultrasonic_on(None)
+        .filter_map(|u| u.range_m().map(|r| (u.side, r)))
         .collect();
     for claim in &claims {
         let ok = match claim {
-            Claim::Distance { value_m } => facts
-                .objects
-                .iter()
-                .any(|o| close(*value_m, o.distance_m, 1.5, 0.1)),
-            Claim::Speed { value_mps } => speeds.iter().any(|s| close(*value_mps, *s, 0.6, 0.1)),
+            Claim::Distance {
+                value_m,
+                side,
+                parking,
+            } => {
+                let echo = echoes.iter().any(|(s, r)| {
+                    (!parking || side.is_none_or(|x| x == *s)) && echo_close(*value_m, *r)
+                });
+                echo || !parking && distances.iter().any(|d| close(*value_m, *d, 1.5, 0.1))
+            }
+            Claim::Speed { value_mps, ego } => {
+                if *ego {
+                    close(*value_mps, facts.ego_speed_mps, 0.6, 0.1)
+                } else {
+                    speeds.iter().any(|s| close(*value_mps, *s, 0.6, 0.1))
+                }
+            }
             Claim::Time { value_s } => facts
                 .objects
                 .iter()
+                .filter(|o| o.closing_sayable())
                 .filter_map(|o| o.ttc_s)
                 .chain(facts.health.iter().map(|h| h.time_to_threshold_s))
                 .any(|t| close(*value_s, t, 1.0, 0.15)),
@@ -254,10 +386,7 @@ pub fn check(answer: &str, facts: &FactSheet) -> CheckReport {
                     counts.push(facts.objects.iter().filter(|o| o.class == class).count());
                 }
                 counts.iter().any(|c| (*value - *c as f64).abs() < 0.5)
-                    || facts
-                        .objects
-                        .iter()
-                        .any(|o| close(*value, o.distance_m, 1.5, 0.1))
+                    || distances.iter().any(|d| close(*value, *d, 1.5, 0.1))
                     || speeds
                         .iter()
                         .any(|s| close(*value, *s, 0.6, 0.1) || close(*value, s * 3.6, 1.0, 0.1))
@@ -266,18 +395,29 @@ pub fn check(answer: &str, facts: &FactSheet) -> CheckReport {
                         .iter()
                         .flat_map(|h| h.evidence.iter())
                         .any(|(_, v)| close(*value, *v, 0.05, 0.1))
+                    || echoes.iter().any(|(_, r)| echo_close(*value, *r))
             }
             Claim::Object {
                 class,
                 side,
                 negated,
+                parking,
+                hedged,
             } => {
-                let exists = facts.objects.iter().any(|o| {
-                    class.is_none_or(|c| {
-                        c == o.class || (c == ObjectClass::Car && o.class == ObjectClass::Truck)
-                    }) && side.is_none_or(|s| s == o.side)
-                });
-                exists != *negated
+                // An existence claim needs a sure object; a hedged one or a denial any object.
+                let tracked = !parking
+                    && facts.objects.iter().any(|o| {
+                        (o.sure() || *hedged || *negated)
+                            && class.is_none_or(|c| {
+                                c == o.class
+                                    || (c == ObjectClass::Car && o.class == ObjectClass::Truck)
+                            })
+                            && side.is_none_or(|s| s == o.side)
+                    });
+                // An echo is an obstacle of no known class.
+                let echo =
+                    class.is_none() && echoes.iter().any(|(s, _)| side.is_none_or(|x| x == *s));
+                (tracked || echo) != *negated
             }
         };
         if !ok {
@@ -295,11 +435,21 @@ pub fn covers(answer: &str, template: &str, facts: &FactSheet) -> Vec<String> {
     let mut missing = Vec::new();
     for want in claims(template) {
         let found = said.iter().any(|c| match (&want, c) {
-            (Claim::Distance { value_m: a }, Claim::Distance { value_m: b })
-            | (Claim::Distance { value_m: a }, Claim::Number { value: b }) => {
-                close(*b, *a, 1.5, 0.1)
+            (
+                Claim::Distance {
+                    value_m: a,
+                    parking,
+                    ..
+                },
+                Claim::Distance { value_m: b, .. } | Claim::Number { value: b },
+            ) => {
+                if *parking {
+                    echo_close(*b, *a)
+                } else {
+                    close(*b, *a, 1.5, 0.1)
+                }
             }
-            (Claim::Speed { value_mps: a }, Claim::Speed { value_mps: b }) => {
+            (Claim::Speed { value_mps: a, .. }, Claim::Speed { value_mps: b, .. }) => {
                 close(*b, *a, 0.6, 0.1)
             }
             (Claim::Time { value_s: a }, Claim::Time { value_s: b }) => close(*b, *a, 1.0, 0.15),
@@ -309,11 +459,13 @@ pub fn covers(answer: &str, template: &str, facts: &FactSheet) -> Vec<String> {
                     class: ca,
                     side: sa,
                     negated: na,
+                    ..
                 },
                 Claim::Object {
                     class: cb,
                     side: sb,
                     negated: nb,
+                    ..
                 },
             ) => na == nb && (ca.is_none() || ca == cb) && (sa.is_none() || sa == sb),
             _ => false,
@@ -355,22 +507,8 @@ mod tests {
             (0.0, 0.0, 0.0),
             10.0,
             &[
-                WorldObject {
-                    id: 1,
-                    class: ObjectClass::Car,
-                    x_m: 25.0,
-                    y_m: 0.5,
-                    vx_mps: 8.0,
-                    vy_mps: 0.0,
-                },
-                WorldObject {
-                    id: 2,
-                    class: ObjectClass::Pedestrian,
-                    x_m: 6.0,
-                    y_m: 4.0,
-                    vx_mps: 0.0,
-                    vy_mps: 0.0,
-                },
+                WorldObject::exact(1, ObjectClass::Car, 25.0, 0.5, 8.0, 0.0),
+                WorldObject::exact(2, ObjectClass::Pedestrian, 6.0, 4.0, 0.0, 0.0),
             ],
             &[],
         )
@@ -393,5 +531,149 @@ mod tests {
         assert!(!check("Nothing is on your left.", &f).passed());
         assert!(!check("You are driving at 80 km/h.", &f).passed());
         assert!(!check("It will hit you in 99 seconds.", &f).passed());
+        // Other units are converted, not read as bare numbers (36 km/h = 10 m/s = 22.4 mph).
+        assert!(check("You are driving at 22 miles per hour.", &f).passed());
+        assert!(!check("You are driving at 36 miles per hour.", &f).passed());
+        assert!(!check("You are driving at 10 mph.", &f).passed());
+        assert!(check("The car ahead is 82 feet away.", &f).passed());
+        assert!(!check("The car ahead is 200 feet away.", &f).passed());
+        assert!(!check("The car ahead is 25 km away.", &f).passed());
+        // The ego's speed is the ego's: the car's closing speed (2 m/s) is not it.
+        assert!(check("It is closing at 2 m/s.", &f).passed());
+        assert!(!check("You are driving at 2 m/s.", &f).passed());
+        assert!(!check("You're going 7 km/h.", &f).passed());
+    }
+
+    #[test]
+    fn uncertain_facts_are_hedged_or_left_unsaid() {
+        use crate::intent::{template_answer, Intent};
+        // A car 30 m ahead whose position is known to 3 m along the line of sight and whose
+        // velocity to 2 m/s; a cyclist on the right the tracker is unsure exists.
+        let mut car = WorldObject::exact(1, ObjectClass::Car, 30.0, 0.3, 8.0, 0.0);
+        car.position_cov = [9.0, 0.0, 0.1];
+        car.velocity_cov = [4.0, 0.0, 0.1];
+        let mut cyclist = WorldObject::exact(2, ObjectClass::Cyclist, 5.0, -4.0, 0.0, 0.0);
+        cyclist.existence = 0.3;
+        let f = FactSheet::from_objects(0, (0.0, 0.0, 0.0), 10.0, &[car, cyclist], &[]);
+        let c = &f.objects.iter().find(|o| o.id == 1).unwrap();
+        assert!(
+            (c.distance_sigma_m - 3.0).abs() < 0.01 && (c.closing_sigma_mps - 2.0).abs() < 0.01
+        );
+        assert!(!c.distance_sayable() && !c.closing_sayable());
+        // More precise than the track knows: refused.
+        assert!(!check("The car ahead is 30 m away.", &f).passed());
+        assert!(!check("The car ahead is closing at 2.0 m/s.", &f).passed());
+        assert!(check("There is a car ahead.", &f).passed());
+        // An object the tracker doubts: only with a hedge, and it cannot be denied either.
+        assert!(!check("There is a cyclist on the right.", &f).passed());
+        assert!(check("There is possibly a cyclist on the right.", &f).passed());
+        assert!(!check("Nothing is on the right.", &f).passed());
+        for intent in [
+            Intent::LeadDistance,
+            Intent::Ahead,
+            Intent::Side(Side::Right),
+            Intent::Surroundings,
+        ] {
+            let t = template_answer(intent, &f, None);
+            assert!(check(&t, &f).passed(), "{t}: {:?}", check(&t, &f));
+            assert!(!t.contains("30 m") && !t.contains("2.0 m/s"), "{t}");
+        }
+        assert!(template_answer(Intent::Side(Side::Right), &f, None).contains("possibly a cyclist"));
+        // The alert still fires on the estimate, its reason without the unsayable figures.
+        let h = crate::intent::hazards(&FactSheet::from_objects(
+            0,
+            (0.0, 0.0, 0.0),
+            20.0,
+            &[car],
+            &[],
+        ));
+        assert_eq!(h.len(), 1);
+        assert!(
+            check(&format!("I warned you because {}.", h[0].reason), &f).passed(),
+            "{h:?}"
+        );
+    }
+
+    /// The sheet above with a parking sensor reading 0.8 m behind, one clear on the left and
+    /// one under a health finding reading 0.3 m behind.
+    fn parking_sheet() -> FactSheet {
+        use crate::facts::{HealthFact, UltrasonicFact};
+        let mut f = sheet();
+        f.health.push(HealthFact {
+            component: "ultrasonic/rear_center_left".into(),
+            kind: "stuck_value".into(),
+            severity: "warn".into(),
+            evidence: vec![],
+            trend_per_s: 0.0,
+            time_to_threshold_s: f64::INFINITY,
+        });
+        let pi = std::f64::consts::PI;
+        let readings = [
+            UltrasonicFact::new("rear_center_right", -10, 0.8, 0.2, 5.5, -0.97 * pi),
+            UltrasonicFact::new("rear_center_left", -10, 0.3, 0.2, 5.5, 0.97 * pi),
+            UltrasonicFact::new("front_left_corner", -10, f64::INFINITY, 0.2, 5.5, 1.2),
+            // Stale: not stated.
+            UltrasonicFact::new("front_center_left", -900_000_000, 0.5, 0.2, 5.5, 0.1),
+        ];
+        f.with_ultrasonic(readings.into_iter().flatten())
+    }
+
+    #[test]
+    fn parking_sensor_ranges_are_checked_tightly_and_by_side() {
+        let f = parking_sheet();
+        assert_eq!(f.ultrasonic.len(), 3, "{:?}", f.ultrasonic);
+        assert!(check("The parking sensors behind read 0.8 m.", &f).passed());
+        assert!(check("The obstacle behind you is 0.8 m away.", &f).passed());
+        assert!(check(
+            "The parking sensors on the left detect nothing in range.",
+            &f
+        )
+        .passed());
+        // A distance a tracked object would support is no parking-sensor range.
+        assert!(!check("The parking sensors behind read 1.5 m.", &f).passed());
+        assert!(!check("The parking sensors behind read 0.5 m.", &f).passed());
+        // The right figure on the wrong side.
+        assert!(!check("The parking sensors on the left read 0.8 m.", &f).passed());
+        // The suspect sensor's 0.3 m is not a fact, nor is the stale 0.5 m ahead.
+        assert!(!check("The parking sensors behind read 0.3 m.", &f).passed());
+        assert!(!check("The parking sensors ahead read 0.5 m.", &f).passed());
+        // An echo behind contradicts "nothing behind"; a class is not known from an echo.
+        assert!(!check("Nothing is behind.", &f).passed());
+        assert!(!check("The parking sensors behind detect nothing.", &f).passed());
+        assert!(!check("The parking sensors see a car behind.", &f).passed());
+        assert!(check("No car is behind.", &f).passed());
+    }
+
+    #[test]
+    fn parking_templates_pass_the_checker_and_name_each_side() {
+        use crate::intent::{classify, template_answer, Intent};
+        let f = parking_sheet();
+        for (q, want) in [
+            (
+                "How close am I to the obstacle behind me?",
+                Intent::Clearance(Some(Side::Behind)),
+            ),
+            ("What do the parking sensors say?", Intent::Clearance(None)),
+            ("Is my ultrasonic sensor working?", Intent::Sensors),
+            ("What is behind me?", Intent::Side(Side::Behind)),
+        ] {
+            let intent = classify(q);
+            assert_eq!(intent, want, "{q}");
+            let t = template_answer(intent, &f, None);
+            assert!(check(&t, &f).passed(), "{q}: {t} {:?}", check(&t, &f));
+            assert!(covers(&t, &t, &f).is_empty(), "{t}");
+        }
+        let all = template_answer(Intent::Clearance(None), &f, None);
+        assert!(
+            all.contains("0.8 m") && all.contains("rear_center_right"),
+            "{all}"
+        );
+        assert!(
+            all.contains("rear_center_left") && !all.contains("0.3"),
+            "{all}"
+        );
+        // An answer that leaves out the range does not cover the template.
+        let t = template_answer(Intent::Clearance(Some(Side::Behind)), &f, None);
+        assert!(!covers("There is an obstacle behind you.", &t, &f).is_empty());
     }
 }

@@ -2,7 +2,7 @@
 //! every figure rounded as it may be said.
 
 use edgefuse_fusion::health::Finding;
-use edgefuse_fusion::types::{EgoState, ObjectClass, Track, TrackStatus};
+use edgefuse_fusion::types::{EgoState, ObjectClass, Track, TrackStatus, UltrasonicRange};
 use serde::Serialize;
 
 /// Half the lane width: objects closer than this to the ego's centre line are ahead or behind.
@@ -55,6 +55,20 @@ pub(crate) fn ser_opt_class<S: serde::Serializer>(
     }
 }
 
+/// A distance may be said within max(1.5 m, 10 %) of the fact (the checker's tolerance).
+pub const DISTANCE_TOL_M: f64 = 1.5;
+pub const DISTANCE_TOL_REL: f64 = 0.1;
+/// A speed may be said within max(0.6 m/s, 10 %).
+pub const SPEED_TOL_MPS: f64 = 0.6;
+pub const SPEED_TOL_REL: f64 = 0.1;
+/// Below this existence probability an object is only "possibly" there.
+pub const EXISTENCE_SURE: f64 = 0.5;
+
+/// The tolerance a figure of this size may be said within.
+pub fn tolerance(value: f64, abs: f64, rel: f64) -> f64 {
+    abs.max(rel * value.abs())
+}
+
 /// One object as the driver sees it.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ObjectFact {
@@ -73,6 +87,32 @@ pub struct ObjectFact {
     pub ttc_s: Option<f64>,
     /// In the ego's lane ahead.
     pub in_path: bool,
+    /// The tracker's existence probability.
+    pub existence: f64,
+    /// Standard deviation of `distance_m` from the track's position covariance along the line
+    /// of sight, m.
+    pub distance_sigma_m: f64,
+    /// Standard deviation of `closing_mps` from the track's velocity covariance along the line
+    /// of sight, m/s.
+    pub closing_sigma_mps: f64,
+}
+
+impl ObjectFact {
+    /// Whether the object may be said to be there without a hedge.
+    pub fn sure(&self) -> bool {
+        self.existence >= EXISTENCE_SURE
+    }
+
+    /// Whether its distance may be said: two standard deviations within the tolerance a
+    /// distance is said with (a figure more precise than the fact is not said).
+    pub fn distance_sayable(&self) -> bool {
+        2.0 * self.distance_sigma_m <= tolerance(self.distance_m, DISTANCE_TOL_M, DISTANCE_TOL_REL)
+    }
+
+    /// Whether its closing speed (and time to collision) may be said, likewise.
+    pub fn closing_sayable(&self) -> bool {
+        2.0 * self.closing_sigma_mps <= tolerance(self.closing_mps, SPEED_TOL_MPS, SPEED_TOL_REL)
+    }
 }
 
 /// A sensor's state for the driver.
@@ -87,6 +127,115 @@ pub struct HealthFact {
     pub time_to_threshold_s: f64,
 }
 
+/// Readings older than this at the fact sheet's time are not stated, s.
+pub const ULTRASONIC_STALE_S: f64 = 0.5;
+
+/// What one ultrasonic (parking) sensor reads (REP 117 ranges).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub enum Echo {
+    /// Nothing within the sensor's maximum range (`+inf`).
+    Clear,
+    /// The nearest obstacle at this range from the sensor, m.
+    At(f64),
+    /// An obstacle closer than the sensor's minimum range, m (`-inf`).
+    Closer(f64),
+}
+
+/// One ultrasonic sensor's latest reading, as the driver may be told it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct UltrasonicFact {
+    /// The sensor's position name (`rear_center_left`), as in its topic.
+    pub sensor: String,
+    /// The side it looks to, from its mounting: the quadrant of its axis in `base_link`
+    /// (within 45 degrees of forward: ahead; of backward: behind; else left or right).
+    pub side: Side,
+    pub echo: Echo,
+    /// Maximum range, m.
+    pub max_range_m: f64,
+    /// The reading's stamp, ns.
+    pub stamp_ns: i64,
+    /// A health finding names this sensor: its reading is not stated as a fact.
+    pub suspect: bool,
+}
+
+impl UltrasonicFact {
+    /// From a range (`+inf` clear, `-inf` closer than `min_range_m`, NaN: None) and the
+    /// sensor's facing direction `facing_yaw_rad` in `base_link` (atan2 of its x axis).
+    pub fn new(
+        sensor: &str,
+        stamp_ns: i64,
+        range_m: f64,
+        min_range_m: f64,
+        max_range_m: f64,
+        facing_yaw_rad: f64,
+    ) -> Option<Self> {
+        let echo = if range_m.is_nan() {
+            return None;
+        } else if range_m == f64::INFINITY || range_m > max_range_m {
+            Echo::Clear
+        } else if range_m == f64::NEG_INFINITY || range_m < min_range_m {
+            Echo::Closer(min_range_m)
+        } else {
+            Echo::At(range_m)
+        };
+        Some(Self {
+            sensor: sensor.to_string(),
+            side: side_of_axis(facing_yaw_rad)?,
+            echo,
+            max_range_m,
+            stamp_ns,
+            suspect: false,
+        })
+    }
+
+    /// From the pipeline's ultrasonic reading of the sensor named `sensor`; its side from its
+    /// mounting (`base_from_sensor` applied to the sensor's x axis).
+    pub fn from_range(sensor: &str, r: &UltrasonicRange) -> Option<Self> {
+        let axis = r.base_from_sensor.rotation * nalgebra::Vector3::x();
+        Self::new(
+            sensor,
+            r.stamp_ns,
+            r.range_m,
+            r.min_range_m,
+            r.max_range_m,
+            axis.y.atan2(axis.x),
+        )
+    }
+
+    /// The range to state, m: the echo's range (or the minimum range for a too-close echo);
+    /// None when clear or suspect.
+    pub fn range_m(&self) -> Option<f64> {
+        match (self.suspect, self.echo) {
+            (false, Echo::At(r) | Echo::Closer(r)) => Some(r),
+            _ => None,
+        }
+    }
+
+    /// The health component naming this sensor (`ultrasonic/<sensor>`).
+    pub fn component(&self) -> String {
+        format!("ultrasonic/{}", self.sensor)
+    }
+}
+
+/// The quadrant of a sensor axis `yaw_rad` in `base_link` (None when not finite).
+pub fn side_of_axis(yaw_rad: f64) -> Option<Side> {
+    if !yaw_rad.is_finite() {
+        return None;
+    }
+    let (c, s) = (yaw_rad.cos(), yaw_rad.sin());
+    Some(if c.abs() >= s.abs() {
+        if c >= 0.0 {
+            Side::Ahead
+        } else {
+            Side::Behind
+        }
+    } else if s > 0.0 {
+        Side::Left
+    } else {
+        Side::Right
+    })
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct FactSheet {
     /// The world state's time, ns.
@@ -95,6 +244,8 @@ pub struct FactSheet {
     /// Nearest first.
     pub objects: Vec<ObjectFact>,
     pub health: Vec<HealthFact>,
+    /// The ultrasonic (parking) sensors' latest readings, by sensor name.
+    pub ultrasonic: Vec<UltrasonicFact>,
 }
 
 /// An object in `odom` for [`FactSheet::from_objects`].
@@ -106,6 +257,43 @@ pub struct WorldObject {
     pub y_m: f64,
     pub vx_mps: f64,
     pub vy_mps: f64,
+    /// Existence probability (1 for ground truth).
+    pub existence: f64,
+    /// Position covariance (xx, xy, yy) in `odom`, m^2 (zero for ground truth).
+    pub position_cov: [f64; 3],
+    /// Velocity covariance (xx, xy, yy) in `odom`, (m/s)^2.
+    pub velocity_cov: [f64; 3],
+}
+
+impl WorldObject {
+    /// An object known exactly (ground truth, tests).
+    pub fn exact(
+        id: u64,
+        class: ObjectClass,
+        x_m: f64,
+        y_m: f64,
+        vx_mps: f64,
+        vy_mps: f64,
+    ) -> Self {
+        Self {
+            id,
+            class,
+            x_m,
+            y_m,
+            vx_mps,
+            vy_mps,
+            existence: 1.0,
+            position_cov: [0.0; 3],
+            velocity_cov: [0.0; 3],
+        }
+    }
+}
+
+/// The standard deviation along the unit vector `(ux, uy)` of a 2D covariance (xx, xy, yy).
+fn sigma_along(cov: [f64; 3], ux: f64, uy: f64) -> f64 {
+    (cov[0] * ux * ux + 2.0 * cov[1] * ux * uy + cov[2] * uy * uy)
+        .max(0.0)
+        .sqrt()
 }
 
 impl FactSheet {
@@ -126,6 +314,9 @@ impl FactSheet {
                 y_m: t.shape.y_m,
                 vx_mps: t.vx_mps,
                 vy_mps: t.vy_mps,
+                existence: t.existence,
+                position_cov: [t.covariance[0], t.covariance[1], t.covariance[5]],
+                velocity_cov: [t.covariance[10], t.covariance[11], t.covariance[15]],
             })
             .collect();
         Self::from_objects(
@@ -172,6 +363,7 @@ impl FactSheet {
                 let (rvx, rvy) = (o.vx_mps - evx, o.vy_mps - evy);
                 let closing_mps = -(rvx * dx + rvy * dy) / distance_m;
                 let ttc_s = (closing_mps > 0.3).then(|| distance_m / closing_mps);
+                let (ux, uy) = (dx / distance_m, dy / distance_m);
                 Some(ObjectFact {
                     id: o.id,
                     class: o.class,
@@ -182,6 +374,9 @@ impl FactSheet {
                     closing_mps,
                     ttc_s,
                     in_path: side == Side::Ahead,
+                    existence: o.existence,
+                    distance_sigma_m: sigma_along(o.position_cov, ux, uy),
+                    closing_sigma_mps: sigma_along(o.velocity_cov, ux, uy),
                 })
             })
             .collect();
@@ -202,7 +397,52 @@ impl FactSheet {
             ego_speed_mps,
             objects: facts,
             health,
+            ultrasonic: Vec::new(),
         }
+    }
+
+    /// Adds the ultrasonic readings: per sensor the newest one not after the sheet's time and
+    /// at most [`ULTRASONIC_STALE_S`] before it; a sensor that a health finding names is
+    /// marked suspect (its reading is not stated).
+    pub fn with_ultrasonic(mut self, readings: impl IntoIterator<Item = UltrasonicFact>) -> Self {
+        let oldest = self.stamp_ns - (ULTRASONIC_STALE_S * 1e9) as i64;
+        let mut newest: std::collections::BTreeMap<String, UltrasonicFact> = Default::default();
+        for r in readings {
+            if r.stamp_ns > self.stamp_ns || r.stamp_ns < oldest {
+                continue;
+            }
+            match newest.get(&r.sensor) {
+                Some(have) if have.stamp_ns >= r.stamp_ns => {}
+                _ => {
+                    newest.insert(r.sensor.clone(), r);
+                }
+            }
+        }
+        self.ultrasonic = newest.into_values().collect();
+        self.mark_suspect_ultrasonic();
+        self
+    }
+
+    /// Marks the ultrasonic sensors that a health finding names as suspect.
+    pub fn mark_suspect_ultrasonic(&mut self) {
+        for u in &mut self.ultrasonic {
+            let component = u.component();
+            u.suspect = self.health.iter().any(|h| h.component == component);
+        }
+    }
+
+    /// The usable ultrasonic readings looking to `side` (any side when None).
+    pub fn ultrasonic_on(&self, side: Option<Side>) -> impl Iterator<Item = &UltrasonicFact> {
+        self.ultrasonic
+            .iter()
+            .filter(move |u| !u.suspect && side.is_none_or(|s| s == u.side))
+    }
+
+    /// The nearest usable echo looking to `side` (any side when None).
+    pub fn nearest_echo(&self, side: Option<Side>) -> Option<(&UltrasonicFact, f64)> {
+        self.ultrasonic_on(side)
+            .filter_map(|u| u.range_m().map(|r| (u, r)))
+            .min_by(|a, b| a.1.total_cmp(&b.1))
     }
 
     /// Objects on one side, nearest first.
@@ -235,6 +475,22 @@ impl FactSheet {
                 ));
             }
             out.push_str(".\n");
+        }
+        for side in [Side::Ahead, Side::Behind, Side::Left, Side::Right] {
+            if self.ultrasonic_on(Some(side)).next().is_none() {
+                continue;
+            }
+            match self.nearest_echo(Some(side)) {
+                Some((u, r)) => out.push_str(&format!(
+                    "- parking sensors {}: nearest obstacle {r:.1} m (sensor {}).\n",
+                    side.as_str(),
+                    u.sensor
+                )),
+                None => out.push_str(&format!(
+                    "- parking sensors {}: nothing in range.\n",
+                    side.as_str()
+                )),
+            }
         }
         if self.health.is_empty() {
             out.push_str("Sensors: all working.\n");

@@ -17,6 +17,9 @@ pub enum Intent {
     Sensors,
     /// "How fast am I going?"
     Speed,
+    /// "How close am I to the obstacle behind me?", "What do the parking sensors say?": the
+    /// ultrasonic ranges on one side (all sides when None).
+    Clearance(Option<Side>),
     /// Anything else: what is around.
     Surroundings,
 }
@@ -26,8 +29,36 @@ pub enum Intent {
 pub fn classify(question: &str) -> Intent {
     let q = question.to_lowercase();
     let has = |w: &[&str]| w.iter().any(|x| q.contains(x));
+    let side = if has(&["left"]) {
+        Some(Side::Left)
+    } else if has(&[
+        "right side",
+        "on my right",
+        "to my right",
+        "right of",
+        "the right",
+    ]) {
+        Some(Side::Right)
+    } else if has(&["behind", "rear", "back"]) {
+        Some(Side::Behind)
+    } else if has(&["ahead", "front", "nose"]) {
+        Some(Side::Ahead)
+    } else {
+        None
+    };
     if has(&["why", "warn", "alert", "beep"]) {
         Intent::WhyWarned
+    } else if has(&[
+        "parking sensor",
+        "park sensor",
+        "ultrasonic",
+        "obstacle",
+        "bumper",
+        "clearance",
+        "how close am i",
+    ]) && !has(&["working", "health", "fault", "broken", "maintenance"])
+    {
+        Intent::Clearance(side)
     } else if has(&[
         "sensor",
         "health",
@@ -61,14 +92,21 @@ pub fn classify(question: &str) -> Intent {
     }
 }
 
+/// An object with the figures that may be said of it: "possibly" when its existence is
+/// uncertain, no distance or closing speed more precise than the track knows it.
 fn describe(o: &crate::facts::ObjectFact) -> String {
     let mut s = format!(
-        "a {} {}, {:.0} m away",
+        "{}a {} {}",
+        if o.sure() { "" } else { "possibly " },
         class_name(o.class),
         o.side.as_str(),
-        o.distance_m
     );
-    if let Some(ttc) = o.ttc_s {
+    if o.distance_sayable() {
+        s.push_str(&format!(", {:.0} m away", o.distance_m));
+    } else {
+        s.push_str(", at an uncertain distance");
+    }
+    if let Some(ttc) = o.ttc_s.filter(|_| o.closing_sayable()) {
         s.push_str(&format!(", closing at {:.1} m/s", o.closing_mps));
         if ttc < 10.0 {
             s.push_str(&format!(" ({ttc:.0} s to collision)"));
@@ -90,33 +128,57 @@ fn sentence(s: String) -> String {
 pub fn template_answer(intent: Intent, facts: &FactSheet, warning: Option<&str>) -> String {
     match intent {
         Intent::LeadDistance => match facts.lead() {
-            Some(o) => sentence(format!(
+            Some(o) if o.sure() && o.distance_sayable() => sentence(format!(
                 "the {} ahead is {:.0} m away{}.",
                 class_name(o.class),
                 o.distance_m,
-                match o.ttc_s {
+                match o.ttc_s.filter(|_| o.closing_sayable()) {
                     Some(_) => format!(", closing at {:.1} m/s", o.closing_mps),
                     None => String::new(),
                 }
             )),
-            None => "There is nothing in your lane ahead.".to_string(),
+            Some(o) => sentence(format!("ahead: {}.", describe(o))),
+            None => match facts.nearest_echo(Some(Side::Ahead)) {
+                None => "There is nothing in your lane ahead.".to_string(),
+                Some(_) => format!(
+                    "No vehicle or person is in your lane ahead. {}",
+                    clearance_sentence(facts, Side::Ahead)
+                ),
+            },
         },
         Intent::Ahead => {
             let ahead: Vec<String> = facts.on_side(Side::Ahead).take(3).map(describe).collect();
             if ahead.is_empty() {
-                "Nothing is ahead of you in your lane.".to_string()
+                match facts.nearest_echo(Some(Side::Ahead)) {
+                    None => "Nothing is ahead of you in your lane.".to_string(),
+                    Some(_) => format!(
+                        "No vehicle or person is ahead of you in your lane. {}",
+                        clearance_sentence(facts, Side::Ahead)
+                    ),
+                }
             } else {
                 sentence(format!("ahead: {}.", ahead.join("; ")))
             }
         }
         Intent::Side(side) => {
             let objs: Vec<String> = facts.on_side(side).take(3).map(describe).collect();
-            if objs.is_empty() {
-                sentence(format!("nothing is {}.", side.as_str()))
-            } else {
-                sentence(format!("there is {}.", objs.join("; ")))
+            let echo = facts.nearest_echo(Some(side));
+            match (objs.is_empty(), echo) {
+                (true, None) => sentence(format!("nothing is {}.", side.as_str())),
+                (true, Some(_)) => sentence(format!(
+                    "no vehicle or person is {}. {}",
+                    side.as_str(),
+                    clearance_sentence(facts, side)
+                )),
+                (false, None) => sentence(format!("there is {}.", objs.join("; "))),
+                (false, Some(_)) => sentence(format!(
+                    "there is {}. {}",
+                    objs.join("; "),
+                    clearance_sentence(facts, side)
+                )),
             }
         }
+        Intent::Clearance(side) => clearance_answer(facts, side),
         Intent::WhyWarned => match warning {
             Some(w) => format!("I warned you because {w}."),
             None => "I have not warned you recently.".to_string(),
@@ -143,13 +205,75 @@ pub fn template_answer(intent: Intent, facts: &FactSheet, warning: Option<&str>)
         Intent::Speed => format!("You are driving at {:.0} km/h.", facts.ego_speed_mps * 3.6),
         Intent::Surroundings => {
             if facts.objects.is_empty() {
-                "I see nothing around you.".to_string()
+                if facts.nearest_echo(None).is_none() {
+                    "I see nothing around you.".to_string()
+                } else {
+                    format!(
+                        "I see no vehicle or person around you. {}",
+                        clearance_answer(facts, None)
+                    )
+                }
             } else {
                 let near: Vec<String> = facts.objects.iter().take(3).map(describe).collect();
                 sentence(format!("nearest to you: {}.", near.join("; ")))
             }
         }
     }
+}
+
+/// What the usable parking sensors looking to `side` say, as one sentence naming the side
+/// and the parking sensors (so that the checker holds its figures to the ultrasonic ranges).
+fn clearance_sentence(facts: &FactSheet, side: Side) -> String {
+    match facts.nearest_echo(Some(side)) {
+        Some((u, r)) => format!(
+            "The parking sensors {} read {r:.1} m to the nearest obstacle (sensor {}).",
+            side.as_str(),
+            u.sensor
+        ),
+        None => format!(
+            "The parking sensors {} detect nothing in range.",
+            side.as_str()
+        ),
+    }
+}
+
+/// The answer to [`Intent::Clearance`]: per side the nearest usable ultrasonic range and the
+/// sensor that reads it; sensors under a health finding are named as not used.
+fn clearance_answer(facts: &FactSheet, side: Option<Side>) -> String {
+    let sides: Vec<Side> = match side {
+        Some(s) => vec![s],
+        None => [Side::Ahead, Side::Behind, Side::Left, Side::Right]
+            .into_iter()
+            .filter(|s| facts.ultrasonic_on(Some(*s)).next().is_some())
+            .collect(),
+    };
+    let mut parts: Vec<String> = Vec::new();
+    for s in sides {
+        if facts.ultrasonic_on(Some(s)).next().is_none() {
+            parts.push(format!(
+                "I have no working parking sensor reading {}.",
+                s.as_str()
+            ));
+        } else {
+            parts.push(clearance_sentence(facts, s));
+        }
+    }
+    if parts.is_empty() {
+        parts.push("I have no working parking sensor readings.".to_string());
+    }
+    let suspect: Vec<&str> = facts
+        .ultrasonic
+        .iter()
+        .filter(|u| u.suspect && side.is_none_or(|s| s == u.side))
+        .map(|u| u.sensor.as_str())
+        .collect();
+    if !suspect.is_empty() {
+        parts.push(format!(
+            "Readings of sensor {} are not used: a health finding names it.",
+            suspect.join(", ")
+        ));
+    }
+    parts.join(" ")
 }
 
 /// A reason to wake the driver (and the LLM) without a request.
@@ -171,15 +295,29 @@ pub fn hazards(facts: &FactSheet) -> Vec<Hazard> {
     let mut out = Vec::new();
     for o in facts.objects.iter().filter(|o| o.in_path) {
         if let Some(ttc) = o.ttc_s.filter(|t| *t < TTC_ALERT_S) {
-            out.push(Hazard {
-                object_id: o.id,
-                reason: format!(
+            // The alert fires on the estimate; its reason states only the figures the track
+            // knows well enough to say.
+            let reason = match (o.distance_sayable(), o.closing_sayable()) {
+                (true, true) => format!(
                     "the {} ahead was {:.0} m away, closing at {:.1} m/s, {:.0} s to collision",
                     class_name(o.class),
                     o.distance_m,
                     o.closing_mps,
                     ttc
                 ),
+                (true, false) => format!(
+                    "the {} ahead was {:.0} m away and closing in at an uncertain speed",
+                    class_name(o.class),
+                    o.distance_m
+                ),
+                (false, _) => format!(
+                    "the {} ahead was closing in at an uncertain distance",
+                    class_name(o.class)
+                ),
+            };
+            out.push(Hazard {
+                object_id: o.id,
+                reason,
             });
         } else if matches!(
             o.class,
@@ -189,11 +327,18 @@ pub fn hazards(facts: &FactSheet) -> Vec<Hazard> {
         {
             out.push(Hazard {
                 object_id: o.id,
-                reason: format!(
-                    "a {} was in your path {:.0} m ahead",
-                    class_name(o.class),
-                    o.distance_m
-                ),
+                reason: if o.distance_sayable() {
+                    format!(
+                        "a {} was in your path {:.0} m ahead",
+                        class_name(o.class),
+                        o.distance_m
+                    )
+                } else {
+                    format!(
+                        "a {} was in your path ahead, at an uncertain distance",
+                        class_name(o.class)
+                    )
+                },
             });
         }
     }

@@ -8,7 +8,7 @@ use edgefuse_bag::{BagError, BagReader};
 use edgefuse_fusion::budget::{Clock, CycleTiming, SteppingClock};
 use edgefuse_fusion::geometry::Pose2;
 use edgefuse_fusion::pipeline::{CycleOutput, Pipeline, PipelineConfig, PipelineError};
-use edgefuse_fusion::types::Input;
+use edgefuse_fusion::types::{Input, UltrasonicRange};
 use edgefuse_msgs::edgefuse_msgs::TrackedObject;
 use edgefuse_msgs::sensor_msgs;
 
@@ -68,6 +68,8 @@ pub struct RunReport {
     pub deadline_misses: u64,
     /// Ultrasonic positions by sensor index.
     pub ultrasonic_names: BTreeMap<u8, String>,
+    /// Every ultrasonic reading fed to the pipeline, in feed order (for the HMI's fact sheet).
+    pub ultrasonic: Vec<UltrasonicRange>,
 }
 
 impl RunReport {
@@ -147,10 +149,14 @@ pub fn run_bag_observed(
     let mut truth_objects: BTreeMap<i64, Vec<TrackedObject>> = BTreeMap::new();
     let mut truth_ego: BTreeMap<i64, Pose2> = BTreeMap::new();
     let mut last_arrival = i64::MIN;
+    let mut ultrasonic_readings = Vec::new();
     for item in feed.by_ref() {
         match item {
             FeedItem::Input { arrival_ns, input } => {
                 observer.input(&input);
+                if let Input::Ultrasonic(u) = &input {
+                    ultrasonic_readings.push(*u);
+                }
                 pipeline.push(arrival_ns, input);
                 last_arrival = last_arrival.max(arrival_ns);
                 let new = match timing {
@@ -219,5 +225,6 @@ pub fn run_bag_observed(
         storage_errors: feed.storage_errors.clone(),
         deadline_misses: pipeline.budget().deadline_misses,
         ultrasonic_names: feed.ultrasonic_names(),
+        ultrasonic: ultrasonic_readings,
     })
 }

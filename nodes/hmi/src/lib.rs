@@ -1,6 +1,7 @@
 //! edgefuse_hmi: the HMI node, a thin ROS 2 adapter over `edgefuse-dialogue` and the
 //! layer-streamed LLM engine. It subscribes to `/perception/objects`,
-//! `/localization/odometry`, `/diagnostics` (the fusion node's health findings) and
+//! `/localization/odometry`, `/diagnostics` (the fusion node's health findings), the validated
+//! ultrasonic ranges with `/tf_static` (each parking sensor's side comes from its mounting) and
 //! `/hmi/request`, and publishes `/hmi/response`, `/hmi/alert` and `/maintenance/report`.
 //!
 //! Responses and alerts are `std_msgs/String` holding one JSON object: the text to say, its
@@ -11,13 +12,13 @@
 //! beyond `max_requests_per_s` (with a burst of `request_burst`) are answered "busy" and
 //! counted. It must hold no fusion or dialogue logic of its own.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
-use edgefuse_dialogue::facts::{FactSheet, HealthFact, WorldObject};
+use edgefuse_dialogue::facts::{FactSheet, HealthFact, UltrasonicFact, WorldObject};
 use edgefuse_dialogue::intent::hazards;
 use edgefuse_dialogue::{Responder, ResponderOptions};
 use edgefuse_fusion::types::ObjectClass;
@@ -26,8 +27,10 @@ use edgefuse_msgs::edgefuse_msgs::{MaintenanceFinding, MaintenanceReport, Tracke
 use edgefuse_msgs::nav_msgs::Odometry;
 use edgefuse_msgs::sensor_msgs::Range;
 use edgefuse_msgs::std_msgs::{Header, String as RosString};
+use edgefuse_msgs::tf2_msgs::TFMessage;
 use edgefuse_ros::dds::DdsTransport;
 use edgefuse_ros::shutdown::Shutdown;
+use edgefuse_ros::tf::StaticTf;
 use edgefuse_ros::{LogLevel, Node, NodeArgs, Qos, Transport};
 use serde_json::json;
 
@@ -245,6 +248,11 @@ pub fn run(args: NodeArgs, transport: Arc<dyn Transport>, shutdown: &Shutdown) -
             topic,
         ));
     }
+    let tf_sub = node.subscribe::<TFMessage>("/tf_static", Qos::Latched { depth: 100 })?;
+    let mut tf = StaticTf::default();
+    // Recent readings per sensor (the fact sheet takes the newest not after its own time).
+    let mut readings: BTreeMap<String, VecDeque<UltrasonicFact>> = BTreeMap::new();
+    let mut unmounted: BTreeSet<String> = BTreeSet::new();
     let mut near_alerted: BTreeMap<String, Instant> = BTreeMap::new();
     let response_pub = node.advertise::<RosString>("/hmi/response", Qos::RELIABLE)?;
     let alert_pub = node.advertise::<RosString>("/hmi/alert", Qos::RELIABLE)?;
@@ -289,7 +297,8 @@ pub fn run(args: NodeArgs, transport: Arc<dyn Transport>, shutdown: &Shutdown) -
     let mut last_activity = Instant::now();
     let sheet = |ego: &Option<(i64, (f64, f64, f64), f64)>,
                  objects: &Option<(i64, Vec<WorldObject>)>,
-                 health: &[HealthFact]|
+                 health: &[HealthFact],
+                 readings: &BTreeMap<String, VecDeque<UltrasonicFact>>|
      -> Option<FactSheet> {
         let (ego_stamp, pose, speed) = ego.as_ref()?;
         let (stamp, objs) = objects
@@ -298,7 +307,7 @@ pub fn run(args: NodeArgs, transport: Arc<dyn Transport>, shutdown: &Shutdown) -
             .unwrap_or((*ego_stamp, &[]));
         let mut f = FactSheet::from_objects(stamp, *pose, *speed, objs, &[]);
         f.health = health.to_vec();
-        Some(f)
+        Some(f.with_ultrasonic(readings.values().flatten().cloned()))
     };
     while !shutdown.requested() {
         if responder.is_awake()
@@ -315,6 +324,39 @@ pub fn run(args: NodeArgs, transport: Arc<dyn Transport>, shutdown: &Shutdown) -
                 stats.malformed += 1;
                 continue;
             };
+            // The reading as a fact, its side from the sensor's mounting on /tf_static.
+            match tf.lookup("base_link", &r.header.frame_id) {
+                Ok(base_from_sensor) => {
+                    let axis = base_from_sensor.rotation * nalgebra::Vector3::x();
+                    if let Some(fact) = UltrasonicFact::new(
+                        pos,
+                        stamp_ns(&r.header),
+                        f64::from(r.range),
+                        f64::from(r.min_range),
+                        f64::from(r.max_range),
+                        axis.y.atan2(axis.x),
+                    ) {
+                        let q = readings.entry(pos.clone()).or_default();
+                        q.push_back(fact);
+                        // Keep a second: the fact sheet's time trails the newest reading.
+                        while q
+                            .front()
+                            .zip(q.back())
+                            .is_some_and(|(a, b)| b.stamp_ns - a.stamp_ns > 1_000_000_000)
+                        {
+                            q.pop_front();
+                        }
+                    }
+                }
+                Err(e) => {
+                    if unmounted.insert(pos.clone()) {
+                        node.log(
+                            LogLevel::Warn,
+                            &format!("ultrasonic {pos}: not in the fact sheet until its mounting is known: {e}"),
+                        );
+                    }
+                }
+            }
             let range_m = r.range as f64;
             let plausible = range_m.is_finite() && range_m >= r.min_range as f64;
             let recent = near_alerted
@@ -335,11 +377,20 @@ pub fn run(args: NodeArgs, transport: Arc<dyn Transport>, shutdown: &Shutdown) -
                     data: json!({"text": format!("Warning: {reason}."), "source": "Template", "evidence": evidence}).to_string(),
                 })?;
                 stats.alerts += 1;
-                if let Some(facts) = sheet(&ego, &objects, &health) {
+                if let Some(facts) = sheet(&ego, &objects, &health, &readings) {
                     last_warning = Some((reason, facts));
                 }
                 wake(&mut responder, &mut stats, &node);
                 last_activity = Instant::now();
+            }
+        } else if tf_sub.is(&d) {
+            match node.decode(tf_sub, &d) {
+                Some(msg) => {
+                    if let Err(e) = tf.add(&msg) {
+                        node.log(LogLevel::Warn, &format!("/tf_static: {e}"));
+                    }
+                }
+                None => stats.malformed += 1,
             }
         } else if odom_sub.is(&d) {
             match node.decode(odom_sub, &d) {
@@ -373,10 +424,21 @@ pub fn run(args: NodeArgs, transport: Arc<dyn Transport>, shutdown: &Shutdown) -
                         y_m: o.pose.pose.position.y,
                         vx_mps: o.twist.twist.linear.x,
                         vy_mps: o.twist.twist.linear.y,
+                        existence: f64::from(o.existence_probability),
+                        position_cov: [
+                            o.pose.covariance[0],
+                            o.pose.covariance[1],
+                            o.pose.covariance[7],
+                        ],
+                        velocity_cov: [
+                            o.twist.covariance[0],
+                            o.twist.covariance[1],
+                            o.twist.covariance[7],
+                        ],
                     })
                     .collect(),
             ));
-            let Some(facts) = sheet(&ego, &objects, &health) else {
+            let Some(facts) = sheet(&ego, &objects, &health, &readings) else {
                 continue;
             };
             for h in hazards(&facts) {
@@ -470,7 +532,7 @@ pub fn run(args: NodeArgs, transport: Arc<dyn Transport>, shutdown: &Shutdown) -
                 response_pub.publish(&RosString { data: json!({"text": "I am still answering; please ask again in a moment.", "source": "RateLimited", "request": msg.data}).to_string() })?;
                 continue;
             }
-            let Some(facts) = sheet(&ego, &objects, &health) else {
+            let Some(facts) = sheet(&ego, &objects, &health, &readings) else {
                 response_pub.publish(&RosString { data: json!({"text": "I have no picture of the road yet.", "source": "Template", "request": msg.data}).to_string() })?;
                 stats.answered += 1;
                 continue;
@@ -519,6 +581,13 @@ pub fn run(args: NodeArgs, transport: Arc<dyn Transport>, shutdown: &Shutdown) -
                 "topics": [node.args().resolve_topic("/perception/objects"), node.args().resolve_topic("/localization/odometry")],
                 "stamp_s": facts.stamp_ns as f64 * 1e-9,
                 "objects": facts.objects.iter().take(5).map(|o| json!({"id": o.id, "distance_m": o.distance_m, "side": o.side.as_str()})).collect::<Vec<_>>(),
+                "ultrasonic": facts.ultrasonic.iter().map(|u| json!({
+                    "topic": node.args().resolve_topic(&format!("{prefix}/sensors/ultrasonic/{}/range", u.sensor)),
+                    "stamp_s": u.stamp_ns as f64 * 1e-9,
+                    "side": u.side.as_str(),
+                    "range_m": u.range_m(),
+                    "suspect": u.suspect,
+                })).collect::<Vec<_>>(),
             });
             response_pub.publish(&RosString { data: json!({"text": answer.text, "source": answer.source, "request": msg.data, "evidence": evidence}).to_string() })?;
         }

@@ -154,8 +154,14 @@ impl Transport for InProcess {
 /// ([`InProcess`]), every other topic goes to `remote` (DDS). Ingest nodes and the fusion node
 /// composed this way read sensors from and publish results to the network, and hand the
 /// validated sensor messages to each other in memory.
+///
+/// Topics made shared ([`Routed::with_shared`]) are published both ways (in-process to the
+/// container's own subscribers, over `remote` to everyone else, like ROS 2 intra-process
+/// communication), and the container's subscribers read them in-process only, so that none
+/// gets a message twice: a node composed beside the fusion node reads its outputs in memory.
 pub struct Routed {
     local_prefix: String,
+    shared: Vec<String>,
     local: InProcess,
     remote: Arc<dyn Transport>,
 }
@@ -165,13 +171,37 @@ impl Routed {
     pub fn new(local_prefix: &str, remote: Arc<dyn Transport>) -> Self {
         Self {
             local_prefix: format!("{}/", local_prefix.trim_end_matches('/')),
+            shared: Vec::new(),
             local: InProcess::new(false),
             remote,
         }
     }
 
+    /// Also publishes `topics` (absolute names) in-process, and subscribes to them only there.
+    pub fn with_shared(mut self, topics: &[&str]) -> Self {
+        self.shared.extend(topics.iter().map(|t| t.to_string()));
+        self
+    }
+
     fn is_local(&self, topic: &str) -> bool {
         topic.starts_with(&self.local_prefix)
+    }
+
+    fn is_shared(&self, topic: &str) -> bool {
+        self.shared.iter().any(|t| t == topic)
+    }
+}
+
+/// Publishes to the container and to the network.
+struct TeePublisher {
+    local: Box<dyn RawPublisher>,
+    remote: Box<dyn RawPublisher>,
+}
+
+impl RawPublisher for TeePublisher {
+    fn publish(&self, payload: Vec<u8>) -> Result<(), TransportError> {
+        self.local.publish(payload.clone())?;
+        self.remote.publish(payload)
     }
 }
 
@@ -184,6 +214,11 @@ impl Transport for Routed {
     ) -> Result<Box<dyn RawPublisher>, TransportError> {
         if self.is_local(topic) {
             self.local.advertise(topic, type_name, qos)
+        } else if self.is_shared(topic) {
+            Ok(Box::new(TeePublisher {
+                local: self.local.advertise(topic, type_name, qos)?,
+                remote: self.remote.advertise(topic, type_name, qos)?,
+            }))
         } else {
             self.remote.advertise(topic, type_name, qos)
         }
@@ -197,7 +232,7 @@ impl Transport for Routed {
         sub_id: usize,
         sink: Sender<Delivery>,
     ) -> Result<(), TransportError> {
-        if self.is_local(topic) {
+        if self.is_local(topic) || self.is_shared(topic) {
             self.local.subscribe(topic, type_name, qos, sub_id, sink)
         } else {
             self.remote.subscribe(topic, type_name, qos, sub_id, sink)
@@ -238,5 +273,45 @@ mod tests {
             .advertise("/tf_static", "std_msgs/msg/String", Qos::RELIABLE)
             .is_err());
         assert!(p.publish(vec![1]).is_err());
+    }
+
+    #[test]
+    fn shared_topics_reach_the_container_once_and_the_network() {
+        let network = Arc::new(InProcess::new(false));
+        let routed = Routed::new("/ingest", network.clone()).with_shared(&["/objects"]);
+        let (tx_in, rx_in) = channel();
+        let (tx_net, rx_net) = channel();
+        routed
+            .subscribe("/objects", "std_msgs/msg/String", Qos::RELIABLE, 1, tx_in)
+            .unwrap();
+        network
+            .subscribe("/objects", "std_msgs/msg/String", Qos::RELIABLE, 2, tx_net)
+            .unwrap();
+        let p = routed
+            .advertise("/objects", "std_msgs/msg/String", Qos::RELIABLE)
+            .unwrap();
+        p.publish(vec![0, 1, 0, 0, 7]).unwrap();
+        assert_eq!(
+            rx_in.try_recv().unwrap().payload.as_slice(),
+            &[0, 1, 0, 0, 7]
+        );
+        assert!(
+            rx_in.try_recv().is_err(),
+            "delivered twice in the container"
+        );
+        assert_eq!(
+            rx_net.try_recv().unwrap().payload.as_slice(),
+            &[0, 1, 0, 0, 7]
+        );
+        // A topic that is not shared goes to the network only.
+        let (tx, rx) = channel();
+        routed
+            .subscribe("/other", "std_msgs/msg/String", Qos::RELIABLE, 3, tx)
+            .unwrap();
+        let q = network
+            .advertise("/other", "std_msgs/msg/String", Qos::RELIABLE)
+            .unwrap();
+        q.publish(vec![0, 1, 0, 0, 8]).unwrap();
+        assert_eq!(rx.try_recv().unwrap().payload.as_slice(), &[0, 1, 0, 0, 8]);
     }
 }

@@ -10,7 +10,8 @@
 //!   process; a zenoh transport can be added without touching a node;
 //! - [`node::Node`]: typed publishers and subscriptions, malformed messages counted and skipped,
 //!   sim time from `/clock`, `/rosout` logging;
-//! - [`shutdown`]: SIGINT and SIGTERM turn into a flag the node loop checks.
+//! - [`shutdown`]: SIGINT and SIGTERM turn into a flag the node loop checks;
+//! - [`tf`]: the static transform tree from `/tf_static`.
 //!
 //! It must not depend on the fusion library or any node's logic: nodes depend on it.
 
@@ -20,6 +21,7 @@ pub mod inproc;
 pub mod node;
 pub mod qos;
 pub mod shutdown;
+pub mod tf;
 pub mod transport;
 
 pub use args::{NodeArgs, ParamValue};

@@ -1,11 +1,15 @@
 //! Static transforms from `/tf_static`: `base_link` from any sensor frame, by chaining parents.
+//! Used by the fusion node (sensor mountings) and the HMI node (which side a parking sensor
+//! looks to).
 
 use std::collections::BTreeMap;
 
-use edgefuse_fusion::types::Transform3;
 use edgefuse_msgs::geometry_msgs::Transform;
 use edgefuse_msgs::tf2_msgs::TFMessage;
-use nalgebra::{Quaternion, Translation3, UnitQuaternion};
+use nalgebra::{Isometry3, Quaternion, Translation3, UnitQuaternion};
+
+/// A rigid transform, `target_from_source`.
+pub type Transform3 = Isometry3<f64>;
 
 /// Why a transform is not available.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
