@@ -214,10 +214,10 @@ impl LidarPipeline {
                 });
             }
         }
-        let cloud_out = cfg.keep_cloud.then(|| LabelledCloud {
+        let cloud_out = cfg.keep_cloud.then_some(LabelledCloud {
             ground_m,
-            voxels_m: voxels.points_m.clone(),
-            voxel_cluster: clustering.labels.clone(),
+            voxels_m: voxels.points_m,
+            voxel_cluster: clustering.labels,
         });
         Ok(LidarOutput {
             stamp_ns: cloud.stamp_ns,

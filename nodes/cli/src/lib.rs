@@ -269,16 +269,12 @@ fn hmi_demo(
             // The question's time: `at_s` after the first cycle, as `ask` reads it.
             let first_ns = report.frames.first().map_or(0, |f| f.cycle.stamp_ns);
             let stamp_ns = first_ns + (at_s * 1e9) as i64;
-            let r = o
-                .viz()
-                .hmi_text(edgefuse_viz::HmiText::Request, stamp_ns, question);
-            o.note(r);
-            let r = o.viz().hmi_text(
+            o.hmi_text(edgefuse_viz::HmiText::Request, stamp_ns, question);
+            o.hmi_text(
                 edgefuse_viz::HmiText::Response,
                 stamp_ns,
                 &format!("{} ({:?})", answer.text, answer.source),
             );
-            o.note(r);
         }
     }
     let path = samples::ensure_sample_bag(bags_dir, "sensor_degradation")?;
@@ -290,8 +286,7 @@ fn hmi_demo(
     print!("{markdown}");
     if let Some(o) = viz.get_mut("sensor_degradation") {
         let stamp_ns = report.frames.last().map_or(0, |f| f.cycle.stamp_ns);
-        let r = o.viz().report(stamp_ns, &markdown);
-        o.note(r);
+        o.report(stamp_ns, &markdown);
     }
     Ok(())
 }

@@ -8,8 +8,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
+use edgefuse_fusion::health::SensorStats;
+use edgefuse_fusion::lidar::LabelledCloud;
 use edgefuse_fusion::pipeline::{CycleOutput, Pipeline};
-use edgefuse_fusion::types::{EgoState, Input};
+use edgefuse_fusion::types::{EgoState, Input, LidarScan};
 use edgefuse_fusion_node::offline::{Converter, FeedItem};
 use edgefuse_fusion_node::runner::RunObserver;
 use edgefuse_fusion_node::topics::ContractTopic;
@@ -112,33 +114,29 @@ pub fn part_path(path: &std::path::Path, part: &str) -> PathBuf {
 /// The cycle deadline drawn beside the stage latencies, ms.
 pub const DEADLINE_MS: f64 = 50.0;
 
-/// Draws an in-process run. Logging errors are counted (the run goes on) and reported by
-/// [`VizObserver::finish`].
-pub struct VizObserver {
-    viz: Viz,
+/// One thing to draw, handed from the pipeline's thread to the drawing thread.
+enum Draw {
+    UltrasonicNames(BTreeMap<u8, String>),
+    /// A sensor input (a LiDAR sweep is sent without its points: only its mounting is drawn
+    /// from it; the cycle carries the labelled cloud).
+    Input(Input),
+    Image(Box<sensor_msgs::Image>),
+    Truth(i64, Vec<TrackedObject>),
+    Cycle(Box<CycleOutput>, Vec<SensorStats>, u64),
+    Hmi(HmiText, i64, String),
+    Report(i64, String),
+}
+
+/// What the drawing thread ends with.
+#[derive(Default)]
+struct Drawn {
     errors: u64,
     first_error: Option<String>,
     images_refused: BTreeMap<String, u64>,
 }
 
-impl VizObserver {
-    /// Around an open recording.
-    pub fn new(viz: Viz) -> Self {
-        Self {
-            viz,
-            errors: 0,
-            first_error: None,
-            images_refused: BTreeMap::new(),
-        }
-    }
-
-    /// The recording (to log more: HMI text, the report).
-    pub fn viz(&mut self) -> &mut Viz {
-        &mut self.viz
-    }
-
-    /// Keeps the first error and counts them all.
-    pub fn note<E: std::fmt::Display>(&mut self, r: Result<(), E>) {
+impl Drawn {
+    fn note<E: std::fmt::Display>(&mut self, r: Result<(), E>) {
         if let Err(e) = r {
             self.errors += 1;
             if self.first_error.is_none() {
@@ -146,17 +144,96 @@ impl VizObserver {
             }
         }
     }
+}
 
-    /// Flushes the sinks; fails if anything could not be logged.
-    pub fn finish(self) -> Result<()> {
-        self.viz.flush().context("flushing the rerun recording")?;
-        for (reason, n) in &self.images_refused {
+/// How many items may wait for the drawing thread before the pipeline waits for it.
+const DRAW_QUEUE: usize = 256;
+
+/// Draws an in-process run on its own thread, so that the pipeline's thread only copies what
+/// it hands over (the run is not slowed by the drawing while a core is free; the queue is
+/// bounded, so a slower drawing thread holds the run back rather than piling up memory).
+/// Logging errors are counted (the run goes on) and reported by [`VizObserver::finish`].
+pub struct VizObserver {
+    tx: Option<std::sync::mpsc::SyncSender<Draw>>,
+    worker: Option<std::thread::JoinHandle<Drawn>>,
+}
+
+impl VizObserver {
+    /// Around an open recording.
+    pub fn new(mut viz: Viz) -> Self {
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Draw>(DRAW_QUEUE);
+        let worker = std::thread::Builder::new()
+            .name("rerun_draw".into())
+            .spawn(move || {
+                let mut d = Drawn::default();
+                for item in rx {
+                    match item {
+                        Draw::UltrasonicNames(n) => viz.set_ultrasonic_names(&n),
+                        Draw::Input(i) => d.note(viz.input(&i)),
+                        Draw::Image(img) => {
+                            if let Err(reason) = viz.image(img.header.stamp.as_nanos(), &img) {
+                                *d.images_refused.entry(reason).or_insert(0) += 1;
+                            }
+                        }
+                        Draw::Truth(stamp, objects) => d.note(viz.truth(stamp, &objects)),
+                        Draw::Cycle(c, stats, misses) => d.note(viz.cycle(&c, &stats, misses)),
+                        Draw::Hmi(kind, stamp, text) => d.note(viz.hmi_text(kind, stamp, &text)),
+                        Draw::Report(stamp, md) => d.note(viz.report(stamp, &md)),
+                    }
+                }
+                d.note(viz.flush());
+                d
+            });
+        match worker {
+            Ok(w) => Self {
+                tx: Some(tx),
+                worker: Some(w),
+            },
+            // No thread: nothing is drawn, and finish() says so.
+            Err(_) => Self {
+                tx: None,
+                worker: None,
+            },
+        }
+    }
+
+    fn send(&mut self, item: Draw) {
+        if let Some(tx) = &self.tx {
+            if tx.send(item).is_err() {
+                // The drawing thread ended (it panicked): finish() reports it.
+                self.tx = None;
+            }
+        }
+    }
+
+    /// A line of HMI text at `stamp_ns`.
+    pub fn hmi_text(&mut self, kind: HmiText, stamp_ns: i64, text: &str) {
+        self.send(Draw::Hmi(kind, stamp_ns, text.to_string()));
+    }
+
+    /// The maintenance report (Markdown) at `stamp_ns`.
+    pub fn report(&mut self, stamp_ns: i64, markdown: &str) {
+        self.send(Draw::Report(stamp_ns, markdown.to_string()));
+    }
+
+    /// Waits for the drawing thread to draw everything and flush the sinks; fails if anything
+    /// could not be logged.
+    pub fn finish(mut self) -> Result<()> {
+        drop(self.tx.take());
+        let worker = self
+            .worker
+            .take()
+            .context("rerun: the drawing thread could not be started")?;
+        let d = worker
+            .join()
+            .map_err(|_| anyhow::anyhow!("rerun: the drawing thread panicked"))?;
+        for (reason, n) in &d.images_refused {
             eprintln!("rerun: {n} camera image(s) not drawn: {reason}");
         }
-        if let Some(e) = self.first_error {
+        if let Some(e) = d.first_error {
             anyhow::bail!(
                 "rerun: {} item(s) could not be logged; the first: {e}",
-                self.errors
+                d.errors
             );
         }
         Ok(())
@@ -165,31 +242,38 @@ impl VizObserver {
 
 impl RunObserver for VizObserver {
     fn ultrasonic_names(&mut self, names: &BTreeMap<u8, String>) {
-        self.viz.set_ultrasonic_names(names);
+        self.send(Draw::UltrasonicNames(names.clone()));
     }
 
     fn input(&mut self, input: &Input) {
-        let r = self.viz.input(input);
-        self.note(r);
+        let item = match input {
+            Input::Lidar(scan) => Input::Lidar(LidarScan {
+                stamp_ns: scan.stamp_ns,
+                points: Vec::new(),
+                base_from_sensor: scan.base_from_sensor,
+            }),
+            Input::Imu(_) | Input::Wheel(_) => return,
+            other => other.clone(),
+        };
+        self.send(Draw::Input(item));
     }
 
     fn image(&mut self, image: &sensor_msgs::Image) {
-        if let Err(reason) = self.viz.image(image.header.stamp.as_nanos(), image) {
-            *self.images_refused.entry(reason).or_insert(0) += 1;
-        }
+        self.send(Draw::Image(Box::new(image.clone())));
     }
 
     fn truth_objects(&mut self, stamp_ns: i64, objects: &[TrackedObject]) {
-        let r = self.viz.truth(stamp_ns, objects);
-        self.note(r);
+        self.send(Draw::Truth(stamp_ns, objects.to_vec()));
     }
 
-    fn cycle(&mut self, cycle: &CycleOutput, pipeline: &Pipeline) {
-        let stats = pipeline.health().sensor_stats();
-        let r = self
-            .viz
-            .cycle(cycle, &stats, pipeline.budget().deadline_misses);
-        self.note(r);
+    fn cycle(&mut self, cycle: &CycleOutput, cloud: Option<LabelledCloud>, pipeline: &Pipeline) {
+        let mut cycle = cycle.clone();
+        cycle.lidar_cloud = cloud;
+        self.send(Draw::Cycle(
+            Box::new(cycle),
+            pipeline.health().sensor_stats(),
+            pipeline.budget().deadline_misses,
+        ));
     }
 }
 

@@ -7,6 +7,7 @@ use std::path::Path;
 use edgefuse_bag::{BagError, BagReader};
 use edgefuse_fusion::budget::{Clock, CycleTiming, SteppingClock};
 use edgefuse_fusion::geometry::Pose2;
+use edgefuse_fusion::lidar::LabelledCloud;
 use edgefuse_fusion::pipeline::{CycleOutput, Pipeline, PipelineConfig, PipelineError};
 use edgefuse_fusion::types::{Input, UltrasonicRange};
 use edgefuse_msgs::edgefuse_msgs::TrackedObject;
@@ -90,8 +91,11 @@ pub trait RunObserver {
     fn image(&mut self, _image: &sensor_msgs::Image) {}
     /// Ground-truth objects of a simulated drive.
     fn truth_objects(&mut self, _stamp_ns: i64, _objects: &[TrackedObject]) {}
-    /// A cycle's output, with the pipeline as it stands after it (health, budget).
-    fn cycle(&mut self, _cycle: &CycleOutput, _pipeline: &Pipeline) {}
+    /// A cycle's output, with the pipeline as it stands after it (health, budget). The
+    /// labelled cloud (when the LiDAR config keeps it) is handed over here and not kept in the
+    /// run's report.
+    fn cycle(&mut self, _cycle: &CycleOutput, _cloud: Option<LabelledCloud>, _pipeline: &Pipeline) {
+    }
 }
 
 /// Observes nothing.
@@ -163,10 +167,11 @@ pub fn run_bag_observed(
                     Timing::Wall => pipeline.poll(arrival_ns, &mut wall),
                     Timing::Deterministic => pipeline.poll(arrival_ns, &mut stepping),
                 };
-                for c in &new {
-                    observer.cycle(c, &pipeline);
+                for mut c in new {
+                    let cloud = c.lidar_cloud.take();
+                    observer.cycle(&c, cloud, &pipeline);
+                    cycles.push(c);
                 }
-                cycles.extend(new);
             }
             FeedItem::TruthObjects(a) => {
                 observer.truth_objects(a.header.stamp.as_nanos(), &a.objects);
@@ -192,10 +197,11 @@ pub fn run_bag_observed(
         Timing::Wall => pipeline.poll(end, &mut wall),
         Timing::Deterministic => pipeline.poll(end, &mut stepping),
     };
-    for c in &new {
-        observer.cycle(c, &pipeline);
+    for mut c in new {
+        let cloud = c.lidar_cloud.take();
+        observer.cycle(&c, cloud, &pipeline);
+        cycles.push(c);
     }
-    cycles.extend(new);
     let nearest_ego = |t: i64| {
         let before = truth_ego.range(..=t).next_back();
         let after = truth_ego.range(t..).next();

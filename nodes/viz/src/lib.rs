@@ -176,6 +176,8 @@ pub struct Viz {
     odom_from_base: Option<Transform3>,
     ultrasonic_names: BTreeMap<u8, String>,
     deadline_ms: f64,
+    /// The dropout count last drawn per component.
+    dropouts: BTreeMap<String, u64>,
 }
 
 /// Trail points kept (one per metre).
@@ -203,6 +205,7 @@ impl Viz {
             odom_from_base: None,
             ultrasonic_names: BTreeMap::new(),
             deadline_ms,
+            dropouts: BTreeMap::new(),
         };
         viz.static_scene()?;
         paths::blueprint()
@@ -647,7 +650,11 @@ impl Viz {
                     s.mean_latency_s * 1e3,
                 )?;
             }
-            self.scalar(&paths::health(&s.component, "dropouts"), s.dropouts as f64)?;
+            // A count that rarely moves: a point when it does (and the first time).
+            if self.dropouts.get(&s.component) != Some(&s.dropouts) {
+                self.scalar(&paths::health(&s.component, "dropouts"), s.dropouts as f64)?;
+                self.dropouts.insert(s.component.clone(), s.dropouts);
+            }
         }
         for f in findings {
             if let Some((key, value)) = f.evidence.first() {
