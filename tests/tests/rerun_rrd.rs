@@ -21,6 +21,17 @@ fn edgefuse(args: &[&str]) -> Result<(), String> {
     edgefuse_cli::run(cli).map_err(|e| format!("{e:#}"))
 }
 
+/// What the rerun Python SDK reads from the recording at `rrd` (`tests/python/rrd_check.py`).
+fn read_rrd(rrd: &std::path::Path) -> Value {
+    let out = run_python_with(
+        &rerun_python().unwrap(),
+        "rrd_check.py",
+        &[rrd.to_str().unwrap()],
+    )
+    .unwrap();
+    serde_json::from_str(&out).unwrap()
+}
+
 fn rows(entities: &Value, path: &str) -> u64 {
     entities[path]["rows"]
         .as_u64()
@@ -42,15 +53,7 @@ fn replay_to_rrd_holds_every_message_and_cycle() {
     .unwrap();
 
     // The oracle: what the rerun SDK reads from the file.
-    let got: Value = serde_json::from_str(
-        &run_python_with(
-            &rerun_python().unwrap(),
-            "rrd_check.py",
-            &[rrd.to_str().unwrap()],
-        )
-        .unwrap(),
-    )
-    .unwrap();
+    let got: Value = read_rrd(&rrd);
     assert_eq!(got["recordings"], 1, "{got}");
     assert!(got["blueprints"].as_u64().unwrap() >= 1, "no blueprint");
     let e = &got["entities"];
@@ -256,15 +259,7 @@ fn live_topics_are_drawn_by_the_viz_node() {
         played.published, stats.drawn, stats.skipped
     );
 
-    let got: Value = serde_json::from_str(
-        &run_python_with(
-            &rerun_python().unwrap(),
-            "rrd_check.py",
-            &[rrd.to_str().unwrap()],
-        )
-        .unwrap(),
-    )
-    .unwrap();
+    let got: Value = read_rrd(&rrd);
     let e = &got["entities"];
     let drawn = |topic: &str| stats.drawn.get(topic).copied().unwrap_or(0);
     let published = |topic: &str| played.published.get(topic).copied().unwrap_or(0);

@@ -185,6 +185,7 @@ pub fn run(cli: Cli) -> Result<()> {
 }
 
 fn demo(bags_dir: &Path, viz: &viz_cmd::VizArgs) -> Result<()> {
+    viz.check()?;
     println!("edgefuse demo: sample drives in {}\n", bags_dir.display());
     // One recording per drive (their sensor times overlap).
     let mut observers: std::collections::BTreeMap<String, viz_cmd::VizObserver> =

@@ -52,6 +52,21 @@ impl VizArgs {
         }
     }
 
+    /// Refuses a `--rerun-save` path whose directory does not exist, before any work.
+    pub fn check(&self) -> Result<()> {
+        if let Some(path) = &self.rerun_save {
+            if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                anyhow::ensure!(
+                    dir.is_dir(),
+                    "--rerun-save {}: directory {} does not exist",
+                    path.display(),
+                    dir.display()
+                );
+            }
+        }
+        Ok(())
+    }
+
     /// True when any flag was given.
     pub fn enabled(&self) -> bool {
         !self.target().is_empty()
@@ -299,9 +314,9 @@ pub struct LiveVizStats {
 }
 
 /// The topics the live node draws, beside the contract's sensor topics.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 enum LiveTopic {
-    Contract,
+    Contract(ContractTopic),
     HmiRequest,
     HmiResponse,
     HmiAlert,
@@ -361,7 +376,7 @@ pub fn live(
         ContractTopic::GroundTruthObjects,
     ];
     contract.extend(positions.iter().cloned().map(ContractTopic::Ultrasonic));
-    let mut subs: BTreeMap<usize, (LiveTopic, ContractTopic, String)> = BTreeMap::new();
+    let mut subs: BTreeMap<usize, (LiveTopic, String)> = BTreeMap::new();
     for t in contract {
         let name = t.name();
         let qos = if t == ContractTopic::TfStatic {
@@ -372,7 +387,7 @@ pub fn live(
         let id = node
             .subscribe_raw(&name, t.type_name(), qos)
             .with_context(|| format!("subscribing to {name}"))?;
-        subs.insert(id, (LiveTopic::Contract, t, name));
+        subs.insert(id, (LiveTopic::Contract(t), name));
     }
     for (kind, name, ty) in [
         (LiveTopic::HmiRequest, "/hmi/request", RosString::TYPE_NAME),
@@ -391,7 +406,7 @@ pub fn live(
         let id = node
             .subscribe_raw(name, ty, Qos::Reliable { depth: 100 })
             .with_context(|| format!("subscribing to {name}"))?;
-        subs.insert(id, (kind, ContractTopic::TfStatic, name.to_string()));
+        subs.insert(id, (kind, name.to_string()));
     }
     let mut converter = Converter::with_ultrasonic(&positions);
     viz.set_ultrasonic_names(&converter.ultrasonic_names());
@@ -401,19 +416,11 @@ pub fn live(
         let Some(d) = node.recv(Duration::from_millis(50))? else {
             continue;
         };
-        let Some((kind, topic, name)) = subs.get(&d.sub_id).cloned() else {
+        let Some((kind, name)) = subs.get(&d.sub_id).cloned() else {
             continue;
         };
         let now_ns = node.now_ns();
-        let r = draw(
-            &mut viz,
-            &mut converter,
-            kind,
-            topic,
-            &name,
-            &d.payload,
-            now_ns,
-        );
+        let r = draw(&mut viz, &mut converter, kind, &name, &d.payload, now_ns);
         match r {
             Ok(true) => *stats.drawn.entry(name).or_insert(0) += 1,
             Ok(false) => {}
@@ -445,7 +452,6 @@ fn draw(
     viz: &mut Viz,
     converter: &mut Converter,
     kind: LiveTopic,
-    topic: ContractTopic,
     name: &str,
     payload: &[u8],
     now_ns: i64,
@@ -466,7 +472,7 @@ fn draw(
             let r: MaintenanceReport = decode(name, payload)?;
             viz.report(r.header.stamp.as_nanos(), &r.text)?;
         }
-        LiveTopic::Contract => match topic {
+        LiveTopic::Contract(topic) => match topic {
             ContractTopic::Odometry => {
                 let o: Odometry = decode(name, payload)?;
                 let p = &o.pose.pose;

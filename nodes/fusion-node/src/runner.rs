@@ -113,6 +113,37 @@ pub enum Timing {
     Deterministic,
 }
 
+/// The clock a run times its stages with (see [`Timing`]).
+enum RunClock {
+    Wall(MonotonicClock),
+    Stepping(SteppingClock),
+}
+
+impl Clock for RunClock {
+    fn now_ns(&mut self) -> i64 {
+        match self {
+            RunClock::Wall(c) => c.now_ns(),
+            RunClock::Stepping(c) => c.now_ns(),
+        }
+    }
+}
+
+/// Polls `pipeline` at `now_ns`: each new cycle goes to `observer` (with its labelled cloud,
+/// taken out) and then into `cycles`.
+fn poll(
+    pipeline: &mut Pipeline,
+    now_ns: i64,
+    clock: &mut impl Clock,
+    observer: &mut dyn RunObserver,
+    cycles: &mut Vec<CycleOutput>,
+) {
+    for mut c in pipeline.poll(now_ns, clock) {
+        let cloud = c.lidar_cloud.take();
+        observer.cycle(&c, cloud, pipeline);
+        cycles.push(c);
+    }
+}
+
 /// Runs the bag at `path` through a pipeline built from `config` (its ultrasonic sensor count
 /// is set from the bag's topics).
 pub fn run_bag(path: &Path, config: PipelineConfig, timing: Timing) -> Result<RunReport, RunError> {
@@ -144,10 +175,12 @@ pub fn run_bag_observed(
     observer.ultrasonic_names(&config.ultrasonic_names);
     let mut pipeline = Pipeline::new(config)?;
     let mut feed = BagFeed::with_ultrasonic(&reader, &ultrasonic);
-    let mut wall = MonotonicClock::default();
-    let mut stepping = SteppingClock {
-        now_ns: 0,
-        step_ns: 1_000_000,
+    let mut clock = match timing {
+        Timing::Wall => RunClock::Wall(MonotonicClock::default()),
+        Timing::Deterministic => RunClock::Stepping(SteppingClock {
+            now_ns: 0,
+            step_ns: 1_000_000,
+        }),
     };
     let mut cycles = Vec::new();
     let mut truth_objects: BTreeMap<i64, Vec<TrackedObject>> = BTreeMap::new();
@@ -163,15 +196,7 @@ pub fn run_bag_observed(
                 }
                 pipeline.push(arrival_ns, input);
                 last_arrival = last_arrival.max(arrival_ns);
-                let new = match timing {
-                    Timing::Wall => pipeline.poll(arrival_ns, &mut wall),
-                    Timing::Deterministic => pipeline.poll(arrival_ns, &mut stepping),
-                };
-                for mut c in new {
-                    let cloud = c.lidar_cloud.take();
-                    observer.cycle(&c, cloud, &pipeline);
-                    cycles.push(c);
-                }
+                poll(&mut pipeline, arrival_ns, &mut clock, observer, &mut cycles);
             }
             FeedItem::TruthObjects(a) => {
                 observer.truth_objects(a.header.stamp.as_nanos(), &a.objects);
@@ -193,15 +218,7 @@ pub fn run_bag_observed(
     }
     // Flush: let the last cycles time out.
     let end = last_arrival.saturating_add(1_000_000_000);
-    let new = match timing {
-        Timing::Wall => pipeline.poll(end, &mut wall),
-        Timing::Deterministic => pipeline.poll(end, &mut stepping),
-    };
-    for mut c in new {
-        let cloud = c.lidar_cloud.take();
-        observer.cycle(&c, cloud, &pipeline);
-        cycles.push(c);
-    }
+    poll(&mut pipeline, end, &mut clock, observer, &mut cycles);
     let nearest_ego = |t: i64| {
         let before = truth_ego.range(..=t).next_back();
         let after = truth_ego.range(t..).next();

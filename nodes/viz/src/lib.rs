@@ -427,35 +427,8 @@ impl Viz {
     /// A camera image (`sensor_msgs/Image`: `rgb8`, `bgr8`, `rgba8`, `bgra8`, `mono8`); other
     /// encodings and images whose size does not match their data are refused with the reason.
     pub fn image(&mut self, stamp_ns: StampNs, img: &sensor_msgs::Image) -> Result<(), String> {
-        let (w, h, step) = (img.width, img.height, img.step as usize);
-        let channels = match img.encoding.as_str() {
-            "rgb8" | "bgr8" => 3,
-            "rgba8" | "bgra8" => 4,
-            "mono8" | "8UC1" => 1,
-            other => return Err(format!("image encoding '{other}' not drawn")),
-        };
-        let row = w as usize * channels;
-        if step < row || img.data.len() < step * h as usize {
-            return Err(format!(
-                "image {w}x{h} step {step}: {} bytes of data",
-                img.data.len()
-            ));
-        }
-        let mut bytes = Vec::with_capacity(row * h as usize);
-        for r in 0..h as usize {
-            let line = &img.data[r * step..r * step + row];
-            match img.encoding.as_str() {
-                "bgr8" | "bgra8" => {
-                    for px in line.chunks_exact(channels) {
-                        bytes.extend([px[2], px[1], px[0]]);
-                        if channels == 4 {
-                            bytes.push(px[3]);
-                        }
-                    }
-                }
-                _ => bytes.extend_from_slice(line),
-            }
-        }
+        let (channels, bytes) = image_bytes(img)?;
+        let (w, h) = (img.width, img.height);
         let image = match channels {
             1 => rerun::Image::from_l8(bytes, [w, h]),
             3 => rerun::Image::from_rgb24(bytes, [w, h]),
@@ -721,6 +694,41 @@ impl Drop for Viz {
     }
 }
 
+/// A `sensor_msgs/Image`'s pixels as tightly packed RGB(A) or L bytes, with their channel count:
+/// `bgr8`/`bgra8` swapped to RGB order, row padding (`step`) dropped. Other encodings, and data
+/// shorter than `step * height`, are refused with the reason.
+pub fn image_bytes(img: &sensor_msgs::Image) -> Result<(usize, Vec<u8>), String> {
+    let (w, h, step) = (img.width, img.height, img.step as usize);
+    let channels = match img.encoding.as_str() {
+        "rgb8" | "bgr8" => 3,
+        "rgba8" | "bgra8" => 4,
+        "mono8" | "8UC1" => 1,
+        other => return Err(format!("image encoding '{other}' not drawn")),
+    };
+    let row = w as usize * channels;
+    if step < row || img.data.len() < step * h as usize {
+        return Err(format!(
+            "image {w}x{h} {} step {step}: {} bytes of data",
+            img.encoding,
+            img.data.len()
+        ));
+    }
+    let swap = matches!(img.encoding.as_str(), "bgr8" | "bgra8");
+    let mut bytes = Vec::with_capacity(row * h as usize);
+    for line in img.data.chunks(step).take(h as usize) {
+        let line = &line[..row];
+        if swap {
+            for px in line.chunks_exact(channels) {
+                bytes.extend([px[2], px[1], px[0]]);
+                bytes.extend(px.get(3));
+            }
+        } else {
+            bytes.extend_from_slice(line);
+        }
+    }
+    Ok((channels, bytes))
+}
+
 fn open(builder: RecordingStreamBuilder, target: &Target) -> Result<RecordingStream, VizError> {
     let live_url = if target.spawn {
         let opts = rerun::SpawnOptions::default();
@@ -943,6 +951,40 @@ mod tests {
             ..ahead
         };
         assert!(project_box(&m, &optical_from_odom, &behind).is_none());
+    }
+
+    #[test]
+    fn images_are_repacked_to_rgb_and_bad_ones_refused() {
+        let img = |encoding: &str, w: u32, h: u32, step: u32, data: Vec<u8>| sensor_msgs::Image {
+            encoding: encoding.into(),
+            width: w,
+            height: h,
+            step,
+            data,
+            ..sensor_msgs::Image::default()
+        };
+        // 2x2 bgr8 with one byte of row padding.
+        let bgr = img(
+            "bgr8",
+            2,
+            2,
+            7,
+            vec![1, 2, 3, 4, 5, 6, 0, 7, 8, 9, 10, 11, 12, 0],
+        );
+        assert_eq!(
+            image_bytes(&bgr).unwrap(),
+            (3, vec![3, 2, 1, 6, 5, 4, 9, 8, 7, 12, 11, 10])
+        );
+        let bgra = img("bgra8", 1, 1, 4, vec![1, 2, 3, 4]);
+        assert_eq!(image_bytes(&bgra).unwrap(), (4, vec![3, 2, 1, 4]));
+        let mono = img("mono8", 3, 1, 3, vec![7, 8, 9]);
+        assert_eq!(image_bytes(&mono).unwrap(), (1, vec![7, 8, 9]));
+        let e = image_bytes(&img("yuv422", 2, 2, 4, vec![0; 8])).unwrap_err();
+        assert!(e.contains("yuv422"), "{e}");
+        let e = image_bytes(&img("rgb8", 2, 2, 6, vec![0; 11])).unwrap_err();
+        assert!(e.contains("11 bytes"), "{e}");
+        let e = image_bytes(&img("rgb8", 2, 1, 5, vec![0; 6])).unwrap_err();
+        assert!(e.contains("step 5"), "{e}");
     }
 
     #[test]
