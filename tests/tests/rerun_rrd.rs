@@ -288,3 +288,75 @@ fn live_topics_are_drawn_by_the_viz_node() {
     }
     assert!(got["blueprints"].as_u64().unwrap() >= 1);
 }
+
+/// A bag with camera images (the sample drives have none): the first 3 s of the parking drive
+/// plus a `bgr8` image every 100 ms, replayed with `--rerun-save`: one image row per image.
+#[test]
+fn camera_images_in_a_bag_are_drawn() {
+    use edgefuse_bag::{BagReader, BagWriteOptions, BagWriter, Qos, ReadOptions};
+    use edgefuse_msgs::builtin_interfaces::Time;
+    use edgefuse_msgs::sensor_msgs::Image;
+    use edgefuse_msgs::std_msgs::Header;
+
+    let src = sample_bag("parking").unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let bag = dir.path().join("with_images");
+    let reader = BagReader::open(&src).unwrap();
+    let (first, _) = reader.time_range_ns().unwrap();
+    let end = first + 3_000_000_000;
+    let mut w = BagWriter::create(&bag, BagWriteOptions::default()).unwrap();
+    for t in reader.topics() {
+        w.add_topic(&t.name, &t.type_name, t.qos.unwrap_or(Qos::Reliable))
+            .unwrap();
+    }
+    let image_topic = "/sensors/camera/front/image_raw";
+    w.add_topic(image_topic, "sensor_msgs/msg/Image", Qos::SensorData)
+        .unwrap();
+    let options = ReadOptions {
+        end_ns: Some(end),
+        ..ReadOptions::default()
+    };
+    let mut next_image = first;
+    let mut images = 0u64;
+    for m in reader.messages(&options) {
+        let m = m.unwrap();
+        while next_image <= m.log_time_ns {
+            let (width, height) = (64u32, 48u32);
+            let img = Image {
+                header: Header {
+                    stamp: Time::from_nanos(next_image as i64),
+                    frame_id: "camera_front_optical".into(),
+                },
+                height,
+                width,
+                encoding: "bgr8".into(),
+                is_bigendian: 0,
+                step: width * 3,
+                data: (0..width * height * 3).map(|i| (i % 251) as u8).collect(),
+            };
+            w.write(image_topic, next_image as i64, &img).unwrap();
+            images += 1;
+            next_image += 100_000_000;
+        }
+        w.write_raw(&m.topic, m.log_time_ns as i64, &m.data)
+            .unwrap();
+    }
+    w.finish().unwrap();
+    drop(reader);
+    assert!(images >= 29, "{images}");
+
+    let rrd = dir.path().join("images.rrd");
+    edgefuse(&[
+        "replay",
+        bag.to_str().unwrap(),
+        "--fast",
+        "--rerun-save",
+        rrd.to_str().unwrap(),
+    ])
+    .unwrap();
+    let got = read_rrd(&rrd);
+    let e = &got["entities"];
+    assert_eq!(rows(e, "/world/ego/camera_front/image"), images);
+    let columns = e["/world/ego/camera_front/image"]["columns"].to_string();
+    assert!(columns.contains("Image:buffer"), "{columns}");
+}

@@ -273,6 +273,10 @@ impl RunObserver for VizObserver {
         self.send(Draw::Input(item));
     }
 
+    fn wants_images(&self) -> bool {
+        true
+    }
+
     fn image(&mut self, image: &sensor_msgs::Image) {
         self.send(Draw::Image(Box::new(image.clone())));
     }

@@ -50,6 +50,9 @@ pub struct Converter {
     pub skipped: BTreeMap<(String, String), u64>,
     /// Points dropped from clouds for non-finite coordinates.
     pub non_finite_points: u64,
+    /// Decode camera images into [`FeedItem::CameraImage`] (for display); off by default, when
+    /// they are passed over without being decoded.
+    pub keep_images: bool,
 }
 
 /// A bag read as fusion inputs.
@@ -85,6 +88,11 @@ impl<'a> BagFeed<'a> {
     pub fn non_finite_points(&self) -> u64 {
         self.converter.non_finite_points
     }
+
+    /// Decode camera images into [`FeedItem::CameraImage`] (off by default).
+    pub fn keep_images(&mut self, keep: bool) {
+        self.converter.keep_images = keep;
+    }
 }
 
 impl Converter {
@@ -101,6 +109,7 @@ impl Converter {
                 .collect(),
             skipped: BTreeMap::new(),
             non_finite_points: 0,
+            keep_images: false,
         }
     }
 
@@ -220,9 +229,10 @@ impl Converter {
                 let tw: geometry_msgs::TwistWithCovarianceStamped = self.decode(m)?;
                 Input::Wheel(convert::wheel_twist(&tw))
             }
-            ContractTopic::CameraImage => {
+            ContractTopic::CameraImage if self.keep_images => {
                 return self.decode(m).map(|i| FeedItem::CameraImage(Box::new(i)))
             }
+            ContractTopic::CameraImage => return None,
             ContractTopic::Odometry | ContractTopic::Objects | ContractTopic::Diagnostics => {
                 return None
             }

@@ -87,6 +87,10 @@ pub trait RunObserver {
     fn ultrasonic_names(&mut self, _names: &BTreeMap<u8, String>) {}
     /// A sensor input, when it is pushed into the pipeline.
     fn input(&mut self, _input: &Input) {}
+    /// Whether [`RunObserver::image`] is wanted (images are decoded only then).
+    fn wants_images(&self) -> bool {
+        false
+    }
     /// A camera image (not a fusion input).
     fn image(&mut self, _image: &sensor_msgs::Image) {}
     /// Ground-truth objects of a simulated drive.
@@ -175,6 +179,7 @@ pub fn run_bag_observed(
     observer.ultrasonic_names(&config.ultrasonic_names);
     let mut pipeline = Pipeline::new(config)?;
     let mut feed = BagFeed::with_ultrasonic(&reader, &ultrasonic);
+    feed.keep_images(observer.wants_images());
     let mut clock = match timing {
         Timing::Wall => RunClock::Wall(MonotonicClock::default()),
         Timing::Deterministic => RunClock::Stepping(SteppingClock {
