@@ -731,7 +731,11 @@ pub fn image_bytes(img: &sensor_msgs::Image) -> Result<(usize, Vec<u8>), String>
 
 fn open(builder: RecordingStreamBuilder, target: &Target) -> Result<RecordingStream, VizError> {
     let live_url = if target.spawn {
-        let opts = rerun::SpawnOptions::default();
+        // The viewer listens on loopback only (its default is every interface).
+        let opts = rerun::SpawnOptions {
+            extra_args: vec!["--bind".into(), "127.0.0.1".into()],
+            ..rerun::SpawnOptions::default()
+        };
         rerun::spawn(&opts).map_err(|e| VizError::Spawn(e.to_string()))?;
         Some(opts.connect_addr().to_string()).map(|addr| format!("rerun+http://{addr}/proxy"))
     } else {
