@@ -111,6 +111,28 @@ fn side_of(words: &[&str], i: usize) -> Option<Side> {
     }
 }
 
+/// A token that starts with a number: the number and what follows it (`"80cm"` gives
+/// `(80.0, "cm")`, `"25"` gives `(25.0, "")`); `None` for other tokens.
+fn split_number(token: &str) -> Option<(f64, &str)> {
+    if !token.starts_with(|c: char| c.is_ascii_digit()) {
+        return None;
+    }
+    let end = token
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(token.len());
+    let (digits, suffix) = token.split_at(end);
+    digits
+        .trim_end_matches('.')
+        .parse::<f64>()
+        .ok()
+        .map(|v| (v, suffix))
+}
+
+/// Contractions the tokenizer splits at the apostrophe ("isn't" -> "isn", "t").
+const NEGATED_CONTRACTIONS: [&str; 12] = [
+    "isn", "aren", "don", "doesn", "didn", "can", "won", "wasn", "weren", "haven", "hasn", "couldn",
+];
+
 fn tokens(sentence: &str) -> Vec<String> {
     let mut out = Vec::new();
     let mut cur = String::new();
@@ -149,11 +171,13 @@ pub fn claims(answer: &str) -> Vec<Claim> {
                     | "none"
                     | "nobody"
                     | "clear"
-                    | "isn't"
-                    | "aren't"
                     | "empty"
+                    | "cannot"
+                    | "without"
             )
-        });
+        }) || words
+            .windows(2)
+            .any(|p| p[1] == "t" && NEGATED_CONTRACTIONS.contains(&p[0]));
         let parking = words.iter().any(|w| matches!(*w, "parking" | "ultrasonic"));
         let hedged = words.iter().any(|w| {
             matches!(
@@ -166,27 +190,21 @@ pub fn claims(answer: &str) -> Vec<Claim> {
         let first_claim = out.len();
         for i in 0..words.len() {
             let w = words[i];
-            let unit = words.get(i + 1).copied().unwrap_or("");
-            let unit2 = words.get(i + 2).copied().unwrap_or("");
-            let number = w
-                .trim_end_matches(['m', 's', '%', 'h'])
-                .parse::<f64>()
-                .ok()
-                .filter(|_| w.chars().next().is_some_and(|c| c.is_ascii_digit()))
-                .map(|v| {
-                    (
-                        v,
-                        w.trim_start_matches(|c: char| c.is_ascii_digit() || c == '.'),
-                    )
-                })
-                .or_else(|| {
-                    NUMBER_WORDS
-                        .iter()
-                        .find(|(n, _)| *n == w)
-                        .map(|(_, v)| (*v, ""))
-                });
+            let number = split_number(w).or_else(|| {
+                NUMBER_WORDS
+                    .iter()
+                    .find(|(n, _)| *n == w)
+                    .map(|(_, v)| (*v, ""))
+            });
             if let Some((value, suffix)) = number {
-                let unit = if suffix.is_empty() { unit } else { suffix };
+                // The unit is the number's own suffix ("80cm", "2.5m/s") or the next word;
+                // `unit2` is the word after the unit ("miles per hour").
+                let next = |k: usize| words.get(i + k).copied().unwrap_or("");
+                let (unit, unit2) = if suffix.is_empty() {
+                    (next(1), next(2))
+                } else {
+                    (suffix, next(1))
+                };
                 let claim = match unit {
                     "m/s" | "mps" => Claim::Speed {
                         value_mps: value,
@@ -263,9 +281,11 @@ pub fn claims(answer: &str) -> Vec<Claim> {
             }
         }
         let side = sides.first().copied();
-        let you = words
-            .iter()
-            .any(|w| matches!(*w, "you" | "you're" | "youre" | "i'm" | "we're"));
+        // "you're" and "I'm" arrive split at the apostrophe: "you" "re", "i" "m".
+        let you = words.iter().any(|w| matches!(*w, "you" | "youre"))
+            || words
+                .windows(2)
+                .any(|p| p == ["i", "m"] || p == ["we", "re"]);
         let ego_speed = words.contains(&"driving")
             || words.windows(2).any(|w| w == ["your", "speed"])
             || you
@@ -542,6 +562,21 @@ mod tests {
         assert!(check("It is closing at 2 m/s.", &f).passed());
         assert!(!check("You are driving at 2 m/s.", &f).passed());
         assert!(!check("You're going 7 km/h.", &f).passed());
+        // Units written onto the number are read too, not dropped.
+        assert!(check("The car ahead is 25m away.", &f).passed());
+        assert!(!check("The car ahead is 40m away.", &f).passed());
+        assert!(!check("The car ahead is 1500cm away.", &f).passed());
+        assert!(check("The car ahead is 2500cm away.", &f).passed());
+        assert!(!check("You are driving at 80km/h.", &f).passed());
+        assert!(check("You are driving at 36km/h.", &f).passed());
+        assert!(!check("You are driving at 50mph.", &f).passed());
+        assert!(!check("The car ahead is closing at 5.5m/s.", &f).passed());
+        assert!(!check("The car ahead is 300ft away.", &f).passed());
+        assert!(!check("I'm going 80 km/h.", &f).passed());
+        // Negations written as contractions are negations.
+        assert!(!check("There isn't anything on your left.", &f).passed());
+        assert!(!check("I don't see anything on your left.", &f).passed());
+        assert!(check("There isn't anything on the right.", &f).passed());
     }
 
     #[test]

@@ -48,15 +48,19 @@ pub fn classify(question: &str) -> Intent {
     };
     if has(&["why", "warn", "alert", "beep"]) {
         Intent::WhyWarned
-    } else if has(&[
-        "parking sensor",
-        "park sensor",
-        "ultrasonic",
-        "obstacle",
-        "bumper",
-        "clearance",
-        "how close am i",
-    ]) && !has(&["working", "health", "fault", "broken", "maintenance"])
+    } else if !has(&["working", "health", "fault", "broken", "maintenance"])
+        && (has(&[
+            "parking sensor",
+            "park sensor",
+            "ultrasonic",
+            "bumper",
+            "clearance",
+        ]) || has(&["how close am i"])
+            // "How close am I to the car in front?" is about that car, not the parking sensors.
+            && !has(&[
+                "car", "vehicle", "van", "truck", "bus", "lorry", "pedestrian", "person",
+                "people", "cyclist", "bike",
+            ]))
     {
         Intent::Clearance(side)
     } else if has(&[
@@ -343,4 +347,30 @@ pub fn hazards(facts: &FactSheet) -> Vec<Hazard> {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parking_questions_go_to_the_parking_sensors_and_object_questions_do_not() {
+        assert_eq!(
+            classify("How close am I to the obstacle behind me?"),
+            Intent::Clearance(Some(Side::Behind))
+        );
+        assert_eq!(
+            classify("What do the parking sensors say?"),
+            Intent::Clearance(None)
+        );
+        assert_eq!(
+            classify("How close am I to the car in front?"),
+            Intent::LeadDistance
+        );
+        assert!(!matches!(
+            classify("Is there an obstacle ahead?"),
+            Intent::Clearance(_)
+        ));
+        assert_eq!(classify("Are my parking sensors working?"), Intent::Sensors);
+    }
 }

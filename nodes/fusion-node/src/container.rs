@@ -17,6 +17,7 @@ use edgefuse_ros::shutdown::Shutdown;
 use edgefuse_ros::{NodeArgs, Transport};
 
 use crate::live::LiveReport;
+use crate::topics::ContractTopic;
 
 /// What the composed nodes did.
 #[derive(Debug)]
@@ -36,14 +37,17 @@ pub fn run(
 ) -> Result<ContainerReport> {
     let container =
         NodeArgs::parse("pipeline_container", raw.clone()).context("reading the ROS arguments")?;
-    let with_hmi = container.bool_or("hmi", false)?;
+    let with_hmi = container
+        .bool_or("hmi", false)
+        .context("reading the container's hmi parameter")?;
+    // The fusion node's outputs: in memory for the HMI, and over DDS for everyone else.
     let shared: Vec<String> = [
-        "/localization/odometry",
-        "/perception/objects",
-        "/diagnostics",
+        ContractTopic::Odometry,
+        ContractTopic::Objects,
+        ContractTopic::Diagnostics,
     ]
     .iter()
-    .map(|t| container.resolve_topic(t))
+    .map(|t| container.resolve_topic(&t.name()))
     .collect();
     let shared: Vec<&str> = shared.iter().map(String::as_str).collect();
     let transport: Arc<dyn Transport> =
@@ -56,7 +60,8 @@ pub fn run(
         SensorKind::Ultrasonic,
         SensorKind::Imu,
     ] {
-        let args = NodeArgs::parse(kind.default_name(), raw.clone())?;
+        let args = NodeArgs::parse(kind.default_name(), raw.clone())
+            .with_context(|| format!("reading the ROS arguments of {}", kind.default_name()))?;
         let (t, stop) = (Arc::clone(&transport), shutdown.clone());
         workers.push(
             std::thread::Builder::new()
@@ -66,7 +71,8 @@ pub fn run(
         );
     }
     let hmi = if with_hmi {
-        let args = NodeArgs::parse("hmi", raw.clone())?;
+        let args =
+            NodeArgs::parse("hmi", raw.clone()).context("reading the HMI's ROS arguments")?;
         let (t, stop) = (Arc::clone(&transport), shutdown.clone());
         Some(
             std::thread::Builder::new()
@@ -77,12 +83,13 @@ pub fn run(
     } else {
         None
     };
-    let args = NodeArgs::parse("fusion_node", raw)?;
+    let args =
+        NodeArgs::parse("fusion_node", raw).context("reading the fusion node's ROS arguments")?;
     let report = crate::live::run(args, transport, shutdown);
     shutdown.request();
     for w in workers {
         match w.join() {
-            Ok(r) => r?,
+            Ok(r) => r.context("an ingest node")?,
             Err(_) => anyhow::bail!("an ingest node panicked"),
         }
     }
@@ -92,7 +99,7 @@ pub fn run(
         Some(Err(_)) => anyhow::bail!("the HMI node panicked"),
     };
     Ok(ContainerReport {
-        fusion: report?,
+        fusion: report.context("the fusion node")?,
         hmi,
     })
 }
