@@ -388,7 +388,7 @@ pub fn check(answer: &str, facts: &FactSheet) -> CheckReport {
             Claim::Time { value_s } => facts
                 .objects
                 .iter()
-                .filter(|o| o.closing_sayable())
+                .filter(|o| o.ttc_sayable())
                 .filter_map(|o| o.ttc_s)
                 .chain(facts.health.iter().map(|h| h.time_to_threshold_s))
                 .any(|t| close(*value_s, t, 1.0, 0.15)),
@@ -577,6 +577,26 @@ mod tests {
         assert!(!check("There isn't anything on your left.", &f).passed());
         assert!(!check("I don't see anything on your left.", &f).passed());
         assert!(check("There isn't anything on the right.", &f).passed());
+    }
+
+    #[test]
+    fn time_to_collision_is_not_said_when_the_distance_is_not() {
+        use crate::intent::{template_answer, Intent};
+        // A car 30 m ahead known to 3 m along the line of sight, closing at 10 m/s known well:
+        // the closing speed may be said, the 3 s to collision would give the distance away.
+        let mut car = WorldObject::exact(1, ObjectClass::Car, 30.0, 0.0, 0.0, 0.0);
+        car.position_cov = [9.0, 0.0, 0.1];
+        let f = FactSheet::from_objects(0, (0.0, 0.0, 0.0), 10.0, &[car], &[]);
+        let c = &f.objects[0];
+        assert!(!c.distance_sayable() && c.closing_sayable() && !c.ttc_sayable());
+        assert!(c.ttc_s.is_some_and(|t| (t - 3.0).abs() < 0.1), "{c:?}");
+        assert!(check("The car ahead is closing at 10 m/s.", &f).passed());
+        assert!(!check("It will reach the car in 3 seconds.", &f).passed());
+        for intent in [Intent::LeadDistance, Intent::Ahead, Intent::Surroundings] {
+            let t = template_answer(intent, &f, None);
+            assert!(!t.contains("to collision"), "{t}");
+            assert!(check(&t, &f).passed(), "{t}");
+        }
     }
 
     #[test]

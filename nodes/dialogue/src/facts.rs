@@ -109,9 +109,15 @@ impl ObjectFact {
         2.0 * self.distance_sigma_m <= tolerance(self.distance_m, DISTANCE_TOL_M, DISTANCE_TOL_REL)
     }
 
-    /// Whether its closing speed (and time to collision) may be said, likewise.
+    /// Whether its closing speed may be said, likewise.
     pub fn closing_sayable(&self) -> bool {
         2.0 * self.closing_sigma_mps <= tolerance(self.closing_mps, SPEED_TOL_MPS, SPEED_TOL_REL)
+    }
+
+    /// Whether its time to collision may be said: it is distance over closing speed, so both
+    /// must be sayable (with the speed alone it would give the distance away).
+    pub fn ttc_sayable(&self) -> bool {
+        self.distance_sayable() && self.closing_sayable()
     }
 }
 

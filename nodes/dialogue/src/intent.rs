@@ -112,7 +112,7 @@ fn describe(o: &crate::facts::ObjectFact) -> String {
     }
     if let Some(ttc) = o.ttc_s.filter(|_| o.closing_sayable()) {
         s.push_str(&format!(", closing at {:.1} m/s", o.closing_mps));
-        if ttc < 10.0 {
+        if ttc < 10.0 && o.ttc_sayable() {
             s.push_str(&format!(" ({ttc:.0} s to collision)"));
         }
     }
@@ -136,7 +136,7 @@ pub fn template_answer(intent: Intent, facts: &FactSheet, warning: Option<&str>)
                 "the {} ahead is {:.0} m away{}.",
                 class_name(o.class),
                 o.distance_m,
-                match o.ttc_s.filter(|_| o.closing_sayable()) {
+                match o.ttc_s.filter(|_| o.ttc_sayable()) {
                     Some(_) => format!(", closing at {:.1} m/s", o.closing_mps),
                     None => String::new(),
                 }
