@@ -415,7 +415,7 @@ pub fn live(
     let mut converter = Converter::with_ultrasonic(&positions);
     viz.set_ultrasonic_names(&converter.ultrasonic_names());
     let mut stats = LiveVizStats::default();
-    let mut last_error_log = std::time::Instant::now() - Duration::from_secs(10);
+    let mut last_error_log: Option<std::time::Instant> = None;
     while !shutdown.requested() {
         let Some(d) = node.recv(Duration::from_millis(50))? else {
             continue;
@@ -430,8 +430,9 @@ pub fn live(
             Ok(false) => {}
             Err(e) => {
                 *stats.skipped.entry(name.clone()).or_insert(0) += 1;
-                if last_error_log.elapsed() > Duration::from_secs(5) {
-                    last_error_log = std::time::Instant::now();
+                // At most one warning every 5 s (a broken stream would flood /rosout).
+                if last_error_log.is_none_or(|t| t.elapsed() > Duration::from_secs(5)) {
+                    last_error_log = Some(std::time::Instant::now());
                     node.log(LogLevel::Warn, &format!("{name}: {e}"));
                 }
             }
