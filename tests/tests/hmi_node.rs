@@ -357,7 +357,7 @@ fn without_a_usable_model_the_node_answers_from_the_template_and_goes_on() {
         alert["text"]
             .as_str()
             .unwrap()
-            .contains("0.3 m from the front left"),
+            .contains("0.3 m from parking sensor front_left"),
         "{alert}"
     );
     assert_eq!(
@@ -429,6 +429,9 @@ fn the_hmi_node_answers_with_the_parking_sensor_ranges_by_the_side_tf_gives() {
         .unwrap();
     let responses = peer
         .subscribe::<RosString>("/hmi/response", Qos::RELIABLE)
+        .unwrap();
+    let alerts = peer
+        .subscribe::<RosString>("/hmi/alert", Qos::RELIABLE)
         .unwrap();
     let rear = peer
         .advertise::<Range>(
@@ -504,6 +507,17 @@ fn the_hmi_node_answers_with_the_parking_sensor_ranges_by_the_side_tf_gives() {
     assert!(
         text.contains("ahead detect nothing in range") && text.contains("behind read 0.8 m"),
         "{all}"
+    );
+    // A near range raises an alert whose side is the mounting's (sonar_b looks ahead), the
+    // sensor's name kept as one token so that its words are not read as a side.
+    front.publish(&range(10.1, "sonar_b", 0.3)).unwrap();
+    let alert = next_json(&mut peer, alerts, Duration::from_secs(10)).expect("an alert");
+    assert!(
+        alert["text"]
+            .as_str()
+            .unwrap()
+            .contains("0.3 m away ahead (parking sensor front_left)"),
+        "{alert}"
     );
     shutdown.request();
     let stats = node_thread.join().unwrap();

@@ -325,6 +325,7 @@ pub fn run(args: NodeArgs, transport: Arc<dyn Transport>, shutdown: &Shutdown) -
                 continue;
             };
             // The reading as a fact, its side from the sensor's mounting on /tf_static.
+            let mut mounted_side = None;
             match tf.lookup("base_link", &r.header.frame_id) {
                 Ok(base_from_sensor) => {
                     let axis = base_from_sensor.rotation * nalgebra::Vector3::x();
@@ -336,6 +337,7 @@ pub fn run(args: NodeArgs, transport: Arc<dyn Transport>, shutdown: &Shutdown) -
                         f64::from(r.max_range),
                         axis.y.atan2(axis.x),
                     ) {
+                        mounted_side = Some(fact.side);
                         let q = readings.entry(pos.clone()).or_default();
                         q.push_back(fact);
                         // Keep a second: the fact sheet's time trails the newest reading.
@@ -364,10 +366,15 @@ pub fn run(args: NodeArgs, transport: Arc<dyn Transport>, shutdown: &Shutdown) -
                 .is_some_and(|t| t.elapsed() < Duration::from_secs_f64(params.realert_s));
             if plausible && range_m < params.near_range_m && !recent {
                 near_alerted.insert(pos.clone(), Instant::now());
-                let reason = format!(
-                    "an obstacle was {range_m:.1} m from the {} ultrasonic sensor",
-                    pos.replace('_', " ")
-                );
+                // The side as the mounting gives it (as the fact sheet and the checker have
+                // it), never from the sensor's name; the name stays one token.
+                let reason = match mounted_side {
+                    Some(side) => format!(
+                        "an obstacle was {range_m:.1} m away {} (parking sensor {pos})",
+                        side.as_str()
+                    ),
+                    None => format!("an obstacle was {range_m:.1} m from parking sensor {pos}"),
+                };
                 let evidence = json!({
                     "topic": node.args().resolve_topic(topic),
                     "stamp_s": stamp_ns(&r.header) as f64 * 1e-9,
