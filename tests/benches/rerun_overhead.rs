@@ -11,7 +11,7 @@ use std::time::Instant;
 
 use edgefuse_cli::viz_cmd::{VizObserver, DEADLINE_MS};
 use edgefuse_fusion::pipeline::PipelineConfig;
-use edgefuse_fusion_node::runner::{run_bag_observed, NoObserver, Timing};
+use edgefuse_fusion_node::runner::{run_bag, run_bag_observed, Timing};
 use edgefuse_system_tests::sample_bag;
 use edgefuse_viz::{Target, Viz};
 
@@ -36,22 +36,10 @@ fn main() {
         let (mut plain, mut saved) = (Vec::new(), Vec::new());
         let mut rrd_bytes = 0;
         // Warm the page cache once.
-        run_bag_observed(
-            &bag,
-            PipelineConfig::default(),
-            Timing::Wall,
-            &mut NoObserver,
-        )
-        .unwrap();
+        run_bag(&bag, PipelineConfig::default(), Timing::Wall).unwrap();
         for i in 0..reps {
             let t = Instant::now();
-            run_bag_observed(
-                &bag,
-                PipelineConfig::default(),
-                Timing::Wall,
-                &mut NoObserver,
-            )
-            .unwrap();
+            run_bag(&bag, PipelineConfig::default(), Timing::Wall).unwrap();
             plain.push(t.elapsed().as_secs_f64());
 
             let rrd = dir.path().join(format!("{drive}-{i}.rrd"));

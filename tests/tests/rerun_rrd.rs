@@ -21,6 +21,17 @@ fn edgefuse(args: &[&str]) -> Result<(), String> {
     edgefuse_cli::run(cli).map_err(|e| format!("{e:#}"))
 }
 
+/// `edgefuse replay BAG --fast --rerun-save RRD`.
+fn replay_to_rrd(bag: &std::path::Path, rrd: &std::path::Path) -> Result<(), String> {
+    edgefuse(&[
+        "replay",
+        bag.to_str().unwrap(),
+        "--fast",
+        "--rerun-save",
+        rrd.to_str().unwrap(),
+    ])
+}
+
 /// What the rerun Python SDK reads from the recording at `rrd` (`tests/python/rrd_check.py`).
 fn read_rrd(rrd: &std::path::Path) -> Value {
     let out = run_python_with(
@@ -43,14 +54,7 @@ fn replay_to_rrd_holds_every_message_and_cycle() {
     let bag = sample_bag("parking").unwrap();
     let dir = tempfile::tempdir().unwrap();
     let rrd = dir.path().join("parking.rrd");
-    edgefuse(&[
-        "replay",
-        bag.to_str().unwrap(),
-        "--fast",
-        "--rerun-save",
-        rrd.to_str().unwrap(),
-    ])
-    .unwrap();
+    replay_to_rrd(&bag, &rrd).unwrap();
 
     // The oracle: what the rerun SDK reads from the file.
     let got: Value = read_rrd(&rrd);
@@ -193,14 +197,7 @@ fn rerun_save_into_a_missing_directory_is_refused_with_the_path() {
     let bag = sample_bag("parking").unwrap();
     let dir = tempfile::tempdir().unwrap();
     let rrd = dir.path().join("no/such/dir/x.rrd");
-    let err = edgefuse(&[
-        "replay",
-        bag.to_str().unwrap(),
-        "--fast",
-        "--rerun-save",
-        rrd.to_str().unwrap(),
-    ])
-    .unwrap_err();
+    let err = replay_to_rrd(&bag, &rrd).unwrap_err();
     assert!(err.contains(rrd.to_str().unwrap()), "{err}");
     assert!(err.contains("does not exist"), "{err}");
 }
@@ -346,14 +343,7 @@ fn camera_images_in_a_bag_are_drawn() {
     assert!(images >= 29, "{images}");
 
     let rrd = dir.path().join("images.rrd");
-    edgefuse(&[
-        "replay",
-        bag.to_str().unwrap(),
-        "--fast",
-        "--rerun-save",
-        rrd.to_str().unwrap(),
-    ])
-    .unwrap();
+    replay_to_rrd(&bag, &rrd).unwrap();
     let got = read_rrd(&rrd);
     let e = &got["entities"];
     assert_eq!(rows(e, "/world/ego/camera_front/image"), images);

@@ -24,6 +24,15 @@ pub enum Intent {
     Surroundings,
 }
 
+/// Phrases that put something on the right ("right" alone is too often "right now").
+const RIGHT_WORDS: [&str; 5] = [
+    "right side",
+    "on my right",
+    "to my right",
+    "right of",
+    "the right",
+];
+
 /// Word-level matching on the lower-cased question (a typed enum comes out; nothing
 /// downstream looks at the words again).
 pub fn classify(question: &str) -> Intent {
@@ -31,13 +40,7 @@ pub fn classify(question: &str) -> Intent {
     let has = |w: &[&str]| w.iter().any(|x| q.contains(x));
     let side = if has(&["left"]) {
         Some(Side::Left)
-    } else if has(&[
-        "right side",
-        "on my right",
-        "to my right",
-        "right of",
-        "the right",
-    ]) {
+    } else if has(&RIGHT_WORDS) {
         Some(Side::Right)
     } else if has(&["behind", "rear", "back"]) {
         Some(Side::Behind)
@@ -77,13 +80,7 @@ pub fn classify(question: &str) -> Intent {
         Intent::Speed
     } else if has(&["left"]) {
         Intent::Side(Side::Left)
-    } else if has(&[
-        "right side",
-        "on my right",
-        "to my right",
-        "right of",
-        "the right",
-    ]) {
+    } else if has(&RIGHT_WORDS) {
         Intent::Side(Side::Right)
     } else if has(&["behind", "rear", "back of"]) {
         Intent::Side(Side::Behind)
