@@ -13,7 +13,7 @@ use edgefuse_cli::viz_cmd::{VizObserver, DEADLINE_MS};
 use edgefuse_fusion::pipeline::PipelineConfig;
 use edgefuse_fusion_node::runner::{run_bag, run_bag_observed, Timing};
 use edgefuse_system_tests::sample_bag;
-use edgefuse_viz::{Target, Viz};
+use edgefuse_viz::Target;
 
 fn median(v: &mut [f64]) -> f64 {
     v.sort_by(f64::total_cmp);
@@ -48,8 +48,7 @@ fn main() {
                 save: Some(rrd.clone()),
                 ..Target::default()
             };
-            let mut observer =
-                VizObserver::new(Viz::new("edgefuse_bench", &target, DEADLINE_MS).unwrap());
+            let mut observer = VizObserver::open("edgefuse_bench", target, DEADLINE_MS).unwrap();
             let mut config = PipelineConfig::default();
             config.lidar.keep_cloud = true;
             run_bag_observed(&bag, config, Timing::Wall, &mut observer).unwrap();

@@ -4,7 +4,8 @@ SDK that wrote it) and prints what it holds as JSON.
 usage:
   rrd_check.py FILE.rrd -> {"recordings": N, "blueprints": N, "application_ids": [...],
                             "entities": {path: {"rows": temporal rows, "static_rows": N,
-                                                "timelines": [...], "columns": [...]}}}
+                                                "timelines": [...], "columns": [...],
+                                                "positions": points in all rows}}}
 """
 
 import json
@@ -27,14 +28,21 @@ def main():
         for chunk in reader.stream(store=store):
             e = out["entities"].setdefault(
                 chunk.entity_path,
-                {"rows": 0, "static_rows": 0, "timelines": [], "columns": []},
+                {"rows": 0, "static_rows": 0, "timelines": [], "columns": [],
+                 "positions": 0},
             )
             if chunk.is_static:
                 e["static_rows"] += chunk.num_rows
             else:
                 e["rows"] += chunk.num_rows
             e["timelines"] = sorted(set(e["timelines"]) | set(chunk.timeline_names))
-            names = [f.name for f in chunk.to_record_batch().schema]
+            batch = chunk.to_record_batch()
+            names = [f.name for f in batch.schema]
+            for name in names:
+                if name.endswith(":positions"):
+                    e["positions"] += sum(
+                        len(row) for row in batch.column(name).to_pylist() if row
+                    )
             e["columns"] = sorted(set(e["columns"]) | {n for n in names if ":" in n})
     json.dump(out, sys.stdout, indent=1, sort_keys=True)
 

@@ -12,6 +12,7 @@ use edgefuse_fusion::lidar::LabelledCloud;
 use edgefuse_fusion::pipeline::{CycleOutput, Pipeline, PipelineConfig};
 use edgefuse_fusion_node::runner::{run_bag, run_bag_observed, RunObserver, Timing};
 use edgefuse_system_tests::{rerun_python, run_python, run_python_with, sample_bag};
+use edgefuse_viz::{BACKGROUND_STRIDE, GROUND_STRIDE};
 use serde_json::Value;
 
 fn edgefuse(args: &[&str]) -> Result<(), String> {
@@ -135,25 +136,50 @@ fn replay_to_rrd_holds_every_message_and_cycle() {
     assert_eq!(rows(e, "/world/ego"), with_ego);
     assert_eq!(rows(e, "/world/ego_trail"), with_ego);
     // LiDAR cycles with a started EKF carry the labelled cloud.
-    struct Clouds(u64);
+    /// Cycles with a cloud, and the points each entity must hold: every `GROUND_STRIDE`-th
+    /// ground point, the voxels of kept clusters, every `BACKGROUND_STRIDE`-th other voxel.
+    #[derive(Default)]
+    struct Clouds {
+        cycles: u64,
+        ground: u64,
+        clustered: u64,
+        unclustered: u64,
+    }
     impl RunObserver for Clouds {
         fn cycle(&mut self, _: &CycleOutput, cloud: Option<LabelledCloud>, _: &Pipeline) {
-            self.0 += u64::from(cloud.is_some());
+            let Some(c) = cloud else { return };
+            let clustered = c.voxel_cluster.iter().filter(|k| k.is_some()).count();
+            self.cycles += 1;
+            self.ground += c.ground_m.len().div_ceil(GROUND_STRIDE) as u64;
+            self.clustered += clustered as u64;
+            self.unclustered += (c.voxels_m.len() - clustered).div_ceil(BACKGROUND_STRIDE) as u64;
         }
     }
     let mut config = PipelineConfig::default();
     config.lidar.keep_cloud = true;
-    let mut clouds = Clouds(0);
+    let mut clouds = Clouds::default();
     let kept = run_bag_observed(&bag, config, Timing::Deterministic, &mut clouds).unwrap();
     // The clouds go to the observer, not into the report.
     assert!(kept.frames.iter().all(|f| f.cycle.lidar_cloud.is_none()));
-    let lidar_cycles = clouds.0;
+    let lidar_cycles = clouds.cycles;
     assert!(
         lidar_cycles * 10 >= count("/sensors/lidar/points") * 9,
         "{lidar_cycles}"
     );
-    assert_eq!(rows(e, "/world/ego/lidar_clusters"), lidar_cycles);
-    assert_eq!(rows(e, "/world/ego/lidar_ground"), lidar_cycles);
+    let points = |path: &str| e[path]["positions"].as_u64().unwrap();
+    for (path, expected) in [
+        ("/world/ego/lidar_ground", clouds.ground),
+        ("/world/ego/lidar_clusters", clouds.clustered),
+        ("/world/ego/lidar_unclustered", clouds.unclustered),
+    ] {
+        assert_eq!(rows(e, path), lidar_cycles, "{path}");
+        assert_eq!(points(path), expected, "{path}");
+    }
+    assert!(
+        clouds.clustered > 1000 * lidar_cycles,
+        "{}",
+        clouds.clustered
+    );
 
     // Static scene: sensor mounts, the camera's pinhole, class colours.
     for path in [

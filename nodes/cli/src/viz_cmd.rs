@@ -91,9 +91,7 @@ impl VizArgs {
         if let (Some(part), Some(path)) = (part, &target.save) {
             target.save = Some(part_path(path, part));
         }
-        let viz =
-            Viz::new(application, &target, DEADLINE_MS).context("opening the rerun recording")?;
-        Ok(Some(VizObserver::new(viz)))
+        VizObserver::open(application, target, DEADLINE_MS).map(Some)
     }
 
     /// The same flags as `edgefuse launch` arguments of the launch files (`viz:=true` ...).
@@ -142,6 +140,28 @@ enum Draw {
     Report(i64, String),
 }
 
+/// The drawing thread: draws every item until the pipeline's side hangs up, then flushes.
+fn draw_items(mut viz: Viz, rx: std::sync::mpsc::Receiver<Draw>) -> Drawn {
+    let mut d = Drawn::default();
+    for item in rx {
+        match item {
+            Draw::UltrasonicNames(n) => viz.set_ultrasonic_names(&n),
+            Draw::Input(i) => d.note(viz.input(&i)),
+            Draw::Image(img) => {
+                if let Err(reason) = viz.image(img.header.stamp.as_nanos(), &img) {
+                    *d.images_refused.entry(reason).or_insert(0) += 1;
+                }
+            }
+            Draw::Truth(stamp, objects) => d.note(viz.truth(stamp, &objects)),
+            Draw::Cycle(c, stats, misses) => d.note(viz.cycle(&c, &stats, misses)),
+            Draw::Hmi(kind, stamp, text) => d.note(viz.hmi_text(kind, stamp, &text)),
+            Draw::Report(stamp, md) => d.note(viz.report(stamp, &md)),
+        }
+    }
+    d.note(viz.flush());
+    d
+}
+
 /// What the drawing thread ends with.
 #[derive(Default)]
 struct Drawn {
@@ -164,52 +184,52 @@ impl Drawn {
 /// How many items may wait for the drawing thread before the pipeline waits for it.
 const DRAW_QUEUE: usize = 256;
 
+/// The drawing thread's niceness (Linux). Drawing, rerun's batching and the file writer get what
+/// the pipeline leaves of the cores: they take about a third of a core beside a fast replay,
+/// and at equal priority they preempted the pipeline's thread on a 2-core machine.
+pub const DRAW_NICE: i32 = 10;
+
 /// Draws an in-process run on its own thread, so that the pipeline's thread only copies what
 /// it hands over (the run is not slowed by the drawing while a core is free; the queue is
 /// bounded, so a slower drawing thread holds the run back rather than piling up memory).
-/// Logging errors are counted (the run goes on) and reported by [`VizObserver::finish`].
+/// The recording is opened on that thread at [`DRAW_NICE`], so rerun's own threads (batching,
+/// file writing, gRPC) inherit the lower priority. Logging errors are counted (the run goes
+/// on) and reported by [`VizObserver::finish`].
 pub struct VizObserver {
     tx: Option<std::sync::mpsc::SyncSender<Draw>>,
-    worker: Option<std::thread::JoinHandle<Drawn>>,
+    worker: std::thread::JoinHandle<Drawn>,
 }
 
 impl VizObserver {
-    /// Around an open recording.
-    pub fn new(mut viz: Viz) -> Self {
+    /// Opens a recording named `application` to `target` on the drawing thread; fails as
+    /// [`Viz::new`] does.
+    pub fn open(application: &'static str, target: Target, deadline_ms: f64) -> Result<Self> {
         let (tx, rx) = std::sync::mpsc::sync_channel::<Draw>(DRAW_QUEUE);
+        let (opened_tx, opened_rx) = std::sync::mpsc::channel();
         let worker = std::thread::Builder::new()
             .name("rerun_draw".into())
             .spawn(move || {
-                let mut d = Drawn::default();
-                for item in rx {
-                    match item {
-                        Draw::UltrasonicNames(n) => viz.set_ultrasonic_names(&n),
-                        Draw::Input(i) => d.note(viz.input(&i)),
-                        Draw::Image(img) => {
-                            if let Err(reason) = viz.image(img.header.stamp.as_nanos(), &img) {
-                                *d.images_refused.entry(reason).or_insert(0) += 1;
-                            }
-                        }
-                        Draw::Truth(stamp, objects) => d.note(viz.truth(stamp, &objects)),
-                        Draw::Cycle(c, stats, misses) => d.note(viz.cycle(&c, &stats, misses)),
-                        Draw::Hmi(kind, stamp, text) => d.note(viz.hmi_text(kind, stamp, &text)),
-                        Draw::Report(stamp, md) => d.note(viz.report(stamp, &md)),
+                edgefuse_llm::engine::set_thread_nice(DRAW_NICE);
+                match Viz::new(application, &target, deadline_ms) {
+                    Ok(viz) => {
+                        let _ = opened_tx.send(Ok(()));
+                        draw_items(viz, rx)
+                    }
+                    Err(e) => {
+                        let _ = opened_tx.send(Err(e));
+                        Drawn::default()
                     }
                 }
-                d.note(viz.flush());
-                d
-            });
-        match worker {
-            Ok(w) => Self {
-                tx: Some(tx),
-                worker: Some(w),
-            },
-            // No thread: nothing is drawn, and finish() says so.
-            Err(_) => Self {
-                tx: None,
-                worker: None,
-            },
-        }
+            })
+            .context("starting the rerun drawing thread")?;
+        opened_rx
+            .recv()
+            .context("the rerun drawing thread ended before opening the recording")?
+            .context("opening the rerun recording")?;
+        Ok(Self {
+            tx: Some(tx),
+            worker,
+        })
     }
 
     fn send(&mut self, item: Draw) {
@@ -235,11 +255,8 @@ impl VizObserver {
     /// could not be logged.
     pub fn finish(mut self) -> Result<()> {
         drop(self.tx.take());
-        let worker = self
+        let d = self
             .worker
-            .take()
-            .context("rerun: the drawing thread could not be started")?;
-        let d = worker
             .join()
             .map_err(|_| anyhow::anyhow!("rerun: the drawing thread panicked"))?;
         for (reason, n) in &d.images_refused {

@@ -95,8 +95,9 @@ fn ensure_store<'a>(
         .ok_or_else(|| LlmError::Loader("the weights did not load".into()))
 }
 
-/// Lower this thread's priority (Linux: niceness is per thread).
-pub(crate) fn set_thread_nice(nice: i32) {
+/// Lower this thread's priority (Linux: niceness is per thread, and the threads it spawns
+/// inherit it).
+pub fn set_thread_nice(nice: i32) {
     #[cfg(target_os = "linux")]
     if nice != 0 {
         // SAFETY: setpriority on this thread's own id only changes its scheduling priority.

@@ -21,8 +21,11 @@ pub const LIDAR: &str = "world/ego/lidar";
 pub const LIDAR_RAW: &str = "world/ego/lidar/points";
 /// Deskewed ground points, `base_link` at the cycle time (a child of the ego, not of the LiDAR).
 pub const LIDAR_GROUND: &str = "world/ego/lidar_ground";
-/// Voxel centroids of the non-ground points, coloured by cluster.
+/// Voxel centroids of the non-ground points in a kept cluster, coloured by cluster.
 pub const LIDAR_CLUSTERS: &str = "world/ego/lidar_clusters";
+/// Voxel centroids of the non-ground points in no kept cluster (walls, vegetation, noise),
+/// grey, one in [`crate::BACKGROUND_STRIDE`].
+pub const LIDAR_UNCLUSTERED: &str = "world/ego/lidar_unclustered";
 /// Boxes fitted to the clusters that passed the object gate, `base_link`.
 pub const LIDAR_BOXES: &str = "world/ego/lidar_boxes";
 /// The front radar mounting.
