@@ -264,6 +264,25 @@ fn live_topics_are_drawn_by_the_viz_node() {
             edgefuse_cli::viz_cmd::live(args, t, &target, &stop).unwrap()
         })
     };
+    // The fusion node on the raw contract topics, publishing its labelled sweeps.
+    let fusion = {
+        let stop = stop.clone();
+        std::thread::spawn(move || {
+            let args = NodeArgs::parse(
+                "fusion_node",
+                [
+                    "--ros-args",
+                    "-p",
+                    "input_prefix:=",
+                    "-p",
+                    "publish_labelled_cloud:=true",
+                ],
+            )
+            .unwrap();
+            let t = Arc::new(DdsTransport::new(0, "/", "fusion_node").unwrap());
+            edgefuse_fusion_node::live::run(args, t, &stop).unwrap()
+        })
+    };
     std::thread::sleep(Duration::from_secs(1));
     let (first, _) = BagReader::open(&bag).unwrap().time_range_ns().unwrap();
     let options = ReadOptions {
@@ -277,17 +296,34 @@ fn live_topics_are_drawn_by_the_viz_node() {
     std::thread::sleep(Duration::from_millis(800));
     stop.request();
     let stats = viz.join().unwrap();
+    let fused = fusion.join().unwrap();
     eprintln!(
-        "published {:?}\ndrawn {:?}\nskipped {:?}",
-        played.published, stats.drawn, stats.skipped
+        "published {:?}\ndrawn {:?}\nskipped {:?}\nfusion cycles {}",
+        played.published, stats.drawn, stats.skipped, fused.cycles
     );
 
     let got: Value = read_rrd(&rrd);
     let e = &got["entities"];
     let drawn = |topic: &str| stats.drawn.get(topic).copied().unwrap_or(0);
     let published = |topic: &str| played.published.get(topic).copied().unwrap_or(0);
+    // LiDAR: the raw sweeps until the fusion node's labelled ones arrive, then those.
+    let (lidar, labelled) = ("/sensors/lidar/points", "/perception/lidar/labelled_points");
+    assert_eq!(rows(e, "/world/ego/lidar/points"), drawn(lidar));
+    for entity in [
+        "/world/ego/lidar_ground",
+        "/world/ego/lidar_clusters",
+        "/world/ego/lidar_unclustered",
+    ] {
+        assert_eq!(rows(e, entity), drawn(labelled), "{entity}");
+    }
+    assert!(
+        drawn(labelled) * 10 >= published(lidar) * 7 && drawn(lidar) < published(lidar) / 2,
+        "{lidar}: {} published, {} drawn raw, {} labelled",
+        published(lidar),
+        drawn(lidar),
+        drawn(labelled)
+    );
     for (topic, entity) in [
-        ("/sensors/lidar/points", "/world/ego/lidar/points"),
         (
             "/sensors/radar/front/scan",
             "/world/ego/radar_front/returns",
@@ -310,6 +346,87 @@ fn live_topics_are_drawn_by_the_viz_node() {
         );
     }
     assert!(got["blueprints"].as_u64().unwrap() >= 1);
+}
+
+/// `--rerun-connect`: a fast replay streams over gRPC on loopback to a running rerun server
+/// (the rerun CLI of the same version, saving what it receives to a file); what arrived holds
+/// the same entities with the same number of rows as `--rerun-save` writes for the same bag.
+#[test]
+fn rerun_connect_streams_the_recording_to_a_running_viewer() {
+    use std::net::TcpStream;
+    use std::process::{Command, Stdio};
+    use std::time::{Duration, Instant};
+
+    use edgefuse_system_tests::netns;
+
+    if !netns::isolated("rerun_connect_streams_the_recording_to_a_running_viewer") {
+        return;
+    }
+    let bag = sample_bag("parking").unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let received = dir.path().join("received.rrd");
+    let rerun = rerun_python().unwrap().with_file_name("rerun");
+    let port = "9877";
+    let mut server = Command::new(&rerun)
+        .args(["--port", port, "--bind", "127.0.0.1", "--save"])
+        .arg(&received)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    while TcpStream::connect(format!("127.0.0.1:{port}")).is_err() {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "{} did not listen on 127.0.0.1:{port}",
+            rerun.display()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let url = format!("rerun+http://127.0.0.1:{port}/proxy");
+    edgefuse(&[
+        "replay",
+        bag.to_str().unwrap(),
+        "--fast",
+        "--rerun-connect",
+        &url,
+    ])
+    .unwrap();
+    // Ctrl-C: the server finishes the file and exits.
+    let pid = server.id().to_string();
+    assert!(Command::new("kill")
+        .args(["-INT", &pid])
+        .status()
+        .unwrap()
+        .success());
+    let status = server.wait().unwrap();
+    eprintln!("rerun server: {status}");
+
+    let saved = dir.path().join("saved.rrd");
+    replay_to_rrd(&bag, &saved).unwrap();
+    let table = |v: &Value| -> BTreeMap<String, (u64, u64)> {
+        v["entities"]
+            .as_object()
+            .unwrap()
+            .iter()
+            .filter(|(path, _)| path.as_str() != "/__properties")
+            .map(|(path, e)| {
+                (
+                    path.clone(),
+                    (
+                        e["rows"].as_u64().unwrap(),
+                        e["static_rows"].as_u64().unwrap(),
+                    ),
+                )
+            })
+            .collect()
+    };
+    let (got, want) = (read_rrd(&received), read_rrd(&saved));
+    assert_eq!(got["recordings"], 1, "{got}");
+    assert!(got["blueprints"].as_u64().unwrap() >= 1, "no blueprint");
+    let (got, want) = (table(&got), table(&want));
+    assert!(want.len() > 50, "{want:?}");
+    assert_eq!(got, want);
 }
 
 /// A bag with camera images (the sample drives have none): the first 3 s of the parking drive

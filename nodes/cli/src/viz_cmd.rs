@@ -12,6 +12,8 @@ use edgefuse_fusion::health::SensorStats;
 use edgefuse_fusion::lidar::LabelledCloud;
 use edgefuse_fusion::pipeline::{CycleOutput, Pipeline};
 use edgefuse_fusion::types::{EgoState, Input, LidarScan};
+use edgefuse_fusion_node::convert;
+use edgefuse_fusion_node::live::LABELLED_POINTS;
 use edgefuse_fusion_node::offline::{Converter, FeedItem};
 use edgefuse_fusion_node::runner::RunObserver;
 use edgefuse_fusion_node::topics::ContractTopic;
@@ -342,6 +344,8 @@ enum LiveTopic {
     HmiResponse,
     HmiAlert,
     Report,
+    /// The fusion node's labelled sweeps (`publish_labelled_cloud:=true`).
+    LabelledPoints,
 }
 
 /// Runs `edgefuse viz`.
@@ -410,6 +414,14 @@ pub fn live(
             .with_context(|| format!("subscribing to {name}"))?;
         subs.insert(id, (LiveTopic::Contract(t), name));
     }
+    let id = node
+        .subscribe_raw(
+            LABELLED_POINTS,
+            sensor_msgs::PointCloud2::TYPE_NAME,
+            Qos::SensorData { depth: 10 },
+        )
+        .with_context(|| format!("subscribing to {LABELLED_POINTS}"))?;
+    subs.insert(id, (LiveTopic::LabelledPoints, LABELLED_POINTS.to_string()));
     for (kind, name, ty) in [
         (LiveTopic::HmiRequest, "/hmi/request", RosString::TYPE_NAME),
         (
@@ -433,6 +445,7 @@ pub fn live(
     viz.set_ultrasonic_names(&converter.ultrasonic_names());
     let mut stats = LiveVizStats::default();
     let mut last_error_log: Option<std::time::Instant> = None;
+    let mut labels_seen = false;
     while !shutdown.requested() {
         let Some(d) = node.recv(Duration::from_millis(50))? else {
             continue;
@@ -441,7 +454,15 @@ pub fn live(
             continue;
         };
         let now_ns = node.now_ns();
-        let r = draw(&mut viz, &mut converter, kind, &name, &d.payload, now_ns);
+        let r = draw(
+            &mut viz,
+            &mut converter,
+            &mut labels_seen,
+            kind,
+            &name,
+            &d.payload,
+            now_ns,
+        );
         match r {
             Ok(true) => *stats.drawn.entry(name).or_insert(0) += 1,
             Ok(false) => {}
@@ -469,10 +490,13 @@ fn decode<M: RosMessage>(name: &str, payload: &[u8]) -> Result<M> {
     M::decode(payload).with_context(|| format!("decoding {name}"))
 }
 
-/// Draws one live message; `Ok(false)` when it only updated state (transforms, intrinsics).
+/// Draws one live message; `Ok(false)` when it only updated state (transforms, intrinsics) or
+/// was not drawn: raw LiDAR sweeps once the fusion node's labelled sweeps arrive
+/// (`labels_seen`), as these show the same sweep labelled.
 fn draw(
     viz: &mut Viz,
     converter: &mut Converter,
+    labels_seen: &mut bool,
     kind: LiveTopic,
     name: &str,
     payload: &[u8],
@@ -493,6 +517,12 @@ fn draw(
         LiveTopic::Report => {
             let r: MaintenanceReport = decode(name, payload)?;
             viz.report(r.header.stamp.as_nanos(), &r.text)?;
+        }
+        LiveTopic::LabelledPoints => {
+            let msg: sensor_msgs::PointCloud2 = decode(name, payload)?;
+            let cloud = convert::labelled_cloud(&msg).with_context(|| name.to_string())?;
+            viz.lidar_labelled(msg.header.stamp.as_nanos(), &cloud)?;
+            *labels_seen = true;
         }
         LiveTopic::Contract(topic) => match topic {
             ContractTopic::Odometry => {
@@ -533,6 +563,9 @@ fn draw(
             _ => match converter.convert(topic, name, payload, now_ns) {
                 Some(FeedItem::Input { input, .. }) => {
                     if let Input::Lidar(scan) = &input {
+                        if *labels_seen {
+                            return Ok(false);
+                        }
                         let pts: Vec<[f32; 3]> =
                             scan.points.iter().map(|p| [p.x_m, p.y_m, p.z_m]).collect();
                         viz.lidar_raw(scan.stamp_ns, &scan.base_from_sensor, &pts)?;

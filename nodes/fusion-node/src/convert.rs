@@ -1,5 +1,6 @@
 //! ROS messages of the contract to the fusion library's types, and back.
 
+use edgefuse_fusion::lidar::LabelledCloud;
 use edgefuse_fusion::types::{
     Box3, CameraFrame, CameraModel, Detection2D, EgoState, ImuSample, LidarPoint, LidarScan,
     ObjectClass, RadarDetection, RadarScan, Track, Transform3, UltrasonicRange, WheelTwist,
@@ -46,14 +47,24 @@ pub struct CloudSkips {
 }
 
 fn f32_reader(cloud: &PointCloud2, name: &str) -> Result<Option<usize>, ConvertError> {
+    field_reader(cloud, name, PointField::FLOAT32, "FLOAT32")
+}
+
+/// The byte offset of a 4-byte field `name` of type `datatype`, `None` when absent.
+fn field_reader(
+    cloud: &PointCloud2,
+    name: &str,
+    datatype: u8,
+    type_name: &str,
+) -> Result<Option<usize>, ConvertError> {
     let Some(f) = cloud.fields.iter().find(|f| f.name == name) else {
         return Ok(None);
     };
-    if f.datatype != PointField::FLOAT32 || f.count != 1 {
+    if f.datatype != datatype || f.count != 1 {
         return Err(field_err(
             name,
             format!(
-                "datatype {} count {}, expected FLOAT32 (7) count 1",
+                "datatype {} count {}, expected {type_name} ({datatype}) count 1",
                 f.datatype, f.count
             ),
         ));
@@ -122,6 +133,109 @@ pub fn lidar_scan(
         },
         skips,
     ))
+}
+
+/// The `cluster` value of a ground point on `/perception/lidar/labelled_points`.
+pub const LABEL_GROUND: i32 = -2;
+/// The `cluster` value of a non-ground voxel in no kept cluster (noise, or a cluster dropped
+/// for its size).
+pub const LABEL_UNCLUSTERED: i32 = -1;
+
+/// A sweep's labelled cloud as `sensor_msgs/PointCloud2` in `base_link` at the sweep's stamp:
+/// float32 `x y z` and int32 `cluster` (the cluster index from 0, [`LABEL_GROUND`] for the
+/// deskewed ground points, [`LABEL_UNCLUSTERED`] for the other non-ground voxel centroids).
+/// Ground points come first, then the voxels.
+pub fn labelled_cloud_msg(stamp_ns: i64, cloud: &LabelledCloud) -> PointCloud2 {
+    let names = [
+        ("x", PointField::FLOAT32),
+        ("y", PointField::FLOAT32),
+        ("z", PointField::FLOAT32),
+        ("cluster", PointField::INT32),
+    ];
+    let n = cloud.ground_m.len() + cloud.voxels_m.len();
+    let mut data = Vec::with_capacity(n * 16);
+    let mut push = |p: &[f32; 3], label: i32| {
+        for v in p {
+            data.extend_from_slice(&v.to_le_bytes());
+        }
+        data.extend_from_slice(&label.to_le_bytes());
+    };
+    for p in &cloud.ground_m {
+        push(p, LABEL_GROUND);
+    }
+    for (p, k) in cloud.voxels_m.iter().zip(&cloud.voxel_cluster) {
+        let label = k
+            .and_then(|k| i32::try_from(k).ok())
+            .unwrap_or(LABEL_UNCLUSTERED);
+        push(p, label);
+    }
+    PointCloud2 {
+        header: Header::new(stamp_ns, "base_link"),
+        height: 1,
+        width: n as u32,
+        fields: names
+            .iter()
+            .enumerate()
+            .map(|(i, (name, datatype))| PointField {
+                name: (*name).into(),
+                offset: 4 * i as u32,
+                datatype: *datatype,
+                count: 1,
+            })
+            .collect(),
+        is_bigendian: false,
+        point_step: 16,
+        row_step: 16 * n as u32,
+        data,
+        is_dense: true,
+    }
+}
+
+/// A labelled cloud from `/perception/lidar/labelled_points` (any field order and point step,
+/// either byte order): points labelled [`LABEL_GROUND`] are ground, the others voxels. A
+/// missing or mistyped field, a short `data`, or a label below [`LABEL_GROUND`] is refused
+/// with the field and the reason.
+pub fn labelled_cloud(msg: &PointCloud2) -> Result<LabelledCloud, ConvertError> {
+    let offset = |name: &str, datatype, type_name| {
+        field_reader(msg, name, datatype, type_name)?.ok_or_else(|| field_err(name, "missing"))
+    };
+    let x = offset("x", PointField::FLOAT32, "FLOAT32")?;
+    let y = offset("y", PointField::FLOAT32, "FLOAT32")?;
+    let z = offset("z", PointField::FLOAT32, "FLOAT32")?;
+    let label = offset("cluster", PointField::INT32, "INT32")?;
+    let step = msg.point_step as usize;
+    let n = (msg.width as usize).saturating_mul(msg.height as usize);
+    if step == 0 || n.saturating_mul(step) > msg.data.len() {
+        return Err(field_err(
+            "data",
+            format!("{} bytes for {n} points of {step} bytes", msg.data.len()),
+        ));
+    }
+    let word = |p: &[u8], off: usize| {
+        let b = [p[off], p[off + 1], p[off + 2], p[off + 3]];
+        if msg.is_bigendian {
+            u32::from_be_bytes(b)
+        } else {
+            u32::from_le_bytes(b)
+        }
+    };
+    let mut out = LabelledCloud::default();
+    for p in msg.data.chunks_exact(step).take(n) {
+        let point = [x, y, z].map(|o| f32::from_bits(word(p, o)));
+        match word(p, label) as i32 {
+            LABEL_GROUND => out.ground_m.push(point),
+            LABEL_UNCLUSTERED => {
+                out.voxels_m.push(point);
+                out.voxel_cluster.push(None);
+            }
+            k if k >= 0 => {
+                out.voxels_m.push(point);
+                out.voxel_cluster.push(Some(k as u32));
+            }
+            k => return Err(field_err("cluster", format!("label {k} is below -2"))),
+        }
+    }
+    Ok(out)
 }
 
 /// `radar_msgs/RadarScan` to a scan.
@@ -383,6 +497,51 @@ mod tests {
                 .collect(),
             is_dense: false,
         }
+    }
+
+    #[test]
+    fn labelled_clouds_survive_the_message_and_bad_ones_are_refused() {
+        let cloud = LabelledCloud {
+            ground_m: vec![[1.0, 2.0, -0.1], [3.0, -4.0, 0.05]],
+            voxels_m: vec![[10.0, 0.5, 1.0], [10.2, 0.6, 1.2], [-7.0, 3.0, 0.4]],
+            voxel_cluster: vec![Some(0), None, Some(3)],
+        };
+        let msg = labelled_cloud_msg(42, &cloud);
+        assert_eq!((msg.width, msg.point_step, msg.data.len()), (5, 16, 80));
+        assert_eq!(msg.header.frame_id, "base_link");
+        let msg = PointCloud2::decode(&msg.encode().unwrap()).unwrap();
+        assert_eq!(labelled_cloud(&msg).unwrap(), cloud);
+        // Big-endian data with the label first and padding reads the same.
+        let mut be = msg.clone();
+        be.is_bigendian = true;
+        be.point_step = 20;
+        for f in &mut be.fields {
+            f.offset = if f.name == "cluster" { 0 } else { f.offset + 4 };
+        }
+        be.data = msg
+            .data
+            .chunks_exact(16)
+            .flat_map(|p| {
+                let w = |i: usize| [p[i + 3], p[i + 2], p[i + 1], p[i]];
+                [w(12), w(0), w(4), w(8), [0; 4]].concat()
+            })
+            .collect();
+        assert_eq!(labelled_cloud(&be).unwrap(), cloud);
+        let mut no_label = msg.clone();
+        no_label.fields.pop();
+        let e = labelled_cloud(&no_label).unwrap_err().to_string();
+        assert!(e.contains("'cluster': missing"), "{e}");
+        let mut float_label = msg.clone();
+        float_label.fields[3].datatype = PointField::FLOAT32;
+        let e = labelled_cloud(&float_label).unwrap_err().to_string();
+        assert!(e.contains("INT32"), "{e}");
+        let mut bad = msg.clone();
+        bad.data[12..16].copy_from_slice(&(-5i32).to_le_bytes());
+        let e = labelled_cloud(&bad).unwrap_err().to_string();
+        assert!(e.contains("-5"), "{e}");
+        let mut short = msg;
+        short.data.truncate(70);
+        assert!(labelled_cloud(&short).is_err());
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! The live fusion node: contract topics in (as the ingest nodes republish them, under
 //! `input_prefix`), the fusion pipeline, `/localization/odometry`, `/perception/objects` and
-//! `/diagnostics` out. A sensor that goes silent is named on `/diagnostics` within
+//! `/diagnostics` out (and, when asked, each sweep's labelled points). A sensor that goes silent is named on `/diagnostics` within
 //! `missing_after_s` (the cycle goes on without it, degraded); a payload that cannot be used is
 //! counted per topic and reason and skipped.
 
@@ -26,6 +26,10 @@ use crate::offline::{Converter, FeedItem};
 use crate::runner::MonotonicClock;
 use crate::topics::ContractTopic;
 
+/// The sweeps' points labelled ground / cluster ([`convert::labelled_cloud_msg`]), published
+/// with `publish_labelled_cloud:=true`.
+pub const LABELLED_POINTS: &str = "/perception/lidar/labelled_points";
+
 /// The fusion node's parameters (ROS 2 params; defaults in brackets).
 #[derive(Debug, Clone, PartialEq)]
 pub struct LiveParams {
@@ -45,6 +49,10 @@ pub struct LiveParams {
     pub input_prefix: String,
     /// Ultrasonic positions.
     pub ultrasonic_positions: Vec<String>,
+    /// Publish each sweep's points labelled ground / cluster on
+    /// `/perception/lidar/labelled_points` (for rerun or RViz) [false; `viz:=true` in the
+    /// launch files sets it].
+    pub publish_labelled_cloud: bool,
 }
 
 impl LiveParams {
@@ -60,6 +68,7 @@ impl LiveParams {
             missing_after_s: args.f64_or("missing_after_s", 0.5)?,
             input_prefix: args.string_or("input_prefix", "/ingest")?,
             ultrasonic_positions: positions,
+            publish_labelled_cloud: args.bool_or("publish_labelled_cloud", false)?,
         };
         for (name, v) in [
             ("deadline_ms", p.deadline_ms),
@@ -84,6 +93,7 @@ impl LiveParams {
         c.lidar.voxel_size_m = self.voxel_size_m as f32;
         c.lidar.cluster.cluster_tolerance_m = self.cluster_tolerance_m as f32;
         c.sync.timeout_ns = (self.sensor_timeout_ms * 1e6) as i64;
+        c.lidar.keep_cloud = self.publish_labelled_cloud;
         c.ultrasonic_names = self
             .ultrasonic_positions
             .iter()
@@ -195,6 +205,11 @@ pub fn run(
     let odom_pub = node.advertise::<Odometry>("/localization/odometry", Qos::RELIABLE)?;
     let objects_pub = node.advertise::<TrackedObjectArray>("/perception/objects", Qos::RELIABLE)?;
     let diag_pub = node.advertise::<DiagnosticArray>("/diagnostics", Qos::RELIABLE)?;
+    let labelled_pub = if params.publish_labelled_cloud {
+        Some(node.advertise::<sensor_msgs::PointCloud2>(LABELLED_POINTS, Qos::SENSOR)?)
+    } else {
+        None
+    };
     node.log(
         LogLevel::Info,
         &format!(
@@ -239,7 +254,7 @@ pub fn run(
                 }
             }
         }
-        for cycle in pipeline.poll(node.now_ns(), &mut clock) {
+        for mut cycle in pipeline.poll(node.now_ns(), &mut clock) {
             report.cycles += 1;
             report.cycle_ns.push(cycle.timing.total_ns);
             report.deadline_misses += u64::from(cycle.timing.missed);
@@ -258,6 +273,16 @@ pub fn run(
                     (*end).max(cycle.newest_input_ns)
                 });
             report.latency_ns.push(node.latency_clock_ns() - newest_ns);
+            // After the objects: the labelled cloud is for looking at, not on the deadline.
+            if let (Some(publisher), Some(cloud)) = (&labelled_pub, cycle.lidar_cloud.take()) {
+                let msg = convert::labelled_cloud_msg(cycle.stamp_ns, &cloud);
+                if let Err(e) = publisher.publish(&msg) {
+                    node.log(
+                        LogLevel::Warn,
+                        &format!("publishing {LABELLED_POINTS}: {e}"),
+                    );
+                }
+            }
             last_cycle = Some(cycle);
         }
         // Missing sensors: silent for `missing_after_s` (after a start-up grace period).

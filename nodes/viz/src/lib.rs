@@ -456,7 +456,7 @@ impl Viz {
             self.ego(ego)?;
         }
         if let Some(cloud) = &cycle.lidar_cloud {
-            self.labelled_cloud(cloud)?;
+            self.lidar_labelled(cycle.stamp_ns, cloud)?;
         }
         self.lidar_boxes(&cycle.lidar_boxes)?;
         let boxes: Vec<ObjectBox> = cycle.tracks.iter().map(ObjectBox::from_track).collect();
@@ -489,7 +489,16 @@ impl Viz {
         )
     }
 
-    fn labelled_cloud(&mut self, cloud: &LabelledCloud) -> Result<(), VizError> {
+    /// A sweep's labelled cloud in `base_link` at `stamp_ns` (the cycle's, or from
+    /// `/perception/lidar/labelled_points`): ground points brown (one in [`GROUND_STRIDE`]),
+    /// the voxels of each kept cluster in its colour, the other voxels grey (one in
+    /// [`BACKGROUND_STRIDE`]).
+    pub fn lidar_labelled(
+        &mut self,
+        stamp_ns: StampNs,
+        cloud: &LabelledCloud,
+    ) -> Result<(), VizError> {
+        self.set_time(stamp_ns);
         self.log(
             paths::LIDAR_GROUND,
             &rerun::Points3D::new(cloud.ground_m.iter().step_by(GROUND_STRIDE).copied())
