@@ -754,9 +754,10 @@ pub fn image_bytes(img: &sensor_msgs::Image) -> Result<(usize, Vec<u8>), String>
 }
 
 /// rerun's batching for `target`: its defaults (every 8 ms to a viewer, 200 ms to a file
-/// alone), with chunks cut at 512 KiB instead of 2 MiB: a labelled sweep is about 300 KiB, and
-/// the smaller chunks are encoded and written as the run goes instead of piling up for the final
-/// flush. `RERUN_FLUSH_*` environment variables still override.
+/// alone) with chunks cut at 256 KiB or 25 ms instead of 2 MiB or 200 ms: a labelled sweep is
+/// about 300 KiB, and a fast replay logs 20 s of drive a second, so smaller chunks are encoded
+/// and written as the run goes instead of piling up for the final flush (measured by the
+/// `rerun_overhead` bench). `RERUN_FLUSH_*` environment variables still override.
 fn batching(target: &Target) -> Result<rerun::log::ChunkBatcherConfig, VizError> {
     use rerun::log::ChunkBatcherConfig;
     let base = if target.spawn || target.connect.is_some() {
@@ -765,8 +766,8 @@ fn batching(target: &Target) -> Result<rerun::log::ChunkBatcherConfig, VizError>
         ChunkBatcherConfig::DEFAULT
     };
     ChunkBatcherConfig {
-        flush_num_bytes: 512 * 1024,
-        flush_tick: base.flush_tick.min(std::time::Duration::from_millis(50)),
+        flush_num_bytes: 256 * 1024,
+        flush_tick: base.flush_tick.min(std::time::Duration::from_millis(25)),
         ..base
     }
     .apply_env()
