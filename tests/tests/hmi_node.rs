@@ -519,6 +519,18 @@ fn the_hmi_node_answers_with_the_parking_sensor_ranges_by_the_side_tf_gives() {
             .contains("0.3 m away ahead (parking sensor front_left)"),
         "{alert}"
     );
+    // An echo nearer than the rear sensor can measure (-inf) is alerted too, as a bound.
+    rear.publish(&range(10.2, "sonar_a", f32::NEG_INFINITY))
+        .unwrap();
+    let alert = next_json(&mut peer, alerts, Duration::from_secs(10)).expect("an alert");
+    assert!(
+        alert["text"]
+            .as_str()
+            .unwrap()
+            .contains("less than 0.2 m away behind (parking sensor rear_center_left)"),
+        "{alert}"
+    );
+    assert_eq!(alert["evidence"]["under_min_range"], true, "{alert}");
     shutdown.request();
     let stats = node_thread.join().unwrap();
     assert_eq!(stats.malformed, 0, "{stats:?}");

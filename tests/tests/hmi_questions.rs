@@ -188,15 +188,19 @@ fn missing_parking_facts(answer: &str, truth: &FactSheet, side: Option<Side>) ->
             .iter()
             .filter(|u| !u.suspect && u.side == s)
             .filter_map(|u| match u.echo {
-                Echo::At(r) | Echo::Closer(r) => Some(r),
+                Echo::At(r) => Some((r, false)),
+                Echo::Closer(r) => Some((r, true)),
                 Echo::Clear => None,
             })
-            .min_by(f64::total_cmp);
+            .min_by(|a, b| a.0.total_cmp(&b.0));
+        // An echo under the minimum range must be said as a bound ("less than 0.2 m").
+        let near = |v: f64, want: f64| (v - want).abs() <= 0.1f64.max(0.1 * want);
         let stated = match nearest {
-            Some(want) => said.iter().any(|c| match c {
-                Claim::Distance { value_m: v, .. } | Claim::Number { value: v } => {
-                    (v - want).abs() <= 0.1f64.max(0.1 * want)
-                }
+            Some((want, bound)) => said.iter().any(|c| match c {
+                Claim::Distance {
+                    value_m, at_most, ..
+                } => (*at_most || !bound) && near(*value_m, want),
+                Claim::Number { value } => !bound && near(*value, want),
                 _ => false,
             }),
             None => said.iter().any(|c| {

@@ -1,19 +1,22 @@
 //! The fact checker: every number, object class and side an answer states must be in the
 //! fact sheet (numbers within a tolerance), or the answer is refused.
 
-use crate::facts::{FactSheet, Side};
+use crate::facts::{Echo, FactSheet, Side};
 use edgefuse_fusion::types::ObjectClass;
 use serde::Serialize;
 
 /// A statement found in an answer.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub enum Claim {
-    /// A distance; `parking`: said of the parking (ultrasonic) sensors, so it must be one of
-    /// their ranges (on `side` when the sentence names one).
+    /// A distance; `side`: the side word nearest to it in its sentence, if any, which the
+    /// supporting object or echo must be on; `parking`: said of the parking (ultrasonic)
+    /// sensors, so it must be one of their ranges; `at_most`: said as a bound ("less than",
+    /// "under", "within"), so anything at or nearer than it supports it.
     Distance {
         value_m: f64,
         side: Option<Side>,
         parking: bool,
+        at_most: bool,
     },
     /// A speed; `ego`: said of the driver's own speed ("you are driving at"), so it must be
     /// the ego speed, not any closing speed.
@@ -188,6 +191,9 @@ pub fn claims(answer: &str) -> Vec<Claim> {
         let mut classes = Vec::new();
         let mut sides = Vec::new();
         let first_claim = out.len();
+        // Where each side word and each distance is in the sentence.
+        let mut side_at: Vec<(usize, Side)> = Vec::new();
+        let mut distance_at: Vec<(usize, usize)> = Vec::new();
         for i in 0..words.len() {
             let w = words[i];
             let number = split_number(w).or_else(|| {
@@ -226,6 +232,7 @@ pub fn claims(answer: &str) -> Vec<Claim> {
                         value_m: value * M_PER_MILE,
                         side: None,
                         parking,
+                        at_most: false,
                     },
                     "km" | "kilometer" | "kilometers" | "kilometre" | "kilometres"
                         if unit2 == "per" =>
@@ -240,18 +247,21 @@ pub fn claims(answer: &str) -> Vec<Claim> {
                             value_m: value * 1000.0,
                             side: None,
                             parking,
+                            at_most: false,
                         }
                     }
                     "ft" | "foot" | "feet" => Claim::Distance {
                         value_m: value * M_PER_FOOT,
                         side: None,
                         parking,
+                        at_most: false,
                     },
                     "cm" | "centimeter" | "centimeters" | "centimetre" | "centimetres" => {
                         Claim::Distance {
                             value_m: value * 0.01,
                             side: None,
                             parking,
+                            at_most: false,
                         }
                     }
                     "m" | "meter" | "meters" | "metre" | "metres" => {
@@ -265,12 +275,16 @@ pub fn claims(answer: &str) -> Vec<Claim> {
                                 value_m: value,
                                 side: None,
                                 parking,
+                                at_most: false,
                             }
                         }
                     }
                     "s" | "sec" | "secs" | "second" | "seconds" => Claim::Time { value_s: value },
                     _ => Claim::Number { value },
                 };
+                if let Claim::Distance { .. } = claim {
+                    distance_at.push((out.len(), i));
+                }
                 out.push(claim);
             }
             if let Some(class) = class_of(w) {
@@ -278,6 +292,25 @@ pub fn claims(answer: &str) -> Vec<Claim> {
             }
             if let Some(side) = side_of(&words, i) {
                 sides.push(side);
+                side_at.push((i, side));
+            }
+        }
+        // A distance belongs to the side named nearest to it ("12 m ahead and 30 m on the
+        // left"), and is a bound when "less than", "under", ... comes before it.
+        for (claim, i) in distance_at {
+            let nearest = side_at
+                .iter()
+                .min_by_key(|(j, _)| j.abs_diff(i))
+                .map(|(_, side)| *side);
+            let before = |k: usize| i.checked_sub(k).map_or("", |j| words[j]);
+            let bound = matches!(before(1), "under" | "below" | "within")
+                || matches!(
+                    (before(2), before(1)),
+                    ("less" | "closer" | "nearer" | "fewer", "than") | ("up", "to")
+                );
+            if let Some(Claim::Distance { side, at_most, .. }) = out.get_mut(claim) {
+                *side = nearest;
+                *at_most = bound;
             }
         }
         let side = sides.first().copied();
@@ -293,10 +326,8 @@ pub fn claims(answer: &str) -> Vec<Claim> {
                     .iter()
                     .any(|w| matches!(*w, "going" | "moving" | "travelling" | "traveling"));
         for c in &mut out[first_claim..] {
-            match c {
-                Claim::Distance { side: s, .. } => *s = side,
-                Claim::Speed { ego, .. } => *ego = ego_speed,
-                _ => {}
+            if let Claim::Speed { ego, .. } = c {
+                *ego = ego_speed;
             }
         }
         if classes.is_empty() && side.is_some() {
@@ -355,28 +386,52 @@ pub fn check(answer: &str, facts: &FactSheet) -> CheckReport {
                 .map(|o| o.closing_mps.abs()),
         )
         .collect();
-    let distances: Vec<f64> = facts
+    let distances: Vec<(Side, f64)> = facts
         .objects
         .iter()
         .filter(|o| o.distance_sayable())
-        .map(|o| o.distance_m)
+        .map(|o| (o.side, o.distance_m))
         .collect();
     // Usable ultrasonic echoes (suspect sensors are not facts).
-    let echoes: Vec<(Side, f64)> = facts
+    let echoes: Vec<(Side, Echo)> = facts
         .ultrasonic_on(None)
-        .filter_map(|u| u.range_m().map(|r| (u.side, r)))
+        .filter(|u| u.range_m().is_some())
+        .map(|u| (u.side, u.echo))
         .collect();
+    let echo_range = |e: &Echo| match e {
+        Echo::At(r) | Echo::Closer(r) => *r,
+        Echo::Clear => f64::INFINITY,
+    };
     for claim in &claims {
         let ok = match claim {
             Claim::Distance {
                 value_m,
                 side,
                 parking,
+                at_most,
             } => {
-                let echo = echoes.iter().any(|(s, r)| {
-                    (!parking || side.is_none_or(|x| x == *s)) && echo_close(*value_m, *r)
+                let on_side = |s: &Side| side.is_none_or(|x| x == *s);
+                // A bound holds for anything at or nearer than it; an exact figure must be
+                // the echo's range, and an echo nearer than the sensor's minimum range
+                // supports only a bound (its distance is not known).
+                let echo = echoes.iter().any(|(s, e)| {
+                    on_side(s)
+                        && match e {
+                            Echo::At(r) if *at_most => *value_m + 0.1f64.max(0.1 * r) >= *r,
+                            Echo::At(r) => echo_close(*value_m, *r),
+                            Echo::Closer(r) => *at_most && *value_m + 0.1f64.max(0.1 * r) >= *r,
+                            Echo::Clear => false,
+                        }
                 });
-                echo || !parking && distances.iter().any(|d| close(*value_m, *d, 1.5, 0.1))
+                let tracked = distances.iter().any(|(s, d)| {
+                    on_side(s)
+                        && if *at_most {
+                            *value_m + 1.5f64.max(0.1 * d) >= *d
+                        } else {
+                            close(*value_m, *d, 1.5, 0.1)
+                        }
+                });
+                echo || !parking && tracked
             }
             Claim::Speed { value_mps, ego } => {
                 if *ego {
@@ -406,7 +461,7 @@ pub fn check(answer: &str, facts: &FactSheet) -> CheckReport {
                     counts.push(facts.objects.iter().filter(|o| o.class == class).count());
                 }
                 counts.iter().any(|c| (*value - *c as f64).abs() < 0.5)
-                    || distances.iter().any(|d| close(*value, *d, 1.5, 0.1))
+                    || distances.iter().any(|(_, d)| close(*value, *d, 1.5, 0.1))
                     || speeds
                         .iter()
                         .any(|s| close(*value, *s, 0.6, 0.1) || close(*value, s * 3.6, 1.0, 0.1))
@@ -415,7 +470,9 @@ pub fn check(answer: &str, facts: &FactSheet) -> CheckReport {
                         .iter()
                         .flat_map(|h| h.evidence.iter())
                         .any(|(_, v)| close(*value, *v, 0.05, 0.1))
-                    || echoes.iter().any(|(_, r)| echo_close(*value, *r))
+                    || echoes
+                        .iter()
+                        .any(|(_, e)| echo_close(*value, echo_range(e)))
             }
             Claim::Object {
                 class,
@@ -730,5 +787,49 @@ mod tests {
         // An answer that leaves out the range does not cover the template.
         let t = template_answer(Intent::Clearance(Some(Side::Behind)), &f, None);
         assert!(!covers("There is an obstacle behind you.", &t, &f).is_empty());
+    }
+
+    #[test]
+    fn a_distance_is_checked_on_the_side_named_nearest_to_it() {
+        let f = parking_sheet();
+        // The car is 25 m ahead, the pedestrian 7.2 m on the left, an echo 0.8 m behind.
+        assert!(check("The car ahead is 25 m away.", &f).passed());
+        assert!(!check("Something is 25 m to your left.", &f).passed());
+        assert!(!check("Something on the left is 25 m away.", &f).passed());
+        // Not a parking sentence, but the only 0.8 m is the echo behind.
+        assert!(check("Something behind you is 0.8 m away.", &f).passed());
+        assert!(!check("Something on your left is 0.8 m away.", &f).passed());
+        // Each figure of a sentence with two sides goes with its own side.
+        assert!(check("A car is 25 m ahead and an obstacle 0.8 m behind.", &f).passed());
+        assert!(!check("A car is 0.8 m ahead and an obstacle 25 m behind.", &f).passed());
+        // Bounds: true of anything nearer, false of nothing.
+        assert!(check("The obstacle behind is less than 1 m away.", &f).passed());
+        assert!(check("The pedestrian on the left is within 10 m.", &f).passed());
+        assert!(!check("The obstacle behind is less than 0.5 m away.", &f).passed());
+        assert!(!check("Something on the left is under 5 m away.", &f).passed());
+    }
+
+    #[test]
+    fn an_echo_under_the_minimum_range_is_said_as_a_bound() {
+        use crate::facts::{Echo, UltrasonicFact};
+        use crate::intent::{template_answer, Intent};
+        let pi = std::f64::consts::PI;
+        let f = sheet().with_ultrasonic(UltrasonicFact::new(
+            "rear_center_right",
+            -10,
+            f64::NEG_INFINITY,
+            0.2,
+            5.5,
+            -0.97 * pi,
+        ));
+        assert_eq!(f.ultrasonic[0].echo, Echo::Closer(0.2));
+        // Its distance is not known: only "less than" the minimum range is true.
+        assert!(!check("The parking sensors behind read 0.2 m.", &f).passed());
+        assert!(check("The parking sensors behind read less than 0.2 m.", &f).passed());
+        assert!(check("An obstacle is closer than 0.2 m behind you.", &f).passed());
+        let t = template_answer(Intent::Clearance(Some(Side::Behind)), &f, None);
+        assert!(t.contains("less than 0.2 m"), "{t}");
+        assert!(check(&t, &f).passed(), "{t}: {:?}", check(&t, &f));
+        assert!(f.to_prompt_text().contains("less than 0.2 m"));
     }
 }

@@ -217,6 +217,16 @@ impl UltrasonicFact {
         }
     }
 
+    /// The reading as it may be said ("0.8 m"; "less than 0.2 m" for an echo nearer than the
+    /// sensor's minimum range, whose distance is not known); None when clear or suspect.
+    pub fn said_range(&self) -> Option<String> {
+        match (self.suspect, self.echo) {
+            (false, Echo::At(r)) => Some(format!("{r:.1} m")),
+            (false, Echo::Closer(r)) => Some(format!("less than {r:.1} m")),
+            _ => None,
+        }
+    }
+
     /// The health component naming this sensor (`ultrasonic/<sensor>`).
     pub fn component(&self) -> String {
         format!("ultrasonic/{}", self.sensor)
@@ -487,9 +497,10 @@ impl FactSheet {
                 continue;
             }
             match self.nearest_echo(Some(side)) {
-                Some((u, r)) => out.push_str(&format!(
-                    "- parking sensors {}: nearest obstacle {r:.1} m (sensor {}).\n",
+                Some((u, _)) => out.push_str(&format!(
+                    "- parking sensors {}: nearest obstacle {} (sensor {}).\n",
                     side.as_str(),
+                    u.said_range().unwrap_or_default(),
                     u.sensor
                 )),
                 None => out.push_str(&format!(

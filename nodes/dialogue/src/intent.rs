@@ -226,9 +226,10 @@ pub fn template_answer(intent: Intent, facts: &FactSheet, warning: Option<&str>)
 /// and the parking sensors (so that the checker holds its figures to the ultrasonic ranges).
 fn clearance_sentence(facts: &FactSheet, side: Side) -> String {
     match facts.nearest_echo(Some(side)) {
-        Some((u, r)) => format!(
-            "The parking sensors {} read {r:.1} m to the nearest obstacle (sensor {}).",
+        Some((u, _)) => format!(
+            "The parking sensors {} read {} to the nearest obstacle (sensor {}).",
             side.as_str(),
+            u.said_range().unwrap_or_default(),
             u.sensor
         ),
         None => format!(

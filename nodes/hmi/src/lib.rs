@@ -359,26 +359,37 @@ pub fn run(args: NodeArgs, transport: Arc<dyn Transport>, shutdown: &Shutdown) -
                     }
                 }
             }
-            let range_m = r.range as f64;
-            let plausible = range_m.is_finite() && range_m >= r.min_range as f64;
+            let (range_m, min_range_m) = (f64::from(r.range), f64::from(r.min_range));
+            // Nearer than the sensor can measure (REP 117: -inf, or under min_range): the most
+            // urgent echo, said as a bound since its distance is not known.
+            let too_close =
+                range_m == f64::NEG_INFINITY || range_m.is_finite() && range_m < min_range_m;
+            let near = too_close || range_m.is_finite() && range_m < params.near_range_m;
             let recent = near_alerted
                 .get(pos)
                 .is_some_and(|t| t.elapsed() < Duration::from_secs_f64(params.realert_s));
-            if plausible && range_m < params.near_range_m && !recent {
+            if near && !recent {
                 near_alerted.insert(pos.clone(), Instant::now());
+                let said = if too_close {
+                    format!("less than {min_range_m:.1} m")
+                } else {
+                    format!("{range_m:.1} m")
+                };
                 // The side as the mounting gives it (as the fact sheet and the checker have
                 // it), never from the sensor's name; the name stays one token.
                 let reason = match mounted_side {
                     Some(side) => format!(
-                        "an obstacle was {range_m:.1} m away {} (parking sensor {pos})",
+                        "an obstacle was {said} away {} (parking sensor {pos})",
                         side.as_str()
                     ),
-                    None => format!("an obstacle was {range_m:.1} m from parking sensor {pos}"),
+                    None => format!("an obstacle was {said} from parking sensor {pos}"),
                 };
                 let evidence = json!({
                     "topic": node.args().resolve_topic(topic),
                     "stamp_s": stamp_ns(&r.header) as f64 * 1e-9,
                     "range_m": range_m,
+                    "min_range_m": min_range_m,
+                    "under_min_range": too_close,
                 });
                 alert_pub.publish(&RosString {
                     data: json!({"text": format!("Warning: {reason}."), "source": "Template", "evidence": evidence}).to_string(),
