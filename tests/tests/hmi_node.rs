@@ -288,6 +288,11 @@ fn the_hmi_node_alerts_answers_limits_and_reports() {
         report.findings[0].recommended_action.contains("clean"),
         "{report:?}"
     );
+    // Its summary names the finding (phrased by the model or its template) and says which.
+    assert!(
+        report.text.contains("lidar") && report.text.contains("_Summary: "),
+        "{report:?}"
+    );
 
     // Idle for longer than idle_sleep_s: the weights go.
     std::thread::sleep(Duration::from_millis(1500));

@@ -408,6 +408,27 @@ fn the_maintenance_report_names_the_injected_faults_and_nothing_on_clean_drives(
         for c in &named {
             assert!(md.contains(c.as_str()), "{md}");
         }
+        // The summary phrased by the model, one finding at a time: every sentence checked
+        // against the findings (what it says of each component is there), each component
+        // named.
+        if drive == "sensor_degradation" {
+            let mut llm = responder(&engine_args()).unwrap();
+            let (_, summary, source) =
+                edgefuse_cli::hmi_cmd::maintenance(&report, drive, Some(&mut llm)).unwrap();
+            eprintln!("summary [{source}]: {summary}");
+            let last = report.frames.last().unwrap();
+            let facts = edgefuse_dialogue::facts::FactSheet::from_objects(
+                last.cycle.stamp_ns,
+                (0.0, 0.0, 0.0),
+                0.0,
+                &[],
+                &last.cycle.findings,
+            );
+            assert!(check(&summary, &facts).passed(), "{summary}");
+            for c in &named {
+                assert!(summary.contains(c.as_str()), "{c}: {summary}");
+            }
+        }
     }
 }
 

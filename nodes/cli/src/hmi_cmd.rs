@@ -240,27 +240,9 @@ pub fn maintenance(
     // The summary's facts: the findings' evidence, as a fact sheet without objects.
     let last = report.frames.last().context("no cycle")?;
     let facts = FactSheet::from_objects(last.cycle.stamp_ns, (0.0, 0.0, 0.0), 0.0, &[], &findings);
-    let answer = responder.answer(
-        format!("Summarize: {template}").as_bytes(),
-        &facts,
-        None,
-        &mut |_| {},
-    )?;
-    let source = format!("{:?}", answer.source);
-    // A summary must still name every component the findings name.
-    let names_all = m
-        .items
-        .iter()
-        .all(|i| answer.text.contains(i.component.as_str()));
-    if names_all {
-        Ok((m, answer.text, source))
-    } else {
-        Ok((
-            m,
-            template,
-            "template (the model's summary left out a component)".into(),
-        ))
-    }
+    // Each finding phrased on its own, checked against the findings (names, figures).
+    let (text, source) = responder.phrase_each(&m.finding_sentences(), &facts)?;
+    Ok((m, text, source))
 }
 
 /// `edgefuse report`.

@@ -157,6 +157,48 @@ impl Responder {
         };
         let intent = classify(&question);
         let template = template_answer(intent, facts, warning);
+        let mut answer = self.phrase(template, facts, on_token)?;
+        answer.intent = Some(intent);
+        Ok(answer)
+    }
+
+    /// Several statements, each phrased by the model on its own and checked as an answer is
+    /// (a short sentence is what a small model phrases best); each that fails is said as its
+    /// template. Returns the joined text and its source: `Llm` when the model phrased every
+    /// one, `Template` when none, else how many it phrased.
+    pub fn phrase_each(
+        &mut self,
+        templates: &[String],
+        facts: &FactSheet,
+    ) -> Result<(String, String), edgefuse_llm::LlmError> {
+        let mut parts = Vec::with_capacity(templates.len());
+        let mut by_model = 0;
+        for t in templates {
+            let a = self.phrase(t.clone(), facts, &mut |_| {})?;
+            by_model += usize::from(a.source != AnswerSource::Template);
+            parts.push(a.text);
+        }
+        let source = match by_model {
+            0 => "Template".to_string(),
+            k if k == templates.len() => "Llm".to_string(),
+            k => format!(
+                "Llm for {k} of {} sentences, template for the others",
+                templates.len()
+            ),
+        };
+        Ok((parts.join(" "), source))
+    }
+
+    /// Says `template` in the model's words: the greedy phrasing if it passes the checker and
+    /// covers the template, else the first of the sampled candidates that does, else the
+    /// template itself. `on_token` sees the greedy text as it is generated.
+    pub fn phrase(
+        &mut self,
+        template: String,
+        facts: &FactSheet,
+        on_token: &mut dyn FnMut(&str),
+    ) -> Result<Answer, edgefuse_llm::LlmError> {
+        let intent = None;
         let mut rejected = Vec::new();
         let candidates = self.options.candidates;
         let max_new_tokens = self.options.max_new_tokens;
@@ -189,7 +231,7 @@ impl Responder {
             return Ok(Answer {
                 text,
                 source: AnswerSource::Llm,
-                intent: Some(intent),
+                intent,
                 check: Some(report),
                 rejected,
             });
@@ -215,7 +257,7 @@ impl Responder {
                     return Ok(Answer {
                         text,
                         source: AnswerSource::LlmBestOfN,
-                        intent: Some(intent),
+                        intent,
                         check: Some(report),
                         rejected,
                     });
@@ -227,7 +269,7 @@ impl Responder {
         Ok(Answer {
             text: template,
             source: AnswerSource::Template,
-            intent: Some(intent),
+            intent,
             check: Some(report),
             rejected,
         })

@@ -65,7 +65,28 @@ pub fn action_for(kind: &str, component: &str) -> String {
     }
 }
 
+/// What the summary says of one finding (named by its snake-case kind): the model phrases it,
+/// and this is its fallback.
+pub fn finding_sentence(component: &str, kind: &str) -> String {
+    format!(
+        "The {component} sensor has a {}: {}.",
+        kind.replace('_', " "),
+        action_for(kind, component)
+    )
+}
+
 impl MaintenanceReport {
+    /// One sentence per item ([`finding_sentence`]), or that nothing needs maintenance.
+    pub fn finding_sentences(&self) -> Vec<String> {
+        if self.items.is_empty() {
+            return vec!["No sensor needs maintenance.".to_string()];
+        }
+        self.items
+            .iter()
+            .map(|i| finding_sentence(&i.component, &i.finding))
+            .collect()
+    }
+
     /// One item per (component, finding), the latest kept; `start_ns` is the drive's start,
     /// which `first_seen_s` counts from.
     pub fn from_findings(drive: &str, start_ns: i64, findings: &[Finding]) -> Self {

@@ -524,18 +524,35 @@ pub fn run(args: NodeArgs, transport: Arc<dyn Transport>, shutdown: &Shutdown) -
                     })?;
                     stats.alerts += 1;
                 }
-                let items: Vec<String> = health
+                // The summary: each finding phrased by the model and checked against the
+                // findings, its template sentence where it fails or no model is usable.
+                let sentences: Vec<String> = health
                     .iter()
-                    .map(|h| format!("{} ({})", h.component, h.kind.replace('_', " ")))
+                    .map(|h| edgefuse_dialogue::report::finding_sentence(&h.component, &h.kind))
                     .collect();
-                let text = format!(
-                    "{} sensor findings need attention: {}.",
-                    health.len(),
-                    items.join(", ")
-                );
-                report_pub.publish(&report_msg(msg.header.clone(), &health, &text))?;
-                stats.reports += 1;
                 wake(&mut responder, &mut stats, &node);
+                let mut facts =
+                    FactSheet::from_objects(stamp_ns(&msg.header), (0.0, 0.0, 0.0), 0.0, &[], &[]);
+                facts.health = health.clone();
+                let (text, source) = if responder.is_awake() {
+                    match responder.phrase_each(&sentences, &facts) {
+                        Ok(phrased) => phrased,
+                        Err(e) => {
+                            stats.engine_errors += 1;
+                            node.log(
+                                LogLevel::Error,
+                                &format!("the LLM failed, the report is the template: {e}"),
+                            );
+                            (sentences.join(" "), "Template".to_string())
+                        }
+                    }
+                } else {
+                    (sentences.join(" "), "Template".to_string())
+                };
+                let mut report = report_msg(msg.header.clone(), &health, &text);
+                report.text = format!("{text}\n\n_Summary: {source}._");
+                report_pub.publish(&report)?;
+                stats.reports += 1;
                 last_activity = Instant::now();
             }
         } else if request_sub.is(&d) {
