@@ -1,7 +1,8 @@
 """llama.cpp (through llama-cpp-python) as the oracle and the reference for speed.
 
 Reads one JSON request on stdin and prints one JSON answer:
-  {"model": PATH, "op": "tokenize", "text": STR}            -> {"tokens": [...]}
+  {"model": PATH, "op": "tokenize", "text": STR,
+   "add_bos": false, "vocab_only": false}                   -> {"tokens": [...], "text": back}
   {"model": PATH, "op": "chat", "messages": [...]}          -> {"text": STR, "tokens": [...]}
   {"model": PATH, "op": "greedy", "tokens": [...], "n": N,
    "threads": T}                                            -> {"tokens": [...], timings}
@@ -38,12 +39,15 @@ def main():
         flash_attn=False,
         verbose=False,
         logits_all=bool(req.get("margins", False)),
+        vocab_only=bool(req.get("vocab_only", False)),
     )
     load_s = time.perf_counter() - t0
     op = req["op"]
     if op == "tokenize":
-        toks = llm.tokenize(req["text"].encode("utf-8"), add_bos=False, special=True)
-        print(json.dumps({"tokens": toks}))
+        toks = llm.tokenize(
+            req["text"].encode("utf-8"), add_bos=bool(req.get("add_bos", False)), special=True)
+        text = llm.detokenize(toks).decode("utf-8", errors="replace")
+        print(json.dumps({"tokens": toks, "text": text}))
         return
     if op == "greedy":
         tokens = req["tokens"]

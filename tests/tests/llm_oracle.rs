@@ -89,6 +89,63 @@ fn tokenizer_matches_llama_cpp() {
     }
 }
 
+/// SentencePiece vocabularies (Llama 2, TinyLlama): a vocabulary trained by the
+/// `sentencepiece` library on this repository's README (byte fallback, split digits, a dummy
+/// space prefix) and written to a vocabulary-only GGUF by the `gguf` library
+/// (`tests/python/spm_gguf.py`); our tokens of each text equal llama.cpp's with BOS, and decode
+/// back to the text.
+#[test]
+fn sentencepiece_tokenizer_matches_llama_cpp() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("spm-vocab.gguf");
+    let corpus = edgefuse_system_tests::repo_root().join("README.md");
+    edgefuse_system_tests::run_python(
+        "spm_gguf.py",
+        &[corpus.to_str().unwrap(), path.to_str().unwrap()],
+    )
+    .unwrap();
+    let file = edgefuse_llm::gguf::ModelFile::open(&path).unwrap();
+    let tokenizer = edgefuse_llm::tokenizer::Tokenizer::from_gguf(&file).unwrap();
+    assert_eq!(tokenizer.bos_id, Some(1));
+    let texts = [
+        "Hello world",
+        "The fusion node publishes tracks on /perception/objects.",
+        "  leading spaces and trailing  ",
+        "Numbers: 12345 and 3.14159, dates 2026-11-22",
+        "Unicode outside the corpus: café, naïve, 東京, emoji 🚗💨",
+        "Tabs\tand\nnewlines\n\n\nmany",
+        "Don't we'll they've I'm",
+        "a</s>b <s> c",
+        "x",
+    ];
+    for text in texts {
+        let ours = tokenizer.encode(text).unwrap();
+        let theirs = oracle(json!({
+            "model": path,
+            "op": "tokenize",
+            "text": text,
+            "add_bos": true,
+            "vocab_only": true,
+        }));
+        let ids: Vec<u32> = serde_json::from_value(theirs["tokens"].clone()).unwrap();
+        assert_eq!(ours, ids, "tokens of {text:?}");
+        if !text.contains("<s>") && !text.contains("</s>") {
+            assert_eq!(
+                tokenizer.decode(&ours).unwrap(),
+                text,
+                "round trip of {text:?}"
+            );
+        }
+    }
+    // Byte fallback: characters the vocabulary lacks come out as <0xXX> tokens.
+    let ids = tokenizer.encode("東").unwrap();
+    let pieces: Vec<String> = ids
+        .iter()
+        .filter_map(|i| tokenizer.token_text(*i))
+        .collect();
+    assert!(pieces.iter().any(|p| p == "<0xE6>"), "{pieces:?}");
+}
+
 #[test]
 fn greedy_output_matches_llama_cpp() {
     let path = model();

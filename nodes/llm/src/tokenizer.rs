@@ -1,10 +1,18 @@
-//! The tokenizer, built from the GGUF metadata (vocabulary, merges, token types) with the
-//! `tokenizers` crate, and the chat template rendered with `minijinja`.
+//! The tokenizer, built from the GGUF metadata with the `tokenizers` crate: byte-level BPE
+//! (`gpt2`: vocabulary, merges, token types) or SentencePiece BPE (`llama`: vocabulary,
+//! scores, token types, byte fallback); the chat template rendered with `minijinja`.
 
 use crate::error::{LlmError, Result};
 use crate::gguf::ModelFile;
 use candle_core::quantized::gguf_file::Value;
+use tokenizers::decoders::byte_fallback::ByteFallback;
+use tokenizers::decoders::fuse::Fuse;
+use tokenizers::decoders::sequence::Sequence as DecoderSequence;
+use tokenizers::decoders::strip::Strip;
 use tokenizers::models::bpe::BPE;
+use tokenizers::normalizers::prepend::Prepend;
+use tokenizers::normalizers::replace::Replace;
+use tokenizers::normalizers::utils::Sequence as NormalizerSequence;
 use tokenizers::pre_tokenizers::byte_level::ByteLevel;
 use tokenizers::pre_tokenizers::digits::Digits;
 use tokenizers::pre_tokenizers::sequence::Sequence;
@@ -53,15 +61,19 @@ impl Tokenizer {
     pub fn from_gguf(model: &ModelFile) -> Result<Self> {
         let md = &model.metadata;
         let kind = model.metadata_string("tokenizer.ggml.model").unwrap_or("");
-        if kind != "gpt2" {
-            return Err(LlmError::Unsupported {
-                path: model.path.clone(),
-                reason: format!(
-                    "tokenizer model {kind:?}; byte-level BPE (\"gpt2\": SmolLM2, Llama 3) is \
-                     supported, SentencePiece (\"llama\") is not yet"
-                ),
-            });
-        }
+        let spm = match kind {
+            "gpt2" => false,
+            "llama" => true,
+            _ => {
+                return Err(LlmError::Unsupported {
+                    path: model.path.clone(),
+                    reason: format!(
+                        "tokenizer model {kind:?}; byte-level BPE (\"gpt2\": SmolLM2, Llama 3) \
+                         and SentencePiece BPE (\"llama\": TinyLlama, Llama 2) are supported"
+                    ),
+                })
+            }
+        };
         let strings = |key: &str| -> Result<Vec<String>> {
             md.get(key)
                 .and_then(|v| v.to_vec().ok())
@@ -75,6 +87,85 @@ impl Tokenizer {
                 .collect()
         };
         let tokens = strings("tokenizer.ggml.tokens")?;
+        let types: Vec<i32> = match md
+            .get("tokenizer.ggml.token_type")
+            .and_then(|v| v.to_vec().ok())
+        {
+            Some(v) => v.iter().map(|t| t.to_i32().unwrap_or(1)).collect(),
+            None => vec![1; tokens.len()],
+        };
+        if types.len() != tokens.len() {
+            return Err(LlmError::Tokenizer(format!(
+                "{} token types for {} tokens",
+                types.len(),
+                tokens.len()
+            )));
+        }
+        let vocab: tokenizers::models::bpe::Vocab = tokens
+            .iter()
+            .enumerate()
+            .map(|(i, t)| (t.clone(), i as u32))
+            .collect();
+        if spm {
+            let scores: Vec<f32> = md
+                .get("tokenizer.ggml.scores")
+                .and_then(|v| v.to_vec().ok())
+                .ok_or_else(|| LlmError::Tokenizer("tokenizer.ggml.scores is missing".into()))?
+                .iter()
+                .map(|v| {
+                    v.to_f32()
+                        .map_err(|e| LlmError::Tokenizer(format!("tokenizer.ggml.scores: {e}")))
+                })
+                .collect::<Result<_>>()?;
+            if scores.len() != tokens.len() {
+                return Err(LlmError::Tokenizer(format!(
+                    "{} scores for {} tokens",
+                    scores.len(),
+                    tokens.len()
+                )));
+            }
+            let unk = id_of(md, "tokenizer.ggml.unknown_token_id")
+                .and_then(|i| tokens.get(i as usize))
+                .cloned();
+            let mut builder = BPE::builder()
+                .vocab_and_merges(vocab, spm_merges(&tokens, &scores, &types))
+                .byte_fallback(true);
+            if let Some(unk) = unk {
+                builder = builder.unk_token(unk);
+            }
+            let bpe = builder
+                .build()
+                .map_err(|e| LlmError::Tokenizer(format!("SentencePiece BPE: {e}")))?;
+            let mut inner = tokenizers::Tokenizer::new(bpe);
+            // As llama.cpp: spaces are "▁", and each run of text between special tokens
+            // starts with one (unless the file says not to); no pre-splitting.
+            let add_space_prefix = md
+                .get("tokenizer.ggml.add_space_prefix")
+                .and_then(|v| v.to_bool().ok())
+                .unwrap_or(true);
+            let replace = Replace::new(" ", "\u{2581}")
+                .map_err(|e| LlmError::Tokenizer(format!("normalizer: {e}")))?;
+            let mut normalizers = Vec::new();
+            if add_space_prefix {
+                normalizers.push(Prepend::new("\u{2581}".into()).into());
+            }
+            normalizers.push(replace.into());
+            inner
+                .with_normalizer(Some(NormalizerSequence::new(normalizers)))
+                .map_err(|e| LlmError::Tokenizer(format!("normalizer: {e}")))?;
+            let unspace = Replace::new("\u{2581}", " ")
+                .map_err(|e| LlmError::Tokenizer(format!("decoder: {e}")))?;
+            let mut decoders = vec![
+                unspace.into(),
+                ByteFallback::new().into(),
+                Fuse::new().into(),
+            ];
+            if add_space_prefix {
+                decoders.push(Strip::new(' ', 1, 0).into());
+            }
+            inner.with_decoder(Some(DecoderSequence::new(decoders)));
+            return Self::finish(model, inner, &tokens, &types);
+        }
         let merges: Vec<(String, String)> = strings("tokenizer.ggml.merges")?
             .into_iter()
             .map(|m| {
@@ -83,18 +174,6 @@ impl Tokenizer {
                     .ok_or_else(|| LlmError::Tokenizer(format!("merge {m:?} has no space")))
             })
             .collect::<Result<_>>()?;
-        let types: Vec<i32> = match md
-            .get("tokenizer.ggml.token_type")
-            .and_then(|v| v.to_vec().ok())
-        {
-            Some(v) => v.iter().map(|t| t.to_i32().unwrap_or(1)).collect(),
-            None => vec![1; tokens.len()],
-        };
-        let vocab: tokenizers::models::bpe::Vocab = tokens
-            .iter()
-            .enumerate()
-            .map(|(i, t)| (t.clone(), i as u32))
-            .collect();
         let bpe = BPE::builder()
             .vocab_and_merges(vocab, merges)
             .build()
@@ -122,18 +201,28 @@ impl Tokenizer {
         };
         inner.with_pre_tokenizer(Some(pre_tokenizer));
         inner.with_decoder(Some(ByteLevel::default()));
+        Self::finish(model, inner, &tokens, &types)
+    }
+
+    /// Special tokens, BOS / EOS, stop tokens and the chat template, for either model.
+    fn finish(
+        model: &ModelFile,
+        mut inner: tokenizers::Tokenizer,
+        tokens: &[String],
+        types: &[i32],
+    ) -> Result<Self> {
+        let md = &model.metadata;
         let special: Vec<AddedToken> = tokens
             .iter()
-            .zip(&types)
+            .zip(types)
             .filter(|(_, t)| **t == TOKEN_TYPE_CONTROL || **t == TOKEN_TYPE_USER_DEFINED)
             .map(|(s, _)| AddedToken::from(s.clone(), true))
             .collect();
         inner
             .add_special_tokens(special)
             .map_err(|e| LlmError::Tokenizer(format!("special tokens: {e}")))?;
-        let id = |key: &str| md.get(key).and_then(|v: &Value| v.to_u32().ok());
-        let bos_id = id("tokenizer.ggml.bos_token_id");
-        let eos_id = id("tokenizer.ggml.eos_token_id");
+        let bos_id = id_of(md, "tokenizer.ggml.bos_token_id");
+        let eos_id = id_of(md, "tokenizer.ggml.eos_token_id");
         let add_bos = md
             .get("tokenizer.ggml.add_bos_token")
             .and_then(|v| v.to_bool().ok())
@@ -224,6 +313,42 @@ impl Tokenizer {
             })
             .map_err(|e| LlmError::Template(e.to_string()))
     }
+}
+
+/// A token id stored under `key` in the metadata.
+fn id_of(md: &std::collections::HashMap<String, Value>, key: &str) -> Option<u32> {
+    md.get(key).and_then(|v| v.to_u32().ok())
+}
+
+/// The merges of a SentencePiece BPE vocabulary, as llama.cpp applies it: any two adjacent
+/// pieces whose concatenation is a normal (or user-defined) token merge, the highest-scoring
+/// result first. Listed as BPE merge rules: every split of every such token into two tokens,
+/// ordered by the merged token's score (then its id).
+fn spm_merges(tokens: &[String], scores: &[f32], types: &[i32]) -> Vec<(String, String)> {
+    const NORMAL: i32 = 1;
+    let mergeable = |i: usize| matches!(types[i], NORMAL | TOKEN_TYPE_USER_DEFINED);
+    let index: std::collections::HashMap<&str, usize> = tokens
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| mergeable(*i))
+        .map(|(i, t)| (t.as_str(), i))
+        .collect();
+    let mut rules: Vec<(f32, usize, usize, usize)> = Vec::new();
+    for (id, t) in tokens.iter().enumerate() {
+        if !mergeable(id) {
+            continue;
+        }
+        for (k, _) in t.char_indices().skip(1) {
+            if let (Some(&a), Some(&b)) = (index.get(&t[..k]), index.get(&t[k..])) {
+                rules.push((scores[id], id, a, b));
+            }
+        }
+    }
+    rules.sort_by(|x, y| y.0.total_cmp(&x.0).then(x.1.cmp(&y.1)).then(x.2.cmp(&y.2)));
+    rules
+        .into_iter()
+        .map(|(_, _, a, b)| (tokens[a].clone(), tokens[b].clone()))
+        .collect()
 }
 
 fn messages_value(messages: &[Message]) -> minijinja::Value {
