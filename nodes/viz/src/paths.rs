@@ -82,26 +82,30 @@ pub fn ultrasonic_cone(name: &str) -> String {
 
 /// A health indicator of a component (`lidar`, `radar_front`, `ultrasonic/rear_left`).
 pub fn health(component: &str, key: &str) -> String {
+    // Empty parts (a leading `/` of a ROS node name) are left out.
     let parts: Vec<String> = component
         .split('/')
         .chain(key.split('/'))
+        .filter(|p| !p.trim().is_empty())
         .map(entity_part)
         .collect();
     format!("health/{}", parts.join("/"))
 }
 
-/// A name made safe as one entity path part (letters, digits, `_`, `-`, `.`).
+/// A name made safe as one entity path part: letters, digits, `_`, `-`, `.`, each run of
+/// anything else one `_` (none at the ends); `_` for a name with nothing else.
 fn entity_part(name: &str) -> String {
-    let s: String = name
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.') {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect();
+    let mut s = String::with_capacity(name.len());
+    for c in name.chars() {
+        if c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.') {
+            s.push(c);
+        } else if !s.is_empty() && !s.ends_with('_') {
+            s.push('_');
+        }
+    }
+    while s.ends_with('_') && s.len() > 1 {
+        s.pop();
+    }
     if s.is_empty() {
         "_".into()
     } else {
@@ -162,6 +166,12 @@ mod tests {
             health("ultrasonic/rear_left", "stuck_value/range_m"),
             "health/ultrasonic/rear_left/stuck_value/range_m"
         );
-        assert_eq!(health("", "x"), "health/_/x");
+        // Live /diagnostics names: the node's leading slash and ": " do not make odd parts.
+        assert_eq!(
+            health("/fusion_node: cycle", "lidar_ms"),
+            "health/fusion_node_cycle/lidar_ms"
+        );
+        assert_eq!(health("", "x"), "health/x");
+        assert_eq!(ultrasonic("%%"), "world/ego/ultrasonic/_");
     }
 }
