@@ -399,7 +399,17 @@ fn rerun_connect_streams_the_recording_to_a_running_viewer() {
         .status()
         .unwrap()
         .success());
-    let status = server.wait().unwrap();
+    let stopping = Instant::now();
+    let status = loop {
+        if let Some(status) = server.try_wait().unwrap() {
+            break status;
+        }
+        if stopping.elapsed() > Duration::from_secs(30) {
+            server.kill().unwrap();
+            panic!("the rerun server did not stop on SIGINT within 30 s (is SIGINT ignored?)");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
     eprintln!("rerun server: {status}");
 
     let saved = dir.path().join("saved.rrd");

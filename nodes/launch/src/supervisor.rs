@@ -506,6 +506,25 @@ impl Run {
         if let Some(cwd) = &slot.spec.cwd {
             cmd.current_dir(cwd);
         }
+        // The shutdown signals reach each process with their default action, whatever this
+        // launcher inherited: a shell that starts a job in the background without job control
+        // ignores SIGINT, and an ignored signal stays ignored across exec.
+        // SAFETY: between fork and exec only sigaction(2), which is async-signal-safe.
+        #[allow(unsafe_code)]
+        unsafe {
+            cmd.pre_exec(|| {
+                use nix::sys::signal::{signal, SigHandler, Signal};
+                for s in [
+                    Signal::SIGINT,
+                    Signal::SIGTERM,
+                    Signal::SIGQUIT,
+                    Signal::SIGHUP,
+                ] {
+                    signal(s, SigHandler::SigDfl).map_err(std::io::Error::from)?;
+                }
+                Ok(())
+            });
+        }
         let mut child = cmd.spawn().map_err(|source| LaunchError::Spawn {
             name: slot.spec.label.clone(),
             program: slot.program.display().to_string(),
