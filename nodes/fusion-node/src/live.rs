@@ -1,8 +1,8 @@
 //! The live fusion node: contract topics in (as the ingest nodes republish them, under
 //! `input_prefix`), the fusion pipeline, `/localization/odometry`, `/perception/objects` and
-//! `/diagnostics` out (and, when asked, each sweep's labelled points). A sensor that goes silent is named on `/diagnostics` within
-//! `missing_after_s` (the cycle goes on without it, degraded); a payload that cannot be used is
-//! counted per topic and reason and skipped.
+//! `/diagnostics` out (and, when asked, each sweep's labelled points). A sensor that goes
+//! silent is named on `/diagnostics` within `missing_after_s` (the cycle goes on without it,
+//! degraded); a payload that cannot be used is counted per topic and reason and skipped.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;

@@ -185,9 +185,9 @@ const TRAIL_POINTS: usize = 500;
 /// Every how many ground points one is drawn: ground is most of a sweep and uniform, and all
 /// of it would triple the recording's size and cost (the clusters are drawn in full).
 pub const GROUND_STRIDE: usize = 4;
-/// Every how many non-ground voxels outside the kept clusters one is drawn: on the sample
-/// drives they are about nine in ten of the voxels (buildings, vegetation, clusters too large
-/// to be an object), and drawing them all doubled the cost of saving a replay.
+/// Every how many non-ground voxels outside the kept clusters (noise, clusters dropped for
+/// their size) one is drawn, grey: background, thinned like the ground. (On the sample drives
+/// they are few: nearly every voxel is in a kept cluster, walls included.)
 pub const BACKGROUND_STRIDE: usize = 4;
 
 impl Viz {
