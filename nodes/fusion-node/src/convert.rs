@@ -82,6 +82,30 @@ fn field_reader(
     Ok(Some(offset))
 }
 
+/// A cloud's point step and point count, when `data` holds that many points.
+fn point_layout(cloud: &PointCloud2) -> Result<(usize, usize), ConvertError> {
+    let step = cloud.point_step as usize;
+    let n = (cloud.width as usize).saturating_mul(cloud.height as usize);
+    if step == 0 || n.saturating_mul(step) > cloud.data.len() {
+        return Err(field_err(
+            "data",
+            format!("{} bytes for {n} points of {step} bytes", cloud.data.len()),
+        ));
+    }
+    Ok((step, n))
+}
+
+/// The 4-byte word at `off` of one point's bytes (the field readers checked that it fits the
+/// point step), in the cloud's byte order.
+fn word_at(point: &[u8], off: usize, big_endian: bool) -> u32 {
+    let b = [point[off], point[off + 1], point[off + 2], point[off + 3]];
+    if big_endian {
+        u32::from_be_bytes(b)
+    } else {
+        u32::from_le_bytes(b)
+    }
+}
+
 /// `sensor_msgs/PointCloud2` with float32 `x y z` (and optional `intensity`, `t`) to a scan.
 pub fn lidar_scan(
     cloud: &PointCloud2,
@@ -92,23 +116,9 @@ pub fn lidar_scan(
     let z = f32_reader(cloud, "z")?.ok_or_else(|| field_err("z", "missing"))?;
     let intensity = f32_reader(cloud, "intensity")?;
     let t = f32_reader(cloud, "t")?;
-    let step = cloud.point_step as usize;
-    let n = (cloud.width as usize).saturating_mul(cloud.height as usize);
-    if step == 0 || n.saturating_mul(step) > cloud.data.len() {
-        return Err(field_err(
-            "data",
-            format!("{} bytes for {n} points of {step} bytes", cloud.data.len()),
-        ));
-    }
+    let (step, n) = point_layout(cloud)?;
     let big = cloud.is_bigendian;
-    let read = |p: &[u8], off: usize| {
-        let b = [p[off], p[off + 1], p[off + 2], p[off + 3]];
-        if big {
-            f32::from_be_bytes(b)
-        } else {
-            f32::from_le_bytes(b)
-        }
-    };
+    let read = |p: &[u8], off: usize| f32::from_bits(word_at(p, off, big));
     let mut skips = CloudSkips::default();
     let mut points = Vec::with_capacity(n);
     for p in cloud.data.chunks_exact(step).take(n) {
@@ -203,22 +213,8 @@ pub fn labelled_cloud(msg: &PointCloud2) -> Result<LabelledCloud, ConvertError> 
     let y = offset("y", PointField::FLOAT32, "FLOAT32")?;
     let z = offset("z", PointField::FLOAT32, "FLOAT32")?;
     let label = offset("cluster", PointField::INT32, "INT32")?;
-    let step = msg.point_step as usize;
-    let n = (msg.width as usize).saturating_mul(msg.height as usize);
-    if step == 0 || n.saturating_mul(step) > msg.data.len() {
-        return Err(field_err(
-            "data",
-            format!("{} bytes for {n} points of {step} bytes", msg.data.len()),
-        ));
-    }
-    let word = |p: &[u8], off: usize| {
-        let b = [p[off], p[off + 1], p[off + 2], p[off + 3]];
-        if msg.is_bigendian {
-            u32::from_be_bytes(b)
-        } else {
-            u32::from_le_bytes(b)
-        }
-    };
+    let (step, n) = point_layout(msg)?;
+    let word = |p: &[u8], off: usize| word_at(p, off, msg.is_bigendian);
     let mut out = LabelledCloud::default();
     for p in msg.data.chunks_exact(step).take(n) {
         let point = [x, y, z].map(|o| f32::from_bits(word(p, o)));
