@@ -233,8 +233,8 @@ pub fn maintenance(
         .unwrap_or_default();
     let start_ns = report.frames.first().map_or(0, |f| f.cycle.stamp_ns);
     let m = MaintenanceReport::from_findings(drive, start_ns, &findings);
-    let template = m.template_summary();
     let Some(responder) = responder else {
+        let template = m.template_summary();
         return Ok((m, template, "template".into()));
     };
     // The summary's facts: the findings' evidence, as a fact sheet without objects.

@@ -189,7 +189,6 @@ pub fn claims(answer: &str) -> Vec<Claim> {
             )
         });
         let mut classes = Vec::new();
-        let mut sides = Vec::new();
         let first_claim = out.len();
         // Where each side word and each distance is in the sentence.
         let mut side_at: Vec<(usize, Side)> = Vec::new();
@@ -291,7 +290,6 @@ pub fn claims(answer: &str) -> Vec<Claim> {
                 classes.push(class);
             }
             if let Some(side) = side_of(&words, i) {
-                sides.push(side);
                 side_at.push((i, side));
             }
         }
@@ -313,7 +311,8 @@ pub fn claims(answer: &str) -> Vec<Claim> {
                 *at_most = bound;
             }
         }
-        let side = sides.first().copied();
+        // Objects take the sentence's first side.
+        let side = side_at.first().map(|(_, s)| *s);
         // "you're" and "I'm" arrive split at the apostrophe: "you" "re", "i" "m".
         let you = words.iter().any(|w| matches!(*w, "you" | "youre"))
             || words
