@@ -52,6 +52,14 @@ pub struct ObjectGate {
     pub pole_max_footprint_m: f64,
     /// See `pole_max_footprint_m`, m.
     pub pole_min_height_m: f64,
+    /// A cluster with a footprint under `pole_thin_footprint_m` whose top is higher than
+    /// `pole_min_top_m` above the ground is a pole or a trunk too: nothing that walks is that
+    /// tall. Close to the sensor the field of view cuts a pole's bottom (and, above the sensor,
+    /// its top), so its visible height can be a pedestrian's while its top is not. Thinner than
+    /// `pole_max_footprint_m` so that half of a vehicle's face cut at the sweep's seam stays.
+    pub pole_thin_footprint_m: f64,
+    /// See `pole_thin_footprint_m`, m.
+    pub pole_min_top_m: f64,
     /// Thinner than this (m) and longer than `rail_min_length_m`: a rail or a wall.
     pub rail_max_width_m: f64,
     /// See `rail_max_width_m`, m.
@@ -69,6 +77,8 @@ impl Default for ObjectGate {
             min_footprint_m: 0.25,
             pole_max_footprint_m: 1.0,
             pole_min_height_m: 2.4,
+            pole_thin_footprint_m: 0.6,
+            pole_min_top_m: 2.2,
             rail_max_width_m: 0.5,
             rail_min_length_m: 5.0,
             max_bottom_above_ground_m: 1.0,
@@ -86,6 +96,8 @@ impl ObjectGate {
             && b.height_m >= self.min_height_m
             && footprint >= self.min_footprint_m
             && !(footprint < self.pole_max_footprint_m && b.height_m > self.pole_min_height_m)
+            && !(footprint < self.pole_thin_footprint_m
+                && b.z_m + 0.5 * b.height_m > self.pole_min_top_m)
             && !(b.width_m.min(b.length_m) < self.rail_max_width_m
                 && footprint > self.rail_min_length_m)
             && bottom <= self.max_bottom_above_ground_m
@@ -437,5 +449,41 @@ impl Pipeline {
     /// The synchroniser (per-sensor counters).
     pub fn sync(&self) -> &TimeSync<Input> {
         &self.sync
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn upright(length_m: f64, width_m: f64, bottom_m: f64, top_m: f64) -> Box3 {
+        Box3 {
+            x_m: 3.0,
+            y_m: -2.7,
+            z_m: 0.5 * (bottom_m + top_m),
+            yaw_rad: 0.3,
+            length_m,
+            width_m,
+            height_m: top_m - bottom_m,
+        }
+    }
+
+    #[test]
+    fn object_gate_keeps_road_users_and_drops_poles_cut_by_the_field_of_view() {
+        let gate = ObjectGate::default();
+        // A pedestrian and a cyclist standing on the ground.
+        assert!(gate.admits(&upright(0.5, 0.6, 0.0, 1.8)));
+        assert!(gate.admits(&upright(1.8, 0.6, 0.0, 1.7)));
+        // A 0.3 m pole 3 m from a LiDAR 1.95 m up with a -25..+15 deg field of view: only
+        // 0.7 m to 2.75 m is seen, a pedestrian's height, but its top is not a pedestrian's.
+        assert!(!gate.admits(&upright(0.3, 0.3, 0.7, 2.75)));
+        // The same pole further away, seen from the ground to 3.3 m: too tall.
+        assert!(!gate.admits(&upright(0.3, 0.3, 0.0, 3.3)));
+        // Half of a van's 2.2 m face cut at the sweep's seam stays (the tracker joins the
+        // halves).
+        assert!(gate.admits(&upright(0.86, 0.1, 0.3, 2.64)));
+        // A wall and a kerb are not objects.
+        assert!(!gate.admits(&upright(12.0, 0.3, 0.0, 3.0)));
+        assert!(!gate.admits(&upright(3.0, 0.3, 0.0, 0.15)));
     }
 }

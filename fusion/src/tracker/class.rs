@@ -22,6 +22,8 @@ fn size_prior(class: ObjectClass) -> Option<([f64; 3], [f64; 3])> {
     }
 }
 
+/// Vans are under this tall, heavy trucks above it, m.
+const VAN_MAX_HEIGHT_M: f64 = 3.0;
 /// Weight of one LiDAR size observation (successive boxes are strongly correlated).
 const SIZE_WEIGHT: f64 = 0.2;
 /// Weight of one speed observation.
@@ -109,8 +111,15 @@ impl ClassEvidence {
         self.renormalize();
     }
 
-    /// The size prior `(mean, std)` of `class` (length, width, height), m.
-    pub fn size_prior(class: ObjectClass) -> Option<([f64; 3], [f64; 3])> {
+    /// The extent to expect of a `class` object measured `height_m` tall, `(mean, std)` per
+    /// (length, width, height), m, for the sides not seen yet. The truck class spans vans
+    /// (light commercial vehicles, under about 3 m tall, 5 to 7 m long) and heavy rigid and
+    /// articulated trucks (3.3 to 4 m tall, 8 to 18 m long); the height, which the LiDAR sees
+    /// from any side, tells them apart, so a van seen from behind is not given a 10 m length.
+    pub fn expected_extent(class: ObjectClass, height_m: f64) -> Option<([f64; 3], [f64; 3])> {
+        if class == ObjectClass::Truck && height_m.is_finite() && height_m < VAN_MAX_HEIGHT_M {
+            return Some(([6.2, 2.1, 2.7], [0.8, 0.2, 0.25]));
+        }
         size_prior(class)
     }
 
@@ -198,6 +207,27 @@ mod tests {
             cyclist.add_size_along_motion(1.8, 0.1, 1.7);
         }
         assert_eq!(cyclist.fused(), ObjectClass::Cyclist);
+    }
+
+    #[test]
+    fn a_van_is_expected_shorter_than_a_heavy_truck() {
+        let van = ClassEvidence::expected_extent(ObjectClass::Truck, 2.8)
+            .unwrap()
+            .0;
+        let truck = ClassEvidence::expected_extent(ObjectClass::Truck, 3.8)
+            .unwrap()
+            .0;
+        assert!((5.0..=7.0).contains(&van[0]), "{van:?}");
+        assert!(truck[0] >= 9.0, "{truck:?}");
+        // Other classes do not depend on the height.
+        assert_eq!(
+            ClassEvidence::expected_extent(ObjectClass::Car, 1.2),
+            ClassEvidence::expected_extent(ObjectClass::Car, 1.9)
+        );
+        assert_eq!(
+            ClassEvidence::expected_extent(ObjectClass::Unknown, 1.7),
+            None
+        );
     }
 
     #[test]

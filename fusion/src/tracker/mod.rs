@@ -201,7 +201,7 @@ impl TrackInternal {
     fn shape(&self) -> Shape {
         let prior = match self.class.fused() {
             c @ (ObjectClass::Car | ObjectClass::Truck | ObjectClass::Cyclist) => {
-                ClassEvidence::size_prior(c)
+                ClassEvidence::expected_extent(c, self.size_m[2])
             }
             ObjectClass::Pedestrian | ObjectClass::Unknown => None,
         };
