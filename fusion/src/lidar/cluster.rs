@@ -219,6 +219,9 @@ struct Grid {
     ids: Vec<u32>,
     /// Cells in key order, then a sentinel whose `start` is the number of points.
     cell: Vec<Cell>,
+    /// The z cell index of each cell (without the sentinel): the neighbour sweep reads only
+    /// this, packed densely.
+    qz: Vec<u32>,
     /// Column keys `(qx << y_bits) | qy`, ascending.
     col_keys: Vec<u64>,
     /// Column `k` holds cells `col_starts[k]..col_starts[k + 1]`.
@@ -230,15 +233,13 @@ struct Grid {
     max_qy: u64,
 }
 
-/// One grid cell (32 bytes: the data a cell-pair test reads is on one cache line).
+/// One grid cell (28 bytes: the data a cell-pair test reads).
 #[derive(Debug, Clone, Copy)]
 struct Cell {
     /// Bounding box of the cell's points.
     lo: [f32; 3],
     /// See `lo`.
     hi: [f32; 3],
-    /// z cell index.
-    qz: u32,
     /// The cell holds sorted points `start..` the next cell's `start`.
     start: u32,
 }
@@ -328,6 +329,7 @@ impl Grid {
             sorted: Vec::with_capacity(n),
             ids: Vec::with_capacity(n),
             cell: Vec::with_capacity(n / 2 + 1),
+            qz: Vec::with_capacity(n / 2 + 1),
             col_keys: Vec::new(),
             col_starts: Vec::new(),
             y_bits,
@@ -357,15 +359,14 @@ impl Grid {
             grid.cell.push(Cell {
                 lo: p,
                 hi: p,
-                qz: (key & z_mask) as u32,
                 start: j as u32,
             });
+            grid.qz.push((key & z_mask) as u32);
         }
         grid.col_starts.push(grid.cell.len() as u32);
         grid.cell.push(Cell {
             lo: [0.0; 3],
             hi: [0.0; 3],
-            qz: 0,
             start: n as u32,
         });
         Ok(grid)
@@ -421,20 +422,20 @@ impl Grid {
                 }
             }
             for a in a0..a1 {
-                let z = self.cell[a].qz;
+                let z = self.qz[a];
                 // The same column: later cells up to `reach` above.
                 for b in a + 1..a1 {
-                    if self.cell[b].qz > z + REACH_CELLS {
+                    if self.qz[b] > z + REACH_CELLS {
                         break;
                     }
                     f(a, b);
                 }
                 for (first, end) in near.iter_mut() {
-                    while *first < *end && self.cell[*first].qz + REACH_CELLS < z {
+                    while *first < *end && self.qz[*first] + REACH_CELLS < z {
                         *first += 1;
                     }
                     for b in *first..*end {
-                        if self.cell[b].qz > z + REACH_CELLS {
+                        if self.qz[b] > z + REACH_CELLS {
                             break;
                         }
                         f(a, b);
