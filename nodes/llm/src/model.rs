@@ -226,47 +226,50 @@ impl Decoder {
                 );
             }
             {
-                // Each sequence's keys and values of this layer in f32, converted once for
-                // all the tokens and heads that read them.
-                let kv_f32: Vec<(Vec<f32>, Vec<f32>)> = seqs
-                    .iter()
-                    .map(|s| {
-                        let mut kf = vec![0f32; s.k[l].len()];
-                        let mut vf = vec![0f32; s.v[l].len()];
-                        s.k[l].convert_to_f32_slice(&mut kf);
-                        s.v[l].convert_to_f32_slice(&mut vf);
-                        (kf, vf)
-                    })
-                    .collect();
+                // One task per (token, kv head): each cached key and value is converted from
+                // f16 once, into a buffer on the stack, for the query heads of the group that
+                // read it; no f32 copy of the cache is made. Numerically the same as converting
+                // the whole cache first.
                 let group = c.n_heads / c.n_kv_heads;
-                att.par_chunks_mut(hd).enumerate().for_each(|(th, out)| {
-                    let (t, h) = (th / c.n_heads, th % c.n_heads);
-                    let (kf, vf) = &kv_f32[owner[t]];
-                    let kvh = h / group;
-                    let mut qh = [0f32; MAX_HEAD_DIM];
-                    let qh = &mut qh[..hd];
-                    for (dst, &a) in qh
-                        .iter_mut()
-                        .zip(&q[t * q_dim + h * hd..t * q_dim + (h + 1) * hd])
-                    {
-                        *dst = f16::from_f32(a).to_f32();
-                    }
-                    let span = pos[t] + 1;
-                    let mut scores = Vec::with_capacity(span);
-                    for j in 0..span {
-                        let kj = &kf[j * kv_dim + kvh * hd..j * kv_dim + (kvh + 1) * hd];
-                        scores.push(dot(qh, kj) * kq_scale);
-                    }
-                    softmax(&mut scores);
-                    out.fill(0.0);
-                    for (j, p) in scores.iter().enumerate() {
-                        let p = f16::from_f32(*p).to_f32();
-                        let vj = &vf[j * kv_dim + kvh * hd..j * kv_dim + (kvh + 1) * hd];
-                        for (o, vv) in out.iter_mut().zip(vj) {
-                            *o += p * vv;
+                let seqs: &[&mut Sequence] = seqs;
+                att.par_chunks_mut(group * hd)
+                    .enumerate()
+                    .for_each(|(tk, out)| {
+                        let (t, kvh) = (tk / c.n_kv_heads, tk % c.n_kv_heads);
+                        let (kc, vc) = (&seqs[owner[t]].k[l], &seqs[owner[t]].v[l]);
+                        let q0 = t * q_dim + kvh * group * hd;
+                        let qh: Vec<f32> = q[q0..q0 + group * hd]
+                            .iter()
+                            .map(|&a| f16::from_f32(a).to_f32())
+                            .collect();
+                        let span = pos[t] + 1;
+                        let mut row = [0f32; MAX_HEAD_DIM];
+                        let row = &mut row[..hd];
+                        let mut scores = vec![0f32; group * span];
+                        for j in 0..span {
+                            let at = j * kv_dim + kvh * hd;
+                            kc[at..at + hd].convert_to_f32_slice(row);
+                            for g in 0..group {
+                                scores[g * span + j] =
+                                    dot(&qh[g * hd..(g + 1) * hd], row) * kq_scale;
+                            }
                         }
-                    }
-                });
+                        for g in 0..group {
+                            softmax(&mut scores[g * span..(g + 1) * span]);
+                        }
+                        out.fill(0.0);
+                        for j in 0..span {
+                            let at = j * kv_dim + kvh * hd;
+                            vc[at..at + hd].convert_to_f32_slice(row);
+                            for g in 0..group {
+                                let p = f16::from_f32(scores[g * span + j]).to_f32();
+                                for (o, vv) in out[g * hd..(g + 1) * hd].iter_mut().zip(row.iter())
+                                {
+                                    *o += p * vv;
+                                }
+                            }
+                        }
+                    });
             }
             w.wo.matmul(&att, n, &mut proj);
             for (a, b) in x.iter_mut().zip(&proj) {
