@@ -80,6 +80,25 @@ fn release_free_heap() {
     }
 }
 
+/// Buffers of this size and more are mapped and unmapped by glibc's allocator (bytes).
+const MMAP_THRESHOLD_BYTES: i32 = 64 * 1024;
+
+/// Hold glibc's mmap threshold at [`MMAP_THRESHOLD_BYTES`]: the forward pass allocates its
+/// per-step buffers (the head's logits, prefill activations, 64 KiB to a few MB) on the pool's
+/// threads, and with the default dynamic threshold those end up kept in per-thread arenas after
+/// the first free, counting in the resident set for the life of the process. Mapped, they go
+/// back to the system when freed. Process-wide, set once; other allocators are left alone.
+fn bound_allocator_arenas() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    {
+        static ONCE: std::sync::Once = std::sync::Once::new();
+        // SAFETY: mallopt only changes glibc's allocation policy for later allocations.
+        ONCE.call_once(|| unsafe {
+            libc::mallopt(libc::M_MMAP_THRESHOLD, MMAP_THRESHOLD_BYTES);
+        });
+    }
+}
+
 /// The store, mapped again if it was released.
 fn ensure_store<'a>(
     slot: &'a mut Option<Store>,
@@ -150,6 +169,7 @@ pub struct Engine {
 impl Engine {
     /// Verify the model against its manifest (before any tensor is read), then load it.
     pub fn load(path: &Path, options: &EngineOptions) -> Result<Self> {
+        bound_allocator_arenas();
         let manifest = Manifest::read(path)?;
         manifest.verify_once(path)?;
         let mut model = ModelFile::open(path)?;
@@ -226,10 +246,11 @@ impl Engine {
     }
 
     /// A sequence holding the longest cached prefix of `prompt`, at most `max_reuse` tokens.
-    fn reuse_prefix(&self, prompt: &[u32], max_reuse: usize, capacity: usize) -> Sequence {
+    /// The cache is taken, not copied: it comes back when the caller is done (a generation
+    /// leaves its prompt behind as the new prefix).
+    fn reuse_prefix(&mut self, prompt: &[u32], max_reuse: usize, capacity: usize) -> Sequence {
         let cfg = &self.decoder.config;
-        let mut seq = Sequence::new(cfg, capacity);
-        if let Some(cached) = &self.prefix {
+        if let Some(mut cached) = self.prefix.take() {
             let common = cached
                 .tokens
                 .iter()
@@ -238,14 +259,13 @@ impl Engine {
                 .count()
                 .min(max_reuse);
             if common > 0 {
-                let mut s = cached.clone();
-                s.truncate(common, cfg.kv_dim());
+                cached.truncate(common, cfg.kv_dim());
                 // Sized to the context once, not grown by doubling.
-                s.reserve(cfg, capacity);
-                seq = s;
+                cached.reserve(cfg, capacity);
+                return cached;
             }
         }
-        seq
+        Sequence::new(cfg, capacity)
     }
 
     /// Generate from `prompt` (token ids, e.g. from [`Engine::chat_prompt`]). `on_token` sees
@@ -284,7 +304,6 @@ impl Engine {
             self.pool
                 .install(|| decoder.forward(store, &mut [&mut seq], &[rest], true))?
         };
-        self.prefix = Some(seq.clone());
         let n = request.n;
         // The prompt's cache is copied for all but the last sequence, which takes it.
         let mut seqs: Vec<Sequence> = Vec::with_capacity(n);
@@ -364,12 +383,20 @@ impl Engine {
             }
             steps += 1;
         }
+        let kv_cache_bytes = seqs.iter().map(Sequence::kv_bytes).sum::<usize>();
+        // The prompt's keys and values become the prefix cache: the last sequence holds them
+        // (decoding only appended to it), so it is cut back to the prompt instead of the prompt
+        // being copied while the batch decodes.
+        if let Some(mut last) = seqs.pop() {
+            last.truncate(prompt.len(), cfg.kv_dim());
+            last.shrink_to_fit();
+            self.prefix = Some(last);
+        }
         let stats = GenerateStats {
             prompt_tokens: prompt.len(),
             cached_prompt_tokens: cached,
             decode_steps: steps,
-            kv_cache_bytes: seqs.iter().map(Sequence::kv_bytes).sum::<usize>()
-                + self.prefix.as_ref().map_or(0, Sequence::kv_bytes),
+            kv_cache_bytes,
             weight_bytes_peak: accounting.peak_bytes(),
             unit_loads: accounting.loads() - loads_before.0,
             unit_bytes_loaded: accounting.loaded_bytes() - loads_before.1,

@@ -67,6 +67,14 @@ impl Sequence {
             .reserve(capacity_tokens.saturating_sub(self.tokens.len()));
     }
 
+    /// Give back the room reserved beyond the positions held.
+    pub fn shrink_to_fit(&mut self) {
+        for c in self.k.iter_mut().chain(self.v.iter_mut()) {
+            c.shrink_to_fit();
+        }
+        self.tokens.shrink_to_fit();
+    }
+
     /// Bytes the cache holds (its capacity, which is what it costs).
     pub fn kv_bytes(&self) -> usize {
         self.k.iter().chain(&self.v).map(|c| c.capacity() * 2).sum()
