@@ -80,25 +80,6 @@ fn release_free_heap() {
     }
 }
 
-/// Buffers of this size and more are mapped and unmapped by glibc's allocator (bytes).
-const MMAP_THRESHOLD_BYTES: i32 = 64 * 1024;
-
-/// Hold glibc's mmap threshold at [`MMAP_THRESHOLD_BYTES`]: the forward pass allocates its
-/// per-step buffers (the head's logits, prefill activations, 64 KiB to a few MB) on the pool's
-/// threads, and with the default dynamic threshold those end up kept in per-thread arenas after
-/// the first free, counting in the resident set for the life of the process. Mapped, they go
-/// back to the system when freed. Process-wide, set once; other allocators are left alone.
-fn bound_allocator_arenas() {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    {
-        static ONCE: std::sync::Once = std::sync::Once::new();
-        // SAFETY: mallopt only changes glibc's allocation policy for later allocations.
-        ONCE.call_once(|| unsafe {
-            libc::mallopt(libc::M_MMAP_THRESHOLD, MMAP_THRESHOLD_BYTES);
-        });
-    }
-}
-
 /// The store, mapped again if it was released.
 fn ensure_store<'a>(
     slot: &'a mut Option<Store>,
@@ -169,7 +150,6 @@ pub struct Engine {
 impl Engine {
     /// Verify the model against its manifest (before any tensor is read), then load it.
     pub fn load(path: &Path, options: &EngineOptions) -> Result<Self> {
-        bound_allocator_arenas();
         let manifest = Manifest::read(path)?;
         manifest.verify_once(path)?;
         let mut model = ModelFile::open(path)?;

@@ -153,15 +153,17 @@ impl Matrix {
         matmul_group(&[self], xs, n_inputs, &mut [out]);
     }
 
-    /// Rows `first..first + dst.len() / n` into `dst` (row-major per row).
+    /// Rows `first..first + parts[t].len()` for every input `t` into `parts[t]` (one slice
+    /// of the output per input, each as long).
     fn fill_rows(
         &self,
         first: usize,
-        dst: &mut [f32],
+        parts: &mut [&mut [f32]],
         input: &Inputs,
         n_inputs: usize,
         kernel: Kernel,
     ) {
+        let len = parts.first().map_or(0, |p| p.len());
         match (self, input) {
             (
                 Matrix::Blocks {
@@ -175,31 +177,33 @@ impl Matrix {
                 let nb = cols / QK;
                 let row_bytes = nb * format.block_bytes();
                 let w = bytes.as_slice();
-                for (i, per_row) in dst.chunks_exact_mut(n_inputs).enumerate() {
+                for i in 0..len {
                     let r = first + i;
                     let row = &w[r * row_bytes..(r + 1) * row_bytes];
                     let mut t = 0;
                     while t + 4 <= n_inputs {
                         let four = [&acts[t], &acts[t + 1], &acts[t + 2], &acts[t + 3]];
-                        per_row[t..t + 4].copy_from_slice(&kernel.dot4(*format, row, four, nb));
+                        for (k, v) in kernel.dot4(*format, row, four, nb).into_iter().enumerate() {
+                            parts[t + k][i] = v;
+                        }
                         t += 4;
                     }
-                    for (out, act) in per_row[t..].iter_mut().zip(&acts[t..]) {
-                        *out = kernel.dot(*format, row, act, nb);
+                    for (part, act) in parts[t..].iter_mut().zip(&acts[t..]) {
+                        part[i] = kernel.dot(*format, row, act, nb);
                     }
                 }
             }
             (Matrix::F32 { values, cols, .. }, Inputs::Plain(xs)) => {
-                for (i, per_row) in dst.chunks_exact_mut(n_inputs).enumerate() {
+                for i in 0..len {
                     let r = first + i;
                     let row = &values[r * cols..(r + 1) * cols];
-                    for (t, x) in xs.chunks_exact(*cols).enumerate() {
-                        per_row[t] = row.iter().zip(x).map(|(a, b)| a * b).sum();
+                    for (part, x) in parts.iter_mut().zip(xs.chunks_exact(*cols)) {
+                        part[i] = row.iter().zip(x).map(|(a, b)| a * b).sum();
                     }
                 }
             }
             // Callers pair each matrix with its own kind of input (see `matmul_group`).
-            _ => dst.fill(f32::NAN),
+            _ => parts.iter_mut().for_each(|p| p.fill(f32::NAN)),
         }
     }
 
@@ -238,36 +242,34 @@ pub fn matmul_group(mats: &[&Matrix], xs: &[f32], n_inputs: usize, outs: &mut [&
             inputs.push((f, made));
         }
     }
-    let mut scratch: Vec<Vec<f32>> = mats
-        .iter()
-        .map(|m| vec![0f32; m.rows() * n_inputs])
-        .collect();
     {
-        // Rows per parallel task: large enough that scheduling costs little.
-        let mut tasks: Vec<(usize, usize, &mut [f32])> = Vec::new();
-        for (mi, sc) in scratch.iter_mut().enumerate() {
+        // Rows per parallel task: large enough that scheduling costs little. A task writes its
+        // rows of every input straight into the outputs (row-major per input): no scratch
+        // buffer, no transpose.
+        let mut tasks: Vec<(usize, usize, Vec<&mut [f32]>)> = Vec::new();
+        for (mi, out) in outs.iter_mut().enumerate() {
             let rows = mats[mi].rows();
-            let chunk_rows = 64.max(rows / 64).min(rows.max(1));
-            for (c, dst) in sc.chunks_mut(chunk_rows * n_inputs).enumerate() {
-                tasks.push((mi, c * chunk_rows, dst));
+            if rows == 0 {
+                continue;
+            }
+            let chunk_rows = 64.max(rows / 64).min(rows);
+            let mut per_input: Vec<_> = out[..rows * n_inputs]
+                .chunks_mut(rows)
+                .map(|o| o.chunks_mut(chunk_rows))
+                .collect();
+            for c in 0..rows.div_ceil(chunk_rows) {
+                let parts: Vec<&mut [f32]> =
+                    per_input.iter_mut().filter_map(|it| it.next()).collect();
+                tasks.push((mi, c * chunk_rows, parts));
             }
         }
-        tasks.into_par_iter().for_each(|(mi, first, dst)| {
+        tasks.into_par_iter().for_each(|(mi, first, mut parts)| {
             let m = mats[mi];
             let f = m.format();
             if let Some((_, input)) = inputs.iter().find(|(g, _)| *g == f) {
-                m.fill_rows(first, dst, input, n_inputs, kernel);
+                m.fill_rows(first, &mut parts, input, n_inputs, kernel);
             }
         });
-    }
-    // Row-major per row -> row-major per input.
-    for ((m, sc), out) in mats.iter().zip(&scratch).zip(outs.iter_mut()) {
-        let rows = m.rows();
-        for r in 0..rows {
-            for t in 0..n_inputs {
-                out[t * rows + r] = sc[r * n_inputs + t];
-            }
-        }
     }
 }
 
