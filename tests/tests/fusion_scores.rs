@@ -142,20 +142,25 @@ const TRACKING_FLOORS: [(&str, f64, f64, f64, f64); 4] = [
     // MOTA 0.73 -> 0.82, position RMSE 0.53 -> 0.41 m and velocity 1.00 -> 0.92 m/s, switches
     // 1.64 -> 1.76, when thin clusters reaching above 2.2 m became poles (a pole cut by the
     // field of view had been a pedestrian) and a truck under 3 m tall got a van's length.
-    ("urban_intersection", 0.81, 0.42, 0.93, 1.8),
+    // Then 0.817 -> 0.810, 0.92 -> 0.94 m/s and 1.76 -> 1.89 when far clusters began to link
+    // across beams (objects beyond 35 m are whole, tracked from further away: the HMI's
+    // answers about cars 53-55 m behind became true).
+    ("urban_intersection", 0.80, 0.42, 0.94, 1.9),
     // Position RMSE 0.69 -> 0.73 m and velocity 0.37 -> 0.44 m/s with occlusion-aware
     // coasting: 353 more frames matched, many of them tracks on the visible ends of parked cars.
     ("parking", 0.40, 0.74, 0.44, 0.7),
-    ("sensor_degradation", 0.88, 0.36, 0.92, 0.7),
+    // 0.888 -> 0.877 and 0.35 -> 0.36 m with far clusters linked across beams (11 more false
+    // positives: tracks born beyond 35 m on trees and houses that enter the 40 m ROI).
+    ("sensor_degradation", 0.87, 0.37, 0.92, 0.7),
 ];
 
 /// The same as [`TRACKING_FLOORS`] against the objects the LiDAR returned points from (the
 /// others are "don't care"; see [`run`]).
 const VISIBLE_FLOORS: [(&str, f64, f64, f64, f64); 4] = [
     ("highway_cut_in", 0.95, 0.49, 0.46, 0.5),
-    ("urban_intersection", 0.84, 0.42, 0.93, 1.9),
+    ("urban_intersection", 0.83, 0.42, 0.95, 2.0),
     ("parking", 0.43, 0.74, 0.44, 0.8),
-    ("sensor_degradation", 0.89, 0.36, 0.92, 0.7),
+    ("sensor_degradation", 0.88, 0.37, 0.92, 0.7),
 ];
 
 /// Tracking: floors just under the levels reached (targets: MOTA >= 0.85, RMSE <= 0.5 m and

@@ -30,6 +30,12 @@ pub struct LidarPipelineConfig {
     pub voxel_size_m: f32,
     /// Clustering of the voxel centroids (`min_points`/`max_points` count voxels).
     pub cluster: ClusterConfig,
+    /// Beyond this horizontal range from the sensor (m), heights are compressed by
+    /// `range / far_link_from_m` for clustering only (the boxes keep the true heights): the
+    /// vertical gap between adjacent beams grows with range (0.6 m at 54 m for 0.625 degree
+    /// beams) past the cluster tolerance, and a far car would otherwise fall apart into one
+    /// flat fragment per beam, each too low to be an object. `None` clusters the true heights.
+    pub far_link_from_m: Option<f32>,
     /// Box fitting.
     pub boxes: BoxConfig,
     /// Keep the labelled cloud ([`LidarOutput::cloud`]) for visualisation; off by default (it
@@ -49,6 +55,7 @@ impl Default for LidarPipelineConfig {
                 max_points: 20_000,
                 mode: ClusterMode::Euclidean,
             },
+            far_link_from_m: Some(35.0),
             boxes: BoxConfig::default(),
             keep_cloud: false,
         }
@@ -188,7 +195,27 @@ impl LidarPipeline {
         let (voxels, voxel_time_s) =
             voxel::voxel_downsample_timed(&non_ground, Some(&point_time_s), voxel_size_m)?;
         counts.voxels = voxels.points_m.len();
-        let clustering = cluster(&voxels.points_m, &cfg.cluster)?;
+        let clustering = match cfg.far_link_from_m {
+            Some(from_m) if from_m > 0.0 => {
+                let t = scan.base_from_sensor.translation.vector;
+                let (sx, sy) = (t.x as f32, t.y as f32);
+                let linked: Vec<[f32; 3]> = voxels
+                    .points_m
+                    .iter()
+                    .map(|p| {
+                        let range_m = (p[0] - sx).hypot(p[1] - sy);
+                        let z = if range_m > from_m {
+                            p[2] * (from_m / range_m)
+                        } else {
+                            p[2]
+                        };
+                        [p[0], p[1], z]
+                    })
+                    .collect();
+                cluster(&linked, &cfg.cluster)?
+            }
+            _ => cluster(&voxels.points_m, &cfg.cluster)?,
+        };
         counts.clusters = clustering.clusters.len();
         counts.clusters_too_small = clustering.rejected_small;
         counts.clusters_too_large = clustering.rejected_large;
@@ -406,6 +433,78 @@ mod tests {
             },
             cars,
         )
+    }
+
+    /// A car's rear face 54 m ahead as a 0.625-degree-beam LiDAR 1.9 m up sees it: one row of
+    /// points per beam, 0.59 m apart in height (over the 0.5 m tolerance), with ground before
+    /// it.
+    fn far_car_scan() -> LidarScan {
+        let base_from_sensor = Isometry3::new(Vector3::new(1.0, 0.0, 1.9), Vector3::zeros());
+        let range_m = 54.0f32;
+        let mut points = Vec::new();
+        let beam_rad = 0.625f32.to_radians();
+        let column_rad = 0.35f32.to_radians();
+        for k in 1..6 {
+            let z = -range_m * (k as f32 * beam_rad).tan();
+            if !(-1.6..=-0.4).contains(&z) {
+                continue;
+            }
+            for c in -2..=2 {
+                let a = c as f32 * column_rad;
+                points.push(LidarPoint {
+                    x_m: range_m * a.cos(),
+                    y_m: range_m * a.sin(),
+                    z_m: z,
+                    intensity: 10.0,
+                    t_s: 0.0,
+                });
+            }
+        }
+        for i in 0..400 {
+            let (x, y) = (40.0 + 0.1 * (i / 20) as f32, -1.0 + 0.1 * (i % 20) as f32);
+            points.push(LidarPoint {
+                x_m: x,
+                y_m: y,
+                z_m: -1.9,
+                intensity: 5.0,
+                t_s: 0.0,
+            });
+        }
+        LidarScan {
+            stamp_ns: 0,
+            points,
+            base_from_sensor,
+        }
+    }
+
+    #[test]
+    fn a_far_car_is_one_cluster_across_its_beams() {
+        let scan = far_car_scan();
+        let static_ego = |_: StampNs| Transform3::identity();
+        let run = |far_link_from_m| {
+            LidarPipeline::new(LidarPipelineConfig {
+                far_link_from_m,
+                ..LidarPipelineConfig::default()
+            })
+            .run(&scan, static_ego, DeskewReference::Stamp(0), None)
+            .unwrap()
+        };
+        let tallest = |out: &LidarOutput| {
+            out.objects
+                .iter()
+                .map(|o| o.shape.height_m)
+                .fold(0.0, f64::max)
+        };
+        // Linked across beams: one box over both rows that hit the car (1.31 m and 0.72 m
+        // above the ground), 0.59 m tall, tall enough to be an object.
+        let linked = run(Some(35.0));
+        assert_eq!(linked.objects.len(), 1, "{:?}", linked.objects);
+        assert!(tallest(&linked) > 0.55, "{:?}", linked.objects);
+        // True heights only: a flat fragment per beam, none of them tall enough to be an
+        // object.
+        let plain = run(None);
+        assert!(plain.objects.len() >= 2, "{:?}", plain.objects);
+        assert!(tallest(&plain) < 0.4, "{:?}", plain.objects);
     }
 
     #[test]
