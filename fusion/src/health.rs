@@ -297,6 +297,9 @@ pub struct HealthConfig {
     pub calib_warn_deg: f64,
     /// Error threshold, deg. Default 3.
     pub calib_error_deg: f64,
+    /// The fusion corrects the radar's mounting by the estimate only when the residuals' MAD
+    /// is at most this, deg. Default 1.
+    pub calib_correct_max_mad_deg: f64,
 
     /// Window of the camera confidence mean, s. Default 5.
     pub confidence_window_s: f64,
@@ -378,6 +381,7 @@ impl Default for HealthConfig {
             calib_min_samples: 40,
             calib_warn_deg: 1.0,
             calib_error_deg: 3.0,
+            calib_correct_max_mad_deg: 1.0,
             confidence_window_s: 5.0,
             confidence_warn_drop: 0.25,
             confidence_error_drop: 0.4,
@@ -1657,6 +1661,17 @@ impl HealthMonitor {
             .map(|e| (e.offset_deg, e.inliers.len()))
     }
 
+    /// The radar yaw misalignment to correct its mounting by, deg: the estimate of
+    /// [`HealthMonitor::radar_yaw_offset_deg`] when it is beyond `calib_warn_deg` and
+    /// consistent (the residuals' MAD at most `calib_correct_max_mad_deg`: a scattered
+    /// estimate comes from ambiguous radar/LiDAR pairs, as among parked cars).
+    pub fn radar_yaw_correction_deg(&self) -> Option<f64> {
+        let est = self.radar_yaw_estimate()?;
+        (est.offset_deg.abs() > self.cfg.calib_warn_deg
+            && est.mad_deg <= self.cfg.calib_correct_max_mad_deg)
+            .then_some(est.offset_deg)
+    }
+
     fn radar_yaw_estimate(&self) -> Option<YawEstimate> {
         let min = self.cfg.calib_min_samples.max(3);
         if self.calib.len() < min {
@@ -2372,6 +2387,34 @@ mod tests {
             assert_eq!(f.stamp_ns, ns(20.0));
             assert!(f.trend_per_s.is_finite() && !f.time_to_threshold_s.is_nan());
         }
+    }
+
+    #[test]
+    fn a_consistent_radar_yaw_estimate_is_offered_as_a_correction() {
+        let cps: Vec<f64> = (1..=20).map(f64::from).collect();
+        // Yawed 2 deg: the correction is the estimate (the fusion turns the mount back by it).
+        let (m, _) = drive(
+            &Opts {
+                radar_yaw_deg: 2.0,
+                ..Opts::default()
+            },
+            &cps,
+        );
+        let (off, _) = m.radar_yaw_offset_deg().unwrap();
+        assert_eq!(m.radar_yaw_correction_deg(), Some(off));
+        // Mounted right: nothing to correct.
+        let (m, _) = drive(&Opts::default(), &cps);
+        assert_eq!(m.radar_yaw_correction_deg(), None);
+        // The same 2 deg with scattered residuals (MAD over the limit): not trusted.
+        let (mut m, _) = drive(
+            &Opts {
+                radar_yaw_deg: 2.0,
+                ..Opts::default()
+            },
+            &cps,
+        );
+        m.cfg.calib_correct_max_mad_deg = 0.0;
+        assert_eq!(m.radar_yaw_correction_deg(), None);
     }
 
     #[test]

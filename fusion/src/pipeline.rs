@@ -161,6 +161,9 @@ pub struct Pipeline {
     tracker: Option<Tracker>,
     health: HealthMonitor,
     budget: Budget,
+    /// The yaw correction applied to the radar's mounting at the last cycle, deg (`None`: the
+    /// radar is used as mounted).
+    radar_yaw_correction_deg: Option<f64>,
     /// Inputs rejected, per sensor and reason.
     pub skipped: SkipCounts,
 }
@@ -197,6 +200,7 @@ impl Pipeline {
             ego: EgoEkf::new(config.ego.clone())?,
             lidar: LidarPipeline::new(config.lidar),
             tracker: None,
+            radar_yaw_correction_deg: None,
             health,
             budget: Budget::new(config.budget),
             skipped: SkipCounts::new(),
@@ -340,13 +344,33 @@ impl Pipeline {
                 }
             }
             measurements.sort_by_key(|(t, k, _)| (*t, *k));
+            // Online extrinsic correction: a radar the health monitor finds yawed on its mount
+            // (its azimuths against the LiDAR objects', consistently beyond `calib_warn_deg`)
+            // is used with its mounting turned back by the estimate, so its returns gate with
+            // the tracks again. The monitor keeps measuring the raw azimuths, so its finding
+            // stands.
+            let radar_yaw_fix_rad = self
+                .health
+                .radar_yaw_correction_deg()
+                .map(|offset_deg| -offset_deg.to_radians());
+            self.radar_yaw_correction_deg = radar_yaw_fix_rad.map(f64::to_degrees);
             if let Some(tracker) = self.tracker.as_mut() {
                 for (t, _, m) in &measurements {
                     let e = self.ego.state_at(*t).unwrap_or(ego_ref);
                     tracker.predict_to(*t);
                     match m {
                         Measurement::Radar(r) => {
-                            tracker.update_radar(r, &e);
+                            match radar_yaw_fix_rad {
+                                Some(fix_rad) => {
+                                    let mut turned = (*r).clone();
+                                    turned.base_from_sensor *=
+                                        nalgebra::UnitQuaternion::from_euler_angles(
+                                            0.0, 0.0, fix_rad,
+                                        );
+                                    tracker.update_radar(&turned, &e);
+                                }
+                                None => tracker.update_radar(r, &e),
+                            }
                             self.budget.end_stage(Stage::TrackRadar, clock);
                         }
                         Measurement::Camera(c) => {
@@ -439,6 +463,12 @@ impl Pipeline {
     /// The health monitor.
     pub fn health(&self) -> &HealthMonitor {
         &self.health
+    }
+
+    /// The yaw correction (deg) the last cycle applied to the radar's mounting, from the
+    /// health monitor's misalignment estimate; `None` while the radar is used as mounted.
+    pub fn radar_yaw_correction_deg(&self) -> Option<f64> {
+        self.radar_yaw_correction_deg
     }
 
     /// The deadline budget (misses, cycles per degradation level).
