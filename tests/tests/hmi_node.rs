@@ -102,14 +102,14 @@ fn the_hmi_node_alerts_answers_limits_and_reports() {
         .unwrap();
     std::thread::sleep(Duration::from_millis(200));
 
-    // Ego at 15 m/s heading +x; a car 20 m ahead at 5 m/s: closing at 10 m/s, 2 s to collision.
+    // Ego at 15 m/s heading +x; a car 20 m ahead at 5 m/s: closing at 10 m/s, 2 s to collision,
+    // for 0.5 s of cycles (a hazard alerts once it has lasted 0.25 s).
     let mut o = Odometry {
         header: header(100.0, "odom"),
         ..Default::default()
     };
     o.pose.pose.orientation = Quaternion::from_yaw(0.0);
     o.twist.twist.linear.x = 15.0;
-    odom.publish(&o).unwrap();
     let car = TrackedObject {
         id: 7,
         classification: 1,
@@ -142,12 +142,18 @@ fn the_hmi_node_alerts_answers_limits_and_reports() {
             covariance: [0.0; 36],
         },
     };
-    objects
-        .publish(&TrackedObjectArray {
-            header: header(100.0, "odom"),
-            objects: vec![car],
-        })
-        .unwrap();
+    for k in 0..6 {
+        let t_s = 100.0 + 0.1 * f64::from(k);
+        o.header = header(t_s, "odom");
+        odom.publish(&o).unwrap();
+        objects
+            .publish(&TrackedObjectArray {
+                header: header(t_s, "odom"),
+                objects: vec![car.clone()],
+            })
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(20));
+    }
 
     let mut got_alerts = Vec::new();
     let mut got_responses = Vec::new();

@@ -333,7 +333,7 @@ fn the_question_set_is_answered_with_true_facts() {
     assert!(by_llm * 100 >= n * FLOOR_LLM_PCT, "{by_llm}/{n} by the LLM");
 }
 
-const FLOOR_CORRECT_PCT: usize = 95;
+const FLOOR_CORRECT_PCT: usize = 97;
 const FLOOR_LLM_PCT: usize = 70;
 
 #[test]

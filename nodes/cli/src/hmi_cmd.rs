@@ -7,7 +7,7 @@ use std::time::Instant;
 use anyhow::{Context, Result};
 use clap::Args;
 use edgefuse_dialogue::facts::{FactSheet, UltrasonicFact, ULTRASONIC_STALE_S};
-use edgefuse_dialogue::intent::{classify, hazards, Intent};
+use edgefuse_dialogue::intent::{classify, HazardDebounce, Intent};
 use edgefuse_dialogue::report::MaintenanceReport;
 use edgefuse_dialogue::{Answer, Responder, ResponderOptions};
 use edgefuse_fusion_node::runner::{run_bag, RunReport, Timing};
@@ -145,15 +145,17 @@ pub fn facts_at(report: &RunReport, at_s: f64) -> Result<(FactSheet, Option<(Str
         .rev()
         .find_map(sheet)
         .context("no ego estimate yet at that time")?;
+    // The last alert of the 15 s before, as the HMI node raises them (debounced).
     let mut warning = None;
-    for i in (0..=index).rev() {
-        if report.frames[i].cycle.stamp_ns < target - 15_000_000_000 {
-            break;
-        }
+    let mut debounce = HazardDebounce::default();
+    let from = report.frames[..=index]
+        .iter()
+        .position(|f| f.cycle.stamp_ns >= target - 15_000_000_000)
+        .unwrap_or(index);
+    for i in from..=index {
         if let Some(s) = sheet(i) {
-            if let Some(h) = hazards(&s).into_iter().next() {
+            if let Some(h) = debounce.update(&s).into_iter().next() {
                 warning = Some((h.reason, s));
-                break;
             }
         }
     }

@@ -291,6 +291,36 @@ pub const TTC_ALERT_S: f64 = 4.0;
 /// A vulnerable road user in the path closer than this raises an alert, m.
 pub const VRU_ALERT_M: f64 = 20.0;
 
+/// A hazard raises an alert only once it has lasted this long, s: a track that shows a short
+/// time to collision for a cycle or two (a ghost born beside a passing truck, say) does not
+/// wake the driver. Forward-collision warnings debounce the same way; a real threat at a time
+/// to collision under 4 s lasts far longer.
+pub const HAZARD_PERSIST_S: f64 = 0.25;
+
+/// Debounces [`hazards`] over successive fact sheets (see [`HAZARD_PERSIST_S`]).
+#[derive(Debug, Clone, Default)]
+pub struct HazardDebounce {
+    /// Object id -> stamp of the fact sheet where its hazard began, ns.
+    since_ns: std::collections::BTreeMap<u64, i64>,
+}
+
+impl HazardDebounce {
+    /// The hazards of `facts` that have been hazards in every sheet passed since at least
+    /// [`HAZARD_PERSIST_S`] before `facts.stamp_ns`. Sheets come in time order.
+    pub fn update(&mut self, facts: &FactSheet) -> Vec<Hazard> {
+        let now = hazards(facts);
+        self.since_ns
+            .retain(|id, _| now.iter().any(|h| h.object_id == *id));
+        let persist_ns = (HAZARD_PERSIST_S * 1e9) as i64;
+        now.into_iter()
+            .filter(|h| {
+                let since = *self.since_ns.entry(h.object_id).or_insert(facts.stamp_ns);
+                facts.stamp_ns - since >= persist_ns
+            })
+            .collect()
+    }
+}
+
 /// Hazards in the fact sheet: a closing object in the path with a short time to collision, a
 /// pedestrian or cyclist in the path.
 pub fn hazards(facts: &FactSheet) -> Vec<Hazard> {
@@ -350,6 +380,37 @@ pub fn hazards(facts: &FactSheet) -> Vec<Hazard> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_hazard_alerts_only_once_it_has_lasted() {
+        use edgefuse_fusion::types::ObjectClass;
+        // A car 10 m ahead closing at 5 m/s (2 s to collision), sheets every 0.1 s.
+        let sheet = |t_s: f64, with_car: bool| {
+            let car = crate::facts::WorldObject {
+                id: 7,
+                class: ObjectClass::Car,
+                x_m: 10.0,
+                y_m: 0.0,
+                vx_mps: 5.0,
+                vy_mps: 0.0,
+                existence: 1.0,
+                position_cov: [0.01, 0.0, 0.01],
+                velocity_cov: [0.01, 0.0, 0.01],
+            };
+            let objects = if with_car { vec![car] } else { vec![] };
+            FactSheet::from_objects((t_s * 1e9) as i64, (0.0, 0.0, 0.0), 10.0, &objects, &[])
+        };
+        assert_eq!(hazards(&sheet(0.0, true)).len(), 1);
+        let mut d = HazardDebounce::default();
+        // Two cycles, gone, then back: no alert (each stretch is under 0.25 s).
+        assert!(d.update(&sheet(0.0, true)).is_empty());
+        assert!(d.update(&sheet(0.1, true)).is_empty());
+        assert!(d.update(&sheet(0.2, false)).is_empty());
+        assert!(d.update(&sheet(0.3, true)).is_empty());
+        assert!(d.update(&sheet(0.4, true)).is_empty());
+        // Lasting 0.25 s: alert.
+        assert_eq!(d.update(&sheet(0.6, true)).len(), 1);
+    }
 
     #[test]
     fn parking_questions_go_to_the_parking_sensors_and_object_questions_do_not() {

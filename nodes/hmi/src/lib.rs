@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use edgefuse_dialogue::facts::{FactSheet, HealthFact, UltrasonicFact, WorldObject};
-use edgefuse_dialogue::intent::hazards;
+use edgefuse_dialogue::intent::HazardDebounce;
 use edgefuse_dialogue::{Responder, ResponderOptions};
 use edgefuse_fusion::types::ObjectClass;
 use edgefuse_msgs::diagnostic_msgs::{DiagnosticArray, KeyValue};
@@ -293,6 +293,7 @@ pub fn run(args: NodeArgs, transport: Arc<dyn Transport>, shutdown: &Shutdown) -
     let mut health: Vec<HealthFact> = Vec::new();
     let mut reported: BTreeSet<(String, String)> = BTreeSet::new();
     let mut alerted: BTreeMap<u64, i64> = BTreeMap::new();
+    let mut debounce = HazardDebounce::default();
     let mut last_warning: Option<(String, FactSheet)> = None;
     let mut last_activity = Instant::now();
     let sheet = |ego: &Option<(i64, (f64, f64, f64), f64)>,
@@ -459,7 +460,7 @@ pub fn run(args: NodeArgs, transport: Arc<dyn Transport>, shutdown: &Shutdown) -
             let Some(facts) = sheet(&ego, &objects, &health, &readings) else {
                 continue;
             };
-            for h in hazards(&facts) {
+            for h in debounce.update(&facts) {
                 let recent = alerted
                     .get(&h.object_id)
                     .is_some_and(|t| stamp - t < (params.realert_s * 1e9) as i64);
