@@ -14,9 +14,13 @@ use serde_json::Value;
 pub mod dbscan;
 pub mod netns;
 
-/// The repository root.
+/// The repository root: from the `CARGO_MANIFEST_DIR` cargo sets when it runs a test, else
+/// the one this crate was built in (a target directory shared by two clones may hold a test
+/// binary built in the other one).
 pub fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+    std::env::var_os("CARGO_MANIFEST_DIR")
+        .map_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")), PathBuf::from)
+        .join("..")
 }
 
 /// The Python interpreter of the test venv that `scripts/test` creates

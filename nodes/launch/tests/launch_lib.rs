@@ -434,7 +434,14 @@ fn missing_programs_refuse_to_run_but_still_resolve() {
 
 #[test]
 fn the_repository_params_file_has_a_section_per_pipeline_node() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    // Cargo's run-time CARGO_MANIFEST_DIR first: a target directory shared by two clones may
+    // hold a test binary built in the other one.
+    let root = std::env::var_os("CARGO_MANIFEST_DIR")
+        .map_or_else(
+            || Path::new(env!("CARGO_MANIFEST_DIR")).to_path_buf(),
+            PathBuf::from,
+        )
+        .join("../..");
     let text = std::fs::read_to_string(root.join("launch/params/pipeline.yaml")).unwrap();
     let yaml: serde_yaml_ng::Value = serde_yaml_ng::from_str(&text).unwrap();
     for node in [
