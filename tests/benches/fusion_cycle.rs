@@ -18,6 +18,8 @@ fn pct(v: &mut [i64], p: f64) -> f64 {
 }
 
 fn main() {
+    // The allocator as the fusion processes set it.
+    edgefuse_ros::rt::keep_heap_memory();
     let mut out = Vec::new();
     for (name, _) in edgefuse_sim::BUILTIN_SCENARIOS {
         let bag = edgefuse_system_tests::sample_bag(name).unwrap();

@@ -199,13 +199,14 @@ impl LidarPipeline {
             Some(from_m) if from_m > 0.0 => {
                 let t = scan.base_from_sensor.translation.vector;
                 let (sx, sy) = (t.x as f32, t.y as f32);
+                let from2 = from_m * from_m;
                 let linked: Vec<[f32; 3]> = voxels
                     .points_m
                     .iter()
                     .map(|p| {
-                        let range_m = (p[0] - sx).hypot(p[1] - sy);
-                        let z = if range_m > from_m {
-                            p[2] * (from_m / range_m)
+                        let range2 = (p[0] - sx).powi(2) + (p[1] - sy).powi(2);
+                        let z = if range2 > from2 {
+                            p[2] * (from_m / range2.sqrt())
                         } else {
                             p[2]
                         };

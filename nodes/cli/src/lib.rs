@@ -169,11 +169,15 @@ pub fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::Demo { bags_dir, viz } => {
+            edgefuse_ros::rt::keep_heap_memory();
             let dir = bags_dir.unwrap_or_else(samples::default_bags_dir);
             demo(&dir, &viz)
         }
         Command::Launch(args) => launch_cmd::run(args),
-        Command::Replay(args) => replay::run(args),
+        Command::Replay(args) => {
+            edgefuse_ros::rt::keep_heap_memory();
+            replay::run(args)
+        }
         Command::Record(args) => record::run(args),
         Command::Model(cmd) => llm_cmd::run_model(cmd),
         Command::Llm(args) => llm_cmd::run_llm(args),

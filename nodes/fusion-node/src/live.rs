@@ -504,6 +504,7 @@ fn diagnostics(
 /// `main` of the `fusion_node` binary: standard ROS 2 arguments, DDS on `ROS_DOMAIN_ID`.
 pub fn main_dds() -> anyhow::Result<()> {
     use edgefuse_ros::dds::DdsTransport;
+    edgefuse_ros::rt::keep_heap_memory();
     let args = NodeArgs::parse("fusion_node", std::env::args().skip(1))
         .context("reading ROS arguments")?;
     let shutdown = Shutdown::on_signals().context("installing signal handlers")?;

@@ -11,7 +11,8 @@
 //! - [`node::Node`]: typed publishers and subscriptions, malformed messages counted and skipped,
 //!   sim time from `/clock`, `/rosout` logging;
 //! - [`shutdown`]: SIGINT and SIGTERM turn into a flag the node loop checks;
-//! - [`tf`]: the static transform tree from `/tf_static`.
+//! - [`tf`]: the static transform tree from `/tf_static`;
+//! - [`rt`]: the allocator settings of the fusion processes (no per-cycle page faults).
 //!
 //! It must not depend on the fusion library or any node's logic: nodes depend on it.
 
@@ -20,6 +21,7 @@ pub mod dds;
 pub mod inproc;
 pub mod node;
 pub mod qos;
+pub mod rt;
 pub mod shutdown;
 pub mod tf;
 pub mod transport;

@@ -10,6 +10,7 @@ use edgefuse_ros::shutdown::Shutdown;
 use edgefuse_ros::NodeArgs;
 
 fn main() -> anyhow::Result<()> {
+    edgefuse_ros::rt::keep_heap_memory();
     let raw: Vec<String> = std::env::args().skip(1).collect();
     let container =
         NodeArgs::parse("pipeline_container", raw.clone()).context("reading the ROS arguments")?;
