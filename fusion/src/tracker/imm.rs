@@ -240,6 +240,17 @@ impl Imm {
         }
     }
 
+    /// The mixture's mean position `sum mu_j (px, py)_j`, m, without forming the rest of it
+    /// (for culling; [`Imm::combined`] is the estimate).
+    pub fn mean_position(&self) -> [f64; 2] {
+        let mut p = [0.0; 2];
+        for (g, w) in self.modes.iter().zip(self.mu) {
+            p[0] += w * g.x[0];
+            p[1] += w * g.x[1];
+        }
+        p
+    }
+
     /// The moment-matched mixture `x = sum mu_j x_j`, `P = sum mu_j (P_j + d_j d_j^T)`.
     pub fn combined(&self) -> Gaussian {
         mix(&self.modes, &self.mu)

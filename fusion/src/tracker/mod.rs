@@ -188,6 +188,10 @@ struct TrackInternal {
     occluded: bool,
 }
 
+/// Half the diagonal of the longest box a track may have, with room to spare, m (see
+/// [`Tracker::update_ultrasonic`]).
+const ULTRASONIC_CULL_MARGIN_M: f64 = 15.0;
+
 /// A box extent at least this fraction of the expected one shows the whole face.
 const COMPLETE_FRACTION: f64 = 0.6;
 /// A box extent below this is the thickness of a face, not a face, m.
@@ -1736,11 +1740,21 @@ impl Tracker {
             density_per_dimension: false,
             gate_chi2: cfg.gate_chi2,
         };
+        // A track whose centre is further from the sensor than its range plus half the
+        // diagonal of the longest object cannot be in the cone: it is passed over before its
+        // shape and combined state are formed (12 sensors at 20 Hz, every track each time).
+        let reach2 = (ctx.max_range_m + ULTRASONIC_CULL_MARGIN_M).powi(2);
+        let (sx, sy) = (ctx.sensor.x_m, ctx.sensor.y_m);
+        let may_reach = |t: &TrackInternal| {
+            let [px, py] = t.imm.mean_position();
+            (px - sx).powi(2) + (py - sy).powi(2) <= reach2
+        };
         // Only the track nearest to the sensor in the cone can cause the (first) echo.
         let nearest = self
             .tracks
             .iter()
             .enumerate()
+            .filter(|(_, t)| may_reach(t))
             .filter_map(|(i, t)| {
                 models::ultrasonic_predicted_range(&ctx, &t.shape(), &t.imm.combined().x)
                     .map(|r| (i, r))
@@ -1777,7 +1791,7 @@ impl Tracker {
             }
             self.tracks = others;
         } else {
-            for t in &mut self.tracks {
+            for t in self.tracks.iter_mut().filter(|t| may_reach(t)) {
                 let shape = t.shape();
                 let x = t.imm.combined().x;
                 if models::ultrasonic_predicted_range(&ctx, &shape, &x)
