@@ -366,6 +366,11 @@ fn diagnostics(
         for (reason, n) in &s.skipped {
             values.push(kv(&format!("skipped: {}", reason.as_str()), n.to_string()));
         }
+        // The radar's mounting as the tracker uses it, when the health monitor's misalignment
+        // estimate corrects it.
+        if let (SensorId::RadarFront, Some(deg)) = (s.sensor, pipeline.radar_yaw_correction_deg()) {
+            values.push(kv("mount_yaw_correction_deg", format!("{deg:.3}")));
+        }
         status.push(DiagnosticStatus {
             level,
             name: format!("{name}: {}", s.component),
