@@ -45,6 +45,9 @@ impl Rng {
     }
 }
 
+/// Logits this many temperatures below the largest are left out of top-p sampling.
+const NEGLIGIBLE_LOGIT: f32 = 30.0;
+
 /// Sample from `softmax(logits / temperature)` restricted to the smallest set of most likely
 /// tokens whose probability reaches `top_p`.
 pub fn sample_top_p(logits: &[f32], temperature: f32, top_p: f32, rng: &mut Rng) -> u32 {
@@ -52,9 +55,14 @@ pub fn sample_top_p(logits: &[f32], temperature: f32, top_p: f32, rng: &mut Rng)
         return argmax(logits);
     }
     let max = logits.iter().fold(f32::NEG_INFINITY, |m, &v| m.max(v));
+    // Tokens more than `NEGLIGIBLE_LOGIT` (in units of the temperature) below the best weigh
+    // under e^-30 each, under 5e-9 of the mass all together for a 50k vocabulary: they are left
+    // out before any exponential is taken (one comparison per token instead of one `exp`).
+    let floor = max - NEGLIGIBLE_LOGIT * temperature;
     let mut probs: Vec<(u32, f64)> = logits
         .iter()
         .enumerate()
+        .filter(|(_, &v)| v >= floor)
         .map(|(i, &v)| (i as u32, (((v - max) / temperature) as f64).exp()))
         .collect();
     let total: f64 = probs.iter().map(|p| p.1).sum();
