@@ -109,6 +109,25 @@ mod tests {
     }
 
     #[test]
+    fn logits_far_below_the_best_are_never_drawn_and_the_rest_keep_their_odds() {
+        // 50k tokens 40 temperatures below two close ones: those two share every draw, 2:1.
+        let mut logits = vec![-40.0f32; 50_000];
+        logits[7] = 0.0;
+        logits[9] = 0.5f32.ln();
+        let mut rng = Rng::new(3);
+        let mut counts = [0usize; 2];
+        for _ in 0..20_000 {
+            match sample_top_p(&logits, 1.0, 1.0, &mut rng) {
+                7 => counts[0] += 1,
+                9 => counts[1] += 1,
+                other => panic!("drew {other}"),
+            }
+        }
+        let share = counts[0] as f64 / 20_000.0;
+        assert!((share - 2.0 / 3.0).abs() < 0.02, "{counts:?}");
+    }
+
+    #[test]
     fn top_p_keeps_only_the_nucleus_and_follows_the_distribution() {
         // Probabilities ~ [0.6, 0.3, 0.1]: with top_p 0.85 the third is never drawn.
         let logits = [0.6f32.ln(), 0.3f32.ln(), 0.1f32.ln()];
