@@ -177,12 +177,16 @@ impl Matrix {
                 let nb = cols / QK;
                 let row_bytes = nb * format.block_bytes();
                 let w = bytes.as_slice();
+                let fours: Vec<Acts4> = acts
+                    .chunks_exact(4)
+                    .take(n_inputs / 4)
+                    .map(|c| Acts4::new([&c[0], &c[1], &c[2], &c[3]], nb))
+                    .collect();
                 for i in 0..len {
                     let r = first + i;
                     let row = &w[r * row_bytes..(r + 1) * row_bytes];
                     let mut t = 0;
-                    while t + 4 <= n_inputs {
-                        let four = [&acts[t], &acts[t + 1], &acts[t + 2], &acts[t + 3]];
+                    for four in &fours {
                         for (k, v) in kernel.dot4(*format, row, four, nb).into_iter().enumerate() {
                             parts[t + k][i] = v;
                         }
@@ -312,6 +316,30 @@ impl QuantActs {
     }
 }
 
+/// Four activation vectors for the four-input kernels, with their per-block scales (and
+/// `Q4_1` sums) interleaved, so a block's four come in one vector load; built once for all
+/// the rows a task multiplies.
+pub struct Acts4<'a> {
+    /// The vectors themselves.
+    pub acts: [&'a QuantActs; 4],
+    /// Per block, the four scales `d`.
+    pub d: Vec<[f32; 4]>,
+    /// Per block, the four `d * sum(q)`.
+    pub s: Vec<[f32; 4]>,
+}
+
+impl<'a> Acts4<'a> {
+    /// Interleaves the first `nb` blocks of `acts`.
+    pub fn new(acts: [&'a QuantActs; 4], nb: usize) -> Self {
+        let at = |v: &[f32], b: usize| v.get(b).copied().unwrap_or(0.0);
+        Self {
+            acts,
+            d: (0..nb).map(|b| acts.map(|a| at(&a.d, b))).collect(),
+            s: (0..nb).map(|b| acts.map(|a| at(&a.s, b))).collect(),
+        }
+    }
+}
+
 #[derive(Clone, Copy)]
 enum Kernel {
     Scalar,
@@ -381,7 +409,7 @@ impl Kernel {
     /// Four activation vectors against one row: the row's blocks are loaded and unpacked
     /// once for all four.
     #[inline]
-    fn dot4(self, format: BlockFormat, row: &[u8], acts: [&QuantActs; 4], nb: usize) -> [f32; 4] {
+    fn dot4(self, format: BlockFormat, row: &[u8], acts: &Acts4, nb: usize) -> [f32; 4] {
         match self {
             #[cfg(target_arch = "x86_64")]
             // SAFETY: `detect` checked the features; the lengths are checked inside.
@@ -391,7 +419,7 @@ impl Kernel {
                     BlockFormat::Q8_0 => avx2::dot4_q8_0_vnni(row, acts, nb),
                 }
             },
-            _ => acts.map(|a| self.dot(format, row, a, nb)),
+            _ => acts.acts.map(|a| self.dot(format, row, a, nb)),
         }
     }
 }
@@ -461,7 +489,7 @@ pub fn dequantize_row(format: BlockFormat, row: &[u8], out: &mut [f32]) {
 
 #[cfg(target_arch = "x86_64")]
 mod avx2 {
-    use super::{QuantActs, Q4_1_BYTES, Q8_0_BYTES, QK};
+    use super::{Acts4, QuantActs, Q4_1_BYTES, Q8_0_BYTES, QK};
     use std::arch::x86_64::*;
 
     /// The block's two leading f16 values (scale and minimum) as f32, one conversion, no
@@ -564,58 +592,68 @@ mod avx2 {
         hsum(_mm256_add_ps(acc[0], acc[1]))
     }
 
+    /// Four `d * d_x` or `m * s_x` products of one block at once: the same single
+    /// multiplications (and, for the sums, additions) as four scalar ones, lane by lane.
+    #[inline]
+    #[target_feature(enable = "avx2,fma,f16c")]
+    unsafe fn times4(v: f32, four: *const [f32; 4]) -> __m128 {
+        _mm_mul_ps(_mm_set1_ps(v), _mm_loadu_ps(four as *const f32))
+    }
+
     #[target_feature(enable = "avx2,fma,f16c,avx512f,avx512vl,avx512vnni")]
-    pub unsafe fn dot4_q4_1_vnni(row: &[u8], acts: [&QuantActs; 4], nb: usize) -> [f32; 4] {
-        assert!(row.len() >= nb * Q4_1_BYTES);
-        for a in acts {
-            assert!(a.q.len() >= nb * QK && a.d.len() >= nb && a.s.len() >= nb);
+    pub unsafe fn dot4_q4_1_vnni(row: &[u8], acts: &Acts4, nb: usize) -> [f32; 4] {
+        assert!(row.len() >= nb * Q4_1_BYTES && acts.d.len() >= nb && acts.s.len() >= nb);
+        for a in acts.acts {
+            assert!(a.q.len() >= nb * QK);
         }
         // Two accumulators per input, alternating by block, exactly as `dot_q4_1_vnni`: the
         // sums are bit-identical to four single calls, so a batch decodes as each alone.
         let mut acc = [[_mm256_setzero_ps(); 2]; 4];
-        let mut summs = [0f32; 4];
+        let mut summs = _mm_setzero_ps();
+        let mut scale = [0f32; 4];
         let mask = _mm256_set1_epi8(0x0F);
         for b in 0..nb {
             let blk = row.as_ptr().add(b * Q4_1_BYTES);
             let (d, m) = f16_pair(blk);
+            summs = _mm_add_ps(summs, times4(m, acts.s.as_ptr().add(b)));
+            _mm_storeu_ps(scale.as_mut_ptr(), times4(d, acts.d.as_ptr().add(b)));
             let packed = _mm_loadu_si128(blk.add(4) as *const __m128i);
             let both = _mm256_set_m128i(_mm_srli_epi16(packed, 4), packed);
             let qx = _mm256_and_si256(both, mask);
             for k in 0..4 {
-                let a = acts[k];
-                summs[k] += m * *a.s.get_unchecked(b);
-                let qy = _mm256_loadu_si256(a.q.as_ptr().add(b * QK) as *const __m256i);
+                let qy = _mm256_loadu_si256(acts.acts[k].q.as_ptr().add(b * QK) as *const __m256i);
                 let p = _mm256_cvtepi32_ps(_mm256_dpbusd_epi32(_mm256_setzero_si256(), qx, qy));
-                acc[k][b & 1] =
-                    _mm256_fmadd_ps(_mm256_set1_ps(d * *a.d.get_unchecked(b)), p, acc[k][b & 1]);
+                acc[k][b & 1] = _mm256_fmadd_ps(_mm256_set1_ps(scale[k]), p, acc[k][b & 1]);
             }
         }
+        let mut sm = [0f32; 4];
+        _mm_storeu_ps(sm.as_mut_ptr(), summs);
         let mut out = [0f32; 4];
         for k in 0..4 {
-            out[k] = hsum(_mm256_add_ps(acc[k][0], acc[k][1])) + summs[k];
+            out[k] = hsum(_mm256_add_ps(acc[k][0], acc[k][1])) + sm[k];
         }
         out
     }
 
     #[target_feature(enable = "avx2,fma,f16c,avx512f,avx512vl,avx512vnni")]
-    pub unsafe fn dot4_q8_0_vnni(row: &[u8], acts: [&QuantActs; 4], nb: usize) -> [f32; 4] {
-        assert!(row.len() >= nb * Q8_0_BYTES);
-        for a in acts {
-            assert!(a.q.len() >= nb * QK && a.d.len() >= nb);
+    pub unsafe fn dot4_q8_0_vnni(row: &[u8], acts: &Acts4, nb: usize) -> [f32; 4] {
+        assert!(row.len() >= nb * Q8_0_BYTES && acts.d.len() >= nb);
+        for a in acts.acts {
+            assert!(a.q.len() >= nb * QK);
         }
         let mut acc = [[_mm256_setzero_ps(); 2]; 4];
+        let mut scale = [0f32; 4];
         for b in 0..nb {
             let blk = row.as_ptr().add(b * Q8_0_BYTES);
             let (d, _) = f16_pair(blk);
+            _mm_storeu_ps(scale.as_mut_ptr(), times4(d, acts.d.as_ptr().add(b)));
             let qx = _mm256_loadu_si256(blk.add(2) as *const __m256i);
             let ax = _mm256_sign_epi8(qx, qx);
             for k in 0..4 {
-                let a = acts[k];
-                let qy = _mm256_loadu_si256(a.q.as_ptr().add(b * QK) as *const __m256i);
+                let qy = _mm256_loadu_si256(acts.acts[k].q.as_ptr().add(b * QK) as *const __m256i);
                 let sy = _mm256_sign_epi8(qy, qx);
                 let p = _mm256_cvtepi32_ps(_mm256_dpbusd_epi32(_mm256_setzero_si256(), ax, sy));
-                acc[k][b & 1] =
-                    _mm256_fmadd_ps(_mm256_set1_ps(d * *a.d.get_unchecked(b)), p, acc[k][b & 1]);
+                acc[k][b & 1] = _mm256_fmadd_ps(_mm256_set1_ps(scale[k]), p, acc[k][b & 1]);
             }
         }
         let mut out = [0f32; 4];
