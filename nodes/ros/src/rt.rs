@@ -5,8 +5,10 @@
 /// `realtime_support` recipe): the LiDAR stages allocate buffers of a few MB per sweep, which
 /// glibc otherwise maps and unmaps (or trims off the heap) every cycle, so every page of them
 /// faults in again; on a 120k-point sweep that is about 2 ms of a 10 ms cycle. The cost is that
-/// the process keeps its peak heap. Only the fusion processes call this (not the LLM's, whose
-/// resident set is a figure of its own). glibc only; a no-op elsewhere.
+/// the process keeps its peak heap. The processes that run the fusion call this (the fusion
+/// node, the one-process container, `edgefuse replay` and `edgefuse demo`); the standalone
+/// HMI node and `edgefuse llm`, whose resident set is a figure of its own, do not. glibc only;
+/// a no-op elsewhere.
 pub fn keep_heap_memory() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     #[allow(unsafe_code)]
