@@ -18,7 +18,3 @@ pub fn keep_heap_memory() {
         libc::mallopt(libc::M_TRIM_THRESHOLD, i32::MAX);
     }
 }
-
-/// The same settings as glibc tunables (`GLIBC_TUNABLES`), for a process that can only set
-/// them before it starts.
-pub const GLIBC_TUNABLES: &str = "glibc.malloc.mmap_max=0:glibc.malloc.trim_threshold=2147483647";
