@@ -69,7 +69,8 @@ fn a_request_to_the_hmi_in_the_container_gets_an_answer_from_the_fused_world() {
                 ..ReadOptions::default()
             };
             let args = NodeArgs::parse("player", Vec::<String>::new()).unwrap();
-            edgefuse_cli::replay::play(&bag, 1.0, &opts, args, dds("player"), &stop).unwrap()
+            edgefuse_fusion_node::player::play(&bag, 1.0, &opts, args, dds("player"), &stop)
+                .unwrap()
         })
     };
     // Ask once the drive has been playing for a while.

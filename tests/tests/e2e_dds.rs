@@ -114,7 +114,8 @@ fn replay_over_dds_with_a_node_killed_mid_drive() {
                 ..ReadOptions::default()
             };
             let args = NodeArgs::parse("player", Vec::<String>::new()).unwrap();
-            edgefuse_cli::replay::play(&bag, 1.0, &opts, args, dds("player"), &stop).unwrap()
+            edgefuse_fusion_node::player::play(&bag, 1.0, &opts, args, dds("player"), &stop)
+                .unwrap()
         })
     };
     let start = Instant::now();

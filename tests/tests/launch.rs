@@ -166,6 +166,40 @@ fn composed_is_one_container_process() {
         block(&text, "pipeline_container").contains("hmi: true"),
         "{text}"
     );
+    assert!(
+        !block(&text, "pipeline_container").contains("bag: "),
+        "{text}"
+    );
+}
+
+#[test]
+fn composed_replay_composes_the_player_unless_asked_not_to() {
+    // The player in the container: one process, which plays the bag and ends the launch.
+    let text = print("replay.launch.xml", &["bag:=/data/drive", "composed:=true"]).unwrap();
+    assert!(text.contains("processes: 1\n"), "{text}");
+    let b = block(&text, "pipeline_container");
+    assert!(b.contains("bag: /data/drive"), "{b}");
+    assert!(b.contains("rate: 1.0"), "{b}");
+    assert!(b.contains("on_exit: shutdown"), "{b}");
+    // compose_player:=false: the pipeline composed, the player its own process over DDS.
+    let text = print(
+        "replay.launch.xml",
+        &[
+            "bag:=/data/drive",
+            "composed:=true",
+            "compose_player:=false",
+        ],
+    )
+    .unwrap();
+    assert!(text.contains("processes: 2\n"), "{text}");
+    assert!(
+        !block(&text, "pipeline_container").contains("bag: "),
+        "{text}"
+    );
+    assert!(
+        block(&text, "player").contains("args: replay /data/drive --rate 1.0 "),
+        "{text}"
+    );
 }
 
 #[test]

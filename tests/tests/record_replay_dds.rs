@@ -65,7 +65,7 @@ fn a_rosbags_bag_replays_unchanged_and_records_back() {
     let args = NodeArgs::parse("player", Vec::<String>::new()).unwrap();
     let t = Arc::new(DdsTransport::new(0, "/", "player").unwrap());
     // At a fifth of the recorded pace: 5 ms between messages.
-    let played = edgefuse_cli::replay::play(
+    let played = edgefuse_fusion_node::player::play(
         &src,
         0.2,
         &ReadOptions::default(),

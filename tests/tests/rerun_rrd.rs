@@ -292,7 +292,8 @@ fn live_topics_are_drawn_by_the_viz_node() {
     let args = NodeArgs::parse("player", Vec::<String>::new()).unwrap();
     let t = Arc::new(DdsTransport::new(0, "/", "player").unwrap());
     let played =
-        edgefuse_cli::replay::play(&bag, 1.0, &options, args, t, &Shutdown::manual()).unwrap();
+        edgefuse_fusion_node::player::play(&bag, 1.0, &options, args, t, &Shutdown::manual())
+            .unwrap();
     std::thread::sleep(Duration::from_millis(800));
     stop.request();
     let stats = viz.join().unwrap();

@@ -161,6 +161,16 @@ fn validate(points: &[[f32; 3]], config: &ClusterConfig) -> Result<(), LidarErro
 /// points, or (grid modes) a coordinate beyond `1e9` grid cells or a cloud wider than
 /// `2^21` cells on one axis.
 pub fn cluster(points: &[[f32; 3]], config: &ClusterConfig) -> Result<Clustering, LidarError> {
+    cluster_parts(points, config, 1)
+}
+
+/// [`cluster`] with the Euclidean grid mode's linking spread over `threads` threads (the
+/// calling one included); the same clusters for any count. The other modes use one thread.
+pub fn cluster_parts(
+    points: &[[f32; 3]],
+    config: &ClusterConfig,
+    threads: usize,
+) -> Result<Clustering, LidarError> {
     validate(points, config)?;
     let n = points.len();
     if n == 0 {
@@ -170,7 +180,7 @@ pub fn cluster(points: &[[f32; 3]], config: &ClusterConfig) -> Result<Clustering
     match config.mode {
         ClusterMode::Euclidean => {
             let grid = Grid::build(points, config.cluster_tolerance_m)?;
-            Ok(finish(&grid.euclidean_components(r2), config))
+            Ok(finish(&grid.euclidean_components(r2, threads), config))
         }
         ClusterMode::EuclideanKdTree => {
             let mut uf = UnionFind::new(n);
@@ -382,7 +392,17 @@ impl Grid {
 
     /// Calls `f(a, b)` once for every unordered pair of distinct cells at most
     /// [`REACH_CELLS`] apart on every axis.
-    fn for_each_neighbour_pair(&self, mut f: impl FnMut(usize, usize)) {
+    fn for_each_neighbour_pair(&self, f: impl FnMut(usize, usize)) {
+        self.for_each_neighbour_pair_in(0..self.col_keys.len(), f);
+    }
+
+    /// [`Self::for_each_neighbour_pair`] for the pairs whose first cell lies in the columns
+    /// `cols` (the second lies in the same column or a later one).
+    fn for_each_neighbour_pair_in(
+        &self,
+        cols_in: std::ops::Range<usize>,
+        mut f: impl FnMut(usize, usize),
+    ) {
         let reach = i64::from(REACH_CELLS);
         let mut offsets: Vec<(i64, i64)> = Vec::new();
         for dx in -reach..=reach {
@@ -392,12 +412,29 @@ impl Grid {
                 }
             }
         }
-        let mut cursor = vec![0usize; offsets.len()];
-        // Per neighbour column of the current column: (first candidate cell, end).
-        let mut near: Vec<(usize, usize)> = Vec::with_capacity(offsets.len());
         let cols = self.col_keys.len();
         let y_mask = (1u64 << self.y_bits) - 1;
-        for ca in 0..cols {
+        // Each sweep pointer starts at or before its first target (a key never decreases).
+        let cursor_start = |dx: i64, dy: i64| match self.col_keys.get(cols_in.start) {
+            Some(&key) => {
+                let (qx, qy) = ((key >> self.y_bits) as i64, (key & y_mask) as i64);
+                let (tx, ty) = (qx + dx, (qy + dy).max(0));
+                if tx < 0 {
+                    0
+                } else {
+                    let target = ((tx as u64) << self.y_bits) | ty as u64;
+                    self.col_keys.partition_point(|&k| k < target)
+                }
+            }
+            None => cols,
+        };
+        let mut cursor: Vec<usize> = offsets
+            .iter()
+            .map(|&(dx, dy)| cursor_start(dx, dy))
+            .collect();
+        // Per neighbour column of the current column: (first candidate cell, end).
+        let mut near: Vec<(usize, usize)> = Vec::with_capacity(offsets.len());
+        for ca in cols_in.start..cols_in.end.min(cols) {
             let (a0, a1) = (
                 self.col_starts[ca] as usize,
                 self.col_starts[ca + 1] as usize,
@@ -474,19 +511,64 @@ impl Grid {
     }
 
     /// Single-linkage components: per input point, a component id (< n).
-    fn euclidean_components(&self, r2: f32) -> Vec<Option<u32>> {
-        let mut uf = UnionFind::new(self.cells());
-        // Pairs come grouped by their first cell: its root is kept across the group.
-        let (mut cur, mut root) = (usize::MAX, 0u32);
-        self.for_each_neighbour_pair(|a, b| {
-            if a != cur {
-                (cur, root) = (a, uf.find(a as u32));
-            }
-            let rb = uf.find(b as u32);
-            if rb != root && self.cells_linked(a, b, r2, |_| true, |_| true) {
-                root = uf.link_roots(root, rb);
-            }
+    ///
+    /// With `parts > 1` the columns are cut into `parts` runs of about equal cell counts, each
+    /// linked on its own thread with its own union-find; a pair reaching into a later run is
+    /// tested there and its link kept, and the links join the runs' sets at the end. The
+    /// components are those of one run over everything (the same graph).
+    fn euclidean_components(&self, r2: f32, parts: usize) -> Vec<Option<u32>> {
+        let cols = self.col_keys.len();
+        let cells = self.cells();
+        let mut bounds = vec![0usize];
+        for k in 1..parts.max(1) {
+            let target = cells * k / parts;
+            let c = self.col_starts[..cols].partition_point(|&s| (s as usize) < target);
+            let last = bounds.last().copied().unwrap_or(0);
+            bounds.push(c.clamp(last, cols));
+        }
+        bounds.push(cols);
+        let runs: Vec<std::ops::Range<usize>> = bounds
+            .windows(2)
+            .filter(|w| w[0] < w[1])
+            .map(|w| w[0]..w[1])
+            .collect();
+        let linked = super::par_map(runs, |run| {
+            let lo = self.col_starts[run.start] as usize;
+            let hi = self.col_starts[run.end] as usize;
+            let mut uf = UnionFind::new(hi - lo);
+            let mut cross: Vec<(u32, u32)> = Vec::new();
+            // Pairs come grouped by their first cell: its root is kept across the group.
+            let (mut cur, mut root) = (usize::MAX, 0u32);
+            self.for_each_neighbour_pair_in(run, |a, b| {
+                if b >= hi {
+                    if self.cells_linked(a, b, r2, |_| true, |_| true) {
+                        cross.push((a as u32, b as u32));
+                    }
+                    return;
+                }
+                if a != cur {
+                    (cur, root) = (a, uf.find((a - lo) as u32));
+                }
+                let rb = uf.find((b - lo) as u32);
+                if rb != root && self.cells_linked(a, b, r2, |_| true, |_| true) {
+                    root = uf.link_roots(root, rb);
+                }
+            });
+            (lo, uf, cross)
         });
+        let mut cross: Vec<(u32, u32)> = Vec::new();
+        let mut uf = UnionFind { parent: Vec::new() };
+        for (lo, run, links) in linked {
+            if lo == 0 {
+                uf = run; // the first run's sets as they are (no copy with one thread)
+            } else {
+                uf.parent.extend(run.parent.iter().map(|p| p + lo as u32));
+            }
+            cross.extend(links);
+        }
+        for (a, b) in cross {
+            uf.union(a, b);
+        }
         let mut comp = vec![None; self.sorted.len()];
         for c in 0..self.cells() {
             let root = uf.find(c as u32);
@@ -791,6 +873,11 @@ mod tests {
                 "mode {mode:?} tol {tol} n {}",
                 points.len()
             );
+            // Linked in parallel runs of columns: the same clusters in the same order.
+            for threads in [2, 3, 5] {
+                let par = cluster_parts(points, &cfg, threads).unwrap();
+                assert_eq!(par, got, "mode {mode:?} threads {threads}");
+            }
             // Labels agree with the cluster lists, clusters are ordered by smallest index.
             for (l, c) in got.clusters.iter().enumerate() {
                 assert!(c.windows(2).all(|w| w[0] < w[1]));

@@ -55,6 +55,17 @@ pub struct SkipCounts {
     pub non_finite_pose: usize,
 }
 
+impl std::ops::AddAssign for SkipCounts {
+    fn add_assign(&mut self, o: SkipCounts) {
+        self.non_finite_xyz += o.non_finite_xyz;
+        self.non_finite_intensity += o.non_finite_intensity;
+        self.non_finite_time += o.non_finite_time;
+        self.time_out_of_range += o.time_out_of_range;
+        self.range_out_of_limits += o.range_out_of_limits;
+        self.non_finite_pose += o.non_finite_pose;
+    }
+}
+
 impl SkipCounts {
     /// All skipped points.
     pub fn total(&self) -> usize {
@@ -96,11 +107,19 @@ pub struct DeskewedCloud {
 /// every point is skipped as `non_finite_pose`.
 pub fn deskew(
     scan: &LidarScan,
-    odom_from_base_at: impl Fn(StampNs) -> Transform3,
+    odom_from_base_at: impl Fn(StampNs) -> Transform3 + Sync,
     reference: DeskewReference,
     config: &DeskewConfig,
 ) -> DeskewedCloud {
-    deskew_with(scan, odom_from_base_at, reference, config, |_| ())
+    let mut parts = deskew_parts(scan, odom_from_base_at, reference, config, 1);
+    let mut out = parts.swap_remove(0);
+    for p in parts {
+        out.points_m.extend(p.points_m);
+        out.intensity.extend(p.intensity);
+        out.source_index.extend(p.source_index);
+        out.skipped += p.skipped;
+    }
+    out
 }
 
 /// A rigid transform as a row-major 3x4 matrix `[R | t]`, for cheap per-point application.
@@ -120,15 +139,17 @@ impl Affine3 {
     }
 }
 
-/// [`deskew`], calling `on_point(p)` once for every accepted point, in output order (the
-/// pipeline assigns ground cells in the same pass).
-pub(crate) fn deskew_with(
+/// [`deskew`] in `parts` contiguous slices of the sweep, each on its own thread (the calling
+/// thread takes the first): the slices' clouds in order, their points together exactly those of
+/// [`deskew`] (each point's transform depends only on its own time), `source_index` into the
+/// whole sweep. `parts` is at least 1.
+pub(crate) fn deskew_parts(
     scan: &LidarScan,
-    odom_from_base_at: impl Fn(StampNs) -> Transform3,
+    odom_from_base_at: impl Fn(StampNs) -> Transform3 + Sync,
     reference: DeskewReference,
     config: &DeskewConfig,
-    mut on_point: impl FnMut(&[f32; 3]),
-) -> DeskewedCloud {
+    parts: usize,
+) -> Vec<DeskewedCloud> {
     // Rounding works on integer nanoseconds, so that e.g. a 1e-4 s step is exactly 100 us.
     let step_ns = (f64::from(config.time_step_s) * 1.0e9).round().max(0.0) as i64;
     let step_f64 = step_ns as f64;
@@ -189,14 +210,60 @@ pub(crate) fn deskew_with(
         }
         DeskewReference::Stamp(s) => s,
     };
+    let odom_from_ref = odom_from_base_at(t_ref);
+    let ref_from_odom =
+        crate::types::is_finite_transform(&odom_from_ref).then(|| odom_from_ref.inverse());
+    let per_part = scan.points.len().div_ceil(parts.max(1)).max(1);
+    let slices: Vec<(usize, &[LidarPoint])> = scan
+        .points
+        .chunks(per_part)
+        .enumerate()
+        .map(|(k, c)| (k * per_part, c))
+        .collect();
+    let mut clouds = super::par_map(slices, |(first, points)| {
+        deskew_slice(
+            scan,
+            first,
+            points,
+            t_ref,
+            ref_from_odom.as_ref(),
+            &odom_from_base_at,
+            &check,
+            &quantise_ns,
+            &to_ns,
+            step_ns,
+        )
+    });
+    if clouds.is_empty() {
+        clouds.push(DeskewedCloud {
+            stamp_ns: t_ref,
+            ..DeskewedCloud::default()
+        });
+    }
+    clouds
+}
+
+/// [`deskew_parts`]' work on the points `first..first + points.len()` of the sweep.
+#[allow(clippy::too_many_arguments)]
+fn deskew_slice(
+    scan: &LidarScan,
+    first: usize,
+    points: &[LidarPoint],
+    t_ref: StampNs,
+    ref_from_odom: Option<&Transform3>,
+    odom_from_base_at: &impl Fn(StampNs) -> Transform3,
+    check: &impl Fn(&LidarPoint) -> Option<fn(&mut SkipCounts)>,
+    quantise_ns: &impl Fn(i64) -> i64,
+    to_ns: &impl Fn(f32) -> i64,
+    step_ns: i64,
+) -> DeskewedCloud {
     let mut out = DeskewedCloud {
         stamp_ns: t_ref,
         ..DeskewedCloud::default()
     };
     let mut skipped = SkipCounts::default();
-    let odom_from_ref = odom_from_base_at(t_ref);
-    if !crate::types::is_finite_transform(&odom_from_ref) {
-        for p in &scan.points {
+    let Some(ref_from_odom) = ref_from_odom else {
+        for p in points {
             match check(p) {
                 Some(count) => count(&mut skipped),
                 None => skipped.non_finite_pose += 1,
@@ -204,16 +271,16 @@ pub(crate) fn deskew_with(
         }
         out.skipped = skipped;
         return out;
-    }
-    let ref_from_odom = odom_from_ref.inverse();
-    out.points_m.reserve(scan.points.len());
-    out.intensity.reserve(scan.points.len());
-    out.source_index.reserve(scan.points.len());
+    };
+    out.points_m.reserve(points.len());
+    out.intensity.reserve(points.len());
+    out.source_index.reserve(points.len());
     // Cache of the last pose: sweeps are ordered in time, so consecutive points share it. It
     // holds an open range of unrounded point times (ns, `f64`) that round to its time, so that
     // a point inside the range skips the rounding (to ns, then to the step: a division).
     let mut cached: Option<(f64, f64, Option<Affine3>)> = None;
-    for (i, p) in scan.points.iter().enumerate() {
+    for (i, p) in points.iter().enumerate() {
+        let i = first + i;
         if let Some(count) = check(p) {
             count(&mut skipped);
             continue;
@@ -257,7 +324,6 @@ pub(crate) fn deskew_with(
         };
         let q = tf.apply([f64::from(p.x_m), f64::from(p.y_m), f64::from(p.z_m)]);
         let q = [q[0] as f32, q[1] as f32, q[2] as f32];
-        on_point(&q);
         out.points_m.push(q);
         out.intensity.push(p.intensity);
         out.source_index.push(i as u32);

@@ -216,76 +216,127 @@ pub(crate) fn classify(
     grid: &PolarGrid,
     config: &GroundConfig,
 ) -> GroundSplit {
-    let mut state = vec![
-        CellState {
-            z_min_m: f32::INFINITY,
-            count: 0,
-            floor_m: f32::NEG_INFINITY,
-            ground_below_m: f32::NEG_INFINITY,
-        };
-        grid.cells()
-    ];
-    for (p, &c) in points.iter().zip(cells) {
-        let st = &mut state[c as usize];
-        st.z_min_m = st.z_min_m.min(p[2]);
-        st.count += 1;
-    }
-    // The points of each cell, built only when some cell holds a point below its floor (then
-    // the lowest point at or above the floor needs the cell's points).
-    let mut buckets: Option<(Vec<u32>, Vec<f32>)> = None;
-    let rise = (config.max_slope * config.ring_length_m).max(config.max_step_m);
-    for s in 0..grid.sectors {
-        let mut g = config.origin_ground_z_m;
-        for r in 0..grid.rings {
-            let c = s * grid.rings + r;
-            let floor = g - config.max_step_m;
-            let st = state[c];
-            let z_min = if st.count == 0 || st.z_min_m >= floor {
-                st.z_min_m
-            } else {
-                let (start, zs) = buckets.get_or_insert_with(|| bucket_z(points, cells, &state));
-                zs[start[c] as usize..start[c + 1] as usize]
-                    .iter()
-                    .copied()
-                    .filter(|&z| z >= floor)
-                    .fold(f32::INFINITY, f32::min)
-            };
-            if z_min <= g + rise {
-                g = z_min;
-            }
-            state[c].floor_m = floor;
-            state[c].ground_below_m = g + config.ground_tolerance_m;
-        }
-    }
+    let mut model = GroundModel::new(grid);
+    model.accumulate(points, cells);
+    model.walk(grid, config, &[(points, cells)]);
     let mut out = GroundSplit {
         is_ground: Vec::with_capacity(points.len()),
         ..GroundSplit::default()
     };
     for (p, &c) in points.iter().zip(cells) {
-        let st = &state[c as usize];
-        let z = p[2];
-        if z < st.floor_m {
-            out.below_ground += 1;
-            out.is_ground.push(true);
-        } else {
-            out.is_ground.push(z <= st.ground_below_m);
-        }
+        let (ground, below) = model.classify(c, p[2]);
+        out.below_ground += usize::from(below);
+        out.is_ground.push(ground);
     }
     out.ground_count = out.is_ground.iter().filter(|g| **g).count();
     out
 }
 
+/// The ground walk in steps, so that a cloud cut in parts can be classified part by part:
+/// every part [`GroundModel::accumulate`]s into its own model, the models are
+/// [`GroundModel::merge`]d, the merged one [`GroundModel::walk`]s, and then classifies any
+/// point of any part. The result is [`classify`]'s on the whole cloud.
+#[derive(Debug, Clone)]
+pub(crate) struct GroundModel {
+    state: Vec<CellState>,
+}
+
+impl GroundModel {
+    pub(crate) fn new(grid: &PolarGrid) -> Self {
+        Self {
+            state: vec![
+                CellState {
+                    z_min_m: f32::INFINITY,
+                    count: 0,
+                    floor_m: f32::NEG_INFINITY,
+                    ground_below_m: f32::NEG_INFINITY,
+                };
+                grid.cells()
+            ],
+        }
+    }
+
+    /// Adds the points (with their cells) to the per-cell lowest heights and counts.
+    pub(crate) fn accumulate(&mut self, points: &[[f32; 3]], cells: &[u32]) {
+        for (p, &c) in points.iter().zip(cells) {
+            let st = &mut self.state[c as usize];
+            st.z_min_m = st.z_min_m.min(p[2]);
+            st.count += 1;
+        }
+    }
+
+    /// Adds another part's heights and counts (both models of the same grid, not walked).
+    pub(crate) fn merge(&mut self, other: &GroundModel) {
+        for (a, b) in self.state.iter_mut().zip(&other.state) {
+            a.z_min_m = a.z_min_m.min(b.z_min_m);
+            a.count += b.count;
+        }
+    }
+
+    /// Walks every sector outward; `parts` are all the points accumulated, with their cells
+    /// (read only when some cell holds a point below its floor).
+    pub(crate) fn walk(
+        &mut self,
+        grid: &PolarGrid,
+        config: &GroundConfig,
+        parts: &[(&[[f32; 3]], &[u32])],
+    ) {
+        let state = &mut self.state;
+        // The points of each cell, built only when some cell holds a point below its floor (then
+        // the lowest point at or above the floor needs the cell's points).
+        let mut buckets: Option<(Vec<u32>, Vec<f32>)> = None;
+        let rise = (config.max_slope * config.ring_length_m).max(config.max_step_m);
+        for s in 0..grid.sectors {
+            let mut g = config.origin_ground_z_m;
+            for r in 0..grid.rings {
+                let c = s * grid.rings + r;
+                let floor = g - config.max_step_m;
+                let st = state[c];
+                let z_min = if st.count == 0 || st.z_min_m >= floor {
+                    st.z_min_m
+                } else {
+                    let (start, zs) = buckets.get_or_insert_with(|| bucket_z(parts, state));
+                    zs[start[c] as usize..start[c + 1] as usize]
+                        .iter()
+                        .copied()
+                        .filter(|&z| z >= floor)
+                        .fold(f32::INFINITY, f32::min)
+                };
+                if z_min <= g + rise {
+                    g = z_min;
+                }
+                state[c].floor_m = floor;
+                state[c].ground_below_m = g + config.ground_tolerance_m;
+            }
+        }
+    }
+
+    /// After the walk: whether a point of height `z_m` in `cell` is ground, and whether it is
+    /// below the cell's floor (counted as ground).
+    #[inline]
+    pub(crate) fn classify(&self, cell: u32, z_m: f32) -> (bool, bool) {
+        let st = &self.state[cell as usize];
+        if z_m < st.floor_m {
+            (true, true)
+        } else {
+            (z_m <= st.ground_below_m, false)
+        }
+    }
+}
+
 /// Counting sort of the points' heights by cell: cell `c` holds `z[start[c]..start[c + 1]]`.
-fn bucket_z(points: &[[f32; 3]], cells: &[u32], state: &[CellState]) -> (Vec<u32>, Vec<f32>) {
+fn bucket_z(parts: &[(&[[f32; 3]], &[u32])], state: &[CellState]) -> (Vec<u32>, Vec<f32>) {
     let mut start = vec![0u32; state.len() + 1];
     for (c, st) in state.iter().enumerate() {
         start[c + 1] = start[c] + st.count;
     }
     let mut fill = start.clone();
-    let mut zs = vec![0.0f32; points.len()];
-    for (p, &c) in points.iter().zip(cells) {
-        zs[fill[c as usize] as usize] = p[2];
-        fill[c as usize] += 1;
+    let mut zs = vec![0.0f32; start[state.len()] as usize];
+    for (points, cells) in parts {
+        for (p, &c) in points.iter().zip(cells.iter()) {
+            zs[fill[c as usize] as usize] = p[2];
+            fill[c as usize] += 1;
+        }
     }
     (start, zs)
 }

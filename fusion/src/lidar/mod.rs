@@ -11,7 +11,7 @@ pub mod ground;
 pub mod obb;
 pub mod voxel;
 
-pub use cluster::{cluster, ClusterConfig, ClusterMode, Clustering};
+pub use cluster::{cluster, cluster_parts, ClusterConfig, ClusterMode, Clustering};
 pub use deskew::{deskew, DeskewConfig, DeskewReference, DeskewedCloud, SkipCounts};
 pub use ground::{remove_ground, GroundConfig, GroundSplit};
 pub use obb::{fit_box, BoxConfig};
@@ -41,6 +41,11 @@ pub struct LidarPipelineConfig {
     /// Keep the labelled cloud ([`LidarOutput::cloud`]) for visualisation; off by default (it
     /// copies the ground points and the voxels every sweep).
     pub keep_cloud: bool,
+    /// Threads for the per-point stages (deskew, ground cells and classification) and the
+    /// clustering: the calling thread and `threads - 1` scoped ones, each on a contiguous part
+    /// of the sweep. The output is the same bit for bit for any count; 1 (the default) runs
+    /// everything on the calling thread.
+    pub threads: usize,
 }
 
 impl Default for LidarPipelineConfig {
@@ -58,6 +63,7 @@ impl Default for LidarPipelineConfig {
             far_link_from_m: Some(35.0),
             boxes: BoxConfig::default(),
             keep_cloud: false,
+            threads: 1,
         }
     }
 }
@@ -149,7 +155,7 @@ impl LidarPipeline {
     pub fn run(
         &self,
         scan: &LidarScan,
-        odom_from_base_at: impl Fn(StampNs) -> Transform3,
+        odom_from_base_at: impl Fn(StampNs) -> Transform3 + Sync,
         reference: DeskewReference,
         voxel_size_override_m: Option<f32>,
     ) -> Result<LidarOutput, LidarError> {
@@ -159,37 +165,78 @@ impl LidarPipeline {
             points_in: scan.points.len(),
             ..StageCounts::default()
         };
-        // Deskew, then the ground cell of each accepted point (batched, see `cells_of`).
+        // Deskew, then the ground cell of each accepted point (batched, see `cells_of`), and
+        // each part's lowest height per ground cell, a part of the sweep per thread.
         let grid = ground::PolarGrid::new(&cfg.ground)?;
-        let cloud = deskew::deskew_with(scan, odom_from_base_at, reference, &cfg.deskew, |_| ());
-        let mut cells: Vec<u32> = Vec::new();
-        grid.cells_of(&cloud.points_m, &mut cells);
-        counts.skipped = cloud.skipped;
-        let split = ground::classify(&cloud.points_m, &cells, &grid, &cfg.ground);
-        counts.ground_removed = split.ground_count;
-        counts.below_ground = split.below_ground;
-        // Non-ground points with their time offset from the reference, s.
-        let offset_s = (scan.stamp_ns - cloud.stamp_ns) as f64 * 1e-9;
-        let n_non_ground = cloud.points_m.len() - split.ground_count;
-        let mut ground_m: Vec<[f32; 3]> = Vec::new();
-        let mut non_ground: Vec<[f32; 3]> = Vec::with_capacity(n_non_ground);
-        let mut point_time_s: Vec<f64> = Vec::with_capacity(n_non_ground);
-        for ((p, &i), &g) in cloud
-            .points_m
-            .iter()
-            .zip(&cloud.source_index)
-            .zip(&split.is_ground)
-        {
-            if !g {
-                non_ground.push(*p);
-                let t = scan
-                    .points
-                    .get(i as usize)
-                    .map_or(0.0, |q| f64::from(q.t_s));
-                point_time_s.push(offset_s + t);
-            } else if cfg.keep_cloud {
-                ground_m.push(*p);
+        let threads = cfg.threads.max(1);
+        let parts = deskew::deskew_parts(scan, odom_from_base_at, reference, &cfg.deskew, threads);
+        let parts: Vec<(deskew::DeskewedCloud, Vec<u32>, ground::GroundModel)> =
+            par_map(parts, |cloud| {
+                let mut cells: Vec<u32> = Vec::new();
+                grid.cells_of(&cloud.points_m, &mut cells);
+                let mut model = ground::GroundModel::new(&grid);
+                model.accumulate(&cloud.points_m, &cells);
+                (cloud, cells, model)
+            });
+        // The ground walk on the whole sweep's heights.
+        let mut model: Option<ground::GroundModel> = None;
+        for (cloud, _, m) in &parts {
+            counts.skipped += cloud.skipped;
+            match model.as_mut() {
+                None => model = Some(m.clone()),
+                Some(all) => all.merge(m),
             }
+        }
+        let mut model = model.unwrap_or_else(|| ground::GroundModel::new(&grid));
+        let views: Vec<(&[[f32; 3]], &[u32])> = parts
+            .iter()
+            .map(|(cloud, cells, _)| (cloud.points_m.as_slice(), cells.as_slice()))
+            .collect();
+        model.walk(&grid, &cfg.ground, &views);
+        let stamp_ns = parts.first().map_or(scan.stamp_ns, |(c, _, _)| c.stamp_ns);
+        // Non-ground points with their time offset from the reference, s; part by part.
+        let offset_s = (scan.stamp_ns - stamp_ns) as f64 * 1e-9;
+        let model = &model;
+        let split: Vec<GroundPart> = par_map(parts.iter().collect(), |(cloud, cells, _)| {
+            let mut part = GroundPart::default();
+            part.non_ground.reserve(cloud.points_m.len() / 2);
+            part.time_s.reserve(cloud.points_m.len() / 2);
+            for ((p, &i), &c) in cloud.points_m.iter().zip(&cloud.source_index).zip(cells) {
+                let (is_ground, below) = model.classify(c, p[2]);
+                part.below_ground += usize::from(below);
+                if !is_ground {
+                    part.non_ground.push(*p);
+                    let t = scan
+                        .points
+                        .get(i as usize)
+                        .map_or(0.0, |q| f64::from(q.t_s));
+                    part.time_s.push(offset_s + t);
+                } else {
+                    part.ground += 1;
+                    if cfg.keep_cloud {
+                        part.ground_m.push(*p);
+                    }
+                }
+            }
+            part
+        });
+        drop(parts);
+        let n_non_ground: usize = split.iter().map(|p| p.non_ground.len()).sum();
+        let mut split = split.into_iter();
+        // The first part's vectors are kept (no copy with one thread), the others appended.
+        let first = split.next().unwrap_or_default();
+        counts.ground_removed = first.ground;
+        counts.below_ground = first.below_ground;
+        let (mut non_ground, mut point_time_s, mut ground_m) =
+            (first.non_ground, first.time_s, first.ground_m);
+        non_ground.reserve(n_non_ground - non_ground.len());
+        point_time_s.reserve(n_non_ground - point_time_s.len());
+        for part in split {
+            counts.ground_removed += part.ground;
+            counts.below_ground += part.below_ground;
+            non_ground.extend(part.non_ground);
+            point_time_s.extend(part.time_s);
+            ground_m.extend(part.ground_m);
         }
         counts.non_ground = non_ground.len();
         let (voxels, voxel_time_s) =
@@ -213,9 +260,9 @@ impl LidarPipeline {
                         [p[0], p[1], z]
                     })
                     .collect();
-                cluster(&linked, &cfg.cluster)?
+                cluster_parts(&linked, &cfg.cluster, threads)?
             }
-            _ => cluster(&voxels.points_m, &cfg.cluster)?,
+            _ => cluster_parts(&voxels.points_m, &cfg.cluster, threads)?,
         };
         counts.clusters = clustering.clusters.len();
         counts.clusters_too_small = clustering.rejected_small;
@@ -248,13 +295,69 @@ impl LidarPipeline {
             voxel_cluster: clustering.labels,
         });
         Ok(LidarOutput {
-            stamp_ns: cloud.stamp_ns,
+            stamp_ns,
             objects,
             voxel_size_m,
             counts,
             cloud: cloud_out,
         })
     }
+}
+
+/// One part of a sweep after ground classification.
+#[derive(Debug, Default)]
+struct GroundPart {
+    non_ground: Vec<[f32; 3]>,
+    time_s: Vec<f64>,
+    ground_m: Vec<[f32; 3]>,
+    ground: usize,
+    below_ground: usize,
+}
+
+/// `f` over `items` in parallel, the first on the calling thread and each other on a scoped
+/// thread of its own (on the calling thread too if a thread cannot be started); the results
+/// in the items' order.
+pub(crate) fn par_map<T: Send, R: Send>(items: Vec<T>, f: impl Fn(T) -> R + Sync) -> Vec<R> {
+    let mut items = items.into_iter();
+    let Some(first) = items.next() else {
+        return Vec::new();
+    };
+    let rest: Vec<T> = items.collect();
+    if rest.is_empty() {
+        return vec![f(first)];
+    }
+    let f = &f;
+    let slots: Vec<std::sync::Mutex<Option<T>>> = rest
+        .into_iter()
+        .map(|t| std::sync::Mutex::new(Some(t)))
+        .collect();
+    let take = |slot: &std::sync::Mutex<Option<T>>| {
+        slot.lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take()
+    };
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = slots
+            .iter()
+            .map(|slot| {
+                std::thread::Builder::new()
+                    .name("lidar-part".into())
+                    .spawn_scoped(scope, move || take(slot).map(f))
+                    .ok()
+            })
+            .collect();
+        let mut out = vec![f(first)];
+        for (handle, slot) in handles.into_iter().zip(&slots) {
+            let done = match handle.map(std::thread::ScopedJoinHandle::join) {
+                Some(Ok(r)) => r,
+                Some(Err(panic)) => std::panic::resume_unwind(panic),
+                None => None,
+            };
+            // A thread that could not start left its item to the calling thread.
+            out.extend(done.or_else(|| take(slot).map(f)));
+        }
+        out
+    })
 }
 
 /// `floor(q)` as an integer, exactly as `q.floor() as i64` for `|q| < 2^52` (without the libm
@@ -604,6 +707,46 @@ mod tests {
             .unwrap();
         assert_eq!(format!("{a:?}"), format!("{b:?}"));
         assert_eq!(a, c);
+    }
+
+    #[test]
+    fn any_thread_count_gives_the_same_output_bit_for_bit() {
+        // With the labelled cloud kept (every stage's output visible), a few bad points (so
+        // that each part counts skips), and both deskew references.
+        let (mut scan, _) = scan(5);
+        let n = scan.points.len();
+        for (k, at) in [7, n / 3, n / 2, n - 2].into_iter().enumerate() {
+            match k {
+                0 => scan.points[at].x_m = f32::NAN,
+                1 => scan.points[at].t_s = f32::INFINITY,
+                2 => scan.points[at].intensity = f32::NAN,
+                _ => scan.points[at].z_m = f32::NEG_INFINITY,
+            }
+        }
+        for reference in [
+            DeskewReference::ScanEnd,
+            DeskewReference::Stamp(scan.stamp_ns),
+        ] {
+            let run = |threads: usize| {
+                LidarPipeline::new(LidarPipelineConfig {
+                    keep_cloud: true,
+                    threads,
+                    ..LidarPipelineConfig::default()
+                })
+                .run(&scan, ego, reference, None)
+                .unwrap()
+            };
+            let one = run(1);
+            assert!(
+                one.objects.len() >= 3 && one.counts.skipped.total() >= 4,
+                "{:?}",
+                one.counts
+            );
+            for threads in [2, 3, 4, 7] {
+                let many = run(threads);
+                assert_eq!(format!("{one:?}"), format!("{many:?}"), "{threads} threads");
+            }
+        }
     }
 
     #[test]

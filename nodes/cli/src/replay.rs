@@ -1,7 +1,6 @@
 //! `edgefuse replay`: a bag onto its topics over DDS at a rate, with `/clock` (sim time), or
 //! through the pipeline in-process as fast as it goes (`--fast`, deterministic, no network).
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -10,12 +9,9 @@ use anyhow::{Context, Result};
 use edgefuse_bag::{BagReader, ReadOptions};
 use edgefuse_fusion::pipeline::PipelineConfig;
 use edgefuse_fusion_node::runner::{run_bag_observed, NoObserver, RunObserver, Timing};
-use edgefuse_msgs::builtin_interfaces::Time;
-use edgefuse_msgs::rosgraph_msgs::Clock;
 use edgefuse_ros::dds::DdsTransport;
 use edgefuse_ros::shutdown::Shutdown;
-use edgefuse_ros::transport::RawPublisher;
-use edgefuse_ros::{LogLevel, Node, NodeArgs, Qos, Transport};
+use edgefuse_ros::{NodeArgs, Transport};
 
 /// `edgefuse replay` arguments.
 #[derive(Debug, clap::Args)]
@@ -29,6 +25,9 @@ pub struct ReplayArgs {
     /// print the summary.
     #[arg(long)]
     pub fast: bool,
+    /// With `--fast`: threads of the LiDAR stages (the output is the same for any count).
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub lidar_threads: u16,
     /// Only these topics (all by default).
     #[arg(long, num_args = 1..)]
     pub topics: Vec<String>,
@@ -49,114 +48,6 @@ pub struct ReplayArgs {
     /// Standard ROS 2 arguments (`--ros-args ...`), as `ros2 launch` passes them.
     #[arg(trailing_var_arg = true, allow_hyphen_values = true, hide = true)]
     pub ros_args: Vec<String>,
-}
-
-/// What a playback did.
-#[derive(Debug, Clone, Default)]
-pub struct PlayStats {
-    /// Messages published, per topic.
-    pub published: BTreeMap<String, u64>,
-    /// Publications that failed, per topic.
-    pub failed: BTreeMap<String, u64>,
-    /// Bag seconds played.
-    pub bag_s: f64,
-    /// Wall seconds taken.
-    pub wall_s: f64,
-}
-
-fn to_qos(q: Option<edgefuse_bag::Qos>, topic: &str) -> Qos {
-    match q {
-        Some(edgefuse_bag::Qos::Latched) => Qos::Latched { depth: 100 },
-        Some(edgefuse_bag::Qos::SensorData) => Qos::SENSOR,
-        Some(edgefuse_bag::Qos::Reliable) => Qos::RELIABLE,
-        None if topic == "/tf_static" => Qos::Latched { depth: 100 },
-        None => Qos::RELIABLE,
-    }
-}
-
-/// Publishes `bag` on its topics at `rate` (with `/clock`) through `transport`, until the end
-/// of the bag (or `duration_s`) or `shutdown`.
-pub fn play(
-    bag: &Path,
-    rate: f64,
-    options: &ReadOptions,
-    args: NodeArgs,
-    transport: Arc<dyn Transport>,
-    shutdown: &Shutdown,
-) -> Result<PlayStats> {
-    anyhow::ensure!(
-        rate.is_finite() && rate > 0.0,
-        "--rate must be positive, got {rate}"
-    );
-    let reader = BagReader::open(bag).with_context(|| format!("opening {}", bag.display()))?;
-    let node = Node::new(args, transport).context("starting the player node")?;
-    let mut publishers: BTreeMap<String, Box<dyn RawPublisher>> = BTreeMap::new();
-    for t in reader.topics() {
-        if t.unreadable.is_some()
-            || options
-                .topics
-                .as_ref()
-                .is_some_and(|want| !want.contains(&t.name))
-        {
-            continue;
-        }
-        let p = node
-            .advertise_raw(&t.name, &t.type_name, to_qos(t.qos, &t.name))
-            .with_context(|| format!("advertising {} ({})", t.name, t.type_name))?;
-        publishers.insert(t.name.clone(), p);
-    }
-    let clock = node.advertise::<Clock>("/clock", Qos::Reliable { depth: 1 })?;
-    // Give DDS discovery a moment so the first messages are not lost.
-    std::thread::sleep(Duration::from_millis(500));
-    let mut stats = PlayStats::default();
-    let start_wall = Instant::now();
-    let mut first_ns: Option<u64> = None;
-    let mut last_progress = Instant::now();
-    let mut last_clock_ns = 0u64;
-    for m in reader.messages(options) {
-        if shutdown.requested() {
-            break;
-        }
-        let m = match m {
-            Ok(m) => m,
-            Err(e) => {
-                node.log(LogLevel::Error, &format!("{}: {e}", bag.display()));
-                continue;
-            }
-        };
-        let t0 = *first_ns.get_or_insert(m.log_time_ns);
-        let bag_s = (m.log_time_ns.saturating_sub(t0)) as f64 * 1e-9;
-        let due = Duration::from_secs_f64(bag_s / rate);
-        if let Some(wait) = due.checked_sub(start_wall.elapsed()) {
-            std::thread::sleep(wait);
-        }
-        if m.log_time_ns > last_clock_ns {
-            last_clock_ns = m.log_time_ns;
-            let c = Clock {
-                clock: Time::from_nanos(i64::try_from(m.log_time_ns).unwrap_or(i64::MAX)),
-            };
-            let _ = clock.publish(&c);
-        }
-        if let Some(p) = publishers.get(m.topic.as_ref()) {
-            let key = m.topic.to_string();
-            match p.publish(m.data.to_vec()) {
-                Ok(()) => *stats.published.entry(key).or_insert(0) += 1,
-                Err(_) => *stats.failed.entry(key).or_insert(0) += 1,
-            }
-        }
-        stats.bag_s = bag_s;
-        if last_progress.elapsed() > Duration::from_secs(1) {
-            last_progress = Instant::now();
-            eprint!(
-                "\rreplay {:.1} s of bag, {:.1} s wall",
-                bag_s,
-                start_wall.elapsed().as_secs_f64()
-            );
-        }
-    }
-    eprintln!();
-    stats.wall_s = start_wall.elapsed().as_secs_f64();
-    Ok(stats)
 }
 
 /// The pipeline's outputs, recorded by `--record`.
@@ -221,6 +112,7 @@ pub fn run(a: ReplayArgs) -> Result<()> {
         let mut config = PipelineConfig::default();
         let mut viz = a.viz.open("edgefuse_replay")?;
         config.lidar.keep_cloud = viz.is_some();
+        config.lidar.threads = usize::from(a.lidar_threads);
         let observer: &mut dyn RunObserver = match viz.as_mut() {
             Some(v) => v,
             None => &mut NoObserver,
@@ -292,7 +184,7 @@ pub fn run(a: ReplayArgs) -> Result<()> {
     } else {
         None
     };
-    let stats = play(
+    let stats = edgefuse_fusion_node::player::play(
         &a.bag,
         a.rate,
         &options,
@@ -336,6 +228,12 @@ pub fn run(a: ReplayArgs) -> Result<()> {
         stats.bag_s,
         stats.wall_s,
         a.rate
+    );
+    println!(
+        "player lateness behind the bag's timeline: p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
+        stats.late_ms(0.5),
+        stats.late_ms(0.99),
+        stats.late_ms(1.0)
     );
     if !stats.failed.is_empty() {
         println!("failed publications: {:?}", stats.failed);

@@ -11,6 +11,7 @@ pub mod container;
 pub mod convert;
 pub mod live;
 pub mod offline;
+pub mod player;
 pub mod runner;
 pub mod score;
 /// `/tf_static` (in the node harness, shared with the HMI node).

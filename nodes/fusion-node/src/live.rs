@@ -53,6 +53,13 @@ pub struct LiveParams {
     /// `/perception/lidar/labelled_points` (for rerun or RViz) [false; `viz:=true` in the
     /// launch files sets it].
     pub publish_labelled_cloud: bool,
+    /// Threads of the LiDAR stages (deskew, ground, clustering; the output is the same for
+    /// any count) [2].
+    pub lidar_threads: usize,
+    /// `SCHED_FIFO` priority of the fusion thread (and the LiDAR stages' threads), 1 to 99;
+    /// 0 keeps normal scheduling [0; 40 in `launch/params/pipeline.yaml`]. Refused (a
+    /// warning, normal scheduling) without `CAP_SYS_NICE` or an `rtprio` limit.
+    pub realtime_priority: i32,
 }
 
 impl LiveParams {
@@ -69,6 +76,14 @@ impl LiveParams {
             input_prefix: args.string_or("input_prefix", "/ingest")?,
             ultrasonic_positions: positions,
             publish_labelled_cloud: args.bool_or("publish_labelled_cloud", false)?,
+            lidar_threads: match args.i64_or("lidar_threads", 2)? {
+                n @ 1..=64 => n as usize,
+                n => anyhow::bail!("parameter lidar_threads must be 1 to 64, got {n}"),
+            },
+            realtime_priority: match args.i64_or("realtime_priority", 0)? {
+                n @ 0..=99 => n as i32,
+                n => anyhow::bail!("parameter realtime_priority must be 0 to 99, got {n}"),
+            },
         };
         for (name, v) in [
             ("deadline_ms", p.deadline_ms),
@@ -94,6 +109,7 @@ impl LiveParams {
         c.lidar.cluster.cluster_tolerance_m = self.cluster_tolerance_m as f32;
         c.sync.timeout_ns = (self.sensor_timeout_ms * 1e6) as i64;
         c.lidar.keep_cloud = self.publish_labelled_cloud;
+        c.lidar.threads = self.lidar_threads;
         c.ultrasonic_names = self
             .ultrasonic_positions
             .iter()
@@ -117,6 +133,9 @@ pub struct LiveReport {
     /// LiDAR sweep's last point, stamp + its largest `t`) to the publication of
     /// `/perception/objects`, ns (on [`Node::latency_clock_ns`]'s axis).
     pub latency_ns: Vec<i64>,
+    /// Per LiDAR sweep: from its last point to its arrival at the fusion node (the sensor's
+    /// own delivery latency, the DDS hop and the ingest node), ns, same axis.
+    pub lidar_arrival_ns: Vec<i64>,
     /// Inputs skipped by the converter, per (topic, reason).
     pub skipped: BTreeMap<(String, String), u64>,
 }
@@ -219,6 +238,24 @@ pub fn run(
             params.deadline_ms
         ),
     );
+    if params.realtime_priority > 0 {
+        match edgefuse_ros::rt::realtime_thread(params.realtime_priority) {
+            Ok(()) => node.log(
+                LogLevel::Info,
+                &format!(
+                    "fusion thread scheduled SCHED_FIFO at priority {}",
+                    params.realtime_priority
+                ),
+            ),
+            Err(e) => node.log(
+                LogLevel::Warn,
+                &format!(
+                    "real-time priority {} refused ({e}): normal scheduling",
+                    params.realtime_priority
+                ),
+            ),
+        }
+    }
     let mut clock = MonotonicClock::default();
     let mut report = LiveReport::default();
     let mut last_seen: BTreeMap<SensorId, Instant> = BTreeMap::new();
@@ -242,10 +279,11 @@ pub fn run(
                     if let Input::Lidar(scan) = &input {
                         // The sweep's newest measurement is its last point, not its stamp.
                         let last_s = scan.points.iter().map(|p| p.t_s).fold(0.0f32, f32::max);
-                        sweep_end_ns.insert(
-                            scan.stamp_ns,
-                            scan.stamp_ns + (f64::from(last_s) * 1e9) as i64,
-                        );
+                        let end_ns = scan.stamp_ns + (f64::from(last_s) * 1e9) as i64;
+                        sweep_end_ns.insert(scan.stamp_ns, end_ns);
+                        report
+                            .lidar_arrival_ns
+                            .push(node.latency_clock_ns() - end_ns);
                         while sweep_end_ns.len() > 64 {
                             sweep_end_ns.pop_first();
                         }
@@ -520,7 +558,8 @@ pub fn main_dds() -> anyhow::Result<()> {
 }
 
 impl LiveReport {
-    /// One JSON line: cycles, misses, cycle time and latency percentiles (ms), skips.
+    /// One JSON line: cycles, misses, cycle time, latency and LiDAR arrival percentiles (ms),
+    /// skips.
     pub fn summary_json(&self) -> String {
         fn pct(v: &[i64], p: f64) -> f64 {
             if v.is_empty() {
@@ -532,7 +571,7 @@ impl LiveReport {
         }
         let skipped: u64 = self.skipped.values().sum();
         format!(
-            "{{\"cycles\":{},\"deadline_misses\":{},\"cycle_p50_ms\":{:.3},\"cycle_p99_ms\":{:.3},\"latency_p50_ms\":{:.3},\"latency_p99_ms\":{:.3},\"latency_max_ms\":{:.3},\"skipped\":{}}}",
+            "{{\"cycles\":{},\"deadline_misses\":{},\"cycle_p50_ms\":{:.3},\"cycle_p99_ms\":{:.3},\"latency_p50_ms\":{:.3},\"latency_p99_ms\":{:.3},\"latency_max_ms\":{:.3},\"lidar_arrival_p50_ms\":{:.3},\"lidar_arrival_p99_ms\":{:.3},\"skipped\":{}}}",
             self.cycles,
             self.deadline_misses,
             pct(&self.cycle_ns, 0.5),
@@ -540,6 +579,8 @@ impl LiveReport {
             pct(&self.latency_ns, 0.5),
             pct(&self.latency_ns, 0.99),
             pct(&self.latency_ns, 1.0),
+            pct(&self.lidar_arrival_ns, 0.5),
+            pct(&self.lidar_arrival_ns, 0.99),
             skipped
         )
     }

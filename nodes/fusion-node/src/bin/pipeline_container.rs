@@ -1,6 +1,7 @@
 //! The whole pipeline in one process, like a ROS 2 component container (see
 //! `edgefuse_fusion_node::container`): the five ingest nodes, the fusion node and, with
-//! `-p hmi:=true`, the HMI node, on one DDS participant.
+//! `-p hmi:=true`, the HMI node, and with `-p bag:=PATH` the bag player, on one DDS
+//! participant.
 
 use std::sync::Arc;
 
@@ -19,6 +20,16 @@ fn main() -> anyhow::Result<()> {
     let report = edgefuse_fusion_node::container::run(raw, Arc::new(dds), &shutdown)?;
     if let Some(hmi) = &report.hmi {
         eprintln!("hmi: {hmi:?}");
+    }
+    if let Some(player) = &report.player {
+        let n: u64 = player.published.values().sum();
+        eprintln!(
+            "player: {n} messages, {:.1} s of bag in {:.1} s; lateness behind the bag's timeline p50 {:.2} ms, p99 {:.2} ms",
+            player.bag_s,
+            player.wall_s,
+            player.late_ms(0.5),
+            player.late_ms(0.99)
+        );
     }
     eprintln!("SUMMARY {}", report.fusion.summary_json());
     Ok(())
