@@ -5,7 +5,8 @@
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use edgefuse_fusion::lidar::{
-    cluster, ClusterConfig, ClusterMode, DeskewReference, LidarPipeline, LidarPipelineConfig,
+    cluster, cluster_parts, ClusterConfig, ClusterMode, DeskewReference, LidarPipeline,
+    LidarPipelineConfig,
 };
 use edgefuse_fusion::types::{LidarPoint, LidarScan, StampNs, Transform3};
 use nalgebra::{Isometry3, Vector3};
@@ -37,6 +38,16 @@ fn bench_cluster(c: &mut Criterion) {
                 b.iter(|| cluster(std::hint::black_box(pts), &cfg).map(|c| c.clusters.len()))
             });
         }
+        // The grid's linking on two threads (as the fusion node runs it; the same clusters).
+        let cfg = ClusterConfig {
+            cluster_tolerance_m: 0.5,
+            min_points: 5,
+            max_points: 50_000,
+            mode: ClusterMode::Euclidean,
+        };
+        group.bench_with_input(BenchmarkId::new("grid_2_threads", n), &pts, |b, pts| {
+            b.iter(|| cluster_parts(std::hint::black_box(pts), &cfg, 2).map(|c| c.clusters.len()))
+        });
     }
     group.finish();
 }
