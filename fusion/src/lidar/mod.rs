@@ -170,34 +170,39 @@ impl LidarPipeline {
         let grid = ground::PolarGrid::new(&cfg.ground)?;
         let threads = cfg.threads.max(1);
         let parts = deskew::deskew_parts(scan, odom_from_base_at, reference, &cfg.deskew, threads);
-        let parts: Vec<(deskew::DeskewedCloud, Vec<u32>, ground::GroundModel)> =
-            par_map(parts, |cloud| {
-                let mut cells: Vec<u32> = Vec::new();
-                grid.cells_of(&cloud.points_m, &mut cells);
-                let mut model = ground::GroundModel::new(&grid);
-                model.accumulate(&cloud.points_m, &cells);
-                (cloud, cells, model)
-            });
+        let (parts, models): (
+            Vec<(deskew::DeskewedCloud, Vec<u32>)>,
+            Vec<ground::GroundModel>,
+        ) = par_map(parts, |cloud| {
+            let mut cells: Vec<u32> = Vec::new();
+            grid.cells_of(&cloud.points_m, &mut cells);
+            let mut model = ground::GroundModel::new(&grid);
+            model.accumulate(&cloud.points_m, &cells);
+            ((cloud, cells), model)
+        })
+        .into_iter()
+        .unzip();
         // The ground walk on the whole sweep's heights.
-        let mut model: Option<ground::GroundModel> = None;
-        for (cloud, _, m) in &parts {
-            counts.skipped += cloud.skipped;
-            match model.as_mut() {
-                None => model = Some(m.clone()),
-                Some(all) => all.merge(m),
-            }
+        let mut models = models.into_iter();
+        let mut model = models
+            .next()
+            .unwrap_or_else(|| ground::GroundModel::new(&grid));
+        for m in models {
+            model.merge(&m);
         }
-        let mut model = model.unwrap_or_else(|| ground::GroundModel::new(&grid));
+        for (cloud, _) in &parts {
+            counts.skipped += cloud.skipped;
+        }
         let views: Vec<(&[[f32; 3]], &[u32])> = parts
             .iter()
-            .map(|(cloud, cells, _)| (cloud.points_m.as_slice(), cells.as_slice()))
+            .map(|(cloud, cells)| (cloud.points_m.as_slice(), cells.as_slice()))
             .collect();
         model.walk(&grid, &cfg.ground, &views);
-        let stamp_ns = parts.first().map_or(scan.stamp_ns, |(c, _, _)| c.stamp_ns);
+        let stamp_ns = parts.first().map_or(scan.stamp_ns, |(c, _)| c.stamp_ns);
         // Non-ground points with their time offset from the reference, s; part by part.
         let offset_s = (scan.stamp_ns - stamp_ns) as f64 * 1e-9;
         let model = &model;
-        let split: Vec<GroundPart> = par_map(parts.iter().collect(), |(cloud, cells, _)| {
+        let split: Vec<GroundPart> = par_map(parts.iter().collect(), |(cloud, cells)| {
             let mut part = GroundPart::default();
             part.non_ground.reserve(cloud.points_m.len() / 2);
             part.time_s.reserve(cloud.points_m.len() / 2);
