@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result};
 use edgefuse_bag::{BagReader, ReadOptions};
 use edgefuse_fusion::pipeline::PipelineConfig;
+use edgefuse_fusion_node::live::quantile_ms;
 use edgefuse_fusion_node::runner::{run_bag_observed, NoObserver, RunObserver, Timing};
 use edgefuse_ros::dds::DdsTransport;
 use edgefuse_ros::shutdown::Shutdown;
@@ -88,14 +89,6 @@ fn write_outputs(out: &Path, report: &edgefuse_fusion_node::runner::RunReport) -
     Ok(n)
 }
 
-fn pct(v: &mut [i64], p: f64) -> f64 {
-    if v.is_empty() {
-        return f64::NAN;
-    }
-    v.sort_unstable();
-    v[((v.len() as f64 - 1.0) * p).round() as usize] as f64 / 1e6
-}
-
 /// Runs `edgefuse replay`.
 pub fn run(a: ReplayArgs) -> Result<()> {
     let span = |s: f64| (s * 1e9) as u64;
@@ -125,7 +118,7 @@ pub fn run(a: ReplayArgs) -> Result<()> {
                 println!("rerun recording written to {}", path.display());
             }
         }
-        let mut total: Vec<i64> = report
+        let total: Vec<i64> = report
             .frames
             .iter()
             .map(|f| f.cycle.timing.total_ns)
@@ -138,9 +131,9 @@ pub fn run(a: ReplayArgs) -> Result<()> {
         println!(
             "cycles {}  cycle p50 {:.1} ms  p99 {:.1} ms  max {:.1} ms  deadline misses {}",
             total.len(),
-            pct(&mut total.clone(), 0.5),
-            pct(&mut total.clone(), 0.99),
-            pct(&mut total, 1.0),
+            quantile_ms(&total, 0.5),
+            quantile_ms(&total, 0.99),
+            quantile_ms(&total, 1.0),
             report.deadline_misses
         );
         let skipped: u64 = report.feed_skipped.values().sum();

@@ -49,7 +49,7 @@ pub fn run(
         .bool_or("hmi", false)
         .context("reading the container's hmi parameter")?;
     // The fusion node's outputs: in memory for the HMI, and over DDS for everyone else.
-    let shared: Vec<String> = [
+    let mut shared: Vec<String> = [
         ContractTopic::Odometry,
         ContractTopic::Objects,
         ContractTopic::Diagnostics,
@@ -66,7 +66,6 @@ pub fn run(
     let rate = container
         .f64_or("rate", 1.0)
         .context("reading the container's rate parameter")?;
-    let mut shared = shared;
     if !bag.is_empty() {
         let reader = edgefuse_bag::BagReader::open(std::path::Path::new(&bag))
             .with_context(|| format!("opening the bag {bag}"))?;

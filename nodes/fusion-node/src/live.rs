@@ -557,30 +557,32 @@ pub fn main_dds() -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The `q` quantile (0 to 1, nearest rank) of durations in ns, in ms; NaN when there are none.
+pub fn quantile_ms(ns: &[i64], q: f64) -> f64 {
+    if ns.is_empty() {
+        return f64::NAN;
+    }
+    let mut v = ns.to_vec();
+    v.sort_unstable();
+    v[((v.len() as f64 - 1.0) * q).round() as usize] as f64 / 1e6
+}
+
 impl LiveReport {
     /// One JSON line: cycles, misses, cycle time, latency and LiDAR arrival percentiles (ms),
     /// skips.
     pub fn summary_json(&self) -> String {
-        fn pct(v: &[i64], p: f64) -> f64 {
-            if v.is_empty() {
-                return f64::NAN;
-            }
-            let mut v = v.to_vec();
-            v.sort_unstable();
-            v[((v.len() as f64 - 1.0) * p).round() as usize] as f64 / 1e6
-        }
         let skipped: u64 = self.skipped.values().sum();
         format!(
             "{{\"cycles\":{},\"deadline_misses\":{},\"cycle_p50_ms\":{:.3},\"cycle_p99_ms\":{:.3},\"latency_p50_ms\":{:.3},\"latency_p99_ms\":{:.3},\"latency_max_ms\":{:.3},\"lidar_arrival_p50_ms\":{:.3},\"lidar_arrival_p99_ms\":{:.3},\"skipped\":{}}}",
             self.cycles,
             self.deadline_misses,
-            pct(&self.cycle_ns, 0.5),
-            pct(&self.cycle_ns, 0.99),
-            pct(&self.latency_ns, 0.5),
-            pct(&self.latency_ns, 0.99),
-            pct(&self.latency_ns, 1.0),
-            pct(&self.lidar_arrival_ns, 0.5),
-            pct(&self.lidar_arrival_ns, 0.99),
+            quantile_ms(&self.cycle_ns, 0.5),
+            quantile_ms(&self.cycle_ns, 0.99),
+            quantile_ms(&self.latency_ns, 0.5),
+            quantile_ms(&self.latency_ns, 0.99),
+            quantile_ms(&self.latency_ns, 1.0),
+            quantile_ms(&self.lidar_arrival_ns, 0.5),
+            quantile_ms(&self.lidar_arrival_ns, 0.99),
             skipped
         )
     }

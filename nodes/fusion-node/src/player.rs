@@ -29,18 +29,13 @@ pub struct PlayStats {
     pub wall_s: f64,
     /// Per message: how long after its due time it was handed to DDS, ns (the player's own
     /// lateness, part of any end-to-end latency measured downstream).
-    pub late_ns: Vec<u64>,
+    pub late_ns: Vec<i64>,
 }
 
 impl PlayStats {
     /// The `q` quantile of the lateness, ms.
     pub fn late_ms(&self, q: f64) -> f64 {
-        let mut v = self.late_ns.clone();
-        v.sort_unstable();
-        match v.len() {
-            0 => 0.0,
-            n => v[((n - 1) as f64 * q).round() as usize] as f64 * 1e-6,
-        }
+        crate::live::quantile_ms(&self.late_ns, q)
     }
 }
 
@@ -128,8 +123,8 @@ pub fn play(
                 std::thread::sleep(wait);
             }
             stats.late_ns.push(
-                u64::try_from(start_wall.elapsed().saturating_sub(due).as_nanos())
-                    .unwrap_or(u64::MAX),
+                i64::try_from(start_wall.elapsed().saturating_sub(due).as_nanos())
+                    .unwrap_or(i64::MAX),
             );
             if m.log_time_ns > last_clock_ns {
                 last_clock_ns = m.log_time_ns;
