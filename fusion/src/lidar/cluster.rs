@@ -211,17 +211,37 @@ const CELL_SIDE_PER_TOLERANCE: f64 = 0.577_350_269_189_625_8 * (1.0 - 1.0e-3);
 const AXIS_BITS: u32 = 21;
 /// Largest radix sort digit, bits (a 32 KiB count table).
 const RADIX_BITS: u32 = 12;
+/// Largest z cell index for the bit-mask neighbour sweep (a window of `2 * REACH_CELLS + 1`
+/// bits around it must fit in a `u64` after a shift by `REACH_CELLS`): 17 m at 0.5 m.
+const MASK_MAX_QZ: u32 = 64 - 2 * REACH_CELLS - 1;
+/// Largest size of the dense column table, in entries per point.
+const TABLE_ENTRIES_PER_POINT: u64 = 8;
 /// Cells at most this many apart on every axis may hold linked points: the tolerance is
 /// `sqrt(3)` cell sides (under 2).
 const REACH_CELLS: u32 = 2;
+
+/// Which cell pairs a neighbour sweep visits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Band {
+    /// Every pair of distinct cells at most [`REACH_CELLS`] apart on every axis.
+    All,
+    /// The pairs at most one cell apart on every axis (the 26-neighbourhood).
+    Adjacent,
+    /// The other pairs of [`Band::All`]: two cells apart on some axis.
+    Outer,
+}
 
 /// An exact fine grid over a cloud.
 ///
 /// Cells are cubes of side `tolerance / sqrt(3)` (slightly less), so all points of one cell
 /// are linked to each other and a cell is one component from the start; linked points lie at
 /// most 2 cells apart per axis. Cells are sorted by key (x, y, z) with a radix sort and grouped
-/// in columns (x, y); neighbouring cells are found by 12 sweep pointers over the column keys
-/// plus a merge over z inside each column pair, O(1) amortised per pair.
+/// in columns (x, y). The 12 neighbour columns of a column are looked up in a dense table of
+/// column indices (or, for a cloud too wide for the table, found by 12 sweep pointers over the
+/// column keys); inside a column pair, the cells near a height are a window of the column's
+/// bit mask of occupied z cells (or, for a cloud over 61 cells tall, a merge over z): O(1) per
+/// pair. Linking sweeps the 26-neighbourhood first and the outer cells after, which then
+/// mostly belong to the same component already.
 struct Grid {
     /// Points in cell order.
     sorted: Vec<[f32; 3]>,
@@ -232,6 +252,14 @@ struct Grid {
     /// The z cell index of each cell (without the sentinel): the neighbour sweep reads only
     /// this, packed densely.
     qz: Vec<u32>,
+    /// Per column, bit `qz` set for each of its cells, when every z cell index is below
+    /// [`MASK_MAX_QZ`] (else empty): the neighbour sweep then finds a column's cells near a
+    /// height by masking and counting bits instead of scanning.
+    col_mask: Vec<u64>,
+    /// Column index per `(qx, qy)` at `qx * (max_qy + 1) + qy`, `u32::MAX` where there is no
+    /// column, when the table has at most [`TABLE_ENTRIES_PER_POINT`] entries per point (else
+    /// empty): the sweep then looks neighbour columns up instead of advancing 12 pointers.
+    col_table: Vec<u32>,
     /// Column keys `(qx << y_bits) | qy`, ascending.
     col_keys: Vec<u64>,
     /// Column `k` holds cells `col_starts[k]..col_starts[k + 1]`.
@@ -265,6 +293,33 @@ impl Cell {
 /// Number of bits needed to hold `v`.
 fn bits_for(v: u64) -> u32 {
     64 - v.leading_zeros()
+}
+
+/// Stable LSD radix sort of `u64` values on their bits `shift0 .. shift0 + key_bits`.
+fn radix_sort_packed(items: &mut Vec<u64>, shift0: u32, key_bits: u32) {
+    let passes = key_bits.div_ceil(RADIX_BITS).max(1);
+    let digit_bits = key_bits.div_ceil(passes);
+    let buckets = 1usize << digit_bits;
+    let mask = (buckets - 1) as u64;
+    let mut tmp = vec![0u64; items.len()];
+    let mut count = vec![0usize; buckets + 1];
+    let mut shift = shift0;
+    while shift < shift0 + key_bits {
+        count.iter_mut().for_each(|c| *c = 0);
+        for it in items.iter() {
+            count[((it >> shift) & mask) as usize + 1] += 1;
+        }
+        for d in 1..=buckets {
+            count[d] += count[d - 1];
+        }
+        for it in items.iter() {
+            let d = ((it >> shift) & mask) as usize;
+            tmp[count[d]] = *it;
+            count[d] += 1;
+        }
+        std::mem::swap(items, &mut tmp);
+        shift += digit_bits;
+    }
 }
 
 /// Stable LSD radix sort of `(key, item)` pairs on the low `key_bits` bits of the key.
@@ -325,21 +380,73 @@ impl Grid {
         let max_q = [0, 1, 2].map(|k| cell(&max, k));
         let (y_bits, z_bits) = (bits_for(max_q[1]), bits_for(max_q[2]));
         let key_bits = bits_for(max_q[0]) + y_bits + z_bits;
-        let mut keyed: Vec<(u64, u32)> = points
-            .iter()
-            .enumerate()
-            .map(|(i, p)| {
-                let key = (((cell(p, 0) << y_bits) | cell(p, 1)) << z_bits) | cell(p, 2);
-                (key, i as u32)
-            })
-            .collect();
-        radix_sort(&mut keyed, key_bits);
+        let key = |p: &[f32; 3]| (((cell(p, 0) << y_bits) | cell(p, 1)) << z_bits) | cell(p, 2);
+        let mut grid = if key_bits <= 32 {
+            // Key and index packed in one u64: the sort moves half the bytes.
+            let mut packed: Vec<u64> = points
+                .iter()
+                .enumerate()
+                .map(|(i, p)| key(p) << 32 | i as u64)
+                .collect();
+            radix_sort_packed(&mut packed, 32, key_bits);
+            let keyed = packed.iter().map(|&k| (k >> 32, k as u32));
+            Self::from_sorted(points, keyed, y_bits, z_bits, max_q)
+        } else {
+            let mut keyed: Vec<(u64, u32)> = points
+                .iter()
+                .enumerate()
+                .map(|(i, p)| (key(p), i as u32))
+                .collect();
+            radix_sort(&mut keyed, key_bits);
+            Self::from_sorted(points, keyed.into_iter(), y_bits, z_bits, max_q)
+        };
+        grid.col_starts.push(grid.cell.len() as u32);
+        if max_q[2] <= u64::from(MASK_MAX_QZ) {
+            grid.col_mask = grid
+                .col_starts
+                .windows(2)
+                .map(|w| {
+                    grid.qz[w[0] as usize..w[1] as usize]
+                        .iter()
+                        .fold(0u64, |m, &z| m | 1 << z)
+                })
+                .collect();
+        }
+        let entries = (max_q[0] + 1).saturating_mul(max_q[1] + 1);
+        if entries <= (TABLE_ENTRIES_PER_POINT * n as u64).max(1 << 16) {
+            let mut table = vec![u32::MAX; entries as usize];
+            let y_mask = (1u64 << y_bits) - 1;
+            for (c, &key) in grid.col_keys.iter().enumerate() {
+                table[((key >> y_bits) * (max_q[1] + 1) + (key & y_mask)) as usize] = c as u32;
+            }
+            grid.col_table = table;
+        }
+        grid.cell.push(Cell {
+            lo: [0.0; 3],
+            hi: [0.0; 3],
+            start: n as u32,
+        });
+        Ok(grid)
+    }
+
+    /// The grid's cells and columns from the points' `(key, index)` pairs in key order (the
+    /// column starts without their end, the cells without the sentinel).
+    fn from_sorted(
+        points: &[[f32; 3]],
+        keyed: impl Iterator<Item = (u64, u32)>,
+        y_bits: u32,
+        z_bits: u32,
+        max_q: [u64; 3],
+    ) -> Self {
+        let n = points.len();
         let z_mask = (1u64 << z_bits) - 1;
         let mut grid = Grid {
             sorted: Vec::with_capacity(n),
             ids: Vec::with_capacity(n),
             cell: Vec::with_capacity(n / 2 + 1),
             qz: Vec::with_capacity(n / 2 + 1),
+            col_mask: Vec::new(),
+            col_table: Vec::new(),
             col_keys: Vec::new(),
             col_starts: Vec::new(),
             y_bits,
@@ -347,7 +454,7 @@ impl Grid {
             max_qy: max_q[1],
         };
         let mut last_key = None;
-        for (j, &(key, i)) in keyed.iter().enumerate() {
+        for (j, (key, i)) in keyed.enumerate() {
             let p = points[i as usize];
             grid.sorted.push(p);
             grid.ids.push(i);
@@ -373,13 +480,7 @@ impl Grid {
             });
             grid.qz.push((key & z_mask) as u32);
         }
-        grid.col_starts.push(grid.cell.len() as u32);
-        grid.cell.push(Cell {
-            lo: [0.0; 3],
-            hi: [0.0; 3],
-            start: n as u32,
-        });
-        Ok(grid)
+        grid
     }
 
     fn cells(&self) -> usize {
@@ -393,25 +494,50 @@ impl Grid {
     /// Calls `f(a, b)` once for every unordered pair of distinct cells at most
     /// [`REACH_CELLS`] apart on every axis.
     fn for_each_neighbour_pair(&self, f: impl FnMut(usize, usize)) {
-        self.for_each_neighbour_pair_in(0..self.col_keys.len(), f);
+        self.for_each_neighbour_pair_in(0..self.col_keys.len(), Band::All, f);
     }
 
-    /// [`Self::for_each_neighbour_pair`] for the pairs whose first cell lies in the columns
-    /// `cols` (the second lies in the same column or a later one).
+    /// The bands to sweep for all pairs: adjacent then outer where the bit-mask sweep makes a
+    /// second sweep cheap, else all at once.
+    fn bands(&self) -> &'static [Band] {
+        if self.col_mask.is_empty() {
+            &[Band::All]
+        } else {
+            &[Band::Adjacent, Band::Outer]
+        }
+    }
+
+    /// [`Self::for_each_neighbour_pair`] for the pairs of `band` whose first cell lies in the
+    /// columns `cols` (the second lies in the same column or a later one). Without the bit
+    /// masks only [`Band::All`] may be asked for.
     fn for_each_neighbour_pair_in(
         &self,
         cols_in: std::ops::Range<usize>,
+        band: Band,
         mut f: impl FnMut(usize, usize),
     ) {
         let reach = i64::from(REACH_CELLS);
-        let mut offsets: Vec<(i64, i64)> = Vec::new();
+        // Per column offset, the z window of the band: bit `k` for `dz = k - 2`.
+        let window_bits = |dx: i64, dy: i64| -> u64 {
+            let adjacent = dx.abs() <= 1 && dy.abs() <= 1;
+            match (band, adjacent) {
+                (Band::All, _) => 0b11111,
+                (Band::Adjacent, true) => 0b01110,
+                (Band::Adjacent, false) => 0,
+                (Band::Outer, true) => 0b10001,
+                (Band::Outer, false) => 0b11111,
+            }
+        };
+        let mut offsets: Vec<(i64, i64, u64)> = Vec::new();
         for dx in -reach..=reach {
             for dy in -reach..=reach {
-                if dx > 0 || (dx == 0 && dy > 0) {
-                    offsets.push((dx, dy));
+                if (dx > 0 || (dx == 0 && dy > 0)) && window_bits(dx, dy) != 0 {
+                    offsets.push((dx, dy, window_bits(dx, dy)));
                 }
             }
         }
+        // The same column: only cells above (bits 3 and 4).
+        let same_bits = window_bits(0, 0) & 0b11000;
         let cols = self.col_keys.len();
         let y_mask = (1u64 << self.y_bits) - 1;
         // Each sweep pointer starts at or before its first target (a key never decreases).
@@ -430,9 +556,11 @@ impl Grid {
         };
         let mut cursor: Vec<usize> = offsets
             .iter()
-            .map(|&(dx, dy)| cursor_start(dx, dy))
+            .map(|&(dx, dy, _)| cursor_start(dx, dy))
             .collect();
-        // Per neighbour column of the current column: (first candidate cell, end).
+        // The neighbour columns of the current column.
+        let mut near_cols: Vec<(usize, u64)> = Vec::with_capacity(offsets.len());
+        // Per neighbour column, while scanning: (first candidate cell, end).
         let mut near: Vec<(usize, usize)> = Vec::with_capacity(offsets.len());
         for ca in cols_in.start..cols_in.end.min(cols) {
             let (a0, a1) = (
@@ -441,10 +569,17 @@ impl Grid {
             );
             let key = self.col_keys[ca];
             let (qx, qy) = ((key >> self.y_bits) as i64, (key & y_mask) as i64);
-            near.clear();
-            for (&(dx, dy), cur) in offsets.iter().zip(cursor.iter_mut()) {
+            near_cols.clear();
+            for (&(dx, dy, bits), cur) in offsets.iter().zip(cursor.iter_mut()) {
                 let (tx, ty) = (qx + dx, qy + dy);
                 if tx < 0 || ty < 0 || tx as u64 > self.max_qx || ty as u64 > self.max_qy {
+                    continue;
+                }
+                if !self.col_table.is_empty() {
+                    let c = self.col_table[(tx as u64 * (self.max_qy + 1) + ty as u64) as usize];
+                    if c != u32::MAX {
+                        near_cols.push((c as usize, bits));
+                    }
                     continue;
                 }
                 let target = ((tx as u64) << self.y_bits) | ty as u64;
@@ -452,12 +587,45 @@ impl Grid {
                     *cur += 1;
                 }
                 if *cur < cols && self.col_keys[*cur] == target {
-                    near.push((
-                        self.col_starts[*cur] as usize,
-                        self.col_starts[*cur + 1] as usize,
-                    ));
+                    near_cols.push((*cur, bits));
                 }
             }
+            if !self.col_mask.is_empty() {
+                // The cells of column `c` within `REACH_CELLS` of height `z`, ascending: a
+                // window of the column's mask; a cell's index is its column's start plus the
+                // number of cells below it.
+                let window = |c: usize, z: u32| (self.col_mask[c] << REACH_CELLS) >> z & 0x1f;
+                let rank = |c: usize, zb: u32| {
+                    self.col_starts[c] as usize
+                        + (self.col_mask[c] & ((1u64 << zb) - 1)).count_ones() as usize
+                };
+                for a in a0..a1 {
+                    let z = self.qz[a];
+                    // The same column: cells above.
+                    let mut m = window(ca, z) & same_bits;
+                    while m != 0 {
+                        let zb = z + m.trailing_zeros() - REACH_CELLS;
+                        f(a, rank(ca, zb));
+                        m &= m - 1;
+                    }
+                    for &(cb, bits) in &near_cols {
+                        let mut m = window(cb, z) & bits;
+                        while m != 0 {
+                            let zb = z + m.trailing_zeros() - REACH_CELLS;
+                            f(a, rank(cb, zb));
+                            m &= m - 1;
+                        }
+                    }
+                }
+                continue;
+            }
+            debug_assert_eq!(band, Band::All, "bands need the bit masks");
+            near.clear();
+            near.extend(
+                near_cols
+                    .iter()
+                    .map(|&(c, _)| (self.col_starts[c] as usize, self.col_starts[c + 1] as usize)),
+            );
             for a in a0..a1 {
                 let z = self.qz[a];
                 // The same column: later cells up to `reach` above.
@@ -538,22 +706,26 @@ impl Grid {
             let mut uf = UnionFind::new(hi - lo);
             let mut cross: Vec<(u32, u32)> = Vec::new();
             // Pairs come grouped by their first cell: its root is kept across the group.
-            let (mut cur, mut root) = (usize::MAX, 0u32);
-            self.for_each_neighbour_pair_in(run, |a, b| {
-                if b >= hi {
-                    if self.cells_linked(a, b, r2, |_| true, |_| true) {
-                        cross.push((a as u32, b as u32));
+            // With two bands the adjacent one first: it forms most components, so that most
+            // pairs of the outer band are then found joined already, without a box test.
+            for &band in self.bands() {
+                let (mut cur, mut root) = (usize::MAX, 0u32);
+                self.for_each_neighbour_pair_in(run.clone(), band, |a, b| {
+                    if b >= hi {
+                        if self.cells_linked(a, b, r2, |_| true, |_| true) {
+                            cross.push((a as u32, b as u32));
+                        }
+                        return;
                     }
-                    return;
-                }
-                if a != cur {
-                    (cur, root) = (a, uf.find((a - lo) as u32));
-                }
-                let rb = uf.find((b - lo) as u32);
-                if rb != root && self.cells_linked(a, b, r2, |_| true, |_| true) {
-                    root = uf.link_roots(root, rb);
-                }
-            });
+                    if a != cur {
+                        (cur, root) = (a, uf.find((a - lo) as u32));
+                    }
+                    let rb = uf.find((b - lo) as u32);
+                    if rb != root && self.cells_linked(a, b, r2, |_| true, |_| true) {
+                        root = uf.link_roots(root, rb);
+                    }
+                });
+            }
             (lo, uf, cross)
         });
         let mut cross: Vec<(u32, u32)> = Vec::new();
@@ -907,6 +1079,49 @@ mod tests {
             all_modes_match_oracle(&pts, 0.5, 5, 70);
             all_modes_match_oracle(&pts, 0.3, 1, usize::MAX);
         }
+    }
+
+    #[test]
+    fn the_bit_mask_and_scanning_sweeps_and_both_key_widths_match_the_oracle() {
+        // Low clouds take the bit-mask sweep, clouds over 61 z cells tall the scanning one.
+        let mut rng = ChaCha8Rng::seed_from_u64(19);
+        for (height_m, masked) in [(2.0f32, true), (30.0, false)] {
+            let pts: Vec<[f32; 3]> = (0..1500)
+                .map(|_| {
+                    [
+                        rng.random_range(-6.0..6.0),
+                        rng.random_range(-6.0..6.0),
+                        rng.random_range(0.0..height_m),
+                    ]
+                })
+                .collect();
+            let grid = Grid::build(&pts, 0.4).unwrap();
+            assert_eq!(!grid.col_mask.is_empty(), masked, "height {height_m}");
+            all_modes_match_oracle(&pts, 0.4, 1, usize::MAX);
+            all_modes_match_oracle(&pts, 0.4, 3, 400);
+        }
+        // Keys of more than 32 bits (a 3 km wide cloud in 6 cm cells) take the unpacked sort.
+        let pts: Vec<[f32; 3]> = (0..1200)
+            .map(|k| {
+                let c = (k / 40) as f32 * 100.0;
+                [
+                    c + rng.random_range(0.0..0.6),
+                    c + rng.random_range(0.0..0.6),
+                    rng.random_range(0.0..1.0),
+                ]
+            })
+            .collect();
+        let grid = Grid::build(&pts, 0.1).unwrap();
+        let bits = [
+            grid.max_qx,
+            grid.max_qy,
+            grid.qz.iter().copied().max().unwrap().into(),
+        ]
+        .map(bits_for);
+        assert!(bits.iter().sum::<u32>() > 32, "{bits:?}");
+        // Its column table would be too large: the sweep advances pointers instead.
+        assert!(grid.col_table.is_empty());
+        all_modes_match_oracle(&pts, 0.1, 1, usize::MAX);
     }
 
     #[test]
