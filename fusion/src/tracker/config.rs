@@ -143,6 +143,14 @@ pub struct RadarConfig {
     pub max_range_m: f64,
     /// Existence probability of a (tentative, radar-only) track born from a return.
     pub birth_existence: f64,
+    /// The radar's amplitude calibration: a return of a target of radar cross section `rcs`
+    /// (dBsm) at range `r` (m) has amplitude `rcs + amplitude_offset_db -
+    /// amplitude_range_loss_db_per_decade * log10(r)` (the radar equation). A radar that
+    /// reports RCS itself has offset 0 and loss 0. The tracker turns amplitudes back into RCS
+    /// as class evidence.
+    pub amplitude_offset_db: f64,
+    /// See `amplitude_offset_db`: 40 dB per decade of range for a point target.
+    pub amplitude_range_loss_db_per_decade: f64,
 }
 
 impl Default for RadarConfig {
@@ -157,6 +165,8 @@ impl Default for RadarConfig {
             fov_rad: 2.0,
             max_range_m: 150.0,
             birth_existence: 0.1,
+            amplitude_offset_db: 80.0,
+            amplitude_range_loss_db_per_decade: 40.0,
         }
     }
 }

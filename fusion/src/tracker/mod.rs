@@ -1578,6 +1578,16 @@ impl Tracker {
                 let t = &mut self.tracks[i];
                 let x = t.imm.combined().x;
                 t.class.add_speed(x[2].hypot(x[3]));
+                let d = &dets[j];
+                if x[2].hypot(x[3]) < cfg.class_min_speed_mps
+                    && d.range_m > 0.0
+                    && d.amplitude_db.is_finite()
+                {
+                    t.class.add_rcs(
+                        d.amplitude_db - cfg.radar.amplitude_offset_db
+                            + cfg.radar.amplitude_range_loss_db_per_decade * d.range_m.log10(),
+                    );
+                }
             } else if !o.in_gate {
                 let (z, r) = models::radar_measurement(&cfg.radar, &dets[j], 0.0);
                 let (pos, u, radial) = models::radar_inverse(&ctx, &z);
