@@ -397,8 +397,8 @@ impl Kernel {
             // SAFETY: as above, and `detect` checked AVX-512 F, VL and VNNI.
             Kernel::AvxVnni => unsafe {
                 match format {
-                    BlockFormat::Q4_1 => avx2::dot_q4_1_vnni(row, act, nb),
-                    BlockFormat::Q8_0 => avx2::dot_q8_0_vnni(row, act, nb),
+                    BlockFormat::Q4_1 => avx2::dot_q4_1_vnni512(row, act, nb),
+                    BlockFormat::Q8_0 => avx2::dot_q8_0_vnni512(row, act, nb),
                 }
             },
         }
@@ -548,37 +548,90 @@ mod avx2 {
         hsum(acc) + summs
     }
 
+    /// `Q4_1` row times one activation vector with `vpdpbusd`, two blocks at a time on 512-bit
+    /// vectors: the low half accumulates the even blocks and the high half the odd ones (as
+    /// two alternating 256-bit accumulators would, and as [`dot4_q4_1_vnni512`] does for each
+    /// of its inputs, so a batch decodes as each sequence alone).
     #[target_feature(enable = "avx2,fma,f16c,avx512f,avx512vl,avx512vnni")]
-    pub unsafe fn dot_q4_1_vnni(row: &[u8], act: &QuantActs, nb: usize) -> f32 {
+    pub unsafe fn dot_q4_1_vnni512(row: &[u8], act: &QuantActs, nb: usize) -> f32 {
         assert!(
             row.len() >= nb * Q4_1_BYTES
                 && act.q.len() >= nb * QK
                 && act.d.len() >= nb
                 && act.s.len() >= nb
         );
-        let mut acc = [_mm256_setzero_ps(), _mm256_setzero_ps()];
+        let mut acc = _mm512_setzero_ps();
         let mut summs = 0f32;
-        let mask = _mm256_set1_epi8(0x0F);
-        for b in 0..nb {
+        let mask = _mm512_set1_epi8(0x0F);
+        let unpack = |blk: *const u8| {
+            let packed = _mm_loadu_si128(blk.add(4) as *const __m128i);
+            _mm256_set_m128i(_mm_srli_epi16(packed, 4), packed)
+        };
+        let mut b = 0;
+        while b + 2 <= nb {
+            let blk0 = row.as_ptr().add(b * Q4_1_BYTES);
+            let blk1 = blk0.add(Q4_1_BYTES);
+            let (d0, m0) = f16_pair(blk0);
+            let (d1, m1) = f16_pair(blk1);
+            summs += m0 * *act.s.get_unchecked(b);
+            summs += m1 * *act.s.get_unchecked(b + 1);
+            let qx = _mm512_and_si512(
+                _mm512_inserti64x4(_mm512_castsi256_si512(unpack(blk0)), unpack(blk1), 1),
+                mask,
+            );
+            let qy = _mm512_loadu_si512(act.q.as_ptr().add(b * QK) as *const _);
+            let p = _mm512_cvtepi32_ps(_mm512_dpbusd_epi32(_mm512_setzero_si512(), qx, qy));
+            let sc = pair_scales(
+                d0 * *act.d.get_unchecked(b),
+                d1 * *act.d.get_unchecked(b + 1),
+            );
+            acc = _mm512_fmadd_ps(sc, p, acc);
+            b += 2;
+        }
+        let (mut lo, hi) = halves(acc);
+        if b < nb {
             let blk = row.as_ptr().add(b * Q4_1_BYTES);
             let (d, m) = f16_pair(blk);
             summs += m * *act.s.get_unchecked(b);
-            let packed = _mm_loadu_si128(blk.add(4) as *const __m128i);
-            let both = _mm256_set_m128i(_mm_srli_epi16(packed, 4), packed);
-            let qx = _mm256_and_si256(both, mask);
+            let qx = _mm256_and_si256(unpack(blk), _mm256_set1_epi8(0x0F));
             let qy = _mm256_loadu_si256(act.q.as_ptr().add(b * QK) as *const __m256i);
             let p = _mm256_cvtepi32_ps(_mm256_dpbusd_epi32(_mm256_setzero_si256(), qx, qy));
-            acc[b & 1] =
-                _mm256_fmadd_ps(_mm256_set1_ps(d * *act.d.get_unchecked(b)), p, acc[b & 1]);
+            lo = _mm256_fmadd_ps(_mm256_set1_ps(d * *act.d.get_unchecked(b)), p, lo);
         }
-        hsum(_mm256_add_ps(acc[0], acc[1])) + summs
+        hsum(_mm256_add_ps(lo, hi)) + summs
     }
 
+    /// `Q8_0` row times one activation vector with `vpdpbusd`, two blocks at a time on 512-bit
+    /// vectors: the low half accumulates the even blocks and the high half the odd ones (the
+    /// same sums as two alternating 256-bit accumulators, and as [`dot4_q8_0_vnni512`]).
     #[target_feature(enable = "avx2,fma,f16c,avx512f,avx512vl,avx512vnni")]
-    pub unsafe fn dot_q8_0_vnni(row: &[u8], act: &QuantActs, nb: usize) -> f32 {
+    pub unsafe fn dot_q8_0_vnni512(row: &[u8], act: &QuantActs, nb: usize) -> f32 {
         assert!(row.len() >= nb * Q8_0_BYTES && act.q.len() >= nb * QK && act.d.len() >= nb);
-        let mut acc = [_mm256_setzero_ps(), _mm256_setzero_ps()];
-        for b in 0..nb {
+        let mut acc = _mm512_setzero_ps();
+        let join = |lo: __m256i, hi: __m256i| _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1);
+        let mut b = 0;
+        while b + 2 <= nb {
+            let blk0 = row.as_ptr().add(b * Q8_0_BYTES);
+            let blk1 = blk0.add(Q8_0_BYTES);
+            let (d0, _) = f16_pair(blk0);
+            let (d1, _) = f16_pair(blk1);
+            let qx0 = _mm256_loadu_si256(blk0.add(2) as *const __m256i);
+            let qx1 = _mm256_loadu_si256(blk1.add(2) as *const __m256i);
+            let y = act.q.as_ptr().add(b * QK);
+            let qy0 = _mm256_loadu_si256(y as *const __m256i);
+            let qy1 = _mm256_loadu_si256(y.add(QK) as *const __m256i);
+            let ax = join(_mm256_sign_epi8(qx0, qx0), _mm256_sign_epi8(qx1, qx1));
+            let sy = join(_mm256_sign_epi8(qy0, qx0), _mm256_sign_epi8(qy1, qx1));
+            let p = _mm512_cvtepi32_ps(_mm512_dpbusd_epi32(_mm512_setzero_si512(), ax, sy));
+            let sc = pair_scales(
+                d0 * *act.d.get_unchecked(b),
+                d1 * *act.d.get_unchecked(b + 1),
+            );
+            acc = _mm512_fmadd_ps(sc, p, acc);
+            b += 2;
+        }
+        let (mut lo, hi) = halves(acc);
+        if b < nb {
             let blk = row.as_ptr().add(b * Q8_0_BYTES);
             let (d, _) = f16_pair(blk);
             let qx = _mm256_loadu_si256(blk.add(2) as *const __m256i);
@@ -586,10 +639,20 @@ mod avx2 {
             let ax = _mm256_sign_epi8(qx, qx);
             let sy = _mm256_sign_epi8(qy, qx);
             let p = _mm256_cvtepi32_ps(_mm256_dpbusd_epi32(_mm256_setzero_si256(), ax, sy));
-            acc[b & 1] =
-                _mm256_fmadd_ps(_mm256_set1_ps(d * *act.d.get_unchecked(b)), p, acc[b & 1]);
+            lo = _mm256_fmadd_ps(_mm256_set1_ps(d * *act.d.get_unchecked(b)), p, lo);
         }
-        hsum(_mm256_add_ps(acc[0], acc[1]))
+        hsum(_mm256_add_ps(lo, hi))
+    }
+
+    /// `[s0; 8]` in the low half, `[s1; 8]` in the high half.
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    unsafe fn pair_scales(s0: f32, s1: f32) -> __m512 {
+        _mm512_castpd_ps(_mm512_insertf64x4(
+            _mm512_castpd256_pd512(_mm256_castps_pd(_mm256_set1_ps(s0))),
+            _mm256_castps_pd(_mm256_set1_ps(s1)),
+            1,
+        ))
     }
 
     /// Four `d * d_x` or `m * s_x` products of one block at once: the same single
@@ -638,9 +701,9 @@ mod avx2 {
     /// Four activation vectors against one `Q4_1` row, the row's blocks unpacked once for
     /// all four, two blocks at a time on 512-bit vectors. Each input's accumulator holds in
     /// its low half the even blocks' sums and in its high half the odd blocks', lane by lane
-    /// the operations of `dot_q4_1_vnni`'s two alternating accumulators, so each result is
-    /// bit-identical to a single call (a batch decodes as each sequence alone). Half the
-    /// instructions per block of the 256-bit form, which the four inputs made the bound.
+    /// the operations of [`dot_q4_1_vnni512`], so each result is bit-identical to a single
+    /// call (a batch decodes as each sequence alone). Half the instructions per block of the
+    /// 256-bit form, whose instruction count was the bound (not the execution units).
     #[target_feature(enable = "avx2,fma,f16c,avx512f,avx512vl,avx512vnni")]
     pub unsafe fn dot4_q4_1_vnni512(row: &[u8], acts: &Acts4, nb: usize) -> [f32; 4] {
         assert!(row.len() >= nb * Q4_1_BYTES && acts.d.len() >= nb && acts.s.len() >= nb);
@@ -706,7 +769,7 @@ mod avx2 {
         out
     }
 
-    /// [`dot4_q4_1_vnni512`] for `Q8_0` rows (bit-identical to `dot_q8_0_vnni`).
+    /// [`dot4_q4_1_vnni512`] for `Q8_0` rows (bit-identical to [`dot_q8_0_vnni512`]).
     #[target_feature(enable = "avx2,fma,f16c,avx512f,avx512vl,avx512vnni")]
     pub unsafe fn dot4_q8_0_vnni512(row: &[u8], acts: &Acts4, nb: usize) -> [f32; 4] {
         assert!(row.len() >= nb * Q8_0_BYTES && acts.d.len() >= nb);
@@ -822,8 +885,12 @@ mod tests {
     #[test]
     fn kernels_match_dequantized_f64_oracle() {
         let mut seed = 7u64;
-        for format in [BlockFormat::Q4_1, BlockFormat::Q8_0] {
-            let nb = 18;
+        for (format, nb) in [
+            (BlockFormat::Q4_1, 18),
+            (BlockFormat::Q4_1, 17),
+            (BlockFormat::Q8_0, 18),
+            (BlockFormat::Q8_0, 1),
+        ] {
             let row = random_blocks(format, nb, &mut seed);
             let x: Vec<f32> = (0..nb * QK).map(|_| lcg(&mut seed)).collect();
             let act = QuantActs::new(format, &x);
