@@ -148,14 +148,6 @@ impl ClassEvidence {
         self.renormalize();
     }
 
-    /// Whether a `class` object measured `height_m` tall moves like a car: cars, and vans (the
-    /// truck class under [`VAN_MAX_HEIGHT_M`], light commercial vehicles that brake and
-    /// accelerate like cars, unlike heavy trucks).
-    pub fn drives_like_a_car(class: ObjectClass, height_m: f64) -> bool {
-        class == ObjectClass::Car
-            || (class == ObjectClass::Truck && height_m.is_finite() && height_m < VAN_MAX_HEIGHT_M)
-    }
-
     /// Speed over ground, m/s: pedestrians above ~3 m/s and cyclists above ~12 m/s are
     /// unlikely (one-sided logistic penalties).
     pub fn add_speed(&mut self, speed_mps: f64) {
@@ -275,21 +267,6 @@ mod tests {
             cyclist.add_size_along_motion(1.8, 0.1, 1.7);
         }
         assert_eq!(cyclist.fused(), ObjectClass::Cyclist);
-    }
-
-    #[test]
-    fn vans_drive_like_cars_and_heavy_trucks_do_not() {
-        assert!(ClassEvidence::drives_like_a_car(ObjectClass::Car, 1.5));
-        assert!(ClassEvidence::drives_like_a_car(ObjectClass::Truck, 2.6));
-        assert!(!ClassEvidence::drives_like_a_car(ObjectClass::Truck, 3.5));
-        assert!(!ClassEvidence::drives_like_a_car(
-            ObjectClass::Truck,
-            f64::NAN
-        ));
-        assert!(!ClassEvidence::drives_like_a_car(
-            ObjectClass::Pedestrian,
-            1.7
-        ));
     }
 
     #[test]

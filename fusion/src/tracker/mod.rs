@@ -489,13 +489,7 @@ impl Tracker {
             self.managed_at = None;
             let survive = (-dt_s / self.cfg.existence_survival_time_s).exp();
             for t in &mut self.tracks {
-                let class = t.class.fused();
-                // A van brakes and accelerates like a car, not like a heavy truck.
-                let noise = if ClassEvidence::drives_like_a_car(class, t.size_m[2]) {
-                    self.cfg.process_noise.car
-                } else {
-                    self.cfg.process_noise.for_class(class)
-                };
+                let noise = self.cfg.process_noise.for_class(t.class.fused());
                 let before = t.imm.clone();
                 t.imm.predict(dt_s, &noise, self.cfg.imm_mode_sojourn_s);
                 if !t.is_finite() {
