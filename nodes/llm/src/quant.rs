@@ -548,6 +548,27 @@ mod avx2 {
         hsum(acc) + summs
     }
 
+    /// A `Q4_1` block's 32 quants as bytes, unmasked: its 16 packed bytes, then the same
+    /// shifted right by 4 (low nibbles are elements 0-15, high nibbles 16-31).
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    unsafe fn q4_1_nibbles(blk: *const u8) -> __m256i {
+        let packed = _mm_loadu_si128(blk.add(4) as *const __m128i);
+        _mm256_set_m128i(_mm_srli_epi16(packed, 4), packed)
+    }
+
+    /// The quants of the `Q4_1` block at `blk0` and of the one after it, in one vector.
+    #[inline]
+    #[target_feature(enable = "avx2,avx512f")]
+    unsafe fn q4_1_pair(blk0: *const u8) -> __m512i {
+        let both = _mm512_inserti64x4(
+            _mm512_castsi256_si512(q4_1_nibbles(blk0)),
+            q4_1_nibbles(blk0.add(Q4_1_BYTES)),
+            1,
+        );
+        _mm512_and_si512(both, _mm512_set1_epi8(0x0F))
+    }
+
     /// `Q4_1` row times one activation vector with `vpdpbusd`, two blocks at a time on 512-bit
     /// vectors: the low half accumulates the even blocks and the high half the odd ones (as
     /// two alternating 256-bit accumulators would, and as [`dot4_q4_1_vnni512`] does for each
@@ -562,11 +583,6 @@ mod avx2 {
         );
         let mut acc = _mm512_setzero_ps();
         let mut summs = 0f32;
-        let mask = _mm512_set1_epi8(0x0F);
-        let unpack = |blk: *const u8| {
-            let packed = _mm_loadu_si128(blk.add(4) as *const __m128i);
-            _mm256_set_m128i(_mm_srli_epi16(packed, 4), packed)
-        };
         let mut b = 0;
         while b + 2 <= nb {
             let blk0 = row.as_ptr().add(b * Q4_1_BYTES);
@@ -575,10 +591,7 @@ mod avx2 {
             let (d1, m1) = f16_pair(blk1);
             summs += m0 * *act.s.get_unchecked(b);
             summs += m1 * *act.s.get_unchecked(b + 1);
-            let qx = _mm512_and_si512(
-                _mm512_inserti64x4(_mm512_castsi256_si512(unpack(blk0)), unpack(blk1), 1),
-                mask,
-            );
+            let qx = q4_1_pair(blk0);
             let qy = _mm512_loadu_si512(act.q.as_ptr().add(b * QK) as *const _);
             let p = _mm512_cvtepi32_ps(_mm512_dpbusd_epi32(_mm512_setzero_si512(), qx, qy));
             let sc = pair_scales(
@@ -593,7 +606,7 @@ mod avx2 {
             let blk = row.as_ptr().add(b * Q4_1_BYTES);
             let (d, m) = f16_pair(blk);
             summs += m * *act.s.get_unchecked(b);
-            let qx = _mm256_and_si256(unpack(blk), _mm256_set1_epi8(0x0F));
+            let qx = _mm256_and_si256(q4_1_nibbles(blk), _mm256_set1_epi8(0x0F));
             let qy = _mm256_loadu_si256(act.q.as_ptr().add(b * QK) as *const __m256i);
             let p = _mm256_cvtepi32_ps(_mm256_dpbusd_epi32(_mm256_setzero_si256(), qx, qy));
             lo = _mm256_fmadd_ps(_mm256_set1_ps(d * *act.d.get_unchecked(b)), p, lo);
@@ -698,6 +711,27 @@ mod avx2 {
         )
     }
 
+    /// Each input's accumulator split into its even-block (low) and odd-block (high) halves.
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    unsafe fn split4(acc: [__m512; 4]) -> [[__m256; 2]; 4] {
+        acc.map(|a| {
+            let (lo, hi) = halves(a);
+            [lo, hi]
+        })
+    }
+
+    /// Per input, the sum of its two halves' lanes plus `extra`.
+    #[inline]
+    #[target_feature(enable = "avx2,fma,f16c")]
+    unsafe fn total4(sum: [[__m256; 2]; 4], extra: [f32; 4]) -> [f32; 4] {
+        let mut out = [0f32; 4];
+        for k in 0..4 {
+            out[k] = hsum(_mm256_add_ps(sum[k][0], sum[k][1])) + extra[k];
+        }
+        out
+    }
+
     /// Four activation vectors against one `Q4_1` row, the row's blocks unpacked once for
     /// all four, two blocks at a time on 512-bit vectors. Each input's accumulator holds in
     /// its low half the even blocks' sums and in its high half the odd blocks', lane by lane
@@ -712,12 +746,7 @@ mod avx2 {
         }
         let mut acc = [_mm512_setzero_ps(); 4];
         let mut summs = _mm_setzero_ps();
-        let mask = _mm512_set1_epi8(0x0F);
         let index = [0, 1, 2, 3].map(|k| pair_scale_index(k));
-        let unpack = |blk: *const u8| {
-            let packed = _mm_loadu_si128(blk.add(4) as *const __m128i);
-            _mm256_set_m128i(_mm_srli_epi16(packed, 4), packed)
-        };
         let mut b = 0;
         while b + 2 <= nb {
             let blk0 = row.as_ptr().add(b * Q4_1_BYTES);
@@ -730,10 +759,7 @@ mod avx2 {
                 times4(d1, acts.d.as_ptr().add(b + 1)),
                 times4(d0, acts.d.as_ptr().add(b)),
             ));
-            let qx = _mm512_and_si512(
-                _mm512_inserti64x4(_mm512_castsi256_si512(unpack(blk0)), unpack(blk1), 1),
-                mask,
-            );
+            let qx = q4_1_pair(blk0);
             for k in 0..4 {
                 let qy = _mm512_loadu_si512(acts.acts[k].q.as_ptr().add(b * QK) as *const _);
                 let p = _mm512_cvtepi32_ps(_mm512_dpbusd_epi32(_mm512_setzero_si512(), qx, qy));
@@ -741,11 +767,7 @@ mod avx2 {
             }
             b += 2;
         }
-        let mut sum = [[_mm256_setzero_ps(); 2]; 4];
-        for k in 0..4 {
-            let (lo, hi) = halves(acc[k]);
-            sum[k] = [lo, hi];
-        }
+        let mut sum = split4(acc);
         if b < nb {
             // An odd last block is an even one: the low halves take it.
             let blk = row.as_ptr().add(b * Q4_1_BYTES);
@@ -753,7 +775,7 @@ mod avx2 {
             summs = _mm_add_ps(summs, times4(m, acts.s.as_ptr().add(b)));
             let mut scale = [0f32; 4];
             _mm_storeu_ps(scale.as_mut_ptr(), times4(d, acts.d.as_ptr().add(b)));
-            let qx = _mm256_and_si256(unpack(blk), _mm256_set1_epi8(0x0F));
+            let qx = _mm256_and_si256(q4_1_nibbles(blk), _mm256_set1_epi8(0x0F));
             for k in 0..4 {
                 let qy = _mm256_loadu_si256(acts.acts[k].q.as_ptr().add(b * QK) as *const __m256i);
                 let p = _mm256_cvtepi32_ps(_mm256_dpbusd_epi32(_mm256_setzero_si256(), qx, qy));
@@ -762,11 +784,7 @@ mod avx2 {
         }
         let mut sm = [0f32; 4];
         _mm_storeu_ps(sm.as_mut_ptr(), summs);
-        let mut out = [0f32; 4];
-        for k in 0..4 {
-            out[k] = hsum(_mm256_add_ps(sum[k][0], sum[k][1])) + sm[k];
-        }
-        out
+        total4(sum, sm)
     }
 
     /// [`dot4_q4_1_vnni512`] for `Q8_0` rows (bit-identical to [`dot_q8_0_vnni512`]).
@@ -802,11 +820,7 @@ mod avx2 {
             }
             b += 2;
         }
-        let mut sum = [[_mm256_setzero_ps(); 2]; 4];
-        for k in 0..4 {
-            let (lo, hi) = halves(acc[k]);
-            sum[k] = [lo, hi];
-        }
+        let mut sum = split4(acc);
         if b < nb {
             let blk = row.as_ptr().add(b * Q8_0_BYTES);
             let (d, _) = f16_pair(blk);
@@ -821,11 +835,7 @@ mod avx2 {
                 sum[k][0] = _mm256_fmadd_ps(_mm256_set1_ps(scale[k]), p, sum[k][0]);
             }
         }
-        let mut out = [0f32; 4];
-        for k in 0..4 {
-            out[k] = hsum(_mm256_add_ps(sum[k][0], sum[k][1]));
-        }
-        out
+        total4(sum, [0.0; 4])
     }
 
     #[target_feature(enable = "avx2,fma,f16c")]
