@@ -341,6 +341,22 @@ pub enum ConfigError {
         /// The offending value.
         value: f64,
     },
+    /// A value that must be finite and non-negative is not.
+    #[error("config field `{field}` must be finite and >= 0, got {value}")]
+    NotNonNegative {
+        /// The field name.
+        field: &'static str,
+        /// The offending value.
+        value: f64,
+    },
+    /// A value that must be finite is not.
+    #[error("config field `{field}` must be finite, got {value}")]
+    NotFinite {
+        /// The field name.
+        field: &'static str,
+        /// The offending value.
+        value: f64,
+    },
     /// A probability outside (0, 1).
     #[error("config field `{field}` must be a probability in (0, 1), got {value}")]
     NotProbability {
@@ -428,6 +444,19 @@ impl TrackerConfig {
         pos("radar.fov_rad", r.fov_rad)?;
         pos("radar.max_range_m", r.max_range_m)?;
         prob("radar.birth_existence", r.birth_existence)?;
+        if !r.amplitude_offset_db.is_finite() {
+            return Err(ConfigError::NotFinite {
+                field: "radar.amplitude_offset_db",
+                value: r.amplitude_offset_db,
+            });
+        }
+        let loss = r.amplitude_range_loss_db_per_decade;
+        if !(loss.is_finite() && loss >= 0.0) {
+            return Err(ConfigError::NotNonNegative {
+                field: "radar.amplitude_range_loss_db_per_decade",
+                value: loss,
+            });
+        }
         let c = &self.camera;
         pos("camera.u_std_px", c.u_std_px)?;
         pos("camera.v_bottom_std_px", c.v_bottom_std_px)?;

@@ -868,6 +868,26 @@ fn config_is_validated() {
     cfg.lidar.pos_std_m = -1.0;
     assert!(Tracker::new(cfg).is_err());
     assert!(Tracker::new(TrackerConfig::default()).is_ok());
+    // The radar's amplitude calibration: any finite offset, a finite non-negative range loss
+    // (0 and 0 for a radar that reports RCS itself).
+    let mut cfg = TrackerConfig::default();
+    cfg.radar.amplitude_offset_db = 0.0;
+    cfg.radar.amplitude_range_loss_db_per_decade = 0.0;
+    assert!(Tracker::new(cfg).is_ok());
+    cfg.radar.amplitude_offset_db = f64::NAN;
+    assert!(matches!(
+        Tracker::new(cfg).err(),
+        Some(ConfigError::NotFinite {
+            field: "radar.amplitude_offset_db",
+            ..
+        })
+    ));
+    let mut cfg = TrackerConfig::default();
+    cfg.radar.amplitude_range_loss_db_per_decade = -40.0;
+    assert!(matches!(
+        Tracker::new(cfg).err(),
+        Some(ConfigError::NotNonNegative { .. })
+    ));
 }
 
 /// A car following the ego at 15 m/s straddles the sweep's seam: the left half of its front
