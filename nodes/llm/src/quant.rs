@@ -345,8 +345,8 @@ enum Kernel {
     Scalar,
     #[cfg(target_arch = "x86_64")]
     Avx2,
-    /// AVX-512 VNNI: one `vpdpbusd` per block instead of two multiply-adds, on 256-bit
-    /// vectors for one input and on 512-bit vectors (two blocks at a time) for four.
+    /// AVX-512 VNNI: one `vpdpbusd` per block instead of two multiply-adds, two blocks at a
+    /// time on 512-bit vectors (for one input and for four).
     #[cfg(target_arch = "x86_64")]
     AvxVnni,
 }
