@@ -51,6 +51,42 @@ fn score_frames(scenario: &str, label: &str, frames: &[ScoredFrame]) -> Value {
     v
 }
 
+/// An object matched, then missed for a frame, keeps its old hypothesis when that is back in
+/// the gate, even beside a nearer one: no identity switch, as py-motmetrics counts it (the
+/// last correspondence of any earlier frame, not only of the previous one).
+#[test]
+fn a_correspondence_survives_a_missed_frame_as_in_motmetrics() {
+    use edgefuse_fusion_node::score::{Obj, Pose};
+    let obj = |id: u64, x_m: f64| Obj {
+        id,
+        x_m,
+        y_m: 0.0,
+        vx_mps: 0.0,
+        vy_mps: 0.0,
+    };
+    let pose = Pose {
+        x_m: 0.0,
+        y_m: 0.0,
+        yaw_rad: 0.0,
+    };
+    let frame = |k: i64, tracks: Vec<Obj>| ScoredFrame {
+        stamp_ns: k * 100_000_000,
+        truth: vec![obj(1, 0.0)],
+        tracks,
+        ego: pose,
+        ego_truth: pose,
+    };
+    let frames = [
+        frame(0, vec![obj(10, 0.5), obj(20, 5.0)]),
+        frame(1, vec![obj(10, 3.0)]),
+        frame(2, vec![obj(10, 1.5), obj(20, 0.2)]),
+    ];
+    let v = score_frames("synthetic", " (a missed frame)", &frames);
+    assert_eq!(v["id_switches"].as_u64(), Some(0), "{v}");
+    assert_eq!(v["misses"].as_u64(), Some(1), "{v}");
+    assert_eq!(v["false_positives"].as_u64(), Some(3), "{v}");
+}
+
 /// Runs a drive and scores it twice: against every ground-truth object in the ROI, and against
 /// the objects the LiDAR returned at least one point from in that sweep (the others, fully
 /// occluded or between beams, are "don't care": a track on one is neither a match nor a false

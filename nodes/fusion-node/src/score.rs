@@ -1,9 +1,10 @@
 //! Tracking and ego scores of a simulated drive, the way py-motmetrics computes CLEAR-MOT
 //! (`tests/python/score_tracking.py` is the independent oracle; a system test checks that both
-//! agree): per frame, a ground-truth object matched in the previous frame keeps its hypothesis
-//! if it is still within the gate; the rest are matched by a maximum-cardinality minimum-cost
-//! assignment on squared distance (Hungarian); a match to another hypothesis than the object's
-//! last one is an identity switch. MOTA = 1 - (misses + false positives + switches) / objects.
+//! agree): per frame, a ground-truth object keeps the hypothesis it was last matched to (in any
+//! earlier frame, as py-motmetrics does) if that is still within the gate; the rest are matched
+//! by a maximum-cardinality minimum-cost assignment on squared distance (Hungarian); a match to
+//! another hypothesis than the object's last one is an identity switch. MOTA = 1 - (misses +
+//! false positives + switches) / objects.
 //!
 //! Frames are built from a run report: our `odom` is aligned to the simulator's world by the
 //! first frame's ego poses, only cycles with recorded ground truth are scored, and only objects
@@ -224,17 +225,18 @@ fn assign(cost: &[Vec<Option<f64>>], cols: usize) -> Vec<Option<usize>> {
 pub fn score(frames: &[ScoredFrame], max_dist_m: f64) -> Scores {
     let mut s = Scores::default();
     let gate2 = max_dist_m * max_dist_m;
-    // Object id -> its last hypothesis, and whether that match was in the previous frame.
-    let mut last: BTreeMap<u64, (u64, bool)> = BTreeMap::new();
+    // Object id -> the hypothesis it was last matched to (in any earlier frame).
+    let mut last: BTreeMap<u64, u64> = BTreeMap::new();
     let (mut pos_se, mut vel_se) = (0.0, 0.0);
     for f in frames {
         s.objects += f.truth.len() as u64;
         let d2 = |a: &Obj, b: &Obj| (a.x_m - b.x_m).powi(2) + (a.y_m - b.y_m).powi(2);
         let mut truth_match: Vec<Option<usize>> = vec![None; f.truth.len()];
         let mut track_used = vec![false; f.tracks.len()];
-        // 1. Correspondences of the previous frame that still hold.
+        // 1. Each object's last correspondence, if its hypothesis is still within the gate
+        //    (py-motmetrics keeps it across frames where the object went unmatched).
         for (i, o) in f.truth.iter().enumerate() {
-            if let Some((h, true)) = last.get(&o.id) {
+            if let Some(h) = last.get(&o.id) {
                 if let Some(j) = f.tracks.iter().position(|t| t.id == *h) {
                     if !track_used[j] && d2(o, &f.tracks[j]) <= gate2 {
                         truth_match[i] = Some(j);
@@ -267,11 +269,8 @@ pub fn score(frames: &[ScoredFrame], max_dist_m: f64) -> Scores {
                 truth_match[i] = Some(j);
                 track_used[j] = true;
                 let o = f.truth[i].id;
-                switched[i] = last.get(&o).is_some_and(|(h, _)| *h != f.tracks[j].id);
+                switched[i] = last.get(&o).is_some_and(|h| *h != f.tracks[j].id);
             }
-        }
-        for v in last.values_mut() {
-            v.1 = false;
         }
         for (i, m) in truth_match.iter().enumerate() {
             let o = &f.truth[i];
@@ -283,7 +282,7 @@ pub fn score(frames: &[ScoredFrame], max_dist_m: f64) -> Scores {
                     s.switches += u64::from(switched[i]);
                     pos_se += d2(o, t);
                     vel_se += (o.vx_mps - t.vx_mps).powi(2) + (o.vy_mps - t.vy_mps).powi(2);
-                    last.insert(o.id, (t.id, true));
+                    last.insert(o.id, t.id);
                 }
             }
         }
