@@ -295,25 +295,30 @@ fn bits_for(v: u64) -> u32 {
     64 - v.leading_zeros()
 }
 
-/// Stable LSD radix sort of `u64` values on their bits `shift0 .. shift0 + key_bits`.
-fn radix_sort_packed(items: &mut Vec<u64>, shift0: u32, key_bits: u32) {
+/// Stable LSD radix sort of `items` on the bits `shift0 .. shift0 + key_bits` of `key(item)`.
+fn radix_sort_by<T: Copy + Default>(
+    items: &mut Vec<T>,
+    shift0: u32,
+    key_bits: u32,
+    key: impl Fn(&T) -> u64,
+) {
     let passes = key_bits.div_ceil(RADIX_BITS).max(1);
     let digit_bits = key_bits.div_ceil(passes);
     let buckets = 1usize << digit_bits;
     let mask = (buckets - 1) as u64;
-    let mut tmp = vec![0u64; items.len()];
+    let mut tmp = vec![T::default(); items.len()];
     let mut count = vec![0usize; buckets + 1];
     let mut shift = shift0;
     while shift < shift0 + key_bits {
         count.iter_mut().for_each(|c| *c = 0);
         for it in items.iter() {
-            count[((it >> shift) & mask) as usize + 1] += 1;
+            count[((key(it) >> shift) & mask) as usize + 1] += 1;
         }
         for d in 1..=buckets {
             count[d] += count[d - 1];
         }
         for it in items.iter() {
-            let d = ((it >> shift) & mask) as usize;
+            let d = ((key(it) >> shift) & mask) as usize;
             tmp[count[d]] = *it;
             count[d] += 1;
         }
@@ -324,29 +329,7 @@ fn radix_sort_packed(items: &mut Vec<u64>, shift0: u32, key_bits: u32) {
 
 /// Stable LSD radix sort of `(key, item)` pairs on the low `key_bits` bits of the key.
 pub(crate) fn radix_sort(items: &mut Vec<(u64, u32)>, key_bits: u32) {
-    let passes = key_bits.div_ceil(RADIX_BITS).max(1);
-    let digit_bits = key_bits.div_ceil(passes);
-    let buckets = 1usize << digit_bits;
-    let mask = (buckets - 1) as u64;
-    let mut tmp = vec![(0u64, 0u32); items.len()];
-    let mut count = vec![0usize; buckets + 1];
-    let mut shift = 0;
-    while shift < key_bits {
-        count.iter_mut().for_each(|c| *c = 0);
-        for it in items.iter() {
-            count[((it.0 >> shift) & mask) as usize + 1] += 1;
-        }
-        for d in 1..=buckets {
-            count[d] += count[d - 1];
-        }
-        for it in items.iter() {
-            let d = ((it.0 >> shift) & mask) as usize;
-            tmp[count[d]] = *it;
-            count[d] += 1;
-        }
-        std::mem::swap(items, &mut tmp);
-        shift += digit_bits;
-    }
+    radix_sort_by(items, 0, key_bits, |it| it.0);
 }
 
 impl Grid {
@@ -388,7 +371,7 @@ impl Grid {
                 .enumerate()
                 .map(|(i, p)| key(p) << 32 | i as u64)
                 .collect();
-            radix_sort_packed(&mut packed, 32, key_bits);
+            radix_sort_by(&mut packed, 32, key_bits, |&k| k);
             let keyed = packed.iter().map(|&k| (k >> 32, k as u32));
             Self::from_sorted(points, keyed, y_bits, z_bits, max_q)
         } else {

@@ -1577,12 +1577,13 @@ impl Tracker {
             if let Some(i) = o.track {
                 let t = &mut self.tracks[i];
                 let x = t.imm.combined().x;
-                t.class.add_speed(x[2].hypot(x[3]));
+                let speed_mps = x[2].hypot(x[3]);
+                t.class.add_speed(speed_mps);
                 // The radar cross section tells a standing vehicle's end face from a cyclist
                 // of the same size; a moving track's class is told by its speed and by its
                 // extent along the motion, and there a return of a neighbour may reach it.
                 let d = &dets[j];
-                if x[2].hypot(x[3]) < cfg.class_min_speed_mps
+                if speed_mps < cfg.class_min_speed_mps
                     && d.range_m > 0.0
                     && d.amplitude_db.is_finite()
                 {

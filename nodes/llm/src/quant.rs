@@ -561,12 +561,39 @@ mod avx2 {
     #[inline]
     #[target_feature(enable = "avx2,avx512f")]
     unsafe fn q4_1_pair(blk0: *const u8) -> __m512i {
-        let both = _mm512_inserti64x4(
-            _mm512_castsi256_si512(q4_1_nibbles(blk0)),
-            q4_1_nibbles(blk0.add(Q4_1_BYTES)),
-            1,
-        );
+        let both = join(q4_1_nibbles(blk0), q4_1_nibbles(blk0.add(Q4_1_BYTES)));
         _mm512_and_si512(both, _mm512_set1_epi8(0x0F))
+    }
+
+    /// Two 256-bit vectors as the low and high halves of one.
+    #[inline]
+    #[target_feature(enable = "avx2,avx512f")]
+    unsafe fn join(lo: __m256i, hi: __m256i) -> __m512i {
+        _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1)
+    }
+
+    /// The `Q8_0` block at `blk0` and the one after it: their quants' absolute values in one
+    /// vector (`vpdpbusd`'s unsigned operand), and the quants themselves (whose signs the
+    /// activations take, see [`signed_pair`]).
+    #[inline]
+    #[target_feature(enable = "avx2,avx512f")]
+    unsafe fn q8_0_pair(blk0: *const u8) -> (__m512i, [__m256i; 2]) {
+        let qx0 = _mm256_loadu_si256(blk0.add(2) as *const __m256i);
+        let qx1 = _mm256_loadu_si256(blk0.add(Q8_0_BYTES + 2) as *const __m256i);
+        (
+            join(_mm256_sign_epi8(qx0, qx0), _mm256_sign_epi8(qx1, qx1)),
+            [qx0, qx1],
+        )
+    }
+
+    /// The 64 activation quants at `y` with the signs of the weight quants `qx` (zero where
+    /// a weight is zero): `vpdpbusd`'s signed operand against [`q8_0_pair`]'s unsigned one.
+    #[inline]
+    #[target_feature(enable = "avx2,avx512f")]
+    unsafe fn signed_pair(y: *const i8, qx: [__m256i; 2]) -> __m512i {
+        let qy0 = _mm256_loadu_si256(y as *const __m256i);
+        let qy1 = _mm256_loadu_si256(y.add(QK) as *const __m256i);
+        join(_mm256_sign_epi8(qy0, qx[0]), _mm256_sign_epi8(qy1, qx[1]))
     }
 
     /// `Q4_1` row times one activation vector with `vpdpbusd`, two blocks at a time on 512-bit
@@ -593,12 +620,11 @@ mod avx2 {
             summs += m1 * *act.s.get_unchecked(b + 1);
             let qx = q4_1_pair(blk0);
             let qy = _mm512_loadu_si512(act.q.as_ptr().add(b * QK) as *const _);
-            let p = _mm512_cvtepi32_ps(_mm512_dpbusd_epi32(_mm512_setzero_si512(), qx, qy));
             let sc = pair_scales(
                 d0 * *act.d.get_unchecked(b),
                 d1 * *act.d.get_unchecked(b + 1),
             );
-            acc = _mm512_fmadd_ps(sc, p, acc);
+            acc = fma_pair(acc, qx, qy, sc);
             b += 2;
         }
         let (mut lo, hi) = halves(acc);
@@ -608,8 +634,7 @@ mod avx2 {
             summs += m * *act.s.get_unchecked(b);
             let qx = _mm256_and_si256(q4_1_nibbles(blk), _mm256_set1_epi8(0x0F));
             let qy = _mm256_loadu_si256(act.q.as_ptr().add(b * QK) as *const __m256i);
-            let p = _mm256_cvtepi32_ps(_mm256_dpbusd_epi32(_mm256_setzero_si256(), qx, qy));
-            lo = _mm256_fmadd_ps(_mm256_set1_ps(d * *act.d.get_unchecked(b)), p, lo);
+            lo = fma_one(lo, qx, qy, d * *act.d.get_unchecked(b));
         }
         hsum(_mm256_add_ps(lo, hi)) + summs
     }
@@ -621,26 +646,18 @@ mod avx2 {
     pub unsafe fn dot_q8_0_vnni512(row: &[u8], act: &QuantActs, nb: usize) -> f32 {
         assert!(row.len() >= nb * Q8_0_BYTES && act.q.len() >= nb * QK && act.d.len() >= nb);
         let mut acc = _mm512_setzero_ps();
-        let join = |lo: __m256i, hi: __m256i| _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1);
         let mut b = 0;
         while b + 2 <= nb {
             let blk0 = row.as_ptr().add(b * Q8_0_BYTES);
-            let blk1 = blk0.add(Q8_0_BYTES);
             let (d0, _) = f16_pair(blk0);
-            let (d1, _) = f16_pair(blk1);
-            let qx0 = _mm256_loadu_si256(blk0.add(2) as *const __m256i);
-            let qx1 = _mm256_loadu_si256(blk1.add(2) as *const __m256i);
-            let y = act.q.as_ptr().add(b * QK);
-            let qy0 = _mm256_loadu_si256(y as *const __m256i);
-            let qy1 = _mm256_loadu_si256(y.add(QK) as *const __m256i);
-            let ax = join(_mm256_sign_epi8(qx0, qx0), _mm256_sign_epi8(qx1, qx1));
-            let sy = join(_mm256_sign_epi8(qy0, qx0), _mm256_sign_epi8(qy1, qx1));
-            let p = _mm512_cvtepi32_ps(_mm512_dpbusd_epi32(_mm512_setzero_si512(), ax, sy));
+            let (d1, _) = f16_pair(blk0.add(Q8_0_BYTES));
+            let (ax, qx) = q8_0_pair(blk0);
+            let sy = signed_pair(act.q.as_ptr().add(b * QK), qx);
             let sc = pair_scales(
                 d0 * *act.d.get_unchecked(b),
                 d1 * *act.d.get_unchecked(b + 1),
             );
-            acc = _mm512_fmadd_ps(sc, p, acc);
+            acc = fma_pair(acc, ax, sy, sc);
             b += 2;
         }
         let (mut lo, hi) = halves(acc);
@@ -649,12 +666,32 @@ mod avx2 {
             let (d, _) = f16_pair(blk);
             let qx = _mm256_loadu_si256(blk.add(2) as *const __m256i);
             let qy = _mm256_loadu_si256(act.q.as_ptr().add(b * QK) as *const __m256i);
-            let ax = _mm256_sign_epi8(qx, qx);
             let sy = _mm256_sign_epi8(qy, qx);
-            let p = _mm256_cvtepi32_ps(_mm256_dpbusd_epi32(_mm256_setzero_si256(), ax, sy));
-            lo = _mm256_fmadd_ps(_mm256_set1_ps(d * *act.d.get_unchecked(b)), p, lo);
+            lo = fma_one(
+                lo,
+                _mm256_sign_epi8(qx, qx),
+                sy,
+                d * *act.d.get_unchecked(b),
+            );
         }
         hsum(_mm256_add_ps(lo, hi))
+    }
+
+    /// One pair of blocks into a 512-bit accumulator: `acc + scales * ux.sy`, the `u8 x i8`
+    /// products summed in fours (`vpdpbusd`), converted to f32, then one multiply-add.
+    #[inline]
+    #[target_feature(enable = "avx512f,avx512vnni")]
+    unsafe fn fma_pair(acc: __m512, ux: __m512i, sy: __m512i, scales: __m512) -> __m512 {
+        let p = _mm512_cvtepi32_ps(_mm512_dpbusd_epi32(_mm512_setzero_si512(), ux, sy));
+        _mm512_fmadd_ps(scales, p, acc)
+    }
+
+    /// [`fma_pair`] for one block into a 256-bit accumulator, with one scale for all lanes.
+    #[inline]
+    #[target_feature(enable = "avx2,fma,avx512f,avx512vl,avx512vnni")]
+    unsafe fn fma_one(acc: __m256, ux: __m256i, sy: __m256i, scale: f32) -> __m256 {
+        let p = _mm256_cvtepi32_ps(_mm256_dpbusd_epi32(_mm256_setzero_si256(), ux, sy));
+        _mm256_fmadd_ps(_mm256_set1_ps(scale), p, acc)
     }
 
     /// `[s0; 8]` in the low half, `[s1; 8]` in the high half.
@@ -762,8 +799,7 @@ mod avx2 {
             let qx = q4_1_pair(blk0);
             for k in 0..4 {
                 let qy = _mm512_loadu_si512(acts.acts[k].q.as_ptr().add(b * QK) as *const _);
-                let p = _mm512_cvtepi32_ps(_mm512_dpbusd_epi32(_mm512_setzero_si512(), qx, qy));
-                acc[k] = _mm512_fmadd_ps(_mm512_permutexvar_ps(index[k], scales), p, acc[k]);
+                acc[k] = fma_pair(acc[k], qx, qy, _mm512_permutexvar_ps(index[k], scales));
             }
             b += 2;
         }
@@ -778,8 +814,7 @@ mod avx2 {
             let qx = _mm256_and_si256(q4_1_nibbles(blk), _mm256_set1_epi8(0x0F));
             for k in 0..4 {
                 let qy = _mm256_loadu_si256(acts.acts[k].q.as_ptr().add(b * QK) as *const __m256i);
-                let p = _mm256_cvtepi32_ps(_mm256_dpbusd_epi32(_mm256_setzero_si256(), qx, qy));
-                sum[k][0] = _mm256_fmadd_ps(_mm256_set1_ps(scale[k]), p, sum[k][0]);
+                sum[k][0] = fma_one(sum[k][0], qx, qy, scale[k]);
             }
         }
         let mut sm = [0f32; 4];
@@ -796,27 +831,19 @@ mod avx2 {
         }
         let mut acc = [_mm512_setzero_ps(); 4];
         let index = [0, 1, 2, 3].map(|k| pair_scale_index(k));
-        let join = |lo: __m256i, hi: __m256i| _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1);
         let mut b = 0;
         while b + 2 <= nb {
             let blk0 = row.as_ptr().add(b * Q8_0_BYTES);
-            let blk1 = blk0.add(Q8_0_BYTES);
             let (d0, _) = f16_pair(blk0);
-            let (d1, _) = f16_pair(blk1);
+            let (d1, _) = f16_pair(blk0.add(Q8_0_BYTES));
             let scales = _mm512_castps256_ps512(_mm256_set_m128(
                 times4(d1, acts.d.as_ptr().add(b + 1)),
                 times4(d0, acts.d.as_ptr().add(b)),
             ));
-            let qx0 = _mm256_loadu_si256(blk0.add(2) as *const __m256i);
-            let qx1 = _mm256_loadu_si256(blk1.add(2) as *const __m256i);
-            let ax = join(_mm256_sign_epi8(qx0, qx0), _mm256_sign_epi8(qx1, qx1));
+            let (ax, qx) = q8_0_pair(blk0);
             for k in 0..4 {
-                let y = acts.acts[k].q.as_ptr().add(b * QK);
-                let qy0 = _mm256_loadu_si256(y as *const __m256i);
-                let qy1 = _mm256_loadu_si256(y.add(QK) as *const __m256i);
-                let sy = join(_mm256_sign_epi8(qy0, qx0), _mm256_sign_epi8(qy1, qx1));
-                let p = _mm512_cvtepi32_ps(_mm512_dpbusd_epi32(_mm512_setzero_si512(), ax, sy));
-                acc[k] = _mm512_fmadd_ps(_mm512_permutexvar_ps(index[k], scales), p, acc[k]);
+                let sy = signed_pair(acts.acts[k].q.as_ptr().add(b * QK), qx);
+                acc[k] = fma_pair(acc[k], ax, sy, _mm512_permutexvar_ps(index[k], scales));
             }
             b += 2;
         }
@@ -830,9 +857,7 @@ mod avx2 {
             let ax = _mm256_sign_epi8(qx, qx);
             for k in 0..4 {
                 let qy = _mm256_loadu_si256(acts.acts[k].q.as_ptr().add(b * QK) as *const __m256i);
-                let sy = _mm256_sign_epi8(qy, qx);
-                let p = _mm256_cvtepi32_ps(_mm256_dpbusd_epi32(_mm256_setzero_si256(), ax, sy));
-                sum[k][0] = _mm256_fmadd_ps(_mm256_set1_ps(scale[k]), p, sum[k][0]);
+                sum[k][0] = fma_one(sum[k][0], ax, _mm256_sign_epi8(qy, qx), scale[k]);
             }
         }
         total4(sum, [0.0; 4])
