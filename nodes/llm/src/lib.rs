@@ -14,6 +14,7 @@
 
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
+pub mod attention;
 pub mod engine;
 pub mod error;
 pub mod gguf;

@@ -5,15 +5,13 @@
 //! advanced by repeated multiplication, and the key/value cache, the queries and the attention
 //! weights rounded to f16 as ggml's f16 cache does.
 
+use crate::attention::{attend, HeadGroup};
 use crate::error::{LlmError, Result};
 use crate::gguf::{block_format, LlamaConfig, ModelFile};
 use crate::quant::{dequantize_row, matmul_group};
 use crate::store::{Store, UnitSpec, UnitWeights};
 use half::f16;
-use half::slice::HalfFloatSliceExt;
 
-/// Largest head width the attention's stack buffers take.
-const MAX_HEAD_DIM: usize = 256;
 use rayon::prelude::*;
 
 /// One sequence's key/value cache, per layer `[position][kv_dim]` in f16.
@@ -234,50 +232,32 @@ impl Decoder {
                 );
             }
             {
-                // One task per (token, kv head): each cached key and value is converted from
-                // f16 once, into a buffer on the stack, for the query heads of the group that
-                // read it; no f32 copy of the cache is made. Numerically the same as converting
-                // the whole cache first.
+                // One task per (token, kv head): the query heads of the group read each cached
+                // key and value once, converted from f16 on the fly; no f32 copy of the cache.
                 let group = c.n_heads / c.n_kv_heads;
                 let seqs: &[&mut Sequence] = seqs;
-                att.par_chunks_mut(group * hd)
-                    .enumerate()
-                    .for_each(|(tk, out)| {
+                att.par_chunks_mut(group * hd).enumerate().for_each_init(
+                    Vec::new,
+                    |scores, (tk, out)| {
                         let (t, kvh) = (tk / c.n_kv_heads, tk % c.n_kv_heads);
-                        let (kc, vc) = (&seqs[owner[t]].k[l], &seqs[owner[t]].v[l]);
                         let q0 = t * q_dim + kvh * group * hd;
                         let qh: Vec<f32> = q[q0..q0 + group * hd]
                             .iter()
                             .map(|&a| f16::from_f32(a).to_f32())
                             .collect();
-                        let span = pos[t] + 1;
-                        let mut row = [0f32; MAX_HEAD_DIM];
-                        let row = &mut row[..hd];
-                        let mut scores = vec![0f32; group * span];
-                        for j in 0..span {
-                            let at = j * kv_dim + kvh * hd;
-                            kc[at..at + hd].convert_to_f32_slice(row);
-                            for g in 0..group {
-                                scores[g * span + j] =
-                                    dot(&qh[g * hd..(g + 1) * hd], row) * kq_scale;
-                            }
-                        }
-                        for g in 0..group {
-                            softmax(&mut scores[g * span..(g + 1) * span]);
-                        }
-                        out.fill(0.0);
-                        for j in 0..span {
-                            let at = j * kv_dim + kvh * hd;
-                            vc[at..at + hd].convert_to_f32_slice(row);
-                            for g in 0..group {
-                                let p = f16::from_f32(scores[g * span + j]).to_f32();
-                                for (o, vv) in out[g * hd..(g + 1) * hd].iter_mut().zip(row.iter())
-                                {
-                                    *o += p * vv;
-                                }
-                            }
-                        }
-                    });
+                        let head = HeadGroup {
+                            q: &qh,
+                            k: &seqs[owner[t]].k[l],
+                            v: &seqs[owner[t]].v[l],
+                            kv_dim,
+                            offset: kvh * hd,
+                            head_dim: hd,
+                            span: pos[t] + 1,
+                            kq_scale,
+                        };
+                        attend(&head, scores, out);
+                    },
+                );
             }
             w.wo.matmul(&att, n, &mut proj);
             for (a, b) in x.iter_mut().zip(&proj) {
@@ -424,35 +404,5 @@ fn rope(x: &mut [f32], head_dim: usize, pos: usize, theta_scale: f32) {
             head[2 * i] = a * c - b * s;
             head[2 * i + 1] = a * s + b * c;
         }
-    }
-}
-
-/// Dot product in 8 independent lanes (vectorizes; a different summation order than a
-/// plain fold, as ggml's own is).
-fn dot(a: &[f32], b: &[f32]) -> f32 {
-    let mut acc = [0f32; 8];
-    let chunks = a.len() / 8;
-    for c in 0..chunks {
-        for i in 0..8 {
-            acc[i] += a[c * 8 + i] * b[c * 8 + i];
-        }
-    }
-    let mut sum: f32 = acc.iter().sum();
-    for i in chunks * 8..a.len() {
-        sum += a[i] * b[i];
-    }
-    sum
-}
-
-fn softmax(x: &mut [f32]) {
-    let max = x.iter().fold(f32::NEG_INFINITY, |m, &v| m.max(v));
-    let mut sum = 0f64;
-    for v in x.iter_mut() {
-        *v = (*v - max).exp();
-        sum += *v as f64;
-    }
-    let inv = (1.0 / sum) as f32;
-    for v in x.iter_mut() {
-        *v *= inv;
     }
 }
