@@ -80,6 +80,30 @@ fn release_free_heap() {
     }
 }
 
+/// Drop the file's clean pages from the page cache, so that the next reads (the hash check,
+/// then the loader) fill it again through readahead. Linux keeps a file's cached pages in the
+/// folio sizes they were filled with: a model just written (fetched, or copied by the user)
+/// sits in 4 KiB folios, which read back at 6 to 7 GB/s on this machine, while readahead fills
+/// large folios, read at 19 to 25 GB/s (2.2 MB preads of this model, one thread). Streaming
+/// copies most of the weights from the page cache for every token, so that is its speed: 93
+/// against 133 tokens/s at a 25 % budget. Costs one read of the file from disk at load; pages
+/// other processes have mapped stay. Only on Linux; a hint, so failure of the advice itself is
+/// not an error.
+fn refresh_page_cache(path: &Path) -> Result<()> {
+    let file = std::fs::File::open(path).map_err(|e| LlmError::io(path, e))?;
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::fd::AsRawFd;
+        // SAFETY: posix_fadvise only reads its arguments; the descriptor is open for the call.
+        let rc = unsafe { libc::posix_fadvise(file.as_raw_fd(), 0, 0, libc::POSIX_FADV_DONTNEED) };
+        if rc != 0 {
+            tracing::debug!(rc, "posix_fadvise(DONTNEED) on the model file did nothing");
+        }
+    }
+    drop(file);
+    Ok(())
+}
+
 /// The store, mapped again if it was released.
 fn ensure_store<'a>(
     slot: &'a mut Option<Store>,
@@ -151,6 +175,9 @@ impl Engine {
     /// Verify the model against its manifest (before any tensor is read), then load it.
     pub fn load(path: &Path, options: &EngineOptions) -> Result<Self> {
         let manifest = Manifest::read(path)?;
+        if matches!(options.residency, Residency::Streamed { .. }) {
+            refresh_page_cache(path)?;
+        }
         manifest.verify_once(path)?;
         let mut model = ModelFile::open(path)?;
         let tokenizer = Tokenizer::from_gguf(&model)?;
@@ -437,5 +464,25 @@ impl Engine {
     /// Whether weights are held now.
     pub fn holds_weights(&self) -> bool {
         self.store.is_some()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_page_cache_refresh_names_a_missing_file_and_leaves_a_file_intact() {
+        let dir = std::env::temp_dir().join(format!("edgefuse-refresh-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("model.gguf");
+        let bytes: Vec<u8> = (0..100_000u32).map(|i| (i % 251) as u8).collect();
+        std::fs::write(&path, &bytes).unwrap();
+        refresh_page_cache(&path).unwrap();
+        assert_eq!(std::fs::read(&path).unwrap(), bytes);
+        let missing = dir.join("absent.gguf");
+        let err = refresh_page_cache(&missing).unwrap_err().to_string();
+        assert!(err.contains("absent.gguf"), "{err}");
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }
