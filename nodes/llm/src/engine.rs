@@ -8,6 +8,7 @@ use crate::model::{Decoder, Sequence};
 use crate::sampler::{argmax, sample_top_p, Rng, Sampling};
 use crate::store::{Residency, Store};
 use crate::tokenizer::{Message, TextStream, Tokenizer};
+use rayon::prelude::*;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -332,17 +333,27 @@ impl Engine {
         let mut current: Vec<Vec<f32>> = vec![logits.into_iter().next().unwrap_or_default(); n];
         let mut steps = 0;
         loop {
-            // Choose each live sequence's next token.
+            // Choose each live sequence's next token, the sequences in parallel (each draws
+            // from its own generator, so the tokens do not depend on the threads).
+            let chosen: Vec<Option<u32>> = self.pool.install(|| {
+                current
+                    .par_iter()
+                    .zip(rngs.par_iter_mut())
+                    .zip(stops.par_iter())
+                    .map(|((logits, rng), stop)| {
+                        stop.is_none().then(|| match request.sampling {
+                            Sampling::Greedy => argmax(logits),
+                            Sampling::TopP {
+                                temperature, top_p, ..
+                            } => sample_top_p(logits, temperature, top_p, rng),
+                        })
+                    })
+                    .collect()
+            });
             let mut next: Vec<(usize, u32)> = Vec::new();
             for i in 0..n {
-                if stops[i].is_some() {
+                let Some(token) = chosen[i] else {
                     continue;
-                }
-                let token = match request.sampling {
-                    Sampling::Greedy => argmax(&current[i]),
-                    Sampling::TopP {
-                        temperature, top_p, ..
-                    } => sample_top_p(&current[i], temperature, top_p, &mut rngs[i]),
                 };
                 if !request.ignore_stop && self.tokenizer.stop_ids.contains(&token) {
                     stops[i] = Some(StopReason::StopToken);

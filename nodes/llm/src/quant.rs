@@ -283,6 +283,10 @@ pub struct QuantActs {
     pub d: Vec<f32>,
     pub s: Vec<f32>,
     pub q: Vec<i8>,
+    /// For `Q8_0` only: per block, `-128` times the sum of each group of four quants (eight
+    /// per block). The VNNI kernels start `vpdpbusd` from it, so that the weight quants can
+    /// enter as unsigned bytes offset by 128 (`q + 128`) and the sums come out exact.
+    pub c: Vec<i32>,
 }
 
 impl QuantActs {
@@ -293,6 +297,11 @@ impl QuantActs {
         let mut d = Vec::with_capacity(nb);
         let mut s = Vec::with_capacity(nb);
         let mut q = vec![0i8; nb * QK];
+        let mut c = Vec::with_capacity(if format == BlockFormat::Q8_0 {
+            nb * 8
+        } else {
+            0
+        });
         for (b, block) in x.chunks_exact(QK).enumerate() {
             let amax = block.iter().fold(0f32, |m, v| m.max(v.abs()));
             let scale = amax / 127.0;
@@ -305,6 +314,13 @@ impl QuantActs {
                 *dst = qi as i8;
                 sum += qi;
             }
+            if format == BlockFormat::Q8_0 {
+                c.extend(
+                    q[b * QK..(b + 1) * QK]
+                        .chunks_exact(4)
+                        .map(|g| -128 * g.iter().map(|&v| i32::from(v)).sum::<i32>()),
+                );
+            }
             let scale_h = f16::from_f32(scale).to_f32();
             d.push(scale_h);
             s.push(match format {
@@ -312,7 +328,7 @@ impl QuantActs {
                 BlockFormat::Q8_0 => 0.0,
             });
         }
-        Self { d, s, q }
+        Self { d, s, q, c }
     }
 }
 
@@ -572,28 +588,23 @@ mod avx2 {
         _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1)
     }
 
-    /// The `Q8_0` block at `blk0` and the one after it: their quants' absolute values in one
-    /// vector (`vpdpbusd`'s unsigned operand), and the quants themselves (whose signs the
-    /// activations take, see [`signed_pair`]).
+    /// The quants of the `Q8_0` block at `blk0` and of the one after it, offset by 128 as
+    /// unsigned bytes (`q ^ 0x80 = q + 128`), in one vector: `vpdpbusd`'s unsigned operand. The
+    /// activations' `c` (-128 times their sums in fours) takes the offset back out exactly.
     #[inline]
     #[target_feature(enable = "avx2,avx512f")]
-    unsafe fn q8_0_pair(blk0: *const u8) -> (__m512i, [__m256i; 2]) {
+    unsafe fn q8_0_pair_offset(blk0: *const u8) -> __m512i {
         let qx0 = _mm256_loadu_si256(blk0.add(2) as *const __m256i);
         let qx1 = _mm256_loadu_si256(blk0.add(Q8_0_BYTES + 2) as *const __m256i);
-        (
-            join(_mm256_sign_epi8(qx0, qx0), _mm256_sign_epi8(qx1, qx1)),
-            [qx0, qx1],
-        )
+        _mm512_xor_si512(join(qx0, qx1), _mm512_set1_epi8(-128))
     }
 
-    /// The 64 activation quants at `y` with the signs of the weight quants `qx` (zero where
-    /// a weight is zero): `vpdpbusd`'s signed operand against [`q8_0_pair`]'s unsigned one.
+    /// [`q8_0_pair_offset`] for one block.
     #[inline]
-    #[target_feature(enable = "avx2,avx512f")]
-    unsafe fn signed_pair(y: *const i8, qx: [__m256i; 2]) -> __m512i {
-        let qy0 = _mm256_loadu_si256(y as *const __m256i);
-        let qy1 = _mm256_loadu_si256(y.add(QK) as *const __m256i);
-        join(_mm256_sign_epi8(qy0, qx[0]), _mm256_sign_epi8(qy1, qx[1]))
+    #[target_feature(enable = "avx2")]
+    unsafe fn q8_0_offset(blk: *const u8) -> __m256i {
+        let qx = _mm256_loadu_si256(blk.add(2) as *const __m256i);
+        _mm256_xor_si256(qx, _mm256_set1_epi8(-128))
     }
 
     /// `Q4_1` row times one activation vector with `vpdpbusd`, two blocks at a time on 512-bit
@@ -644,35 +655,35 @@ mod avx2 {
     /// same sums as two alternating 256-bit accumulators, and as [`dot4_q8_0_vnni512`]).
     #[target_feature(enable = "avx2,fma,f16c,avx512f,avx512vl,avx512vnni")]
     pub unsafe fn dot_q8_0_vnni512(row: &[u8], act: &QuantActs, nb: usize) -> f32 {
-        assert!(row.len() >= nb * Q8_0_BYTES && act.q.len() >= nb * QK && act.d.len() >= nb);
+        assert!(
+            row.len() >= nb * Q8_0_BYTES
+                && act.q.len() >= nb * QK
+                && act.d.len() >= nb
+                && act.c.len() >= nb * 8
+        );
         let mut acc = _mm512_setzero_ps();
         let mut b = 0;
         while b + 2 <= nb {
             let blk0 = row.as_ptr().add(b * Q8_0_BYTES);
             let (d0, _) = f16_pair(blk0);
             let (d1, _) = f16_pair(blk0.add(Q8_0_BYTES));
-            let (ax, qx) = q8_0_pair(blk0);
-            let sy = signed_pair(act.q.as_ptr().add(b * QK), qx);
+            let ux = q8_0_pair_offset(blk0);
+            let qy = _mm512_loadu_si512(act.q.as_ptr().add(b * QK) as *const _);
+            let c = _mm512_loadu_si512(act.c.as_ptr().add(b * 8) as *const _);
             let sc = pair_scales(
                 d0 * *act.d.get_unchecked(b),
                 d1 * *act.d.get_unchecked(b + 1),
             );
-            acc = fma_pair(acc, ax, sy, sc);
+            acc = fma_pair_from(acc, c, ux, qy, sc);
             b += 2;
         }
         let (mut lo, hi) = halves(acc);
         if b < nb {
             let blk = row.as_ptr().add(b * Q8_0_BYTES);
             let (d, _) = f16_pair(blk);
-            let qx = _mm256_loadu_si256(blk.add(2) as *const __m256i);
             let qy = _mm256_loadu_si256(act.q.as_ptr().add(b * QK) as *const __m256i);
-            let sy = _mm256_sign_epi8(qy, qx);
-            lo = fma_one(
-                lo,
-                _mm256_sign_epi8(qx, qx),
-                sy,
-                d * *act.d.get_unchecked(b),
-            );
+            let c = _mm256_loadu_si256(act.c.as_ptr().add(b * 8) as *const __m256i);
+            lo = fma_one_from(lo, c, q8_0_offset(blk), qy, d * *act.d.get_unchecked(b));
         }
         hsum(_mm256_add_ps(lo, hi))
     }
@@ -682,7 +693,20 @@ mod avx2 {
     #[inline]
     #[target_feature(enable = "avx512f,avx512vnni")]
     unsafe fn fma_pair(acc: __m512, ux: __m512i, sy: __m512i, scales: __m512) -> __m512 {
-        let p = _mm512_cvtepi32_ps(_mm512_dpbusd_epi32(_mm512_setzero_si512(), ux, sy));
+        fma_pair_from(acc, _mm512_setzero_si512(), ux, sy, scales)
+    }
+
+    /// [`fma_pair`] with the integer sums started from `start` instead of zero.
+    #[inline]
+    #[target_feature(enable = "avx512f,avx512vnni")]
+    unsafe fn fma_pair_from(
+        acc: __m512,
+        start: __m512i,
+        ux: __m512i,
+        sy: __m512i,
+        scales: __m512,
+    ) -> __m512 {
+        let p = _mm512_cvtepi32_ps(_mm512_dpbusd_epi32(start, ux, sy));
         _mm512_fmadd_ps(scales, p, acc)
     }
 
@@ -690,7 +714,20 @@ mod avx2 {
     #[inline]
     #[target_feature(enable = "avx2,fma,avx512f,avx512vl,avx512vnni")]
     unsafe fn fma_one(acc: __m256, ux: __m256i, sy: __m256i, scale: f32) -> __m256 {
-        let p = _mm256_cvtepi32_ps(_mm256_dpbusd_epi32(_mm256_setzero_si256(), ux, sy));
+        fma_one_from(acc, _mm256_setzero_si256(), ux, sy, scale)
+    }
+
+    /// [`fma_one`] with the integer sums started from `start` instead of zero.
+    #[inline]
+    #[target_feature(enable = "avx2,fma,avx512f,avx512vl,avx512vnni")]
+    unsafe fn fma_one_from(
+        acc: __m256,
+        start: __m256i,
+        ux: __m256i,
+        sy: __m256i,
+        scale: f32,
+    ) -> __m256 {
+        let p = _mm256_cvtepi32_ps(_mm256_dpbusd_epi32(start, ux, sy));
         _mm256_fmadd_ps(_mm256_set1_ps(scale), p, acc)
     }
 
@@ -827,7 +864,7 @@ mod avx2 {
     pub unsafe fn dot4_q8_0_vnni512(row: &[u8], acts: &Acts4, nb: usize) -> [f32; 4] {
         assert!(row.len() >= nb * Q8_0_BYTES && acts.d.len() >= nb);
         for a in acts.acts {
-            assert!(a.q.len() >= nb * QK);
+            assert!(a.q.len() >= nb * QK && a.c.len() >= nb * 8);
         }
         let mut acc = [_mm512_setzero_ps(); 4];
         let index = [0, 1, 2, 3].map(|k| pair_scale_index(k));
@@ -840,10 +877,12 @@ mod avx2 {
                 times4(d1, acts.d.as_ptr().add(b + 1)),
                 times4(d0, acts.d.as_ptr().add(b)),
             ));
-            let (ax, qx) = q8_0_pair(blk0);
+            let ux = q8_0_pair_offset(blk0);
             for k in 0..4 {
-                let sy = signed_pair(acts.acts[k].q.as_ptr().add(b * QK), qx);
-                acc[k] = fma_pair(acc[k], ax, sy, _mm512_permutexvar_ps(index[k], scales));
+                let qy = _mm512_loadu_si512(acts.acts[k].q.as_ptr().add(b * QK) as *const _);
+                let c = _mm512_loadu_si512(acts.acts[k].c.as_ptr().add(b * 8) as *const _);
+                let sc = _mm512_permutexvar_ps(index[k], scales);
+                acc[k] = fma_pair_from(acc[k], c, ux, qy, sc);
             }
             b += 2;
         }
@@ -853,11 +892,11 @@ mod avx2 {
             let (d, _) = f16_pair(blk);
             let mut scale = [0f32; 4];
             _mm_storeu_ps(scale.as_mut_ptr(), times4(d, acts.d.as_ptr().add(b)));
-            let qx = _mm256_loadu_si256(blk.add(2) as *const __m256i);
-            let ax = _mm256_sign_epi8(qx, qx);
+            let ux = q8_0_offset(blk);
             for k in 0..4 {
                 let qy = _mm256_loadu_si256(acts.acts[k].q.as_ptr().add(b * QK) as *const __m256i);
-                sum[k][0] = fma_one(sum[k][0], ax, _mm256_sign_epi8(qy, qx), scale[k]);
+                let c = _mm256_loadu_si256(acts.acts[k].c.as_ptr().add(b * 8) as *const __m256i);
+                sum[k][0] = fma_one_from(sum[k][0], c, ux, qy, scale[k]);
             }
         }
         total4(sum, [0.0; 4])
