@@ -117,22 +117,75 @@ fn dot(a: &[f32], b: &[f32]) -> f32 {
 
 /// Softmax in place (the sum in f64), each weight then rounded to f16 as ggml stores them.
 fn softmax_rounded(x: &mut [f32]) {
+    let inv = exp_and_inverse_sum(x);
+    for v in x.iter_mut() {
+        *v = f16::from_f32(*v * inv).to_f32();
+    }
+}
+
+/// `x = exp(x - max x)`, returning `1 / sum(x)` (summed in f64, in order).
+fn exp_and_inverse_sum(x: &mut [f32]) -> f32 {
     let max = x.iter().fold(f32::NEG_INFINITY, |m, &v| m.max(v));
     let mut sum = 0f64;
     for v in x.iter_mut() {
         *v = (*v - max).exp();
         sum += *v as f64;
     }
-    let inv = (1.0 / sum) as f32;
+    (1.0 / sum) as f32
+}
+
+/// Every value rounded to the nearest f16 (ties to even) and back, as ggml's f16 copies of
+/// the queries are: by F16C eight at a time where the CPU has it.
+pub fn round_to_f16(x: &mut [f32]) {
+    #[cfg(target_arch = "x86_64")]
+    if vector_path() {
+        // SAFETY: `vector_path` checked F16C; the function stays within `x`.
+        unsafe { avx2::round_to_f16(x) };
+        return;
+    }
     for v in x.iter_mut() {
-        *v = f16::from_f32(*v * inv).to_f32();
+        *v = f16::from_f32(*v).to_f32();
     }
 }
 
 #[cfg(target_arch = "x86_64")]
 mod avx2 {
-    use super::{softmax_rounded, HeadGroup};
+    use super::{exp_and_inverse_sum, HeadGroup};
     use std::arch::x86_64::*;
+
+    /// Eight values rounded to f16 (ties to even, as `half` does) and back.
+    #[inline]
+    #[target_feature(enable = "avx2,f16c")]
+    unsafe fn round8(v: __m256) -> __m256 {
+        _mm256_cvtph_ps(_mm256_cvtps_ph::<_MM_FROUND_TO_NEAREST_INT>(v))
+    }
+
+    /// [`super::round_to_f16`] eight at a time.
+    #[target_feature(enable = "avx2,f16c")]
+    pub unsafe fn round_to_f16(x: &mut [f32]) {
+        let mut chunks = x.chunks_exact_mut(8);
+        for c in &mut chunks {
+            _mm256_storeu_ps(c.as_mut_ptr(), round8(_mm256_loadu_ps(c.as_ptr())));
+        }
+        for v in chunks.into_remainder() {
+            *v = half::f16::from_f32(*v).to_f32();
+        }
+    }
+
+    /// [`super::softmax_rounded`], the scaling and rounding eight at a time.
+    #[target_feature(enable = "avx2,f16c")]
+    unsafe fn softmax_rounded(x: &mut [f32]) {
+        let inv = _mm256_set1_ps(exp_and_inverse_sum(x));
+        let mut chunks = x.chunks_exact_mut(8);
+        for c in &mut chunks {
+            let v = _mm256_mul_ps(_mm256_loadu_ps(c.as_ptr()), inv);
+            _mm256_storeu_ps(c.as_mut_ptr(), round8(v));
+        }
+        let inv = _mm256_cvtss_f32(inv);
+        for v in chunks.into_remainder() {
+            *v = half::f16::from_f32(*v * inv).to_f32();
+        }
+    }
 
     /// Eight f16 values from `p` as f32.
     #[inline]
@@ -333,6 +386,26 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn rounding_to_f16_matches_half_including_ties() {
+        let mut seed = 5u64;
+        let mut x: Vec<f32> = (0..1003).map(|_| lcg(&mut seed) * 70_000.0).collect();
+        // Exact ties between two f16 values (1 + 2^-11 lies halfway between 1 and 1 + 2^-10).
+        x.extend([
+            1.0 + 1.0 / 2048.0,
+            1.0 + 3.0 / 2048.0,
+            -(1.0 + 1.0 / 2048.0),
+            1e-8,
+            0.0,
+        ]);
+        let want: Vec<u32> = x
+            .iter()
+            .map(|&v| f16::from_f32(v).to_f32().to_bits())
+            .collect();
+        round_to_f16(&mut x);
+        assert_eq!(x.iter().map(|v| v.to_bits()).collect::<Vec<_>>(), want);
     }
 
     #[test]

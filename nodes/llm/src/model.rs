@@ -5,7 +5,7 @@
 //! advanced by repeated multiplication, and the key/value cache, the queries and the attention
 //! weights rounded to f16 as ggml's f16 cache does.
 
-use crate::attention::{attend, HeadGroup};
+use crate::attention::{attend, round_to_f16, HeadGroup};
 use crate::error::{LlmError, Result};
 use crate::gguf::{block_format, LlamaConfig, ModelFile};
 use crate::quant::{dequantize_row, matmul_group};
@@ -236,17 +236,15 @@ impl Decoder {
                 // key and value once, converted from f16 on the fly; no f32 copy of the cache.
                 let group = c.n_heads / c.n_kv_heads;
                 let seqs: &[&mut Sequence] = seqs;
+                round_to_f16(&mut q);
+                let q = &q;
                 att.par_chunks_mut(group * hd).enumerate().for_each_init(
                     Vec::new,
                     |scores, (tk, out)| {
                         let (t, kvh) = (tk / c.n_kv_heads, tk % c.n_kv_heads);
                         let q0 = t * q_dim + kvh * group * hd;
-                        let qh: Vec<f32> = q[q0..q0 + group * hd]
-                            .iter()
-                            .map(|&a| f16::from_f32(a).to_f32())
-                            .collect();
                         let head = HeadGroup {
-                            q: &qh,
+                            q: &q[q0..q0 + group * hd],
                             k: &seqs[owner[t]].k[l],
                             v: &seqs[owner[t]].v[l],
                             kv_dim,
