@@ -166,7 +166,10 @@ fn the_same_bag_gives_identical_output_twice() {
 /// Per drive: minimum MOTA, maximum position RMSE (m), velocity RMSE (m/s) and ID switches per
 /// 100 truth-track frames, just past the levels reached.
 const TRACKING_FLOORS: [(&str, f64, f64, f64, f64); 4] = [
-    ("highway_cut_in", 0.95, 0.49, 0.46, 0.5),
+    // 0.956 -> 0.944, velocity 0.45 -> 0.48 m/s and switches 0 -> 0.40 when moving tracks began
+    // to take boxes whose heading is an outlier for their position: the cut-in car's track,
+    // its state slightly changed, is dropped by ultrasonic misses as it passes, and re-born.
+    ("highway_cut_in", 0.94, 0.49, 0.49, 0.5),
     // Velocity RMSE traded from 0.83 to 1.00 m/s for MOTA 0.46 -> 0.54 and position RMSE
     // 0.40 -> 0.34 m when radar returns became near-surface measurements (both above target).
     // Position RMSE 0.34 -> 0.47 m, velocity 1.00 -> 1.05 m/s and switches 1.64 -> 1.89 for
@@ -184,7 +187,10 @@ const TRACKING_FLOORS: [(&str, f64, f64, f64, f64); 4] = [
     // Then 0.810 -> 0.826, 0.41 -> 0.37 m, 0.94 -> 0.87 m/s and 1.89 -> 1.64 when trucks took
     // 2 m/s^2 of process noise and a moving track turned to head along its motion once its
     // direction was known to 0.1 rad (the van behind the ego, braking, kept its tracks).
-    ("urban_intersection", 0.82, 0.38, 0.88, 1.7),
+    // Then 0.826 -> 0.854, 1.64 -> 1.26 switches and 0.87 -> 0.76 m/s (position 0.37 -> 0.41
+    // m) with that change: the van behind the ego, its L-shape fitted 30 degrees off as the
+    // ego turns, keeps its track.
+    ("urban_intersection", 0.85, 0.42, 0.77, 1.3),
     // Position RMSE 0.69 -> 0.73 m and velocity 0.37 -> 0.44 m/s with occlusion-aware
     // coasting: 353 more frames matched, many of them tracks on the visible ends of parked cars.
     // MOTA 0.403 -> 0.469, position RMSE 0.73 -> 0.83 m when the radar cross section of a
@@ -203,8 +209,8 @@ const TRACKING_FLOORS: [(&str, f64, f64, f64, f64); 4] = [
 /// The same as [`TRACKING_FLOORS`] against the objects the LiDAR returned points from (the
 /// others are "don't care"; see [`run`]).
 const VISIBLE_FLOORS: [(&str, f64, f64, f64, f64); 4] = [
-    ("highway_cut_in", 0.95, 0.49, 0.46, 0.5),
-    ("urban_intersection", 0.85, 0.38, 0.88, 1.8),
+    ("highway_cut_in", 0.94, 0.49, 0.49, 0.5),
+    ("urban_intersection", 0.88, 0.42, 0.77, 1.4),
     ("parking", 0.52, 0.81, 0.43, 0.8),
     ("sensor_degradation", 0.93, 0.37, 0.42, 0.2),
 ];

@@ -143,6 +143,18 @@ pub(crate) struct Linearized {
 }
 
 impl Linearized {
+    /// The first `rows` components only (a LiDAR box's position without its heading).
+    pub fn leading(&self, rows: usize) -> Linearized {
+        let rows = rows.min(self.z.len());
+        Linearized {
+            z: self.z.rows(0, rows).into_owned(),
+            hx: self.hx.rows(0, rows).into_owned(),
+            h: self.h.rows(0, rows).into_owned(),
+            r: self.r.view((0, 0), (rows, rows)).into_owned(),
+            kinds: self.kinds[..rows].to_vec(),
+        }
+    }
+
     /// The innovation `nu = z - h(x)`, angles wrapped.
     pub fn residual(&self) -> DVector<f64> {
         let mut nu = &self.z - &self.hx;

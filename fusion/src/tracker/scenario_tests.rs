@@ -1008,3 +1008,40 @@ fn an_occluded_track_coasts_an_unseen_one_is_deleted() {
     assert!(near(20.0, 0.0), "the hidden car coasts: {tracks:?}");
     assert!(!near(15.0, 10.0), "the unseen car is gone: {tracks:?}");
 }
+
+/// A car driving at 10 m/s whose L-shape fit turns 0.55 rad for three sweeps (a partial view
+/// fitted the wrong way): the boxes' positions still fit, so its track takes them for their
+/// position alone rather than counting three misses and leaving them to a new track, and it
+/// keeps heading along its motion.
+#[test]
+fn a_moving_car_keeps_boxes_whose_heading_is_an_outlier() {
+    let Ok(mut tracker) = Tracker::new(TrackerConfig::default()) else {
+        panic!("config")
+    };
+    let car_x = |t_s: f64| 10.0 + 10.0 * t_s;
+    for k in 0..23i64 {
+        let t = k as f64 * 0.1;
+        let ego = EgoState {
+            stamp_ns: k * 100 * MS,
+            ..Default::default()
+        };
+        let b = Box3 {
+            x_m: car_x(t),
+            y_m: 3.5,
+            z_m: 0.8,
+            yaw_rad: if k >= 20 { 0.55 } else { 0.0 },
+            length_m: 4.5,
+            width_m: 1.9,
+            height_m: 1.5,
+        };
+        tracker.update_lidar(k * 100 * MS, &ego, &[b]);
+    }
+    let all = tracker.all_tracks();
+    assert_eq!(all.len(), 1, "{all:?}");
+    let t = &all[0];
+    assert_eq!(t.status, TrackStatus::Confirmed, "{t:?}");
+    assert!(t.existence > 0.98, "{t:?}");
+    assert!((t.shape.x_m - car_x(2.2)).abs() < 0.3, "{t:?}");
+    assert!(t.shape.yaw_rad.abs() < 0.1, "{t:?}");
+    assert!((t.vx_mps - 10.0).abs() < 0.5, "{t:?}");
+}
