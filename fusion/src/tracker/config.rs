@@ -214,6 +214,10 @@ pub struct UltrasonicConfig {
     pub range_std_m: f64,
     /// Probability of an echo from an object in the cone.
     pub detection_probability: f64,
+    /// The same, as evidence against the nearest track in the cone when an echo came but does
+    /// not fit it: weaker than silence, since a reflector no track models (a kerb, a post, the
+    /// part of a vehicle its box misses) may have answered first.
+    pub mismatch_detection_probability: f64,
     /// False-echo density along the range axis, 1/m.
     pub clutter_density_per_m: f64,
 }
@@ -223,6 +227,7 @@ impl Default for UltrasonicConfig {
         Self {
             range_std_m: 0.15,
             detection_probability: 0.9,
+            mismatch_detection_probability: 0.8,
             clutter_density_per_m: 0.05,
         }
     }
@@ -470,6 +475,10 @@ impl TrackerConfig {
         let u = &self.ultrasonic;
         pos("ultrasonic.range_std_m", u.range_std_m)?;
         prob("ultrasonic.detection_probability", u.detection_probability)?;
+        prob(
+            "ultrasonic.mismatch_detection_probability",
+            u.mismatch_detection_probability,
+        )?;
         pos("ultrasonic.clutter_density_per_m", u.clutter_density_per_m)?;
         Ok(())
     }

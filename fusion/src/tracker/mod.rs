@@ -146,6 +146,9 @@ enum Sensor {
 #[derive(Debug, Clone, Copy)]
 struct SensorStats {
     detection_probability: f64,
+    /// The detection probability behind the miss evidence for a track in view that took no
+    /// measurement (usually `detection_probability`).
+    miss_detection_probability: f64,
     /// Clutter density in the measurement space of `dof` dimensions.
     clutter_density: f64,
     /// `clutter_density` is per measurement dimension (raised to the dimension).
@@ -808,7 +811,7 @@ impl Tracker {
                 None => {
                     if in_view(&shape, &g.x) && !t.occluded {
                         t.existence =
-                            existence_update(t.existence, stats.detection_probability, None);
+                            existence_update(t.existence, stats.miss_detection_probability, None);
                     }
                 }
             }
@@ -1152,6 +1155,7 @@ impl Tracker {
         self.join_seam_parts(&pe, &mut boxes, &mut dts);
         let stats = SensorStats {
             detection_probability: cfg.lidar.detection_probability,
+            miss_detection_probability: cfg.lidar.detection_probability,
             clutter_density: cfg.lidar.clutter_density_per_m2,
             density_per_dimension: false,
             gate_chi2: cfg.gate_chi2,
@@ -1591,6 +1595,7 @@ impl Tracker {
         let ctx = RadarCtx::new(ego, mount);
         let stats = SensorStats {
             detection_probability: cfg.radar.detection_probability,
+            miss_detection_probability: cfg.radar.detection_probability,
             clutter_density: cfg.radar.clutter_density,
             density_per_dimension: false,
             gate_chi2: cfg.gate_chi2,
@@ -1719,6 +1724,7 @@ impl Tracker {
         let ctx = CameraCtx::new(ego, m);
         let stats = SensorStats {
             detection_probability: cfg.camera.detection_probability,
+            miss_detection_probability: cfg.camera.detection_probability,
             clutter_density: cfg.camera.clutter_density_per_px,
             density_per_dimension: true,
             gate_chi2: cfg.gate_chi2,
@@ -1792,6 +1798,7 @@ impl Tracker {
         let echo = reading.range_m.is_finite() && reading.range_m <= reading.max_range_m;
         let stats = SensorStats {
             detection_probability: cfg.ultrasonic.detection_probability,
+            miss_detection_probability: cfg.ultrasonic.detection_probability,
             clutter_density: cfg.ultrasonic.clutter_density_per_m,
             density_per_dimension: false,
             gate_chi2: cfg.gate_chi2,
@@ -1832,6 +1839,11 @@ impl Tracker {
                 let t = others.remove(i);
                 self.tracks = vec![t];
                 let views = self.views();
+                // An echo that does not fit the nearest track is weaker evidence against it.
+                let stats = SensorStats {
+                    miss_detection_probability: cfg.ultrasonic.mismatch_detection_probability,
+                    ..stats
+                };
                 let _ = self.associate(
                     Sensor::Ultrasonic,
                     stats,

@@ -862,10 +862,72 @@ fn ultrasonic_updates_range_and_existence() {
     assert!(tracker.all_tracks()[0].existence < e0);
 }
 
+/// An echo from beyond the nearest track in the cone (something else answered) counts
+/// against the track, but less than no echo at all: a kerb, a post or a part of the vehicle
+/// its box misses may answer where the model expects none.
+#[test]
+fn an_echo_that_does_not_fit_weighs_less_than_silence() {
+    let parked = Box3 {
+        x_m: 2.0,
+        y_m: -2.3,
+        z_m: 0.75,
+        yaw_rad: 0.0,
+        length_m: 4.5,
+        width_m: 1.8,
+        height_m: 1.5,
+    };
+    let mount = Isometry3::new(
+        Vector3::new(2.0, -0.9, 0.5),
+        Vector3::new(0.0, 0.0, -std::f64::consts::FRAC_PI_2),
+    );
+    let existence_after = |range_m: f64| {
+        let Ok(mut tracker) = Tracker::new(TrackerConfig::default()) else {
+            panic!("config")
+        };
+        for k in 0..15i64 {
+            let ego = EgoState {
+                stamp_ns: k * 100 * MS,
+                ..Default::default()
+            };
+            tracker.update_lidar(k * 100 * MS, &ego, &[parked]);
+        }
+        let e0 = tracker.tracks()[0].existence;
+        for k in 0..2i64 {
+            let stamp = 1_500 * MS + k * 50 * MS;
+            let reading = UltrasonicRange {
+                stamp_ns: stamp,
+                sensor: 3,
+                range_m,
+                min_range_m: 0.15,
+                max_range_m: 4.0,
+                field_of_view_rad: 0.8,
+                base_from_sensor: mount,
+            };
+            let ego = EgoState {
+                stamp_ns: stamp,
+                ..Default::default()
+            };
+            tracker.update_ultrasonic(&reading, &ego);
+        }
+        (e0, tracker.all_tracks()[0].existence)
+    };
+    // The car's near side is 0.5 m from the sensor; an echo at 3 m does not fit it.
+    let (e0, after_mismatch) = existence_after(3.0);
+    let (_, after_silence) = existence_after(f64::INFINITY);
+    assert!(after_mismatch < e0, "{e0} -> {after_mismatch}");
+    assert!(
+        after_silence < after_mismatch,
+        "silence {after_silence}, mismatch {after_mismatch}"
+    );
+}
+
 #[test]
 fn config_is_validated() {
     let mut cfg = TrackerConfig::default();
     cfg.lidar.pos_std_m = -1.0;
+    assert!(Tracker::new(cfg).is_err());
+    let mut cfg = TrackerConfig::default();
+    cfg.ultrasonic.mismatch_detection_probability = 1.5;
     assert!(Tracker::new(cfg).is_err());
     assert!(Tracker::new(TrackerConfig::default()).is_ok());
     // The radar's amplitude calibration: any finite offset, a finite non-negative range loss
