@@ -160,7 +160,7 @@ impl Matrix {
         first: usize,
         parts: &mut [&mut [f32]],
         input: &Inputs,
-        n_inputs: usize,
+        fours: &[Acts4],
         kernel: Kernel,
     ) {
         let len = parts.first().map_or(0, |p| p.len());
@@ -177,16 +177,11 @@ impl Matrix {
                 let nb = cols / QK;
                 let row_bytes = nb * format.block_bytes();
                 let w = bytes.as_slice();
-                let fours: Vec<Acts4> = acts
-                    .chunks_exact(4)
-                    .take(n_inputs / 4)
-                    .map(|c| Acts4::new([&c[0], &c[1], &c[2], &c[3]], nb))
-                    .collect();
                 for i in 0..len {
                     let r = first + i;
                     let row = &w[r * row_bytes..(r + 1) * row_bytes];
                     let mut t = 0;
-                    for four in &fours {
+                    for four in fours {
                         for (k, v) in kernel.dot4(*format, row, four, nb).into_iter().enumerate() {
                             parts[t + k][i] = v;
                         }
@@ -267,11 +262,24 @@ pub fn matmul_group(mats: &[&Matrix], xs: &[f32], n_inputs: usize, outs: &mut [&
                 tasks.push((mi, c * chunk_rows, parts));
             }
         }
+        // The four-input groups with their scales interleaved, built once for every task.
+        let fours: Vec<Vec<Acts4>> = inputs
+            .iter()
+            .map(|(_, input)| match input {
+                Inputs::Quantized(acts) => {
+                    let nb = acts.first().map_or(0, |a| a.d.len());
+                    acts.chunks_exact(4)
+                        .map(|c| Acts4::new([&c[0], &c[1], &c[2], &c[3]], nb))
+                        .collect()
+                }
+                Inputs::Plain(_) => Vec::new(),
+            })
+            .collect();
         tasks.into_par_iter().for_each(|(mi, first, mut parts)| {
             let m = mats[mi];
             let f = m.format();
-            if let Some((_, input)) = inputs.iter().find(|(g, _)| *g == f) {
-                m.fill_rows(first, &mut parts, input, n_inputs, kernel);
+            if let Some(k) = inputs.iter().position(|(g, _)| *g == f) {
+                m.fill_rows(first, &mut parts, &inputs[k].1, &fours[k], kernel);
             }
         });
     }
