@@ -310,18 +310,9 @@ impl QuantActs {
         } else {
             0
         });
+        let vector = vector_quantizer();
         for (b, block) in x.chunks_exact(QK).enumerate() {
-            let amax = block.iter().fold(0f32, |m, v| m.max(v.abs()));
-            let scale = amax / 127.0;
-            let inv = if scale != 0.0 { 1.0 / scale } else { 0.0 };
-            let mut sum = 0i32;
-            for (dst, v) in q[b * QK..(b + 1) * QK].iter_mut().zip(block) {
-                // Round half to even, like `_mm256_round_ps(_MM_ROUND_NEAREST)` in ggml, with
-                // the 1.5 * 2^23 trick (exact for |x| <= 127), which vectorizes.
-                let qi = ((v * inv + 12_582_912.0) - 12_582_912.0) as i32;
-                *dst = qi as i8;
-                sum += qi;
-            }
+            let (scale, sum) = quantize_block_with(vector, block, &mut q[b * QK..(b + 1) * QK]);
             if format == BlockFormat::Q8_0 {
                 c.extend(
                     q[b * QK..(b + 1) * QK]
@@ -338,6 +329,40 @@ impl QuantActs {
         }
         Self { d, s, q, c }
     }
+}
+
+/// One block of activations quantized as ggml does: returns `max|x| / 127` and the sum of
+/// the quants.
+fn quantize_block(block: &[f32], dst: &mut [i8]) -> (f32, i32) {
+    let amax = block.iter().fold(0f32, |m, v| m.max(v.abs()));
+    let scale = amax / 127.0;
+    let inv = if scale != 0.0 { 1.0 / scale } else { 0.0 };
+    let mut sum = 0i32;
+    for (dst, v) in dst.iter_mut().zip(block) {
+        // Round half to even, like `_mm256_round_ps(_MM_ROUND_NEAREST)` in ggml, with the
+        // 1.5 * 2^23 trick (exact for |x| <= 127).
+        let qi = ((v * inv + 12_582_912.0) - 12_582_912.0) as i32;
+        *dst = qi as i8;
+        sum += qi;
+    }
+    (scale, sum)
+}
+
+/// Whether the AVX2 block quantizer may run (every kernel but the scalar one has AVX2).
+fn vector_quantizer() -> bool {
+    !matches!(Kernel::detect(), Kernel::Scalar)
+}
+
+/// [`quantize_block`], by the AVX2 path when `vector` (the same quants, scale and sum).
+#[inline]
+fn quantize_block_with(vector: bool, block: &[f32], dst: &mut [i8]) -> (f32, i32) {
+    #[cfg(target_arch = "x86_64")]
+    if vector {
+        // SAFETY: `vector_quantizer` found AVX2; the function checks both lengths.
+        return unsafe { avx2::quantize_block(block, dst) };
+    }
+    let _ = vector;
+    quantize_block(block, dst)
 }
 
 /// Four activation vectors for the four-input kernels, with their per-block scales (and
@@ -536,6 +561,45 @@ mod avx2 {
         let s = _mm_add_ps(s, _mm_movehl_ps(s, s));
         let s = _mm_add_ss(s, _mm_movehdup_ps(s));
         _mm_cvtss_f32(s)
+    }
+
+    /// [`super::quantize_block`] eight lanes at a time, the same operations (multiply, add,
+    /// subtract, truncate), so the same quants; the maximum of the magnitudes is the same
+    /// whatever the order for values that are not NaN.
+    #[target_feature(enable = "avx2")]
+    pub unsafe fn quantize_block(block: &[f32], dst: &mut [i8]) -> (f32, i32) {
+        assert!(block.len() >= QK && dst.len() >= QK);
+        let p = block.as_ptr();
+        let v = [0, 8, 16, 24].map(|o| _mm256_loadu_ps(p.add(o)));
+        let sign = _mm256_set1_ps(-0.0);
+        let a = v.map(|x| _mm256_andnot_ps(sign, x));
+        let m = _mm256_max_ps(_mm256_max_ps(a[0], a[1]), _mm256_max_ps(a[2], a[3]));
+        let m = _mm_max_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps(m, 1));
+        let m = _mm_max_ps(m, _mm_movehl_ps(m, m));
+        let m = _mm_max_ss(m, _mm_movehdup_ps(m));
+        let amax = _mm_cvtss_f32(m);
+        let scale = amax / 127.0;
+        let inv = _mm256_set1_ps(if scale != 0.0 { 1.0 / scale } else { 0.0 });
+        let magic = _mm256_set1_ps(12_582_912.0);
+        let q = v.map(|x| {
+            let r = _mm256_sub_ps(_mm256_add_ps(_mm256_mul_ps(x, inv), magic), magic);
+            _mm256_cvttps_epi32(r)
+        });
+        let total = _mm256_add_epi32(_mm256_add_epi32(q[0], q[1]), _mm256_add_epi32(q[2], q[3]));
+        let t = _mm_add_epi32(
+            _mm256_castsi256_si128(total),
+            _mm256_extracti128_si256(total, 1),
+        );
+        let t = _mm_add_epi32(t, _mm_shuffle_epi32(t, 0b01_00_11_10));
+        let t = _mm_add_epi32(t, _mm_shuffle_epi32(t, 0b10_11_00_01));
+        let sum = _mm_cvtsi128_si32(t);
+        // 32-bit to 8-bit in order: the packs interleave 128-bit lanes; a permutation undoes it.
+        let w01 = _mm256_packs_epi32(q[0], q[1]);
+        let w23 = _mm256_packs_epi32(q[2], q[3]);
+        let b = _mm256_packs_epi16(w01, w23);
+        let b = _mm256_permutevar8x32_epi32(b, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+        _mm256_storeu_si256(dst.as_mut_ptr() as *mut __m256i, b);
+        (scale, sum)
     }
 
     /// Sum of u8 x i8 products over 32 lanes, as 8 f32 partial sums.
@@ -1061,5 +1125,32 @@ mod tests {
             m.matmul(&xs[t * cols..(t + 1) * cols], 1, &mut one);
             assert_eq!(one, batched[t * rows..(t + 1) * rows]);
         }
+    }
+
+    #[test]
+    fn the_vector_block_quantizer_equals_the_scalar_one() {
+        let mut seed = 9u64;
+        for scale in [1e-6f32, 0.01, 1.0, 37.0, 1e4] {
+            for zeros in [false, true] {
+                let mut x: Vec<f32> = (0..QK).map(|_| lcg(&mut seed) * scale).collect();
+                if zeros {
+                    x.iter_mut().step_by(3).for_each(|v| *v = 0.0);
+                }
+                // A value at an exact half after scaling (1.5 quants): a rounding tie.
+                x[5] = x.iter().fold(0f32, |m, v| m.max(v.abs())) / 127.0 * 1.5;
+                let (mut a, mut b) = (vec![0i8; QK], vec![0i8; QK]);
+                let want = quantize_block(&x, &mut a);
+                let got = quantize_block_with(vector_quantizer(), &x, &mut b);
+                assert_eq!(want.0.to_bits(), got.0.to_bits(), "{scale}");
+                assert_eq!(want.1, got.1, "{scale}");
+                assert_eq!(a, b, "{scale}");
+            }
+        }
+        let (mut a, mut b) = (vec![0i8; QK], vec![0i8; QK]);
+        assert_eq!(
+            quantize_block(&[0.0; QK], &mut a),
+            quantize_block_with(vector_quantizer(), &[0.0; QK], &mut b)
+        );
+        assert_eq!(a, b);
     }
 }
