@@ -83,13 +83,14 @@ fn release_free_heap() {
 
 /// Drop the file's clean pages from the page cache, so that the next reads (the hash check,
 /// then the loader) fill it again through readahead. Linux keeps a file's cached pages in the
-/// folio sizes they were filled with: a model just written (fetched, or copied by the user)
-/// sits in 4 KiB folios, which read back at 6 to 7 GB/s on this machine, while readahead fills
-/// large folios, read at 19 to 25 GB/s (2.2 MB preads of this model, one thread). Streaming
-/// copies most of the weights from the page cache for every token, so that is its speed: 93
-/// against 133 tokens/s at a 25 % budget. Costs one read of the file from disk at load; pages
-/// other processes have mapped stay. Only on Linux; a hint, so failure of the advice itself is
-/// not an error.
+/// folio sizes they were filled with: a model just written in small pieces (fetched, or copied
+/// by the user) sits in small folios, which read back at 6 to 12 GB/s on the development
+/// machine, while readahead fills large folios, read at 19 to 29 GB/s (2.2 MB preads of the
+/// default model, one thread). Streaming copies most of the weights from the page cache for
+/// every token, so that is its speed: 113 against 163 to 183 tokens/s at a 25 % budget on a
+/// model written in 8 KiB pieces. Costs one read of the file from disk at load; pages other
+/// processes have mapped stay. Only on Linux; a hint, so failure of the advice itself is not an
+/// error.
 fn refresh_page_cache(path: &Path) -> Result<()> {
     let file = std::fs::File::open(path).map_err(|e| LlmError::io(path, e))?;
     #[cfg(target_os = "linux")]
