@@ -61,12 +61,8 @@ fn check(h: &HeadGroup, out: &[f32]) -> bool {
 
 #[cfg(target_arch = "x86_64")]
 fn vector_path() -> bool {
-    static OK: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-    *OK.get_or_init(|| {
-        std::is_x86_feature_detected!("avx2")
-            && std::is_x86_feature_detected!("f16c")
-            && std::env::var_os("EDGEFUSE_LLM_PORTABLE_ATTENTION").is_none()
-    })
+    // The matrix kernels' CPU probe: every kernel but the scalar one has AVX2 and F16C.
+    crate::quant::avx2_available()
 }
 
 fn attend_portable(h: &HeadGroup, group: usize, scores: &mut [f32], out: &mut [f32]) {

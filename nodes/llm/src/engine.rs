@@ -334,23 +334,34 @@ impl Engine {
         let mut current: Vec<Vec<f32>> = vec![logits.into_iter().next().unwrap_or_default(); n];
         let mut steps = 0;
         loop {
-            // Choose each live sequence's next token, the sequences in parallel (each draws
-            // from its own generator, so the tokens do not depend on the threads).
-            let chosen: Vec<Option<u32>> = self.pool.install(|| {
+            // Choose each live sequence's next token; several sequences in parallel (each draws
+            // from its own generator, so the tokens do not depend on the threads), one on this
+            // thread without a round trip through the pool.
+            let choose = |((logits, rng), stop): ((&Vec<f32>, &mut Rng), &Option<StopReason>)| {
+                stop.is_none().then(|| match request.sampling {
+                    Sampling::Greedy => argmax(logits),
+                    Sampling::TopP {
+                        temperature, top_p, ..
+                    } => sample_top_p(logits, temperature, top_p, rng),
+                })
+            };
+            let chosen: Vec<Option<u32>> = if n == 1 {
                 current
-                    .par_iter()
-                    .zip(rngs.par_iter_mut())
-                    .zip(stops.par_iter())
-                    .map(|((logits, rng), stop)| {
-                        stop.is_none().then(|| match request.sampling {
-                            Sampling::Greedy => argmax(logits),
-                            Sampling::TopP {
-                                temperature, top_p, ..
-                            } => sample_top_p(logits, temperature, top_p, rng),
-                        })
-                    })
+                    .iter()
+                    .zip(rngs.iter_mut())
+                    .zip(stops.iter())
+                    .map(choose)
                     .collect()
-            });
+            } else {
+                self.pool.install(|| {
+                    current
+                        .par_iter()
+                        .zip(rngs.par_iter_mut())
+                        .zip(stops.par_iter())
+                        .map(choose)
+                        .collect()
+                })
+            };
             let mut next: Vec<(usize, u32)> = Vec::new();
             for i in 0..n {
                 let Some(token) = chosen[i] else {

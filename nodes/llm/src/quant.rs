@@ -310,7 +310,7 @@ impl QuantActs {
         } else {
             0
         });
-        let vector = vector_quantizer();
+        let vector = avx2_available();
         for (b, block) in x.chunks_exact(QK).enumerate() {
             let (scale, sum) = quantize_block_with(vector, block, &mut q[b * QK..(b + 1) * QK]);
             if format == BlockFormat::Q8_0 {
@@ -348,8 +348,9 @@ fn quantize_block(block: &[f32], dst: &mut [i8]) -> (f32, i32) {
     (scale, sum)
 }
 
-/// Whether the AVX2 block quantizer may run (every kernel but the scalar one has AVX2).
-fn vector_quantizer() -> bool {
+/// Whether this CPU has AVX2, FMA and F16C (every kernel but the scalar one needs them), probed
+/// once: the AVX2 paths of the block quantizer and of attention run then.
+pub(crate) fn avx2_available() -> bool {
     !matches!(Kernel::detect(), Kernel::Scalar)
 }
 
@@ -358,7 +359,7 @@ fn vector_quantizer() -> bool {
 fn quantize_block_with(vector: bool, block: &[f32], dst: &mut [i8]) -> (f32, i32) {
     #[cfg(target_arch = "x86_64")]
     if vector {
-        // SAFETY: `vector_quantizer` found AVX2; the function checks both lengths.
+        // SAFETY: `avx2_available` found AVX2; the function checks both lengths.
         return unsafe { avx2::quantize_block(block, dst) };
     }
     let _ = vector;
@@ -1140,7 +1141,7 @@ mod tests {
                 x[5] = x.iter().fold(0f32, |m, v| m.max(v.abs())) / 127.0 * 1.5;
                 let (mut a, mut b) = (vec![0i8; QK], vec![0i8; QK]);
                 let want = quantize_block(&x, &mut a);
-                let got = quantize_block_with(vector_quantizer(), &x, &mut b);
+                let got = quantize_block_with(avx2_available(), &x, &mut b);
                 assert_eq!(want.0.to_bits(), got.0.to_bits(), "{scale}");
                 assert_eq!(want.1, got.1, "{scale}");
                 assert_eq!(a, b, "{scale}");
@@ -1149,7 +1150,7 @@ mod tests {
         let (mut a, mut b) = (vec![0i8; QK], vec![0i8; QK]);
         assert_eq!(
             quantize_block(&[0.0; QK], &mut a),
-            quantize_block_with(vector_quantizer(), &[0.0; QK], &mut b)
+            quantize_block_with(avx2_available(), &[0.0; QK], &mut b)
         );
         assert_eq!(a, b);
     }
