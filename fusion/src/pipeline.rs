@@ -64,6 +64,10 @@ pub struct ObjectGate {
     pub rail_max_width_m: f64,
     /// See `rail_max_width_m`, m.
     pub rail_min_length_m: f64,
+    /// A box longer than `rail_min_length_m` and thinner than this fraction of its length is a
+    /// wall too (over `rail_max_width_m`: a wall 17 m long, seen at a slant, makes a box 0.5 to
+    /// 0.6 m deep; a truck seen at any slant shows its 2.5 m width).
+    pub rail_max_width_per_length: f64,
     /// The box bottom must be within this of the ground (base_link z = 0), m.
     pub max_bottom_above_ground_m: f64,
 }
@@ -81,6 +85,7 @@ impl Default for ObjectGate {
             pole_min_top_m: 2.2,
             rail_max_width_m: 0.5,
             rail_min_length_m: 5.0,
+            rail_max_width_per_length: 0.05,
             max_bottom_above_ground_m: 1.0,
         }
     }
@@ -98,7 +103,10 @@ impl ObjectGate {
             && !(footprint < self.pole_max_footprint_m && b.height_m > self.pole_min_height_m)
             && !(footprint < self.pole_thin_footprint_m
                 && b.z_m + 0.5 * b.height_m > self.pole_min_top_m)
-            && !(b.width_m.min(b.length_m) < self.rail_max_width_m
+            && !(b.width_m.min(b.length_m)
+                < self
+                    .rail_max_width_m
+                    .max(self.rail_max_width_per_length * footprint)
                 && footprint > self.rail_min_length_m)
             && bottom <= self.max_bottom_above_ground_m
     }
@@ -512,8 +520,11 @@ mod tests {
         // Half of a van's 2.2 m face cut at the sweep's seam stays (the tracker joins the
         // halves).
         assert!(gate.admits(&upright(0.86, 0.1, 0.3, 2.64)));
-        // A wall and a kerb are not objects.
+        // A wall and a kerb are not objects, nor a long wall seen at a slant.
         assert!(!gate.admits(&upright(12.0, 0.3, 0.0, 3.0)));
+        assert!(!gate.admits(&upright(17.3, 0.6, 0.0, 2.8)));
+        // A truck seen at a slant is.
+        assert!(gate.admits(&upright(12.0, 2.5, 0.0, 3.8)));
         assert!(!gate.admits(&upright(3.0, 0.3, 0.0, 0.15)));
     }
 }

@@ -201,13 +201,18 @@ const TRACKING_FLOORS: [(&str, f64, f64, f64, f64); 4] = [
     // cyclists or pedestrians at the face became cars (213 more matched frames, at 1 to 2 m).
     // Then 0.469 -> 0.488, 0.83 -> 0.80 m, switches 0.66 -> 0.69 with the same change.
     // Then 0.488 -> 0.491, 0.80 -> 0.795 m, 0.42 -> 0.39 m/s with the ultrasonic change.
-    ("parking", 0.49, 0.80, 0.40, 0.7),
+    // Then 0.491 -> 0.589, 0.795 -> 0.82 m, 0.39 -> 0.41 m/s (195 more matched frames, many
+    // at 1 to 2 m) when a standing car's end, read as part of its side, turned the track a
+    // quarter, and long walls seen at a slant stopped being trucks.
+    ("parking", 0.58, 0.83, 0.42, 0.7),
     // 0.888 -> 0.877 and 0.35 -> 0.36 m with far clusters linked across beams (11 more false
     // positives: tracks born beyond 35 m on trees and houses that enter the 40 m ROI).
     // Then 0.877 -> 0.931, 0.89 -> 0.41 m/s (the target) and 0.47 -> 0.16 switches when the
     // radar, found yawed 2.1 deg by the health monitor, was used with its mount corrected.
     // 0.36 -> 0.361 m and 0.41 -> 0.410 m/s with the truck noise and alignment change.
-    ("sensor_degradation", 0.93, 0.37, 0.42, 0.2),
+    // 0.931 -> 0.928 with the end-face turn: a roadside track 27 m from any object (a false
+    // positive either way) lives two frames longer.
+    ("sensor_degradation", 0.925, 0.37, 0.42, 0.2),
 ];
 
 /// The same as [`TRACKING_FLOORS`] against the objects the LiDAR returned points from (the
@@ -215,8 +220,8 @@ const TRACKING_FLOORS: [(&str, f64, f64, f64, f64); 4] = [
 const VISIBLE_FLOORS: [(&str, f64, f64, f64, f64); 4] = [
     ("highway_cut_in", 0.95, 0.50, 0.49, 0.5),
     ("urban_intersection", 0.89, 0.42, 0.75, 1.2),
-    ("parking", 0.52, 0.80, 0.40, 0.8),
-    ("sensor_degradation", 0.93, 0.37, 0.42, 0.2),
+    ("parking", 0.62, 0.83, 0.42, 0.8),
+    ("sensor_degradation", 0.925, 0.37, 0.42, 0.2),
 ];
 
 /// Tracking: floors just under the levels reached (targets: MOTA >= 0.85, RMSE <= 0.5 m and

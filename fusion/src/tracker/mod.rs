@@ -115,6 +115,9 @@ pub struct TrackerCounters {
     pub associations: u64,
     /// Valid measurements inside no track's gate (while tracks existed).
     pub gated_out: u64,
+    /// Standing tracks turned a quarter because a LiDAR box showed their end where they read
+    /// a side (see `TrackInternal::shows_end_face`).
+    pub end_face_turns: u64,
     rejected: [u64; RejectReason::ALL.len()],
 }
 
@@ -293,6 +296,45 @@ impl TrackInternal {
         let heading = x[3].atan2(x[2]);
         for g in &mut self.imm.modes {
             g.x[I_PSI] = heading;
+        }
+        self.size_m.swap(0, 1);
+        self.size_var.swap(0, 1);
+        self.face_hits.swap(0, 1);
+        if let Some(a) = self.anchor_lw_m.as_mut() {
+            a.swap(0, 1);
+        }
+    }
+
+    /// Whether a LiDAR box seen as `seen_lw_m` (its extents along the track's length and
+    /// width axes) is the end of a standing car or truck that the track reads as part of its
+    /// side: one thin face read along the length, no longer than the class is wide (a far end
+    /// seen at a slant is a sliver of it), on a track that never showed a side that long.
+    /// Parked cars seen from the aisle show only their ends; read as part of a side, the
+    /// centre goes beside the car instead of behind the face. A moving track heads where it
+    /// moves instead ([`TrackInternal::align_with_motion`]).
+    fn shows_end_face(&self, seen_lw_m: [f64; 2], min_speed_mps: f64) -> bool {
+        let x = self.imm.combined().x;
+        let class = self.class.fused();
+        if x[2].hypot(x[3]) >= min_speed_mps
+            || !matches!(class, ObjectClass::Car | ObjectClass::Truck)
+        {
+            return false;
+        }
+        let Some((mean, spread)) = ClassEvidence::expected_extent(class, self.size_m[2]) else {
+            return false;
+        };
+        let long_side = COMPLETE_FRACTION * mean[0];
+        self.size_m[0] < long_side
+            && seen_lw_m[0] < long_side
+            && seen_lw_m[0] > seen_lw_m[1]
+            && seen_lw_m[0] <= mean[1] + 2.0 * spread[1]
+            && seen_lw_m[1] < 0.5 * mean[1]
+    }
+
+    /// Turns the track by a quarter turn: the length and width statistics swap.
+    fn turn_quarter(&mut self) {
+        for g in &mut self.imm.modes {
+            g.x[I_PSI] = wrap_angle_rad(g.x[I_PSI] + std::f64::consts::FRAC_PI_2);
         }
         self.size_m.swap(0, 1);
         self.size_var.swap(0, 1);
@@ -1196,10 +1238,27 @@ impl Tracker {
             let b = &boxes[j];
             if let Some(i) = o.track {
                 let t = &mut self.tracks[i];
-                let psi = t.imm.combined().x[I_PSI];
-                let shape = t.shape();
+                let mut psi = t.imm.combined().x[I_PSI];
+                let mut shape = t.shape();
                 t.max_extent_m = t.max_extent_m.max(b.length_m.max(b.width_m));
-                let m = models::lidar_measurement(&cfg.lidar, &pe, b, &shape, psi);
+                let mut m = models::lidar_measurement(&cfg.lidar, &pe, b, &shape, psi);
+                if t.shows_end_face([m.length_m, m.width_m], cfg.class_min_speed_mps) {
+                    // The face was taken for part of a side: turn the track a quarter, and
+                    // move its centre from where the side reading put it to where the end
+                    // reading puts it (the same box, read the other way).
+                    let side_reading = [m.z[0], m.z[1]];
+                    t.turn_quarter();
+                    psi = t.imm.combined().x[I_PSI];
+                    shape = t.shape();
+                    m = models::lidar_measurement(&cfg.lidar, &pe, b, &shape, psi);
+                    let d = [m.z[0] - side_reading[0], m.z[1] - side_reading[1]];
+                    let (ys, yc) = pe.yaw_rad.sin_cos();
+                    for g in &mut t.imm.modes {
+                        g.x[0] += yc * d[0] - ys * d[1];
+                        g.x[1] += ys * d[0] + yc * d[1];
+                    }
+                    self.counters.end_face_turns += 1;
+                }
                 let expected = [shape.length_m, shape.width_m];
                 let seen = [m.length_m, m.width_m];
                 for k in 0..2 {

@@ -1107,3 +1107,60 @@ fn a_moving_car_keeps_boxes_whose_heading_is_an_outlier() {
     assert!(t.shape.yaw_rad.abs() < 0.1, "{t:?}");
     assert!((t.vx_mps - 10.0).abs() < 0.5, "{t:?}");
 }
+
+/// A parked car seen from the aisle shows only its end: a thin box as long as the car is wide,
+/// which the track first reads along its length (a box's longer side is its length). Once the
+/// radar's cross section makes it a car, the end is read as an end: the track turns a quarter
+/// and its centre lies half a car's length behind the face, not beside it.
+#[test]
+fn a_parked_car_seen_end_on_is_placed_behind_its_end() {
+    let Ok(mut tracker) = Tracker::new(TrackerConfig::default()) else {
+        panic!("config")
+    };
+    let (centre, size) = ([14.0, 5.0], [4.5, 1.8, 1.5]);
+    // The end facing the ego, with a little of the roof behind it.
+    let face = Box3 {
+        x_m: centre[0],
+        y_m: centre[1] - 0.5 * size[0] + 0.2,
+        z_m: 0.75,
+        yaw_rad: 0.0,
+        length_m: size[1],
+        width_m: 0.4,
+        height_m: size[2],
+    };
+    for k in 0..60i64 {
+        let ego = EgoState {
+            stamp_ns: k * 50 * MS,
+            ..Default::default()
+        };
+        if k % 2 == 0 {
+            tracker.update_lidar(k * 50 * MS, &ego, &[face]);
+        } else {
+            // A car's 12 dBsm from the middle of the face, through the default calibration.
+            let (dx, dy) = (face.x_m - 3.7, face.y_m);
+            let range_m = dx.hypot(dy);
+            let scan = RadarScan {
+                stamp_ns: k * 50 * MS,
+                detections: vec![RadarDetection {
+                    range_m,
+                    azimuth_rad: dy.atan2(dx),
+                    elevation_rad: 0.0,
+                    doppler_mps: 0.0,
+                    amplitude_db: 12.0 + 80.0 - 40.0 * range_m.log10(),
+                }],
+                base_from_sensor: radar_mount(),
+            };
+            tracker.update_radar(&scan, &ego);
+        }
+    }
+    let tracks = tracker.tracks();
+    assert_eq!(tracks.len(), 1, "{tracks:?}");
+    let t = &tracks[0];
+    assert_eq!(t.class, ObjectClass::Car, "{t:?}");
+    assert!(t.shape.yaw_rad.cos().abs() < 0.3, "{t:?}");
+    assert!(
+        (t.shape.x_m - centre[0]).hypot(t.shape.y_m - centre[1]) < 0.6,
+        "{t:?}"
+    );
+    assert!(tracker.counters().end_face_turns >= 1);
+}

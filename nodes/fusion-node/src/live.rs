@@ -499,6 +499,7 @@ fn diagnostics(
         values.push(kv("births", c.births.to_string()));
         values.push(kv("confirmations", c.confirmations.to_string()));
         values.push(kv("gated_out", c.gated_out.to_string()));
+        values.push(kv("end_face_turns", c.end_face_turns.to_string()));
         status.push(DiagnosticStatus {
             level: DiagnosticStatus::OK,
             name: format!("{name}: tracker"),
