@@ -233,3 +233,45 @@ fn a_sample_bag_is_reused_when_current_and_regenerated_when_its_definition_chang
         .collect();
     assert!(leftovers.is_empty(), "{leftovers:?}");
 }
+
+/// `replay --fast --deterministic` (two LiDAR threads, the stepping clock): two runs record the
+/// same outputs, byte for byte. Without `--fast` the flag is refused. (A run on the wall clock
+/// records the same on an idle machine; it differs only when a stall makes the deadline budget
+/// coarsen a cycle, which `rerun_rrd.rs` had met.)
+#[test]
+fn replay_fast_deterministic_records_the_same_outputs_twice() {
+    let bag = edgefuse_system_tests::sample_bag("highway_cut_in").unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let outputs = |name: &str| {
+        let out = dir.path().join(name);
+        let (ok, err) = edgefuse(&[
+            "replay",
+            bag.to_str().unwrap(),
+            "--fast",
+            "--deterministic",
+            "--record",
+            out.to_str().unwrap(),
+        ]);
+        assert!(ok, "{err}");
+        let reader = BagReader::open(&out).unwrap();
+        reader
+            .messages(&ReadOptions::default())
+            .map(|m| {
+                let m = m.unwrap();
+                (m.topic.to_string(), m.log_time_ns, m.data)
+            })
+            .collect::<Vec<_>>()
+    };
+    let (a, b) = (outputs("a"), outputs("b"));
+    assert!(a.len() > 300, "{} messages", a.len());
+    assert!(a.iter().any(|m| m.0 == "/perception/objects"));
+    assert!(a == b, "two deterministic replays differ");
+    let refused = edgefuse_cli::Cli::try_parse_from([
+        "edgefuse",
+        "replay",
+        bag.to_str().unwrap(),
+        "--deterministic",
+    ]);
+    let err = refused.err().map(|e| e.to_string()).unwrap_or_default();
+    assert!(err.contains("--fast"), "{err}");
+}

@@ -1,5 +1,5 @@
 //! rerun recordings read back by the rerun Python SDK of the same version: `edgefuse replay
-//! --fast --rerun-save` on a sample drive writes an `.rrd` whose entities hold one row per
+//! --fast --deterministic --rerun-save` on a sample drive writes an `.rrd` whose entities hold one row per
 //! message the bag has (counted by the Python `rosbags` reader) and one per pipeline cycle, on
 //! the `sensor_time` timeline, with a blueprint.
 
@@ -22,12 +22,15 @@ fn edgefuse(args: &[&str]) -> Result<(), String> {
     edgefuse_cli::run(cli).map_err(|e| format!("{e:#}"))
 }
 
-/// `edgefuse replay BAG --fast --rerun-save RRD`.
+/// `edgefuse replay BAG --fast --deterministic --rerun-save RRD` (the deterministic clock: the
+/// clouds are compared with a deterministic run's, and a stalled cycle on a busy machine must
+/// not coarsen the voxel grid).
 fn replay_to_rrd(bag: &std::path::Path, rrd: &std::path::Path) -> Result<(), String> {
     edgefuse(&[
         "replay",
         bag.to_str().unwrap(),
         "--fast",
+        "--deterministic",
         "--rerun-save",
         rrd.to_str().unwrap(),
     ])
@@ -389,6 +392,7 @@ fn rerun_connect_streams_the_recording_to_a_running_viewer() {
         "replay",
         bag.to_str().unwrap(),
         "--fast",
+        "--deterministic",
         "--rerun-connect",
         &url,
     ])
