@@ -11,7 +11,7 @@ use crate::budget::{Budget, BudgetConfig, Clock, CycleTiming, Degrade, Stage};
 use crate::ego::{EgoConfig, EgoEkf, EgoError};
 use crate::health::{match_radar_to_lidar, CalibrationGates, Finding, HealthConfig, HealthMonitor};
 use crate::lidar::{
-    DeskewReference, LabelledCloud, LidarError, LidarPipeline, LidarPipelineConfig,
+    DeskewReference, LabelledCloud, LidarError, LidarObject, LidarPipeline, LidarPipelineConfig,
 };
 use crate::sync::{SensorTiming, SyncConfig, SyncError, TimeSync};
 use crate::tracker::{ConfigError, Tracker, TrackerConfig};
@@ -92,6 +92,90 @@ impl Default for ObjectGate {
 }
 
 impl ObjectGate {
+    /// The boxes (in `base_link`) of `objects` that may be road users, with their time
+    /// offsets, for a LiDAR at `sensor_base_m` (`base_link`, m).
+    ///
+    /// What only fails for floating above the ground may be the top of something standing
+    /// behind a nearer, lower object (a parked car seen over its neighbour shows its roof and
+    /// the top of its sides): a box whose bottom lies on the shadow line of a nearer admitted
+    /// box ([`ObjectGate::hidden_below`]), at least `SEEN_OVER_MIN_WIDTH_M` wide both ways and
+    /// `SEEN_OVER_MIN_HEIGHT_M` high, is taken down to the ground.
+    pub fn admit_all(
+        &self,
+        objects: &[LidarObject],
+        sensor_base_m: [f64; 3],
+    ) -> (Vec<Box3>, Vec<f64>) {
+        let admitted: Vec<bool> = objects.iter().map(|o| self.admits(&o.shape)).collect();
+        let occluders: Vec<&Box3> = objects
+            .iter()
+            .zip(&admitted)
+            .filter(|(_, a)| **a)
+            .map(|(o, _)| &o.shape)
+            .collect();
+        let mut out: (Vec<Box3>, Vec<f64>) = objects
+            .iter()
+            .zip(&admitted)
+            .filter(|(_, a)| **a)
+            .map(|(o, _)| (o.shape, o.time_offset_s))
+            .unzip();
+        let tops: Vec<(Box3, f64)> = objects
+            .iter()
+            .zip(&admitted)
+            .filter(|(o, a)| !**a && self.hidden_below(&o.shape, &occluders, sensor_base_m))
+            .map(|(o, _)| (o.shape, o.time_offset_s))
+            .collect();
+        for (b, dt) in tops {
+            let top = b.z_m + 0.5 * b.height_m;
+            let grounded = Box3 {
+                z_m: 0.5 * top,
+                height_m: top,
+                ..b
+            };
+            if b.length_m.min(b.width_m) >= SEEN_OVER_MIN_WIDTH_M
+                && b.height_m >= SEEN_OVER_MIN_HEIGHT_M
+                && self.admits(&grounded)
+            {
+                out.0.push(grounded);
+                out.1.push(dt);
+            }
+        }
+        out
+    }
+
+    /// Whether `b` floats (its bottom above `max_bottom_above_ground_m`, its top under
+    /// `max_height_m`) because a box of `occluders` hides what is below it from the sensor at
+    /// `sensor_base_m`: an occluder lower than the sensor that a ray from the sensor through
+    /// `b` (its middle or near either side) leaves `SEEN_OVER_MIN_GAP_M` before reaching `b`'s
+    /// nearest corner, with
+    /// `b`'s bottom at most `SEEN_OVER_TOLERANCE_M` above that ray's height there when it just
+    /// clears the occluder's top where it leaves it.
+    pub fn hidden_below(&self, b: &Box3, occluders: &[&Box3], sensor_base_m: [f64; 3]) -> bool {
+        let bottom = b.z_m - 0.5 * b.height_m;
+        let top = b.z_m + 0.5 * b.height_m;
+        if bottom <= self.max_bottom_above_ground_m || top > self.max_height_m {
+            return false;
+        }
+        let centre_rad = (b.y_m - sensor_base_m[1]).atan2(b.x_m - sensor_base_m[0]);
+        let Some((lo, hi, near, _)) = azimuth_span(b, sensor_base_m, centre_rad) else {
+            return false;
+        };
+        if near > SEEN_OVER_MAX_RANGE_M {
+            return false;
+        }
+        let rays = [0.0, 0.8 * lo, 0.8 * hi].map(|r| (centre_rad + r).sin_cos());
+        occluders.iter().any(|o| {
+            let o_top = o.z_m + 0.5 * o.height_m;
+            o_top < sensor_base_m[2]
+                && rays.iter().any(|&(s, c)| {
+                    ray_exit_m(o, sensor_base_m, [c, s]).is_some_and(|exit_m| {
+                        let ray_m = sensor_base_m[2] + (o_top - sensor_base_m[2]) * near / exit_m;
+                        exit_m + SEEN_OVER_MIN_GAP_M < near
+                            && bottom <= ray_m + SEEN_OVER_TOLERANCE_M
+                    })
+                })
+        })
+    }
+
     /// Whether a box (in `base_link`) may be a road user.
     pub fn admits(&self, b: &Box3) -> bool {
         let footprint = b.length_m.max(b.width_m);
@@ -110,6 +194,75 @@ impl ObjectGate {
                 && footprint > self.rail_min_length_m)
             && bottom <= self.max_bottom_above_ground_m
     }
+}
+
+/// A box seen over a nearer object is the top of something standing: a roof seen from above
+/// is this wide both ways, a beam's row across a far object (one flat fragment) is not, m.
+const SEEN_OVER_MIN_WIDTH_M: f64 = 0.8;
+
+/// A box seen over a nearer object shows at least this much of its height (the top of its
+/// sides below its roof), m: one beam's row across a far object, cut off the rest of it by
+/// the clustering, is flat.
+const SEEN_OVER_MIN_HEIGHT_M: f64 = 0.15;
+
+/// Only this near (m) does a LiDAR 2 m up see enough of something over a car-high object.
+const SEEN_OVER_MAX_RANGE_M: f64 = 15.0;
+
+/// A box seen over a nearer object lies at least this far behind it along the ray, m (the
+/// upper rows of one object, cut into several clusters at long range, do not).
+const SEEN_OVER_MIN_GAP_M: f64 = 0.4;
+
+/// How far above the lowest ray over a nearer object a box's bottom may be and still be
+/// that object's shadow line (beam spacing and the object's own shape), m.
+const SEEN_OVER_TOLERANCE_M: f64 = 0.3;
+
+/// The azimuth span of `b`'s footprint seen from `sensor_base_m`, as its corners' lowest and
+/// highest bearings relative to `reference_rad` (rad, each in (-pi, pi]), and its nearest and
+/// farthest corner ranges, m; `None` when the span reaches half a turn (a footprint around the
+/// sensor, or one on the far side of the reference bearing).
+fn azimuth_span(
+    b: &Box3,
+    sensor_base_m: [f64; 3],
+    reference_rad: f64,
+) -> Option<(f64, f64, f64, f64)> {
+    let (s, c) = b.yaw_rad.sin_cos();
+    let (hl, hw) = (0.5 * b.length_m, 0.5 * b.width_m);
+    let (mut lo, mut hi) = (f64::MAX, f64::MIN);
+    let (mut near, mut far) = (f64::MAX, 0.0_f64);
+    for (u, v) in [(1.0, 1.0), (1.0, -1.0), (-1.0, 1.0), (-1.0, -1.0)] {
+        let x = b.x_m + u * hl * c - v * hw * s - sensor_base_m[0];
+        let y = b.y_m + u * hl * s + v * hw * c - sensor_base_m[1];
+        let rel = crate::geometry::wrap_angle_rad(y.atan2(x) - reference_rad);
+        lo = lo.min(rel);
+        hi = hi.max(rel);
+        near = near.min(x.hypot(y));
+        far = far.max(x.hypot(y));
+    }
+    (hi - lo < std::f64::consts::PI).then_some((lo, hi, near, far))
+}
+
+/// Where the ray from `sensor_base_m` along the unit `dir` leaves `b`'s footprint (m along the
+/// ray), if it crosses it ahead of the sensor.
+fn ray_exit_m(b: &Box3, sensor_base_m: [f64; 3], dir: [f64; 2]) -> Option<f64> {
+    let (s, c) = b.yaw_rad.sin_cos();
+    let (px, py) = (sensor_base_m[0] - b.x_m, sensor_base_m[1] - b.y_m);
+    // The ray in the box's axes: origin o, direction d.
+    let o = [c * px + s * py, -s * px + c * py];
+    let d = [c * dir[0] + s * dir[1], -s * dir[0] + c * dir[1]];
+    let half = [0.5 * b.length_m, 0.5 * b.width_m];
+    let (mut enter, mut exit) = (f64::MIN, f64::MAX);
+    for k in 0..2 {
+        if d[k].abs() < 1e-12 {
+            if o[k].abs() > half[k] {
+                return None;
+            }
+        } else {
+            let (a, b) = ((-half[k] - o[k]) / d[k], (half[k] - o[k]) / d[k]);
+            enter = enter.max(a.min(b));
+            exit = exit.min(a.max(b));
+        }
+    }
+    (enter <= exit && exit > 0.0).then_some(exit)
 }
 
 /// All stage configurations.
@@ -301,18 +454,18 @@ impl Pipeline {
                 Some(Ok(o)) => o.cloud.take(),
                 _ => None,
             };
-            let (boxes, box_times_s): (Vec<Box3>, Vec<f64>) = match lidar_out {
-                Some(Ok(o)) => o
-                    .objects
-                    .iter()
-                    .filter(|o| self.config.object_gate.admits(&o.shape))
-                    .map(|o| (o.shape, o.time_offset_s))
-                    .unzip(),
-                Some(Err(_)) => {
+            let (boxes, box_times_s): (Vec<Box3>, Vec<f64>) = match (lidar_out, scan) {
+                (Some(Ok(o)), Some(scan)) => {
+                    let t = scan.base_from_sensor.translation.vector;
+                    self.config
+                        .object_gate
+                        .admit_all(&o.objects, [t.x, t.y, t.z])
+                }
+                (Some(Err(_)), _) => {
                     self.skip(SensorId::Lidar, "lidar stage error");
                     (Vec::new(), Vec::new())
                 }
-                None => (Vec::new(), Vec::new()),
+                _ => (Vec::new(), Vec::new()),
             };
             self.budget.end_stage(Stage::Lidar, clock);
 
@@ -526,5 +679,52 @@ mod tests {
         // A truck seen at a slant is.
         assert!(gate.admits(&upright(12.0, 2.5, 0.0, 3.8)));
         assert!(!gate.admits(&upright(3.0, 0.3, 0.0, 0.15)));
+    }
+
+    /// A parked car seen over its neighbour (the ego in the next bay, facing along the cars;
+    /// LiDAR 1.95 m up): only its roof and the top 0.2 m of its side are seen, a box floating
+    /// 1.35 m above the ground. It is taken down to the ground when the neighbour hides what
+    /// is below it, and refused without that neighbour; a tree crown over the neighbour and a
+    /// flat beam row are refused.
+    #[test]
+    fn a_car_seen_over_its_neighbour_stands_on_the_ground() {
+        let gate = ObjectGate::default();
+        let sensor = [1.3, 0.0, 1.95];
+        let car = |y_m: f64, bottom_m: f64, top_m: f64, width_m: f64| LidarObject {
+            shape: Box3 {
+                x_m: 0.3,
+                y_m,
+                z_m: 0.5 * (bottom_m + top_m),
+                yaw_rad: 0.0,
+                length_m: 4.2,
+                width_m,
+                height_m: top_m - bottom_m,
+            },
+            voxel_count: 100,
+            point_count: 400,
+            time_offset_s: 0.01,
+        };
+        let neighbour = car(2.6, 0.0, 1.5, 1.85);
+        let over = car(5.2, 1.35, 1.6, 1.6);
+        let (boxes, times) = gate.admit_all(&[neighbour.clone(), over.clone()], sensor);
+        assert_eq!(boxes.len(), 2, "{boxes:?}");
+        assert_eq!(times, vec![0.01, 0.01]);
+        let b = boxes[1];
+        assert!(
+            (b.z_m - 0.8).abs() < 1e-9 && (b.height_m - 1.6).abs() < 1e-9,
+            "{b:?}"
+        );
+        assert_eq!((b.x_m, b.y_m, b.length_m), (0.3, 5.2, 4.2));
+        // Alone it floats.
+        assert_eq!(gate.admit_all(&[over.clone()], sensor).0.len(), 0);
+        // Behind the neighbour but farther up than its shadow line: a tree crown.
+        let crown = car(5.2, 2.6, 4.0, 3.0);
+        assert_eq!(
+            gate.admit_all(&[neighbour.clone(), crown], sensor).0.len(),
+            1
+        );
+        // One beam's row, flat and thin.
+        let row = car(5.2, 1.55, 1.6, 0.1);
+        assert_eq!(gate.admit_all(&[neighbour, row], sensor).0.len(), 1);
     }
 }
