@@ -716,7 +716,10 @@ mod tests {
         );
         assert_eq!((b.x_m, b.y_m, b.length_m), (0.3, 5.2, 4.2));
         // Alone it floats.
-        assert_eq!(gate.admit_all(&[over.clone()], sensor).0.len(), 0);
+        assert_eq!(
+            gate.admit_all(std::slice::from_ref(&over), sensor).0.len(),
+            0
+        );
         // Behind the neighbour but farther up than its shadow line: a tree crown.
         let crown = car(5.2, 2.6, 4.0, 3.0);
         assert_eq!(
