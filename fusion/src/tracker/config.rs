@@ -292,6 +292,15 @@ pub struct TrackerConfig {
     pub max_coast_tentative_s: f64,
     /// Upper clamp of the existence probability.
     pub max_existence: f64,
+    /// Re-identification: a track confirmed within this long (s) of a lost confirmed track's
+    /// last position update, where that track would be now, continues its id (an object seen
+    /// again after a gap of a few sweeps keeps its identity).
+    pub reid_window_s: f64,
+    /// See `reid_window_s`: how far outside the lost track's predicted footprint the new
+    /// track's centre may be, m.
+    pub reid_margin_m: f64,
+    /// See `reid_window_s`: how far the new track's velocity may be from the lost one's, m/s.
+    pub reid_max_velocity_change_mps: f64,
     /// LiDAR model.
     pub lidar: LidarConfig,
     /// Radar model.
@@ -331,6 +340,9 @@ impl Default for TrackerConfig {
             max_coast_occluded_s: 3.0,
             max_coast_tentative_s: 0.35,
             max_existence: 0.999,
+            reid_window_s: 1.5,
+            reid_margin_m: 1.0,
+            reid_max_velocity_change_mps: 3.0,
             lidar: LidarConfig::default(),
             radar: RadarConfig::default(),
             camera: CameraConfig::default(),
@@ -434,6 +446,12 @@ impl TrackerConfig {
         pos("max_coast_occluded_s", self.max_coast_occluded_s)?;
         pos("max_coast_tentative_s", self.max_coast_tentative_s)?;
         prob("max_existence", self.max_existence)?;
+        pos("reid_window_s", self.reid_window_s)?;
+        pos("reid_margin_m", self.reid_margin_m)?;
+        pos(
+            "reid_max_velocity_change_mps",
+            self.reid_max_velocity_change_mps,
+        )?;
         let l = &self.lidar;
         pos("lidar.pos_std_m", l.pos_std_m)?;
         pos("lidar.yaw_std_rad", l.yaw_std_rad)?;

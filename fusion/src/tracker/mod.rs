@@ -118,6 +118,9 @@ pub struct TrackerCounters {
     /// Standing tracks turned a quarter because a LiDAR box showed their end where they read
     /// a side (see `TrackInternal::shows_end_face`).
     pub end_face_turns: u64,
+    /// Tracks that continued the id of a confirmed track lost a moment before (see
+    /// `TrackerConfig::reid_window_s`).
+    pub reidentified: u64,
     rejected: [u64; RejectReason::ALL.len()],
 }
 
@@ -212,6 +215,47 @@ const HEADING_OUTLIER_COST: f64 = 6.0;
 /// gate's margin within a sweep. Standing and slow tracks (sliding parked cars) keep the full
 /// gate.
 const HEADING_OUTLIER_MIN_SPEED_MPS: f64 = 3.0;
+
+/// A confirmed track as it was when it was lost (see `Tracker::reidentify`).
+#[derive(Debug, Clone, PartialEq)]
+struct LostTrack {
+    id: u64,
+    /// Combined state at `at_ns`.
+    x: Vector6<f64>,
+    at_ns: StampNs,
+    last_update_ns: StampNs,
+    length_m: f64,
+    width_m: f64,
+    class: ObjectClass,
+}
+
+impl LostTrack {
+    /// `t` as it is at `now_ns` (its state predicted to then).
+    fn of(t: &TrackInternal, now_ns: StampNs) -> Self {
+        let shape = t.shape();
+        Self {
+            id: t.id,
+            x: t.imm.combined().x,
+            at_ns: now_ns,
+            last_update_ns: t.last_position_update_ns,
+            length_m: shape.length_m,
+            width_m: shape.width_m,
+            class: t.class.fused(),
+        }
+    }
+}
+
+/// A confirmed track coasting at least this long (s, one LiDAR sweep and a half) was missed by
+/// the last sweep: a track confirmed where it should be may continue it.
+const REID_MIN_COAST_S: f64 = 0.15;
+
+/// Whether a track of class `a` may continue one of class `b`: not a vehicle for a pedestrian
+/// or a cyclist, or the reverse.
+fn compatible(a: ObjectClass, b: ObjectClass) -> bool {
+    let vehicle = |c: ObjectClass| matches!(c, ObjectClass::Car | ObjectClass::Truck);
+    let vulnerable = |c: ObjectClass| matches!(c, ObjectClass::Pedestrian | ObjectClass::Cyclist);
+    !(vehicle(a) && vulnerable(b) || vulnerable(a) && vehicle(b))
+}
 
 impl TrackInternal {
     /// The box the measurement models expect. A vehicle seen only from behind shows one face,
@@ -442,6 +486,9 @@ pub struct Tracker {
     counters: TrackerCounters,
     /// The stamp of the last management pass, while nothing changed since.
     managed_at: Option<StampNs>,
+    /// Confirmed tracks deleted within the last `reid_window_s` of their last position
+    /// update: a track confirmed where one of them would be now continues its id.
+    lost: Vec<LostTrack>,
     /// Test only: gate every eligible pair exactly, check that assigning the whole problem at
     /// once reaches the same optimum, and manage on every prediction (the reference the coarse
     /// gates, the per-component assignment and the skipped repeat management must reproduce).
@@ -460,6 +507,7 @@ impl Tracker {
             time_ns: None,
             counters: TrackerCounters::default(),
             managed_at: None,
+            lost: Vec::new(),
             #[cfg(test)]
             exhaustive: false,
         })
@@ -567,7 +615,9 @@ impl Tracker {
     fn manage(&mut self, now: StampNs) {
         let cfg = self.cfg;
         let mut confirmations = 0;
-        for t in &mut self.tracks {
+        let mut dying: Vec<LostTrack> = Vec::new();
+        let mut confirmed_now: Vec<usize> = Vec::new();
+        for (i, t) in self.tracks.iter_mut().enumerate() {
             let coast_s = (now - t.last_position_update_ns) as f64 * 1e-9;
             let max_coast = if t.status == TrackStatus::Confirmed && t.occluded {
                 cfg.max_coast_occluded_s
@@ -577,6 +627,9 @@ impl Tracker {
                 cfg.max_coast_tentative_s
             };
             if t.existence < cfg.delete_existence || coast_s > max_coast || !t.is_finite() {
+                if t.was_confirmed && t.is_finite() {
+                    dying.push(LostTrack::of(t, now));
+                }
                 t.status = TrackStatus::Deleted;
                 continue;
             }
@@ -600,9 +653,11 @@ impl Tracker {
                 t.status = TrackStatus::Confirmed;
                 t.was_confirmed = true;
                 confirmations += 1;
+                confirmed_now.push(i);
             }
         }
         self.counters.confirmations += confirmations;
+        self.reidentify(now, &confirmed_now, dying);
         // A tentative track inside a confirmed track's box (+0.5 m) duplicates it. Only the
         // confirmed tracks within their half diagonal (+0.5 m) in x are looked at.
         let confirmed: Vec<(f64, f64, f64, f64, f64)> = self
@@ -666,6 +721,83 @@ impl Tracker {
     }
 
     /// Common start of every update: checks the ego state and the stamp, predicts to it.
+    /// Re-identification: each track confirmed in this pass (`confirmed_now`) continues the id
+    /// of a confirmed track lost a moment before, when it stands where that track would be
+    /// now. The candidates are the tracks deleted in this pass (`dying`) and the recently
+    /// deleted ones (predicted at constant velocity from their last state), and the confirmed
+    /// tracks missed by the last sweep (coasting at least `REID_MIN_COAST_S`, deleted when a
+    /// new track continues them): the new track's centre lies in the candidate's footprint
+    /// grown by `reid_margin_m`, its velocity within `reid_max_velocity_change_mps` of the
+    /// candidate's, and a vehicle never continues a pedestrian or a cyclist or the reverse. Of
+    /// several candidates the nearest is taken. The others of `dying` are kept for
+    /// `reid_window_s` after their last position update.
+    fn reidentify(&mut self, now: StampNs, confirmed_now: &[usize], dying: Vec<LostTrack>) {
+        let cfg = self.cfg;
+        let window_ns = (cfg.reid_window_s * 1e9) as StampNs;
+        self.lost
+            .retain(|l| now - l.last_update_ns <= window_ns && !dying.iter().any(|d| d.id == l.id));
+        self.lost.extend(
+            dying
+                .into_iter()
+                .filter(|l| now - l.last_update_ns <= window_ns),
+        );
+        for &i in confirmed_now {
+            let Some(t) = self.tracks.get(i) else {
+                continue;
+            };
+            let x = t.imm.combined().x;
+            let kind = t.class.fused();
+            let fits = |l: &LostTrack| -> Option<f64> {
+                let dt_s = (now - l.at_ns) as f64 * 1e-9;
+                let (px, py) = (l.x[0] + l.x[2] * dt_s, l.x[1] + l.x[3] * dt_s);
+                let (s, c) = l.x[I_PSI].sin_cos();
+                let (dx, dy) = (x[0] - px, x[1] - py);
+                let inside = (c * dx + s * dy).abs() <= 0.5 * l.length_m + cfg.reid_margin_m
+                    && (-s * dx + c * dy).abs() <= 0.5 * l.width_m + cfg.reid_margin_m;
+                let dv = (x[2] - l.x[2]).hypot(x[3] - l.x[3]);
+                (inside && dv <= cfg.reid_max_velocity_change_mps && compatible(kind, l.class))
+                    .then(|| dx.hypot(dy))
+            };
+            // Lost tracks, then live ones the last sweep missed.
+            let mut best: Option<(f64, Result<usize, usize>)> = None;
+            for (k, l) in self.lost.iter().enumerate() {
+                if let Some(d) = fits(l) {
+                    if best.is_none_or(|(bd, _)| d < bd) {
+                        best = Some((d, Ok(k)));
+                    }
+                }
+            }
+            for (j, o) in self.tracks.iter().enumerate() {
+                let coast_s = (now - o.last_position_update_ns) as f64 * 1e-9;
+                if j == i
+                    || o.status != TrackStatus::Confirmed
+                    || confirmed_now.contains(&j)
+                    || coast_s < REID_MIN_COAST_S
+                {
+                    continue;
+                }
+                if let Some(d) = fits(&LostTrack::of(o, now)) {
+                    if best.is_none_or(|(bd, _)| d < bd) {
+                        best = Some((d, Err(j)));
+                    }
+                }
+            }
+            let id = match best {
+                Some((_, Ok(k))) => self.lost.swap_remove(k).id,
+                Some((_, Err(j))) => {
+                    let o = &mut self.tracks[j];
+                    o.status = TrackStatus::Deleted;
+                    // Continued, not lost: no confirmed deletion is counted for it.
+                    o.was_confirmed = false;
+                    o.id
+                }
+                None => continue,
+            };
+            self.tracks[i].id = id;
+            self.counters.reidentified += 1;
+        }
+    }
+
     fn begin(&mut self, stamp_ns: StampNs, ego: &EgoState) -> bool {
         if !ego_valid(ego) {
             self.counters.reject(RejectReason::InvalidEgo);

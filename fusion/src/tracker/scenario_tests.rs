@@ -1164,3 +1164,50 @@ fn a_parked_car_seen_end_on_is_placed_behind_its_end() {
     );
     assert!(tracker.counters().end_face_turns >= 1);
 }
+
+/// Re-identification: a car driving at 10 m/s is not seen for 0.6 s (its track is deleted);
+/// the track confirmed where it reappears continues its id. A car appearing 6 m to the side
+/// of where the lost one would be gets a new id.
+#[test]
+fn a_car_seen_again_after_a_gap_keeps_its_id() {
+    let run = |lateral_m: f64| {
+        let Ok(mut tracker) = Tracker::new(TrackerConfig::default()) else {
+            panic!("config")
+        };
+        let mut first_id = None;
+        for k in 0..40i64 {
+            let t = k as f64 * 0.1;
+            let ego = EgoState {
+                stamp_ns: k * 100 * MS,
+                ..Default::default()
+            };
+            let boxes = if k < 20 {
+                vec![car_box(20.0 + 10.0 * t)]
+            } else if k < 26 {
+                Vec::new()
+            } else {
+                vec![Box3 {
+                    y_m: 2.0 + lateral_m,
+                    ..car_box(20.0 + 10.0 * t)
+                }]
+            };
+            tracker.update_lidar(k * 100 * MS, &ego, &boxes);
+            if k == 19 {
+                first_id = tracker.tracks().first().map(|t| t.id);
+            }
+            if k == 24 {
+                assert!(tracker.tracks().is_empty(), "{:?}", tracker.tracks());
+            }
+        }
+        (first_id, tracker.tracks(), tracker.counters().reidentified)
+    };
+    let (first, tracks, reidentified) = run(0.0);
+    assert!(first.is_some());
+    assert_eq!(tracks.len(), 1, "{tracks:?}");
+    assert_eq!(Some(tracks[0].id), first);
+    assert_eq!(reidentified, 1);
+    let (first, tracks, reidentified) = run(6.0);
+    assert_eq!(tracks.len(), 1, "{tracks:?}");
+    assert_ne!(Some(tracks[0].id), first);
+    assert_eq!(reidentified, 0);
+}
