@@ -11,6 +11,37 @@ pub fn wrap_angle_rad(angle_rad: f64) -> f64 {
     }
 }
 
+/// Where the ray from `origin` along the unit vector `dir` enters and leaves the rectangle
+/// centred at `centre` with heading `yaw_rad` and half extents `half` (along and across its
+/// heading), as distances along the ray (the entry negative when `origin` is inside); `None`
+/// when the ray misses it or it lies wholly behind `origin`.
+pub fn ray_rect_interval(
+    origin: [f64; 2],
+    dir: [f64; 2],
+    centre: [f64; 2],
+    yaw_rad: f64,
+    half: [f64; 2],
+) -> Option<(f64, f64)> {
+    let (s, c) = yaw_rad.sin_cos();
+    let (px, py) = (origin[0] - centre[0], origin[1] - centre[1]);
+    // The ray in the rectangle's axes: origin o, direction d.
+    let o = [c * px + s * py, -s * px + c * py];
+    let d = [c * dir[0] + s * dir[1], -s * dir[0] + c * dir[1]];
+    let (mut enter, mut exit) = (f64::MIN, f64::MAX);
+    for k in 0..2 {
+        if d[k].abs() < 1e-12 {
+            if o[k].abs() > half[k] {
+                return None;
+            }
+        } else {
+            let (a, b) = ((-half[k] - o[k]) / d[k], (half[k] - o[k]) / d[k]);
+            enter = enter.max(a.min(b));
+            exit = exit.min(a.max(b));
+        }
+    }
+    (enter <= exit && exit > 0.0).then_some((enter, exit))
+}
+
 /// A planar pose `parent_from_child`: position of the child's origin in the parent frame (m)
 /// and the child's heading (rad).
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
@@ -59,6 +90,32 @@ impl Pose2 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ray_rect_interval_enters_and_leaves() {
+        let close =
+            |a: (f64, f64), b: (f64, f64)| (a.0 - b.0).abs() < 1e-9 && (a.1 - b.1).abs() < 1e-9;
+        // Along +x through a 2 x 2 square at (5, 0).
+        let r = ray_rect_interval([0.0, 0.0], [1.0, 0.0], [5.0, 0.0], 0.0, [1.0, 1.0]);
+        assert!(r.is_some_and(|r| close(r, (4.0, 6.0))), "{r:?}");
+        // The same square turned 45 degrees: its corners on the axis.
+        let h = std::f64::consts::SQRT_2;
+        let r = ray_rect_interval(
+            [0.0, 0.0],
+            [1.0, 0.0],
+            [5.0, 0.0],
+            0.25 * std::f64::consts::PI,
+            [1.0, 1.0],
+        );
+        assert!(r.is_some_and(|r| close(r, (5.0 - h, 5.0 + h))), "{r:?}");
+        // From inside: the entry is behind the origin.
+        let r = ray_rect_interval([5.0, 0.0], [0.0, 1.0], [5.0, 0.0], 0.0, [1.0, 2.0]);
+        assert!(r.is_some_and(|r| close(r, (-2.0, 2.0))), "{r:?}");
+        // Missing it, parallel to a side outside it, and with it behind the origin.
+        assert!(ray_rect_interval([0.0, 0.0], [0.0, 1.0], [5.0, 0.0], 0.0, [1.0, 1.0]).is_none());
+        assert!(ray_rect_interval([0.0, 3.0], [1.0, 0.0], [5.0, 0.0], 0.0, [1.0, 1.0]).is_none());
+        assert!(ray_rect_interval([0.0, 0.0], [-1.0, 0.0], [5.0, 0.0], 0.0, [1.0, 1.0]).is_none());
+    }
 
     #[test]
     fn wrap_stays_in_range() {

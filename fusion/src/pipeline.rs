@@ -253,25 +253,14 @@ fn azimuth_span(
 /// Where the ray from `sensor_base_m` along the unit `dir` leaves `b`'s footprint (m along the
 /// ray), if it crosses it ahead of the sensor.
 fn ray_exit_m(b: &Box3, sensor_base_m: [f64; 3], dir: [f64; 2]) -> Option<f64> {
-    let (s, c) = b.yaw_rad.sin_cos();
-    let (px, py) = (sensor_base_m[0] - b.x_m, sensor_base_m[1] - b.y_m);
-    // The ray in the box's axes: origin o, direction d.
-    let o = [c * px + s * py, -s * px + c * py];
-    let d = [c * dir[0] + s * dir[1], -s * dir[0] + c * dir[1]];
-    let half = [0.5 * b.length_m, 0.5 * b.width_m];
-    let (mut enter, mut exit) = (f64::MIN, f64::MAX);
-    for k in 0..2 {
-        if d[k].abs() < 1e-12 {
-            if o[k].abs() > half[k] {
-                return None;
-            }
-        } else {
-            let (a, b) = ((-half[k] - o[k]) / d[k], (half[k] - o[k]) / d[k]);
-            enter = enter.max(a.min(b));
-            exit = exit.min(a.max(b));
-        }
-    }
-    (enter <= exit && exit > 0.0).then_some(exit)
+    crate::geometry::ray_rect_interval(
+        [sensor_base_m[0], sensor_base_m[1]],
+        dir,
+        [b.x_m, b.y_m],
+        b.yaw_rad,
+        [0.5 * b.length_m, 0.5 * b.width_m],
+    )
+    .map(|(_, exit)| exit)
 }
 
 /// All stage configurations.
