@@ -149,12 +149,12 @@ impl ObjectGate {
     }
 
     /// Whether `b` floats (its bottom above `max_bottom_above_ground_m`, its top under
-    /// `max_height_m`) because a box of `occluders` hides what is below it from the sensor at
-    /// `sensor_base_m`: an occluder lower than the sensor that a ray from the sensor through
-    /// `b` (its middle or near either side) leaves `SEEN_OVER_MIN_GAP_M` before reaching `b`'s
-    /// nearest corner, with
-    /// `b`'s bottom at most `SEEN_OVER_TOLERANCE_M` above that ray's height there when it just
-    /// clears the occluder's top where it leaves it.
+    /// `max_height_m`, within `SEEN_OVER_MAX_RANGE_M`) because a box of `occluders` hides what
+    /// is below it from the sensor at `sensor_base_m`: an occluder lower than the sensor that a
+    /// ray from the sensor through `b` (its middle or near either side) leaves
+    /// `SEEN_OVER_MIN_GAP_M` before reaching `b`'s nearest corner, with `b`'s bottom at most
+    /// `SEEN_OVER_TOLERANCE_M` above that ray's height there when it just clears the
+    /// occluder's top where it leaves it.
     pub fn hidden_below(&self, b: &Box3, occluders: &[&Box3], sensor_base_m: [f64; 3]) -> bool {
         let bottom = b.z_m - 0.5 * b.height_m;
         let top = b.z_m + 0.5 * b.height_m;
@@ -162,7 +162,7 @@ impl ObjectGate {
             return false;
         }
         let centre_rad = (b.y_m - sensor_base_m[1]).atan2(b.x_m - sensor_base_m[0]);
-        let Some((lo, hi, near, _)) = azimuth_span(b, sensor_base_m, centre_rad) else {
+        let Some((lo, hi, near)) = azimuth_span(b, sensor_base_m, centre_rad) else {
             return false;
         };
         if near > SEEN_OVER_MAX_RANGE_M {
@@ -226,18 +226,14 @@ const SEEN_OVER_MIN_GAP_M: f64 = 0.4;
 const SEEN_OVER_TOLERANCE_M: f64 = 0.3;
 
 /// The azimuth span of `b`'s footprint seen from `sensor_base_m`, as its corners' lowest and
-/// highest bearings relative to `reference_rad` (rad, each in (-pi, pi]), and its nearest and
-/// farthest corner ranges, m; `None` when the span reaches half a turn (a footprint around the
-/// sensor, or one on the far side of the reference bearing).
-fn azimuth_span(
-    b: &Box3,
-    sensor_base_m: [f64; 3],
-    reference_rad: f64,
-) -> Option<(f64, f64, f64, f64)> {
+/// highest bearings relative to `reference_rad` (rad, each in (-pi, pi]), and its nearest
+/// corner's range, m; `None` when the span reaches half a turn (a footprint around the sensor,
+/// or one on the far side of the reference bearing).
+fn azimuth_span(b: &Box3, sensor_base_m: [f64; 3], reference_rad: f64) -> Option<(f64, f64, f64)> {
     let (s, c) = b.yaw_rad.sin_cos();
     let (hl, hw) = (0.5 * b.length_m, 0.5 * b.width_m);
     let (mut lo, mut hi) = (f64::MAX, f64::MIN);
-    let (mut near, mut far) = (f64::MAX, 0.0_f64);
+    let mut near = f64::MAX;
     for (u, v) in [(1.0, 1.0), (1.0, -1.0), (-1.0, 1.0), (-1.0, -1.0)] {
         let x = b.x_m + u * hl * c - v * hw * s - sensor_base_m[0];
         let y = b.y_m + u * hl * s + v * hw * c - sensor_base_m[1];
@@ -245,9 +241,8 @@ fn azimuth_span(
         lo = lo.min(rel);
         hi = hi.max(rel);
         near = near.min(x.hypot(y));
-        far = far.max(x.hypot(y));
     }
-    (hi - lo < std::f64::consts::PI).then_some((lo, hi, near, far))
+    (hi - lo < std::f64::consts::PI).then_some((lo, hi, near))
 }
 
 /// Where the ray from `sensor_base_m` along the unit `dir` leaves `b`'s footprint (m along the

@@ -720,7 +720,6 @@ impl Tracker {
         self.managed_at = Some(now);
     }
 
-    /// Common start of every update: checks the ego state and the stamp, predicts to it.
     /// Re-identification: each track confirmed in this pass (`confirmed_now`) continues the id
     /// of a confirmed track lost a moment before, when it stands where that track would be
     /// now. The candidates are the tracks deleted in this pass (`dying`) and the recently
@@ -798,6 +797,7 @@ impl Tracker {
         }
     }
 
+    /// Common start of every update: checks the ego state and the stamp, predicts to it.
     fn begin(&mut self, stamp_ns: StampNs, ego: &EgoState) -> bool {
         if !ego_valid(ego) {
             self.counters.reject(RejectReason::InvalidEgo);
