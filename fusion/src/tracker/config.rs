@@ -299,6 +299,9 @@ pub struct TrackerConfig {
     /// See `reid_window_s`: how far outside the lost track's predicted footprint the new
     /// track's centre may be, m.
     pub reid_margin_m: f64,
+    /// `reid_margin_m` for a lost car or truck, m: a vehicle seen in part has its centre
+    /// placed behind the seen face with the class's extent, up to about 2 m off either way.
+    pub reid_vehicle_margin_m: f64,
     /// See `reid_window_s`: how far the new track's velocity may be from the lost one's, m/s.
     pub reid_max_velocity_change_mps: f64,
     /// LiDAR model.
@@ -342,6 +345,7 @@ impl Default for TrackerConfig {
             max_existence: 0.999,
             reid_window_s: 1.5,
             reid_margin_m: 1.0,
+            reid_vehicle_margin_m: 2.0,
             reid_max_velocity_change_mps: 3.0,
             lidar: LidarConfig::default(),
             radar: RadarConfig::default(),
@@ -448,6 +452,7 @@ impl TrackerConfig {
         prob("max_existence", self.max_existence)?;
         pos("reid_window_s", self.reid_window_s)?;
         pos("reid_margin_m", self.reid_margin_m)?;
+        pos("reid_vehicle_margin_m", self.reid_vehicle_margin_m)?;
         pos(
             "reid_max_velocity_change_mps",
             self.reid_max_velocity_change_mps,

@@ -726,7 +726,7 @@ impl Tracker {
     /// deleted ones (predicted at constant velocity from their last state), and the confirmed
     /// tracks missed by the last sweep (coasting at least `REID_MIN_COAST_S`, deleted when a
     /// new track continues them): the new track's centre lies in the candidate's footprint
-    /// grown by `reid_margin_m`, its velocity within `reid_max_velocity_change_mps` of the
+    /// grown by `reid_margin_m` (`reid_vehicle_margin_m` for a car or truck), its velocity within `reid_max_velocity_change_mps` of the
     /// candidate's, and a vehicle never continues a pedestrian or a cyclist or the reverse. Of
     /// several candidates the nearest is taken. The others of `dying` are kept for
     /// `reid_window_s` after their last position update.
@@ -751,8 +751,13 @@ impl Tracker {
                 let (px, py) = (l.x[0] + l.x[2] * dt_s, l.x[1] + l.x[3] * dt_s);
                 let (s, c) = l.x[I_PSI].sin_cos();
                 let (dx, dy) = (x[0] - px, x[1] - py);
-                let inside = (c * dx + s * dy).abs() <= 0.5 * l.length_m + cfg.reid_margin_m
-                    && (-s * dx + c * dy).abs() <= 0.5 * l.width_m + cfg.reid_margin_m;
+                let margin = if matches!(l.class, ObjectClass::Car | ObjectClass::Truck) {
+                    cfg.reid_vehicle_margin_m
+                } else {
+                    cfg.reid_margin_m
+                };
+                let inside = (c * dx + s * dy).abs() <= 0.5 * l.length_m + margin
+                    && (-s * dx + c * dy).abs() <= 0.5 * l.width_m + margin;
                 let dv = (x[2] - l.x[2]).hypot(x[3] - l.x[3]);
                 (inside && dv <= cfg.reid_max_velocity_change_mps && compatible(kind, l.class))
                     .then(|| dx.hypot(dy))
