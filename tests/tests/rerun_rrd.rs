@@ -1,7 +1,7 @@
 //! rerun recordings read back by the rerun Python SDK of the same version: `edgefuse replay
-//! --fast --deterministic --rerun-save` on a sample drive writes an `.rrd` whose entities hold one row per
-//! message the bag has (counted by the Python `rosbags` reader) and one per pipeline cycle, on
-//! the `sensor_time` timeline, with a blueprint.
+//! --fast --deterministic --rerun-save` on a sample drive writes an `.rrd` whose entities hold
+//! one row per message the bag has (counted by the Python `rosbags` reader) and one per
+//! pipeline cycle, on the `sensor_time` timeline, with a blueprint.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 

@@ -726,10 +726,10 @@ impl Tracker {
     /// deleted ones (predicted at constant velocity from their last state), and the confirmed
     /// tracks missed by the last sweep (coasting at least `REID_MIN_COAST_S`, deleted when a
     /// new track continues them): the new track's centre lies in the candidate's footprint
-    /// grown by `reid_margin_m` (`reid_vehicle_margin_m` for a car or truck), its velocity within `reid_max_velocity_change_mps` of the
-    /// candidate's, and a vehicle never continues a pedestrian or a cyclist or the reverse. Of
-    /// several candidates the nearest is taken. The others of `dying` are kept for
-    /// `reid_window_s` after their last position update.
+    /// grown by `reid_margin_m` (`reid_vehicle_margin_m` for a car or truck), its velocity
+    /// within `reid_max_velocity_change_mps` of the candidate's, and a vehicle never continues
+    /// a pedestrian or a cyclist or the reverse. Of several candidates the nearest is taken.
+    /// The others of `dying` are kept for `reid_window_s` after their last position update.
     fn reidentify(&mut self, now: StampNs, confirmed_now: &[usize], dying: Vec<LostTrack>) {
         let cfg = self.cfg;
         let window_ns = (cfg.reid_window_s * 1e9) as StampNs;
