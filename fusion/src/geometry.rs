@@ -11,6 +11,32 @@ pub fn wrap_angle_rad(angle_rad: f64) -> f64 {
     }
 }
 
+/// The span of the rectangle centred at `centre` with heading `yaw_rad` and half extents
+/// `half` (along and across its heading) as seen from `view`: its corners' lowest and highest
+/// bearings relative to `reference_rad` (rad, each in `(-pi, pi]`) and its nearest corner's
+/// range (m); `None` when the span reaches half a turn (a rectangle around `view`, or one on
+/// the far side of the reference bearing).
+pub fn footprint_span(
+    centre: [f64; 2],
+    yaw_rad: f64,
+    half: [f64; 2],
+    view: [f64; 2],
+    reference_rad: f64,
+) -> Option<(f64, f64, f64)> {
+    let (s, c) = yaw_rad.sin_cos();
+    let (hl, hw) = (half[0], half[1]);
+    let (mut lo, mut hi, mut near) = (f64::MAX, f64::MIN, f64::MAX);
+    for (u, v) in [(1.0, 1.0), (1.0, -1.0), (-1.0, 1.0), (-1.0, -1.0)] {
+        let x = centre[0] + u * hl * c - v * hw * s - view[0];
+        let y = centre[1] + u * hl * s + v * hw * c - view[1];
+        let rel = wrap_angle_rad(y.atan2(x) - reference_rad);
+        lo = lo.min(rel);
+        hi = hi.max(rel);
+        near = near.min(x.hypot(y));
+    }
+    (hi - lo < std::f64::consts::PI).then_some((lo, hi, near))
+}
+
 /// Where the ray from `origin` along the unit vector `dir` enters and leaves the rectangle
 /// centred at `centre` with heading `yaw_rad` and half extents `half` (along and across its
 /// heading), as distances along the ray (the entry negative when `origin` is inside); `None`
@@ -90,6 +116,24 @@ impl Pose2 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn footprint_span_is_the_corners_bearings_and_the_nearest_corner() {
+        // A 2 x 2 square at (5, 0) seen from the origin.
+        let Some((lo, hi, near)) = footprint_span([5.0, 0.0], 0.0, [1.0, 1.0], [0.0, 0.0], 0.0)
+        else {
+            panic!("span")
+        };
+        assert!((lo + 0.25f64.atan()).abs() < 1e-12 && (hi - 0.25f64.atan()).abs() < 1e-12);
+        assert!((near - 17f64.sqrt()).abs() < 1e-12);
+        // Relative to a reference bearing of 0.1 rad.
+        let r = footprint_span([5.0, 0.0], 0.0, [1.0, 1.0], [0.0, 0.0], 0.1);
+        assert!(
+            r.is_some_and(|(l, h, _)| (l - lo + 0.1).abs() < 1e-12 && (h - hi + 0.1).abs() < 1e-12)
+        );
+        // A footprint around the viewpoint spans the whole turn.
+        assert!(footprint_span([0.0, 0.0], 0.3, [2.0, 1.0], [0.5, 0.2], 0.0).is_none());
+    }
 
     #[test]
     fn ray_rect_interval_enters_and_leaves() {

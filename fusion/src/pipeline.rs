@@ -124,25 +124,22 @@ impl ObjectGate {
             .filter(|(_, a)| **a)
             .map(|(o, _)| (o.shape, o.time_offset_s))
             .unzip();
-        let tops: Vec<(Box3, f64)> = objects
-            .iter()
-            .zip(&admitted)
-            .filter(|(o, a)| !**a && self.hidden_below(&o.shape, &occluders, sensor_base_m))
-            .map(|(o, _)| (o.shape, o.time_offset_s))
-            .collect();
-        for (b, dt) in tops {
+        for (o, _) in objects.iter().zip(&admitted).filter(|(_, a)| !**a) {
+            let b = o.shape;
             let top = b.z_m + 0.5 * b.height_m;
             let grounded = Box3 {
                 z_m: 0.5 * top,
                 height_m: top,
                 ..b
             };
+            // The size checks first: the ray test is the costly one.
             if b.length_m.min(b.width_m) >= SEEN_OVER_MIN_WIDTH_M
                 && b.height_m >= SEEN_OVER_MIN_HEIGHT_M
+                && self.hidden_below(&b, &occluders, sensor_base_m)
                 && self.admits(&grounded)
             {
                 out.0.push(grounded);
-                out.1.push(dt);
+                out.1.push(o.time_offset_s);
             }
         }
         out
@@ -162,7 +159,13 @@ impl ObjectGate {
             return false;
         }
         let centre_rad = (b.y_m - sensor_base_m[1]).atan2(b.x_m - sensor_base_m[0]);
-        let Some((lo, hi, near)) = azimuth_span(b, sensor_base_m, centre_rad) else {
+        let Some((lo, hi, near)) = crate::geometry::footprint_span(
+            [b.x_m, b.y_m],
+            b.yaw_rad,
+            [0.5 * b.length_m, 0.5 * b.width_m],
+            [sensor_base_m[0], sensor_base_m[1]],
+            centre_rad,
+        ) else {
             return false;
         };
         if near > SEEN_OVER_MAX_RANGE_M {
@@ -224,26 +227,6 @@ const SEEN_OVER_MIN_GAP_M: f64 = 0.4;
 /// How far above the lowest ray over a nearer object a box's bottom may be and still be
 /// that object's shadow line (beam spacing and the object's own shape), m.
 const SEEN_OVER_TOLERANCE_M: f64 = 0.3;
-
-/// The azimuth span of `b`'s footprint seen from `sensor_base_m`, as its corners' lowest and
-/// highest bearings relative to `reference_rad` (rad, each in (-pi, pi]), and its nearest
-/// corner's range, m; `None` when the span reaches half a turn (a footprint around the sensor,
-/// or one on the far side of the reference bearing).
-fn azimuth_span(b: &Box3, sensor_base_m: [f64; 3], reference_rad: f64) -> Option<(f64, f64, f64)> {
-    let (s, c) = b.yaw_rad.sin_cos();
-    let (hl, hw) = (0.5 * b.length_m, 0.5 * b.width_m);
-    let (mut lo, mut hi) = (f64::MAX, f64::MIN);
-    let mut near = f64::MAX;
-    for (u, v) in [(1.0, 1.0), (1.0, -1.0), (-1.0, 1.0), (-1.0, -1.0)] {
-        let x = b.x_m + u * hl * c - v * hw * s - sensor_base_m[0];
-        let y = b.y_m + u * hl * s + v * hw * c - sensor_base_m[1];
-        let rel = crate::geometry::wrap_angle_rad(y.atan2(x) - reference_rad);
-        lo = lo.min(rel);
-        hi = hi.max(rel);
-        near = near.min(x.hypot(y));
-    }
-    (hi - lo < std::f64::consts::PI).then_some((lo, hi, near))
-}
 
 /// Where the ray from `sensor_base_m` along the unit `dir` leaves `b`'s footprint (m along the
 /// ray), if it crosses it ahead of the sensor.

@@ -341,6 +341,11 @@ impl TrackInternal {
         for g in &mut self.imm.modes {
             g.x[I_PSI] = heading;
         }
+        self.swap_axes();
+    }
+
+    /// The length and width statistics swap (the heading turned a quarter).
+    fn swap_axes(&mut self) {
         self.size_m.swap(0, 1);
         self.size_var.swap(0, 1);
         self.face_hits.swap(0, 1);
@@ -380,12 +385,7 @@ impl TrackInternal {
         for g in &mut self.imm.modes {
             g.x[I_PSI] = wrap_angle_rad(g.x[I_PSI] + std::f64::consts::FRAC_PI_2);
         }
-        self.size_m.swap(0, 1);
-        self.size_var.swap(0, 1);
-        self.face_hits.swap(0, 1);
-        if let Some(a) = self.anchor_lw_m.as_mut() {
-            a.swap(0, 1);
-        }
+        self.swap_axes();
     }
 
     fn is_finite(&self) -> bool {
@@ -1026,18 +1026,14 @@ impl Tracker {
             .filter(|(_, (t, _))| t.status == TrackStatus::Confirmed)
             .filter_map(|(i, (_, (g, shape)))| {
                 let centre = (g.x[1] - view[1]).atan2(g.x[0] - view[0]);
-                let (s, c) = g.x[I_PSI].sin_cos();
-                let (hl, hw) = (0.5 * shape.length_m, 0.5 * shape.width_m);
-                let (mut lo, mut hi, mut near) = (f64::MAX, f64::MIN, f64::MAX);
-                for (u, v) in [(1.0, 1.0), (1.0, -1.0), (-1.0, 1.0), (-1.0, -1.0)] {
-                    let x = g.x[0] + u * hl * c - v * hw * s - view[0];
-                    let y = g.x[1] + u * hl * s + v * hw * c - view[1];
-                    let rel = wrap_angle_rad(y.atan2(x) - centre);
-                    lo = lo.min(rel);
-                    hi = hi.max(rel);
-                    near = near.min(x.hypot(y));
-                }
-                (hi - lo < std::f64::consts::PI).then_some((i, centre, lo, hi, near))
+                crate::geometry::footprint_span(
+                    [g.x[0], g.x[1]],
+                    g.x[I_PSI],
+                    [0.5 * shape.length_m, 0.5 * shape.width_m],
+                    view,
+                    centre,
+                )
+                .map(|(lo, hi, near)| (i, centre, lo, hi, near))
             })
             .collect();
         views

@@ -115,6 +115,22 @@ fn scenario_config() -> TrackerConfig {
     cfg
 }
 
+/// A tracker with the default configuration.
+fn default_tracker() -> Tracker {
+    let Ok(tracker) = Tracker::new(TrackerConfig::default()) else {
+        panic!("default config")
+    };
+    tracker
+}
+
+/// An ego standing at the `odom` origin at `stamp_ns`.
+fn standing_ego(stamp_ns: StampNs) -> EgoState {
+    EgoState {
+        stamp_ns,
+        ..Default::default()
+    }
+}
+
 fn ego_at(ms: i64) -> EgoState {
     let t = ms as f64 * 1e-3;
     EgoState {
@@ -578,9 +594,7 @@ fn coarse_gating_and_component_assignment_change_nothing() {
 
 #[test]
 fn radar_clutter_alone_never_confirms() {
-    let Ok(mut tracker) = Tracker::new(TrackerConfig::default()) else {
-        panic!("config")
-    };
+    let mut tracker = default_tracker();
     let mut rng = ChaCha8Rng::seed_from_u64(3);
     for k in 0..400i64 {
         let ego = ego_at(k * 50);
@@ -604,14 +618,9 @@ fn radar_clutter_alone_never_confirms() {
         assert!(tracker.tracks().is_empty());
     }
     // Even a persistent real radar target does not confirm without a second sensor.
-    let Ok(mut tracker) = Tracker::new(TrackerConfig::default()) else {
-        panic!("config")
-    };
+    let mut tracker = default_tracker();
     for k in 0..100i64 {
-        let ego = EgoState {
-            stamp_ns: k * 50 * MS,
-            ..Default::default()
-        };
+        let ego = standing_ego(k * 50 * MS);
         let det = RadarDetection {
             range_m: 30.0,
             azimuth_rad: 0.1,
@@ -645,14 +654,9 @@ fn car_box(x: f64) -> Box3 {
 }
 
 fn confirmed_tracker() -> Tracker {
-    let Ok(mut tracker) = Tracker::new(TrackerConfig::default()) else {
-        panic!("config")
-    };
+    let mut tracker = default_tracker();
     for k in 0..20i64 {
-        let ego = EgoState {
-            stamp_ns: k * 100 * MS,
-            ..Default::default()
-        };
+        let ego = standing_ego(k * 100 * MS);
         tracker.update_lidar(k * 100 * MS, &ego, &[car_box(20.0 + 0.5 * k as f64)]);
     }
     assert_eq!(tracker.tracks().len(), 1);
@@ -685,10 +689,7 @@ fn assert_all_finite(tracker: &Tracker) {
 fn bad_input_is_skipped_and_counted() {
     let mut tracker = confirmed_tracker();
     let mut stamp = 2_000 * MS;
-    let ego = |s| EgoState {
-        stamp_ns: s,
-        ..Default::default()
-    };
+    let ego = standing_ego;
     // LiDAR: NaN and infinite fields, zero-size boxes.
     let mut nan = car_box(30.0);
     nan.x_m = f64::NAN;
@@ -792,9 +793,7 @@ fn bad_input_is_skipped_and_counted() {
 
 #[test]
 fn ultrasonic_updates_range_and_existence() {
-    let Ok(mut tracker) = Tracker::new(TrackerConfig::default()) else {
-        panic!("config")
-    };
+    let mut tracker = default_tracker();
     // A parked car 1.2 m beside the ego's right side, seen by LiDAR.
     let parked = Box3 {
         x_m: 2.0,
@@ -806,10 +805,7 @@ fn ultrasonic_updates_range_and_existence() {
         height_m: 1.5,
     };
     for k in 0..15i64 {
-        let ego = EgoState {
-            stamp_ns: k * 100 * MS,
-            ..Default::default()
-        };
+        let ego = standing_ego(k * 100 * MS);
         tracker.update_lidar(k * 100 * MS, &ego, &[parked]);
     }
     assert_eq!(tracker.tracks().len(), 1);
@@ -831,13 +827,7 @@ fn ultrasonic_updates_range_and_existence() {
     for k in 0..10i64 {
         let stamp = 1_500 * MS + k * 50 * MS;
         reading.stamp_ns = stamp;
-        tracker.update_ultrasonic(
-            &reading,
-            &EgoState {
-                stamp_ns: stamp,
-                ..Default::default()
-            },
-        );
+        tracker.update_ultrasonic(&reading, &standing_ego(stamp));
     }
     // Measured 0.3 m to the near side at y = -0.9 - 0.3 = -1.2 (track: -1.4); the centre
     // moves toward the sensor.
@@ -851,13 +841,7 @@ fn ultrasonic_updates_range_and_existence() {
     for k in 0..3i64 {
         let stamp = 2_100 * MS + k * 50 * MS;
         reading.stamp_ns = stamp;
-        tracker.update_ultrasonic(
-            &reading,
-            &EgoState {
-                stamp_ns: stamp,
-                ..Default::default()
-            },
-        );
+        tracker.update_ultrasonic(&reading, &standing_ego(stamp));
     }
     assert!(tracker.all_tracks()[0].existence < e0);
 }
@@ -881,14 +865,9 @@ fn an_echo_that_does_not_fit_weighs_less_than_silence() {
         Vector3::new(0.0, 0.0, -std::f64::consts::FRAC_PI_2),
     );
     let existence_after = |range_m: f64| {
-        let Ok(mut tracker) = Tracker::new(TrackerConfig::default()) else {
-            panic!("config")
-        };
+        let mut tracker = default_tracker();
         for k in 0..15i64 {
-            let ego = EgoState {
-                stamp_ns: k * 100 * MS,
-                ..Default::default()
-            };
+            let ego = standing_ego(k * 100 * MS);
             tracker.update_lidar(k * 100 * MS, &ego, &[parked]);
         }
         let e0 = tracker.tracks()[0].existence;
@@ -903,10 +882,7 @@ fn an_echo_that_does_not_fit_weighs_less_than_silence() {
                 field_of_view_rad: 0.8,
                 base_from_sensor: mount,
             };
-            let ego = EgoState {
-                stamp_ns: stamp,
-                ..Default::default()
-            };
+            let ego = standing_ego(stamp);
             tracker.update_ultrasonic(&reading, &ego);
         }
         (e0, tracker.all_tracks()[0].existence)
@@ -959,9 +935,7 @@ fn config_is_validated() {
 /// than a vehicle may confirm).
 #[test]
 fn parts_split_by_the_sweep_seam_are_joined() {
-    let Ok(mut tracker) = Tracker::new(TrackerConfig::default()) else {
-        panic!("config")
-    };
+    let mut tracker = default_tracker();
     let face_x = |t_s: f64| -20.0 + 2.25 + 15.0 * t_s;
     let half = |x: f64, y: f64| Box3 {
         x_m: x,
@@ -974,10 +948,7 @@ fn parts_split_by_the_sweep_seam_are_joined() {
     };
     for k in 0..30i64 {
         let t = k as f64 * 0.1;
-        let ego = EgoState {
-            stamp_ns: k * 100 * MS,
-            ..Default::default()
-        };
+        let ego = standing_ego(k * 100 * MS);
         let boxes = [half(face_x(t), -0.45), half(face_x(t + 0.1), 0.45)];
         tracker.update_lidar_timed(k * 100 * MS, &ego, &boxes, &[0.0, 0.1]);
     }
@@ -996,16 +967,11 @@ fn parts_split_by_the_sweep_seam_are_joined() {
 /// face.
 #[test]
 fn a_face_seen_end_on_heads_along_the_motion() {
-    let Ok(mut tracker) = Tracker::new(TrackerConfig::default()) else {
-        panic!("config")
-    };
+    let mut tracker = default_tracker();
     let face_x = |t_s: f64| 10.0 + 6.5 * t_s;
     for k in 0..40i64 {
         let t = k as f64 * 0.1;
-        let ego = EgoState {
-            stamp_ns: k * 100 * MS,
-            ..Default::default()
-        };
+        let ego = standing_ego(k * 100 * MS);
         let face = Box3 {
             x_m: face_x(t),
             y_m: 0.0,
@@ -1034,9 +1000,7 @@ fn a_face_seen_end_on_heads_along_the_motion() {
 /// being seen is deleted after `max_coast_confirmed_s`.
 #[test]
 fn an_occluded_track_coasts_an_unseen_one_is_deleted() {
-    let Ok(mut tracker) = Tracker::new(TrackerConfig::default()) else {
-        panic!("config")
-    };
+    let mut tracker = default_tracker();
     let car = |x: f64, y: f64| Box3 {
         x_m: x,
         y_m: y,
@@ -1047,10 +1011,7 @@ fn an_occluded_track_coasts_an_unseen_one_is_deleted() {
         height_m: 1.5,
     };
     for k in 0..45i64 {
-        let ego = EgoState {
-            stamp_ns: k * 100 * MS,
-            ..Default::default()
-        };
+        let ego = standing_ego(k * 100 * MS);
         // All three seen for 2 s; then the far car behind the near one and the car to the
         // side are no longer seen.
         let boxes = if k < 20 {
@@ -1077,16 +1038,11 @@ fn an_occluded_track_coasts_an_unseen_one_is_deleted() {
 /// keeps heading along its motion.
 #[test]
 fn a_moving_car_keeps_boxes_whose_heading_is_an_outlier() {
-    let Ok(mut tracker) = Tracker::new(TrackerConfig::default()) else {
-        panic!("config")
-    };
+    let mut tracker = default_tracker();
     let car_x = |t_s: f64| 10.0 + 10.0 * t_s;
     for k in 0..23i64 {
         let t = k as f64 * 0.1;
-        let ego = EgoState {
-            stamp_ns: k * 100 * MS,
-            ..Default::default()
-        };
+        let ego = standing_ego(k * 100 * MS);
         let b = Box3 {
             x_m: car_x(t),
             y_m: 3.5,
@@ -1114,9 +1070,7 @@ fn a_moving_car_keeps_boxes_whose_heading_is_an_outlier() {
 /// and its centre lies half a car's length behind the face, not beside it.
 #[test]
 fn a_parked_car_seen_end_on_is_placed_behind_its_end() {
-    let Ok(mut tracker) = Tracker::new(TrackerConfig::default()) else {
-        panic!("config")
-    };
+    let mut tracker = default_tracker();
     let (centre, size) = ([14.0, 5.0], [4.5, 1.8, 1.5]);
     // The end facing the ego, with a little of the roof behind it.
     let face = Box3 {
@@ -1129,10 +1083,7 @@ fn a_parked_car_seen_end_on_is_placed_behind_its_end() {
         height_m: size[2],
     };
     for k in 0..60i64 {
-        let ego = EgoState {
-            stamp_ns: k * 50 * MS,
-            ..Default::default()
-        };
+        let ego = standing_ego(k * 50 * MS);
         if k % 2 == 0 {
             tracker.update_lidar(k * 50 * MS, &ego, &[face]);
         } else {
@@ -1171,16 +1122,11 @@ fn a_parked_car_seen_end_on_is_placed_behind_its_end() {
 #[test]
 fn a_car_seen_again_after_a_gap_keeps_its_id() {
     let run = |lateral_m: f64| {
-        let Ok(mut tracker) = Tracker::new(TrackerConfig::default()) else {
-            panic!("config")
-        };
+        let mut tracker = default_tracker();
         let mut first_id = None;
         for k in 0..40i64 {
             let t = k as f64 * 0.1;
-            let ego = EgoState {
-                stamp_ns: k * 100 * MS,
-                ..Default::default()
-            };
+            let ego = standing_ego(k * 100 * MS);
             let boxes = if k < 20 {
                 vec![car_box(20.0 + 10.0 * t)]
             } else if k < 26 {
