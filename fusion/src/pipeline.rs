@@ -67,7 +67,8 @@ pub struct ObjectGate {
     pub pole_min_top_m: f64,
     /// Thinner than this (m) and longer than `rail_min_length_m`: a rail or a wall.
     pub rail_max_width_m: f64,
-    /// See `rail_max_width_m`, m.
+    /// See `rail_max_width_m`, m: longer than a van, whose side seen square-on is as thin as a
+    /// wall (a 6.3 m van's side, joined across a pole's shadow, makes a 6.3 by 0.15 m box).
     pub rail_min_length_m: f64,
     /// A box longer than `rail_min_length_m` and thinner than this fraction of its length is a
     /// wall too (over `rail_max_width_m`: a wall 17 m long, seen at a slant, makes a box 0.5 to
@@ -90,7 +91,7 @@ impl Default for ObjectGate {
             pole_thin_footprint_m: 0.6,
             pole_min_top_m: 2.2,
             rail_max_width_m: 0.5,
-            rail_min_length_m: 5.0,
+            rail_min_length_m: 8.0,
             rail_max_width_per_length: 0.05,
             max_bottom_above_ground_m: 1.0,
         }
@@ -99,7 +100,8 @@ impl Default for ObjectGate {
 
 impl ObjectGate {
     /// The boxes (in `base_link`) of `objects` that may be road users, with their time
-    /// offsets, for a LiDAR at `sensor_base_m` (`base_link`, m).
+    /// offsets, for a LiDAR at `sensor_base_m` (`base_link`, m). The parts of one object that
+    /// a nearer one cut apart are joined first ([`ObjectGate::join_occluded_parts`]).
     ///
     /// What only fails for floating above the ground may be the top of something standing
     /// behind a nearer, lower object (a parked car seen over its neighbour shows its roof and
@@ -111,6 +113,8 @@ impl ObjectGate {
         objects: &[LidarObject],
         sensor_base_m: [f64; 3],
     ) -> (Vec<Box3>, Vec<f64>) {
+        let joined = self.join_occluded_parts(objects, sensor_base_m);
+        let objects = joined.as_slice();
         let admitted: Vec<bool> = objects.iter().map(|o| self.admits(&o.shape)).collect();
         let occluders: Vec<&Box3> = objects
             .iter()
@@ -143,6 +147,174 @@ impl ObjectGate {
             }
         }
         out
+    }
+
+    /// `objects` with the parts of one object that a nearer object cut apart joined: a pole
+    /// in front of a passing van splits its side into two clusters, and each half read as a
+    /// whole side (or one as an end) puts the centre metres off and its motion wrong. Two
+    /// admitted elongated boxes are parts of one object when they lie along one line (headings
+    /// within `JOIN_MAX_YAW_RAD`, centres within `JOIN_MAX_LATERAL_M` of the line), stand
+    /// as high (tops within `JOIN_MAX_TOP_DIFF_M`), leave a gap of at most `JOIN_MAX_GAP_M`
+    /// between their facing ends and make at most `JOIN_MAX_LENGTH_M` together, and when
+    /// another object, nearer to the sensor at `sensor_base_m` than the gap, covers the gap's
+    /// bearings (to `JOIN_BEARING_TOLERANCE_RAD`): the sensor could not see what joins them.
+    /// The union is a box in the longer part's axes.
+    pub fn join_occluded_parts(
+        &self,
+        objects: &[LidarObject],
+        sensor_base_m: [f64; 3],
+    ) -> Vec<LidarObject> {
+        let mut out = objects.to_vec();
+        let view = [sensor_base_m[0], sensor_base_m[1]];
+        loop {
+            // The pairs are of admitted boxes only (the occluders are any).
+            let parts: Vec<usize> = (0..out.len())
+                .filter(|&k| self.admits(&out[k].shape))
+                .collect();
+            let mut best: Option<(f64, usize, usize, LidarObject)> = None;
+            for (n, &i) in parts.iter().enumerate() {
+                for &j in &parts[n + 1..] {
+                    if let Some((gap_m, joined)) = self.occluded_join(&out, i, j, view) {
+                        if best.as_ref().is_none_or(|(g, ..)| gap_m < *g) {
+                            best = Some((gap_m, i, j, joined));
+                        }
+                    }
+                }
+            }
+            let Some((_, i, j, joined)) = best else {
+                return out;
+            };
+            out[i] = joined;
+            out.swap_remove(j);
+        }
+    }
+
+    /// The union of `objects[i]` and `objects[j]` and the gap between them (m), when they are
+    /// parts of one object cut apart by a nearer one ([`ObjectGate::join_occluded_parts`]).
+    fn occluded_join(
+        &self,
+        objects: &[LidarObject],
+        i: usize,
+        j: usize,
+        view: [f64; 2],
+    ) -> Option<(f64, LidarObject)> {
+        // The longer part gives the axes.
+        let (a, b) = if objects[i].shape.length_m.max(objects[i].shape.width_m)
+            >= objects[j].shape.length_m.max(objects[j].shape.width_m)
+        {
+            (&objects[i], &objects[j])
+        } else {
+            (&objects[j], &objects[i])
+        };
+        let (sa, sb) = (&a.shape, &b.shape);
+        let axis_rad = |b: &Box3| {
+            let long = b.length_m.max(b.width_m);
+            let short = b.length_m.min(b.width_m);
+            let yaw_rad = if b.length_m >= b.width_m {
+                b.yaw_rad
+            } else {
+                b.yaw_rad + std::f64::consts::FRAC_PI_2
+            };
+            (long >= JOIN_MIN_ELONGATION * short).then_some(yaw_rad)
+        };
+        let top = |b: &Box3| b.z_m + 0.5 * b.height_m;
+        let (ya, yb) = (axis_rad(sa)?, axis_rad(sb)?);
+        let d = crate::geometry::wrap_angle_rad(ya - yb);
+        let half_turn = std::f64::consts::PI;
+        if (d - half_turn * (d / half_turn).round()).abs() > JOIN_MAX_YAW_RAD
+            || (top(sa) - top(sb)).abs() > JOIN_MAX_TOP_DIFF_M
+        {
+            return None;
+        }
+        let (s, c) = ya.sin_cos();
+        let along = |p: [f64; 2]| c * p[0] + s * p[1];
+        let across = |p: [f64; 2]| -s * p[0] + c * p[1];
+        if (across([sb.x_m, sb.y_m]) - across([sa.x_m, sa.y_m])).abs() > JOIN_MAX_LATERAL_M {
+            return None;
+        }
+        let span = |b: &Box3, f: &dyn Fn([f64; 2]) -> f64| {
+            box_corners(b)
+                .iter()
+                .fold((f64::MAX, f64::MIN), |(lo, hi), p| {
+                    (lo.min(f(*p)), hi.max(f(*p)))
+                })
+        };
+        let (a_lo, a_hi) = span(sa, &along);
+        let (b_lo, b_hi) = span(sb, &along);
+        let (gap_from, gap_to) = if b_lo >= a_hi {
+            (a_hi, b_lo)
+        } else {
+            (b_hi, a_lo)
+        };
+        let gap_m = gap_to - gap_from;
+        let (lo, hi) = (a_lo.min(b_lo), a_hi.max(b_hi));
+        if gap_m <= 0.0 || gap_m > JOIN_MAX_GAP_M || hi - lo > JOIN_MAX_LENGTH_M {
+            return None;
+        }
+        // The gap's ends on the line through the longer part's centre.
+        let line = across([sa.x_m, sa.y_m]);
+        let point = |u: f64| [c * u - s * line, s * u + c * line];
+        let ends = [point(gap_from), point(gap_to)];
+        let middle = point(0.5 * (gap_from + gap_to));
+        let reference = (middle[1] - view[1]).atan2(middle[0] - view[0]);
+        let bearing = |p: [f64; 2]| {
+            crate::geometry::wrap_angle_rad((p[1] - view[1]).atan2(p[0] - view[0]) - reference)
+        };
+        let (g0, g1) = (bearing(ends[0]), bearing(ends[1]));
+        let (g_lo, g_hi) = (g0.min(g1), g0.max(g1));
+        let gap_range_m = ends
+            .iter()
+            .map(|p| (p[0] - view[0]).hypot(p[1] - view[1]))
+            .fold(f64::MAX, f64::min);
+        let covered = objects.iter().enumerate().any(|(k, o)| {
+            let b = &o.shape;
+            k != i
+                && k != j
+                && crate::geometry::footprint_span(
+                    [b.x_m, b.y_m],
+                    b.yaw_rad,
+                    [0.5 * b.length_m, 0.5 * b.width_m],
+                    view,
+                    reference,
+                )
+                .is_some_and(|(o_lo, o_hi, near)| {
+                    near + JOIN_MIN_OCCLUDER_LEAD_M < gap_range_m
+                        && o_lo <= g_lo + JOIN_BEARING_TOLERANCE_RAD
+                        && o_hi >= g_hi - JOIN_BEARING_TOLERANCE_RAD
+                })
+        });
+        if !covered {
+            return None;
+        }
+        let (w_lo, w_hi) = {
+            let (l0, h0) = span(sa, &across);
+            let (l1, h1) = span(sb, &across);
+            (l0.min(l1), h0.max(h1))
+        };
+        let bottom = (sa.z_m - 0.5 * sa.height_m).min(sb.z_m - 0.5 * sb.height_m);
+        let roof = top(sa).max(top(sb));
+        let (u, v) = (0.5 * (lo + hi), 0.5 * (w_lo + w_hi));
+        let points = a.point_count + b.point_count;
+        let weight = |o: &LidarObject| o.point_count as f64 / points.max(1) as f64;
+        let joined = LidarObject {
+            shape: Box3 {
+                x_m: c * u - s * v,
+                y_m: s * u + c * v,
+                z_m: 0.5 * (bottom + roof),
+                yaw_rad: crate::geometry::wrap_angle_rad(ya),
+                length_m: hi - lo,
+                width_m: w_hi - w_lo,
+                height_m: roof - bottom,
+            },
+            voxel_count: a.voxel_count + b.voxel_count,
+            point_count: points,
+            time_offset_s: if points == 0 {
+                0.5 * (a.time_offset_s + b.time_offset_s)
+            } else {
+                weight(a) * a.time_offset_s + weight(b) * b.time_offset_s
+            },
+        };
+        Some((gap_m, joined))
     }
 
     /// Whether `b` floats (its bottom above `max_bottom_above_ground_m`, its top under
@@ -206,6 +378,38 @@ impl ObjectGate {
                 && footprint > self.rail_min_length_m)
             && bottom <= self.max_bottom_above_ground_m
     }
+}
+
+/// Parts of one object cut apart by a nearer one (`ObjectGate::join_occluded_parts`): each
+/// part's long side at least this many times its short side (a side, not a corner or a blob).
+const JOIN_MIN_ELONGATION: f64 = 2.0;
+/// Their headings differ by at most this, rad.
+const JOIN_MAX_YAW_RAD: f64 = 0.2;
+/// Their centres are at most this far off the line through the longer part, m.
+const JOIN_MAX_LATERAL_M: f64 = 0.5;
+/// Their tops differ by at most this, m.
+const JOIN_MAX_TOP_DIFF_M: f64 = 0.5;
+/// The gap between their facing ends is at most this, m (a pole's or a pedestrian's shadow).
+const JOIN_MAX_GAP_M: f64 = 2.0;
+/// Together at most this long, m: a car or a van (two vehicles queued behind a pole are not
+/// one, and a truck's parts are long enough to read alone).
+const JOIN_MAX_LENGTH_M: f64 = 8.0;
+/// The occluder's bearings reach each end of the gap's to within this, rad (two columns of
+/// a 1024-column sweep).
+const JOIN_BEARING_TOLERANCE_RAD: f64 = 0.0123;
+/// The occluder's nearest corner is at least this much nearer than the gap, m.
+const JOIN_MIN_OCCLUDER_LEAD_M: f64 = 0.5;
+
+/// The four footprint corners of `b`.
+fn box_corners(b: &Box3) -> [[f64; 2]; 4] {
+    let (s, c) = b.yaw_rad.sin_cos();
+    let (hl, hw) = (0.5 * b.length_m, 0.5 * b.width_m);
+    [(1.0, 1.0), (1.0, -1.0), (-1.0, -1.0), (-1.0, 1.0)].map(|(u, v)| {
+        [
+            b.x_m + u * hl * c - v * hw * s,
+            b.y_m + u * hl * s + v * hw * c,
+        ]
+    })
 }
 
 /// A box seen over a nearer object is the top of something standing: a roof seen from above
@@ -657,6 +861,114 @@ mod tests {
         // A truck seen at a slant is.
         assert!(gate.admits(&upright(12.0, 2.5, 0.0, 3.8)));
         assert!(!gate.admits(&upright(3.0, 0.3, 0.0, 0.15)));
+    }
+
+    /// A van passing behind the ego turns past a pole: the pole's shadow cuts its side into
+    /// two clusters (the urban drive at 12.5 s: 3.81 m and 1.77 m of a 6.2 m side, 0.6 m
+    /// apart, the pole 18.7 m away, the van 24 m). They are one box, a vehicle's; without the
+    /// pole, with the parts too far apart for its shadow, or queued cars too long together
+    /// to be one vehicle, they stay apart.
+    #[test]
+    fn the_parts_of_a_van_cut_by_a_pole_are_one_box() {
+        let gate = ObjectGate::default();
+        let sensor = [1.3, 0.0, 1.95];
+        let object = |x_m: f64, y_m: f64, yaw_rad: f64, lw: [f64; 2], z: [f64; 2]| LidarObject {
+            shape: Box3 {
+                x_m,
+                y_m,
+                z_m: 0.5 * (z[0] + z[1]),
+                yaw_rad,
+                length_m: lw[0],
+                width_m: lw[1],
+                height_m: z[1] - z[0],
+            },
+            voxel_count: 50,
+            point_count: 200,
+            time_offset_s: -0.04,
+        };
+        let near = object(-23.86, 5.71, 1.19, [3.81, 0.13], [0.35, 2.74]);
+        let far = object(-22.57, 8.89, 1.18, [1.77, 0.10], [0.39, 2.72]);
+        let pole = object(-17.69, 6.12, 1.46, [0.27, 0.11], [0.26, 4.4]);
+        assert!(!gate.admits(&pole.shape));
+        let (boxes, times) = gate.admit_all(&[near.clone(), pole.clone(), far.clone()], sensor);
+        assert_eq!(boxes.len(), 1, "{boxes:?}");
+        assert_eq!(times, vec![-0.04]);
+        let b = boxes[0];
+        // The union's ends are the outer ends of the parts.
+        let (s, c) = (1.19f64).sin_cos();
+        let ends = [
+            (
+                near.shape.x_m - 0.5 * 3.81 * c,
+                near.shape.y_m - 0.5 * 3.81 * s,
+            ),
+            (
+                far.shape.x_m + 0.5 * 1.77 * (1.18f64).cos(),
+                far.shape.y_m + 0.5 * 1.77 * (1.18f64).sin(),
+            ),
+        ];
+        let length_m = (ends[1].0 - ends[0].0).hypot(ends[1].1 - ends[0].1);
+        assert!((b.length_m - length_m).abs() < 0.1, "{b:?} {length_m}");
+        let middle = (0.5 * (ends[0].0 + ends[1].0), 0.5 * (ends[0].1 + ends[1].1));
+        assert!(
+            (b.x_m - middle.0).hypot(b.y_m - middle.1) < 0.1,
+            "{b:?} {middle:?}"
+        );
+        assert!(b.width_m < 0.3 && (b.height_m - 2.39).abs() < 0.01, "{b:?}");
+        // No pole: nothing hid the gap, two objects.
+        assert_eq!(
+            gate.admit_all(&[near.clone(), far.clone()], sensor).0.len(),
+            2
+        );
+        // The pole beside the gap, not in front of it.
+        let aside = object(-17.69, 3.0, 1.46, [0.27, 0.11], [0.26, 4.4]);
+        assert_eq!(
+            gate.admit_all(&[near.clone(), aside, far.clone()], sensor)
+                .0
+                .len(),
+            2
+        );
+        // The far part 2.5 m farther on: more than a pole's shadow.
+        let (s2, c2) = (1.18f64).sin_cos();
+        let farther = object(
+            -22.57 + 2.5 * c2,
+            8.89 + 2.5 * s2,
+            1.18,
+            [1.77, 0.10],
+            [0.39, 2.72],
+        );
+        assert_eq!(
+            gate.admit_all(&[near.clone(), pole.clone(), farther], sensor)
+                .0
+                .len(),
+            2
+        );
+        // Two 4.5 m cars queued 0.6 m apart behind the pole: 9.6 m together, not one vehicle.
+        // Their facing ends where the van's parts have theirs.
+        let (near_end, far_end) = (
+            (
+                near.shape.x_m + 0.5 * 3.81 * c,
+                near.shape.y_m + 0.5 * 3.81 * s,
+            ),
+            (
+                far.shape.x_m - 0.5 * 1.77 * c2,
+                far.shape.y_m - 0.5 * 1.77 * s2,
+            ),
+        );
+        let car_a = object(
+            near_end.0 - 2.25 * c,
+            near_end.1 - 2.25 * s,
+            1.19,
+            [4.5, 1.8],
+            [0.0, 1.5],
+        );
+        let car_b = object(
+            far_end.0 + 2.25 * c2,
+            far_end.1 + 2.25 * s2,
+            1.18,
+            [4.5, 1.8],
+            [0.0, 1.5],
+        );
+        assert_eq!(gate.admit_all(&[car_a, pole, car_b], sensor).0.len(), 2);
     }
 
     /// A parked car seen over its neighbour (the ego in the next bay, facing along the cars;

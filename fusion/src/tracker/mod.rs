@@ -380,6 +380,29 @@ impl TrackInternal {
             && seen_lw_m[1] < 0.5 * mean[1]
     }
 
+    /// Whether a LiDAR box seen as `seen_lw_m` (its extents along the track's length and
+    /// width axes) is a car's or truck's side that the track reads as its end: one thin face
+    /// across the track, wider than the class can be (its typical width and three spreads),
+    /// on a track moving at `min_speed_mps` or faster whose length was never seen whole. A
+    /// side seen in part (behind a nearer object's shadow, or cut at the sweep's seam) can
+    /// be a stretch no longer than a car is wide, which a new track takes for an end; as the
+    /// rest comes into view the face grows past any vehicle's width, and read as an end the
+    /// centre goes beside the vehicle and its motion is read across it.
+    fn shows_side_across(&self, seen_lw_m: [f64; 2], min_speed_mps: f64) -> bool {
+        let x = self.imm.combined().x;
+        let class = self.class.fused();
+        if x[2].hypot(x[3]) < min_speed_mps
+            || !matches!(class, ObjectClass::Car | ObjectClass::Truck)
+            || self.face_hits[0] >= 2
+        {
+            return false;
+        }
+        let Some((mean, spread)) = ClassEvidence::expected_extent(class, self.size_m[2]) else {
+            return false;
+        };
+        seen_lw_m[1] > mean[1] + 3.0 * spread[1] && seen_lw_m[0] < 0.5 * mean[1]
+    }
+
     /// Turns the track by a quarter turn: the length and width statistics swap.
     fn turn_quarter(&mut self) {
         for g in &mut self.imm.modes {
@@ -1375,10 +1398,12 @@ impl Tracker {
                 let mut shape = t.shape();
                 t.max_extent_m = t.max_extent_m.max(b.length_m.max(b.width_m));
                 let mut m = models::lidar_measurement(&cfg.lidar, &pe, b, &shape, psi);
-                if t.shows_end_face([m.length_m, m.width_m], cfg.class_min_speed_mps) {
-                    // The face was taken for part of a side: turn the track a quarter, and
-                    // move its centre from where the side reading put it to where the end
-                    // reading puts it (the same box, read the other way).
+                if t.shows_end_face([m.length_m, m.width_m], cfg.class_min_speed_mps)
+                    || t.shows_side_across([m.length_m, m.width_m], cfg.class_min_speed_mps)
+                {
+                    // The face was taken for part of a side (or a side for an end): turn
+                    // the track a quarter, and move its centre from where the first reading
+                    // put it to where the other puts it (the same box, read the other way).
                     let side_reading = [m.z[0], m.z[1]];
                     t.turn_quarter();
                     psi = t.imm.combined().x[I_PSI];

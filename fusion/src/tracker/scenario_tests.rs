@@ -1157,3 +1157,45 @@ fn a_car_seen_again_after_a_gap_keeps_its_id() {
     assert_ne!(Some(tracks[0].id), first);
     assert_eq!(reidentified, 0);
 }
+
+/// A van (6.2 m long, 2.5 m tall) drives across in front of the ego at 5 m/s, 8 m away, its
+/// side coming into view from behind something nearer: first 2.3 m of it, a thin box short
+/// enough to be read as an end (the track born across it), then more each sweep until the
+/// whole side shows. Once the face is wider than any vehicle, it is read as the side: the
+/// track heads along it, moves along it at the van's speed, and its centre is the van's.
+#[test]
+fn a_side_first_read_as_an_end_turns_once_it_is_wider_than_a_vehicle() {
+    let mut tracker = default_tracker();
+    let length_m = 6.2;
+    let front_x = |t_s: f64| -4.0 + 5.0 * t_s;
+    for k in 0..40i64 {
+        let t = k as f64 * 0.1;
+        let ego = standing_ego(k * 100 * MS);
+        // The front end is always seen; the rear edge of what is seen recedes from the
+        // occluder at x = -6.5 until the whole side shows.
+        let seen_m = (2.3 + 0.4 * t * 10.0).min(length_m);
+        let side = Box3 {
+            x_m: front_x(t) - 0.5 * seen_m,
+            y_m: 8.0 - 1.05,
+            z_m: 1.25,
+            yaw_rad: 0.0,
+            length_m: seen_m,
+            width_m: 0.1,
+            height_m: 2.5,
+        };
+        tracker.update_lidar(k * 100 * MS, &ego, &[side]);
+    }
+    let tracks = tracker.tracks();
+    assert_eq!(tracks.len(), 1, "{tracks:?}");
+    let t = &tracks[0];
+    assert!(wrap_angle_rad(2.0 * t.shape.yaw_rad).abs() < 0.2, "{t:?}");
+    assert!(
+        (t.vx_mps - 5.0).abs() < 0.5 && t.vy_mps.abs() < 0.5,
+        "{t:?}"
+    );
+    let centre_x = front_x(3.9) - 0.5 * length_m;
+    assert!(
+        (t.shape.x_m - centre_x).abs() < 0.5 && (t.shape.y_m - 8.0).abs() < 0.5,
+        "{t:?}"
+    );
+}
