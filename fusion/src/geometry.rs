@@ -37,6 +37,28 @@ pub fn footprint_span(
     (hi - lo < std::f64::consts::PI).then_some((lo, hi, near))
 }
 
+/// The largest separation (m) of two rectangles (corners `a` with heading `yaw_a`, corners `b`
+/// with heading `yaw_b`) along the four axes of their sides: 0 when they overlap, otherwise a
+/// lower bound of their distance, exact when the nearest features face each other
+/// (separating-axis theorem).
+pub fn rect_gap_m(a: &[[f64; 2]; 4], yaw_a: f64, b: &[[f64; 2]; 4], yaw_b: f64) -> f64 {
+    let mut gap = 0.0_f64;
+    for yaw in [yaw_a, yaw_b] {
+        for axis in [yaw, yaw + std::f64::consts::FRAC_PI_2] {
+            let (s, c) = axis.sin_cos();
+            let span = |r: &[[f64; 2]; 4]| {
+                r.iter().fold((f64::MAX, f64::MIN), |(lo, hi), p| {
+                    let v = c * p[0] + s * p[1];
+                    (lo.min(v), hi.max(v))
+                })
+            };
+            let ((alo, ahi), (blo, bhi)) = (span(a), span(b));
+            gap = gap.max(blo - ahi).max(alo - bhi);
+        }
+    }
+    gap
+}
+
 /// Where the ray from `origin` along the unit vector `dir` enters and leaves the rectangle
 /// centred at `centre` with heading `yaw_rad` and half extents `half` (along and across its
 /// heading), as distances along the ray (the entry negative when `origin` is inside); `None`

@@ -107,7 +107,9 @@ impl ObjectGate {
     /// behind a nearer, lower object (a parked car seen over its neighbour shows its roof and
     /// the top of its sides): a box whose bottom lies on the shadow line of a nearer admitted
     /// box ([`ObjectGate::hidden_below`]), at least `SEEN_OVER_MIN_WIDTH_M` wide both ways and
-    /// `SEEN_OVER_MIN_HEIGHT_M` high, is taken down to the ground.
+    /// `SEEN_OVER_MIN_HEIGHT_M` high, or a single beam row as long as a car
+    /// (`SEEN_OVER_ROW_MIN_LENGTH_M`), is taken down to the ground. The rows of one roof are
+    /// joined first ([`ObjectGate::join_roof_rows`]).
     pub fn admit_all(
         &self,
         objects: &[LidarObject],
@@ -128,7 +130,18 @@ impl ObjectGate {
             .filter(|(_, a)| **a)
             .map(|(o, _)| (o.shape, o.time_offset_s))
             .unzip();
-        for (o, _) in objects.iter().zip(&admitted).filter(|(_, a)| !**a) {
+        let rest: Vec<LidarObject> = objects
+            .iter()
+            .zip(&admitted)
+            .filter(|(_, a)| !**a)
+            .map(|(o, _)| o.clone())
+            .collect();
+        let rest = if std::env::var("NOROOF").is_ok() {
+            rest
+        } else {
+            self.join_roof_rows(rest, &occluders, sensor_base_m)
+        };
+        for o in &rest {
             let b = o.shape;
             let top = b.z_m + 0.5 * b.height_m;
             let grounded = Box3 {
@@ -137,8 +150,12 @@ impl ObjectGate {
                 ..b
             };
             // The size checks first: the ray test is the costly one.
-            if b.length_m.min(b.width_m) >= SEEN_OVER_MIN_WIDTH_M
-                && b.height_m >= SEEN_OVER_MIN_HEIGHT_M
+            let (long, short) = (b.length_m.max(b.width_m), b.length_m.min(b.width_m));
+            let roof = short >= SEEN_OVER_MIN_WIDTH_M && b.height_m >= SEEN_OVER_MIN_HEIGHT_M;
+            let roof_row = long >= SEEN_OVER_ROW_MIN_LENGTH_M
+                && short >= SEEN_OVER_ROW_MIN_WIDTH_M
+                && b.height_m >= SEEN_OVER_ROW_MIN_HEIGHT_M;
+            if (roof || roof_row)
                 && self.hidden_below(&b, &occluders, sensor_base_m)
                 && self.admits(&grounded)
             {
@@ -286,35 +303,96 @@ impl ObjectGate {
         if !covered {
             return None;
         }
-        let (w_lo, w_hi) = {
-            let (l0, h0) = span(sa, &across);
-            let (l1, h1) = span(sb, &across);
-            (l0.min(l1), h0.max(h1))
+        Some((gap_m, union_in_axes(a, b, ya)))
+    }
+
+    /// `objects` (boxes the gate did not admit) with the beam rows of one roof joined: a
+    /// LiDAR 2 m up sees a car's flat roof at grazing incidence as one row per beam, 0.5 to
+    /// 1 m apart 5 m away, and the clustering cuts it into one thin floating box per row,
+    /// each too thin to be seen over a neighbour ([`ObjectGate::hidden_below`]). Two floating
+    /// boxes within `SEEN_OVER_MAX_RANGE_M` of the sensor at `sensor_base_m` are rows of one
+    /// roof when they are elongated and parallel (`JOIN_MIN_ELONGATION`, `JOIN_MAX_YAW_RAD`),
+    /// overlap along their length by `ROW_MIN_OVERLAP` of the shorter, lie at most
+    /// `ROW_MAX_GAP_M` apart across it with tops within `ROW_MAX_TOP_DIFF_M`, and together stay
+    /// `ROW_MIN_CLEARANCE_M` clear of every admitted box in `admitted` (the rows behind a
+    /// car's end seen from the aisle are that car's roof, not another car).
+    pub fn join_roof_rows(
+        &self,
+        mut objects: Vec<LidarObject>,
+        admitted: &[&Box3],
+        sensor_base_m: [f64; 3],
+    ) -> Vec<LidarObject> {
+        let view = [sensor_base_m[0], sensor_base_m[1]];
+        let top = |b: &Box3| b.z_m + 0.5 * b.height_m;
+        let row = |b: &Box3| {
+            let bottom = b.z_m - 0.5 * b.height_m;
+            let long = b.length_m.max(b.width_m);
+            bottom > self.max_bottom_above_ground_m
+                && top(b) <= self.max_height_m
+                && long >= JOIN_MIN_ELONGATION * b.length_m.min(b.width_m)
+                && (b.x_m - view[0]).hypot(b.y_m - view[1]) <= SEEN_OVER_MAX_RANGE_M + 0.5 * long
         };
-        let bottom = (sa.z_m - 0.5 * sa.height_m).min(sb.z_m - 0.5 * sb.height_m);
-        let roof = top(sa).max(top(sb));
-        let (u, v) = (0.5 * (lo + hi), 0.5 * (w_lo + w_hi));
-        let points = a.point_count + b.point_count;
-        let weight = |o: &LidarObject| o.point_count as f64 / points.max(1) as f64;
-        let joined = LidarObject {
-            shape: Box3 {
-                x_m: c * u - s * v,
-                y_m: s * u + c * v,
-                z_m: 0.5 * (bottom + roof),
-                yaw_rad: crate::geometry::wrap_angle_rad(ya),
-                length_m: hi - lo,
-                width_m: w_hi - w_lo,
-                height_m: roof - bottom,
-            },
-            voxel_count: a.voxel_count + b.voxel_count,
-            point_count: points,
-            time_offset_s: if points == 0 {
-                0.5 * (a.time_offset_s + b.time_offset_s)
-            } else {
-                weight(a) * a.time_offset_s + weight(b) * b.time_offset_s
-            },
-        };
-        Some((gap_m, joined))
+        loop {
+            let rows: Vec<usize> = (0..objects.len())
+                .filter(|&k| row(&objects[k].shape))
+                .collect();
+            let mut best: Option<(f64, usize, usize, LidarObject)> = None;
+            for (n, &i) in rows.iter().enumerate() {
+                for &j in &rows[n + 1..] {
+                    let (sa, sb) = (&objects[i].shape, &objects[j].shape);
+                    let axis = |b: &Box3| {
+                        if b.length_m >= b.width_m {
+                            b.yaw_rad
+                        } else {
+                            b.yaw_rad + std::f64::consts::FRAC_PI_2
+                        }
+                    };
+                    let ya = axis(sa);
+                    let d = crate::geometry::wrap_angle_rad(ya - axis(sb));
+                    let half_turn = std::f64::consts::PI;
+                    if (d - half_turn * (d / half_turn).round()).abs() > JOIN_MAX_YAW_RAD
+                        || (top(sa) - top(sb)).abs() > ROW_MAX_TOP_DIFF_M
+                    {
+                        continue;
+                    }
+                    let (s, c) = ya.sin_cos();
+                    let span = |b: &Box3, f: &dyn Fn([f64; 2]) -> f64| {
+                        box_corners(b)
+                            .iter()
+                            .fold((f64::MAX, f64::MIN), |(lo, hi), p| {
+                                (lo.min(f(*p)), hi.max(f(*p)))
+                            })
+                    };
+                    let along = |p: [f64; 2]| c * p[0] + s * p[1];
+                    let across = |p: [f64; 2]| -s * p[0] + c * p[1];
+                    let ((a0, a1), (b0, b1)) = (span(sa, &along), span(sb, &along));
+                    let overlap = a1.min(b1) - a0.max(b0);
+                    let ((c0, c1), (d0, d1)) = (span(sa, &across), span(sb, &across));
+                    let gap_m = (d0 - c1).max(c0 - d1);
+                    if overlap < ROW_MIN_OVERLAP * (a1 - a0).min(b1 - b0) || gap_m > ROW_MAX_GAP_M {
+                        continue;
+                    }
+                    let joined = union_in_axes(&objects[i], &objects[j], ya);
+                    let clear = admitted.iter().all(|o| {
+                        let u = &joined.shape;
+                        crate::geometry::rect_gap_m(
+                            &box_corners(o),
+                            o.yaw_rad,
+                            &box_corners(u),
+                            u.yaw_rad,
+                        ) >= ROW_MIN_CLEARANCE_M
+                    });
+                    if clear && best.as_ref().is_none_or(|(g, ..)| gap_m < *g) {
+                        best = Some((gap_m, i, j, joined));
+                    }
+                }
+            }
+            let Some((_, i, j, joined)) = best else {
+                return objects;
+            };
+            objects[i] = joined;
+            objects.swap_remove(j);
+        }
     }
 
     /// Whether `b` floats (its bottom above `max_bottom_above_ground_m`, its top under
@@ -400,6 +478,56 @@ const JOIN_BEARING_TOLERANCE_RAD: f64 = 0.0123;
 /// The occluder's nearest corner is at least this much nearer than the gap, m.
 const JOIN_MIN_OCCLUDER_LEAD_M: f64 = 0.5;
 
+/// Beam rows of one roof (`ObjectGate::join_roof_rows`): they overlap along their length by
+/// at least this fraction of the shorter one.
+const ROW_MIN_OVERLAP: f64 = 0.7;
+/// They lie at most this far apart across their length, m.
+const ROW_MAX_GAP_M: f64 = 1.0;
+/// Their tops differ by at most this, m.
+const ROW_MAX_TOP_DIFF_M: f64 = 0.3;
+/// Together they keep at least this far from every admitted box, m.
+const ROW_MIN_CLEARANCE_M: f64 = 0.5;
+
+/// The union of `a` and `b` as one object: its box in the axes at `axis_rad` (the footprint
+/// extents of both along and across it, the lowest bottom and the highest top), the counts
+/// summed, the time offset weighted by points.
+fn union_in_axes(a: &LidarObject, b: &LidarObject, axis_rad: f64) -> LidarObject {
+    let (s, c) = axis_rad.sin_cos();
+    let (mut lo, mut hi) = ([f64::MAX; 2], [f64::MIN; 2]);
+    for p in box_corners(&a.shape).iter().chain(&box_corners(&b.shape)) {
+        let q = [c * p[0] + s * p[1], -s * p[0] + c * p[1]];
+        for k in 0..2 {
+            lo[k] = lo[k].min(q[k]);
+            hi[k] = hi[k].max(q[k]);
+        }
+    }
+    let (sa, sb) = (&a.shape, &b.shape);
+    let bottom = (sa.z_m - 0.5 * sa.height_m).min(sb.z_m - 0.5 * sb.height_m);
+    let roof = (sa.z_m + 0.5 * sa.height_m).max(sb.z_m + 0.5 * sb.height_m);
+    let (u, v) = (0.5 * (lo[0] + hi[0]), 0.5 * (lo[1] + hi[1]));
+    let points = a.point_count + b.point_count;
+    let time_offset_s = if points == 0 {
+        0.5 * (a.time_offset_s + b.time_offset_s)
+    } else {
+        (a.point_count as f64 * a.time_offset_s + b.point_count as f64 * b.time_offset_s)
+            / points as f64
+    };
+    LidarObject {
+        shape: Box3 {
+            x_m: c * u - s * v,
+            y_m: s * u + c * v,
+            z_m: 0.5 * (bottom + roof),
+            yaw_rad: crate::geometry::wrap_angle_rad(axis_rad),
+            length_m: hi[0] - lo[0],
+            width_m: hi[1] - lo[1],
+            height_m: roof - bottom,
+        },
+        voxel_count: a.voxel_count + b.voxel_count,
+        point_count: points,
+        time_offset_s,
+    }
+}
+
 /// The four footprint corners of `b`.
 fn box_corners(b: &Box3) -> [[f64; 2]; 4] {
     let (s, c) = b.yaw_rad.sin_cos();
@@ -420,6 +548,15 @@ const SEEN_OVER_MIN_WIDTH_M: f64 = 0.8;
 /// sides below its roof), m: one beam's row across a far object, cut off the rest of it by
 /// the clustering, is flat.
 const SEEN_OVER_MIN_HEIGHT_M: f64 = 0.15;
+
+/// Or one beam's row across a roof seen over a nearer object, as long as a car: from a bay,
+/// the car two bays away shows one row 0.45 m wide and 0.1 m high (the next row misses its
+/// roof), m.
+const SEEN_OVER_ROW_MIN_LENGTH_M: f64 = 3.5;
+/// See `SEEN_OVER_ROW_MIN_LENGTH_M`, m.
+const SEEN_OVER_ROW_MIN_WIDTH_M: f64 = 0.3;
+/// See `SEEN_OVER_ROW_MIN_LENGTH_M`, m.
+const SEEN_OVER_ROW_MIN_HEIGHT_M: f64 = 0.08;
 
 /// Only this near (m) does a LiDAR 2 m up see enough of something over a car-high object.
 const SEEN_OVER_MAX_RANGE_M: f64 = 15.0;
@@ -1019,5 +1156,56 @@ mod tests {
         // One beam's row, flat and thin.
         let row = car(5.2, 1.55, 1.6, 0.1);
         assert_eq!(gate.admit_all(&[neighbour, row], sensor).0.len(), 1);
+    }
+
+    /// From its bay the ego sees the car beyond its neighbour only as beam rows across its
+    /// roof (the parking drive at 14.7 s: two rows 4.15 m long, 0.39 m and 0.64 m wide, 0.1
+    /// and 0.2 m high, 0.5 m apart): they are one roof, taken down to the ground as a car. The
+    /// car two bays away shows one row, 4.86 m by 0.45 m: a car too. Rows right behind an
+    /// admitted box are that object's own roof (a car's end seen from the aisle), not another
+    /// car.
+    #[test]
+    fn the_beam_rows_of_a_roof_seen_over_a_neighbour_are_a_car() {
+        let gate = ObjectGate::default();
+        let sensor = [1.3, 0.0, 1.95];
+        let object = |x_m: f64, y_m: f64, yaw_rad: f64, lw: [f64; 2], z: [f64; 2]| LidarObject {
+            shape: Box3 {
+                x_m,
+                y_m,
+                z_m: 0.5 * (z[0] + z[1]),
+                yaw_rad,
+                length_m: lw[0],
+                width_m: lw[1],
+                height_m: z[1] - z[0],
+            },
+            voxel_count: 40,
+            point_count: 120,
+            time_offset_s: 0.02,
+        };
+        let neighbour = object(1.4, 2.6, 0.0, [4.5, 1.87], [0.0, 1.5]);
+        let far_row = object(1.45, 5.70, -0.01, [4.15, 0.39], [1.55, 1.65]);
+        let near_row = object(1.50, 4.65, 0.01, [4.14, 0.64], [1.40, 1.60]);
+        let rows = [neighbour.clone(), far_row.clone(), near_row.clone()];
+        let (boxes, _) = gate.admit_all(&rows, sensor);
+        assert_eq!(boxes.len(), 2, "{boxes:?}");
+        let car = boxes[1];
+        let (lo, hi) = (near_row.shape.y_m - 0.32, far_row.shape.y_m + 0.195);
+        assert!((car.width_m - (hi - lo)).abs() < 0.05, "{car:?}");
+        assert!((car.y_m - 0.5 * (lo + hi)).abs() < 0.05, "{car:?}");
+        assert!((car.length_m - 4.2).abs() < 0.1, "{car:?}");
+        assert!((car.z_m - 0.5 * car.height_m).abs() < 1e-9, "{car:?}");
+        assert!((car.height_m - 1.65).abs() < 1e-9, "{car:?}");
+        // Either row alone is too narrow to be a roof seen over the neighbour.
+        assert_eq!(gate.admit_all(&rows[..2], sensor).0.len(), 1);
+        // One long row.
+        let one_row = object(1.37, -7.34, 0.01, [4.86, 0.45], [1.45, 1.55]);
+        let near = object(1.35, -4.59, 0.0, [4.30, 0.59], [0.19, 1.55]);
+        assert_eq!(gate.admit_all(&[near, one_row], sensor).0.len(), 2);
+        // A car's end seen from the aisle, 6 m ahead, with two rows of its own roof across
+        // it 0.45 m and 1.3 m behind: no second car.
+        let end = object(6.0, 0.0, 0.0, [0.2, 1.8], [0.0, 1.5]);
+        let first = object(6.7, 0.0, 0.0, [0.3, 1.7], [1.3, 1.5]);
+        let second = object(7.55, 0.0, 0.0, [0.3, 1.7], [1.3, 1.5]);
+        assert_eq!(gate.admit_all(&[end, first, second], sensor).0.len(), 1);
     }
 }

@@ -452,28 +452,6 @@ fn odom_corners(pe: &Planar, b: &Box3) -> [[f64; 2]; 4] {
     })
 }
 
-/// The largest separation (m) of two rectangles (corners `a` with heading `yaw_a`, corners `b`
-/// with heading `yaw_b`) along the four axes of their sides: 0 when they overlap, otherwise a
-/// lower bound of their distance, exact when the nearest features face each other
-/// (separating-axis theorem).
-fn rect_gap_m(a: &[[f64; 2]; 4], yaw_a: f64, b: &[[f64; 2]; 4], yaw_b: f64) -> f64 {
-    let mut gap = 0.0_f64;
-    for yaw in [yaw_a, yaw_b] {
-        for axis in [yaw, yaw + std::f64::consts::FRAC_PI_2] {
-            let (s, c) = axis.sin_cos();
-            let span = |r: &[[f64; 2]; 4]| {
-                r.iter().fold((f64::MAX, f64::MIN), |(lo, hi), p| {
-                    let v = c * p[0] + s * p[1];
-                    (lo.min(v), hi.max(v))
-                })
-            };
-            let ((alo, ahi), (blo, bhi)) = (span(a), span(b));
-            gap = gap.max(blo - ahi).max(alo - bhi);
-        }
-    }
-    gap
-}
-
 /// Scalar Kalman update of `(x, var)` with measurement `z` of variance `r`.
 fn scalar_update(x: &mut f64, var: &mut f64, z: f64, r: f64) {
     let k = *var / (*var + r);
@@ -1637,7 +1615,7 @@ impl Tracker {
                         odom_corners(pe, &boxes[other]).map(|p| [p[0] + shift[0], p[1] + shift[1]]);
                     let yaw_k = boxes[keep].yaw_rad + pe.yaw_rad;
                     let yaw_o = boxes[other].yaw_rad + pe.yaw_rad;
-                    if rect_gap_m(&pk, yaw_k, &po, yaw_o) > max_gap {
+                    if crate::geometry::rect_gap_m(&pk, yaw_k, &po, yaw_o) > max_gap {
                         continue;
                     }
                     // The union in the base box's axes, back in `base_link`.
