@@ -136,11 +136,7 @@ impl ObjectGate {
             .filter(|(_, a)| !**a)
             .map(|(o, _)| o.clone())
             .collect();
-        let rest = if std::env::var("NOROOF").is_ok() {
-            rest
-        } else {
-            self.join_roof_rows(rest, &occluders, sensor_base_m)
-        };
+        let rest = self.join_roof_rows(rest, &occluders, sensor_base_m);
         for o in &rest {
             let b = o.shape;
             let top = b.z_m + 0.5 * b.height_m;
@@ -181,29 +177,23 @@ impl ObjectGate {
         objects: &[LidarObject],
         sensor_base_m: [f64; 3],
     ) -> Vec<LidarObject> {
-        let mut out = objects.to_vec();
         let view = [sensor_base_m[0], sensor_base_m[1]];
-        loop {
-            // The pairs are of admitted boxes only (the occluders are any).
-            let parts: Vec<usize> = (0..out.len())
-                .filter(|&k| self.admits(&out[k].shape))
-                .collect();
-            let mut best: Option<(f64, usize, usize, LidarObject)> = None;
-            for (n, &i) in parts.iter().enumerate() {
-                for &j in &parts[n + 1..] {
-                    if let Some((gap_m, joined)) = self.occluded_join(&out, i, j, view) {
-                        if best.as_ref().is_none_or(|(g, ..)| gap_m < *g) {
-                            best = Some((gap_m, i, j, joined));
-                        }
-                    }
-                }
-            }
-            let Some((_, i, j, joined)) = best else {
-                return out;
-            };
-            out[i] = joined;
-            out.swap_remove(j);
-        }
+        join_pairs(
+            objects.to_vec(),
+            // Each part is shorter than the union.
+            |o| o.shape.length_m.max(o.shape.width_m) <= JOIN_MAX_LENGTH_M && self.admits(&o.shape),
+            JOIN_MAX_GAP_M + JOIN_MAX_LATERAL_M,
+            |a, b| {
+                // Off the longer part's line by at most the lateral bound, and what its
+                // heading's tolerance adds over the distance.
+                let (a, b) = if a.long_m >= b.long_m { (a, b) } else { (b, a) };
+                let d = [b.centre[0] - a.centre[0], b.centre[1] - a.centre[1]];
+                let lateral = (a.axis[0] * d[1] - a.axis[1] * d[0]).abs();
+                a.parallel(b, JOIN_MAX_YAW_RAD, JOIN_MAX_TOP_DIFF_M)
+                    && lateral <= JOIN_MAX_LATERAL_M + d[0].hypot(d[1]) * JOIN_MAX_YAW_RAD.sin()
+            },
+            |all, i, j| self.occluded_join(all, i, j, view),
+        )
     }
 
     /// The union of `objects[i]` and `objects[j]` and the gap between them (m), when they are
@@ -224,16 +214,6 @@ impl ObjectGate {
             (&objects[j], &objects[i])
         };
         let (sa, sb) = (&a.shape, &b.shape);
-        let axis_rad = |b: &Box3| {
-            let long = b.length_m.max(b.width_m);
-            let short = b.length_m.min(b.width_m);
-            let yaw_rad = if b.length_m >= b.width_m {
-                b.yaw_rad
-            } else {
-                b.yaw_rad + std::f64::consts::FRAC_PI_2
-            };
-            (long >= JOIN_MIN_ELONGATION * short).then_some(yaw_rad)
-        };
         let top = |b: &Box3| b.z_m + 0.5 * b.height_m;
         let (ya, yb) = (axis_rad(sa)?, axis_rad(sb)?);
         let d = crate::geometry::wrap_angle_rad(ya - yb);
@@ -249,13 +229,6 @@ impl ObjectGate {
         if (across([sb.x_m, sb.y_m]) - across([sa.x_m, sa.y_m])).abs() > JOIN_MAX_LATERAL_M {
             return None;
         }
-        let span = |b: &Box3, f: &dyn Fn([f64; 2]) -> f64| {
-            box_corners(b)
-                .iter()
-                .fold((f64::MAX, f64::MIN), |(lo, hi), p| {
-                    (lo.min(f(*p)), hi.max(f(*p)))
-                })
-        };
         let (a_lo, a_hi) = span(sa, &along);
         let (b_lo, b_hi) = span(sb, &along);
         let (gap_from, gap_to) = if b_lo >= a_hi {
@@ -318,81 +291,56 @@ impl ObjectGate {
     /// car's end seen from the aisle are that car's roof, not another car).
     pub fn join_roof_rows(
         &self,
-        mut objects: Vec<LidarObject>,
+        objects: Vec<LidarObject>,
         admitted: &[&Box3],
         sensor_base_m: [f64; 3],
     ) -> Vec<LidarObject> {
         let view = [sensor_base_m[0], sensor_base_m[1]];
         let top = |b: &Box3| b.z_m + 0.5 * b.height_m;
-        let row = |b: &Box3| {
+        let row = |o: &LidarObject| {
+            let b = &o.shape;
             let bottom = b.z_m - 0.5 * b.height_m;
             let long = b.length_m.max(b.width_m);
             bottom > self.max_bottom_above_ground_m
                 && top(b) <= self.max_height_m
-                && long >= JOIN_MIN_ELONGATION * b.length_m.min(b.width_m)
                 && (b.x_m - view[0]).hypot(b.y_m - view[1]) <= SEEN_OVER_MAX_RANGE_M + 0.5 * long
         };
-        loop {
-            let rows: Vec<usize> = (0..objects.len())
-                .filter(|&k| row(&objects[k].shape))
-                .collect();
-            let mut best: Option<(f64, usize, usize, LidarObject)> = None;
-            for (n, &i) in rows.iter().enumerate() {
-                for &j in &rows[n + 1..] {
-                    let (sa, sb) = (&objects[i].shape, &objects[j].shape);
-                    let axis = |b: &Box3| {
-                        if b.length_m >= b.width_m {
-                            b.yaw_rad
-                        } else {
-                            b.yaw_rad + std::f64::consts::FRAC_PI_2
-                        }
-                    };
-                    let ya = axis(sa);
-                    let d = crate::geometry::wrap_angle_rad(ya - axis(sb));
-                    let half_turn = std::f64::consts::PI;
-                    if (d - half_turn * (d / half_turn).round()).abs() > JOIN_MAX_YAW_RAD
-                        || (top(sa) - top(sb)).abs() > ROW_MAX_TOP_DIFF_M
-                    {
-                        continue;
-                    }
-                    let (s, c) = ya.sin_cos();
-                    let span = |b: &Box3, f: &dyn Fn([f64; 2]) -> f64| {
-                        box_corners(b)
-                            .iter()
-                            .fold((f64::MAX, f64::MIN), |(lo, hi), p| {
-                                (lo.min(f(*p)), hi.max(f(*p)))
-                            })
-                    };
-                    let along = |p: [f64; 2]| c * p[0] + s * p[1];
-                    let across = |p: [f64; 2]| -s * p[0] + c * p[1];
-                    let ((a0, a1), (b0, b1)) = (span(sa, &along), span(sb, &along));
-                    let overlap = a1.min(b1) - a0.max(b0);
-                    let ((c0, c1), (d0, d1)) = (span(sa, &across), span(sb, &across));
-                    let gap_m = (d0 - c1).max(c0 - d1);
-                    if overlap < ROW_MIN_OVERLAP * (a1 - a0).min(b1 - b0) || gap_m > ROW_MAX_GAP_M {
-                        continue;
-                    }
-                    let joined = union_in_axes(&objects[i], &objects[j], ya);
-                    let clear = admitted.iter().all(|o| {
-                        let u = &joined.shape;
-                        crate::geometry::rect_gap_m(
-                            &box_corners(o),
-                            o.yaw_rad,
-                            &box_corners(u),
-                            u.yaw_rad,
-                        ) >= ROW_MIN_CLEARANCE_M
-                    });
-                    if clear && best.as_ref().is_none_or(|(g, ..)| gap_m < *g) {
-                        best = Some((gap_m, i, j, joined));
-                    }
-                }
+        let compatible =
+            |a: &Member, b: &Member| a.parallel(b, JOIN_MAX_YAW_RAD, ROW_MAX_TOP_DIFF_M);
+        join_pairs(objects, row, ROW_MAX_GAP_M, compatible, |all, i, j| {
+            let (sa, sb) = (&all[i].shape, &all[j].shape);
+            let (ya, yb) = (axis_rad(sa)?, axis_rad(sb)?);
+            let d = crate::geometry::wrap_angle_rad(ya - yb);
+            let half_turn = std::f64::consts::PI;
+            if (d - half_turn * (d / half_turn).round()).abs() > JOIN_MAX_YAW_RAD
+                || (top(sa) - top(sb)).abs() > ROW_MAX_TOP_DIFF_M
+            {
+                return None;
             }
-            let Some((_, i, j, joined)) = best else {
-                return objects;
-            };
-            objects[i] = joined;
-            objects.swap_remove(j);
-        }
+            let (s, c) = ya.sin_cos();
+            let along = |p: [f64; 2]| c * p[0] + s * p[1];
+            let across = |p: [f64; 2]| -s * p[0] + c * p[1];
+            let ((a0, a1), (b0, b1)) = (span(sa, &along), span(sb, &along));
+            let overlap = a1.min(b1) - a0.max(b0);
+            let ((c0, c1), (d0, d1)) = (span(sa, &across), span(sb, &across));
+            let gap_m = (d0 - c1).max(c0 - d1);
+            if overlap < ROW_MIN_OVERLAP * (a1 - a0).min(b1 - b0) || gap_m > ROW_MAX_GAP_M {
+                return None;
+            }
+            let joined = union_in_axes(&all[i], &all[j], ya);
+            let u = &joined.shape;
+            admitted
+                .iter()
+                .all(|o| {
+                    crate::geometry::rect_gap_m(
+                        &box_corners(o),
+                        o.yaw_rad,
+                        &box_corners(u),
+                        u.yaw_rad,
+                    ) >= ROW_MIN_CLEARANCE_M
+                })
+                .then_some((gap_m, joined))
+        })
     }
 
     /// Whether `b` floats (its bottom above `max_bottom_above_ground_m`, its top under
@@ -525,6 +473,120 @@ fn union_in_axes(a: &LidarObject, b: &LidarObject, axis_rad: f64) -> LidarObject
         voxel_count: a.voxel_count + b.voxel_count,
         point_count: points,
         time_offset_s,
+    }
+}
+
+/// The heading of `b`'s long side, when it is at least `JOIN_MIN_ELONGATION` times its short
+/// one (a side, not a corner or a blob).
+fn axis_rad(b: &Box3) -> Option<f64> {
+    let long = b.length_m.max(b.width_m);
+    let short = b.length_m.min(b.width_m);
+    let yaw_rad = if b.length_m >= b.width_m {
+        b.yaw_rad
+    } else {
+        b.yaw_rad + std::f64::consts::FRAC_PI_2
+    };
+    (long >= JOIN_MIN_ELONGATION * short).then_some(yaw_rad)
+}
+
+/// The extent of `b`'s footprint corners along the linear form `f`: (lowest, highest).
+fn span(b: &Box3, f: &dyn Fn([f64; 2]) -> f64) -> (f64, f64) {
+    box_corners(b)
+        .iter()
+        .fold((f64::MAX, f64::MIN), |(lo, hi), p| {
+            (lo.min(f(*p)), hi.max(f(*p)))
+        })
+}
+
+/// What [`join_pairs`] knows of a member without trigonometry: its centre, its long side (m),
+/// the unit vector along it, and its top (m).
+struct Member {
+    index: usize,
+    centre: [f64; 2],
+    long_m: f64,
+    axis: [f64; 2],
+    top_m: f64,
+}
+
+impl Member {
+    /// Whether two members' long sides are parallel to `max_yaw_rad` and their tops within
+    /// `max_top_diff_m`.
+    fn parallel(&self, other: &Member, max_yaw_rad: f64, max_top_diff_m: f64) -> bool {
+        let cross = self.axis[0] * other.axis[1] - self.axis[1] * other.axis[0];
+        cross.abs() <= max_yaw_rad.sin() && (self.top_m - other.top_m).abs() <= max_top_diff_m
+    }
+}
+
+/// Joins pairs of the `objects` that are `member`s (elongated: see [`axis_rad`]), greedily:
+/// each pass collects every pair `join` accepts (with a key, smallest first, and the union),
+/// joins each object at most once, and passes repeat until none joins. Only pairs whose
+/// centres lie within 3/4 of their long sides plus `pad_m` of each other on both axes (members
+/// are at least twice as long as wide, so parts along one line or side by side within `pad_m`
+/// are) and that `compatible` accepts are offered (`join` must refuse the others), found by a
+/// sweep over x. Deterministic: ties keep the input order.
+fn join_pairs(
+    mut objects: Vec<LidarObject>,
+    member: impl Fn(&LidarObject) -> bool,
+    pad_m: f64,
+    compatible: impl Fn(&Member, &Member) -> bool,
+    join: impl Fn(&[LidarObject], usize, usize) -> Option<(f64, LidarObject)>,
+) -> Vec<LidarObject> {
+    loop {
+        let mut members: Vec<Member> = objects
+            .iter()
+            .enumerate()
+            .filter(|(_, o)| member(o))
+            .filter_map(|(index, o)| {
+                let b = &o.shape;
+                let (s, c) = axis_rad(b)?.sin_cos();
+                Some(Member {
+                    index,
+                    centre: [b.x_m, b.y_m],
+                    long_m: b.length_m.max(b.width_m),
+                    axis: [c, s],
+                    top_m: b.z_m + 0.5 * b.height_m,
+                })
+            })
+            .collect();
+        let longest_m = members.iter().map(|m| m.long_m).fold(0.0, f64::max);
+        members.sort_by(|a, b| a.centre[0].total_cmp(&b.centre[0]));
+        let mut joins: Vec<(f64, usize, usize, LidarObject)> = Vec::new();
+        for (n, a) in members.iter().enumerate() {
+            for b in &members[n + 1..] {
+                let (dx, dy) = (b.centre[0] - a.centre[0], b.centre[1] - a.centre[1]);
+                if dx > 0.75 * (a.long_m + longest_m) + pad_m {
+                    break;
+                }
+                let reach_m = 0.75 * (a.long_m + b.long_m) + pad_m;
+                if dx > reach_m || dy.abs() > reach_m || !compatible(a, b) {
+                    continue;
+                }
+                let (i, j) = (a.index.min(b.index), a.index.max(b.index));
+                if let Some((key, joined)) = join(&objects, i, j) {
+                    joins.push((key, i, j, joined));
+                }
+            }
+        }
+        if joins.is_empty() {
+            return objects;
+        }
+        joins.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)).then(a.2.cmp(&b.2)));
+        let mut used = vec![false; objects.len()];
+        let mut gone = vec![false; objects.len()];
+        for (_, i, j, joined) in joins {
+            if used[i] || used[j] {
+                continue;
+            }
+            used[i] = true;
+            used[j] = true;
+            objects[i] = joined;
+            gone[j] = true;
+        }
+        let mut k = 0;
+        objects.retain(|_| {
+            k += 1;
+            !gone[k - 1]
+        });
     }
 }
 
