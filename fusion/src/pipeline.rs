@@ -1038,6 +1038,32 @@ mod tests {
         }
     }
 
+    /// A LiDAR object: its box centred at (`x_m`, `y_m`) with heading `yaw_rad`, length and
+    /// width `lw`, from `z[0]` to `z[1]` above the ground, seen `time_offset_s` after the sweep.
+    fn cluster_box(
+        x_m: f64,
+        y_m: f64,
+        yaw_rad: f64,
+        lw: [f64; 2],
+        z: [f64; 2],
+        time_offset_s: f64,
+    ) -> LidarObject {
+        LidarObject {
+            shape: Box3 {
+                x_m,
+                y_m,
+                z_m: 0.5 * (z[0] + z[1]),
+                yaw_rad,
+                length_m: lw[0],
+                width_m: lw[1],
+                height_m: z[1] - z[0],
+            },
+            voxel_count: 50,
+            point_count: 200,
+            time_offset_s,
+        }
+    }
+
     #[test]
     fn object_gate_keeps_road_users_and_drops_poles_cut_by_the_field_of_view() {
         let gate = ObjectGate::default();
@@ -1071,20 +1097,7 @@ mod tests {
     fn the_parts_of_a_van_cut_by_a_pole_are_one_box() {
         let gate = ObjectGate::default();
         let sensor = [1.3, 0.0, 1.95];
-        let object = |x_m: f64, y_m: f64, yaw_rad: f64, lw: [f64; 2], z: [f64; 2]| LidarObject {
-            shape: Box3 {
-                x_m,
-                y_m,
-                z_m: 0.5 * (z[0] + z[1]),
-                yaw_rad,
-                length_m: lw[0],
-                width_m: lw[1],
-                height_m: z[1] - z[0],
-            },
-            voxel_count: 50,
-            point_count: 200,
-            time_offset_s: -0.04,
-        };
+        let object = |x_m, y_m, yaw_rad, lw, z| cluster_box(x_m, y_m, yaw_rad, lw, z, -0.04);
         let near = object(-23.86, 5.71, 1.19, [3.81, 0.13], [0.35, 2.74]);
         let far = object(-22.57, 8.89, 1.18, [1.77, 0.10], [0.39, 2.72]);
         let pole = object(-17.69, 6.12, 1.46, [0.27, 0.11], [0.26, 4.4]);
@@ -1230,20 +1243,7 @@ mod tests {
     fn the_beam_rows_of_a_roof_seen_over_a_neighbour_are_a_car() {
         let gate = ObjectGate::default();
         let sensor = [1.3, 0.0, 1.95];
-        let object = |x_m: f64, y_m: f64, yaw_rad: f64, lw: [f64; 2], z: [f64; 2]| LidarObject {
-            shape: Box3 {
-                x_m,
-                y_m,
-                z_m: 0.5 * (z[0] + z[1]),
-                yaw_rad,
-                length_m: lw[0],
-                width_m: lw[1],
-                height_m: z[1] - z[0],
-            },
-            voxel_count: 40,
-            point_count: 120,
-            time_offset_s: 0.02,
-        };
+        let object = |x_m, y_m, yaw_rad, lw, z| cluster_box(x_m, y_m, yaw_rad, lw, z, 0.02);
         let neighbour = object(1.4, 2.6, 0.0, [4.5, 1.87], [0.0, 1.5]);
         let far_row = object(1.45, 5.70, -0.01, [4.15, 0.39], [1.55, 1.65]);
         let near_row = object(1.50, 4.65, 0.01, [4.14, 0.64], [1.40, 1.60]);
