@@ -498,8 +498,8 @@ fn span(b: &Box3, f: &dyn Fn([f64; 2]) -> f64) -> (f64, f64) {
         })
 }
 
-/// What [`join_pairs`] knows of a member without trigonometry: its centre, its long side (m),
-/// the unit vector along it, and its top (m).
+/// What [`join_pairs`] knows of a member for its pair tests, which need no trigonometry: its
+/// centre, its long side (m), the unit vector along it, and its top (m).
 struct Member {
     index: usize,
     centre: [f64; 2],

@@ -1171,8 +1171,8 @@ fn a_side_first_read_as_an_end_turns_once_it_is_wider_than_a_vehicle() {
     for k in 0..40i64 {
         let t = k as f64 * 0.1;
         let ego = standing_ego(k * 100 * MS);
-        // The front end is always seen; the rear edge of what is seen recedes from the
-        // occluder at x = -6.5 until the whole side shows.
+        // The front end is always seen, and 0.4 m more of the side each sweep until the
+        // whole side shows.
         let seen_m = (2.3 + 0.4 * t * 10.0).min(length_m);
         let side = Box3 {
             x_m: front_x(t) - 0.5 * seen_m,
@@ -1202,8 +1202,9 @@ fn a_side_first_read_as_an_end_turns_once_it_is_wider_than_a_vehicle() {
 
 /// A cyclist rides along x at 5 m/s, seen whole (1.8 m by 0.6 m), then for six sweeps only a
 /// 0.63 m by 0.22 m fragment of its rear whose box is turned 15 degrees (its front hidden
-/// behind something nearer; the urban drive's cyclist at 7.9 s), then whole again. The fragment measures the position, not the heading: the track keeps heading
-/// and moving along x.
+/// behind something nearer; the urban drive's cyclist at 7.9 s), then whole again. The
+/// fragment measures the position, not the heading: the track keeps heading and moving
+/// along x.
 #[test]
 fn a_fragment_of_a_moving_cyclist_does_not_turn_its_track() {
     let mut tracker = default_tracker();
