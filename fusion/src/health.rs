@@ -269,6 +269,10 @@ pub struct HealthConfig {
     pub lidar_smooth_s: f64,
     /// A sector is a candidate when its smoothed count / baseline is below this. Default 0.5.
     pub lidar_blocked_ratio: f64,
+    /// A sector is blind for the tracker ([`HealthMonitor::lidar_blind_sectors`]) when its
+    /// recent count / baseline is below this: well before a sector is reported blocked, the
+    /// LiDAR loses the small and far objects in it. Default 0.7.
+    pub lidar_blind_ratio: f64,
     /// A candidate run is blocked when its ratio is below this times the ratio of its
     /// neighbours. Default 0.6.
     pub lidar_neighbour_ratio: f64,
@@ -369,6 +373,7 @@ impl Default for HealthConfig {
             lidar_min_sector_points: 20.0,
             lidar_smooth_s: 1.0,
             lidar_blocked_ratio: 0.5,
+            lidar_blind_ratio: 0.7,
             lidar_neighbour_ratio: 0.6,
             lidar_neighbour_sectors: 3,
             lidar_error_fraction: 0.8,
@@ -989,6 +994,34 @@ impl HealthMonitor {
         self.record_skipped(SensorId::Lidar, SkipReason::NonFinite, bad);
         self.record_skipped(SensorId::Lidar, SkipReason::NoReturn, none);
         self.record_lidar_sector_counts(stamp_ns, &counts);
+    }
+
+    /// The LiDAR azimuth sectors (sensor frame, `[lo, hi)` in rad within `[0, 2 pi)`) whose
+    /// returns over the last `scans` scans averaged under `lidar_blind_ratio` of their
+    /// baseline: where the LiDAR does not see well now (a window being blocked; also a sector
+    /// the scene emptied, where there is little in range to see). Sectors with too few baseline
+    /// returns to judge are not in it; empty until the baseline is known.
+    pub fn lidar_blind_sectors(&self, scans: usize) -> Vec<(f64, f64)> {
+        let n = self.cfg.lidar_sectors.max(1);
+        let width_rad = std::f64::consts::TAU / n as f64;
+        let recent: Vec<&Vec<f64>> = self
+            .lidar
+            .history
+            .iter()
+            .rev()
+            .take(scans.max(1))
+            .map(|(_, ratios, _)| ratios)
+            .collect();
+        (0..n)
+            .filter(|&i| {
+                let (sum, k) = recent
+                    .iter()
+                    .filter_map(|r| r.get(i).copied().filter(|v| v.is_finite()))
+                    .fold((0.0, 0usize), |(s, k), v| (s + v, k + 1));
+                k > 0 && sum / (k as f64) < self.cfg.lidar_blind_ratio
+            })
+            .map(|i| (i as f64 * width_rad, (i + 1) as f64 * width_rad))
+            .collect()
     }
 
     /// Per-sector return counts of one sweep (sector `i` covers `[i, i+1) * 360/n` deg), for a
@@ -2310,6 +2343,38 @@ mod tests {
         f.iter()
             .map(|x| (x.component.clone(), x.kind.as_str()))
             .collect()
+    }
+
+    /// The tracker's blind sectors: those whose returns over the last scans average under
+    /// `lidar_blind_ratio` of their baseline (one at 0.6, one at 0.8: only the first), none
+    /// before the baseline is known, and sectors too sparse to judge are never blind.
+    #[test]
+    fn blind_sectors_are_the_thinned_ones() {
+        let mut m = HealthMonitor::new(HealthConfig::default());
+        let n = m.cfg.lidar_sectors;
+        let mut counts = vec![100u32; n];
+        counts[20] = 5; // under lidar_min_sector_points: not judged
+        for k in 0..20 {
+            m.record_lidar_sector_counts(ns(0.1 * f64::from(k)), &counts);
+            if k < 10 {
+                assert!(m.lidar_blind_sectors(5).is_empty());
+            }
+        }
+        assert!(m.lidar_blind_sectors(5).is_empty());
+        counts[3] = 60;
+        counts[10] = 80;
+        counts[20] = 0;
+        for k in 20..25 {
+            m.record_lidar_sector_counts(ns(0.1 * f64::from(k)), &counts);
+        }
+        let width = std::f64::consts::TAU / n as f64;
+        assert_eq!(m.lidar_blind_sectors(5), vec![(3.0 * width, 4.0 * width)]);
+        // Averaged over the last five scans: one thinned scan among them is not enough.
+        counts[3] = 100;
+        for k in 25..29 {
+            m.record_lidar_sector_counts(ns(0.1 * f64::from(k)), &counts);
+        }
+        assert!(m.lidar_blind_sectors(5).is_empty());
     }
 
     #[test]

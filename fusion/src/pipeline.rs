@@ -406,6 +406,9 @@ impl ObjectGate {
     }
 }
 
+/// The LiDAR's blind sectors for the tracker are judged over this many of its last sweeps.
+const LIDAR_BLIND_SCANS: usize = 5;
+
 /// Parts of one object cut apart by a nearer one (`ObjectGate::join_occluded_parts`): each
 /// part's long side at least this many times its short side (a side, not a corner or a blob).
 const JOIN_MIN_ELONGATION: f64 = 2.0;
@@ -924,7 +927,17 @@ impl Pipeline {
                     }
                 }
                 tracker.predict_to(stamp);
-                if scan.is_some() {
+                if let Some(scan) = scan {
+                    // Where the health monitor finds the LiDAR blind (over its last sweeps),
+                    // in `base_link` bearings.
+                    let (_, _, mount_yaw) = scan.base_from_sensor.rotation.euler_angles();
+                    tracker.set_lidar_blind_sectors(
+                        self.health
+                            .lidar_blind_sectors(LIDAR_BLIND_SCANS)
+                            .into_iter()
+                            .map(|(lo, hi)| (lo + mount_yaw, hi + mount_yaw))
+                            .collect(),
+                    );
                     tracker.update_lidar_timed(stamp, &ego_ref, &boxes, &box_times_s);
                 }
             }

@@ -195,6 +195,10 @@ struct TrackInternal {
     /// Hidden from the LiDAR behind a nearer confirmed track at the last sweep: sensors are
     /// not expected to see it (no miss evidence), and it may coast longer.
     occluded: bool,
+    /// In the LiDAR's range and outside its blind sectors at the last sweep (see
+    /// [`Tracker::set_lidar_blind_sectors`]): a track the LiDAR could see there but never
+    /// did is not confirmed by the radar and camera alone.
+    lidar_could_see: bool,
 }
 
 /// Half the diagonal of the longest box a track may have, with room to spare, m (see
@@ -499,6 +503,9 @@ pub struct Tracker {
     /// Confirmed tracks deleted within the last `reid_window_s` of their last position
     /// update: a track confirmed where one of them would be now continues its id.
     lost: Vec<LostTrack>,
+    /// Bearing intervals `[lo, hi)` (rad, `base_link`, from the LiDAR) where the LiDAR does
+    /// not see now.
+    lidar_blind_rad: Vec<(f64, f64)>,
     /// Test only: gate every eligible pair exactly, check that assigning the whole problem at
     /// once reaches the same optimum, and manage on every prediction (the reference the coarse
     /// gates, the per-component assignment and the skipped repeat management must reproduce).
@@ -518,9 +525,19 @@ impl Tracker {
             counters: TrackerCounters::default(),
             managed_at: None,
             lost: Vec::new(),
+            lidar_blind_rad: Vec::new(),
             #[cfg(test)]
             exhaustive: false,
         })
+    }
+
+    /// Where the LiDAR does not see now: bearing intervals `[lo, hi)` in rad, in `base_link`
+    /// seen from the LiDAR (a blocked window the health monitor finds, say). A track there,
+    /// like one beyond the LiDAR's range, may be confirmed by the radar and camera alone;
+    /// elsewhere a track the LiDAR never saw is not (a radar echo behind a parked car, which
+    /// a camera box's bearing seems to confirm). Applies from the next LiDAR sweep.
+    pub fn set_lidar_blind_sectors(&mut self, sectors_rad: Vec<(f64, f64)>) {
+        self.lidar_blind_rad = sectors_rad;
     }
 
     /// The configuration.
@@ -658,7 +675,8 @@ impl Tracker {
                 && velocity_std_mps <= cfg.confirm_max_velocity_std_mps
                 && ((t.lidar_hits >= cfg.confirm_min_lidar_hits && plausible)
                     || (t.radar_hits >= cfg.confirm_min_radar_hits
-                        && t.camera_hits >= cfg.confirm_min_camera_hits))
+                        && t.camera_hits >= cfg.confirm_min_camera_hits
+                        && (t.lidar_hits > 0 || !t.lidar_could_see)))
             {
                 t.status = TrackStatus::Confirmed;
                 t.was_confirmed = true;
@@ -1291,6 +1309,7 @@ impl Tracker {
             birth_point: None,
             max_extent_m: 0.0,
             occluded: false,
+            lidar_could_see: false,
         });
     }
 
@@ -1365,6 +1384,18 @@ impl Tracker {
                 && m.length_m < FRAGMENT_MAX_LENGTH_FRACTION * shape.length_m;
             Some(if fragment { l.leading(2) } else { l })
         };
+        // Seen from the LiDAR: in its range and outside its blind sectors.
+        let blind = &self.lidar_blind_rad;
+        let visible = |x: &Vector6<f64>| {
+            let (dx, dy) = (x[0] - view[0], x[1] - view[1]);
+            let bearing = dy.atan2(dx) - pe.yaw_rad;
+            dx.hypot(dy) <= cfg.lidar.max_range_m
+                && !blind
+                    .iter()
+                    .any(|&(lo, hi)| (bearing - lo).rem_euclid(std::f64::consts::TAU) < hi - lo)
+        };
+        // Blind sectors still count misses: without them, tracks left in a blocked window
+        // linger (`sensor_degradation` 0.938 -> 0.908 MOTA).
         let in_view = |_: &Shape, x: &Vector6<f64>| {
             (x[0] - pe.x_m).hypot(x[1] - pe.y_m) <= cfg.lidar.max_range_m
         };
@@ -1372,6 +1403,7 @@ impl Tracker {
         let occluded = self.occlusions(&views, view);
         for (t, o) in self.tracks.iter_mut().zip(occluded) {
             t.occluded = o;
+            t.lidar_could_see = visible(&t.imm.combined().x);
         }
         let candidates = self.lidar_candidates(&views, &pe, &boxes, &dts);
         let mut outcome = self.associate(

@@ -1251,3 +1251,60 @@ fn a_fragment_of_a_moving_cyclist_does_not_turn_its_track() {
     assert!((t.vx_mps - 5.0).abs() < 0.5, "{t:?}");
     assert!(wrap_angle_rad(2.0 * t.shape.yaw_rad).abs() < 0.1, "{t:?}");
 }
+
+/// A car standing 20 m ahead that the radar and the camera see but the LiDAR does not (its
+/// sweeps bring no box there): a radar echo a camera box's bearing seems to confirm. It is not
+/// confirmed while the LiDAR could see it; where the LiDAR is blind (a blocked window, as the
+/// health monitor reports it), the radar and the camera confirm it alone.
+#[test]
+fn radar_and_camera_confirm_alone_only_where_the_lidar_is_blind() {
+    let run = |blind: Vec<(f64, f64)>| {
+        let mut tracker = default_tracker();
+        tracker.set_lidar_blind_sectors(blind);
+        let face_x = 20.0 - 2.25;
+        for ms in (0..4000i64).step_by(10) {
+            let ego = standing_ego(ms * MS);
+            if ms % 100 == 0 {
+                tracker.update_lidar(ms * MS, &ego, &[]);
+            }
+            if ms % 50 == 30 {
+                let range_m = face_x - 3.7;
+                let scan = RadarScan {
+                    stamp_ns: ms * MS,
+                    detections: vec![RadarDetection {
+                        range_m,
+                        azimuth_rad: 0.0,
+                        elevation_rad: 0.0,
+                        doppler_mps: 0.0,
+                        amplitude_db: 12.0 + 80.0 - 40.0 * range_m.log10(),
+                    }],
+                    base_from_sensor: radar_mount(),
+                };
+                tracker.update_radar(&scan, &ego);
+            }
+            if ms % 30 == 20 {
+                // The car's rear face (1.8 m wide, 1.5 m tall) through the test camera, 1.5 m
+                // forward and 1.4 m up.
+                let depth_m = face_x - 1.5;
+                let frame = CameraFrame {
+                    stamp_ns: ms * MS,
+                    detections: vec![Detection2D {
+                        center_u_px: 640.0,
+                        center_v_px: 360.0 + 1000.0 * (1.4 - 0.75) / depth_m,
+                        width_px: 1000.0 * 1.8 / depth_m,
+                        height_px: 1000.0 * 1.5 / depth_m,
+                        class: ObjectClass::Car,
+                        score: 0.9,
+                    }],
+                    model: camera(),
+                };
+                tracker.update_camera(&frame, &ego);
+            }
+        }
+        tracker.tracks()
+    };
+    assert!(run(Vec::new()).is_empty(), "{:?}", run(Vec::new()));
+    let tracks = run(vec![(-0.3, 0.3)]);
+    assert_eq!(tracks.len(), 1, "{tracks:?}");
+    assert!((tracks[0].shape.x_m - 20.0).abs() < 2.5, "{tracks:?}");
+}
