@@ -197,7 +197,8 @@ impl ObjectGate {
     }
 
     /// The union of `objects[i]` and `objects[j]` and the gap between them (m), when they are
-    /// parts of one object cut apart by a nearer one ([`ObjectGate::join_occluded_parts`]).
+    /// parts of one object cut apart by a nearer one ([`ObjectGate::join_occluded_parts`]),
+    /// for a pair [`join_pairs`] offers (parallel and as high).
     fn occluded_join(
         &self,
         objects: &[LidarObject],
@@ -213,16 +214,9 @@ impl ObjectGate {
         } else {
             (&objects[j], &objects[i])
         };
+        // Parallel and as high: `join_pairs` offers only pairs that are.
         let (sa, sb) = (&a.shape, &b.shape);
-        let top = |b: &Box3| b.z_m + 0.5 * b.height_m;
-        let (ya, yb) = (axis_rad(sa)?, axis_rad(sb)?);
-        let d = crate::geometry::wrap_angle_rad(ya - yb);
-        let half_turn = std::f64::consts::PI;
-        if (d - half_turn * (d / half_turn).round()).abs() > JOIN_MAX_YAW_RAD
-            || (top(sa) - top(sb)).abs() > JOIN_MAX_TOP_DIFF_M
-        {
-            return None;
-        }
+        let ya = axis_rad(sa)?;
         let (s, c) = ya.sin_cos();
         let along = |p: [f64; 2]| c * p[0] + s * p[1];
         let across = |p: [f64; 2]| -s * p[0] + c * p[1];
@@ -308,15 +302,9 @@ impl ObjectGate {
         let compatible =
             |a: &Member, b: &Member| a.parallel(b, JOIN_MAX_YAW_RAD, ROW_MAX_TOP_DIFF_M);
         join_pairs(objects, row, ROW_MAX_GAP_M, compatible, |all, i, j| {
+            // Parallel and as high: `join_pairs` offers only pairs that are.
             let (sa, sb) = (&all[i].shape, &all[j].shape);
-            let (ya, yb) = (axis_rad(sa)?, axis_rad(sb)?);
-            let d = crate::geometry::wrap_angle_rad(ya - yb);
-            let half_turn = std::f64::consts::PI;
-            if (d - half_turn * (d / half_turn).round()).abs() > JOIN_MAX_YAW_RAD
-                || (top(sa) - top(sb)).abs() > ROW_MAX_TOP_DIFF_M
-            {
-                return None;
-            }
+            let ya = axis_rad(sa)?;
             let (s, c) = ya.sin_cos();
             let along = |p: [f64; 2]| c * p[0] + s * p[1];
             let across = |p: [f64; 2]| -s * p[0] + c * p[1];

@@ -1402,9 +1402,9 @@ impl Tracker {
         };
         let views = self.views();
         let occluded = self.occlusions(&views, view);
-        for (t, o) in self.tracks.iter_mut().zip(occluded) {
+        for ((t, o), (g, _)) in self.tracks.iter_mut().zip(occluded).zip(&views) {
             t.occluded = o;
-            t.lidar_could_see = visible(&t.imm.combined().x);
+            t.lidar_could_see = visible(&g.x);
         }
         let candidates = self.lidar_candidates(&views, &pe, &boxes, &dts);
         let mut outcome = self.associate(
