@@ -15,7 +15,7 @@ use crate::lidar::{
 };
 use crate::sync::{SensorTiming, SyncConfig, SyncError, TimeSync};
 use crate::tracker::{ConfigError, Tracker, TrackerConfig};
-use crate::types::{Box3, EgoState, Input, SensorId, StampNs, Track};
+use crate::types::{Box3, EgoState, Input, SeamParts, SensorId, StampNs, Track};
 
 /// Why a pipeline cannot be built.
 #[derive(Debug, thiserror::Error)]
@@ -98,6 +98,19 @@ impl Default for ObjectGate {
     }
 }
 
+/// The boxes [`ObjectGate::admit_all`] lets through, in `base_link`, with the time each was
+/// seen relative to the sweep's reference time (s) and, for a box straddling the sweep's seam,
+/// its two halves (`None` for the others); one entry per box in each.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct AdmittedBoxes {
+    /// The boxes.
+    pub boxes: Vec<Box3>,
+    /// When each was seen, s.
+    pub time_offsets_s: Vec<f64>,
+    /// Each box's halves when it straddles the seam.
+    pub seam_parts: Vec<Option<SeamParts>>,
+}
+
 impl ObjectGate {
     /// The boxes (in `base_link`) of `objects` that may be road users, with their time
     /// offsets, for a LiDAR at `sensor_base_m` (`base_link`, m). The parts of one object that
@@ -110,11 +123,7 @@ impl ObjectGate {
     /// `SEEN_OVER_MIN_HEIGHT_M` high, or a single beam row as long as a car
     /// (`SEEN_OVER_ROW_MIN_LENGTH_M`), is taken down to the ground. The rows of one roof are
     /// joined first ([`ObjectGate::join_roof_rows`]).
-    pub fn admit_all(
-        &self,
-        objects: &[LidarObject],
-        sensor_base_m: [f64; 3],
-    ) -> (Vec<Box3>, Vec<f64>) {
+    pub fn admit_all(&self, objects: &[LidarObject], sensor_base_m: [f64; 3]) -> AdmittedBoxes {
         let joined = self.join_occluded_parts(objects, sensor_base_m);
         let objects = joined.as_slice();
         let admitted: Vec<bool> = objects.iter().map(|o| self.admits(&o.shape)).collect();
@@ -124,12 +133,17 @@ impl ObjectGate {
             .filter(|(_, a)| **a)
             .map(|(o, _)| &o.shape)
             .collect();
-        let mut out: (Vec<Box3>, Vec<f64>) = objects
+        let mut out = AdmittedBoxes::default();
+        for o in objects
             .iter()
             .zip(&admitted)
             .filter(|(_, a)| **a)
-            .map(|(o, _)| (o.shape, o.time_offset_s))
-            .unzip();
+            .map(|(o, _)| o)
+        {
+            out.boxes.push(o.shape);
+            out.time_offsets_s.push(o.time_offset_s);
+            out.seam_parts.push(o.seam_parts);
+        }
         let rest: Vec<LidarObject> = objects
             .iter()
             .zip(&admitted)
@@ -155,8 +169,9 @@ impl ObjectGate {
                 && self.hidden_below(&b, &occluders, sensor_base_m)
                 && self.admits(&grounded)
             {
-                out.0.push(grounded);
-                out.1.push(o.time_offset_s);
+                out.boxes.push(grounded);
+                out.time_offsets_s.push(o.time_offset_s);
+                out.seam_parts.push(None);
             }
         }
         out
@@ -464,6 +479,7 @@ fn union_in_axes(a: &LidarObject, b: &LidarObject, axis_rad: f64) -> LidarObject
         voxel_count: a.voxel_count + b.voxel_count,
         point_count: points,
         time_offset_s,
+        seam_parts: None,
     }
 }
 
@@ -824,7 +840,7 @@ impl Pipeline {
                 Some(Ok(o)) => o.cloud.take(),
                 _ => None,
             };
-            let (boxes, box_times_s): (Vec<Box3>, Vec<f64>) = match (lidar_out, scan) {
+            let admitted = match (lidar_out, scan) {
                 (Some(Ok(o)), Some(scan)) => {
                     let t = scan.base_from_sensor.translation.vector;
                     self.config
@@ -833,9 +849,9 @@ impl Pipeline {
                 }
                 (Some(Err(_)), _) => {
                     self.skip(SensorId::Lidar, "lidar stage error");
-                    (Vec::new(), Vec::new())
+                    AdmittedBoxes::default()
                 }
-                _ => (Vec::new(), Vec::new()),
+                _ => AdmittedBoxes::default(),
             };
             self.budget.end_stage(Stage::Lidar, clock);
 
@@ -926,7 +942,13 @@ impl Pipeline {
                             .map(|(lo, hi)| (lo + mount_yaw, hi + mount_yaw))
                             .collect(),
                     );
-                    tracker.update_lidar_timed(stamp, &ego_ref, &boxes, &box_times_s);
+                    tracker.update_lidar_timed(
+                        stamp,
+                        &ego_ref,
+                        &admitted.boxes,
+                        &admitted.time_offsets_s,
+                        &admitted.seam_parts,
+                    );
                 }
             }
             self.budget.end_stage(Stage::TrackLidar, clock);
@@ -944,7 +966,8 @@ impl Pipeline {
                     Measurement::Radar(r) => {
                         self.health.record_radar_scan(r.stamp_ns, &r.detections);
                         if let Some(radar_from_base) = radar_from_base {
-                            let centres: Vec<[f64; 2]> = boxes
+                            let centres: Vec<[f64; 2]> = admitted
+                                .boxes
                                 .iter()
                                 .map(|b| {
                                     let p = radar_from_base
@@ -981,7 +1004,7 @@ impl Pipeline {
                 newest_input_ns,
                 ego: Some(ego_ref),
                 tracks,
-                lidar_boxes: boxes,
+                lidar_boxes: admitted.boxes,
                 findings,
                 timing,
                 late: cycle.late.clone(),
@@ -1062,6 +1085,7 @@ mod tests {
             voxel_count: 50,
             point_count: 200,
             time_offset_s,
+            seam_parts: None,
         }
     }
 
@@ -1103,7 +1127,11 @@ mod tests {
         let far = object(-22.57, 8.89, 1.18, [1.77, 0.10], [0.39, 2.72]);
         let pole = object(-17.69, 6.12, 1.46, [0.27, 0.11], [0.26, 4.4]);
         assert!(!gate.admits(&pole.shape));
-        let (boxes, times) = gate.admit_all(&[near.clone(), pole.clone(), far.clone()], sensor);
+        let AdmittedBoxes {
+            boxes,
+            time_offsets_s: times,
+            ..
+        } = gate.admit_all(&[near.clone(), pole.clone(), far.clone()], sensor);
         assert_eq!(boxes.len(), 1, "{boxes:?}");
         assert_eq!(times, vec![-0.04]);
         let b = boxes[0];
@@ -1129,14 +1157,16 @@ mod tests {
         assert!(b.width_m < 0.3 && (b.height_m - 2.39).abs() < 0.01, "{b:?}");
         // No pole: nothing hid the gap, two objects.
         assert_eq!(
-            gate.admit_all(&[near.clone(), far.clone()], sensor).0.len(),
+            gate.admit_all(&[near.clone(), far.clone()], sensor)
+                .boxes
+                .len(),
             2
         );
         // The pole beside the gap, not in front of it.
         let aside = object(-17.69, 3.0, 1.46, [0.27, 0.11], [0.26, 4.4]);
         assert_eq!(
             gate.admit_all(&[near.clone(), aside, far.clone()], sensor)
-                .0
+                .boxes
                 .len(),
             2
         );
@@ -1151,7 +1181,7 @@ mod tests {
         );
         assert_eq!(
             gate.admit_all(&[near.clone(), pole.clone(), farther], sensor)
-                .0
+                .boxes
                 .len(),
             2
         );
@@ -1181,7 +1211,7 @@ mod tests {
             [4.5, 1.8],
             [0.0, 1.5],
         );
-        assert_eq!(gate.admit_all(&[car_a, pole, car_b], sensor).0.len(), 2);
+        assert_eq!(gate.admit_all(&[car_a, pole, car_b], sensor).boxes.len(), 2);
     }
 
     /// A parked car seen over its neighbour (the ego in the next bay, facing along the cars;
@@ -1206,10 +1236,15 @@ mod tests {
             voxel_count: 100,
             point_count: 400,
             time_offset_s: 0.01,
+            seam_parts: None,
         };
         let neighbour = car(2.6, 0.0, 1.5, 1.85);
         let over = car(5.2, 1.35, 1.6, 1.6);
-        let (boxes, times) = gate.admit_all(&[neighbour.clone(), over.clone()], sensor);
+        let AdmittedBoxes {
+            boxes,
+            time_offsets_s: times,
+            ..
+        } = gate.admit_all(&[neighbour.clone(), over.clone()], sensor);
         assert_eq!(boxes.len(), 2, "{boxes:?}");
         assert_eq!(times, vec![0.01, 0.01]);
         let b = boxes[1];
@@ -1220,18 +1255,22 @@ mod tests {
         assert_eq!((b.x_m, b.y_m, b.length_m), (0.3, 5.2, 4.2));
         // Alone it floats.
         assert_eq!(
-            gate.admit_all(std::slice::from_ref(&over), sensor).0.len(),
+            gate.admit_all(std::slice::from_ref(&over), sensor)
+                .boxes
+                .len(),
             0
         );
         // Behind the neighbour but farther up than its shadow line: a tree crown.
         let crown = car(5.2, 2.6, 4.0, 3.0);
         assert_eq!(
-            gate.admit_all(&[neighbour.clone(), crown], sensor).0.len(),
+            gate.admit_all(&[neighbour.clone(), crown], sensor)
+                .boxes
+                .len(),
             1
         );
         // One beam's row, flat and thin.
         let row = car(5.2, 1.55, 1.6, 0.1);
-        assert_eq!(gate.admit_all(&[neighbour, row], sensor).0.len(), 1);
+        assert_eq!(gate.admit_all(&[neighbour, row], sensor).boxes.len(), 1);
     }
 
     /// From its bay the ego sees the car beyond its neighbour only as beam rows across its
@@ -1249,7 +1288,7 @@ mod tests {
         let far_row = object(1.45, 5.70, -0.01, [4.15, 0.39], [1.55, 1.65]);
         let near_row = object(1.50, 4.65, 0.01, [4.14, 0.64], [1.40, 1.60]);
         let rows = [neighbour.clone(), far_row.clone(), near_row.clone()];
-        let (boxes, _) = gate.admit_all(&rows, sensor);
+        let boxes = gate.admit_all(&rows, sensor).boxes;
         assert_eq!(boxes.len(), 2, "{boxes:?}");
         let car = boxes[1];
         let (lo, hi) = (near_row.shape.y_m - 0.32, far_row.shape.y_m + 0.195);
@@ -1259,16 +1298,16 @@ mod tests {
         assert!((car.z_m - 0.5 * car.height_m).abs() < 1e-9, "{car:?}");
         assert!((car.height_m - 1.65).abs() < 1e-9, "{car:?}");
         // Either row alone is too narrow to be a roof seen over the neighbour.
-        assert_eq!(gate.admit_all(&rows[..2], sensor).0.len(), 1);
+        assert_eq!(gate.admit_all(&rows[..2], sensor).boxes.len(), 1);
         // One long row.
         let one_row = object(1.37, -7.34, 0.01, [4.86, 0.45], [1.45, 1.55]);
         let near = object(1.35, -4.59, 0.0, [4.30, 0.59], [0.19, 1.55]);
-        assert_eq!(gate.admit_all(&[near, one_row], sensor).0.len(), 2);
+        assert_eq!(gate.admit_all(&[near, one_row], sensor).boxes.len(), 2);
         // A car's end seen from the aisle, 6 m ahead, with two rows of its own roof across
         // it 0.45 m and 1.3 m behind: no second car.
         let end = object(6.0, 0.0, 0.0, [0.2, 1.8], [0.0, 1.5]);
         let first = object(6.7, 0.0, 0.0, [0.3, 1.7], [1.3, 1.5]);
         let second = object(7.55, 0.0, 0.0, [0.3, 1.7], [1.3, 1.5]);
-        assert_eq!(gate.admit_all(&[end, first, second], sensor).0.len(), 1);
+        assert_eq!(gate.admit_all(&[end, first, second], sensor).boxes.len(), 1);
     }
 }

@@ -264,6 +264,23 @@ pub struct Box3 {
     pub height_m: f64,
 }
 
+/// The two halves of a cluster that straddles the LiDAR sweep's seam, each with the time it
+/// was seen relative to the sweep's reference time, s. One half is seen at the start of the
+/// sweep and the other up to one period later: a moving object has moved on in between, so
+/// the whole cluster's box is a smear (a van's face at 5 m/s turns 25 degrees and thickens
+/// by half a metre) that only the object's velocity can undo.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct SeamParts {
+    /// The half seen first, `base_link`.
+    pub early: Box3,
+    /// When `early` was seen, s.
+    pub early_offset_s: f64,
+    /// The half seen last, `base_link`.
+    pub late: Box3,
+    /// When `late` was seen, s.
+    pub late_offset_s: f64,
+}
+
 /// Life-cycle state of a track.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum TrackStatus {

@@ -17,7 +17,7 @@ pub use ground::{remove_ground, GroundConfig, GroundSplit};
 pub use obb::{fit_box, BoxConfig};
 pub use voxel::{voxel_downsample, VoxelCloud};
 
-use crate::types::{Box3, LidarScan, StampNs, Transform3};
+use crate::types::{Box3, LidarScan, SeamParts, StampNs, Transform3};
 
 /// Parameters of the whole chain.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -104,6 +104,9 @@ pub struct LidarObject {
     /// Deskewing removes the ego motion only: a moving object is seen where it was when the
     /// beams hit it, up to one sweep period away from the reference time.
     pub time_offset_s: f64,
+    /// The cluster's two halves when it straddles the sweep's seam (its points' times span
+    /// more than half the sweep's), each boxed on its own; `None` otherwise.
+    pub seam_parts: Option<SeamParts>,
 }
 
 /// The points of one sweep as the stages saw them, in `base_link` at the reference time: the
@@ -274,23 +277,55 @@ impl LidarPipeline {
         counts.clusters_too_large = clustering.rejected_large;
         let mut objects = Vec::with_capacity(clustering.clusters.len());
         let mut buf: Vec<[f32; 3]> = Vec::new();
+        // A cluster whose times span more than half the sweep's straddles its seam.
+        let (sweep_lo_s, sweep_hi_s) = voxel_time_s
+            .iter()
+            .fold((f64::MAX, f64::MIN), |(lo, hi), &t| (lo.min(t), hi.max(t)));
+        let seam_span_s = 0.5 * (sweep_hi_s - sweep_lo_s);
+        let mean_time_s = |members: &[u32]| {
+            let (sum_s, count) = members.iter().fold((0.0, 0usize), |(sum_s, n), &i| {
+                let c = voxels.counts[i as usize];
+                (
+                    sum_s + voxel_time_s[i as usize] * f64::from(c),
+                    n + c as usize,
+                )
+            });
+            (sum_s / count.max(1) as f64, count)
+        };
         for members in &clustering.clusters {
             buf.clear();
             buf.extend(members.iter().map(|&i| voxels.points_m[i as usize]));
             if let Some(shape) = fit_box(&buf, &cfg.boxes) {
-                let point_count: usize = members
-                    .iter()
-                    .map(|&i| voxels.counts[i as usize] as usize)
-                    .sum();
-                let time_sum_s: f64 = members
-                    .iter()
-                    .map(|&i| voxel_time_s[i as usize] * f64::from(voxels.counts[i as usize]))
-                    .sum();
+                let (time_offset_s, point_count) = mean_time_s(members);
+                let (lo_s, hi_s) = members.iter().fold((f64::MAX, f64::MIN), |(lo, hi), &i| {
+                    let t = voxel_time_s[i as usize];
+                    (lo.min(t), hi.max(t))
+                });
+                let seam_parts = (seam_span_s > 0.0 && hi_s - lo_s > seam_span_s)
+                    .then(|| {
+                        let mid_s = 0.5 * (lo_s + hi_s);
+                        let (early, late): (Vec<u32>, Vec<u32>) = members
+                            .iter()
+                            .partition(|&&i| voxel_time_s[i as usize] < mid_s);
+                        let fit = |part: &[u32]| {
+                            let pts: Vec<[f32; 3]> =
+                                part.iter().map(|&i| voxels.points_m[i as usize]).collect();
+                            fit_box(&pts, &cfg.boxes)
+                        };
+                        Some(SeamParts {
+                            early: fit(&early)?,
+                            early_offset_s: mean_time_s(&early).0,
+                            late: fit(&late)?,
+                            late_offset_s: mean_time_s(&late).0,
+                        })
+                    })
+                    .flatten();
                 objects.push(LidarObject {
                     shape,
                     voxel_count: members.len(),
                     point_count,
-                    time_offset_s: time_sum_s / point_count.max(1) as f64,
+                    time_offset_s,
+                    seam_parts,
                 });
             }
         }
@@ -655,6 +690,88 @@ mod tests {
         assert_eq!(coarse.voxel_size_m, 0.4);
         assert!(coarse.counts.voxels < out.counts.voxels / 2);
         assert_eq!(coarse.objects.len(), cars.len());
+    }
+
+    /// A sweep starting and ending behind the sensor (bearing pi): a car behind straddles
+    /// the seam, its left half seen at the sweep's start and its right half at its end; a car
+    /// ahead is seen in one go. Only the one behind comes with its halves, each boxed on its
+    /// own and timed by its own points.
+    #[test]
+    fn a_cluster_across_the_sweep_seam_comes_with_its_halves() {
+        let mut rng = ChaCha8Rng::seed_from_u64(7);
+        let base_from_sensor = Isometry3::new(Vector3::new(1.0, 0.0, 1.9), Vector3::zeros());
+        let sensor = base_from_sensor.inverse();
+        let time_of = |p: &Point3<f64>| {
+            let q = sensor * p;
+            let turn = (q.y.atan2(q.x) + std::f64::consts::PI) / std::f64::consts::TAU;
+            (turn * 0.1) as f32
+        };
+        let mut points = Vec::new();
+        for k in 0..40_000 {
+            let p = Point3::new(
+                rng.random_range(-30.0..30.0),
+                rng.random_range(-20.0..20.0),
+                rng.random_range(-0.02..0.02),
+            );
+            let t_s = k as f32 / 40_000.0 * 0.1;
+            let q = sensor * p;
+            points.push(LidarPoint {
+                x_m: q.x as f32,
+                y_m: q.y as f32,
+                z_m: q.z as f32,
+                intensity: 10.0,
+                t_s,
+            });
+        }
+        // Behind: centre (-12, 0); ahead: centre (14, 2); both 4.5 m by 1.8 m along x.
+        for (cx, cy) in [(-12.0, 0.0), (14.0, 2.0)] {
+            for _ in 0..3000 {
+                let p = Point3::new(
+                    cx + rng.random_range(-2.25..2.25),
+                    cy + rng.random_range(-0.9..0.9),
+                    rng.random_range(0.3..1.5),
+                );
+                let q = sensor * p;
+                points.push(LidarPoint {
+                    x_m: q.x as f32,
+                    y_m: q.y as f32,
+                    z_m: q.z as f32,
+                    intensity: 10.0,
+                    t_s: time_of(&p),
+                });
+            }
+        }
+        let scan = LidarScan {
+            stamp_ns: 0,
+            points,
+            base_from_sensor,
+        };
+        let out = LidarPipeline::new(LidarPipelineConfig::default())
+            .run(
+                &scan,
+                |_| Isometry3::identity(),
+                DeskewReference::Stamp(0),
+                None,
+            )
+            .unwrap();
+        assert_eq!(out.objects.len(), 2, "{:?}", out.objects);
+        let behind = out.objects.iter().find(|o| o.shape.x_m < 0.0).unwrap();
+        let ahead = out.objects.iter().find(|o| o.shape.x_m > 0.0).unwrap();
+        assert_eq!(ahead.seam_parts, None);
+        let parts = behind
+            .seam_parts
+            .expect("the car behind straddles the seam");
+        // The sweep starts at bearing -pi (the right half, y < 0) and ends at pi.
+        assert!(parts.early.y_m < -0.2 && parts.late.y_m > 0.2, "{parts:?}");
+        assert!(
+            parts.early_offset_s < 0.02 && parts.late_offset_s > 0.08,
+            "{parts:?}"
+        );
+        for half in [parts.early, parts.late] {
+            assert!((half.x_m + 12.0).abs() < 0.3, "{parts:?}");
+            assert!(half.length_m.max(half.width_m) > 4.0, "{parts:?}");
+        }
+        assert!((behind.time_offset_s - 0.05).abs() < 0.02, "{behind:?}");
     }
 
     #[test]

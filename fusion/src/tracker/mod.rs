@@ -51,7 +51,7 @@ pub use config::{
 use crate::geometry::wrap_angle_rad;
 use crate::types::ObjectClass;
 use crate::types::{
-    Box3, CameraFrame, Detection2D, EgoState, RadarDetection, RadarScan, StampNs, Track,
+    Box3, CameraFrame, Detection2D, EgoState, RadarDetection, RadarScan, SeamParts, StampNs, Track,
     TrackStatus, UltrasonicRange,
 };
 use nalgebra::{Matrix6, Vector6};
@@ -453,6 +453,50 @@ fn odom_corners(pe: &Planar, b: &Box3) -> [[f64; 2]; 4] {
         let x = b.x_m + u * hl * bc - v * hw * bs;
         let y = b.y_m + u * hl * bs + v * hw * bc;
         [pe.x_m + c * x - s * y, pe.y_m + s * x + c * y]
+    })
+}
+
+/// The union of `keep` and `other` (`base_link` boxes of one object seen at different times)
+/// with `other` moved by `shift` (`odom`, m) to `keep`'s time: in `keep`'s axes, from the
+/// lowest bottom to the highest top, in `base_link`; `None` when the moved `other` lies more
+/// than `max_gap_m` from `keep`.
+fn shifted_union(
+    pe: &Planar,
+    keep: &Box3,
+    other: &Box3,
+    shift: [f64; 2],
+    max_gap_m: f64,
+) -> Option<Box3> {
+    let pk = odom_corners(pe, keep);
+    let po = odom_corners(pe, other).map(|p| [p[0] + shift[0], p[1] + shift[1]]);
+    let yaw_k = keep.yaw_rad + pe.yaw_rad;
+    let yaw_o = other.yaw_rad + pe.yaw_rad;
+    if crate::geometry::rect_gap_m(&pk, yaw_k, &po, yaw_o) > max_gap_m {
+        return None;
+    }
+    let (ys, yc) = yaw_k.sin_cos();
+    let (mut lo, mut hi) = ([f64::MAX; 2], [f64::MIN; 2]);
+    for p in pk.iter().chain(&po) {
+        let q = [yc * p[0] + ys * p[1], -ys * p[0] + yc * p[1]];
+        for k in 0..2 {
+            lo[k] = lo[k].min(q[k]);
+            hi[k] = hi[k].max(q[k]);
+        }
+    }
+    let mid = [0.5 * (lo[0] + hi[0]), 0.5 * (lo[1] + hi[1])];
+    let centre = [yc * mid[0] - ys * mid[1], ys * mid[0] + yc * mid[1]];
+    let (dx, dy) = (centre[0] - pe.x_m, centre[1] - pe.y_m);
+    let (s, c) = pe.yaw_rad.sin_cos();
+    let bottom = (keep.z_m - 0.5 * keep.height_m).min(other.z_m - 0.5 * other.height_m);
+    let top = (keep.z_m + 0.5 * keep.height_m).max(other.z_m + 0.5 * other.height_m);
+    Some(Box3 {
+        x_m: c * dx + s * dy,
+        y_m: -s * dx + c * dy,
+        z_m: 0.5 * (bottom + top),
+        yaw_rad: keep.yaw_rad,
+        length_m: hi[0] - lo[0],
+        width_m: hi[1] - lo[1],
+        height_m: top - bottom,
     })
 }
 
@@ -1319,25 +1363,30 @@ impl Tracker {
     /// and counted. Unassociated boxes outside every confirmed track's gate start tentative
     /// tracks.
     pub fn update_lidar(&mut self, stamp_ns: StampNs, ego: &EgoState, boxes_base: &[Box3]) {
-        self.update_lidar_timed(stamp_ns, ego, boxes_base, &[]);
+        self.update_lidar_timed(stamp_ns, ego, boxes_base, &[], &[]);
     }
 
     /// [`Tracker::update_lidar`] with the time each box was seen, relative to `stamp_ns`, s
     /// (`time_offsets_s[j]` for `boxes_base[j]`; missing entries are 0). The boxes are in
     /// `base_link` at `stamp_ns` with the ego motion removed, but a moving object is where it
-    /// was when the beams hit it: the model predicts the track to that time.
+    /// was when the beams hit it: the model predicts the track to that time. A box straddling
+    /// the sweep's seam comes with its two halves (`seam_parts[j]`, missing entries are
+    /// `None`): near a track whose velocity is known they are joined with it
+    /// ([`Tracker::undo_seam_smear`]).
     pub fn update_lidar_timed(
         &mut self,
         stamp_ns: StampNs,
         ego: &EgoState,
         boxes_base: &[Box3],
         time_offsets_s: &[f64],
+        seam_parts: &[Option<SeamParts>],
     ) {
         if !self.begin(stamp_ns, ego) {
             return;
         }
         let mut boxes = Vec::with_capacity(boxes_base.len());
         let mut dts = Vec::with_capacity(boxes_base.len());
+        let mut parts = Vec::with_capacity(boxes_base.len());
         for (j, b) in boxes_base.iter().enumerate() {
             let dt = time_offsets_s.get(j).copied().unwrap_or(0.0);
             if !finite(&[
@@ -1350,6 +1399,14 @@ impl Tracker {
                 boxes.push(*b);
                 // More than a second away is not a sweep: treat as simultaneous.
                 dts.push(if dt.abs() <= 1.0 { dt } else { 0.0 });
+                parts.push(seam_parts.get(j).copied().flatten().filter(|p| {
+                    let (e, l) = (&p.early, &p.late);
+                    finite(&[
+                        e.x_m, e.y_m, e.yaw_rad, e.length_m, e.width_m, l.x_m, l.y_m, l.yaw_rad,
+                        l.length_m, l.width_m,
+                    ]) && p.early_offset_s.abs() <= 1.0
+                        && p.late_offset_s.abs() <= 1.0
+                }));
             }
         }
         let cfg = self.cfg;
@@ -1358,6 +1415,7 @@ impl Tracker {
             y_m: ego.y_m,
             yaw_rad: ego.yaw_rad,
         };
+        self.undo_seam_smear(&pe, &mut boxes, &mut dts, &parts);
         self.join_seam_parts(&pe, &mut boxes, &mut dts);
         let stats = SensorStats {
             detection_probability: cfg.lidar.detection_probability,
@@ -1643,40 +1701,11 @@ impl Tracker {
                         (b, a)
                     };
                     let shift = [vx * (dts[keep] - dts[other]), vy * (dts[keep] - dts[other])];
-                    let pk = odom_corners(pe, &boxes[keep]);
-                    let po =
-                        odom_corners(pe, &boxes[other]).map(|p| [p[0] + shift[0], p[1] + shift[1]]);
-                    let yaw_k = boxes[keep].yaw_rad + pe.yaw_rad;
-                    let yaw_o = boxes[other].yaw_rad + pe.yaw_rad;
-                    if crate::geometry::rect_gap_m(&pk, yaw_k, &po, yaw_o) > max_gap {
-                        continue;
+                    if let Some(b) = shifted_union(pe, &boxes[keep], &boxes[other], shift, max_gap)
+                    {
+                        boxes[keep] = b;
+                        gone[other] = true;
                     }
-                    // The union in the base box's axes, back in `base_link`.
-                    let (ys, yc) = yaw_k.sin_cos();
-                    let (mut lo, mut hi) = ([f64::MAX; 2], [f64::MIN; 2]);
-                    for p in pk.iter().chain(&po) {
-                        let q = [yc * p[0] + ys * p[1], -ys * p[0] + yc * p[1]];
-                        for k in 0..2 {
-                            lo[k] = lo[k].min(q[k]);
-                            hi[k] = hi[k].max(q[k]);
-                        }
-                    }
-                    let mid = [0.5 * (lo[0] + hi[0]), 0.5 * (lo[1] + hi[1])];
-                    let centre = [yc * mid[0] - ys * mid[1], ys * mid[0] + yc * mid[1]];
-                    let (dx, dy) = (centre[0] - pe.x_m, centre[1] - pe.y_m);
-                    let (kb, ob) = (boxes[keep], boxes[other]);
-                    let bottom = (kb.z_m - 0.5 * kb.height_m).min(ob.z_m - 0.5 * ob.height_m);
-                    let top = (kb.z_m + 0.5 * kb.height_m).max(ob.z_m + 0.5 * ob.height_m);
-                    boxes[keep] = Box3 {
-                        x_m: c * dx + s * dy,
-                        y_m: -s * dx + c * dy,
-                        z_m: 0.5 * (bottom + top),
-                        yaw_rad: kb.yaw_rad,
-                        length_m: hi[0] - lo[0],
-                        width_m: hi[1] - lo[1],
-                        height_m: top - bottom,
-                    };
-                    gone[other] = true;
                 }
             }
         }
@@ -1691,6 +1720,60 @@ impl Tracker {
                 k += 1;
                 !gone[k - 1]
             });
+        }
+    }
+
+    /// Undoes the smear of a moving object straddling the sweep's seam: its halves, seen one
+    /// sweep period apart, were close enough to make one cluster, but the box around both
+    /// is turned and thickened by the distance the object moved in between. For each box with
+    /// `parts`, the nearest track whose velocity is known (standard deviation at most
+    /// `confirm_max_velocity_std_mps`) and whose predicted position lies within its half
+    /// diagonal plus `lidar.part_gap_m` of the box moves the smaller half to the larger
+    /// half's time with its velocity; when they then lie within `lidar.part_gap_m` of each
+    /// other, their union (in the larger half's axes, at its time) replaces the box. Boxes no
+    /// such track claims stay as they are.
+    fn undo_seam_smear(
+        &self,
+        pe: &Planar,
+        boxes: &mut [Box3],
+        dts: &mut [f64],
+        parts: &[Option<SeamParts>],
+    ) {
+        let max_gap = self.cfg.lidar.part_gap_m;
+        let (s, c) = pe.yaw_rad.sin_cos();
+        for ((b, dt), p) in boxes.iter_mut().zip(dts.iter_mut()).zip(parts) {
+            let Some(p) = p else { continue };
+            let centre = [
+                pe.x_m + c * b.x_m - s * b.y_m,
+                pe.y_m + s * b.x_m + c * b.y_m,
+            ];
+            let nearest = self
+                .tracks
+                .iter()
+                .filter(|t| t.velocity_std_mps() <= self.cfg.confirm_max_velocity_std_mps)
+                .filter_map(|t| {
+                    let g = t.imm.combined();
+                    let shape = t.shape();
+                    let at = [g.x[0] + g.x[2] * *dt, g.x[1] + g.x[3] * *dt];
+                    let d = (at[0] - centre[0]).hypot(at[1] - centre[1]);
+                    let reach = 0.5 * shape.length_m.hypot(shape.width_m) + max_gap;
+                    (d <= reach).then_some((d, [g.x[2], g.x[3]]))
+                })
+                .min_by(|a, b| a.0.total_cmp(&b.0));
+            let Some((_, [vx, vy])) = nearest else {
+                continue;
+            };
+            let ((keep, t_keep), (other, t_other)) =
+                if p.early.length_m * p.early.width_m >= p.late.length_m * p.late.width_m {
+                    ((&p.early, p.early_offset_s), (&p.late, p.late_offset_s))
+                } else {
+                    ((&p.late, p.late_offset_s), (&p.early, p.early_offset_s))
+                };
+            let shift = [vx * (t_keep - t_other), vy * (t_keep - t_other)];
+            if let Some(u) = shifted_union(pe, keep, other, shift, max_gap) {
+                *b = u;
+                *dt = t_keep;
+            }
         }
     }
 

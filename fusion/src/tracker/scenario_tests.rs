@@ -950,7 +950,7 @@ fn parts_split_by_the_sweep_seam_are_joined() {
         let t = k as f64 * 0.1;
         let ego = standing_ego(k * 100 * MS);
         let boxes = [half(face_x(t), -0.45), half(face_x(t + 0.1), 0.45)];
-        tracker.update_lidar_timed(k * 100 * MS, &ego, &boxes, &[0.0, 0.1]);
+        tracker.update_lidar_timed(k * 100 * MS, &ego, &boxes, &[0.0, 0.1], &[]);
     }
     let tracks = tracker.tracks();
     assert_eq!(tracks.len(), 1, "{tracks:?}");
@@ -958,6 +958,92 @@ fn parts_split_by_the_sweep_seam_are_joined() {
     assert!(t.shape.y_m.abs() < 0.2, "{t:?}");
     assert!((t.vx_mps - 15.0).abs() < 0.5, "{t:?}");
     assert!(t.shape.width_m > 1.5, "{t:?}");
+}
+
+/// The same car as in `parts_split_by_the_sweep_seam_are_joined`, but its halves close enough
+/// for the clustering to make one cluster of both: its box is the smear of the two (the left
+/// half at the sweep's start, the right half 1.5 m on), a box 2.2 m by 0.8 m turned 31 degrees.
+/// With the cluster's halves the track joins them with its velocity: it keeps heading along
+/// the road and across the face, at the car's speed. Read as a box of the car, the smear
+/// turns the track (without the halves it ends 0.54 rad off, its box the smear).
+#[test]
+fn a_cluster_smeared_across_the_sweep_seam_is_undone_with_the_track_velocity() {
+    let face_x = |t_s: f64| -20.0 + 2.25 + 15.0 * t_s;
+    let half = |x: f64, y: f64| Box3 {
+        x_m: x,
+        y_m: y,
+        z_m: 0.75,
+        yaw_rad: std::f64::consts::FRAC_PI_2,
+        length_m: 0.9,
+        width_m: 0.1,
+        height_m: 1.5,
+    };
+    // The minimum-area rectangle around both halves' faces: along the line through them.
+    let smear = |t_s: f64| {
+        let (x0, x1) = (face_x(t_s), face_x(t_s + 0.1));
+        let corners = [[x0, -0.9], [x0, 0.0], [x1, 0.0], [x1, 0.9]];
+        let axis = 0.9f64.atan2(x1 - x0);
+        let (s, c) = axis.sin_cos();
+        let (mut lo, mut hi) = ([f64::MAX; 2], [f64::MIN; 2]);
+        for p in corners {
+            let q = [c * p[0] + s * p[1], -s * p[0] + c * p[1]];
+            for k in 0..2 {
+                lo[k] = lo[k].min(q[k]);
+                hi[k] = hi[k].max(q[k]);
+            }
+        }
+        let (u, v) = (0.5 * (lo[0] + hi[0]), 0.5 * (lo[1] + hi[1]));
+        Box3 {
+            x_m: c * u - s * v,
+            y_m: s * u + c * v,
+            z_m: 0.75,
+            yaw_rad: axis,
+            length_m: hi[0] - lo[0],
+            width_m: hi[1] - lo[1],
+            height_m: 1.5,
+        }
+    };
+    let run = |with_parts: bool| {
+        let mut tracker = default_tracker();
+        for k in 0..30i64 {
+            let t = k as f64 * 0.1;
+            let ego = standing_ego(k * 100 * MS);
+            let parts = SeamParts {
+                early: half(face_x(t), -0.45),
+                early_offset_s: 0.0,
+                late: half(face_x(t + 0.1), 0.45),
+                late_offset_s: 0.1,
+            };
+            // The first sweeps see the face whole (the car not yet at the seam).
+            let (boxes, times, seam) = if k < 10 {
+                (vec![half(face_x(t), 0.0)], vec![0.0], vec![None])
+            } else {
+                (
+                    vec![smear(t)],
+                    vec![0.05],
+                    vec![with_parts.then_some(parts)],
+                )
+            };
+            tracker.update_lidar_timed(k * 100 * MS, &ego, &boxes, &times, &seam);
+        }
+        tracker.tracks()
+    };
+    let tracks = run(true);
+    assert_eq!(tracks.len(), 1, "{tracks:?}");
+    let t = &tracks[0];
+    assert!(wrap_angle_rad(2.0 * t.shape.yaw_rad).abs() < 0.1, "{t:?}");
+    assert!(
+        (t.vx_mps - 15.0).abs() < 0.5 && t.vy_mps.abs() < 0.3,
+        "{t:?}"
+    );
+    assert!(t.shape.y_m.abs() < 0.2, "{t:?}");
+    let smeared = run(false);
+    assert!(
+        smeared
+            .iter()
+            .all(|t| wrap_angle_rad(2.0 * t.shape.yaw_rad).abs() > 0.2),
+        "{smeared:?}"
+    );
 }
 
 /// A van seen only end-on, half of its rear face visible (1.1 m across, 0.1 m deep, 2.4 m
