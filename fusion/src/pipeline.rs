@@ -121,8 +121,11 @@ impl ObjectGate {
     /// the top of its sides): a box whose bottom lies on the shadow line of a nearer admitted
     /// box ([`ObjectGate::hidden_below`]), at least `SEEN_OVER_MIN_WIDTH_M` wide both ways and
     /// `SEEN_OVER_MIN_HEIGHT_M` high, or a single beam row as long as a car
-    /// (`SEEN_OVER_ROW_MIN_LENGTH_M`), is taken down to the ground. The rows of one roof are
-    /// joined first ([`ObjectGate::join_roof_rows`]).
+    /// (`SEEN_OVER_ROW_MIN_LENGTH_M` to `SEEN_OVER_ROW_MAX_LENGTH_M`), is taken down to the
+    /// ground. The rows of one roof are joined first ([`ObjectGate::join_roof_rows`]). What is
+    /// taken down hides what lies behind it in turn: the car three bays away shows a row over
+    /// the roof of the car two bays away, and a thinner one (down to
+    /// `SEEN_OVER_FAR_ROW_MIN_WIDTH_M`), the beams grazing it.
     pub fn admit_all(&self, objects: &[LidarObject], sensor_base_m: [f64; 3]) -> AdmittedBoxes {
         let joined = self.join_occluded_parts(objects, sensor_base_m);
         let objects = joined.as_slice();
@@ -151,28 +154,41 @@ impl ObjectGate {
             .map(|(o, _)| o.clone())
             .collect();
         let rest = self.join_roof_rows(rest, &occluders, sensor_base_m);
-        for o in &rest {
-            let b = o.shape;
-            let top = b.z_m + 0.5 * b.height_m;
-            let grounded = Box3 {
-                z_m: 0.5 * top,
-                height_m: top,
-                ..b
-            };
-            // The size checks first: the ray test is the costly one.
-            let (long, short) = (b.length_m.max(b.width_m), b.length_m.min(b.width_m));
-            let roof = short >= SEEN_OVER_MIN_WIDTH_M && b.height_m >= SEEN_OVER_MIN_HEIGHT_M;
-            let roof_row = long >= SEEN_OVER_ROW_MIN_LENGTH_M
-                && short >= SEEN_OVER_ROW_MIN_WIDTH_M
-                && b.height_m >= SEEN_OVER_ROW_MIN_HEIGHT_M;
-            if (roof || roof_row)
-                && self.hidden_below(&b, &occluders, sensor_base_m)
-                && self.admits(&grounded)
-            {
-                out.boxes.push(grounded);
-                out.time_offsets_s.push(o.time_offset_s);
-                out.seam_parts.push(None);
+        let mut taken = vec![false; rest.len()];
+        // Each round's occluders: the admitted boxes, then what the last round took down.
+        let mut occluders: Vec<Box3> = occluders.into_iter().copied().collect();
+        let mut row_min_width_m = SEEN_OVER_ROW_MIN_WIDTH_M;
+        while !occluders.is_empty() {
+            let behind: Vec<&Box3> = occluders.iter().collect();
+            let mut grounded_now = Vec::new();
+            for (o, taken) in rest.iter().zip(taken.iter_mut()).filter(|(_, t)| !**t) {
+                let b = o.shape;
+                let top = b.z_m + 0.5 * b.height_m;
+                let grounded = Box3 {
+                    z_m: 0.5 * top,
+                    height_m: top,
+                    ..b
+                };
+                // The size checks first: the ray test is the costly one.
+                let (long, short) = (b.length_m.max(b.width_m), b.length_m.min(b.width_m));
+                let roof = short >= SEEN_OVER_MIN_WIDTH_M && b.height_m >= SEEN_OVER_MIN_HEIGHT_M;
+                let roof_row = (SEEN_OVER_ROW_MIN_LENGTH_M..=SEEN_OVER_ROW_MAX_LENGTH_M)
+                    .contains(&long)
+                    && short >= row_min_width_m
+                    && b.height_m >= SEEN_OVER_ROW_MIN_HEIGHT_M;
+                if (roof || roof_row)
+                    && self.hidden_below(&b, &behind, sensor_base_m)
+                    && self.admits(&grounded)
+                {
+                    out.boxes.push(grounded);
+                    out.time_offsets_s.push(o.time_offset_s);
+                    out.seam_parts.push(None);
+                    *taken = true;
+                    grounded_now.push(grounded);
+                }
             }
+            occluders = grounded_now;
+            row_min_width_m = SEEN_OVER_FAR_ROW_MIN_WIDTH_M;
         }
         out
     }
@@ -624,6 +640,11 @@ const SEEN_OVER_MIN_HEIGHT_M: f64 = 0.15;
 const SEEN_OVER_ROW_MIN_LENGTH_M: f64 = 3.5;
 /// See `SEEN_OVER_ROW_MIN_LENGTH_M`, m.
 const SEEN_OVER_ROW_MIN_WIDTH_M: f64 = 0.3;
+/// A row longer than a car is the top of a wall beyond the cars, m.
+const SEEN_OVER_ROW_MAX_LENGTH_M: f64 = 5.5;
+/// A row seen over something itself seen over a nearer object (the car three bays away over
+/// the roof of the car two bays away) is this wide at least, m: the beams graze it.
+const SEEN_OVER_FAR_ROW_MIN_WIDTH_M: f64 = 0.08;
 /// See `SEEN_OVER_ROW_MIN_LENGTH_M`, m.
 const SEEN_OVER_ROW_MIN_HEIGHT_M: f64 = 0.08;
 
@@ -1309,5 +1330,42 @@ mod tests {
         let first = object(6.7, 0.0, 0.0, [0.3, 1.7], [1.3, 1.5]);
         let second = object(7.55, 0.0, 0.0, [0.3, 1.7], [1.3, 1.5]);
         assert_eq!(gate.admit_all(&[end, first, second], sensor).boxes.len(), 1);
+    }
+
+    /// From the bay (`parking` at 15 s): the neighbour's side, the row of the roof two bays
+    /// away seen over it, and the row three bays away seen over that roof, one beam grazing
+    /// it (0.1 m wide). Each hides the next: three cars. Without the middle roof the far row
+    /// floats; a row longer than a car there is the top of the wall behind.
+    #[test]
+    fn a_roof_seen_over_a_roof_seen_over_a_neighbour_is_a_car() {
+        let gate = ObjectGate::default();
+        let sensor = [1.3, 0.0, 1.95];
+        let object = |x_m, y_m, lw, z| cluster_box(x_m, y_m, 0.0, lw, z, 0.02);
+        let side = object(1.31, -4.60, [4.33, 0.59], [0.19, 1.55]);
+        let two_bays = object(1.30, -7.37, [4.79, 0.39], [1.45, 1.55]);
+        let three_bays = object(1.29, -9.55, [4.14, 0.10], [1.47, 1.59]);
+        let boxes = gate
+            .admit_all(
+                &[side.clone(), two_bays.clone(), three_bays.clone()],
+                sensor,
+            )
+            .boxes;
+        assert_eq!(boxes.len(), 3, "{boxes:?}");
+        let far = boxes[2];
+        assert!((far.y_m + 9.55).abs() < 1e-9, "{far:?}");
+        assert!((far.z_m - 0.5 * far.height_m).abs() < 1e-9, "{far:?}");
+        assert_eq!(
+            gate.admit_all(&[side.clone(), three_bays], sensor)
+                .boxes
+                .len(),
+            1
+        );
+        let wall_top = object(1.29, -9.55, [7.0, 0.10], [1.47, 1.59]);
+        assert_eq!(
+            gate.admit_all(&[side, two_bays, wall_top], sensor)
+                .boxes
+                .len(),
+            2
+        );
     }
 }
