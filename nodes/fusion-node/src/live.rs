@@ -500,6 +500,7 @@ fn diagnostics(
         values.push(kv("confirmations", c.confirmations.to_string()));
         values.push(kv("gated_out", c.gated_out.to_string()));
         values.push(kv("end_face_turns", c.end_face_turns.to_string()));
+        values.push(kv("heading_resets", c.heading_resets.to_string()));
         values.push(kv("reidentified", c.reidentified.to_string()));
         status.push(DiagnosticStatus {
             level: DiagnosticStatus::OK,
