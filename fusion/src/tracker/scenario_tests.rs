@@ -1455,3 +1455,75 @@ fn whole_boxes_turn_a_moving_track_heading_wrong() {
         "{car:?}"
     );
 }
+
+/// The box of a car parked at (12, 6) whose seen part wanders: whole for 3 s, then its centre
+/// creeping 0.3 m along the car over 1 s (one end going out of sight behind a neighbour as
+/// the ego moves, say) and back over the next second. A parked track reads that mostly as its
+/// position, not its motion: it never moves faster than 0.25 m/s (0.19), where a moving car's
+/// noise let it slide at 0.49 m/s.
+#[test]
+fn a_parked_car_does_not_slide_as_its_seen_part_wanders() {
+    let mut tracker = default_tracker();
+    let mut fastest_mps: f64 = 0.0;
+    for k in 0..80i64 {
+        let t = k as f64 * 0.1;
+        let shift_m = if t < 3.0 {
+            0.0
+        } else if t < 4.0 {
+            0.3 * (t - 3.0)
+        } else {
+            (0.3 - 0.3 * (t - 4.0)).max(0.0)
+        };
+        let b = Box3 {
+            x_m: 12.0,
+            y_m: 6.0 + shift_m,
+            z_m: 0.75,
+            yaw_rad: std::f64::consts::FRAC_PI_2,
+            length_m: 4.9 - 2.0 * shift_m,
+            width_m: 1.9,
+            height_m: 1.5,
+        };
+        tracker.update_lidar(k * 100 * MS, &standing_ego(k * 100 * MS), &[b]);
+        if t >= 3.0 {
+            for tr in tracker.tracks() {
+                fastest_mps = fastest_mps.max(tr.vx_mps.hypot(tr.vy_mps));
+            }
+        }
+    }
+    let tracks = tracker.tracks();
+    assert_eq!(tracks.len(), 1, "{tracks:?}");
+    assert!(fastest_mps < 0.25, "{fastest_mps} m/s: {tracks:?}");
+}
+
+/// A car parked for 4 s pulls out at 1.5 m/s^2 to 4 m/s: its parked track lags, is lost for
+/// 0.3 s, and is continued (re-identified) under its id, moving with the car.
+#[test]
+fn a_parked_car_that_pulls_out_keeps_a_track() {
+    let mut tracker = default_tracker();
+    let y = |t_s: f64| {
+        let go = (t_s - 4.0).max(0.0);
+        let accel_s = go.min(4.0 / 1.5);
+        6.0 + 0.75 * accel_s * accel_s + 4.0 * (go - accel_s)
+    };
+    for k in 0..80i64 {
+        let t = k as f64 * 0.1;
+        let b = Box3 {
+            x_m: 12.0,
+            y_m: y(t),
+            z_m: 0.75,
+            yaw_rad: std::f64::consts::FRAC_PI_2,
+            length_m: 4.5,
+            width_m: 1.8,
+            height_m: 1.5,
+        };
+        tracker.update_lidar(k * 100 * MS, &standing_ego(k * 100 * MS), &[b]);
+    }
+    let tracks = tracker.tracks();
+    assert_eq!(tracks.len(), 1, "{tracks:?}");
+    let t = &tracks[0];
+    assert_eq!(t.id, 1, "{t:?}");
+    assert!(
+        (t.shape.y_m - y(7.9)).abs() < 1.0 && (t.vy_mps - 4.0).abs() < 1.0,
+        "{t:?}"
+    );
+}
