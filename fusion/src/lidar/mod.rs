@@ -707,13 +707,7 @@ mod tests {
             (turn * 0.1) as f32
         };
         let mut points = Vec::new();
-        for k in 0..40_000 {
-            let p = Point3::new(
-                rng.random_range(-30.0..30.0),
-                rng.random_range(-20.0..20.0),
-                rng.random_range(-0.02..0.02),
-            );
-            let t_s = k as f32 / 40_000.0 * 0.1;
+        let mut push = |p: Point3<f64>, t_s: f32| {
             let q = sensor * p;
             points.push(LidarPoint {
                 x_m: q.x as f32,
@@ -722,6 +716,14 @@ mod tests {
                 intensity: 10.0,
                 t_s,
             });
+        };
+        for k in 0..40_000 {
+            let p = Point3::new(
+                rng.random_range(-30.0..30.0),
+                rng.random_range(-20.0..20.0),
+                rng.random_range(-0.02..0.02),
+            );
+            push(p, k as f32 / 40_000.0 * 0.1);
         }
         // Behind: centre (-12, 0); ahead: centre (14, 2); both 4.5 m by 1.8 m along x.
         for (cx, cy) in [(-12.0, 0.0), (14.0, 2.0)] {
@@ -731,14 +733,7 @@ mod tests {
                     cy + rng.random_range(-0.9..0.9),
                     rng.random_range(0.3..1.5),
                 );
-                let q = sensor * p;
-                points.push(LidarPoint {
-                    x_m: q.x as f32,
-                    y_m: q.y as f32,
-                    z_m: q.z as f32,
-                    intensity: 10.0,
-                    t_s: time_of(&p),
-                });
+                push(p, time_of(&p));
             }
         }
         let scan = LidarScan {

@@ -928,6 +928,25 @@ fn config_is_validated() {
     ));
 }
 
+/// Where the front face of a car following a standing ego at 15 m/s, 20 m behind at 0 s, is
+/// at `t_s`: x in `base_link`, m.
+fn seam_face_x(t_s: f64) -> f64 {
+    -20.0 + 2.25 + 15.0 * t_s
+}
+
+/// Half of that face (0.9 m of it) centred at (`x`, `y`), `base_link`.
+fn seam_half(x: f64, y: f64) -> Box3 {
+    Box3 {
+        x_m: x,
+        y_m: y,
+        z_m: 0.75,
+        yaw_rad: std::f64::consts::FRAC_PI_2,
+        length_m: 0.9,
+        width_m: 0.1,
+        height_m: 1.5,
+    }
+}
+
 /// A car following the ego at 15 m/s straddles the sweep's seam: the left half of its front
 /// face is seen at the sweep's start, the right half one period later, 1.5 m farther on. The
 /// two parts are joined with the track's velocity into one face: one confirmed track, centred
@@ -936,16 +955,7 @@ fn config_is_validated() {
 #[test]
 fn parts_split_by_the_sweep_seam_are_joined() {
     let mut tracker = default_tracker();
-    let face_x = |t_s: f64| -20.0 + 2.25 + 15.0 * t_s;
-    let half = |x: f64, y: f64| Box3 {
-        x_m: x,
-        y_m: y,
-        z_m: 0.75,
-        yaw_rad: std::f64::consts::FRAC_PI_2,
-        length_m: 0.9,
-        width_m: 0.1,
-        height_m: 1.5,
-    };
+    let (face_x, half) = (seam_face_x, seam_half);
     for k in 0..30i64 {
         let t = k as f64 * 0.1;
         let ego = standing_ego(k * 100 * MS);
@@ -968,16 +978,7 @@ fn parts_split_by_the_sweep_seam_are_joined() {
 /// turns the track (without the halves it ends 0.54 rad off, its box the smear).
 #[test]
 fn a_cluster_smeared_across_the_sweep_seam_is_undone_with_the_track_velocity() {
-    let face_x = |t_s: f64| -20.0 + 2.25 + 15.0 * t_s;
-    let half = |x: f64, y: f64| Box3 {
-        x_m: x,
-        y_m: y,
-        z_m: 0.75,
-        yaw_rad: std::f64::consts::FRAC_PI_2,
-        length_m: 0.9,
-        width_m: 0.1,
-        height_m: 1.5,
-    };
+    let (face_x, half) = (seam_face_x, seam_half);
     // The minimum-area rectangle around both halves' faces: along the line through them.
     let smear = |t_s: f64| {
         let (x0, x1) = (face_x(t_s), face_x(t_s + 0.1));
