@@ -1,5 +1,12 @@
 //! Planar rigid-body geometry in the ground plane (x forward/east, y left/north, yaw CCW).
 
+/// The difference between two box headings, which are equal modulo pi: `angle_rad` taken to
+/// `[-pi/2, pi/2]` (modulo pi), in radians.
+pub fn wrap_half_turn_rad(angle_rad: f64) -> f64 {
+    let pi = std::f64::consts::PI;
+    angle_rad - pi * (angle_rad / pi).round()
+}
+
 /// Wraps an angle to `(-pi, pi]`, in radians.
 pub fn wrap_angle_rad(angle_rad: f64) -> f64 {
     let two_pi = std::f64::consts::TAU;

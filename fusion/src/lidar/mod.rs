@@ -282,25 +282,27 @@ impl LidarPipeline {
             .iter()
             .fold((f64::MAX, f64::MIN), |(lo, hi), &t| (lo.min(t), hi.max(t)));
         let seam_span_s = 0.5 * (sweep_hi_s - sweep_lo_s);
-        let mean_time_s = |members: &[u32]| {
-            let (sum_s, count) = members.iter().fold((0.0, 0usize), |(sum_s, n), &i| {
-                let c = voxels.counts[i as usize];
-                (
-                    sum_s + voxel_time_s[i as usize] * f64::from(c),
-                    n + c as usize,
-                )
-            });
-            (sum_s / count.max(1) as f64, count)
+        // Mean time (weighted by points), point count, earliest and latest voxel time.
+        let times_s = |members: &[u32]| {
+            let (sum_s, count, lo_s, hi_s) = members.iter().fold(
+                (0.0, 0usize, f64::MAX, f64::MIN),
+                |(sum_s, n, lo_s, hi_s), &i| {
+                    let (c, t) = (voxels.counts[i as usize], voxel_time_s[i as usize]);
+                    (
+                        sum_s + t * f64::from(c),
+                        n + c as usize,
+                        lo_s.min(t),
+                        hi_s.max(t),
+                    )
+                },
+            );
+            (sum_s / count.max(1) as f64, count, lo_s, hi_s)
         };
         for members in &clustering.clusters {
             buf.clear();
             buf.extend(members.iter().map(|&i| voxels.points_m[i as usize]));
             if let Some(shape) = fit_box(&buf, &cfg.boxes) {
-                let (time_offset_s, point_count) = mean_time_s(members);
-                let (lo_s, hi_s) = members.iter().fold((f64::MAX, f64::MIN), |(lo, hi), &i| {
-                    let t = voxel_time_s[i as usize];
-                    (lo.min(t), hi.max(t))
-                });
+                let (time_offset_s, point_count, lo_s, hi_s) = times_s(members);
                 let seam_parts = (seam_span_s > 0.0 && hi_s - lo_s > seam_span_s)
                     .then(|| {
                         let mid_s = 0.5 * (lo_s + hi_s);
@@ -314,9 +316,9 @@ impl LidarPipeline {
                         };
                         Some(SeamParts {
                             early: fit(&early)?,
-                            early_offset_s: mean_time_s(&early).0,
+                            early_offset_s: times_s(&early).0,
                             late: fit(&late)?,
-                            late_offset_s: mean_time_s(&late).0,
+                            late_offset_s: times_s(&late).0,
                         })
                     })
                     .flatten();

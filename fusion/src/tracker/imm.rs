@@ -163,8 +163,7 @@ impl Linearized {
                 ResidualKind::Linear => {}
                 ResidualKind::Angle => nu[i] = wrap_angle_rad(nu[i]),
                 ResidualKind::HalfAngle => {
-                    let pi = std::f64::consts::PI;
-                    nu[i] -= pi * (nu[i] / pi).round();
+                    nu[i] = crate::geometry::wrap_half_turn_rad(nu[i]);
                 }
             }
         }

@@ -381,7 +381,7 @@ impl TrackInternal {
         }
         let off = wrap_angle_rad(x[I_PSI] - x[3].atan2(x[2]));
         // The heading's distance to the motion modulo pi, in [0, pi/2].
-        let half = (off - std::f64::consts::PI * (off / std::f64::consts::PI).round()).abs();
+        let half = crate::geometry::wrap_half_turn_rad(off).abs();
         if half <= std::f64::consts::FRAC_PI_4 {
             return;
         }
@@ -468,8 +468,7 @@ impl TrackInternal {
         let whole = seen_lw_m[0] >= COMPLETE_FRACTION * shape.length_m
             && seen_lw_m[1] >= COMPLETE_FRACTION * shape.width_m
             && seen_lw_m[1] >= MIN_FACE_M;
-        let d = wrap_angle_rad(box_psi_rad - g.x[I_PSI]);
-        let d = d - std::f64::consts::PI * (d / std::f64::consts::PI).round();
+        let d = crate::geometry::wrap_half_turn_rad(box_psi_rad - g.x[I_PSI]);
         (g.x[2].hypot(g.x[3]) >= HEADING_OUTLIER_MIN_SPEED_MPS
             && self.lidar_hits < HEADING_RESET_MAX_LIDAR_HITS
             && matches!(self.class.fused(), ObjectClass::Car | ObjectClass::Truck)
@@ -522,8 +521,7 @@ impl TrackInternal {
     }
 
     fn velocity_std_mps(&self) -> f64 {
-        let p = self.imm.combined().p;
-        p[(2, 2)].max(p[(3, 3)]).max(0.0).sqrt()
+        velocity_std_of(&self.imm.combined())
     }
 }
 
@@ -581,6 +579,11 @@ fn shifted_union(
         width_m: hi[1] - lo[1],
         height_m: top - bottom,
     })
+}
+
+/// The larger standard deviation of `g`'s two velocity components, m/s.
+fn velocity_std_of(g: &Gaussian) -> f64 {
+    g.p[(2, 2)].max(g.p[(3, 3)]).max(0.0).sqrt()
 }
 
 /// Scalar Kalman update of `(x, var)` with measurement `z` of variance `r`.
@@ -751,9 +754,10 @@ impl Tracker {
                 // A vehicle standing for a while is parked: it does not slide, so the parts of
                 // it (and of its neighbours) that the sweeps show in turn move its position,
                 // not its velocity.
-                let x = t.imm.combined().x;
-                if x[2].hypot(x[3]) < PARKED_MAX_SPEED_MPS
-                    && t.velocity_std_mps() < PARKED_MAX_SPEED_MPS
+                let g = t.imm.combined();
+                let velocity_std_mps = velocity_std_of(&g);
+                if g.x[2].hypot(g.x[3]) < PARKED_MAX_SPEED_MPS
+                    && velocity_std_mps < PARKED_MAX_SPEED_MPS
                 {
                     t.standing_s += dt_s;
                 } else {
@@ -814,7 +818,7 @@ impl Tracker {
             let x = g.x;
             let plausible = x[2].hypot(x[3]) <= cfg.small_object_max_speed_mps
                 || t.max_extent_m >= cfg.vehicle_min_extent_m;
-            let velocity_std_mps = g.p[(2, 2)].max(g.p[(3, 3)]).max(0.0).sqrt();
+            let velocity_std_mps = velocity_std_of(&g);
             if t.existence >= cfg.confirm_existence
                 && velocity_std_mps <= cfg.confirm_max_velocity_std_mps
                 && ((t.lidar_hits >= cfg.confirm_min_lidar_hits && plausible)

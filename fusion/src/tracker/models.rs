@@ -98,11 +98,7 @@ pub(crate) fn lidar_measurement(
     track_psi_rad: f64,
 ) -> LidarMeas {
     let psi_base = wrap_angle_rad(track_psi_rad - ego.yaw_rad);
-    let half_dist = |a: f64| {
-        let pi = std::f64::consts::PI;
-        let d = a - psi_base;
-        (d - pi * (d / pi).round()).abs()
-    };
+    let half_dist = |a: f64| crate::geometry::wrap_half_turn_rad(a - psi_base).abs();
     let (mut yaw, mut len, mut wid) = (b.yaw_rad, b.length_m, b.width_m);
     let alt = b.yaw_rad + std::f64::consts::FRAC_PI_2;
     if half_dist(alt) < half_dist(yaw) {
