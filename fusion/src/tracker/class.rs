@@ -1,14 +1,19 @@
 //! Class fusion across sensors: a log-evidence per class in [`ObjectClass::ALL`] order,
-//! accumulated from camera detections (class + score), the LiDAR box size and the track speed.
+//! accumulated from camera detections (class + score), radar cross sections and the track
+//! speed, plus a moving average of the LiDAR box size's log-likelihood, over a class prior.
 
 use crate::types::ObjectClass;
 
 const N: usize = ObjectClass::ALL.len();
 
-/// Log-evidence per class; the posterior is `softmax(prior + evidence)`.
+/// Log-evidence per class; the posterior is `softmax(prior + evidence + size)`.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct ClassEvidence {
+    /// Camera, radar cross section and speed evidence, summed.
     log_e: [f64; N],
+    /// Size evidence: the LiDAR boxes' log-likelihoods, a moving average over about
+    /// `SIZE_MEMORY_UPDATES` updates (each weighted `SIZE_WEIGHT`).
+    size_ll: [f64; N],
 }
 
 /// Typical (length, width, height) and its standard deviation per class, m.
@@ -26,6 +31,21 @@ fn size_prior(class: ObjectClass) -> Option<([f64; 3], [f64; 3])> {
 const VAN_MAX_HEIGHT_M: f64 = 3.0;
 /// Weight of one LiDAR size observation (successive boxes are strongly correlated).
 const SIZE_WEIGHT: f64 = 0.2;
+/// The size evidence is a moving average over about this many LiDAR updates, so it weighs
+/// `SIZE_WEIGHT * SIZE_MEMORY_UPDATES` (once) in the end, however long the track lives: the
+/// boxes of one object sweep after sweep are one look at its size, not independent ones.
+/// Summed without bound, a parked car's end face (a thin 1.85 m face, a cyclist side-on by
+/// size) outweighed any radar evidence once the car left the radar's view, and the track,
+/// made a cyclist, put its centre 0.9 m behind the face instead of 2.3 (`parking` position
+/// RMSE 0.51 m). Memories of 3 to 8 updates score alike.
+const SIZE_MEMORY_UPDATES: f64 = 5.0;
+/// Prior odds per class in [`ObjectClass::ALL`] order: cyclists are rarer than the other
+/// classes, a fifth as likely before any evidence. A standing vehicle's end face and a van's
+/// front fit a cyclist seen side-on; with the size memory, at 1 (a uniform prior) `parking`
+/// scores 0.798 MOTA and 0.527 m position RMSE, at 0.2 0.808 and 0.442 m
+/// (`urban_intersection` velocity 0.598 -> 0.529 m/s, MOTA 0.906 -> 0.878); at 0.1 the urban
+/// drive gains a 54-frame false track (0.810 MOTA).
+const CLASS_PRIOR: [f64; N] = [1.0, 1.0, 1.0, 1.0, 0.2];
 /// Spread of a class's radar cross section, dB.
 const RCS_STD_DB: f64 = 5.0;
 /// Weight of one RCS observation (a track's returns are correlated scan to scan).
@@ -39,7 +59,10 @@ const SPAN: f64 = 25.0;
 
 impl ClassEvidence {
     pub fn new() -> Self {
-        Self { log_e: [0.0; N] }
+        Self {
+            log_e: [0.0; N],
+            size_ll: [0.0; N],
+        }
     }
 
     fn idx(class: ObjectClass) -> usize {
@@ -47,9 +70,11 @@ impl ClassEvidence {
     }
 
     fn renormalize(&mut self) {
-        let mx = self.log_e.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-        for v in &mut self.log_e {
-            *v = (*v - mx).max(-SPAN);
+        for e in [&mut self.log_e, &mut self.size_ll] {
+            let mx = e.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+            for v in e.iter_mut() {
+                *v = (*v - mx).max(-SPAN);
+            }
         }
     }
 
@@ -110,7 +135,8 @@ impl ClassEvidence {
                     .sum::<f64>(),
                 None => -3.0 * (0.5 * 2.5 * 2.5 + 0.5f64.ln()),
             };
-            self.log_e[Self::idx(k)] += SIZE_WEIGHT * ll.max(-40.0);
+            let e = &mut self.size_ll[Self::idx(k)];
+            *e = (1.0 - 1.0 / SIZE_MEMORY_UPDATES) * *e + SIZE_WEIGHT * ll.max(-40.0);
         }
         self.renormalize();
     }
@@ -160,12 +186,14 @@ impl ClassEvidence {
         self.renormalize();
     }
 
-    /// The posterior per class (uniform prior).
+    /// The posterior per class (over `CLASS_PRIOR`).
     pub fn posterior(&self) -> [f64; N] {
-        let mx = self.log_e.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        let total: [f64; N] =
+            std::array::from_fn(|k| CLASS_PRIOR[k].ln() + self.log_e[k] + self.size_ll[k]);
+        let mx = total.iter().copied().fold(f64::NEG_INFINITY, f64::max);
         let mut p = [0.0; N];
         let mut s = 0.0;
-        for (pi, e) in p.iter_mut().zip(self.log_e) {
+        for (pi, e) in p.iter_mut().zip(total) {
             *pi = (e - mx).exp();
             s += *pi;
         }
@@ -247,16 +275,43 @@ mod tests {
     }
 
     #[test]
+    fn a_parked_cars_end_stays_a_car_after_it_leaves_the_radars_view() {
+        // A parked car's end face (1.87 m wide, 0.6 m deep, 1.24 m seen, as on `parking`),
+        // ten sweeps with the car's radar returns, then a hundred with the LiDAR alone.
+        let mut c = ClassEvidence::new();
+        for _ in 0..10 {
+            c.add_size(1.87, 0.6, 1.24);
+            c.add_rcs(10.0);
+        }
+        assert_eq!(c.fused(), ObjectClass::Car);
+        for _ in 0..100 {
+            c.add_size(1.87, 0.6, 1.24);
+        }
+        // The boxes are one look at the size: the radar's word stands. Summed sweep after
+        // sweep (a memory without end), the face made it a cyclist.
+        assert_eq!(c.fused(), ObjectClass::Car);
+        let p = c.posterior();
+        assert!(p[ObjectClass::Car.code() as usize] > 0.9, "{p:?}");
+        // Without the radar the same face is no car.
+        let mut alone = ClassEvidence::new();
+        for _ in 0..110 {
+            alone.add_size(1.87, 0.6, 1.24);
+        }
+        assert_ne!(alone.fused(), ObjectClass::Car);
+    }
+
+    #[test]
     fn a_face_across_the_motion_is_a_vehicle_not_a_cyclist() {
         // The end face of a van moving along its normal: 2 m across, 0.1 m along, 2.3 m tall.
-        // Unordered, it fits a cyclist seen from the side; against the motion it cannot.
+        // Unordered, it fits a cyclist seen from the side as well as a vehicle's end (no class
+        // reaches one half); against the motion it cannot be a cyclist.
         let mut unordered = ClassEvidence::new();
         let mut along = ClassEvidence::new();
         for _ in 0..10 {
             unordered.add_size(2.0, 0.1, 2.3);
             along.add_size_along_motion(0.1, 2.0, 2.3);
         }
-        assert_eq!(unordered.fused(), ObjectClass::Cyclist);
+        assert_eq!(unordered.fused(), ObjectClass::Unknown);
         assert!(matches!(
             along.fused(),
             ObjectClass::Truck | ObjectClass::Car
