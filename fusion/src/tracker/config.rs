@@ -293,6 +293,11 @@ pub struct TrackerConfig {
     /// A confirmed track hidden behind a nearer one (see `Tracker`'s occlusion test) is
     /// deleted after this long without a position update, s.
     pub max_coast_occluded_s: f64,
+    /// A confirmed track that has stood still for 2 s and is hidden behind a nearer track is
+    /// deleted after this long without a position update, s: a parked car stays where it is
+    /// while the cars between it and the ego hide it, and so, likely, does anything else that
+    /// stood (its existence still decays with `existence_survival_time_s`).
+    pub max_coast_standing_occluded_s: f64,
     /// A tentative track is deleted after this long without a position update, s.
     pub max_coast_tentative_s: f64,
     /// Upper clamp of the existence probability.
@@ -346,6 +351,7 @@ impl Default for TrackerConfig {
             delete_existence: 0.05,
             max_coast_confirmed_s: 1.0,
             max_coast_occluded_s: 3.0,
+            max_coast_standing_occluded_s: 10.0,
             max_coast_tentative_s: 0.35,
             max_existence: 0.999,
             reid_window_s: 1.5,
@@ -453,6 +459,10 @@ impl TrackerConfig {
         prob("delete_existence", self.delete_existence)?;
         pos("max_coast_confirmed_s", self.max_coast_confirmed_s)?;
         pos("max_coast_occluded_s", self.max_coast_occluded_s)?;
+        pos(
+            "max_coast_standing_occluded_s",
+            self.max_coast_standing_occluded_s,
+        )?;
         pos("max_coast_tentative_s", self.max_coast_tentative_s)?;
         prob("max_existence", self.max_existence)?;
         pos("reid_window_s", self.reid_window_s)?;

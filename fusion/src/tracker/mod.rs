@@ -391,6 +391,17 @@ impl TrackInternal {
         self.swap_axes();
     }
 
+    /// Whether the track has stood (slower than `PARKED_MAX_SPEED_MPS`, its velocity known to
+    /// as much) for `PARKED_MIN_STANDING_S`.
+    fn is_standing(&self) -> bool {
+        self.standing_s >= PARKED_MIN_STANDING_S
+    }
+
+    /// A car or truck standing (see [`TrackInternal::is_standing`]) is parked.
+    fn is_parked(&self) -> bool {
+        self.is_standing() && matches!(self.class.fused(), ObjectClass::Car | ObjectClass::Truck)
+    }
+
     /// The length and width statistics swap (the heading turned a quarter).
     fn swap_axes(&mut self) {
         self.size_m.swap(0, 1);
@@ -762,9 +773,7 @@ impl Tracker {
                 } else {
                     t.standing_s = 0.0;
                 }
-                if t.standing_s >= PARKED_MIN_STANDING_S
-                    && matches!(t.class.fused(), ObjectClass::Car | ObjectClass::Truck)
-                {
+                if t.is_parked() {
                     noise.accel_std_mps2 *= PARKED_ACCEL_FACTOR;
                 }
                 let before = t.imm.clone();
@@ -793,7 +802,9 @@ impl Tracker {
         let mut confirmed_now: Vec<usize> = Vec::new();
         for (i, t) in self.tracks.iter_mut().enumerate() {
             let coast_s = (now - t.last_position_update_ns) as f64 * 1e-9;
-            let max_coast = if t.status == TrackStatus::Confirmed && t.occluded {
+            let max_coast = if t.status == TrackStatus::Confirmed && t.occluded && t.is_standing() {
+                cfg.max_coast_standing_occluded_s
+            } else if t.status == TrackStatus::Confirmed && t.occluded {
                 cfg.max_coast_occluded_s
             } else if t.status == TrackStatus::Confirmed {
                 cfg.max_coast_confirmed_s

@@ -1083,8 +1083,9 @@ fn a_face_seen_end_on_heads_along_the_motion() {
 }
 
 /// A parked car hidden behind a nearer one is not missed by the sensors: its track coasts
-/// through the occlusion (up to `max_coast_occluded_s`), while an unoccluded car that stops
-/// being seen is deleted after `max_coast_confirmed_s`.
+/// through the occlusion (a standing one up to `max_coast_standing_occluded_s`, 10 s; 3 s for
+/// others), while an unoccluded car that stops being seen is deleted after
+/// `max_coast_confirmed_s`.
 #[test]
 fn an_occluded_track_coasts_an_unseen_one_is_deleted() {
     let mut tracker = default_tracker();
@@ -1117,6 +1118,17 @@ fn an_occluded_track_coasts_an_unseen_one_is_deleted() {
     assert!(near(10.0, 0.0), "{tracks:?}");
     assert!(near(20.0, 0.0), "the hidden car coasts: {tracks:?}");
     assert!(!near(15.0, 10.0), "the unseen car is gone: {tracks:?}");
+    // Hidden for 8 s, the parked car is still where it stood.
+    for k in 45..100i64 {
+        tracker.update_lidar(k * 100 * MS, &standing_ego(k * 100 * MS), &[car(10.0, 0.0)]);
+    }
+    let tracks = tracker.tracks();
+    assert!(
+        tracks
+            .iter()
+            .any(|t| (t.shape.x_m - 20.0).hypot(t.shape.y_m) < 1.0),
+        "the parked car is remembered: {tracks:?}"
+    );
 }
 
 /// A car driving at 10 m/s whose L-shape fit turns 0.55 rad for three sweeps (a partial view
