@@ -1166,7 +1166,8 @@ fn a_moving_car_keeps_boxes_whose_heading_is_an_outlier() {
 /// A parked car seen from the aisle shows only its end: a thin box as long as the car is wide,
 /// which the track first reads along its length (a box's longer side is its length). Once the
 /// radar's cross section makes it a car, the end is read as an end: the track turns a quarter
-/// and its centre lies half a car's length behind the face, not beside it.
+/// and its centre lies half a car's length behind the face, not beside it. A fragment of the
+/// end (under half a metre) would not turn it.
 #[test]
 fn a_parked_car_seen_end_on_is_placed_behind_its_end() {
     let mut tracker = default_tracker();
@@ -1213,6 +1214,14 @@ fn a_parked_car_seen_end_on_is_placed_behind_its_end() {
         "{t:?}"
     );
     assert!(tracker.counters().end_face_turns >= 1);
+    // A face of the car's width read along its length would be an end again (a turn), but a
+    // fragment of it under half a metre (as far cars show a few points of their ends: 0.4 m by
+    // 0.2 m) is no face: it does not turn the track (on `parking` such fragments turned far
+    // cars' tracks back and forth, their centres jumping into the next bay).
+    let min_speed = tracker.cfg.class_min_speed_mps;
+    let car = &tracker.tracks[0];
+    assert!(car.shows_end_face([1.8, 0.3], min_speed));
+    assert!(!car.shows_end_face([0.4, 0.2], min_speed));
 }
 
 /// Re-identification: a car driving at 10 m/s is not seen for 0.6 s (its track is deleted);
