@@ -40,12 +40,13 @@ const SIZE_WEIGHT: f64 = 0.2;
 /// RMSE 0.51 m). Memories of 3 to 8 updates score alike.
 const SIZE_MEMORY_UPDATES: f64 = 5.0;
 /// Prior odds per class in [`ObjectClass::ALL`] order: cyclists are rarer than the other
-/// classes, a fifth as likely before any evidence. A standing vehicle's end face and a van's
-/// front fit a cyclist seen side-on; with the size memory, at 1 (a uniform prior) `parking`
-/// scores 0.798 MOTA and 0.527 m position RMSE, at 0.2 0.808 and 0.442 m
-/// (`urban_intersection` velocity 0.598 -> 0.529 m/s, MOTA 0.906 -> 0.878); at 0.1 the urban
-/// drive gains a 54-frame false track (0.810 MOTA).
-const CLASS_PRIOR: [f64; N] = [1.0, 1.0, 1.0, 1.0, 0.2];
+/// classes, a third as likely before any evidence. A standing vehicle's end face and a van's
+/// front fit a cyclist seen side-on. Swept on the four drives (highway / urban / parking /
+/// degradation MOTA; urban velocity RMSE): 1 (uniform) 0.944 / 0.906 / 0.856 / 0.955, 0.554
+/// m/s; 0.5 0.944 / 0.885 / 0.856 / 0.948, 0.490 m/s; 1/3 0.944 / 0.875 / 0.888 / 0.952,
+/// 0.489 m/s; 0.2 the same but degradation 0.938. When it came in (before the last two
+/// parking changes), 0.1 gave the urban drive a 54-frame false track (0.810).
+const CLASS_PRIOR: [f64; N] = [1.0, 1.0, 1.0, 1.0, 1.0 / 3.0];
 /// Spread of a class's radar cross section, dB.
 const RCS_STD_DB: f64 = 5.0;
 /// Weight of one RCS observation (a track's returns are correlated scan to scan).
@@ -303,15 +304,19 @@ mod tests {
     #[test]
     fn a_face_across_the_motion_is_a_vehicle_not_a_cyclist() {
         // The end face of a van moving along its normal: 2 m across, 0.1 m along, 2.3 m tall.
-        // Unordered, it fits a cyclist seen from the side as well as a vehicle's end (no class
-        // reaches one half); against the motion it cannot be a cyclist.
+        // Unordered, it fits a cyclist seen from the side at least as well as a vehicle's end:
+        // no vehicle; against the motion it cannot be a cyclist.
         let mut unordered = ClassEvidence::new();
         let mut along = ClassEvidence::new();
         for _ in 0..10 {
             unordered.add_size(2.0, 0.1, 2.3);
             along.add_size_along_motion(0.1, 2.0, 2.3);
         }
-        assert_eq!(unordered.fused(), ObjectClass::Unknown);
+        assert!(
+            !matches!(unordered.fused(), ObjectClass::Truck | ObjectClass::Car),
+            "{:?}",
+            unordered.posterior()
+        );
         assert!(matches!(
             along.fused(),
             ObjectClass::Truck | ObjectClass::Car
