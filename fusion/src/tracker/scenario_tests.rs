@@ -1452,14 +1452,7 @@ fn whole_boxes_turn_a_moving_track_heading_wrong() {
     assert_eq!(tracks.len(), 1, "{tracks:?}");
     let car = &tracks[0];
     assert_eq!(car.id, id, "{car:?}");
-    assert!(
-        car.vx_mps.abs() < 0.5 && (car.vy_mps - 9.0).abs() < 0.5,
-        "{car:?}"
-    );
-    assert!(
-        wrap_angle_rad(2.0 * (car.shape.yaw_rad - std::f64::consts::FRAC_PI_2)).abs() < 0.1,
-        "{car:?}"
-    );
+    assert_moves_with_crossing_car(car, 0.5);
 }
 
 /// Sweep `k` of a car crossing at 9 m/s along y from (25, -12): its whole LiDAR box, 4.5 m by
@@ -1475,6 +1468,19 @@ fn crossing_car_sweep(tracker: &mut Tracker, k: i64, box_error_rad: f64) {
         height_m: 1.5,
     };
     tracker.update_lidar(k * 100 * MS, &standing_ego(k * 100 * MS), &[b]);
+}
+
+/// `car` moves with the car of [`crossing_car_sweep`] (its velocity within `tolerance_mps`
+/// per axis) and heads along y (within 0.05 rad, either way).
+fn assert_moves_with_crossing_car(car: &Track, tolerance_mps: f64) {
+    assert!(
+        car.vx_mps.abs() < tolerance_mps && (car.vy_mps - 9.0).abs() < tolerance_mps,
+        "{car:?}"
+    );
+    assert!(
+        wrap_angle_rad(2.0 * (car.shape.yaw_rad - std::f64::consts::FRAC_PI_2)).abs() < 0.1,
+        "{car:?}"
+    );
 }
 
 /// A young track turned by one mis-fitted whole box (0.5 rad off) comes back with the next
@@ -1495,15 +1501,7 @@ fn a_young_track_turned_by_a_misfitted_box_is_turned_back() {
     }
     let tracks = tracker.tracks();
     assert_eq!(tracks.len(), 1, "{tracks:?}");
-    let car = &tracks[0];
-    assert!(
-        car.vx_mps.abs() < 1.0 && (car.vy_mps - 9.0).abs() < 1.0,
-        "{car:?}"
-    );
-    assert!(
-        wrap_angle_rad(2.0 * (car.shape.yaw_rad - std::f64::consts::FRAC_PI_2)).abs() < 0.1,
-        "{car:?}"
-    );
+    assert_moves_with_crossing_car(&tracks[0], 1.0);
 }
 
 /// The box of a car parked at (12, 6) whose seen part wanders: whole for 3 s, then its centre
