@@ -37,7 +37,7 @@ const SIZE_WEIGHT: f64 = 0.2;
 /// Summed without bound, a parked car's end face (a thin 1.85 m face, a cyclist side-on by
 /// size) outweighed any radar evidence once the car left the radar's view, and the track,
 /// made a cyclist, put its centre 0.9 m behind the face instead of 2.3 (`parking` position
-/// RMSE 0.51 m). Memories of 3 to 8 updates score alike.
+/// RMSE 0.51 m). Memories of 3 to 8 updates scored alike when it came in.
 const SIZE_MEMORY_UPDATES: f64 = 5.0;
 /// Prior odds per class in [`ObjectClass::ALL`] order: cyclists are rarer than the other
 /// classes, a third as likely before any evidence. A standing vehicle's end face and a van's

@@ -244,7 +244,7 @@ const PARKED_ACCEL_FACTOR: f64 = 0.1;
 /// track sees is the first measurement of its direction (a radar birth knows only the radial
 /// velocity). From 0.2 to 0.3 rad the sample drives score the same. Waiting for two such
 /// boxes in a row (so that a single mis-fitted one cannot turn a track) left the crossing
-/// car's track 4 m/s off for a sweep more: `urban_intersection` velocity RMSE 0.515 against
+/// car's track 5.6 m/s off for a sweep more: `urban_intersection` velocity RMSE 0.515 against
 /// 0.489 m/s, the other drives the same (the rule fires once on the four drives); a track
 /// turned by a mis-fitted box comes back with the next boxes, the turn having grown its
 /// heading's and velocity's variance (`a_young_track_turned_by_a_misfitted_box_is_turned_back`).
