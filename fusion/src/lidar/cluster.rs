@@ -115,6 +115,16 @@ impl UnionFind {
         x
     }
 
+    /// Points every element straight at its root. One forward pass does it: a parent's index
+    /// is never above its child's (roots are the smallest index of their set, and path
+    /// halving only moves a parent lower), so a parent is already flat when its child is met.
+    pub(crate) fn flatten(&mut self) {
+        for i in 0..self.parent.len() {
+            let p = self.parent[i] as usize;
+            self.parent[i] = self.parent[p];
+        }
+    }
+
     /// Joins two distinct roots; returns the new root (the smaller).
     #[inline]
     pub(crate) fn link_roots(&mut self, ra: u32, rb: u32) -> u32 {
@@ -708,6 +718,8 @@ impl Grid {
                         root = uf.link_roots(root, rb);
                     }
                 });
+                // The next band's finds then take a step or two.
+                uf.flatten();
             }
             (lo, uf, cross)
         });
@@ -1039,6 +1051,25 @@ mod tests {
                 assert!(c.iter().all(|&i| got.labels[i as usize] == Some(l as u32)));
             }
             assert!(got.clusters.windows(2).all(|w| w[0][0] < w[1][0]));
+        }
+    }
+
+    #[test]
+    fn one_pass_flattens_the_union_find() {
+        let mut rng = ChaCha8Rng::seed_from_u64(29);
+        let n = 2000u32;
+        let mut uf = UnionFind::new(n as usize);
+        for _ in 0..1500 {
+            let (a, b) = (rng.random_range(0..n), rng.random_range(0..n));
+            uf.union(a, b);
+            // Interleaved finds halve paths, as the linking does.
+            uf.find(rng.random_range(0..n));
+        }
+        let roots: Vec<u32> = (0..n).map(|i| uf.clone().find(i)).collect();
+        uf.flatten();
+        for (i, &root) in roots.iter().enumerate() {
+            assert_eq!(uf.parent[i], root, "element {i}");
+            assert_eq!(uf.parent[root as usize], root, "root of {i}");
         }
     }
 
