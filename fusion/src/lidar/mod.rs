@@ -507,6 +507,17 @@ mod tests {
     use rand::{Rng, SeedableRng};
     use rand_chacha::ChaCha8Rng;
 
+    /// A return at `q` (sensor frame, m) fired `t_s` into the sweep.
+    fn sensor_point(q: &Point3<f64>, t_s: f32) -> LidarPoint {
+        LidarPoint {
+            x_m: q.x as f32,
+            y_m: q.y as f32,
+            z_m: q.z as f32,
+            intensity: 10.0,
+            t_s,
+        }
+    }
+
     fn ego(t_ns: StampNs) -> Transform3 {
         // 15 m/s straight along odom x.
         Isometry3::translation(15.0 * t_ns as f64 * 1e-9, 0.0, 0.0)
@@ -529,13 +540,7 @@ mod tests {
         let push = |p_odom: Point3<f64>, t_s: f32, points: &mut Vec<LidarPoint>| {
             let t = (f64::from(t_s) * 1e9).round() as i64;
             let p = (ego(t) * base_from_sensor).inverse() * p_odom;
-            points.push(LidarPoint {
-                x_m: p.x as f32,
-                y_m: p.y as f32,
-                z_m: p.z as f32,
-                intensity: 10.0,
-                t_s,
-            });
+            points.push(sensor_point(&p, t_s));
         };
         for k in 0..60_000 {
             let t_s = k as f32 / 60_000.0 * 0.1;
@@ -709,16 +714,7 @@ mod tests {
             (turn * 0.1) as f32
         };
         let mut points = Vec::new();
-        let mut push = |p: Point3<f64>, t_s: f32| {
-            let q = sensor * p;
-            points.push(LidarPoint {
-                x_m: q.x as f32,
-                y_m: q.y as f32,
-                z_m: q.z as f32,
-                intensity: 10.0,
-                t_s,
-            });
-        };
+        let mut push = |p: Point3<f64>, t_s: f32| points.push(sensor_point(&(sensor * p), t_s));
         for k in 0..40_000 {
             let p = Point3::new(
                 rng.random_range(-30.0..30.0),
