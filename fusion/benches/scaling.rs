@@ -65,26 +65,9 @@ fn case(points: usize, objects: usize, periods: usize) -> Value {
     v
 }
 
-/// glibc's allocator as the fusion processes set it (`edgefuse_ros::rt::keep_heap_memory`):
-/// no mapping of large blocks, no trimming, so per-cycle buffers do not fault in every cycle.
-/// This crate cannot call `mallopt` (no unsafe code, no ROS dependency), so the bench re-runs
-/// itself with the same settings as tunables.
-const GLIBC_TUNABLES: &str = "glibc.malloc.mmap_max=0:glibc.malloc.trim_threshold=2147483647";
-
 fn main() {
     // `cargo bench` passes `--bench`; no other arguments are used.
-    if std::env::var_os("GLIBC_TUNABLES").is_none() {
-        let status = std::env::current_exe().and_then(|exe| {
-            std::process::Command::new(exe)
-                .args(std::env::args_os().skip(1))
-                .env("GLIBC_TUNABLES", GLIBC_TUNABLES)
-                .status()
-        });
-        match status {
-            Ok(s) => std::process::exit(s.code().unwrap_or(1)),
-            Err(e) => eprintln!("running under {GLIBC_TUNABLES} failed ({e}); measuring as is"),
-        }
-    }
+    drive::rerun_with_process_allocator_settings();
     let start = Instant::now();
     let mut by_points = Vec::new();
     for (points, periods) in [

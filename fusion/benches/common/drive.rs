@@ -689,3 +689,27 @@ pub fn quantile(v: &mut [f64], p: f64) -> f64 {
     let rank = (p * v.len() as f64).ceil() as usize;
     v[rank.clamp(1, v.len()) - 1]
 }
+
+/// glibc's allocator as the fusion processes set it (`edgefuse_ros::rt::keep_heap_memory`):
+/// no mapping of large blocks, no trimming, so per-cycle buffers do not fault in every cycle.
+const GLIBC_TUNABLES: &str = "glibc.malloc.mmap_max=0:glibc.malloc.trim_threshold=2147483647";
+
+/// Re-runs this bench under the fusion processes' allocator settings, unless it already runs
+/// under glibc tunables, and exits with its status. This crate cannot call `mallopt` (no
+/// unsafe code, no ROS dependency), so the settings go in as `GLIBC_TUNABLES`; if the re-run
+/// cannot start, the bench measures as it is and says so.
+pub fn rerun_with_process_allocator_settings() {
+    if std::env::var_os("GLIBC_TUNABLES").is_some() {
+        return;
+    }
+    let status = std::env::current_exe().and_then(|exe| {
+        std::process::Command::new(exe)
+            .args(std::env::args_os().skip(1))
+            .env("GLIBC_TUNABLES", GLIBC_TUNABLES)
+            .status()
+    });
+    match status {
+        Ok(s) => std::process::exit(s.code().unwrap_or(1)),
+        Err(e) => eprintln!("running under {GLIBC_TUNABLES} failed ({e}); measuring as is"),
+    }
+}
