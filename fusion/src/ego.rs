@@ -17,7 +17,7 @@
 use nalgebra::{SMatrix, SVector, Vector3};
 
 use crate::geometry::wrap_angle_rad;
-use crate::types::{EgoState, ImuSample, StampNs, WheelTwist};
+use crate::types::{EgoState, ImuSample, StampNs, Transform3, WheelTwist};
 
 const N: usize = 7;
 const IX: usize = 0;
@@ -578,6 +578,41 @@ impl EgoEkf {
         Some(self.to_state(&snap))
     }
 
+    /// `state_at(stamp_ns)`'s pose as `odom_from_base`, without propagating the covariance
+    /// (deskew asks for a pose per 0.1 ms of a sweep). The same pose as
+    /// `state_at(stamp_ns).map(|s| s.odom_from_base())` while the propagated covariance stays
+    /// finite, which it does short of overflow (a step with a non-finite covariance leaves
+    /// `state_at`'s state where it was; this mean goes on).
+    pub fn odom_from_base_at(&self, stamp_ns: StampNs) -> Option<Transform3> {
+        let first = self.history.first()?;
+        if stamp_ns < first.stamp_ns {
+            return None;
+        }
+        let newest = self.history.last()?.stamp_ns;
+        if stamp_ns > newest.saturating_add(self.config.max_extrapolation_ns) {
+            return None;
+        }
+        let idx = self.history.partition_point(|e| e.stamp_ns <= stamp_ns);
+        let entry = self.history.get(idx.checked_sub(1)?)?;
+        let s = &entry.after;
+        let (mut x, mut at) = (s.x, s.stamp_ns);
+        while at < stamp_ns {
+            let next = stamp_ns.min(at.saturating_add(self.config.max_step_ns));
+            let xn = mean_step(&x, &s.input, (next - at) as f64 / NS_PER_S).xn;
+            if xn.iter().all(|v| v.is_finite()) {
+                x = xn;
+            }
+            at = next;
+        }
+        let state = EgoState {
+            x_m: x[IX],
+            y_m: x[IY],
+            yaw_rad: x[IYAW],
+            ..EgoState::default()
+        };
+        Some(state.odom_from_base())
+    }
+
     /// Oldest stamp [`Self::state_at`] answers for.
     pub fn oldest_stamp_ns(&self) -> Option<StampNs> {
         self.history.first().map(|e| e.stamp_ns)
@@ -743,18 +778,7 @@ impl EgoEkf {
             return;
         }
         let c = &self.config;
-        let x = s.x;
-        let w = s.input.gyro_z_radps - x[IBG];
-        let a = s.input.accel_x_mps2 - x[IBA];
-        let d = (x[IV] + 0.5 * a * dt) * dt;
-        let th = x[IYAW] + 0.5 * w * dt;
-        let (sn, cs) = th.sin_cos();
-        let mut xn = x;
-        xn[IX] += d * cs;
-        xn[IY] += d * sn;
-        xn[IYAW] = wrap_angle_rad(x[IYAW] + w * dt);
-        xn[IV] += a * dt;
-        xn[IBG] += x[IDG] * dt;
+        let MeanStep { xn, d, sn, cs } = mean_step(&s.x, &s.input, dt);
 
         let mut f = Mat7::identity();
         f[(IX, IYAW)] = -d * sn;
@@ -817,6 +841,32 @@ impl EgoEkf {
             ],
         }
     }
+}
+
+/// The mean of one prediction step (see [`EgoEkf::step`]) and the terms its Jacobians reuse.
+struct MeanStep {
+    /// The state after the step.
+    xn: Vec7,
+    /// Distance travelled in the step, m.
+    d: f64,
+    /// Sine and cosine of the mid-step heading.
+    sn: f64,
+    cs: f64,
+}
+
+fn mean_step(x: &Vec7, input: &ImuInput, dt: f64) -> MeanStep {
+    let w = input.gyro_z_radps - x[IBG];
+    let a = input.accel_x_mps2 - x[IBA];
+    let d = (x[IV] + 0.5 * a * dt) * dt;
+    let th = x[IYAW] + 0.5 * w * dt;
+    let (sn, cs) = th.sin_cos();
+    let mut xn = *x;
+    xn[IX] += d * cs;
+    xn[IY] += d * sn;
+    xn[IYAW] = wrap_angle_rad(x[IYAW] + w * dt);
+    xn[IV] += a * dt;
+    xn[IBG] += x[IDG] * dt;
+    MeanStep { xn, d, sn, cs }
 }
 
 /// One gated scalar update with Jacobian row `h`, innovation `y` and variance `r`:
@@ -1328,6 +1378,14 @@ mod tests {
             now.speed_mps * 0.1
         );
         assert!(ahead.variances[0] >= now.variances[0]);
+        // The mean-only pose is state_at's, over the history and the extrapolation.
+        for t in (oldest - MS..=newest + 201 * MS).step_by(997_003) {
+            assert_eq!(
+                f.odom_from_base_at(t),
+                f.state_at(t).map(|s| s.odom_from_base()),
+                "at {t}"
+            );
+        }
         // Interpolation is continuous: 1 ns apart gives (nearly) the same pose.
         let (a, b) = (
             f.state_at(newest - 30 * MS - 1),

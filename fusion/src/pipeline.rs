@@ -848,7 +848,10 @@ impl Pipeline {
 
             // LiDAR stages.
             let ego = &self.ego;
-            let pose_at = |t: StampNs| ego.state_at(t).unwrap_or(ego_ref).odom_from_base();
+            let pose_at = |t: StampNs| {
+                ego.odom_from_base_at(t)
+                    .unwrap_or_else(|| ego_ref.odom_from_base())
+            };
             let voxel = (degrade != Degrade::None).then(|| {
                 (f64::from(self.config.lidar.voxel_size_m) * degrade.voxel_scale()) as f32
             });
