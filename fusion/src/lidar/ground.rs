@@ -1,6 +1,6 @@
 //! Ground removal on a polar grid, walked outward per sector with a slope limit.
 
-use super::{atan2_approx_rad, bin_away_from_edge, LidarError};
+use super::{atan2_approx_f32, bin_away_from_edge, LidarError};
 
 /// Ground-removal parameters. Points are in `base_link` (z up, ground near z = 0).
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -78,9 +78,9 @@ pub(crate) struct PolarGrid {
     rings: usize,
     ring_length_m: f32,
     /// `sectors / 2pi`, for the fast path.
-    sectors_per_rad: f64,
+    sectors_per_rad: f32,
     /// `1 / ring_length_m`, for the fast path.
-    rings_per_m: f64,
+    rings_per_m: f32,
 }
 
 impl PolarGrid {
@@ -109,8 +109,8 @@ impl PolarGrid {
             sectors,
             rings: config.ring_count,
             ring_length_m: config.ring_length_m,
-            sectors_per_rad: sectors as f64 / std::f64::consts::TAU,
-            rings_per_m: 1.0 / f64::from(config.ring_length_m),
+            sectors_per_rad: sectors as f32 / std::f32::consts::TAU,
+            rings_per_m: 1.0 / config.ring_length_m,
         })
     }
 
@@ -122,7 +122,7 @@ impl PolarGrid {
     /// The cell of a finite point `(x, y)`, m: sector
     /// `floor((atan2(y, x) + pi) / 2pi * sectors)` and ring `floor(hypot(x, y) / ring_length)`,
     /// both evaluated in `f32` exactly as written (the last sector and ring take everything
-    /// beyond). A fast `f64` approximation picks the bins; values within
+    /// beyond). A fast `f32` approximation picks the bins; values within
     /// `BIN_EDGE_MARGIN` of a bin edge are recomputed with the exact `f32` formula, so the
     /// result is the exact formula's.
     #[inline]
@@ -135,18 +135,17 @@ impl PolarGrid {
     /// vectorises), then each is checked against the bin edges as in [`Self::cell_of`].
     pub(crate) fn cells_of(&self, points: &[[f32; 3]], cells: &mut Vec<u32>) {
         const BATCH: usize = 256;
-        let mut sector_v = [0.0f64; BATCH];
-        let mut ring_v = [0.0f64; BATCH];
+        let mut sector_v = [0.0f32; BATCH];
+        let mut ring_v = [0.0f32; BATCH];
         let fast_sectors = self.sectors <= MAX_FAST_BINS;
         cells.reserve(points.len());
         for chunk in points.chunks(BATCH) {
             for ((p, s), r) in chunk.iter().zip(&mut sector_v).zip(&mut ring_v) {
-                let (xd, yd) = (f64::from(p[0]), f64::from(p[1]));
-                *s = (atan2_approx_rad(yd, xd) + std::f64::consts::PI) * self.sectors_per_rad;
-                *r = (xd * xd + yd * yd).sqrt() * self.rings_per_m;
+                (*s, *r) = self.cell_estimate(p[0], p[1]);
             }
             for ((p, &s), &r) in chunk.iter().zip(&sector_v).zip(&ring_v) {
                 let (x, y) = (p[0], p[1]);
+                let (s, r) = (f64::from(s), f64::from(r));
                 let sector = if !fast_sectors || (x == 0.0 && y == 0.0) {
                     self.sector_exact(x, y)
                 } else {
@@ -168,6 +167,18 @@ impl PolarGrid {
         }
     }
 
+    /// The fast estimates of the sector and the ring of `(x, y)` as real numbers (their floors
+    /// are the bins away from the edges): `f32` throughout, so that a loop over points
+    /// vectorises four wide (a loop converting them to `f64` as it goes runs half as fast);
+    /// within 3e-4 of a bin up to [`MAX_FAST_BINS`] bins, far inside `BIN_EDGE_MARGIN`.
+    /// Branch-free.
+    #[inline]
+    fn cell_estimate(&self, x: f32, y: f32) -> (f32, f32) {
+        let sector = (atan2_approx_f32(y, x) + std::f32::consts::PI) * self.sectors_per_rad;
+        let ring = (x * x + y * y).sqrt() * self.rings_per_m;
+        (sector, ring)
+    }
+
     fn sector_exact(&self, x: f32, y: f32) -> usize {
         let a = y.atan2(x) + std::f32::consts::PI; // [0, 2pi]
         ((a / std::f32::consts::TAU * self.sectors as f32) as usize).min(self.sectors - 1)
@@ -178,8 +189,7 @@ impl PolarGrid {
         if (x == 0.0 && y == 0.0) || self.sectors > MAX_FAST_BINS {
             return self.sector_exact(x, y);
         }
-        let a = atan2_approx_rad(f64::from(y), f64::from(x)) + std::f64::consts::PI;
-        match bin_away_from_edge(a * self.sectors_per_rad) {
+        match bin_away_from_edge(f64::from(self.cell_estimate(x, y).0)) {
             Some(s) => s.min(self.sectors - 1),
             None => self.sector_exact(x, y),
         }
@@ -187,8 +197,7 @@ impl PolarGrid {
 
     #[inline]
     fn ring_of(&self, x: f32, y: f32) -> usize {
-        let (xd, yd) = (f64::from(x), f64::from(y));
-        let v = (xd * xd + yd * yd).sqrt() * self.rings_per_m;
+        let v = f64::from(self.cell_estimate(x, y).1);
         let fast = if v < MAX_FAST_BINS as f64 {
             bin_away_from_edge(v)
         } else {

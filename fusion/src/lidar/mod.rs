@@ -207,25 +207,34 @@ impl LidarPipeline {
         let model = &model;
         let split: Vec<GroundPart> = par_map(parts.iter().collect(), |(cloud, cells)| {
             let mut part = GroundPart::default();
-            part.non_ground.reserve(cloud.points_m.len() / 2);
-            part.time_s.reserve(cloud.points_m.len() / 2);
+            // Without a branch on the classification (about half the points are ground,
+            // in no order a predictor could learn): every point is written at the next
+            // non-ground slot, which moves on only past a non-ground point.
+            let n = cloud.points_m.len();
+            let mut non_ground = vec![[0.0f32; 3]; n];
+            let mut time_s = vec![0.0f64; n];
+            let mut k = 0;
             for ((p, &i), &c) in cloud.points_m.iter().zip(&cloud.source_index).zip(cells) {
                 let (is_ground, below) = model.classify(c, p[2]);
                 part.below_ground += usize::from(below);
-                if !is_ground {
-                    part.non_ground.push(*p);
-                    let t = scan
-                        .points
-                        .get(i as usize)
-                        .map_or(0.0, |q| f64::from(q.t_s));
-                    part.time_s.push(offset_s + t);
-                } else {
-                    part.ground += 1;
-                    if cfg.keep_cloud {
-                        part.ground_m.push(*p);
-                    }
+                let t = scan
+                    .points
+                    .get(i as usize)
+                    .map_or(0.0, |q| f64::from(q.t_s));
+                if let (Some(slot), Some(slot_t)) = (non_ground.get_mut(k), time_s.get_mut(k)) {
+                    *slot = *p;
+                    *slot_t = offset_s + t;
+                }
+                k += usize::from(!is_ground);
+                if cfg.keep_cloud && is_ground {
+                    part.ground_m.push(*p);
                 }
             }
+            non_ground.truncate(k);
+            time_s.truncate(k);
+            part.ground = n - k;
+            part.non_ground = non_ground;
+            part.time_s = time_s;
             part
         });
         drop(parts);
@@ -420,13 +429,14 @@ pub(crate) fn round_i64(q: f64) -> i64 {
     t + i64::from(frac >= 0.5) - i64::from(frac <= -0.5)
 }
 
-/// `atan2(y, x)` in `f64` to within 1e-7 rad, rad, for `(x, y) != (0, 0)` (the sign of a zero
+/// `atan2(y, x)` in `f32` to within 1e-6 rad, rad, for `(x, y) != (0, 0)` (the sign of a zero
 /// `y` is ignored: `atan2(-0.0, -1.0)` gives `pi`). One division and a polynomial (Abramowitz
-/// and Stegun 4.4.49, error below 2e-8 on [0, 1]), several times cheaper than libm; used to
-/// find a bin, with an exact fallback near bin edges (see `ground::PolarGrid::cell_of`).
+/// and Stegun 4.4.49, error below 2e-8 on [0, 1]), several times cheaper than libm, and in
+/// `f32` a loop over points vectorises four wide; used to find a bin, with an exact fallback
+/// near bin edges (see `ground::PolarGrid::cell_of`).
 #[inline]
-pub(crate) fn atan2_approx_rad(y: f64, x: f64) -> f64 {
-    use std::f64::consts::{FRAC_PI_2, PI};
+pub(crate) fn atan2_approx_f32(y: f32, x: f32) -> f32 {
+    use std::f32::consts::{FRAC_PI_2, PI};
     // Branch-free (selects only), so that a loop over points vectorises.
     let (ax, ay) = (x.abs(), y.abs());
     let (lo, hi) = (ax.min(ay), ax.max(ay));
@@ -435,10 +445,10 @@ pub(crate) fn atan2_approx_rad(y: f64, x: f64) -> f64 {
     let t2 = t * t;
     let t4 = t2 * t2;
     let t8 = t4 * t4;
-    let p01 = 1.0 - 0.333_331_452_8 * t2;
-    let p23 = 0.199_935_508_5 - 0.142_088_994_4 * t2;
-    let p45 = 0.106_562_639_3 - 0.075_289_640_0 * t2;
-    let p67 = 0.042_909_613_8 - 0.016_165_736_7 * t2;
+    let p01 = 1.0 - 0.333_331_45 * t2;
+    let p23 = 0.199_935_51 - 0.142_089 * t2;
+    let p45 = 0.106_562_64 - 0.075_289_64 * t2;
+    let p67 = 0.042_909_614 - 0.016_165_737 * t2;
     let poly = (p01 + p23 * t4) + (p45 + p67 * t4 + 0.002_866_225_7 * t8) * t8;
     let a = t * poly;
     let a = if ay > ax { FRAC_PI_2 - a } else { a };
@@ -872,8 +882,10 @@ mod tests {
                 rng.random_range(-300.0..300.0),
                 rng.random_range(-300.0..300.0),
             );
+            let (xf, yf) = (x as f32, y as f32);
+            let exact = f64::from(yf).atan2(f64::from(xf));
             assert!(
-                (atan2_approx_rad(y, x) - y.atan2(x)).abs() < 1e-7,
+                (f64::from(atan2_approx_f32(yf, xf)) - exact).abs() < 1e-6,
                 "{x} {y}"
             );
             let q: f64 = rng.random_range(-1.0e6..1.0e6);
@@ -900,8 +912,21 @@ mod tests {
 
     #[test]
     fn ground_cells_match_the_exact_formula_also_on_bin_edges() {
-        let cfg = GroundConfig::default();
-        let grid = ground::PolarGrid::new(&cfg).unwrap();
+        // The default grid, and one near the fast path's limit (1024 bins): 1000 sectors and
+        // rings of 0.15 m (1000 within 150 m), where the `f32` estimates err most in bins.
+        let fine = GroundConfig {
+            sector_width_rad: std::f32::consts::TAU / 1000.0,
+            ring_length_m: 0.15,
+            ring_count: 1000,
+            ..GroundConfig::default()
+        };
+        for cfg in [GroundConfig::default(), fine] {
+            ground_cells_match_the_exact_formula(&cfg);
+        }
+    }
+
+    fn ground_cells_match_the_exact_formula(cfg: &GroundConfig) {
+        let grid = ground::PolarGrid::new(cfg).unwrap();
         let sectors = ((std::f32::consts::TAU / cfg.sector_width_rad).ceil() as usize).max(1);
         let exact = |x: f32, y: f32| -> u32 {
             let a = y.atan2(x) + std::f32::consts::PI;
@@ -927,9 +952,10 @@ mod tests {
                 }
             }
         }
-        for r in 0..130 {
+        let ring_edges = ((150.0 / cfg.ring_length_m) as usize).min(cfg.ring_count + 2);
+        for r in 0..ring_edges {
             for e in [-1e-5f32, 0.0, 1e-5] {
-                let r = r as f32 + e;
+                let r = r as f32 * cfg.ring_length_m + e;
                 pts.extend([
                     (r, 0.0),
                     (0.0, r),

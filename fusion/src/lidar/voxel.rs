@@ -52,10 +52,8 @@ pub(crate) fn voxel_downsample_timed(
         });
     }
     let v = f64::from(voxel_size_m);
-    let mut out = VoxelCloud::default();
-    let mut mean_time_s = Vec::new();
     if points.is_empty() {
-        return Ok((out, mean_time_s));
+        return Ok((VoxelCloud::default(), Vec::new()));
     }
     // Key of one coordinate, or `None` when it is not finite or beyond the grid.
     let axis_key = |c: f32| -> Option<i64> {
@@ -125,7 +123,7 @@ pub(crate) fn voxel_downsample_timed(
         ]
     };
     // (packed key, point index) in (key, index) order.
-    let keyed: Vec<(u64, u32)> = if key_bits <= 64 {
+    if key_bits <= 64 {
         let mut keyed: Vec<(u64, u32)> = points
             .iter()
             .enumerate()
@@ -135,7 +133,7 @@ pub(crate) fn voxel_downsample_timed(
             })
             .collect();
         radix_sort(&mut keyed, key_bits);
-        keyed
+        Ok(centroids(points, time_s, keyed.iter().copied()))
     } else {
         let mut wide: Vec<([i64; 3], u32)> = points
             .iter()
@@ -143,47 +141,72 @@ pub(crate) fn voxel_downsample_timed(
             .map(|(i, p)| (key_of(p), i as u32))
             .collect();
         wide.sort_unstable();
-        // Dense ranks stand in for the wide keys: only equality is used below.
+        // Dense ranks stand in for the wide keys: only equality is used.
         let mut rank = 0u64;
-        let mut keyed = Vec::with_capacity(wide.len());
+        let mut ranked = Vec::with_capacity(wide.len());
         for (j, (k, i)) in wide.iter().enumerate() {
             if j > 0 && wide[j - 1].0 != *k {
                 rank += 1;
             }
-            keyed.push((rank, *i));
+            ranked.push((rank, *i));
         }
-        keyed
+        Ok(centroids(points, time_s, ranked.iter().copied()))
+    }
+}
+
+/// Each voxel's centroid and point count (and with `time_s` its mean time) from the points'
+/// `(key, index)` pairs in (key, index) order, in that order.
+///
+/// Without a branch on where a voxel ends (every second point or so, in no order a predictor
+/// could learn): a first pass counts the voxels, the second adds each point into the sums of
+/// the voxel it opens or continues.
+fn centroids(
+    points: &[[f32; 3]],
+    time_s: Option<&[f64]>,
+    keyed: impl Iterator<Item = (u64, u32)> + Clone,
+) -> (VoxelCloud, Vec<f64>) {
+    let mut voxels = 0usize;
+    let mut last: Option<u64> = None;
+    for (key, _) in keyed.clone() {
+        voxels += usize::from(last != Some(key));
+        last = Some(key);
+    }
+    let mut sums = vec![[0.0f64; 4]; voxels];
+    let mut counts = vec![0u32; voxels];
+    let mut slot = 0usize;
+    let mut last: Option<u64> = None;
+    for (key, i) in keyed {
+        // The first pair opens voxel 0; each later change of key the next.
+        slot += usize::from(last.is_some() && last != Some(key));
+        last = Some(key);
+        let i = i as usize;
+        let p = points.get(i).copied().unwrap_or_default();
+        let t = time_s.and_then(|t| t.get(i).copied()).unwrap_or(0.0);
+        if let (Some(sum), Some(count)) = (sums.get_mut(slot), counts.get_mut(slot)) {
+            sum[0] += f64::from(p[0]);
+            sum[1] += f64::from(p[1]);
+            sum[2] += f64::from(p[2]);
+            sum[3] += t;
+            *count += 1;
+        }
+    }
+    let mut out = VoxelCloud {
+        points_m: Vec::with_capacity(voxels),
+        counts,
     };
-    let mut j = 0;
-    while j < keyed.len() {
-        let key = keyed[j].0;
-        let mut sum = [0.0f64; 3];
-        let mut t_sum = 0.0f64;
-        let mut n = 0u32;
-        while j < keyed.len() && keyed[j].0 == key {
-            let i = keyed[j].1 as usize;
-            let p = points[i];
-            for k in 0..3 {
-                sum[k] += f64::from(p[k]);
-            }
-            if let Some(t) = time_s {
-                t_sum += t.get(i).copied().unwrap_or(0.0);
-            }
-            n += 1;
-            j += 1;
-        }
+    let mut mean_time_s = Vec::with_capacity(if time_s.is_some() { voxels } else { 0 });
+    for (sum, &n) in sums.iter().zip(&out.counts) {
         let inv = 1.0 / f64::from(n);
         out.points_m.push([
             (sum[0] * inv) as f32,
             (sum[1] * inv) as f32,
             (sum[2] * inv) as f32,
         ]);
-        out.counts.push(n);
         if time_s.is_some() {
-            mean_time_s.push(t_sum / f64::from(n));
+            mean_time_s.push(sum[3] / f64::from(n));
         }
     }
-    Ok((out, mean_time_s))
+    (out, mean_time_s)
 }
 
 #[cfg(test)]
