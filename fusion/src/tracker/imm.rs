@@ -267,6 +267,11 @@ impl Imm {
         mix(&self.modes, &self.mu)
     }
 
+    /// The mean of [`Self::combined`] alone (no covariance): the same vector.
+    pub fn combined_mean(&self) -> Vector6<f64> {
+        mix_mean(&self.modes, &self.mu)
+    }
+
     /// IMM prediction over `dt_s`: mixing with the mode-switch probability
     /// `p = 1 - exp(-dt / sojourn)` (capped at 0.5), then each model's EKF prediction.
     pub fn predict(&mut self, dt_s: f64, noise: &ProcessNoise, sojourn_s: f64) {
@@ -351,8 +356,9 @@ fn normalize(p: [f64; 2]) -> [f64; 2] {
     }
 }
 
-/// Moment matching of weighted Gaussians (heading averaged around the first mode's).
-fn mix(modes: &[Gaussian; 2], w: &[f64; 2]) -> Gaussian {
+/// The mean of [`mix`]: the weighted mean of the modes' means, headings averaged as
+/// differences from the first mode's.
+fn mix_mean(modes: &[Gaussian; 2], w: &[f64; 2]) -> Vector6<f64> {
     let reference = modes[0].x;
     let mut x = reference;
     let mut dx = Vector6::zeros();
@@ -361,6 +367,12 @@ fn mix(modes: &[Gaussian; 2], w: &[f64; 2]) -> Gaussian {
     }
     x += dx;
     x[I_PSI] = wrap_angle_rad(x[I_PSI]);
+    x
+}
+
+/// Moment matching of weighted Gaussians (heading averaged around the first mode's).
+fn mix(modes: &[Gaussian; 2], w: &[f64; 2]) -> Gaussian {
+    let x = mix_mean(modes, w);
     let mut p = Matrix6::zeros();
     for (g, wi) in modes.iter().zip(w) {
         let d = state_diff(&g.x, &x);

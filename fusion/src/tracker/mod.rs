@@ -282,7 +282,7 @@ impl LostTrack {
         let shape = t.shape();
         Self {
             id: t.id,
-            x: t.imm.combined().x,
+            x: t.imm.combined_mean(),
             at_ns: now_ns,
             last_update_ns: t.last_position_update_ns,
             length_m: shape.length_m,
@@ -345,13 +345,13 @@ impl TrackInternal {
         };
         let shape = self.shape();
         let extent = [shape.length_m, shape.width_m];
-        let psi = self.imm.combined().x[I_PSI];
+        let psi = self.imm.combined_mean()[I_PSI];
         let mut shift = [0.0, 0.0];
         for k in 0..2 {
             let growth = extent[k] - anchor[k];
             if growth > 0.3 {
                 let (s, c) = (psi + k as f64 * std::f64::consts::FRAC_PI_2).sin_cos();
-                let x = self.imm.combined().x;
+                let x = self.imm.combined_mean();
                 let toward = (view[0] - x[0]) * c + (view[1] - x[1]) * s;
                 let sign = if toward >= 0.0 { -1.0 } else { 1.0 };
                 shift[0] += sign * 0.5 * growth * c;
@@ -372,7 +372,7 @@ impl TrackInternal {
     /// across its velocity than along it (a heading taken from a face seen end-on, say), the
     /// heading becomes the direction of motion and the length and width statistics swap.
     fn align_with_motion(&mut self, min_speed_mps: f64, max_direction_std_rad: f64) {
-        let x = self.imm.combined().x;
+        let x = self.imm.combined_mean();
         let speed = x[2].hypot(x[3]);
         // The direction of motion's standard deviation is about the velocity's over the speed.
         if speed < min_speed_mps || self.velocity_std_mps() > max_direction_std_rad * speed {
@@ -425,7 +425,7 @@ impl TrackInternal {
     /// centre goes beside the car instead of behind the face. A moving track heads where it
     /// moves instead ([`TrackInternal::align_with_motion`]).
     fn shows_end_face(&self, seen_lw_m: [f64; 2], min_speed_mps: f64) -> bool {
-        let x = self.imm.combined().x;
+        let x = self.imm.combined_mean();
         let class = self.class.fused();
         if x[2].hypot(x[3]) >= min_speed_mps
             || !matches!(class, ObjectClass::Car | ObjectClass::Truck)
@@ -453,7 +453,7 @@ impl TrackInternal {
     /// rest comes into view the face grows past any vehicle's width, and read as an end the
     /// centre goes beside the vehicle and its motion is read across it.
     fn shows_side_across(&self, seen_lw_m: [f64; 2], min_speed_mps: f64) -> bool {
-        let x = self.imm.combined().x;
+        let x = self.imm.combined_mean();
         let class = self.class.fused();
         if x[2].hypot(x[3]) < min_speed_mps
             || !matches!(class, ObjectClass::Car | ObjectClass::Truck)
@@ -850,23 +850,23 @@ impl Tracker {
         self.reidentify(now, &confirmed_now, dying);
         // A tentative track inside a confirmed track's box (+0.5 m) duplicates it. Only the
         // confirmed tracks within their half diagonal (+0.5 m) in x are looked at.
-        let confirmed: Vec<(f64, f64, f64, f64, f64)> = self
-            .tracks
-            .iter()
-            .filter(|t| t.status == TrackStatus::Confirmed)
-            .map(|t| {
-                let x = t.imm.combined().x;
-                (x[0], x[1], x[I_PSI], t.size_m[0], t.size_m[1])
-            })
-            .collect();
         let tentative: Vec<(usize, [f64; 2])> = self
             .tracks
             .iter()
             .enumerate()
             .filter(|(_, t)| t.status == TrackStatus::Tentative)
             .map(|(i, t)| {
-                let x = t.imm.combined().x;
+                let x = t.imm.combined_mean();
                 (i, [x[0], x[1]])
+            })
+            .collect();
+        let confirmed: Vec<(f64, f64, f64, f64, f64)> = self
+            .tracks
+            .iter()
+            .filter(|t| t.status == TrackStatus::Confirmed && !tentative.is_empty())
+            .map(|t| {
+                let x = t.imm.combined_mean();
+                (x[0], x[1], x[I_PSI], t.size_m[0], t.size_m[1])
             })
             .collect();
         if !confirmed.is_empty() && !tentative.is_empty() {
@@ -934,7 +934,7 @@ impl Tracker {
             let Some(t) = self.tracks.get(i) else {
                 continue;
             };
-            let x = t.imm.combined().x;
+            let x = t.imm.combined_mean();
             let kind = t.class.fused();
             let fits = |l: &LostTrack| -> Option<f64> {
                 let dt_s = (now - l.at_ns) as f64 * 1e-9;
@@ -1597,7 +1597,7 @@ impl Tracker {
             let b = &boxes[j];
             if let Some(i) = o.track {
                 let t = &mut self.tracks[i];
-                let mut psi = t.imm.combined().x[I_PSI];
+                let mut psi = t.imm.combined_mean()[I_PSI];
                 let mut shape = t.shape();
                 t.max_extent_m = t.max_extent_m.max(b.length_m.max(b.width_m));
                 let mut m = models::lidar_measurement(&cfg.lidar, &pe, b, &shape, psi);
@@ -1609,7 +1609,7 @@ impl Tracker {
                     // put it to where the other puts it (the same box, read the other way).
                     let side_reading = [m.z[0], m.z[1]];
                     t.turn_quarter();
-                    psi = t.imm.combined().x[I_PSI];
+                    psi = t.imm.combined_mean()[I_PSI];
                     shape = t.shape();
                     m = models::lidar_measurement(&cfg.lidar, &pe, b, &shape, psi);
                     let d = [m.z[0] - side_reading[0], m.z[1] - side_reading[1]];
@@ -1681,7 +1681,7 @@ impl Tracker {
                     t.class.add_size(t.size_m[0], t.size_m[1], t.size_m[2]);
                 }
                 if t.velocity_std_mps() <= 1.5 {
-                    let x = t.imm.combined().x;
+                    let x = t.imm.combined_mean();
                     t.class.add_speed(x[2].hypot(x[3]));
                 }
             } else if !o.in_confirmed_gate {
@@ -2083,7 +2083,7 @@ impl Tracker {
         for (j, o) in outcome.iter().enumerate() {
             if let Some(i) = o.track {
                 let t = &mut self.tracks[i];
-                let x = t.imm.combined().x;
+                let x = t.imm.combined_mean();
                 let speed_mps = x[2].hypot(x[3]);
                 t.class.add_speed(speed_mps);
                 // The radar cross section tells a standing vehicle's end face from a cyclist
@@ -2279,7 +2279,7 @@ impl Tracker {
             .enumerate()
             .filter(|(_, t)| may_reach(t))
             .filter_map(|(i, t)| {
-                models::ultrasonic_predicted_range(&ctx, &t.shape(), &t.imm.combined().x)
+                models::ultrasonic_predicted_range(&ctx, &t.shape(), &t.imm.combined_mean())
                     .map(|r| (i, r))
             })
             .min_by(|a, b| a.1.total_cmp(&b.1).then(a.0.cmp(&b.0)))
@@ -2321,7 +2321,7 @@ impl Tracker {
         } else {
             for t in self.tracks.iter_mut().filter(|t| may_reach(t)) {
                 let shape = t.shape();
-                let x = t.imm.combined().x;
+                let x = t.imm.combined_mean();
                 if models::ultrasonic_predicted_range(&ctx, &shape, &x)
                     .is_some_and(|r| r < reading.max_range_m - 0.3)
                 {
