@@ -564,6 +564,13 @@ impl EgoEkf {
     /// this interpolates between events); past the newest event it extrapolates up to
     /// `max_extrapolation_ns`. `None` before the kept history or beyond the extrapolation limit.
     pub fn state_at(&self, stamp_ns: StampNs) -> Option<EgoState> {
+        let snap = self.propagate(self.snapshot_before(stamp_ns)?, stamp_ns);
+        Some(self.to_state(&snap))
+    }
+
+    /// The snapshot [`Self::state_at`] propagates from: the last event's at or before
+    /// `stamp_ns`, if the stamp is within the kept history and the extrapolation limit.
+    fn snapshot_before(&self, stamp_ns: StampNs) -> Option<&Snapshot> {
         let first = self.history.first()?;
         if stamp_ns < first.stamp_ns {
             return None;
@@ -573,9 +580,7 @@ impl EgoEkf {
             return None;
         }
         let idx = self.history.partition_point(|e| e.stamp_ns <= stamp_ns);
-        let entry = self.history.get(idx.checked_sub(1)?)?;
-        let snap = self.propagate(&entry.after, stamp_ns);
-        Some(self.to_state(&snap))
+        self.history.get(idx.checked_sub(1)?).map(|e| &e.after)
     }
 
     /// `state_at(stamp_ns)`'s pose as `odom_from_base`, without propagating the covariance
@@ -584,17 +589,7 @@ impl EgoEkf {
     /// finite, which it does short of overflow (a step with a non-finite covariance leaves
     /// `state_at`'s state where it was; this mean goes on).
     pub fn odom_from_base_at(&self, stamp_ns: StampNs) -> Option<Transform3> {
-        let first = self.history.first()?;
-        if stamp_ns < first.stamp_ns {
-            return None;
-        }
-        let newest = self.history.last()?.stamp_ns;
-        if stamp_ns > newest.saturating_add(self.config.max_extrapolation_ns) {
-            return None;
-        }
-        let idx = self.history.partition_point(|e| e.stamp_ns <= stamp_ns);
-        let entry = self.history.get(idx.checked_sub(1)?)?;
-        let s = &entry.after;
+        let s = self.snapshot_before(stamp_ns)?;
         let (mut x, mut at) = (s.x, s.stamp_ns);
         while at < stamp_ns {
             let next = stamp_ns.min(at.saturating_add(self.config.max_step_ns));
