@@ -3,7 +3,11 @@
 //! synchroniser, and each LiDAR sweep triggers a cycle that runs the stages under the deadline
 //! budget: LiDAR stages on the sweep, then the tracker with every radar, camera and ultrasonic
 //! measurement of the cycle in stamp order and the LiDAR boxes at the cycle time, then the
-//! health monitor.
+//! health monitor. A radar, camera or ultrasonic measurement that arrives after its cycle ran
+//! (out of sequence) is retrodicted: the tracker's inputs and states of the last
+//! [`RetrodictionConfig::window_ns`] are kept, the measurement is put where it belongs among
+//! its cycle's, and the tracker runs again from that cycle, so that it stands where it would
+//! had the measurement come in time (older ones are rejected and counted).
 
 use std::collections::BTreeMap;
 
@@ -15,7 +19,10 @@ use crate::lidar::{
 };
 use crate::sync::{SensorTiming, SyncConfig, SyncError, TimeSync};
 use crate::tracker::{ConfigError, Tracker, TrackerConfig};
-use crate::types::{Box3, EgoState, Input, SeamParts, SensorId, StampNs, Track};
+use crate::types::{
+    Box3, CameraFrame, EgoState, Input, RadarScan, SeamParts, SensorId, StampNs, Track,
+    UltrasonicRange,
+};
 
 /// Why a pipeline cannot be built.
 #[derive(Debug, thiserror::Error)]
@@ -32,6 +39,25 @@ pub enum PipelineError {
     /// The LiDAR stages' configuration is invalid.
     #[error("lidar: {0}")]
     Lidar(#[from] LidarError),
+}
+
+/// Retrodiction of measurements that arrive after their cycle.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetrodictionConfig {
+    /// How long the tracker's inputs and states are kept, ns: a radar, camera or ultrasonic
+    /// measurement stamped within this of the newest cycle that arrives after its cycle (the
+    /// synchroniser calls it out of sequence) is put where it belongs among that cycle's
+    /// measurements and the tracker is run again from there. Older ones are rejected and
+    /// counted as before; 0 rejects every one.
+    pub window_ns: i64,
+}
+
+impl Default for RetrodictionConfig {
+    fn default() -> Self {
+        Self {
+            window_ns: 500_000_000,
+        }
+    }
 }
 
 /// Which LiDAR clusters are road users worth tracking: walls, guard rails, buildings, poles and
@@ -691,6 +717,8 @@ pub struct PipelineConfig {
     pub budget: BudgetConfig,
     /// Ultrasonic sensors by index (`SensorId::Ultrasonic(i)`) with their names.
     pub ultrasonic_names: BTreeMap<u8, String>,
+    /// Retrodiction of late measurements.
+    pub retrodiction: RetrodictionConfig,
 }
 
 /// Inputs skipped, by sensor and reason.
@@ -734,13 +762,122 @@ pub struct Pipeline {
     radar_yaw_correction_deg: Option<f64>,
     /// Inputs rejected, per sensor and reason.
     pub skipped: SkipCounts,
+    /// Measurements that arrived after their cycle and were retrodicted, per sensor.
+    pub retrodicted: BTreeMap<SensorId, u64>,
+    /// The tracker's cycles within the retrodiction window, oldest first.
+    history: Vec<CycleRecord>,
+    /// The last cycle's stamp.
+    last_cycle_ns: Option<StampNs>,
 }
 
 /// A measurement of the cycle other than the sweep, for the tracker.
 enum Measurement<'a> {
-    Radar(&'a crate::types::RadarScan),
-    Camera(&'a crate::types::CameraFrame),
-    Ultrasonic(&'a crate::types::UltrasonicRange),
+    Radar(&'a RadarScan),
+    Camera(&'a CameraFrame),
+    Ultrasonic(&'a UltrasonicRange),
+}
+
+impl Measurement<'_> {
+    /// Its rank among measurements of one stamp (radar, camera, ultrasonic).
+    fn rank(&self) -> u8 {
+        match self {
+            Measurement::Radar(_) => 0,
+            Measurement::Camera(_) => 1,
+            Measurement::Ultrasonic(_) => 2,
+        }
+    }
+
+    fn to_owned_input(&self) -> TrackerInput {
+        match self {
+            Measurement::Radar(r) => TrackerInput::Radar((*r).clone()),
+            Measurement::Camera(c) => TrackerInput::Camera((*c).clone()),
+            Measurement::Ultrasonic(u) => TrackerInput::Ultrasonic(**u),
+        }
+    }
+}
+
+/// A measurement the tracker took, kept for retrodiction (a radar scan with the mounting it
+/// was used with).
+#[derive(Debug, Clone)]
+enum TrackerInput {
+    Radar(RadarScan),
+    Camera(CameraFrame),
+    Ultrasonic(UltrasonicRange),
+}
+
+/// One tracker update of a cycle: the measurement, its stamp and the ego state at it. Updates
+/// run in the order of `(stamp_ns, rank, sensor)`.
+#[derive(Debug, Clone)]
+struct TrackerStep {
+    stamp_ns: StampNs,
+    rank: u8,
+    sensor: SensorId,
+    ego: EgoState,
+    input: TrackerInput,
+}
+
+impl TrackerStep {
+    fn order(&self) -> (StampNs, u8, SensorId) {
+        (self.stamp_ns, self.rank, self.sensor)
+    }
+}
+
+/// The sweep's update of a cycle.
+#[derive(Debug, Clone)]
+struct SweepStep {
+    blind_sectors_rad: Vec<(f64, f64)>,
+    ego: EgoState,
+    boxes: AdmittedBoxes,
+}
+
+/// Everything the tracker did in one cycle and its state before, so that the cycle can be run
+/// again with a measurement that arrived late.
+#[derive(Debug, Clone)]
+struct CycleRecord {
+    stamp_ns: StampNs,
+    /// The cycle before's stamp: the cycle holds the measurements stamped after it.
+    prev_stamp_ns: Option<StampNs>,
+    /// The ego state at the cycle time.
+    ego_ref: EgoState,
+    camera_enabled: bool,
+    ultrasonic_enabled: bool,
+    /// The tracker before the cycle (kept in the history only).
+    before: Option<Tracker>,
+    steps: Vec<TrackerStep>,
+    sweep: Option<SweepStep>,
+}
+
+/// Runs one cycle's tracker updates: each measurement at its stamp, then the sweep at the
+/// cycle time; `done(stage)` after each.
+fn run_tracker_cycle(tracker: &mut Tracker, record: &CycleRecord, mut done: impl FnMut(Stage)) {
+    for step in &record.steps {
+        tracker.predict_to(step.stamp_ns);
+        match &step.input {
+            TrackerInput::Radar(r) => {
+                tracker.update_radar(r, &step.ego);
+                done(Stage::TrackRadar);
+            }
+            TrackerInput::Camera(c) => {
+                tracker.update_camera(c, &step.ego);
+                done(Stage::TrackCamera);
+            }
+            TrackerInput::Ultrasonic(u) => {
+                tracker.update_ultrasonic(u, &step.ego);
+                done(Stage::TrackUltrasonic);
+            }
+        }
+    }
+    tracker.predict_to(record.stamp_ns);
+    if let Some(sweep) = &record.sweep {
+        tracker.set_lidar_blind_sectors(sweep.blind_sectors_rad.clone());
+        tracker.update_lidar_timed(
+            record.stamp_ns,
+            &sweep.ego,
+            &sweep.boxes.boxes,
+            &sweep.boxes.time_offsets_s,
+            &sweep.boxes.seam_parts,
+        );
+    }
 }
 
 impl Pipeline {
@@ -772,6 +909,9 @@ impl Pipeline {
             health,
             budget: Budget::new(config.budget),
             skipped: SkipCounts::new(),
+            retrodicted: BTreeMap::new(),
+            history: Vec::new(),
+            last_cycle_ns: None,
             config,
         })
     }
@@ -800,12 +940,87 @@ impl Pipeline {
             }
             other => {
                 let stamp = other.stamp_ns();
-                let outcome = self.sync.push(sensor, stamp, arrival_ns, other);
-                if let Some(reason) = outcome.rejection() {
-                    self.skip(sensor, reason);
+                let (outcome, late) = self
+                    .sync
+                    .push_keeping_late(sensor, stamp, arrival_ns, other);
+                match late {
+                    Some(item) => match self.retrodict(item) {
+                        Ok(()) => *self.retrodicted.entry(sensor).or_default() += 1,
+                        Err(reason) => self.skip(sensor, reason),
+                    },
+                    None => {
+                        if let Some(reason) = outcome.rejection() {
+                            self.skip(sensor, reason);
+                        }
+                    }
                 }
             }
         }
+    }
+
+    /// Puts a measurement that arrived after its cycle among that cycle's measurements and runs
+    /// the tracker again from that cycle: the tracker then stands where it would had the
+    /// measurement come in time. The error names why it cannot: out of the window (or not a
+    /// tracker measurement), the same sensor and stamp already taken, or a sensor the cycle's
+    /// degradation had switched off.
+    fn retrodict(&mut self, item: Input) -> Result<(), &'static str> {
+        const OUT_OF_SEQUENCE: &str = "out_of_sequence";
+        let (sensor, t) = (item.sensor(), item.stamp_ns());
+        let newest = self.history.last().map_or(StampNs::MIN, |r| r.stamp_ns);
+        if self.config.retrodiction.window_ns <= 0
+            || t < newest.saturating_sub(self.config.retrodiction.window_ns)
+        {
+            return Err(OUT_OF_SEQUENCE);
+        }
+        // The cycle it belongs to: the first whose stamp reaches it, if the one before is
+        // known (else its cycle has left the window).
+        let Some(r) = self.history.iter().position(|rec| t <= rec.stamp_ns) else {
+            return Err(OUT_OF_SEQUENCE);
+        };
+        let record = &self.history[r];
+        if record.prev_stamp_ns.is_none_or(|p| t <= p) {
+            return Err(OUT_OF_SEQUENCE);
+        }
+        let (rank, input) = match item {
+            Input::Radar(mut scan) => {
+                if let Some(fix_deg) = self.radar_yaw_correction_deg {
+                    scan.base_from_sensor *=
+                        nalgebra::UnitQuaternion::from_euler_angles(0.0, 0.0, fix_deg.to_radians());
+                }
+                (0, TrackerInput::Radar(scan))
+            }
+            Input::Camera(c) if record.camera_enabled => (1, TrackerInput::Camera(c)),
+            Input::Ultrasonic(u) if record.ultrasonic_enabled => (2, TrackerInput::Ultrasonic(u)),
+            Input::Camera(_) | Input::Ultrasonic(_) => return Err("late_for_a_degraded_cycle"),
+            _ => return Err(OUT_OF_SEQUENCE),
+        };
+        if record
+            .steps
+            .iter()
+            .any(|s| s.sensor == sensor && s.stamp_ns == t)
+        {
+            return Err("duplicate");
+        }
+        let step = TrackerStep {
+            stamp_ns: t,
+            rank,
+            sensor,
+            ego: self.ego.state_at(t).unwrap_or(record.ego_ref),
+            input,
+        };
+        let pos = record.steps.partition_point(|s| s.order() <= step.order());
+        let Some(mut tracker) = record.before.clone() else {
+            return Err(OUT_OF_SEQUENCE);
+        };
+        self.history[r].steps.insert(pos, step);
+        for (i, record) in self.history.iter_mut().enumerate().skip(r) {
+            if i > r {
+                record.before = Some(tracker.clone());
+            }
+            run_tracker_cycle(&mut tracker, record, |_| {});
+        }
+        self.tracker = Some(tracker);
+        Ok(())
     }
 
     /// Runs every cycle that is ready at `now_ns`.
@@ -831,6 +1046,7 @@ impl Pipeline {
             self.budget.end_stage(Stage::Ego, clock);
             let Some(ego_ref) = ego_ref else {
                 self.skip(SensorId::Lidar, "ego not initialised");
+                self.last_cycle_ns = Some(stamp);
                 let timing = self.budget.end(clock);
                 out.push(CycleOutput {
                     stamp_ns: stamp,
@@ -886,35 +1102,38 @@ impl Pipeline {
                 cfg.lidar.viewpoint_base_m = [t.x, t.y];
                 self.tracker = Tracker::new(cfg).ok();
             }
-            let mut measurements: Vec<(StampNs, u8, Measurement<'_>)> = Vec::new();
+            let mut measurements: Vec<(StampNs, SensorId, Measurement<'_>)> = Vec::new();
             // Without the LiDAR, the fallback item is one of the cycle's measurements.
             if scan.is_none() {
                 let (t, item) = (cycle.stamp_ns, &cycle.reference.item);
+                let sensor = item.sensor();
                 match item {
-                    Input::Radar(r) => measurements.push((t, 0, Measurement::Radar(r))),
-                    Input::Camera(c) => measurements.push((t, 1, Measurement::Camera(c))),
-                    Input::Ultrasonic(u) => measurements.push((t, 2, Measurement::Ultrasonic(u))),
+                    Input::Radar(r) => measurements.push((t, sensor, Measurement::Radar(r))),
+                    Input::Camera(c) => measurements.push((t, sensor, Measurement::Camera(c))),
+                    Input::Ultrasonic(u) => {
+                        measurements.push((t, sensor, Measurement::Ultrasonic(u)))
+                    }
                     _ => {}
                 }
             }
             for (sensor, items) in &cycle.items {
                 for it in items {
                     newest_input_ns = newest_input_ns.max(it.stamp_ns);
-                    match (&it.item, sensor) {
-                        (Input::Radar(r), _) => {
-                            measurements.push((it.stamp_ns, 0, Measurement::Radar(r)))
+                    match &it.item {
+                        Input::Radar(r) => {
+                            measurements.push((it.stamp_ns, *sensor, Measurement::Radar(r)))
                         }
-                        (Input::Camera(c), _) if degrade.camera_enabled() => {
-                            measurements.push((it.stamp_ns, 1, Measurement::Camera(c)))
+                        Input::Camera(c) if degrade.camera_enabled() => {
+                            measurements.push((it.stamp_ns, *sensor, Measurement::Camera(c)))
                         }
-                        (Input::Ultrasonic(u), _) if degrade.ultrasonic_enabled() => {
-                            measurements.push((it.stamp_ns, 2, Measurement::Ultrasonic(u)))
+                        Input::Ultrasonic(u) if degrade.ultrasonic_enabled() => {
+                            measurements.push((it.stamp_ns, *sensor, Measurement::Ultrasonic(u)))
                         }
                         _ => {}
                     }
                 }
             }
-            measurements.sort_by_key(|(t, k, _)| (*t, *k));
+            measurements.sort_by_key(|(t, sensor, m)| (*t, m.rank(), *sensor));
             // Online extrinsic correction: a radar the health monitor finds yawed on its mount
             // (its azimuths against the LiDAR objects', consistently beyond `calib_warn_deg`)
             // is used with its mounting turned back by the estimate, so its returns gate with
@@ -926,55 +1145,64 @@ impl Pipeline {
                 .map(|offset_deg| -offset_deg.to_radians());
             self.radar_yaw_correction_deg = radar_yaw_fix_rad.map(f64::to_degrees);
             if let Some(tracker) = self.tracker.as_mut() {
-                for (t, _, m) in &measurements {
-                    let e = self.ego.state_at(*t).unwrap_or(ego_ref);
-                    tracker.predict_to(*t);
-                    match m {
-                        Measurement::Radar(r) => {
-                            match radar_yaw_fix_rad {
-                                Some(fix_rad) => {
-                                    let mut turned = (*r).clone();
-                                    turned.base_from_sensor *=
-                                        nalgebra::UnitQuaternion::from_euler_angles(
-                                            0.0, 0.0, fix_rad,
-                                        );
-                                    tracker.update_radar(&turned, &e);
-                                }
-                                None => tracker.update_radar(r, &e),
-                            }
-                            self.budget.end_stage(Stage::TrackRadar, clock);
+                let steps: Vec<TrackerStep> = measurements
+                    .iter()
+                    .map(|(t, sensor, m)| {
+                        let mut input = m.to_owned_input();
+                        if let (TrackerInput::Radar(r), Some(fix_rad)) =
+                            (&mut input, radar_yaw_fix_rad)
+                        {
+                            r.base_from_sensor *=
+                                nalgebra::UnitQuaternion::from_euler_angles(0.0, 0.0, fix_rad);
                         }
-                        Measurement::Camera(c) => {
-                            tracker.update_camera(c, &e);
-                            self.budget.end_stage(Stage::TrackCamera, clock);
+                        TrackerStep {
+                            stamp_ns: *t,
+                            rank: m.rank(),
+                            sensor: *sensor,
+                            ego: self.ego.state_at(*t).unwrap_or(ego_ref),
+                            input,
                         }
-                        Measurement::Ultrasonic(u) => {
-                            tracker.update_ultrasonic(u, &e);
-                            self.budget.end_stage(Stage::TrackUltrasonic, clock);
-                        }
-                    }
-                }
-                tracker.predict_to(stamp);
-                if let Some(scan) = scan {
-                    // Where the health monitor finds the LiDAR blind (over its last sweeps),
-                    // in `base_link` bearings.
+                    })
+                    .collect();
+                // Where the health monitor finds the LiDAR blind (over its last sweeps), in
+                // `base_link` bearings.
+                let sweep = scan.map(|scan| {
                     let (_, _, mount_yaw) = scan.base_from_sensor.rotation.euler_angles();
-                    tracker.set_lidar_blind_sectors(
-                        self.health
+                    SweepStep {
+                        blind_sectors_rad: self
+                            .health
                             .lidar_blind_sectors(LIDAR_BLIND_SCANS)
                             .into_iter()
                             .map(|(lo, hi)| (lo + mount_yaw, hi + mount_yaw))
                             .collect(),
-                    );
-                    tracker.update_lidar_timed(
-                        stamp,
-                        &ego_ref,
-                        &admitted.boxes,
-                        &admitted.time_offsets_s,
-                        &admitted.seam_parts,
-                    );
+                        ego: ego_ref,
+                        boxes: admitted.clone(),
+                    }
+                });
+                let record = CycleRecord {
+                    stamp_ns: stamp,
+                    prev_stamp_ns: self.last_cycle_ns,
+                    ego_ref,
+                    camera_enabled: degrade.camera_enabled(),
+                    ultrasonic_enabled: degrade.ultrasonic_enabled(),
+                    before: None,
+                    steps,
+                    sweep,
+                };
+                let budget = &mut self.budget;
+                if self.config.retrodiction.window_ns > 0 {
+                    let mut record = record;
+                    record.before = Some(tracker.clone());
+                    run_tracker_cycle(tracker, &record, |stage| budget.end_stage(stage, clock));
+                    self.history.push(record);
+                    let oldest = stamp.saturating_sub(self.config.retrodiction.window_ns);
+                    let stale = self.history.partition_point(|r| r.stamp_ns < oldest);
+                    self.history.drain(..stale);
+                } else {
+                    run_tracker_cycle(tracker, &record, |stage| budget.end_stage(stage, clock));
                 }
             }
+            self.last_cycle_ns = Some(stamp);
             self.budget.end_stage(Stage::TrackLidar, clock);
 
             // Health.

@@ -170,7 +170,8 @@ pub enum PushOutcome {
     AcceptedAfterClockJump,
     /// Dropped: the same stamp is already buffered or was the sensor's newest stamp.
     Duplicate,
-    /// Rejected: stamped at or before the last cycle already emitted for this sensor.
+    /// Not buffered: stamped at or before the last cycle already emitted for this sensor (the
+    /// pipeline retrodicts such a measurement into the tracker when it can).
     OutOfSequence,
     /// Rejected: the sensor is not configured.
     UnknownSensor,
@@ -345,9 +346,21 @@ impl<T> TimeSync<T> {
         arrival_ns: StampNs,
         item: T,
     ) -> PushOutcome {
+        self.push_keeping_late(sensor, stamp_ns, arrival_ns, item).0
+    }
+
+    /// [`Self::push`], handing an item back when it is [`PushOutcome::OutOfSequence`] (counted
+    /// as such), for a caller that can still use it (a tracker that retrodicts it).
+    pub fn push_keeping_late(
+        &mut self,
+        sensor: SensorId,
+        stamp_ns: StampNs,
+        arrival_ns: StampNs,
+        item: T,
+    ) -> (PushOutcome, Option<T>) {
         let Some(stream) = self.streams.get_mut(&sensor) else {
             self.counters.unknown_sensor += 1;
-            return PushOutcome::UnknownSensor;
+            return (PushOutcome::UnknownSensor, None);
         };
         if sensor == self.config.reference || self.reference_seen_ns.is_none() {
             self.reference_seen_ns = Some(arrival_ns);
@@ -376,11 +389,11 @@ impl<T> TimeSync<T> {
                 .is_ok();
             if stream.newest_stamp_ns == Some(stamp_ns) || buffered {
                 stream.counters.duplicates += 1;
-                return PushOutcome::Duplicate;
+                return (PushOutcome::Duplicate, None);
             }
             if stream.emitted_until_ns.is_some_and(|e| stamp_ns <= e) {
                 stream.counters.out_of_sequence += 1;
-                return PushOutcome::OutOfSequence;
+                return (PushOutcome::OutOfSequence, Some(item));
             }
         }
         let pos = stream.buf.partition_point(|s| s.stamp_ns < stamp_ns);
@@ -402,7 +415,7 @@ impl<T> TimeSync<T> {
             stream.buf.pop_front();
             stream.counters.overflow_dropped += 1;
         }
-        outcome
+        (outcome, None)
     }
 
     /// Emits the oldest pending cycle if it is ready at local time `now_ns`, else `None`; call

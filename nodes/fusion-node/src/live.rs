@@ -404,6 +404,10 @@ fn diagnostics(
         for (reason, n) in &s.skipped {
             values.push(kv(&format!("skipped: {}", reason.as_str()), n.to_string()));
         }
+        // Measurements that came after their cycle and were put back in it.
+        if let Some(n) = pipeline.retrodicted.get(&s.sensor) {
+            values.push(kv("retrodicted", n.to_string()));
+        }
         // The radar's mounting as the tracker uses it, when the health monitor's misalignment
         // estimate corrects it.
         if let (SensorId::RadarFront, Some(deg)) = (s.sensor, pipeline.radar_yaw_correction_deg()) {

@@ -63,6 +63,8 @@ pub struct RunReport {
     pub feed_skipped: BTreeMap<(String, String), u64>,
     /// Inputs the pipeline rejected, per (sensor, reason), as text.
     pub pipeline_skipped: BTreeMap<String, u64>,
+    /// Measurements that arrived after their cycle and were retrodicted, per sensor, as text.
+    pub pipeline_retrodicted: BTreeMap<String, u64>,
     /// Storage errors (e.g. a truncated file) met while reading.
     pub storage_errors: Vec<String>,
     /// Cycles that overran the deadline.
@@ -249,6 +251,11 @@ pub fn run_bag_observed(
             .skipped
             .iter()
             .map(|((s, r), n)| (format!("{s:?}: {r}"), *n))
+            .collect(),
+        pipeline_retrodicted: pipeline
+            .retrodicted
+            .iter()
+            .map(|(s, n)| (format!("{s:?}"), *n))
             .collect(),
         storage_errors: feed.storage_errors.clone(),
         deadline_misses: pipeline.budget().deadline_misses,
