@@ -1194,6 +1194,10 @@ impl Pipeline {
                     let mut record = record;
                     record.before = Some(tracker.clone());
                     run_tracker_cycle(tracker, &record, |stage| budget.end_stage(stage, clock));
+                    // After a clock jump back the kept cycles are of another time line.
+                    if self.history.last().is_some_and(|r| r.stamp_ns >= stamp) {
+                        self.history.clear();
+                    }
                     self.history.push(record);
                     let oldest = stamp.saturating_sub(self.config.retrodiction.window_ns);
                     let stale = self.history.partition_point(|r| r.stamp_ns < oldest);
