@@ -1,7 +1,8 @@
 //! Out-of-sequence measurements on a recorded drive: a radar scan that arrives after its cycle
 //! has run is retrodicted (the tracker runs again from that cycle with the scan where it
 //! belongs), so the tracks from then on are exactly those of the run where it came in time;
-//! with retrodiction off it is rejected and counted, and the tracks differ.
+//! with retrodiction off, or beyond its window, it is rejected and counted, and the tracks
+//! differ.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -85,6 +86,12 @@ fn a_radar_scan_after_its_cycle_is_retrodicted_exactly_or_rejected_and_counted()
     let at = late.partition_point(|(a, _)| *a <= late_arrival_ns);
     late.insert(at, (late_arrival_ns, scan));
 
+    // Or 800 ms late, beyond the 0.5 s window.
+    let too_late_arrival_ns = in_time[moved].0 + 800_000_000;
+    let mut too_late = in_time.clone();
+    let (_, scan_again) = too_late.remove(moved);
+    let at_too_late = too_late.partition_point(|(a, _)| *a <= too_late_arrival_ns);
+    too_late.insert(at_too_late, (too_late_arrival_ns, scan_again));
     // And the same late scan twice (a duplicate must not be applied twice).
     let mut twice = late.clone();
     twice.insert(at + 1, (late_arrival_ns + 1_000_000, late[at].1.clone()));
@@ -93,6 +100,7 @@ fn a_radar_scan_after_its_cycle_is_retrodicted_exactly_or_rejected_and_counted()
     let (retro, pipeline) = run(&late, &ultrasonic, RetrodictionConfig::default());
     let (retro_twice, pipeline_twice) = run(&twice, &ultrasonic, RetrodictionConfig::default());
     let (rejected, rejecting) = run(&late, &ultrasonic, RetrodictionConfig { window_ns: 0 });
+    let (_, beyond) = run(&too_late, &ultrasonic, RetrodictionConfig::default());
 
     // The scan's cycle had run before it came: it was out of sequence.
     let emitted_before: Vec<&CycleOutput> = retro
@@ -118,6 +126,13 @@ fn a_radar_scan_after_its_cycle_is_retrodicted_exactly_or_rejected_and_counted()
         Some(&1)
     );
     assert!(rejecting.retrodicted.is_empty());
+    assert_eq!(
+        beyond
+            .skipped
+            .get(&(SensorId::RadarFront, "out_of_sequence")),
+        Some(&1)
+    );
+    assert!(beyond.retrodicted.is_empty());
     assert_eq!(
         pipeline_twice.retrodicted.get(&SensorId::RadarFront),
         Some(&1)
