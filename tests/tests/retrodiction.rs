@@ -1,8 +1,8 @@
 //! Out-of-sequence measurements on a recorded drive: a radar scan that arrives after its cycle
 //! has run is retrodicted (the tracker runs again from that cycle with the scan where it
 //! belongs), so the tracks from then on are exactly those of the run where it came in time;
-//! with retrodiction off, or beyond its window, it is rejected and counted, and the tracks
-//! differ.
+//! with retrodiction off it is rejected and counted, and the tracks differ; beyond the
+//! retrodiction window it is rejected and counted.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
