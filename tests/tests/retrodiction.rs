@@ -10,22 +10,13 @@ use edgefuse_bag::BagReader;
 use edgefuse_fusion::budget::SteppingClock;
 use edgefuse_fusion::pipeline::{CycleOutput, Pipeline, PipelineConfig, RetrodictionConfig};
 use edgefuse_fusion::types::{Input, SensorId};
-use edgefuse_fusion_node::offline::{BagFeed, FeedItem};
-use edgefuse_fusion_node::topics::ContractTopic;
+use edgefuse_fusion_node::offline::{ultrasonic_positions, BagFeed, FeedItem};
 use edgefuse_system_tests::sample_bag;
 
 /// The drive's fusion inputs with their arrival times, and its ultrasonic positions.
 fn inputs(scenario: &str) -> (Vec<(i64, Input)>, Vec<String>) {
     let reader = BagReader::open(&sample_bag(scenario).unwrap()).unwrap();
-    let mut ultrasonic: Vec<String> = reader
-        .topics()
-        .iter()
-        .filter_map(|t| match ContractTopic::parse(&t.name) {
-            Some(ContractTopic::Ultrasonic(p)) => Some(p),
-            _ => None,
-        })
-        .collect();
-    ultrasonic.sort();
+    let ultrasonic = ultrasonic_positions(&reader);
     let inputs = BagFeed::with_ultrasonic(&reader, &ultrasonic)
         .filter_map(|item| match item {
             FeedItem::Input { arrival_ns, input } => Some((arrival_ns, input)),

@@ -55,6 +55,21 @@ pub struct Converter {
     pub keep_images: bool,
 }
 
+/// The ultrasonic positions of a bag's contract topics, sorted: a sensor's index in this list
+/// is its `SensorId::Ultrasonic` index (see [`BagFeed::with_ultrasonic`]).
+pub fn ultrasonic_positions(reader: &BagReader) -> Vec<String> {
+    let mut positions: Vec<String> = reader
+        .topics()
+        .iter()
+        .filter_map(|t| match ContractTopic::parse(&t.name) {
+            Some(ContractTopic::Ultrasonic(p)) => Some(p),
+            _ => None,
+        })
+        .collect();
+    positions.sort();
+    positions
+}
+
 /// A bag read as fusion inputs.
 pub struct BagFeed<'a> {
     messages: Messages<'a>,

@@ -13,8 +13,7 @@ use edgefuse_fusion::types::{Input, UltrasonicRange};
 use edgefuse_msgs::edgefuse_msgs::TrackedObject;
 use edgefuse_msgs::sensor_msgs;
 
-use crate::offline::{BagFeed, FeedItem};
-use crate::topics::ContractTopic;
+use crate::offline::{ultrasonic_positions, BagFeed, FeedItem};
 
 /// Why a run failed.
 #[derive(Debug, thiserror::Error)]
@@ -164,15 +163,7 @@ pub fn run_bag_observed(
     observer: &mut dyn RunObserver,
 ) -> Result<RunReport, RunError> {
     let reader = BagReader::open(path)?;
-    let mut ultrasonic: Vec<String> = reader
-        .topics()
-        .iter()
-        .filter_map(|t| match ContractTopic::parse(&t.name) {
-            Some(ContractTopic::Ultrasonic(p)) => Some(p),
-            _ => None,
-        })
-        .collect();
-    ultrasonic.sort();
+    let ultrasonic = ultrasonic_positions(&reader);
     config.ultrasonic_names = ultrasonic
         .iter()
         .enumerate()
