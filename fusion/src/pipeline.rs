@@ -847,6 +847,12 @@ struct CycleRecord {
     sweep: Option<SweepStep>,
 }
 
+/// Turns a radar scan's mounting about z by `yaw_rad` (the health monitor's misalignment
+/// correction).
+fn turn_mount(scan: &mut RadarScan, yaw_rad: f64) {
+    scan.base_from_sensor *= nalgebra::UnitQuaternion::from_euler_angles(0.0, 0.0, yaw_rad);
+}
+
 /// Runs one cycle's tracker updates: each measurement at its stamp, then the sweep at the
 /// cycle time; `done(stage)` after each.
 fn run_tracker_cycle(tracker: &mut Tracker, record: &CycleRecord, mut done: impl FnMut(Stage)) {
@@ -984,8 +990,7 @@ impl Pipeline {
         let (rank, input) = match item {
             Input::Radar(mut scan) => {
                 if let Some(fix_deg) = self.radar_yaw_correction_deg {
-                    scan.base_from_sensor *=
-                        nalgebra::UnitQuaternion::from_euler_angles(0.0, 0.0, fix_deg.to_radians());
+                    turn_mount(&mut scan, fix_deg.to_radians());
                 }
                 (0, TrackerInput::Radar(scan))
             }
@@ -1152,8 +1157,7 @@ impl Pipeline {
                         if let (TrackerInput::Radar(r), Some(fix_rad)) =
                             (&mut input, radar_yaw_fix_rad)
                         {
-                            r.base_from_sensor *=
-                                nalgebra::UnitQuaternion::from_euler_angles(0.0, 0.0, fix_rad);
+                            turn_mount(r, fix_rad);
                         }
                         TrackerStep {
                             stamp_ns: *t,
