@@ -7,7 +7,8 @@
 //! quantity crosses its error threshold. The monitor is pure: no ROS, no I/O, no wall clock.
 //! Every input carries its stamp (nanoseconds, the sensor clock, one clock for all sensors as in
 //! the bags) and [`HealthMonitor::findings`] takes the current time as an argument, so the same
-//! input always gives the same findings.
+//! input always gives the same findings. A message that arrives late (after newer ones) is
+//! taken where its stamp belongs, so late messages give the statistics of in-time ones.
 
 use std::collections::{BTreeMap, VecDeque};
 
@@ -211,9 +212,10 @@ pub struct SensorStats {
     pub nominal_rate_hz: f64,
     /// Mean latency (arrival − stamp) over the latency window, s (NaN before a message).
     pub mean_latency_s: f64,
-    /// Gaps longer than `dropout_factor` periods, since start.
+    /// Gaps longer than `dropout_factor` periods, since start (a gap that a late message
+    /// filled counts as the parts of it still that long).
     pub dropouts: u64,
-    /// The longest gap between stamps, s.
+    /// The longest of those gaps, s.
     pub longest_gap_s: f64,
     /// Skipped inputs per reason, since start.
     pub skipped: BTreeMap<SkipReason, u64>,
@@ -535,22 +537,22 @@ impl Series {
         }
     }
 
+    /// Adds a sample where its stamp belongs (a late one among the earlier ones, after those
+    /// of the same stamp); the window follows the newest stamp, so a sample older than the
+    /// window is not kept.
     fn push(&mut self, t_ns: i64, v: f64) {
         if !v.is_finite() {
             return;
         }
-        if let Some(&(last, _)) = self.pts.back() {
-            if t_ns < last {
-                return;
-            }
+        let newest_ns = self.pts.back().map_or(t_ns, |&(last, _)| last.max(t_ns));
+        let oldest_ns = newest_ns - self.window_ns;
+        if t_ns < oldest_ns {
+            return;
         }
-        self.pts.push_back((t_ns, v));
-        while let Some(&(t0, _)) = self.pts.front() {
-            if t0 < t_ns - self.window_ns {
-                self.pts.pop_front();
-            } else {
-                break;
-            }
+        let at = self.pts.partition_point(|&(t, _)| t <= t_ns);
+        self.pts.insert(at, (t_ns, v));
+        while self.pts.front().is_some_and(|&(t0, _)| t0 < oldest_ns) {
+            self.pts.pop_front();
         }
     }
 
@@ -673,9 +675,10 @@ struct SensorState {
     stamps: VecDeque<i64>,
     latency: Series,
     rate_hist: Series,
-    gaps: VecDeque<(i64, f64)>,
+    /// Dropout gaps in the dropout window, `(start, end)` stamps, in the order of their ends.
+    gaps: VecDeque<(i64, i64)>,
     dropouts: u64,
-    longest_gap_s: f64,
+    longest_retired_gap_s: f64,
     skipped: BTreeMap<SkipReason, u64>,
 }
 
@@ -691,13 +694,49 @@ impl SensorState {
             rate_hist: Series::new(cfg.trend_window_s),
             gaps: VecDeque::new(),
             dropouts: 0,
-            longest_gap_s: 0.0,
+            longest_retired_gap_s: 0.0,
             skipped: BTreeMap::new(),
         }
     }
 
     fn period_s(&self) -> f64 {
         1.0 / self.nominal_rate_hz
+    }
+
+    /// The longest dropout gap since start, s (those in the window and those that left it).
+    fn longest_gap_s(&self) -> f64 {
+        self.gaps
+            .iter()
+            .map(|&(start, end)| ns_to_s(end - start))
+            .fold(self.longest_retired_gap_s, f64::max)
+    }
+
+    /// Places a late stamp (not newer than the last, within the rate window) among the
+    /// stamps of the window; a dropout gap it falls in is split into the parts still longer
+    /// than `dropout_s`.
+    fn place_late(&mut self, stamp_ns: i64, dropout_s: f64) {
+        let at = self.stamps.partition_point(|&t| t < stamp_ns);
+        if self.stamps.get(at) == Some(&stamp_ns) {
+            *self.skipped.entry(SkipReason::DuplicateStamp).or_insert(0) += 1;
+            return;
+        }
+        self.stamps.insert(at, stamp_ns);
+        if let Some(g) = self
+            .gaps
+            .iter()
+            .position(|&(start, end)| start < stamp_ns && stamp_ns < end)
+        {
+            let (start, end) = self.gaps[g];
+            self.gaps.remove(g);
+            self.dropouts = self.dropouts.saturating_sub(1);
+            for part in [(start, stamp_ns), (stamp_ns, end)] {
+                if ns_to_s(part.1 - part.0) > dropout_s {
+                    self.dropouts += 1;
+                    let at = self.gaps.partition_point(|&(_, e)| e < part.1);
+                    self.gaps.insert(at, part);
+                }
+            }
+        }
     }
 
     /// Arrival rate over the stamps in the window, `(n - 1) / span`, Hz.
@@ -752,7 +791,8 @@ impl BaselineSignal {
     }
 }
 
-/// Stuck-value run of one ultrasonic sensor.
+/// Stuck-value run of one ultrasonic sensor (no run while `readings` is 0: the last reading
+/// had no value).
 #[derive(Debug, Clone, Default)]
 struct StuckState {
     value_m: f64,
@@ -907,9 +947,12 @@ impl HealthMonitor {
     }
 
     /// One message of `sensor` stamped `stamp_ns` arrived at `arrival_ns` (the time the node
-    /// received it; in a bag, the log time). Feeds rate, latency and dropouts. A stamp older
-    /// than the last one is counted as [`SkipReason::OutOfSequence`], a repeated one as
-    /// [`SkipReason::DuplicateStamp`], and neither enters the rate.
+    /// received it; in a bag, the log time). Feeds rate, latency and dropouts. A message that
+    /// arrives after a newer one of its sensor (late) is placed among the stamps of the rate
+    /// window where it belongs: it counts in the rate and its latency in the mean, and it
+    /// splits the gap it falls in, so a gap counted as a dropout that it fills is no longer one.
+    /// A stamp already seen is counted as [`SkipReason::DuplicateStamp`], one older than the
+    /// rate window as [`SkipReason::OutOfSequence`]; neither enters the rate.
     pub fn record_arrival(&mut self, sensor: SensorId, stamp_ns: StampNs, arrival_ns: StampNs) {
         let rate_window_ns = s_to_ns(self.cfg.rate_window_s);
         let dropout_window_ns = s_to_ns(self.cfg.dropout_window_s);
@@ -917,21 +960,24 @@ impl HealthMonitor {
         let st = self.sensor(sensor);
         st.messages += 1;
         st.latency.push(stamp_ns, ns_to_s(arrival_ns - stamp_ns));
-        if let Some(last) = st.last_stamp {
-            if stamp_ns < last {
-                *st.skipped.entry(SkipReason::OutOfSequence).or_insert(0) += 1;
+        let dropout_s = dropout_factor * st.period_s();
+        match st.last_stamp {
+            Some(last) if stamp_ns <= last => {
+                if stamp_ns < last - rate_window_ns {
+                    *st.skipped.entry(SkipReason::OutOfSequence).or_insert(0) += 1;
+                } else {
+                    st.place_late(stamp_ns, dropout_s);
+                }
                 return;
             }
-            if stamp_ns == last {
-                *st.skipped.entry(SkipReason::DuplicateStamp).or_insert(0) += 1;
-                return;
+            Some(last) => {
+                let gap_s = ns_to_s(stamp_ns - last);
+                if gap_s > dropout_s {
+                    st.dropouts += 1;
+                    st.gaps.push_back((last, stamp_ns));
+                }
             }
-            let gap_s = ns_to_s(stamp_ns - last);
-            if gap_s > dropout_factor * st.period_s() {
-                st.dropouts += 1;
-                st.gaps.push_back((stamp_ns, gap_s));
-                st.longest_gap_s = st.longest_gap_s.max(gap_s);
-            }
+            None => {}
         }
         st.last_stamp = Some(stamp_ns);
         st.stamps.push_back(stamp_ns);
@@ -942,11 +988,11 @@ impl HealthMonitor {
         {
             st.stamps.pop_front();
         }
-        while st
-            .gaps
-            .front()
-            .is_some_and(|&(t, _)| t < stamp_ns - dropout_window_ns)
-        {
+        while let Some(&(start, end)) = st.gaps.front() {
+            if end >= stamp_ns - dropout_window_ns {
+                break;
+            }
+            st.longest_retired_gap_s = st.longest_retired_gap_s.max(ns_to_s(end - start));
             st.gaps.pop_front();
         }
         self.tick(stamp_ns);
@@ -1123,18 +1169,22 @@ impl HealthMonitor {
     pub fn record_radar_lidar_pairs(&mut self, stamp_ns: StampNs, pairs: &[AzimuthPair]) {
         let window_ns = s_to_ns(self.cfg.calib_window_s);
         let mut bad = 0u64;
+        // Those of a late scan go where their stamp belongs.
+        let mut at = self.calib.partition_point(|c| c.0 <= stamp_ns);
         for p in pairs {
             let r = wrap_angle_rad(p.radar_azimuth_rad - p.lidar_azimuth_rad);
             if r.is_finite() {
-                self.calib.push_back((stamp_ns, r));
+                self.calib.insert(at, (stamp_ns, r));
+                at += 1;
             } else {
                 bad += 1;
             }
         }
+        let newest_ns = self.calib.back().map_or(stamp_ns, |c| c.0.max(stamp_ns));
         while self
             .calib
             .front()
-            .is_some_and(|c| c.0 < stamp_ns - window_ns)
+            .is_some_and(|c| c.0 < newest_ns - window_ns)
         {
             self.calib.pop_front();
         }
@@ -1170,21 +1220,25 @@ impl HealthMonitor {
     /// One ultrasonic reading. `±inf` (REP 117: nothing in range / too close) is counted as
     /// [`SkipReason::OutOfRange`] and NaN as [`SkipReason::NonFinite`]; both end a stuck run.
     /// A finite value within `stuck_tolerance_m` of the run's value extends the run, counting
-    /// the time only while the ego moves faster than `stuck_min_speed_mps`.
+    /// the time only while the ego moves faster than `stuck_min_speed_mps`. A late reading
+    /// (older than the sensor's last) within the run and of another value, or none, breaks
+    /// it: the run then counts from its newest reading (the readings between are not kept).
+    /// A reading of the last one's stamp is counted as [`SkipReason::DuplicateStamp`].
     pub fn record_ultrasonic(&mut self, reading: &UltrasonicRange) {
         let sensor = SensorId::Ultrasonic(reading.sensor);
-        let t = reading.stamp_ns;
-        if reading.range_m.is_nan() {
-            self.record_skipped(sensor, SkipReason::NonFinite, 1);
-            self.stuck.remove(&reading.sensor);
-            self.tick(t);
+        let (t, range_m) = (reading.stamp_ns, reading.range_m);
+        if self
+            .stuck
+            .get(&reading.sensor)
+            .is_some_and(|st| st.last_ns == Some(t))
+        {
+            self.record_skipped(sensor, SkipReason::DuplicateStamp, 1);
             return;
         }
-        if reading.range_m.is_infinite() {
+        if range_m.is_nan() {
+            self.record_skipped(sensor, SkipReason::NonFinite, 1);
+        } else if range_m.is_infinite() {
             self.record_skipped(sensor, SkipReason::OutOfRange, 1);
-            self.stuck.remove(&reading.sensor);
-            self.tick(t);
-            return;
         }
         let moving = match self.speed {
             Some((ts, v)) => {
@@ -1195,25 +1249,35 @@ impl HealthMonitor {
         };
         let tol = self.cfg.stuck_tolerance_m;
         let st = self.stuck.entry(reading.sensor).or_default();
+        let in_run = range_m.is_finite() && st.readings > 0 && (range_m - st.value_m).abs() <= tol;
         match st.last_ns {
-            Some(last) if t > last && (reading.range_m - st.value_m).abs() <= tol => {
+            Some(last) if t < last => {
+                if st.readings > 0 && t > st.run_start_ns {
+                    if in_run {
+                        st.readings += 1;
+                    } else {
+                        st.run_start_ns = last;
+                        st.moving_s = 0.0;
+                        st.readings = 1;
+                    }
+                }
+            }
+            Some(last) if in_run => {
                 if moving {
                     st.moving_s += ns_to_s(t - last);
                 }
                 st.readings += 1;
                 st.last_ns = Some(t);
             }
-            Some(last) if t <= last => {
-                self.record_skipped(sensor, SkipReason::OutOfSequence, 1);
-                return;
-            }
             _ => {
+                // A new run, or (no value) none until the next finite reading.
+                let finite = range_m.is_finite();
                 *st = StuckState {
-                    value_m: reading.range_m,
+                    value_m: range_m,
                     last_ns: Some(t),
                     run_start_ns: t,
                     moving_s: 0.0,
-                    readings: 1,
+                    readings: u64::from(finite),
                 };
             }
         }
@@ -1305,7 +1369,7 @@ impl HealthMonitor {
                 nominal_rate_hz: s.nominal_rate_hz,
                 mean_latency_s: s.latency.mean().unwrap_or(f64::NAN),
                 dropouts: s.dropouts,
-                longest_gap_s: s.longest_gap_s,
+                longest_gap_s: s.longest_gap_s(),
                 skipped: s.skipped.clone(),
             })
             .collect()
@@ -1395,8 +1459,8 @@ impl HealthMonitor {
             let gaps_in_window: Vec<f64> = st
                 .gaps
                 .iter()
-                .filter(|g| g.0 >= now_ns - s_to_ns(cfg.dropout_window_s))
-                .map(|g| g.1)
+                .filter(|&&(_, end)| end >= now_ns - s_to_ns(cfg.dropout_window_s))
+                .map(|&(start, end)| ns_to_s(end - start))
                 .collect();
             let max_gap = gaps_in_window.iter().copied().fold(0.0, f64::max);
             if silent
@@ -2596,6 +2660,289 @@ mod tests {
         let v = find(&res[0].1, "imu", FindingKind::Vibration);
         assert!(evidence(v, "accel_rms_mps2") > 1.0, "{v:#?}");
         assert_eq!(keys(&res[0].1).len(), 1);
+    }
+
+    /// One message of the late-arrival drive, fed as it arrives.
+    #[derive(Clone)]
+    enum Payload {
+        Radar(Vec<RadarDetection>, Vec<AzimuthPair>),
+        Camera(Vec<Detection2D>),
+        Ultrasonic(UltrasonicRange),
+        Speed(f64),
+    }
+
+    #[derive(Clone)]
+    struct Msg {
+        sensor: SensorId,
+        stamp_ns: i64,
+        arrival_ns: i64,
+        payload: Payload,
+    }
+
+    /// 20 s of radar (20 Hz, yawed 2 deg, its amplitude fading 2 dB/s from 8 s), camera
+    /// (30 Hz, its confidence falling from 8 s), a stuck ultrasonic sensor (20 Hz) and the
+    /// ego's speed (50 Hz), each message arriving its sensor's latency after its stamp.
+    fn fault_messages() -> Vec<Msg> {
+        let mut rng = ChaCha8Rng::seed_from_u64(11);
+        let noise = Normal::new(0.0, 1.0).unwrap();
+        let mut msgs = Vec::new();
+        for k in 0..400 {
+            let t = 0.003 + k as f64 / 20.0;
+            let mut dets = radar_scan(&mut rng, t, 2.0);
+            for d in &mut dets {
+                d.amplitude_db -= 2.0 * (t - 8.0).max(0.0);
+            }
+            let objs: Vec<[f64; 2]> = radar_objects(t)
+                .iter()
+                .map(|o| [o[0] + 0.1 * noise.sample(&mut rng), o[1]])
+                .collect();
+            let pairs = match_radar_to_lidar(&dets, &objs, &CalibrationGates::default());
+            msgs.push(Msg {
+                sensor: SensorId::RadarFront,
+                stamp_ns: ns(t),
+                arrival_ns: ns(t + 0.008),
+                payload: Payload::Radar(dets, pairs),
+            });
+        }
+        for k in 0..600 {
+            let t = 0.007 + k as f64 / 30.0;
+            let score = 0.85 - 0.04 * (t - 8.0).max(0.0);
+            let dets = (0..3)
+                .map(|_| detection((score + 0.03 * noise.sample(&mut rng)).clamp(0.05, 0.99)))
+                .collect();
+            msgs.push(Msg {
+                sensor: SensorId::CameraFront,
+                stamp_ns: ns(t),
+                arrival_ns: ns(t + 0.025),
+                payload: Payload::Camera(dets),
+            });
+        }
+        for k in 0..400 {
+            let t = 0.011 + k as f64 / 20.0;
+            msgs.push(Msg {
+                sensor: SensorId::Ultrasonic(8),
+                stamp_ns: ns(t),
+                arrival_ns: ns(t + 0.002),
+                payload: Payload::Ultrasonic(UltrasonicRange {
+                    stamp_ns: ns(t),
+                    sensor: 8,
+                    range_m: 0.87,
+                    min_range_m: 0.2,
+                    max_range_m: 5.5,
+                    field_of_view_rad: 1.05,
+                    base_from_sensor: Transform3::identity(),
+                }),
+            });
+        }
+        for k in 0..1000 {
+            let t = 0.002 + k as f64 / 50.0;
+            msgs.push(Msg {
+                sensor: SensorId::Wheel,
+                stamp_ns: ns(t),
+                arrival_ns: ns(t + 0.001),
+                payload: Payload::Speed(10.0 + 0.03 * noise.sample(&mut rng)),
+            });
+        }
+        msgs
+    }
+
+    /// A monitor fed `msgs` in arrival order (ties in the order given).
+    fn feed(msgs: &[Msg]) -> HealthMonitor {
+        let mut order: Vec<&Msg> = msgs.iter().collect();
+        order.sort_by_key(|m| m.arrival_ns);
+        let mut m = HealthMonitor::default();
+        m.set_sensor_name(SensorId::Ultrasonic(8), "rear_center_left");
+        for msg in order {
+            m.record_arrival(msg.sensor, msg.stamp_ns, msg.arrival_ns);
+            match &msg.payload {
+                Payload::Radar(dets, pairs) => {
+                    m.record_radar_scan(msg.stamp_ns, dets);
+                    m.record_radar_lidar_pairs(msg.stamp_ns, pairs);
+                }
+                Payload::Camera(dets) => m.record_camera_detections(msg.stamp_ns, dets),
+                Payload::Ultrasonic(u) => m.record_ultrasonic(u),
+                Payload::Speed(v) => m.record_ego_speed(msg.stamp_ns, *v),
+            }
+        }
+        m
+    }
+
+    fn close(a: f64, b: f64) -> bool {
+        a == b || (a - b).abs() <= 1e-9 * a.abs().max(b.abs()).max(1.0)
+    }
+
+    #[test]
+    fn late_messages_give_the_statistics_of_in_time_ones() {
+        let msgs = fault_messages();
+        // After the 5 s baseline, some messages arrive 0.2 s late: three radar scans in a row
+        // of every twenty (the gap around them is four periods, a dropout until they come),
+        // one camera frame of every ten, four ultrasonic readings of every twenty.
+        let mut late = msgs.clone();
+        let mut index: BTreeMap<SensorId, usize> = BTreeMap::new();
+        let mut delayed = 0;
+        for m in &mut late {
+            let k = index.entry(m.sensor).or_default();
+            let is_late = ns_to_s(m.stamp_ns) > 6.0
+                && match m.sensor {
+                    SensorId::RadarFront => (5..8).contains(&(*k % 20)),
+                    SensorId::CameraFront => *k % 10 == 4,
+                    SensorId::Ultrasonic(_) => (3..7).contains(&(*k % 20)),
+                    _ => false,
+                };
+            *k += 1;
+            if is_late {
+                m.arrival_ns += ns(0.2);
+                delayed += 1;
+            }
+        }
+        assert!(delayed > 100, "{delayed}");
+        let mut in_time = feed(&msgs);
+        let mut with_late = feed(&late);
+        let end_ns = ns(20.0);
+
+        // The same findings: the four faults, with the same evidence and trends.
+        let a = in_time.findings(end_ns);
+        let b = with_late.findings(end_ns);
+        let kinds: Vec<(String, FindingKind)> =
+            a.iter().map(|f| (f.component.clone(), f.kind)).collect();
+        for want in [
+            ("camera_front", FindingKind::ConfidenceDrop),
+            ("radar_front", FindingKind::AmplitudeDrop),
+            ("radar_front", FindingKind::YawMisalignment),
+            ("ultrasonic/rear_center_left", FindingKind::StuckValue),
+        ] {
+            assert!(
+                kinds.contains(&(want.0.to_string(), want.1)),
+                "{want:?} not in {kinds:?}"
+            );
+        }
+        assert_eq!(a.len(), b.len(), "{a:#?}\n{b:#?}");
+        for (x, y) in a.iter().zip(&b) {
+            assert_eq!(
+                (&x.component, x.kind, x.severity),
+                (&y.component, y.kind, y.severity)
+            );
+            assert_eq!(x.evidence.len(), y.evidence.len());
+            for (e, f) in x.evidence.iter().zip(&y.evidence) {
+                assert!(
+                    e.0 == f.0 && close(e.1, f.1),
+                    "{}: {e:?} {f:?}",
+                    x.component
+                );
+            }
+            assert!(close(x.trend_per_s, y.trend_per_s), "{x:#?}\n{y:#?}");
+            assert!(
+                close(x.time_to_threshold_s, y.time_to_threshold_s),
+                "{x:#?}\n{y:#?}"
+            );
+        }
+        assert_eq!(
+            in_time.radar_yaw_offset_deg(),
+            with_late.radar_yaw_offset_deg()
+        );
+
+        // The same rate and no dropout; the latency is the mean over the window's messages.
+        for (x, y) in in_time.sensor_stats().iter().zip(with_late.sensor_stats()) {
+            assert_eq!(x.sensor, y.sensor);
+            assert_eq!(x.messages, y.messages);
+            assert!(close(x.rate_hz, y.rate_hz), "{x:?} {y:?}");
+            assert_eq!((x.dropouts, y.dropouts), (0, 0), "{y:?}");
+            assert_eq!(x.longest_gap_s, y.longest_gap_s);
+            assert!(y.skipped.is_empty(), "{y:?}");
+            for (stats, msgs) in [(x, &msgs), (&y, &late)] {
+                let of: Vec<&Msg> = msgs.iter().filter(|m| m.sensor == x.sensor).collect();
+                let newest = of.iter().map(|m| m.stamp_ns).max().unwrap();
+                let window = ns(HealthConfig::default().latency_window_s);
+                let lat: Vec<f64> = of
+                    .iter()
+                    .filter(|m| m.stamp_ns >= newest - window)
+                    .map(|m| ns_to_s(m.arrival_ns - m.stamp_ns))
+                    .collect();
+                let want = lat.iter().sum::<f64>() / lat.len() as f64;
+                assert!(
+                    (stats.mean_latency_s - want).abs() < 1e-12,
+                    "{:?}: {} against {want}",
+                    x.sensor,
+                    stats.mean_latency_s
+                );
+            }
+            if matches!(x.sensor, SensorId::RadarFront) {
+                assert!(y.mean_latency_s > x.mean_latency_s + 0.02, "{y:?}");
+            }
+        }
+
+        // A second copy of a message is a duplicate; one older than the rate window cannot
+        // be placed any more: both counted, neither in the rate.
+        let radar = |m: &HealthMonitor| {
+            m.sensor_stats()
+                .into_iter()
+                .find(|s| s.sensor == SensorId::RadarFront)
+                .unwrap()
+        };
+        let before = radar(&with_late);
+        let last = msgs
+            .iter()
+            .rfind(|m| m.sensor == SensorId::RadarFront)
+            .unwrap();
+        with_late.record_arrival(SensorId::RadarFront, last.stamp_ns - ns(0.5), end_ns);
+        with_late.record_arrival(SensorId::RadarFront, last.stamp_ns - ns(3.0), end_ns);
+        let after = radar(&with_late);
+        assert_eq!(after.skipped.get(&SkipReason::DuplicateStamp), Some(&1));
+        assert_eq!(after.skipped.get(&SkipReason::OutOfSequence), Some(&1));
+        assert_eq!(after.rate_hz, before.rate_hz);
+    }
+
+    #[test]
+    fn a_late_reading_of_another_value_breaks_a_stuck_run() {
+        // A sensor reads 0.87 m every 50 ms for 5 s while the ego drives, but at 2.5 s it read
+        // 1.2 m: it was not stuck for the 3 s a finding needs, whenever that reading arrives.
+        let run = |other_m: f64, late: bool| {
+            let mut m = HealthMonitor::default();
+            let reading = |t: f64, range_m: f64| UltrasonicRange {
+                stamp_ns: ns(t),
+                sensor: 3,
+                range_m,
+                min_range_m: 0.2,
+                max_range_m: 5.5,
+                field_of_view_rad: 1.05,
+                base_from_sensor: Transform3::identity(),
+            };
+            let odd = reading(2.5, other_m);
+            for k in 0..=100 {
+                let t = k as f64 * 0.05;
+                m.record_ego_speed(ns(t), 8.0);
+                if k == 50 {
+                    if !late {
+                        m.record_ultrasonic(&odd);
+                    }
+                } else {
+                    m.record_ultrasonic(&reading(t, 0.87));
+                }
+                if late && k == 80 {
+                    m.record_ultrasonic(&odd);
+                }
+            }
+            let stuck = m
+                .findings(ns(5.0))
+                .into_iter()
+                .find(|f| f.kind == FindingKind::StuckValue);
+            (
+                stuck,
+                m.skipped(SensorId::Ultrasonic(3), SkipReason::OutOfSequence),
+            )
+        };
+        assert!(run(1.2, false).0.is_none());
+        let (stuck, skipped) = run(1.2, true);
+        assert!(stuck.is_none(), "{stuck:#?}");
+        assert_eq!(skipped, 0);
+        // The same value late: the run stands, with every reading counted.
+        let in_time = run(0.87, false).0.unwrap();
+        let late = run(0.87, true).0.unwrap();
+        assert_eq!(evidence(&late, "readings"), evidence(&in_time, "readings"));
+        assert!(close(
+            evidence(&late, "stuck_while_moving_s"),
+            evidence(&in_time, "stuck_while_moving_s")
+        ));
     }
 
     #[test]

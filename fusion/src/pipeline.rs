@@ -7,7 +7,8 @@
 //! (out of sequence) is retrodicted: the tracker's inputs and states of the last
 //! [`RetrodictionConfig::window_ns`] are kept, the measurement is put where it belongs among
 //! its cycle's, and the tracker runs again from that cycle, so that it stands where it would
-//! had the measurement come in time (older ones are rejected and counted).
+//! had the measurement come in time (older ones are rejected and counted); the health monitor
+//! takes it too, with its cycle's LiDAR objects.
 
 use std::collections::BTreeMap;
 
@@ -853,6 +854,29 @@ fn turn_mount(scan: &mut RadarScan, yaw_rad: f64) {
     scan.base_from_sensor *= nalgebra::UnitQuaternion::from_euler_angles(0.0, 0.0, yaw_rad);
 }
 
+/// Feeds one radar, camera or ultrasonic measurement to the health monitor, as it came (a
+/// radar scan with the mounting it reported): a radar scan's returns are paired with `boxes`,
+/// its cycle's LiDAR objects in `base_link`, for the misalignment estimate.
+fn record_health(health: &mut HealthMonitor, m: &Measurement<'_>, boxes: &[Box3]) {
+    match m {
+        Measurement::Radar(r) => {
+            health.record_radar_scan(r.stamp_ns, &r.detections);
+            let radar_from_base = r.base_from_sensor.inverse();
+            let centres: Vec<[f64; 2]> = boxes
+                .iter()
+                .map(|b| {
+                    let p = radar_from_base * nalgebra::Point3::new(b.x_m, b.y_m, b.z_m);
+                    [p.x, p.y]
+                })
+                .collect();
+            let pairs = match_radar_to_lidar(&r.detections, &centres, &CalibrationGates::default());
+            health.record_radar_lidar_pairs(r.stamp_ns, &pairs);
+        }
+        Measurement::Camera(c) => health.record_camera_detections(c.stamp_ns, &c.detections),
+        Measurement::Ultrasonic(u) => health.record_ultrasonic(u),
+    }
+}
+
 /// Runs one cycle's tracker updates: each measurement at its stamp, then the sweep at the
 /// cycle time; `done(stage)` after each.
 fn run_tracker_cycle(tracker: &mut Tracker, record: &CycleRecord, mut done: impl FnMut(Stage)) {
@@ -987,15 +1011,10 @@ impl Pipeline {
         if record.prev_stamp_ns.is_none_or(|p| t <= p) {
             return Err(OUT_OF_SEQUENCE);
         }
-        let (rank, input) = match item {
-            Input::Radar(mut scan) => {
-                if let Some(fix_deg) = self.radar_yaw_correction_deg {
-                    turn_mount(&mut scan, fix_deg.to_radians());
-                }
-                (0, TrackerInput::Radar(scan))
-            }
-            Input::Camera(c) if record.camera_enabled => (1, TrackerInput::Camera(c)),
-            Input::Ultrasonic(u) if record.ultrasonic_enabled => (2, TrackerInput::Ultrasonic(u)),
+        let measurement = match &item {
+            Input::Radar(scan) => Measurement::Radar(scan),
+            Input::Camera(c) if record.camera_enabled => Measurement::Camera(c),
+            Input::Ultrasonic(u) if record.ultrasonic_enabled => Measurement::Ultrasonic(u),
             Input::Camera(_) | Input::Ultrasonic(_) => return Err("late_for_a_degraded_cycle"),
             _ => return Err(OUT_OF_SEQUENCE),
         };
@@ -1006,6 +1025,22 @@ impl Pipeline {
         {
             return Err("duplicate");
         }
+        let Some(mut tracker) = record.before.clone() else {
+            return Err(OUT_OF_SEQUENCE);
+        };
+        // The health monitor takes it too, with its cycle's LiDAR objects.
+        let boxes = record
+            .sweep
+            .as_ref()
+            .map_or(&[][..], |s| &s.boxes.boxes[..]);
+        record_health(&mut self.health, &measurement, boxes);
+        let rank = measurement.rank();
+        let mut input = measurement.to_owned_input();
+        if let (TrackerInput::Radar(scan), Some(fix_deg)) =
+            (&mut input, self.radar_yaw_correction_deg)
+        {
+            turn_mount(scan, fix_deg.to_radians());
+        }
         let step = TrackerStep {
             stamp_ns: t,
             rank,
@@ -1014,9 +1049,6 @@ impl Pipeline {
             input,
         };
         let pos = record.steps.partition_point(|s| s.order() <= step.order());
-        let Some(mut tracker) = record.before.clone() else {
-            return Err(OUT_OF_SEQUENCE);
-        };
         self.history[r].steps.insert(pos, step);
         for (i, record) in self.history.iter_mut().enumerate().skip(r) {
             if i > r {
@@ -1217,37 +1249,8 @@ impl Pipeline {
             if let Some(scan) = scan {
                 self.health.record_lidar_scan(scan.stamp_ns, &scan.points);
             }
-            let radar_from_base = measurements.iter().find_map(|(_, _, m)| match m {
-                Measurement::Radar(r) => Some(r.base_from_sensor.inverse()),
-                _ => None,
-            });
             for (_, _, m) in &measurements {
-                match m {
-                    Measurement::Radar(r) => {
-                        self.health.record_radar_scan(r.stamp_ns, &r.detections);
-                        if let Some(radar_from_base) = radar_from_base {
-                            let centres: Vec<[f64; 2]> = admitted
-                                .boxes
-                                .iter()
-                                .map(|b| {
-                                    let p = radar_from_base
-                                        * nalgebra::Point3::new(b.x_m, b.y_m, b.z_m);
-                                    [p.x, p.y]
-                                })
-                                .collect();
-                            let pairs = match_radar_to_lidar(
-                                &r.detections,
-                                &centres,
-                                &CalibrationGates::default(),
-                            );
-                            self.health.record_radar_lidar_pairs(r.stamp_ns, &pairs);
-                        }
-                    }
-                    Measurement::Camera(c) => self
-                        .health
-                        .record_camera_detections(c.stamp_ns, &c.detections),
-                    Measurement::Ultrasonic(u) => self.health.record_ultrasonic(u),
-                }
+                record_health(&mut self.health, m, &admitted.boxes);
             }
             self.health.record_gyro_bias(stamp, ego_ref.gyro_bias_radps);
             let findings = self.health.findings(stamp);

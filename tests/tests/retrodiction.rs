@@ -8,6 +8,7 @@
 
 use edgefuse_bag::BagReader;
 use edgefuse_fusion::budget::SteppingClock;
+use edgefuse_fusion::health::{Finding, SensorStats};
 use edgefuse_fusion::pipeline::{CycleOutput, Pipeline, PipelineConfig, RetrodictionConfig};
 use edgefuse_fusion::types::{Input, SensorId};
 use edgefuse_fusion_node::offline::{ultrasonic_positions, BagFeed, FeedItem};
@@ -57,6 +58,18 @@ fn run(
     (cycles, pipeline)
 }
 
+/// The health monitor's radar figures other than its latency.
+fn radar_stats_but_latency(pipeline: &Pipeline) -> SensorStats {
+    let mut stats = pipeline
+        .health()
+        .sensor_stats()
+        .into_iter()
+        .find(|s| s.sensor == SensorId::RadarFront)
+        .unwrap();
+    stats.mean_latency_s = 0.0;
+    stats
+}
+
 #[test]
 fn a_radar_scan_after_its_cycle_is_retrodicted_exactly_or_rejected_and_counted() {
     let (in_time, ultrasonic) = inputs("urban_intersection");
@@ -87,7 +100,7 @@ fn a_radar_scan_after_its_cycle_is_retrodicted_exactly_or_rejected_and_counted()
     let mut twice = late.clone();
     twice.insert(at + 1, (late_arrival_ns + 1_000_000, late[at].1.clone()));
 
-    let (reference, _) = run(&in_time, &ultrasonic, RetrodictionConfig::default());
+    let (reference, in_time_pipeline) = run(&in_time, &ultrasonic, RetrodictionConfig::default());
     let (retro, pipeline) = run(&late, &ultrasonic, RetrodictionConfig::default());
     let (retro_twice, pipeline_twice) = run(&twice, &ultrasonic, RetrodictionConfig::default());
     let (rejected, rejecting) = run(&late, &ultrasonic, RetrodictionConfig { window_ns: 0 });
@@ -135,6 +148,12 @@ fn a_radar_scan_after_its_cycle_is_retrodicted_exactly_or_rejected_and_counted()
         Some(&1)
     );
 
+    // The health monitor took it too: the radar's rate, dropouts and skips as in time.
+    assert_eq!(
+        radar_stats_but_latency(&pipeline),
+        radar_stats_but_latency(&in_time_pipeline)
+    );
+
     // Every cycle after the late arrival: the same tracks as in time when retrodicted; not
     // all the same when rejected (the scan mattered).
     let after = |run: &[(i64, CycleOutput)]| -> Vec<CycleOutput> {
@@ -166,4 +185,75 @@ fn a_radar_scan_after_its_cycle_is_retrodicted_exactly_or_rejected_and_counted()
             .any(|(r, c)| r.tracks != c.tracks),
         "the rejected scan changed no track: the test would not see a wrong retrodiction"
     );
+}
+
+#[test]
+fn late_measurements_enter_the_health_monitor() {
+    // The drive with four injected sensor faults, where every fourth radar scan, camera frame
+    // and ultrasonic reading arrives 150 ms late, after its cycle.
+    let (in_time, ultrasonic) = inputs("sensor_degradation");
+    let mut late = in_time.clone();
+    let mut nth = 0usize;
+    for (arrival_ns, input) in &mut late {
+        if matches!(
+            input,
+            Input::Radar(_) | Input::Camera(_) | Input::Ultrasonic(_)
+        ) {
+            nth += 1;
+            if nth.is_multiple_of(4) {
+                *arrival_ns += 150_000_000;
+            }
+        }
+    }
+    late.sort_by_key(|(arrival_ns, _)| *arrival_ns);
+    let (reference, in_time_pipeline) = run(&in_time, &ultrasonic, RetrodictionConfig::default());
+    let (retro, pipeline) = run(&late, &ultrasonic, RetrodictionConfig::default());
+    let retrodicted: u64 = pipeline.retrodicted.values().sum();
+    assert!(retrodicted > 500, "{:?}", pipeline.retrodicted);
+    assert!(
+        !pipeline
+            .skipped
+            .keys()
+            .any(|(_, reason)| *reason == "out_of_sequence"),
+        "{:?}",
+        pipeline.skipped
+    );
+
+    // Every sensor's rate, dropouts and skips as in time (its latency is the late one's).
+    let but_latency = |p: &Pipeline| -> Vec<SensorStats> {
+        p.health()
+            .sensor_stats()
+            .into_iter()
+            .map(|mut s| {
+                s.mean_latency_s = 0.0;
+                s
+            })
+            .collect()
+    };
+    assert_eq!(but_latency(&pipeline), but_latency(&in_time_pipeline));
+
+    // The same findings once every measurement has come: the four faults, with the same
+    // severities and evidence (to rounding: the misalignment from the same 1,369 radar /
+    // LiDAR pairs, the stuck sensor's 278 readings; without the retrodicted measurements the
+    // monitor counts 1,196 pairs).
+    let end_ns = reference.last().unwrap().1.stamp_ns;
+    let findings = |p: &Pipeline| -> Vec<Finding> { p.health().clone().findings(end_ns) };
+    let (want, got) = (findings(&in_time_pipeline), findings(&pipeline));
+    assert_eq!(want.len(), 4, "{want:#?}");
+    assert_eq!(want.len(), got.len(), "{got:#?}");
+    for (w, g) in want.iter().zip(&got) {
+        assert_eq!(
+            (&w.component, w.kind, w.severity),
+            (&g.component, g.kind, g.severity)
+        );
+        for (a, b) in w.evidence.iter().zip(&g.evidence) {
+            assert_eq!(a.0, b.0);
+            assert!(
+                (a.1 - b.1).abs() <= 1e-9 * a.1.abs().max(1.0),
+                "{}: {a:?} in time, {b:?} with late measurements",
+                w.component
+            );
+        }
+    }
+    assert_eq!(retro.len(), reference.len());
 }
