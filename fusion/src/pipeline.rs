@@ -7,8 +7,9 @@
 //! (out of sequence) is retrodicted: the tracker's inputs and states of the last
 //! [`RetrodictionConfig::window_ns`] are kept, the measurement is put where it belongs among
 //! its cycle's, and the tracker runs again from that cycle, so that it stands where it would
-//! had the measurement come in time (older ones are rejected and counted); the health monitor
-//! takes it too, with its cycle's LiDAR objects.
+//! had the measurement come in time (older ones are rejected and counted). The health monitor
+//! takes every radar, camera and ultrasonic measurement, late ones with their cycle's LiDAR
+//! objects, also those that an overloaded cycle's degradation keeps from the tracker.
 
 use std::collections::BTreeMap;
 
@@ -778,7 +779,27 @@ enum Measurement<'a> {
     Ultrasonic(&'a UltrasonicRange),
 }
 
-impl Measurement<'_> {
+impl<'a> Measurement<'a> {
+    /// The measurement an input is, if it is a radar scan, camera frame or ultrasonic reading.
+    fn of(input: &'a Input) -> Option<Self> {
+        match input {
+            Input::Radar(r) => Some(Measurement::Radar(r)),
+            Input::Camera(c) => Some(Measurement::Camera(c)),
+            Input::Ultrasonic(u) => Some(Measurement::Ultrasonic(u)),
+            Input::Lidar(_) | Input::Imu(_) | Input::Wheel(_) => None,
+        }
+    }
+
+    /// Whether the tracker takes it with camera and ultrasonic updates on or off (radar
+    /// always).
+    fn tracked_with(&self, camera_enabled: bool, ultrasonic_enabled: bool) -> bool {
+        match self {
+            Measurement::Radar(_) => true,
+            Measurement::Camera(_) => camera_enabled,
+            Measurement::Ultrasonic(_) => ultrasonic_enabled,
+        }
+    }
+
     /// Its rank among measurements of one stamp (radar, camera, ultrasonic).
     fn rank(&self) -> u8 {
         match self {
@@ -845,7 +866,16 @@ struct CycleRecord {
     /// The tracker before the cycle (kept in the history only).
     before: Option<Tracker>,
     steps: Vec<TrackerStep>,
+    /// The measurements of the cycle that its degradation kept from the tracker.
+    untracked: Vec<(SensorId, StampNs)>,
     sweep: Option<SweepStep>,
+}
+
+impl CycleRecord {
+    /// Whether the cycle's degradation lets the tracker take `m`.
+    fn tracks(&self, m: &Measurement<'_>) -> bool {
+        m.tracked_with(self.camera_enabled, self.ultrasonic_enabled)
+    }
 }
 
 /// Turns a radar scan's mounting about z by `yaw_rad` (the health monitor's misalignment
@@ -992,7 +1022,7 @@ impl Pipeline {
     /// the tracker again from that cycle: the tracker then stands where it would had the
     /// measurement come in time. The error names why it cannot: out of the window (or not a
     /// tracker measurement), the same sensor and stamp already taken, or a sensor the cycle's
-    /// degradation had switched off.
+    /// degradation had switched off (the health monitor takes it then all the same).
     fn retrodict(&mut self, item: Input) -> Result<(), &'static str> {
         const OUT_OF_SEQUENCE: &str = "out_of_sequence";
         let (sensor, t) = (item.sensor(), item.stamp_ns());
@@ -1011,29 +1041,36 @@ impl Pipeline {
         if record.prev_stamp_ns.is_none_or(|p| t <= p) {
             return Err(OUT_OF_SEQUENCE);
         }
-        let measurement = match &item {
-            Input::Radar(scan) => Measurement::Radar(scan),
-            Input::Camera(c) if record.camera_enabled => Measurement::Camera(c),
-            Input::Ultrasonic(u) if record.ultrasonic_enabled => Measurement::Ultrasonic(u),
-            Input::Camera(_) | Input::Ultrasonic(_) => return Err("late_for_a_degraded_cycle"),
-            _ => return Err(OUT_OF_SEQUENCE),
+        let Some(measurement) = Measurement::of(&item) else {
+            return Err(OUT_OF_SEQUENCE);
         };
         if record
             .steps
             .iter()
             .any(|s| s.sensor == sensor && s.stamp_ns == t)
+            || record.untracked.contains(&(sensor, t))
         {
             return Err("duplicate");
         }
-        let Some(mut tracker) = record.before.clone() else {
-            return Err(OUT_OF_SEQUENCE);
+        let tracker = if record.tracks(&measurement) {
+            let Some(tracker) = record.before.clone() else {
+                return Err(OUT_OF_SEQUENCE);
+            };
+            Some(tracker)
+        } else {
+            None
         };
-        // The health monitor takes it too, with its cycle's LiDAR objects.
+        // The health monitor takes it, with its cycle's LiDAR objects, also when the cycle's
+        // degradation keeps it from the tracker.
         let boxes = record
             .sweep
             .as_ref()
             .map_or(&[][..], |s| &s.boxes.boxes[..]);
         record_health(&mut self.health, &measurement, boxes);
+        let Some(mut tracker) = tracker else {
+            self.history[r].untracked.push((sensor, t));
+            return Err("late_for_a_degraded_cycle");
+        };
         let rank = measurement.rank();
         let mut input = measurement.to_owned_input();
         if let (TrackerInput::Radar(scan), Some(fix_deg)) =
@@ -1139,38 +1176,29 @@ impl Pipeline {
                 cfg.lidar.viewpoint_base_m = [t.x, t.y];
                 self.tracker = Tracker::new(cfg).ok();
             }
-            let mut measurements: Vec<(StampNs, SensorId, Measurement<'_>)> = Vec::new();
+            // Every radar, camera and ultrasonic measurement of the cycle, with whether the
+            // tracker takes it: the health monitor takes them all, the tracker those that the
+            // budget's degradation leaves on.
+            let mut measurements: Vec<(StampNs, SensorId, Measurement<'_>, bool)> = Vec::new();
             // Without the LiDAR, the fallback item is one of the cycle's measurements.
             if scan.is_none() {
                 let (t, item) = (cycle.stamp_ns, &cycle.reference.item);
                 let sensor = item.sensor();
-                match item {
-                    Input::Radar(r) => measurements.push((t, sensor, Measurement::Radar(r))),
-                    Input::Camera(c) => measurements.push((t, sensor, Measurement::Camera(c))),
-                    Input::Ultrasonic(u) => {
-                        measurements.push((t, sensor, Measurement::Ultrasonic(u)))
-                    }
-                    _ => {}
+                if let Some(m) = Measurement::of(item) {
+                    measurements.push((t, sensor, m, true));
                 }
             }
             for (sensor, items) in &cycle.items {
                 for it in items {
                     newest_input_ns = newest_input_ns.max(it.stamp_ns);
-                    match &it.item {
-                        Input::Radar(r) => {
-                            measurements.push((it.stamp_ns, *sensor, Measurement::Radar(r)))
-                        }
-                        Input::Camera(c) if degrade.camera_enabled() => {
-                            measurements.push((it.stamp_ns, *sensor, Measurement::Camera(c)))
-                        }
-                        Input::Ultrasonic(u) if degrade.ultrasonic_enabled() => {
-                            measurements.push((it.stamp_ns, *sensor, Measurement::Ultrasonic(u)))
-                        }
-                        _ => {}
+                    if let Some(m) = Measurement::of(&it.item) {
+                        let tracked =
+                            m.tracked_with(degrade.camera_enabled(), degrade.ultrasonic_enabled());
+                        measurements.push((it.stamp_ns, *sensor, m, tracked));
                     }
                 }
             }
-            measurements.sort_by_key(|(t, sensor, m)| (*t, m.rank(), *sensor));
+            measurements.sort_by_key(|(t, sensor, m, _)| (*t, m.rank(), *sensor));
             // Online extrinsic correction: a radar the health monitor finds yawed on its mount
             // (its azimuths against the LiDAR objects', consistently beyond `calib_warn_deg`)
             // is used with its mounting turned back by the estimate, so its returns gate with
@@ -1184,7 +1212,8 @@ impl Pipeline {
             if let Some(tracker) = self.tracker.as_mut() {
                 let steps: Vec<TrackerStep> = measurements
                     .iter()
-                    .map(|(t, sensor, m)| {
+                    .filter(|(_, _, _, tracked)| *tracked)
+                    .map(|(t, sensor, m, _)| {
                         let mut input = m.to_owned_input();
                         if let (TrackerInput::Radar(r), Some(fix_rad)) =
                             (&mut input, radar_yaw_fix_rad)
@@ -1223,6 +1252,11 @@ impl Pipeline {
                     ultrasonic_enabled: degrade.ultrasonic_enabled(),
                     before: None,
                     steps,
+                    untracked: measurements
+                        .iter()
+                        .filter(|(_, _, _, tracked)| !*tracked)
+                        .map(|(t, sensor, _, _)| (*sensor, *t))
+                        .collect(),
                     sweep,
                 };
                 let budget = &mut self.budget;
@@ -1249,7 +1283,7 @@ impl Pipeline {
             if let Some(scan) = scan {
                 self.health.record_lidar_scan(scan.stamp_ns, &scan.points);
             }
-            for (_, _, m) in &measurements {
+            for (_, _, m, _) in &measurements {
                 record_health(&mut self.health, m, &admitted.boxes);
             }
             self.health.record_gyro_bias(stamp, ego_ref.gyro_bias_radps);

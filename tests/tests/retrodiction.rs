@@ -2,12 +2,14 @@
 //! has run is retrodicted (the tracker runs again from that cycle with the scan where it
 //! belongs), so the tracks from then on are exactly those of the run where it came in time;
 //! with retrodiction off it is rejected and counted, and the tracks differ; beyond the
-//! retrodiction window it is rejected and counted.
+//! retrodiction window it is rejected and counted. The health monitor takes every measurement
+//! the tracker does not take as it comes, late or kept from the tracker by an overloaded
+//! cycle's degradation: its statistics and findings are those of the run in time.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use edgefuse_bag::BagReader;
-use edgefuse_fusion::budget::SteppingClock;
+use edgefuse_fusion::budget::{Degrade, SteppingClock};
 use edgefuse_fusion::health::{Finding, SensorStats};
 use edgefuse_fusion::pipeline::{CycleOutput, Pipeline, PipelineConfig, RetrodictionConfig};
 use edgefuse_fusion::types::{Input, SensorId};
@@ -34,6 +36,16 @@ fn run(
     ultrasonic: &[String],
     retrodiction: RetrodictionConfig,
 ) -> (Vec<(i64, CycleOutput)>, Pipeline) {
+    run_with_clock_step(inputs, ultrasonic, retrodiction, 1_000_000)
+}
+
+/// [`run`] with the budget's clock advancing `step_ns` at each reading.
+fn run_with_clock_step(
+    inputs: &[(i64, Input)],
+    ultrasonic: &[String],
+    retrodiction: RetrodictionConfig,
+    step_ns: i64,
+) -> (Vec<(i64, CycleOutput)>, Pipeline) {
     let config = PipelineConfig {
         ultrasonic_names: ultrasonic
             .iter()
@@ -44,10 +56,7 @@ fn run(
         ..PipelineConfig::default()
     };
     let mut pipeline = Pipeline::new(config).unwrap();
-    let mut clock = SteppingClock {
-        now_ns: 0,
-        step_ns: 1_000_000,
-    };
+    let mut clock = SteppingClock { now_ns: 0, step_ns };
     let mut cycles = Vec::new();
     for (arrival_ns, input) in inputs {
         pipeline.push(*arrival_ns, input.clone());
@@ -56,6 +65,39 @@ fn run(
         }
     }
     (cycles, pipeline)
+}
+
+/// The inputs with every fourth radar scan, camera frame and ultrasonic reading arriving
+/// 150 ms late, in arrival order.
+fn every_fourth_late(inputs: &[(i64, Input)]) -> Vec<(i64, Input)> {
+    let mut late = inputs.to_vec();
+    let mut nth = 0usize;
+    for (arrival_ns, input) in &mut late {
+        if matches!(
+            input,
+            Input::Radar(_) | Input::Camera(_) | Input::Ultrasonic(_)
+        ) {
+            nth += 1;
+            if nth.is_multiple_of(4) {
+                *arrival_ns += 150_000_000;
+            }
+        }
+    }
+    late.sort_by_key(|(arrival_ns, _)| *arrival_ns);
+    late
+}
+
+/// The health monitor's figures of every sensor other than its latency.
+fn stats_but_latency(pipeline: &Pipeline) -> Vec<SensorStats> {
+    pipeline
+        .health()
+        .sensor_stats()
+        .into_iter()
+        .map(|mut s| {
+            s.mean_latency_s = 0.0;
+            s
+        })
+        .collect()
 }
 
 /// The health monitor's radar figures other than its latency.
@@ -192,20 +234,7 @@ fn late_measurements_enter_the_health_monitor() {
     // The drive with four injected sensor faults, where every fourth radar scan, camera frame
     // and ultrasonic reading arrives 150 ms late, after its cycle.
     let (in_time, ultrasonic) = inputs("sensor_degradation");
-    let mut late = in_time.clone();
-    let mut nth = 0usize;
-    for (arrival_ns, input) in &mut late {
-        if matches!(
-            input,
-            Input::Radar(_) | Input::Camera(_) | Input::Ultrasonic(_)
-        ) {
-            nth += 1;
-            if nth.is_multiple_of(4) {
-                *arrival_ns += 150_000_000;
-            }
-        }
-    }
-    late.sort_by_key(|(arrival_ns, _)| *arrival_ns);
+    let late = every_fourth_late(&in_time);
     let (reference, in_time_pipeline) = run(&in_time, &ultrasonic, RetrodictionConfig::default());
     let (retro, pipeline) = run(&late, &ultrasonic, RetrodictionConfig::default());
     let retrodicted: u64 = pipeline.retrodicted.values().sum();
@@ -220,17 +249,10 @@ fn late_measurements_enter_the_health_monitor() {
     );
 
     // Every sensor's rate, dropouts and skips as in time (its latency is the late one's).
-    let but_latency = |p: &Pipeline| -> Vec<SensorStats> {
-        p.health()
-            .sensor_stats()
-            .into_iter()
-            .map(|mut s| {
-                s.mean_latency_s = 0.0;
-                s
-            })
-            .collect()
-    };
-    assert_eq!(but_latency(&pipeline), but_latency(&in_time_pipeline));
+    assert_eq!(
+        stats_but_latency(&pipeline),
+        stats_but_latency(&in_time_pipeline)
+    );
 
     // The same findings once every measurement has come: the four faults, with the same
     // severities and evidence (to rounding: the misalignment from the same 1,369 radar /
@@ -256,4 +278,101 @@ fn late_measurements_enter_the_health_monitor() {
         }
     }
     assert_eq!(retro.len(), reference.len());
+}
+
+#[test]
+fn the_health_monitor_sees_what_an_overloaded_cycle_skips() {
+    // Every stage of every cycle takes 10 ms on the budget's clock: the cycles overrun the
+    // deadline, and the budget soon keeps camera and ultrasonic measurements from the tracker.
+    let (inputs, ultrasonic) = inputs("sensor_degradation");
+    let (reference, in_time) = run(&inputs, &ultrasonic, RetrodictionConfig::default());
+    let slow_step_ns = 10_000_000;
+    let late = every_fourth_late(&inputs);
+    let (slow, overloaded) = run_with_clock_step(
+        &inputs,
+        &ultrasonic,
+        RetrodictionConfig::default(),
+        slow_step_ns,
+    );
+    let (_, overloaded_late) = run_with_clock_step(
+        &late,
+        &ultrasonic,
+        RetrodictionConfig::default(),
+        slow_step_ns,
+    );
+    // And a late reading of the stuck sensor twice, the second copy 300 ms after its stamp,
+    // when its cycle has run (degraded): it must not count.
+    let stuck_sensor = ultrasonic
+        .iter()
+        .position(|name| name == "rear_center_left")
+        .unwrap() as u8;
+    let late_stuck: Vec<usize> = late
+        .iter()
+        .enumerate()
+        .filter(|(_, (arrival_ns, input))| {
+            matches!(input, Input::Ultrasonic(u) if u.sensor == stuck_sensor)
+                && arrival_ns - input.stamp_ns() > 100_000_000
+        })
+        .map(|(i, _)| i)
+        .collect();
+    let mut twice = late.clone();
+    let again = &late[late_stuck[late_stuck.len() / 2]].1;
+    let again_ns = again.stamp_ns() + 300_000_000;
+    let at = twice.partition_point(|(arrival_ns, _)| *arrival_ns <= again_ns);
+    twice.insert(at, (again_ns, again.clone()));
+    let (_, overloaded_twice) = run_with_clock_step(
+        &twice,
+        &ultrasonic,
+        RetrodictionConfig::default(),
+        slow_step_ns,
+    );
+    let minimal = slow
+        .iter()
+        .filter(|(_, c)| c.timing.degrade == Degrade::Minimal)
+        .count();
+    assert!(minimal > slow.len() / 2, "{minimal} of {}", slow.len());
+    // Late ones too, for cycles that ran degraded (the tracker does not take them).
+    let degraded_late: u64 = overloaded_late
+        .skipped
+        .iter()
+        .filter(|((_, reason), _)| *reason == "late_for_a_degraded_cycle")
+        .map(|(_, n)| n)
+        .sum();
+    assert!(degraded_late > 100, "{:?}", overloaded_late.skipped);
+
+    // The monitor counts what it counts in time, and finds the four faults, the stuck
+    // ultrasonic sensor with the same evidence.
+    for pipeline in [&overloaded, &overloaded_late] {
+        assert_eq!(stats_but_latency(pipeline), stats_but_latency(&in_time));
+    }
+    let end_ns = reference.last().unwrap().1.stamp_ns;
+    let stuck = |p: &Pipeline| {
+        p.health()
+            .clone()
+            .findings(end_ns)
+            .into_iter()
+            .find(|f| f.component == "ultrasonic/rear_center_left")
+            .map(|f| f.evidence)
+    };
+    assert!(stuck(&in_time).is_some());
+    assert_eq!(stuck(&overloaded), stuck(&in_time));
+    assert_eq!(stuck(&overloaded_late), stuck(&in_time));
+    assert_eq!(stuck(&overloaded_twice), stuck(&in_time));
+    assert_eq!(
+        overloaded_twice
+            .skipped
+            .get(&(SensorId::Ultrasonic(stuck_sensor), "duplicate")),
+        Some(&1)
+    );
+    let kinds = |cycles: &[(i64, CycleOutput)]| -> Vec<(String, &'static str)> {
+        cycles
+            .last()
+            .unwrap()
+            .1
+            .findings
+            .iter()
+            .map(|f| (f.component.clone(), f.kind.as_str()))
+            .collect()
+    };
+    assert_eq!(kinds(&slow), kinds(&reference));
 }
