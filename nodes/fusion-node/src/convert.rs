@@ -98,7 +98,11 @@ fn point_layout(cloud: &PointCloud2) -> Result<(usize, usize), ConvertError> {
 /// The 4-byte word at `off` of one point's bytes (the field readers checked that it fits the
 /// point step), in the cloud's byte order.
 fn word_at(point: &[u8], off: usize, big_endian: bool) -> u32 {
-    let b = [point[off], point[off + 1], point[off + 2], point[off + 3]];
+    // One bounds check for the four bytes.
+    let b: [u8; 4] = point
+        .get(off..off + 4)
+        .and_then(|w| w.try_into().ok())
+        .unwrap_or([0; 4]);
     if big_endian {
         u32::from_be_bytes(b)
     } else {
@@ -106,18 +110,173 @@ fn word_at(point: &[u8], off: usize, big_endian: bool) -> u32 {
     }
 }
 
-/// `sensor_msgs/PointCloud2` with float32 `x y z` (and optional `intensity`, `t`) to a scan.
+/// A numeric point field: its byte offset and `PointField` datatype.
+#[derive(Debug, Clone, Copy)]
+struct NumericField {
+    offset: usize,
+    datatype: u8,
+}
+
+impl NumericField {
+    /// The size in bytes of a `PointField` datatype (0 for an unknown one).
+    fn size_of(datatype: u8) -> usize {
+        match datatype {
+            PointField::INT8 | PointField::UINT8 => 1,
+            PointField::INT16 | PointField::UINT16 => 2,
+            PointField::INT32 | PointField::UINT32 | PointField::FLOAT32 => 4,
+            PointField::FLOAT64 => 8,
+            _ => 0,
+        }
+    }
+
+    /// The field's value in one point's bytes (the field was checked to fit the point step),
+    /// in the cloud's byte order.
+    fn read(self, point: &[u8], big_endian: bool) -> f64 {
+        let o = self.offset;
+        let bytes = |n: usize| -> [u8; 8] {
+            let mut b = [0u8; 8];
+            b[..n].copy_from_slice(&point[o..o + n]);
+            if big_endian {
+                b[..n].reverse();
+            }
+            b
+        };
+        match self.datatype {
+            PointField::INT8 => f64::from(point[o] as i8),
+            PointField::UINT8 => f64::from(point[o]),
+            PointField::INT16 => {
+                let b = bytes(2);
+                f64::from(i16::from_le_bytes([b[0], b[1]]))
+            }
+            PointField::UINT16 => {
+                let b = bytes(2);
+                f64::from(u16::from_le_bytes([b[0], b[1]]))
+            }
+            PointField::INT32 => f64::from(word_at(point, o, big_endian) as i32),
+            PointField::UINT32 => f64::from(word_at(point, o, big_endian)),
+            PointField::FLOAT32 => f64::from(f32::from_bits(word_at(point, o, big_endian))),
+            _ => f64::from_le_bytes(bytes(8)),
+        }
+    }
+}
+
+/// The field `name` when present with one of `datatypes` (named in `expected` for the error).
+fn numeric_field(
+    cloud: &PointCloud2,
+    name: &str,
+    datatypes: &[u8],
+    expected: &str,
+) -> Result<Option<NumericField>, ConvertError> {
+    let Some(f) = cloud.fields.iter().find(|f| f.name == name) else {
+        return Ok(None);
+    };
+    if !datatypes.contains(&f.datatype) || f.count != 1 {
+        return Err(field_err(
+            name,
+            format!(
+                "datatype {} count {}, expected {expected} count 1",
+                f.datatype, f.count
+            ),
+        ));
+    }
+    let offset = f.offset as usize;
+    if offset + NumericField::size_of(f.datatype) > cloud.point_step as usize {
+        return Err(field_err(
+            name,
+            format!(
+                "offset {offset} does not fit point_step {}",
+                cloud.point_step
+            ),
+        ));
+    }
+    Ok(Some(NumericField {
+        offset,
+        datatype: f.datatype,
+    }))
+}
+
+/// How a cloud carries each point's time, by field name and datatype, as the common drivers
+/// write it.
+#[derive(Debug, Clone, Copy)]
+enum PointTime {
+    /// None: every point at the header stamp.
+    None,
+    /// Seconds after the header stamp: FLOAT32 `t` (the topic contract), FLOAT32 `time`
+    /// (velodyne_pointcloud).
+    AfterStampS(NumericField),
+    /// Nanoseconds after the header stamp: UINT32 `t` (ouster-ros), UINT32 `time_stamp`
+    /// (Autoware's nebula, `PointXYZIRCAEDT`).
+    AfterStampNs(NumericField),
+    /// Absolute seconds: FLOAT64 `timestamp` (the Hesai ROS 2 driver); the header stamp is
+    /// taken off.
+    AbsoluteS(NumericField),
+}
+
+impl PointTime {
+    /// The first of `t`, `time`, `time_stamp`, `timestamp` that the cloud has (an error when
+    /// its datatype is none that driver writes).
+    fn of(cloud: &PointCloud2) -> Result<Self, ConvertError> {
+        use PointField as F;
+        if let Some(f) = numeric_field(cloud, "t", &[F::FLOAT32, F::UINT32], "FLOAT32 or UINT32")? {
+            return Ok(if f.datatype == F::FLOAT32 {
+                PointTime::AfterStampS(f)
+            } else {
+                PointTime::AfterStampNs(f)
+            });
+        }
+        if let Some(f) = numeric_field(cloud, "time", &[F::FLOAT32], "FLOAT32")? {
+            return Ok(PointTime::AfterStampS(f));
+        }
+        if let Some(f) = numeric_field(cloud, "time_stamp", &[F::UINT32], "UINT32")? {
+            return Ok(PointTime::AfterStampNs(f));
+        }
+        if let Some(f) = numeric_field(cloud, "timestamp", &[F::FLOAT64], "FLOAT64")? {
+            return Ok(PointTime::AbsoluteS(f));
+        }
+        Ok(PointTime::None)
+    }
+
+    /// A point's time after the header stamp `stamp_ns`, s.
+    fn after_stamp_s(self, point: &[u8], big_endian: bool, stamp_ns: i64) -> f32 {
+        match self {
+            PointTime::None => 0.0,
+            PointTime::AfterStampS(f) => f.read(point, big_endian) as f32,
+            PointTime::AfterStampNs(f) => (f.read(point, big_endian) * 1e-9) as f32,
+            PointTime::AbsoluteS(f) => {
+                // Whole seconds apart first, so that the fraction keeps its precision.
+                let t_s = f.read(point, big_endian);
+                let whole_s = t_s.floor();
+                let stamp_whole_s = stamp_ns.div_euclid(1_000_000_000);
+                let stamp_frac_s = stamp_ns.rem_euclid(1_000_000_000) as f64 * 1e-9;
+                ((whole_s - stamp_whole_s as f64) + (t_s - whole_s) - stamp_frac_s) as f32
+            }
+        }
+    }
+}
+
+/// `sensor_msgs/PointCloud2` to a scan: FLOAT32 `x y z`; optional `intensity` (FLOAT32, or
+/// the integer or FLOAT64 type some drivers write); each point's time from the field that the
+/// common drivers write (see [`PointTime`]: the contract's FLOAT32 `t`, ouster-ros' UINT32 `t`,
+/// velodyne's `time`, nebula's `time_stamp`, Hesai's absolute `timestamp`), else the header
+/// stamp.
 pub fn lidar_scan(
     cloud: &PointCloud2,
     base_from_sensor: Transform3,
 ) -> Result<(LidarScan, CloudSkips), ConvertError> {
+    use PointField as F;
     let x = f32_reader(cloud, "x")?.ok_or_else(|| field_err("x", "missing"))?;
     let y = f32_reader(cloud, "y")?.ok_or_else(|| field_err("y", "missing"))?;
     let z = f32_reader(cloud, "z")?.ok_or_else(|| field_err("z", "missing"))?;
-    let intensity = f32_reader(cloud, "intensity")?;
-    let t = f32_reader(cloud, "t")?;
+    let intensity = numeric_field(
+        cloud,
+        "intensity",
+        &[F::FLOAT32, F::FLOAT64, F::UINT8, F::UINT16, F::UINT32],
+        "FLOAT32, FLOAT64, UINT8, UINT16 or UINT32",
+    )?;
+    let time = PointTime::of(cloud)?;
     let (step, n) = point_layout(cloud)?;
     let big = cloud.is_bigendian;
+    let stamp = stamp_ns(&cloud.header);
     let read = |p: &[u8], off: usize| f32::from_bits(word_at(p, off, big));
     let mut skips = CloudSkips::default();
     let mut points = Vec::with_capacity(n);
@@ -126,8 +285,8 @@ pub fn lidar_scan(
             x_m: read(p, x),
             y_m: read(p, y),
             z_m: read(p, z),
-            intensity: intensity.map_or(0.0, |o| read(p, o)),
-            t_s: t.map_or(0.0, |o| read(p, o)),
+            intensity: intensity.map_or(0.0, |f| f.read(p, big) as f32),
+            t_s: time.after_stamp_s(p, big, stamp),
         };
         if !(pt.x_m.is_finite() && pt.y_m.is_finite() && pt.z_m.is_finite() && pt.t_s.is_finite()) {
             skips.non_finite += 1;
@@ -137,7 +296,7 @@ pub fn lidar_scan(
     }
     Ok((
         LidarScan {
-            stamp_ns: stamp_ns(&cloud.header),
+            stamp_ns: stamp,
             points,
             base_from_sensor,
         },
@@ -567,6 +726,24 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("'z'") && e.contains("FLOAT32"), "{e}");
+        // A time field of a type no driver writes is refused, naming what is read.
+        let mut bad_time = c.clone();
+        bad_time.fields[4].datatype = PointField::INT16;
+        let e = lidar_scan(&bad_time, Transform3::identity())
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("'t'") && e.contains("FLOAT32 or UINT32"), "{e}");
+        // One whose 8 bytes run past the point step too.
+        let mut past_step = c.clone();
+        past_step.fields[4].name = "timestamp".into();
+        past_step.fields[4].datatype = PointField::FLOAT64;
+        let e = lidar_scan(&past_step, Transform3::identity())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("'timestamp'") && e.contains("point_step 20"),
+            "{e}"
+        );
         let mut short = c;
         short.data.truncate(30);
         let e = lidar_scan(&short, Transform3::identity())
