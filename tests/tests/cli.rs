@@ -275,3 +275,95 @@ fn replay_fast_deterministic_records_the_same_outputs_twice() {
     let err = refused.err().map(|e| e.to_string()).unwrap_or_default();
     assert!(err.contains("--fast"), "{err}");
 }
+
+/// A bag recorded under another driver's topic name replays with `--remap` exactly as the
+/// original does (and differently without it: its LiDAR is not read); `--fast` honours
+/// `--start`, keeping the static transforms recorded before it.
+#[test]
+fn replay_fast_remaps_topics_and_starts_late_with_the_static_transforms() {
+    use edgefuse_bag::{BagWriteOptions, BagWriter, Qos};
+    let bag = edgefuse_system_tests::sample_bag("highway_cut_in").unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let renamed = dir.path().join("renamed");
+    let reader = BagReader::open(&bag).unwrap();
+    let name = |t: &str| {
+        if t == "/sensors/lidar/points" {
+            "/ouster/points".to_string()
+        } else {
+            t.to_string()
+        }
+    };
+    let mut w = BagWriter::create(&renamed, BagWriteOptions::default()).unwrap();
+    for t in reader.topics() {
+        w.add_topic(&name(&t.name), &t.type_name, t.qos.unwrap_or(Qos::Reliable))
+            .unwrap();
+    }
+    for m in reader.messages(&ReadOptions::default()) {
+        let m = m.unwrap();
+        w.write_raw(&name(&m.topic), m.log_time_ns as i64, &m.data)
+            .unwrap();
+    }
+    w.finish().unwrap();
+    let outputs = |bag: &std::path::Path, extra: &[&str], out: &str| {
+        let out = dir.path().join(out);
+        let mut args = vec![
+            "replay",
+            bag.to_str().unwrap(),
+            "--fast",
+            "--deterministic",
+            "--record",
+            out.to_str().unwrap(),
+        ];
+        args.extend_from_slice(extra);
+        let (ok, err) = edgefuse(&args);
+        assert!(ok, "{err}");
+        BagReader::open(&out)
+            .unwrap()
+            .messages(&ReadOptions::default())
+            .map(|m| {
+                let m = m.unwrap();
+                (m.topic.to_string(), m.log_time_ns, m.data)
+            })
+            .collect::<Vec<_>>()
+    };
+    let original = outputs(&bag, &[], "original");
+    let remapped = outputs(
+        &renamed,
+        &["--remap", "/ouster/points:=/sensors/lidar/points"],
+        "remapped",
+    );
+    let unmapped = outputs(&renamed, &[], "unmapped");
+    assert!(original.len() > 300, "{} messages", original.len());
+    assert!(remapped == original, "the remapped bag replays differently");
+    assert!(unmapped != original, "the LiDAR made no difference");
+    let refused = edgefuse_cli::Cli::try_parse_from([
+        "edgefuse",
+        "replay",
+        renamed.to_str().unwrap(),
+        "--fast",
+        "--remap",
+        "/ouster/points=/sensors/lidar/points",
+    ]);
+    let err = refused.err().map(|e| e.to_string()).unwrap_or_default();
+    assert!(
+        err.contains("/ouster/points=/sensors/lidar/points") && err.contains("FROM:=TO"),
+        "{err}"
+    );
+
+    // From 5 s in: the first cycle is there, and the ego and the tracks run (the sensors'
+    // mountings come from /tf_static, recorded at the start).
+    let (first_ns, _) = reader.time_range_ns().unwrap();
+    let late = outputs(&bag, &["--start", "5"], "late");
+    let odometry = late
+        .iter()
+        .filter(|m| m.0 == "/localization/odometry")
+        .count();
+    assert!(odometry > 50, "{odometry} odometry messages from 5 s in");
+    assert!(late
+        .iter()
+        .all(|m| m.1 >= first_ns + 5_000_000_000 - 100_000_000));
+    assert_eq!(
+        late.iter().map(|m| m.1).max(),
+        original.iter().map(|m| m.1).max()
+    );
+}

@@ -2,7 +2,7 @@
 //! DDS by `edgefuse replay`'s player and recorded by `edgefuse record`'s recorder, inside a
 //! private loopback-only network namespace: every payload comes back byte for byte, in order
 //! (plus RTPS's alignment to 4 bytes), and `rosbags` reads the recorded bag with the same
-//! counts.
+//! counts. Started halfway, the player still sends the static transforms recorded before.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
@@ -110,6 +110,67 @@ fn a_rosbags_bag_replays_unchanged_and_records_back() {
             v["topics"][topic.as_str()]["count"].as_u64(),
             Some(msgs.len() as u64),
             "rosbags count of {topic}"
+        );
+    }
+
+    // Started halfway: the static transforms recorded before still go out first (as a
+    // subscriber joining then would get them), then the messages from halfway on.
+    let reader = BagReader::open(&src).unwrap();
+    let (first_ns, last_ns) = reader.time_range_ns().unwrap();
+    let half_ns = first_ns + (last_ns - first_ns) / 2;
+    let from_half: BTreeMap<String, usize> = reader
+        .messages(&ReadOptions {
+            start_ns: Some(half_ns),
+            ..ReadOptions::default()
+        })
+        .fold(BTreeMap::new(), |mut n, m| {
+            *n.entry(m.unwrap().topic.to_string()).or_default() += 1;
+            n
+        });
+    drop(reader);
+    assert!(
+        from_half.get("/tf_static") < want.get("/tf_static").map(Vec::len).as_ref(),
+        "{from_half:?}"
+    );
+    let out_late = dir.path().join("recorded_late");
+    let stop = Shutdown::manual();
+    let recorder = {
+        let (out, topics, stop) = (out_late.clone(), topics.clone(), stop.clone());
+        std::thread::spawn(move || {
+            let args = NodeArgs::parse("recorder", Vec::<String>::new()).unwrap();
+            let t = Arc::new(DdsTransport::new(0, "/", "recorder").unwrap());
+            edgefuse_cli::record::record(&out, &topics, args, t, &stop).unwrap()
+        })
+    };
+    std::thread::sleep(Duration::from_secs(1));
+    let args = NodeArgs::parse("player", Vec::<String>::new()).unwrap();
+    let t = Arc::new(DdsTransport::new(0, "/", "player").unwrap());
+    edgefuse_fusion_node::player::play(
+        &src,
+        0.2,
+        &ReadOptions {
+            start_ns: Some(half_ns),
+            ..ReadOptions::default()
+        },
+        args,
+        t,
+        &Shutdown::manual(),
+    )
+    .unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+    stop.request();
+    recorder.join().unwrap();
+    let got = payloads(&out_late);
+    assert_eq!(
+        got.get("/tf_static").map(Vec::len),
+        want.get("/tf_static").map(Vec::len),
+        "the static transforms of a late start"
+    );
+    for (topic, n) in from_half.iter().filter(|(t, _)| *t != "/tf_static") {
+        assert_eq!(
+            got.get(topic).map(Vec::len),
+            Some(*n),
+            "{topic} from halfway"
         );
     }
 }

@@ -10,7 +10,8 @@ use anyhow::{Context, Result};
 use edgefuse_bag::{BagReader, ReadOptions};
 use edgefuse_fusion::pipeline::PipelineConfig;
 use edgefuse_fusion_node::live::quantile_ms;
-use edgefuse_fusion_node::runner::{run_bag_observed, NoObserver, RunObserver, Timing};
+use edgefuse_fusion_node::offline::FeedOptions;
+use edgefuse_fusion_node::runner::{run_bag_with, NoObserver, RunObserver, Timing};
 use edgefuse_ros::dds::DdsTransport;
 use edgefuse_ros::shutdown::Shutdown;
 use edgefuse_ros::{NodeArgs, Transport};
@@ -37,9 +38,13 @@ pub struct ReplayArgs {
     /// With `--fast`: threads of the LiDAR stages (the output is the same for any count).
     #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u16).range(1..=64))]
     pub lidar_threads: u16,
-    /// Only these topics (all by default).
+    /// Only these topics (all by default), by their names in the bag.
     #[arg(long, num_args = 1..)]
     pub topics: Vec<String>,
+    /// Read a bag topic as another, `FROM:=TO` (as `ros2 bag play --remap`): e.g.
+    /// `/ouster/points:=/sensors/lidar/points` for a bag recorded with another driver's names.
+    #[arg(long, num_args = 1.., value_parser = parse_remap)]
+    pub remap: Vec<(String, String)>,
     /// Start this many seconds into the bag.
     #[arg(long, default_value_t = 0.0)]
     pub start: f64,
@@ -57,6 +62,18 @@ pub struct ReplayArgs {
     /// Standard ROS 2 arguments (`--ros-args ...`), as `ros2 launch` passes them.
     #[arg(trailing_var_arg = true, allow_hyphen_values = true, hide = true)]
     pub ros_args: Vec<String>,
+}
+
+/// A `--remap` argument `FROM:=TO` (two topic names).
+fn parse_remap(arg: &str) -> Result<(String, String), String> {
+    match arg.split_once(":=") {
+        Some((from, to)) if from.starts_with('/') && to.starts_with('/') && !to.contains(":=") => {
+            Ok((from.to_string(), to.to_string()))
+        }
+        _ => Err(format!(
+            "'{arg}' is not FROM:=TO with two topic names starting with '/'"
+        )),
+    }
 }
 
 /// The pipeline's outputs, recorded by `--record`.
@@ -123,7 +140,11 @@ pub fn run(a: ReplayArgs) -> Result<()> {
         } else {
             Timing::Wall
         };
-        let report = run_bag_observed(&a.bag, config, timing, observer)
+        let feed = FeedOptions {
+            read: options.clone(),
+            remap: a.remap.iter().cloned().collect(),
+        };
+        let report = run_bag_with(&a.bag, &feed, config, timing, observer)
             .with_context(|| format!("replaying {}", a.bag.display()))?;
         if let Some(v) = viz {
             v.finish()?;
@@ -162,7 +183,10 @@ pub fn run(a: ReplayArgs) -> Result<()> {
         }
         return Ok(());
     }
-    let args = NodeArgs::parse("player", a.ros_args.clone()).context("reading ROS arguments")?;
+    let mut args =
+        NodeArgs::parse("player", a.ros_args.clone()).context("reading ROS arguments")?;
+    // --remap before any `--ros-args -r` (the first match wins).
+    args.remaps.splice(0..0, a.remap.iter().cloned());
     let shutdown = Shutdown::on_signals().context("installing signal handlers")?;
     let transport = DdsTransport::for_node(&args).context("joining DDS")?;
     let transport: Arc<dyn Transport> = Arc::new(transport);

@@ -55,16 +55,45 @@ pub struct Converter {
     pub keep_images: bool,
 }
 
+/// What of a bag a feed reads, and under which topic names.
+#[derive(Debug, Clone, Default)]
+pub struct FeedOptions {
+    /// The topics (by their names in the bag) and the time range to read.
+    pub read: ReadOptions,
+    /// A bag topic read as a contract topic (as `ros2 bag play --remap` does), e.g.
+    /// `/ouster/points` as `/sensors/lidar/points`.
+    pub remap: BTreeMap<String, String>,
+}
+
+impl FeedOptions {
+    /// The contract name a bag topic is read as.
+    pub fn contract_name<'n>(&'n self, bag_topic: &'n str) -> &'n str {
+        remapped(&self.remap, bag_topic)
+    }
+}
+
+/// The name `remap` gives a bag topic (its own when none).
+fn remapped<'n>(remap: &'n BTreeMap<String, String>, bag_topic: &'n str) -> &'n str {
+    remap.get(bag_topic).map_or(bag_topic, String::as_str)
+}
+
 /// The ultrasonic positions of a bag's contract topics, sorted: a sensor's index in this list
 /// is its `SensorId::Ultrasonic` index (see [`BagFeed::with_ultrasonic`]).
 pub fn ultrasonic_positions(reader: &BagReader) -> Vec<String> {
+    ultrasonic_positions_with(reader, &FeedOptions::default())
+}
+
+/// [`ultrasonic_positions`] of the bag's topics as `options` names them.
+pub fn ultrasonic_positions_with(reader: &BagReader, options: &FeedOptions) -> Vec<String> {
     let mut positions: Vec<String> = reader
         .topics()
         .iter()
-        .filter_map(|t| match ContractTopic::parse(&t.name) {
-            Some(ContractTopic::Ultrasonic(p)) => Some(p),
-            _ => None,
-        })
+        .filter_map(
+            |t| match ContractTopic::parse(options.contract_name(&t.name)) {
+                Some(ContractTopic::Ultrasonic(p)) => Some(p),
+                _ => None,
+            },
+        )
         .collect();
     positions.sort();
     positions
@@ -72,6 +101,7 @@ pub fn ultrasonic_positions(reader: &BagReader) -> Vec<String> {
 
 /// A bag read as fusion inputs.
 pub struct BagFeed<'a> {
+    remap: BTreeMap<String, String>,
     messages: Messages<'a>,
     converter: Converter,
     /// The storage error that ended a file early, if any.
@@ -82,10 +112,56 @@ impl<'a> BagFeed<'a> {
     /// Reads `reader` from the start; ultrasonic positions get indices in the order given
     /// (others, met later, get the next free index).
     pub fn with_ultrasonic(reader: &'a BagReader, positions: &[String]) -> Self {
+        Self::with_options(reader, positions, &FeedOptions::default())
+    }
+
+    /// [`BagFeed::with_ultrasonic`], reading what `options` selects, under its topic names.
+    pub fn with_options(
+        reader: &'a BagReader,
+        positions: &[String],
+        options: &FeedOptions,
+    ) -> Self {
+        let mut converter = Converter::with_ultrasonic(positions);
+        let mut storage_errors = Vec::new();
+        // Started later than the bag: the static transforms recorded before the start still
+        // hold (latched), so they are read first.
+        if let Some(start_ns) = options.read.start_ns {
+            let tf_topics: Vec<String> = reader
+                .topics()
+                .iter()
+                .filter(|t| {
+                    ContractTopic::parse(remapped(&options.remap, &t.name))
+                        == Some(ContractTopic::TfStatic)
+                })
+                .map(|t| t.name.clone())
+                .collect();
+            if !tf_topics.is_empty() {
+                let before = ReadOptions {
+                    topics: Some(tf_topics),
+                    start_ns: None,
+                    end_ns: Some(start_ns),
+                };
+                for m in reader.messages(&before) {
+                    match m {
+                        Ok(m) => {
+                            let arrival_ns = i64::try_from(m.log_time_ns).unwrap_or(i64::MAX);
+                            let _ = converter.convert(
+                                ContractTopic::TfStatic,
+                                &m.topic,
+                                &m.data,
+                                arrival_ns,
+                            );
+                        }
+                        Err(e) => storage_errors.push(e.to_string()),
+                    }
+                }
+            }
+        }
         Self {
-            messages: reader.messages(&ReadOptions::default()),
-            converter: Converter::with_ultrasonic(positions),
-            storage_errors: Vec::new(),
+            remap: options.remap.clone(),
+            messages: reader.messages(&options.read),
+            converter,
+            storage_errors,
         }
     }
 
@@ -268,7 +344,8 @@ impl Iterator for BagFeed<'_> {
                     continue;
                 }
             };
-            let Some(topic) = ContractTopic::parse(&m.topic) else {
+            let name = remapped(&self.remap, &m.topic);
+            let Some(topic) = ContractTopic::parse(name) else {
                 continue;
             };
             let arrival_ns = i64::try_from(m.log_time_ns).unwrap_or(i64::MAX);

@@ -54,6 +54,22 @@ pub fn to_qos(q: Option<edgefuse_bag::Qos>, topic: &str) -> Qos {
     }
 }
 
+/// Publishes `data` on `topic` when it has a publisher, counting it as published or failed.
+fn publish_counted(
+    publishers: &BTreeMap<String, Box<dyn RawPublisher>>,
+    topic: &str,
+    data: Vec<u8>,
+    stats: &mut PlayStats,
+) {
+    if let Some(p) = publishers.get(topic) {
+        let counts = match p.publish(data) {
+            Ok(()) => &mut stats.published,
+            Err(_) => &mut stats.failed,
+        };
+        *counts.entry(topic.to_string()).or_insert(0) += 1;
+    }
+}
+
 /// Publishes `bag` on its topics at `rate` (with `/clock`) through `transport`, until the end
 /// of the bag (or `duration_s`) or `shutdown`.
 pub fn play(
@@ -89,6 +105,33 @@ pub fn play(
     // Give DDS discovery a moment so the first messages are not lost.
     std::thread::sleep(Duration::from_millis(500));
     let mut stats = PlayStats::default();
+    // Started later than the bag: what the latched topics (the static transforms) recorded
+    // before the start still holds, as a subscriber joining then would receive it; it goes
+    // out first.
+    if let Some(start_ns) = options.start_ns {
+        let latched: Vec<String> = reader
+            .topics()
+            .iter()
+            .filter(|t| {
+                publishers.contains_key(&t.name)
+                    && matches!(to_qos(t.qos, &t.name), Qos::Latched { .. })
+            })
+            .map(|t| t.name.clone())
+            .collect();
+        if !latched.is_empty() {
+            let before = ReadOptions {
+                topics: Some(latched),
+                start_ns: None,
+                end_ns: Some(start_ns),
+            };
+            for m in reader.messages(&before) {
+                match m {
+                    Ok(m) => publish_counted(&publishers, &m.topic, m.data, &mut stats),
+                    Err(e) => node.log(LogLevel::Error, &format!("{}: {e}", bag.display())),
+                }
+            }
+        }
+    }
     let start_wall = Instant::now();
     let mut first_ns: Option<u64> = None;
     let mut last_progress = Instant::now();
@@ -133,13 +176,7 @@ pub fn play(
                 };
                 let _ = clock.publish(&c);
             }
-            if let Some(p) = publishers.get(m.topic.as_ref()) {
-                let key = m.topic.to_string();
-                match p.publish(m.data) {
-                    Ok(()) => *stats.published.entry(key).or_insert(0) += 1,
-                    Err(_) => *stats.failed.entry(key).or_insert(0) += 1,
-                }
-            }
+            publish_counted(&publishers, &m.topic, m.data, &mut stats);
             stats.bag_s = bag_s;
             if last_progress.elapsed() > Duration::from_secs(1) {
                 last_progress = Instant::now();

@@ -13,7 +13,7 @@ use edgefuse_fusion::types::{Input, UltrasonicRange};
 use edgefuse_msgs::edgefuse_msgs::TrackedObject;
 use edgefuse_msgs::sensor_msgs;
 
-use crate::offline::{ultrasonic_positions, BagFeed, FeedItem};
+use crate::offline::{ultrasonic_positions_with, BagFeed, FeedItem, FeedOptions};
 
 /// Why a run failed.
 #[derive(Debug, thiserror::Error)]
@@ -158,12 +158,23 @@ pub fn run_bag(path: &Path, config: PipelineConfig, timing: Timing) -> Result<Ru
 /// [`run_bag`], with `observer` seeing every input and cycle as the run goes.
 pub fn run_bag_observed(
     path: &Path,
+    config: PipelineConfig,
+    timing: Timing,
+    observer: &mut dyn RunObserver,
+) -> Result<RunReport, RunError> {
+    run_bag_with(path, &FeedOptions::default(), config, timing, observer)
+}
+
+/// [`run_bag_observed`] on what `options` selects of the bag, under its topic names.
+pub fn run_bag_with(
+    path: &Path,
+    options: &FeedOptions,
     mut config: PipelineConfig,
     timing: Timing,
     observer: &mut dyn RunObserver,
 ) -> Result<RunReport, RunError> {
     let reader = BagReader::open(path)?;
-    let ultrasonic = ultrasonic_positions(&reader);
+    let ultrasonic = ultrasonic_positions_with(&reader, options);
     config.ultrasonic_names = ultrasonic
         .iter()
         .enumerate()
@@ -171,7 +182,7 @@ pub fn run_bag_observed(
         .collect();
     observer.ultrasonic_names(&config.ultrasonic_names);
     let mut pipeline = Pipeline::new(config)?;
-    let mut feed = BagFeed::with_ultrasonic(&reader, &ultrasonic);
+    let mut feed = BagFeed::with_options(&reader, &ultrasonic, options);
     feed.keep_images(observer.wants_images());
     let mut clock = match timing {
         Timing::Wall => RunClock::Wall(MonotonicClock::default()),
