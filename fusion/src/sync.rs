@@ -4,7 +4,8 @@
 //! every other sensor, the buffered items stamped at or before the cycle time. A cycle waits
 //! until every expected sensor has caught up with the cycle time, judged from its stamps, its
 //! nominal period and its nominal latency plus a jitter window; after a timeout it proceeds
-//! without the late sensors and says so ([`Cycle::late`]): it never blocks. Items stamped at or
+//! without the late sensors and says so ([`Cycle::late`]): it never blocks. A sensor that has
+//! been silent for a while (or was never seen) is not waited for at all. Items stamped at or
 //! before the last cycle already emitted for their sensor are rejected as out of sequence (never
 //! applied as if new), duplicate stamps are dropped, and a clock jump (stamp backwards, or
 //! forwards much faster than arrival time) resets that sensor's buffer; each is counted per
@@ -69,13 +70,19 @@ pub struct SyncConfig {
     pub fallback_reference: Option<SensorId>,
     /// See `fallback_reference`, ns (> 0).
     pub reference_silence_ns: i64,
+    /// A late sensor is waited for (up to `timeout_ns`) only while it is alive: it delivered
+    /// within this long before the poll, or, never seen, the synchroniser received its first
+    /// item of any sensor that recently. A sensor the system does not have (a bag without a
+    /// radar) or that died then costs no cycle any waiting; its cycles still list it as late.
+    /// ns (>= 0).
+    pub absent_after_ns: i64,
 }
 
 impl Default for SyncConfig {
     /// LiDAR 10 Hz reference, radar 20 Hz, camera 30 Hz, IMU 100 Hz, wheel 50 Hz; 10 ms jitter,
     /// 60 ms timeout, 256-item buffers, 1 s clock-jump thresholds; the radar triggers cycles
-    /// after 300 ms without a LiDAR sweep. Ultrasonic sensors are added
-    /// by the caller (`Ultrasonic(i)`).
+    /// after 300 ms without a LiDAR sweep; a sensor silent for 500 ms is not waited for.
+    /// Ultrasonic sensors are added by the caller (`Ultrasonic(i)`).
     fn default() -> Self {
         let ms = 1_000_000_i64;
         let sensors = BTreeMap::from([
@@ -125,6 +132,7 @@ impl Default for SyncConfig {
             clock_jump_forward_ns: 1_000 * ms,
             fallback_reference: Some(SensorId::RadarFront),
             reference_silence_ns: 300 * ms,
+            absent_after_ns: 500 * ms,
         }
     }
 }
@@ -229,6 +237,8 @@ struct Stream<T> {
     newest_stamp_ns: Option<StampNs>,
     /// Arrival time of the item with `newest_stamp_ns`.
     newest_arrival_ns: StampNs,
+    /// Arrival time of the last item pushed, whatever became of it (the sensor is alive).
+    last_arrival_ns: Option<StampNs>,
     /// Stamp of the last cycle emitted since the last reset: items at or before it are late.
     emitted_until_ns: Option<StampNs>,
     counters: SensorCounters,
@@ -241,6 +251,7 @@ impl<T> Stream<T> {
             buf: VecDeque::new(),
             newest_stamp_ns: None,
             newest_arrival_ns: 0,
+            last_arrival_ns: None,
             emitted_until_ns: None,
             counters: SensorCounters::default(),
         }
@@ -268,6 +279,8 @@ pub struct TimeSync<T> {
     counters: SyncCounters,
     /// Arrival of the newest reference item, or of the first item of any sensor before one.
     reference_seen_ns: Option<StampNs>,
+    /// Arrival of the first item of any sensor.
+    first_arrival_ns: Option<StampNs>,
 }
 
 impl<T> TimeSync<T> {
@@ -300,6 +313,11 @@ impl<T> TimeSync<T> {
             config.reference_silence_ns,
             config.reference_silence_ns > 0,
         )?;
+        check(
+            "absent_after_ns",
+            config.absent_after_ns,
+            config.absent_after_ns >= 0,
+        )?;
         for timing in config.sensors.values() {
             check("latency_ns", timing.latency_ns, timing.latency_ns >= 0)?;
             check("period_ns", timing.period_ns, timing.period_ns >= 0)?;
@@ -319,6 +337,7 @@ impl<T> TimeSync<T> {
             streams,
             counters: SyncCounters::default(),
             reference_seen_ns: None,
+            first_arrival_ns: None,
         })
     }
 
@@ -365,6 +384,8 @@ impl<T> TimeSync<T> {
         if sensor == self.config.reference || self.reference_seen_ns.is_none() {
             self.reference_seen_ns = Some(arrival_ns);
         }
+        self.first_arrival_ns.get_or_insert(arrival_ns);
+        stream.last_arrival_ns = Some(arrival_ns);
         let mut outcome = PushOutcome::Accepted;
         if let Some(newest) = stream.newest_stamp_ns {
             let back = newest.saturating_sub(stamp_ns);
@@ -480,6 +501,7 @@ impl<T> TimeSync<T> {
         };
         let jitter_ns = self.config.jitter_ns;
         let mut late = Vec::new();
+        let mut wait = false;
         for (id, stream) in &self.streams {
             if *id == reference {
                 continue;
@@ -490,9 +512,14 @@ impl<T> TimeSync<T> {
                 .saturating_add(jitter_ns);
             if !stream.caught_up(t_ns, jitter_ns, now_ns, due_ns) {
                 late.push(*id);
+                // Waited for only while alive (see `SyncConfig::absent_after_ns`).
+                wait |= stream
+                    .last_arrival_ns
+                    .or(self.first_arrival_ns)
+                    .is_some_and(|a| now_ns.saturating_sub(a) <= self.config.absent_after_ns);
             }
         }
-        if !late.is_empty() && now_ns < a_ns.saturating_add(self.config.timeout_ns) {
+        if wait && now_ns < a_ns.saturating_add(self.config.timeout_ns) {
             return None;
         }
         let ref_stream = self.streams.get_mut(&reference)?;
@@ -588,6 +615,7 @@ mod tests {
             clock_jump_forward_ns: 500 * MS,
             fallback_reference: None,
             reference_silence_ns: 300 * MS,
+            absent_after_ns: 500 * MS,
         }
     }
 
@@ -774,6 +802,74 @@ mod tests {
             push(&mut s, SensorId::RadarFront, 150 * MS),
             PushOutcome::Accepted
         );
+    }
+
+    #[test]
+    fn a_sensor_silent_for_long_or_never_seen_is_flagged_but_not_waited_for() {
+        let mut s = match TimeSync::new(SyncConfig {
+            sensors: config()
+                .sensors
+                .into_iter()
+                .chain([(
+                    SensorId::CameraFront,
+                    SensorTiming {
+                        latency_ns: 20 * MS,
+                        period_ns: 33 * MS,
+                    },
+                )])
+                .collect(),
+            ..config()
+        }) {
+            Ok(s) => s,
+            Err(e) => panic!("{e}"),
+        };
+        // The radar delivers until 50 ms, then dies; it is back at 900 ms. The camera never
+        // delivers. Wheel and ultrasonic go on. A sweep every 100 ms (arrives 30 ms later);
+        // each cycle is polled as the next inputs arrive, every 5 ms.
+        let mut emitted = Vec::new();
+        // Pushed when it arrives: stamp `t` at `t + latency`.
+        let arrived = |now: i64, latency: i64, period: i64| {
+            let t = now - latency;
+            (t >= 0 && t % period == 0).then_some(t)
+        };
+        for step in 0..=230 {
+            let now = step * 5 * MS;
+            if let Some(t) = arrived(now, 5 * MS, 20 * MS) {
+                s.push(SensorId::Wheel, t, now, t);
+                s.push(SensorId::Ultrasonic(0), t, now, t);
+            }
+            if let Some(t) = arrived(now, 10 * MS, 50 * MS) {
+                if t <= 50 * MS || t >= 900 * MS {
+                    s.push(SensorId::RadarFront, t, now, t);
+                }
+            }
+            if let Some(t) = arrived(now, 30 * MS, 100 * MS) {
+                s.push(SensorId::Lidar, t, now, t);
+            }
+            while let Some(c) = s.poll(now) {
+                emitted.push((c.stamp_ns, now, c.late.clone()));
+            }
+        }
+        let wait_of = |stamp_ms: i64| {
+            emitted
+                .iter()
+                .find(|e| e.0 == stamp_ms * MS)
+                .map(|e| (e.1 - e.0 - 30 * MS) / MS)
+                .unwrap_or_else(|| panic!("no cycle at {stamp_ms} ms: {emitted:?}"))
+        };
+        // At first both are waited for the full timeout (the camera not seen yet, the radar
+        // alive), up to 500 ms after they last delivered (the camera: after the first input).
+        assert_eq!(wait_of(100), 60);
+        assert_eq!(wait_of(400), 60);
+        // Then neither: the cycle goes at its sweep's arrival, listing both as late.
+        assert_eq!(wait_of(600), 0);
+        assert_eq!(wait_of(800), 0);
+        let late_800 = &emitted.iter().find(|e| e.0 == 800 * MS).unwrap().2;
+        assert_eq!(late_800, &vec![SensorId::RadarFront, SensorId::CameraFront]);
+        // The radar back: caught up again (no wait); only the camera is late.
+        let late_1000 = &emitted.iter().find(|e| e.0 == 1000 * MS).unwrap().2;
+        assert_eq!(late_1000, &vec![SensorId::CameraFront]);
+        assert_eq!(wait_of(1000), 0);
     }
 
     #[test]

@@ -8,6 +8,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use std::collections::BTreeMap;
+
 use edgefuse_bag::BagReader;
 use edgefuse_fusion::budget::{Degrade, SteppingClock};
 use edgefuse_fusion::health::{Finding, SensorStats};
@@ -375,4 +377,41 @@ fn the_health_monitor_sees_what_an_overloaded_cycle_skips() {
             .collect()
     };
     assert_eq!(kinds(&slow), kinds(&reference));
+}
+
+#[test]
+fn a_drive_without_radar_camera_or_ultrasonic_cycles_as_each_sweep_arrives() {
+    // Only the LiDAR, the IMU and the wheels, as in a bag of a car with no radar, camera or
+    // parking sensors: the pipeline still expects the radar and the camera, but after half a
+    // second without them it no longer waits for them (the synchroniser's `absent_after_ns`),
+    // so each cycle runs when its sweep arrives instead of 60 ms (the timeout) later.
+    let (all, _) = inputs("highway_cut_in");
+    let some: Vec<(i64, Input)> = all
+        .into_iter()
+        .filter(|(_, i)| matches!(i, Input::Lidar(_) | Input::Imu(_) | Input::Wheel(_)))
+        .collect();
+    let sweep_arrival: BTreeMap<i64, i64> = some
+        .iter()
+        .filter(|(_, i)| matches!(i, Input::Lidar(_)))
+        .map(|(a, i)| (i.stamp_ns(), *a))
+        .collect();
+    let (cycles, pipeline) = run(&some, &[], RetrodictionConfig::default());
+    assert!(cycles.len() > 190, "{} cycles", cycles.len());
+    let first_ns = *sweep_arrival.values().next().unwrap();
+    let waits_ms: Vec<f64> = cycles
+        .iter()
+        .filter(|(emitted_ns, _)| *emitted_ns > first_ns + 600_000_000)
+        .map(|(emitted_ns, c)| (emitted_ns - sweep_arrival[&c.stamp_ns]) as f64 * 1e-6)
+        .collect();
+    assert!(waits_ms.len() > 180, "{}", waits_ms.len());
+    assert!(
+        waits_ms.iter().all(|w| *w == 0.0),
+        "waits after 0.6 s: {waits_ms:?}"
+    );
+    // Every cycle says which sensors it went without, and the tracks are there.
+    assert!(cycles.iter().all(|(_, c)| {
+        c.late.contains(&SensorId::RadarFront) && c.late.contains(&SensorId::CameraFront)
+    }));
+    assert!(cycles.iter().any(|(_, c)| !c.tracks.is_empty()));
+    assert!(pipeline.tracker().is_some());
 }
