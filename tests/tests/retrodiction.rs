@@ -4,7 +4,8 @@
 //! with retrodiction off it is rejected and counted, and the tracks differ; beyond the
 //! retrodiction window it is rejected and counted. The health monitor takes every measurement
 //! the tracker does not take as it comes, late or kept from the tracker by an overloaded
-//! cycle's degradation: its statistics and findings are those of the run in time.
+//! cycle's degradation: its statistics and findings are those of the run in time. Sensors a
+//! drive lacks are not waited for.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
