@@ -132,6 +132,11 @@ impl<'a> BagFeed<'a> {
                 .filter(|t| {
                     ContractTopic::parse(remapped(&options.remap, &t.name))
                         == Some(ContractTopic::TfStatic)
+                        && options
+                            .read
+                            .topics
+                            .as_ref()
+                            .is_none_or(|want| want.contains(&t.name))
                 })
                 .map(|t| t.name.clone())
                 .collect();
