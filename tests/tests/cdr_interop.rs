@@ -297,6 +297,14 @@ fn ours() -> Vec<Value> {
     ]
 }
 
+/// The bytes of a hex string.
+fn from_hex(hex: &str) -> Vec<u8> {
+    (0..hex.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap())
+        .collect()
+}
+
 #[test]
 fn cdr_bytes_match_rosbags_both_ways() {
     let dir = tempfile::tempdir().unwrap();
@@ -315,11 +323,7 @@ fn cdr_bytes_match_rosbags_both_ways() {
     assert_eq!(theirs.len(), 3 * ours.len());
     for t in &theirs {
         let type_name = t["type"].as_str().unwrap();
-        let hex = t["hex"].as_str().unwrap();
-        let bytes: Vec<u8> = (0..hex.len())
-            .step_by(2)
-            .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap())
-            .collect();
+        let bytes = from_hex(t["hex"].as_str().unwrap());
         let (value, again) = edgefuse_system_tests::decode_as(type_name, &bytes).unwrap();
         edgefuse_system_tests::assert_same_json(&t["value"], &value, type_name);
         assert_eq!(
@@ -416,12 +420,7 @@ fn driver_point_layouts_read_as_numpy_builds_them() {
     assert_eq!(layouts.len(), 7, "{layouts:?}");
     for c in &clouds {
         let layout = c["layout"].as_str().unwrap();
-        let hex = c["hex"].as_str().unwrap();
-        let bytes: Vec<u8> = (0..hex.len())
-            .step_by(2)
-            .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap())
-            .collect();
-        let msg = PointCloud2::decode(&bytes).unwrap();
+        let msg = PointCloud2::decode(&from_hex(c["hex"].as_str().unwrap())).unwrap();
         let (scan, skips) = edgefuse_fusion_node::convert::lidar_scan(
             &msg,
             edgefuse_fusion::types::Transform3::identity(),

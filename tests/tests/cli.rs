@@ -234,6 +234,34 @@ fn a_sample_bag_is_reused_when_current_and_regenerated_when_its_definition_chang
     assert!(leftovers.is_empty(), "{leftovers:?}");
 }
 
+/// The outputs `replay BAG --fast --deterministic --record OUT` (and `extra` arguments)
+/// records: (topic, log time, payload) in order.
+fn fast_replay_outputs(
+    bag: &std::path::Path,
+    extra: &[&str],
+    out: &std::path::Path,
+) -> Vec<(String, u64, Vec<u8>)> {
+    let mut args = vec![
+        "replay",
+        bag.to_str().unwrap(),
+        "--fast",
+        "--deterministic",
+        "--record",
+        out.to_str().unwrap(),
+    ];
+    args.extend_from_slice(extra);
+    let (ok, err) = edgefuse(&args);
+    assert!(ok, "{err}");
+    BagReader::open(out)
+        .unwrap()
+        .messages(&ReadOptions::default())
+        .map(|m| {
+            let m = m.unwrap();
+            (m.topic.to_string(), m.log_time_ns, m.data)
+        })
+        .collect()
+}
+
 /// `replay --fast --deterministic` (two LiDAR threads, the stepping clock): two runs record the
 /// same outputs, byte for byte. Without `--fast` the flag is refused. (A run on the wall clock
 /// records the same on an idle machine; it differs only when a stall makes the deadline budget
@@ -242,26 +270,7 @@ fn a_sample_bag_is_reused_when_current_and_regenerated_when_its_definition_chang
 fn replay_fast_deterministic_records_the_same_outputs_twice() {
     let bag = edgefuse_system_tests::sample_bag("highway_cut_in").unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let outputs = |name: &str| {
-        let out = dir.path().join(name);
-        let (ok, err) = edgefuse(&[
-            "replay",
-            bag.to_str().unwrap(),
-            "--fast",
-            "--deterministic",
-            "--record",
-            out.to_str().unwrap(),
-        ]);
-        assert!(ok, "{err}");
-        let reader = BagReader::open(&out).unwrap();
-        reader
-            .messages(&ReadOptions::default())
-            .map(|m| {
-                let m = m.unwrap();
-                (m.topic.to_string(), m.log_time_ns, m.data)
-            })
-            .collect::<Vec<_>>()
-    };
+    let outputs = |name: &str| fast_replay_outputs(&bag, &[], &dir.path().join(name));
     let (a, b) = (outputs("a"), outputs("b"));
     assert!(a.len() > 300, "{} messages", a.len());
     assert!(a.iter().any(|m| m.0 == "/perception/objects"));
@@ -305,26 +314,7 @@ fn replay_fast_remaps_topics_and_starts_late_with_the_static_transforms() {
     }
     w.finish().unwrap();
     let outputs = |bag: &std::path::Path, extra: &[&str], out: &str| {
-        let out = dir.path().join(out);
-        let mut args = vec![
-            "replay",
-            bag.to_str().unwrap(),
-            "--fast",
-            "--deterministic",
-            "--record",
-            out.to_str().unwrap(),
-        ];
-        args.extend_from_slice(extra);
-        let (ok, err) = edgefuse(&args);
-        assert!(ok, "{err}");
-        BagReader::open(&out)
-            .unwrap()
-            .messages(&ReadOptions::default())
-            .map(|m| {
-                let m = m.unwrap();
-                (m.topic.to_string(), m.log_time_ns, m.data)
-            })
-            .collect::<Vec<_>>()
+        fast_replay_outputs(bag, extra, &dir.path().join(out))
     };
     let original = outputs(&bag, &[], "original");
     let remapped = outputs(

@@ -29,6 +29,20 @@ fn payloads(bag: &std::path::Path) -> BTreeMap<String, Vec<Vec<u8>>> {
     out
 }
 
+/// `edgefuse record`'s recorder of `topics` into `out` on its own thread, until `stop`.
+fn spawn_recorder(
+    out: &std::path::Path,
+    topics: &[(String, String)],
+    stop: &Shutdown,
+) -> std::thread::JoinHandle<(edgefuse_cli::record::RecordStats, edgefuse_bag::BagSummary)> {
+    let (out, topics, stop) = (out.to_path_buf(), topics.to_vec(), stop.clone());
+    std::thread::spawn(move || {
+        let args = NodeArgs::parse("recorder", Vec::<String>::new()).unwrap();
+        let t = Arc::new(DdsTransport::new(0, "/", "recorder").unwrap());
+        edgefuse_cli::record::record(&out, &topics, args, t, &stop).unwrap()
+    })
+}
+
 #[test]
 fn a_rosbags_bag_replays_unchanged_and_records_back() {
     if !netns::isolated("a_rosbags_bag_replays_unchanged_and_records_back") {
@@ -53,14 +67,7 @@ fn a_rosbags_bag_replays_unchanged_and_records_back() {
 
     let out = dir.path().join("recorded");
     let stop = Shutdown::manual();
-    let recorder = {
-        let (out, topics, stop) = (out.clone(), topics.clone(), stop.clone());
-        std::thread::spawn(move || {
-            let args = NodeArgs::parse("recorder", Vec::<String>::new()).unwrap();
-            let t = Arc::new(DdsTransport::new(0, "/", "recorder").unwrap());
-            edgefuse_cli::record::record(&out, &topics, args, t, &stop).unwrap()
-        })
-    };
+    let recorder = spawn_recorder(&out, &topics, &stop);
     std::thread::sleep(Duration::from_secs(1));
     let args = NodeArgs::parse("player", Vec::<String>::new()).unwrap();
     let t = Arc::new(DdsTransport::new(0, "/", "player").unwrap());
@@ -134,14 +141,7 @@ fn a_rosbags_bag_replays_unchanged_and_records_back() {
     );
     let out_late = dir.path().join("recorded_late");
     let stop = Shutdown::manual();
-    let recorder = {
-        let (out, topics, stop) = (out_late.clone(), topics.clone(), stop.clone());
-        std::thread::spawn(move || {
-            let args = NodeArgs::parse("recorder", Vec::<String>::new()).unwrap();
-            let t = Arc::new(DdsTransport::new(0, "/", "recorder").unwrap());
-            edgefuse_cli::record::record(&out, &topics, args, t, &stop).unwrap()
-        })
-    };
+    let recorder = spawn_recorder(&out_late, &topics, &stop);
     std::thread::sleep(Duration::from_secs(1));
     let args = NodeArgs::parse("player", Vec::<String>::new()).unwrap();
     let t = Arc::new(DdsTransport::new(0, "/", "player").unwrap());

@@ -57,29 +57,8 @@ fn field_reader(
     datatype: u8,
     type_name: &str,
 ) -> Result<Option<usize>, ConvertError> {
-    let Some(f) = cloud.fields.iter().find(|f| f.name == name) else {
-        return Ok(None);
-    };
-    if f.datatype != datatype || f.count != 1 {
-        return Err(field_err(
-            name,
-            format!(
-                "datatype {} count {}, expected {type_name} ({datatype}) count 1",
-                f.datatype, f.count
-            ),
-        ));
-    }
-    let offset = f.offset as usize;
-    if offset + 4 > cloud.point_step as usize {
-        return Err(field_err(
-            name,
-            format!(
-                "offset {offset} does not fit point_step {}",
-                cloud.point_step
-            ),
-        ));
-    }
-    Ok(Some(offset))
+    let expected = format!("{type_name} ({datatype})");
+    Ok(numeric_field(cloud, name, &[datatype], &expected)?.map(|f| f.offset))
 }
 
 /// A cloud's point step and point count, when `data` holds that many points.
