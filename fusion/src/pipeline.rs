@@ -41,6 +41,14 @@ pub enum PipelineError {
     /// The LiDAR stages' configuration is invalid.
     #[error("lidar: {0}")]
     Lidar(#[from] LidarError),
+    /// A sensor's nominal rate is not a positive number.
+    #[error("{sensor:?}: nominal rate {rate_hz} Hz is not a positive number")]
+    InvalidRate {
+        /// The sensor.
+        sensor: SensorId,
+        /// The rate given, Hz.
+        rate_hz: f64,
+    },
 }
 
 /// Retrodiction of measurements that arrive after their cycle.
@@ -723,6 +731,37 @@ pub struct PipelineConfig {
     pub retrodiction: RetrodictionConfig,
 }
 
+impl PipelineConfig {
+    /// Sets a sensor's nominal rate, Hz, for a system whose sensors run at other rates than
+    /// the topic contract's: the synchroniser's period for it and the health monitor's rate
+    /// (its rate drops and dropouts are judged against it); any `Ultrasonic(_)` sets every
+    /// ultrasonic sensor's.
+    pub fn set_nominal_rate_hz(
+        &mut self,
+        sensor: SensorId,
+        rate_hz: f64,
+    ) -> Result<(), PipelineError> {
+        if !(rate_hz.is_finite() && rate_hz > 0.0) {
+            return Err(PipelineError::InvalidRate { sensor, rate_hz });
+        }
+        let period_ns = (1e9 / rate_hz).round() as i64;
+        match sensor {
+            SensorId::Ultrasonic(_) => self.sync.ultrasonic_timing.period_ns = period_ns,
+            other => {
+                self.sync
+                    .sensors
+                    .entry(other)
+                    .or_insert(SensorTiming {
+                        latency_ns: 0,
+                        period_ns,
+                    })
+                    .period_ns = period_ns;
+            }
+        }
+        Ok(())
+    }
+}
+
 /// Inputs skipped, by sensor and reason.
 pub type SkipCounts = BTreeMap<(SensorId, &'static str), u64>;
 
@@ -944,20 +983,24 @@ impl Pipeline {
     /// A pipeline with `config`.
     pub fn new(config: PipelineConfig) -> Result<Self, PipelineError> {
         let mut sync = config.sync.clone();
-        sync.sensors.remove(&SensorId::Imu);
-        sync.sensors.remove(&SensorId::Wheel);
         for i in config.ultrasonic_names.keys() {
             sync.sensors
                 .entry(SensorId::Ultrasonic(*i))
-                .or_insert(SensorTiming {
-                    latency_ns: 5_000_000,
-                    period_ns: 50_000_000,
-                });
+                .or_insert(config.sync.ultrasonic_timing);
         }
         let mut health = HealthMonitor::new(config.health.clone());
         for (i, name) in &config.ultrasonic_names {
             health.set_sensor_name(SensorId::Ultrasonic(*i), name);
         }
+        // The health monitor judges each sensor's rate against the period it is synchronised
+        // with (IMU and wheel included, though they feed the EKF directly).
+        for (sensor, timing) in &sync.sensors {
+            if timing.period_ns > 0 {
+                health.set_nominal_rate(*sensor, 1e9 / timing.period_ns as f64);
+            }
+        }
+        sync.sensors.remove(&SensorId::Imu);
+        sync.sensors.remove(&SensorId::Wheel);
         // Validate the tracker configuration now; the tracker itself starts on the first sweep.
         Tracker::new(config.tracker)?;
         Ok(Self {

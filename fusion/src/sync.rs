@@ -76,13 +76,15 @@ pub struct SyncConfig {
     /// radar) or that died then costs no cycle any waiting; its cycles still list it as late.
     /// ns (>= 0).
     pub absent_after_ns: i64,
+    /// The timing of each ultrasonic sensor (`Ultrasonic(i)`, added by the caller).
+    pub ultrasonic_timing: SensorTiming,
 }
 
 impl Default for SyncConfig {
     /// LiDAR 10 Hz reference, radar 20 Hz, camera 30 Hz, IMU 100 Hz, wheel 50 Hz; 10 ms jitter,
     /// 60 ms timeout, 256-item buffers, 1 s clock-jump thresholds; the radar triggers cycles
     /// after 300 ms without a LiDAR sweep; a sensor silent for 500 ms is not waited for.
-    /// Ultrasonic sensors are added by the caller (`Ultrasonic(i)`).
+    /// Ultrasonic sensors (20 Hz, 5 ms) are added by the caller (`Ultrasonic(i)`).
     fn default() -> Self {
         let ms = 1_000_000_i64;
         let sensors = BTreeMap::from([
@@ -133,6 +135,10 @@ impl Default for SyncConfig {
             fallback_reference: Some(SensorId::RadarFront),
             reference_silence_ns: 300 * ms,
             absent_after_ns: 500 * ms,
+            ultrasonic_timing: SensorTiming {
+                latency_ns: 5 * ms,
+                period_ns: 50 * ms,
+            },
         }
     }
 }
@@ -616,6 +622,10 @@ mod tests {
             fallback_reference: None,
             reference_silence_ns: 300 * MS,
             absent_after_ns: 500 * MS,
+            ultrasonic_timing: SensorTiming {
+                latency_ns: 5 * MS,
+                period_ns: 50 * MS,
+            },
         }
     }
 

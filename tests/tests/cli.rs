@@ -286,8 +286,9 @@ fn replay_fast_deterministic_records_the_same_outputs_twice() {
 }
 
 /// A bag recorded under another driver's topic name replays with `--remap` exactly as the
-/// original does (and differently without it: its LiDAR is not read); `--fast` honours
-/// `--start`, keeping the static transforms recorded before it.
+/// original does (and differently without it: its LiDAR is not read); `--sensor-rate` takes a
+/// sensor's own rate (bad ones refused); `--fast` honours `--start`, keeping the static
+/// transforms recorded before it.
 #[test]
 fn replay_fast_remaps_topics_and_starts_late_with_the_static_transforms() {
     use edgefuse_bag::{BagWriteOptions, BagWriter, Qos};
@@ -326,6 +327,28 @@ fn replay_fast_remaps_topics_and_starts_late_with_the_static_transforms() {
     assert!(original.len() > 300, "{} messages", original.len());
     assert!(remapped == original, "the remapped bag replays differently");
     assert!(unmapped != original, "the LiDAR made no difference");
+    // A sensor's own rate is taken; an unknown sensor or a rate that is not positive is
+    // refused, naming the sensors.
+    let rated = outputs(&bag, &["--sensor-rate", "radar=20", "imu=100"], "rated");
+    assert!(
+        rated == original,
+        "the contract's own rates changed the output"
+    );
+    for bad in ["sonar=3", "radar=0", "radar", "radar=fast"] {
+        let refused = edgefuse_cli::Cli::try_parse_from([
+            "edgefuse",
+            "replay",
+            bag.to_str().unwrap(),
+            "--fast",
+            "--sensor-rate",
+            bad,
+        ]);
+        let err = refused.err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(
+            err.contains(bad) && err.contains("ultrasonic"),
+            "{bad}: {err}"
+        );
+    }
     let refused = edgefuse_cli::Cli::try_parse_from([
         "edgefuse",
         "replay",

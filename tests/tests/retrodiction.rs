@@ -50,14 +50,24 @@ fn run_with_clock_step(
     step_ns: i64,
 ) -> (Vec<(i64, CycleOutput)>, Pipeline) {
     let config = PipelineConfig {
-        ultrasonic_names: ultrasonic
-            .iter()
-            .enumerate()
-            .map(|(i, p)| (i as u8, p.clone()))
-            .collect(),
         retrodiction,
         ..PipelineConfig::default()
     };
+    run_config(inputs, ultrasonic, config, step_ns)
+}
+
+/// [`run_with_clock_step`] with `config` (its ultrasonic names set from `ultrasonic`).
+fn run_config(
+    inputs: &[(i64, Input)],
+    ultrasonic: &[String],
+    mut config: PipelineConfig,
+    step_ns: i64,
+) -> (Vec<(i64, CycleOutput)>, Pipeline) {
+    config.ultrasonic_names = ultrasonic
+        .iter()
+        .enumerate()
+        .map(|(i, p)| (i as u8, p.clone()))
+        .collect();
     let mut pipeline = Pipeline::new(config).unwrap();
     let mut clock = SteppingClock { now_ns: 0, step_ns };
     let mut cycles = Vec::new();
@@ -415,4 +425,66 @@ fn a_drive_without_radar_camera_or_ultrasonic_cycles_as_each_sweep_arrives() {
     }));
     assert!(cycles.iter().any(|(_, c)| !c.tracks.is_empty()));
     assert!(pipeline.tracker().is_some());
+}
+
+#[test]
+fn a_radar_slower_than_the_contract_is_judged_against_its_configured_rate() {
+    // The drive's radar with every third scan gone: 13.3 Hz, as some automotive radars run,
+    // against the contract's 20 Hz.
+    let (all, ultrasonic) = inputs("highway_cut_in");
+    let mut nth = 0usize;
+    let slow: Vec<(i64, Input)> = all
+        .into_iter()
+        .filter(|(_, i)| {
+            if !matches!(i, Input::Radar(_)) {
+                return true;
+            }
+            nth += 1;
+            !nth.is_multiple_of(3)
+        })
+        .collect();
+    let rate_findings = |config: PipelineConfig| {
+        let (cycles, pipeline) = run_config(&slow, &ultrasonic, config, 1_000_000);
+        let radar = pipeline
+            .health()
+            .sensor_stats()
+            .into_iter()
+            .find(|s| s.sensor == SensorId::RadarFront)
+            .unwrap();
+        let findings: Vec<(String, &'static str)> = cycles
+            .last()
+            .unwrap()
+            .1
+            .findings
+            .iter()
+            .map(|f| (f.component.clone(), f.kind.as_str()))
+            .collect();
+        (radar, findings)
+    };
+    // Against the contract's rate: a rate drop on a healthy radar.
+    let (radar, findings) = rate_findings(PipelineConfig::default());
+    assert!((radar.rate_hz - 40.0 / 3.0).abs() < 0.2, "{radar:?}");
+    assert_eq!(radar.nominal_rate_hz, 20.0);
+    assert!(
+        findings.contains(&("radar_front".to_string(), "rate_drop")),
+        "{findings:?}"
+    );
+    // Its own rate configured (the fusion node's `radar_rate_hz`, `replay --sensor-rate
+    // radar=13.33`): nothing.
+    let mut config = PipelineConfig::default();
+    config
+        .set_nominal_rate_hz(SensorId::RadarFront, 40.0 / 3.0)
+        .unwrap();
+    let (radar, findings) = rate_findings(config);
+    assert!(
+        (radar.nominal_rate_hz - 40.0 / 3.0).abs() < 1e-6,
+        "{radar:?}"
+    );
+    assert!(findings.is_empty(), "{findings:?}");
+    let mut config = PipelineConfig::default();
+    let e = config
+        .set_nominal_rate_hz(SensorId::CameraFront, 0.0)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("CameraFront") && e.contains("0 Hz"), "{e}");
 }

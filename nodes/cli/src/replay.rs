@@ -9,7 +9,8 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result};
 use edgefuse_bag::{BagReader, ReadOptions};
 use edgefuse_fusion::pipeline::PipelineConfig;
-use edgefuse_fusion_node::live::quantile_ms;
+use edgefuse_fusion::types::SensorId;
+use edgefuse_fusion_node::live::{quantile_ms, SENSOR_RATE_PARAMS};
 use edgefuse_fusion_node::offline::FeedOptions;
 use edgefuse_fusion_node::runner::{run_bag_with, NoObserver, RunObserver, Timing};
 use edgefuse_ros::dds::DdsTransport;
@@ -45,6 +46,12 @@ pub struct ReplayArgs {
     /// `/ouster/points:=/sensors/lidar/points` for a bag recorded with another driver's names.
     #[arg(long, num_args = 1.., value_parser = parse_remap)]
     pub remap: Vec<(String, String)>,
+    /// With `--fast`: a sensor's nominal rate when it runs at another than the topic
+    /// contract's, `NAME=HZ` with NAME one of lidar, radar, camera, ultrasonic, imu, wheel
+    /// (as the fusion node's `NAME_rate_hz` parameters): the synchroniser expects it, and the
+    /// health monitor judges rate drops and dropouts against it.
+    #[arg(long, num_args = 1.., requires = "fast", value_parser = parse_sensor_rate)]
+    pub sensor_rate: Vec<(SensorId, f64)>,
     /// Start this many seconds into the bag.
     #[arg(long, default_value_t = 0.0)]
     pub start: f64,
@@ -73,6 +80,25 @@ fn parse_remap(arg: &str) -> Result<(String, String), String> {
         _ => Err(format!(
             "'{arg}' is not FROM:=TO with two topic names starting with '/'"
         )),
+    }
+}
+
+/// A `--sensor-rate` argument `NAME=HZ`.
+fn parse_sensor_rate(arg: &str) -> Result<(SensorId, f64), String> {
+    let names: Vec<&str> = SENSOR_RATE_PARAMS
+        .iter()
+        .filter_map(|(param, _)| param.strip_suffix("_rate_hz"))
+        .collect();
+    let bad = || format!("'{arg}' is not NAME=HZ with NAME one of {names:?} and HZ above 0");
+    let (name, hz) = arg.split_once('=').ok_or_else(bad)?;
+    let sensor = SENSOR_RATE_PARAMS
+        .iter()
+        .find(|(param, _)| param.strip_suffix("_rate_hz") == Some(name))
+        .map(|(_, sensor)| *sensor)
+        .ok_or_else(bad)?;
+    match hz.parse::<f64>() {
+        Ok(v) if v.is_finite() && v > 0.0 => Ok((sensor, v)),
+        _ => Err(bad()),
     }
 }
 
@@ -131,6 +157,9 @@ pub fn run(a: ReplayArgs) -> Result<()> {
         let mut viz = a.viz.open("edgefuse_replay")?;
         config.lidar.keep_cloud = viz.is_some();
         config.lidar.threads = usize::from(a.lidar_threads);
+        for (sensor, rate_hz) in &a.sensor_rate {
+            config.set_nominal_rate_hz(*sensor, *rate_hz)?;
+        }
         let observer: &mut dyn RunObserver = match viz.as_mut() {
             Some(v) => v,
             None => &mut NoObserver,

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use edgefuse_fusion::pipeline::{CycleOutput, Pipeline, PipelineConfig};
+use edgefuse_fusion::pipeline::{CycleOutput, Pipeline, PipelineConfig, PipelineError};
 use edgefuse_fusion::tracker::RejectReason;
 use edgefuse_fusion::types::{Input, SensorId};
 use edgefuse_msgs::builtin_interfaces::Time;
@@ -60,12 +60,38 @@ pub struct LiveParams {
     /// 0 keeps normal scheduling [0; 40 in `launch/params/pipeline.yaml`]. Refused (a
     /// warning, normal scheduling) without `CAP_SYS_NICE` or an `rtprio` limit.
     pub realtime_priority: i32,
+    /// Nominal rates of sensors that run at other rates than the topic contract's, Hz
+    /// (`lidar_rate_hz`, `radar_rate_hz`, `camera_rate_hz`, `ultrasonic_rate_hz`,
+    /// `imu_rate_hz`, `wheel_rate_hz`; the contract's when not given): the synchroniser
+    /// expects them, and the health monitor judges rate drops and dropouts against them.
+    pub sensor_rates_hz: Vec<(SensorId, f64)>,
 }
+
+/// The parameters of the sensors' nominal rates, with the sensor each sets (an ultrasonic
+/// one sets every ultrasonic sensor's).
+pub const SENSOR_RATE_PARAMS: [(&str, SensorId); 6] = [
+    ("lidar_rate_hz", SensorId::Lidar),
+    ("radar_rate_hz", SensorId::RadarFront),
+    ("camera_rate_hz", SensorId::CameraFront),
+    ("ultrasonic_rate_hz", SensorId::Ultrasonic(0)),
+    ("imu_rate_hz", SensorId::Imu),
+    ("wheel_rate_hz", SensorId::Wheel),
+];
 
 impl LiveParams {
     /// From the node's parameters.
     pub fn from_args(args: &NodeArgs) -> anyhow::Result<Self> {
         let positions = edgefuse_ingest::ultrasonic_positions(args)?;
+        let mut sensor_rates_hz = Vec::new();
+        for (name, sensor) in SENSOR_RATE_PARAMS {
+            if let Some(v) = args.f64_opt(name)? {
+                anyhow::ensure!(
+                    v.is_finite() && v > 0.0,
+                    "parameter {name} must be positive, got {v}"
+                );
+                sensor_rates_hz.push((sensor, v));
+            }
+        }
         let p = Self {
             deadline_ms: args.f64_or("deadline_ms", 50.0)?,
             voxel_size_m: args.f64_or("voxel_size_m", 0.15)?,
@@ -84,6 +110,7 @@ impl LiveParams {
                 n @ 0..=99 => n as i32,
                 n => anyhow::bail!("parameter realtime_priority must be 0 to 99, got {n}"),
             },
+            sensor_rates_hz,
         };
         for (name, v) in [
             ("deadline_ms", p.deadline_ms),
@@ -102,8 +129,11 @@ impl LiveParams {
     }
 
     /// The pipeline configuration these parameters give.
-    pub fn pipeline_config(&self) -> PipelineConfig {
+    pub fn pipeline_config(&self) -> Result<PipelineConfig, PipelineError> {
         let mut c = PipelineConfig::default();
+        for (sensor, rate_hz) in &self.sensor_rates_hz {
+            c.set_nominal_rate_hz(*sensor, *rate_hz)?;
+        }
         c.budget.deadline_ns = (self.deadline_ms * 1e6) as i64;
         c.lidar.voxel_size_m = self.voxel_size_m as f32;
         c.lidar.cluster.cluster_tolerance_m = self.cluster_tolerance_m as f32;
@@ -116,7 +146,7 @@ impl LiveParams {
             .enumerate()
             .map(|(i, p)| (u8::try_from(i).unwrap_or(u8::MAX), p.clone()))
             .collect();
-        c
+        Ok(c)
     }
 }
 
@@ -177,8 +207,12 @@ pub fn run(
 ) -> anyhow::Result<LiveReport> {
     let params = LiveParams::from_args(&args)?;
     let mut node = Node::new(args, transport).context("starting the node")?;
-    let mut pipeline =
-        Pipeline::new(params.pipeline_config()).context("building the fusion pipeline")?;
+    let mut pipeline = Pipeline::new(
+        params
+            .pipeline_config()
+            .context("the fusion node's parameters")?,
+    )
+    .context("building the fusion pipeline")?;
     let mut converter = Converter::with_ultrasonic(&params.ultrasonic_positions);
     let prefix = params.input_prefix.trim_end_matches('/').to_string();
     // Subscriptions by delivery id.
@@ -592,5 +626,51 @@ impl LiveReport {
             quantile_ms(&self.lidar_arrival_ns, 0.99),
             skipped
         )
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use super::*;
+
+    fn params(ros_args: &[&str]) -> anyhow::Result<LiveParams> {
+        let args = NodeArgs::parse(
+            "fusion_node",
+            std::iter::once("--ros-args")
+                .chain(ros_args.iter().copied())
+                .map(str::to_string)
+                .collect::<Vec<_>>(),
+        )?;
+        LiveParams::from_args(&args)
+    }
+
+    #[test]
+    fn sensor_rate_parameters_set_the_synchroniser_and_refuse_bad_values() {
+        let p = params(&["-p", "radar_rate_hz:=13.3", "-p", "ultrasonic_rate_hz:=10"]).unwrap();
+        assert_eq!(
+            p.sensor_rates_hz,
+            vec![
+                (SensorId::RadarFront, 13.3),
+                (SensorId::Ultrasonic(0), 10.0)
+            ]
+        );
+        let c = p.pipeline_config().unwrap();
+        assert_eq!(
+            c.sync.sensors[&SensorId::RadarFront].period_ns,
+            (1e9 / 13.3_f64).round() as i64
+        );
+        assert_eq!(c.sync.ultrasonic_timing.period_ns, 100_000_000);
+        // Not given: the contract's.
+        let d = params(&[]).unwrap().pipeline_config().unwrap();
+        assert_eq!(d.sync.sensors, PipelineConfig::default().sync.sensors);
+        assert_eq!(
+            d.sync.ultrasonic_timing,
+            PipelineConfig::default().sync.ultrasonic_timing
+        );
+        let e = params(&["-p", "camera_rate_hz:=-5.0"])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("camera_rate_hz") && e.contains("-5"), "{e}");
     }
 }

@@ -323,10 +323,15 @@ impl NodeArgs {
 
     /// A `double` parameter (an integer is accepted), or `default`.
     pub fn f64_or(&self, name: &str, default: f64) -> Result<f64, ArgsError> {
+        Ok(self.f64_opt(name)?.unwrap_or(default))
+    }
+
+    /// A `double` parameter (an integer is accepted), `None` when not given.
+    pub fn f64_opt(&self, name: &str) -> Result<Option<f64>, ArgsError> {
         match self.params.get(name) {
-            None => Ok(default),
-            Some(ParamValue::Double(v)) => Ok(*v),
-            Some(ParamValue::Int(v)) => Ok(*v as f64),
+            None => Ok(None),
+            Some(ParamValue::Double(v)) => Ok(Some(*v)),
+            Some(ParamValue::Int(v)) => Ok(Some(*v as f64)),
             Some(other) => Err(type_error(name, "double", other)),
         }
     }
