@@ -380,3 +380,91 @@ fn replay_fast_remaps_topics_and_starts_late_with_the_static_transforms() {
         original.iter().map(|m| m.1).max()
     );
 }
+
+/// A vehicle that publishes its speed as `nav_msgs/Odometry` (on `/odom`): read through
+/// `--remap /odom:=/vehicle/twist`, the run is the one of the contract's twist messages; a
+/// topic remapped onto one of another type is skipped and counted, not decoded as it.
+#[test]
+fn vehicle_speed_recorded_as_odometry_is_read_and_a_wrong_type_is_refused() {
+    use edgefuse_bag::{BagWriteOptions, BagWriter, Qos};
+    use edgefuse_fusion::pipeline::PipelineConfig;
+    use edgefuse_fusion_node::offline::FeedOptions;
+    use edgefuse_fusion_node::runner::{run_bag_with, NoObserver, Timing};
+    use edgefuse_msgs::geometry_msgs::TwistWithCovarianceStamped;
+    use edgefuse_msgs::nav_msgs::Odometry;
+    use edgefuse_msgs::RosMessage;
+    let bag = edgefuse_system_tests::sample_bag("urban_intersection").unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let with_odom = dir.path().join("odom");
+    let reader = BagReader::open(&bag).unwrap();
+    let mut w = BagWriter::create(&with_odom, BagWriteOptions::default()).unwrap();
+    for t in reader.topics() {
+        if t.name == "/vehicle/twist" {
+            w.add_topic("/odom", Odometry::TYPE_NAME, Qos::Reliable)
+                .unwrap();
+        } else {
+            w.add_topic(&t.name, &t.type_name, t.qos.unwrap_or(Qos::Reliable))
+                .unwrap();
+        }
+    }
+    let mut converted = 0;
+    for m in reader.messages(&ReadOptions::default()) {
+        let m = m.unwrap();
+        if &*m.topic == "/vehicle/twist" {
+            let tw = TwistWithCovarianceStamped::decode(&m.data).unwrap();
+            let odom = Odometry {
+                header: tw.header.clone(),
+                child_frame_id: "base_link".into(),
+                twist: tw.twist,
+                ..Odometry::default()
+            };
+            w.write("/odom", m.log_time_ns as i64, &odom).unwrap();
+            converted += 1;
+        } else {
+            w.write_raw(&m.topic, m.log_time_ns as i64, &m.data)
+                .unwrap();
+        }
+    }
+    w.finish().unwrap();
+    assert!(converted > 500, "{converted}");
+    let run = |path: &std::path::Path, remap: &[(&str, &str)]| {
+        let options = FeedOptions {
+            remap: remap
+                .iter()
+                .map(|(a, b)| (a.to_string(), b.to_string()))
+                .collect(),
+            ..FeedOptions::default()
+        };
+        run_bag_with(
+            path,
+            &options,
+            PipelineConfig::default(),
+            Timing::Deterministic,
+            &mut NoObserver,
+        )
+        .unwrap()
+    };
+    let cycles = |r: &edgefuse_fusion_node::runner::RunReport| {
+        format!(
+            "{:?}",
+            r.frames.iter().map(|f| &f.cycle).collect::<Vec<_>>()
+        )
+    };
+    let original = run(&bag, &[]);
+    let odom = run(&with_odom, &[("/odom", "/vehicle/twist")]);
+    assert!(
+        cycles(&odom) == cycles(&original),
+        "read from Odometry, the run differs"
+    );
+    // The IMU remapped onto the vehicle twist: every message refused with its type.
+    let wrong = run(&bag, &[("/sensors/imu", "/vehicle/twist")]);
+    let refused: u64 = wrong
+        .feed_skipped
+        .iter()
+        .filter(|((topic, reason), _)| {
+            topic == "/sensors/imu" && reason.contains("recorded as sensor_msgs/msg/Imu")
+        })
+        .map(|(_, n)| n)
+        .sum();
+    assert_eq!(refused, 2000, "{:?}", wrong.feed_skipped);
+}

@@ -477,11 +477,21 @@ pub fn imu(msg: &Imu, base_from_imu: Transform3) -> ImuSample {
 
 /// `geometry_msgs/TwistWithCovarianceStamped` (in `base_link`) to wheel odometry.
 pub fn wheel_twist(msg: &geometry_msgs::TwistWithCovarianceStamped) -> WheelTwist {
-    let c = &msg.twist.covariance;
+    wheel_twist_of(&msg.header, &msg.twist)
+}
+
+/// The wheel odometry of a `nav_msgs/Odometry` (its twist, in its child frame, the vehicle's
+/// `base_link` as REP 105 has it), for vehicles that publish their speed so.
+pub fn wheel_twist_from_odometry(msg: &Odometry) -> WheelTwist {
+    wheel_twist_of(&msg.header, &msg.twist)
+}
+
+fn wheel_twist_of(header: &Header, twist: &TwistWithCovariance) -> WheelTwist {
+    let c = &twist.covariance;
     WheelTwist {
-        stamp_ns: stamp_ns(&msg.header),
-        speed_mps: msg.twist.twist.linear.x,
-        yaw_rate_radps: msg.twist.twist.angular.z,
+        stamp_ns: stamp_ns(header),
+        speed_mps: twist.twist.linear.x,
+        yaw_rate_radps: twist.twist.angular.z,
         speed_var: if c[0] > 0.0 { c[0] } else { 0.05 * 0.05 },
         yaw_rate_var: if c[35] > 0.0 { c[35] } else { 0.01 * 0.01 },
     }

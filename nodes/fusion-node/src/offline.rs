@@ -99,9 +99,22 @@ pub fn ultrasonic_positions_with(reader: &BagReader, options: &FeedOptions) -> V
     positions
 }
 
+/// How a bag topic read as a contract topic is converted, from the type it was recorded with.
+#[derive(Debug, Clone, PartialEq)]
+enum Recorded {
+    /// The contract's type (or no type recorded).
+    AsContract,
+    /// The vehicle's speed recorded as `nav_msgs/Odometry`.
+    VehicleOdometry,
+    /// Another type: its messages are skipped and counted, never decoded as the contract's.
+    Other(String),
+}
+
 /// A bag read as fusion inputs.
 pub struct BagFeed<'a> {
     remap: BTreeMap<String, String>,
+    /// Per bag topic read as a contract topic, how its recorded type is read.
+    recorded: BTreeMap<String, Recorded>,
     messages: Messages<'a>,
     converter: Converter,
     /// The storage error that ended a file early, if any.
@@ -162,8 +175,26 @@ impl<'a> BagFeed<'a> {
                 }
             }
         }
+        let recorded = reader
+            .topics()
+            .iter()
+            .filter_map(|t| {
+                let topic = ContractTopic::parse(remapped(&options.remap, &t.name))?;
+                let how = if t.type_name.is_empty() || t.type_name == topic.type_name() {
+                    Recorded::AsContract
+                } else if topic == ContractTopic::VehicleTwist
+                    && t.type_name == <Odometry as RosMessage>::TYPE_NAME
+                {
+                    Recorded::VehicleOdometry
+                } else {
+                    Recorded::Other(t.type_name.clone())
+                };
+                Some((t.name.clone(), how))
+            })
+            .collect();
         Self {
             remap: options.remap.clone(),
+            recorded,
             messages: reader.messages(&options.read),
             converter,
             storage_errors,
@@ -245,6 +276,26 @@ impl Converter {
                 None
             }
         }
+    }
+
+    /// Converts one `nav_msgs/Odometry` received on `topic_name` as the vehicle's speed and yaw
+    /// rate (a vehicle that publishes its wheel odometry so, its topic read as
+    /// `/vehicle/twist`).
+    pub fn convert_vehicle_odometry(
+        &mut self,
+        topic_name: &str,
+        payload: &[u8],
+        arrival_ns: i64,
+    ) -> Option<FeedItem> {
+        let m = &Raw {
+            topic: topic_name,
+            data: payload,
+        };
+        let odometry: Odometry = self.decode(m)?;
+        Some(FeedItem::Input {
+            arrival_ns,
+            input: Input::Wheel(convert::wheel_twist_from_odometry(&odometry)),
+        })
     }
 
     /// Converts one message of `topic` (its name as received: `topic_name`) that arrived at
@@ -354,7 +405,23 @@ impl Iterator for BagFeed<'_> {
                 continue;
             };
             let arrival_ns = i64::try_from(m.log_time_ns).unwrap_or(i64::MAX);
-            if let Some(item) = self.converter.convert(topic, &m.topic, &m.data, arrival_ns) {
+            let item = match self.recorded.get(&*m.topic) {
+                Some(Recorded::VehicleOdometry) => self
+                    .converter
+                    .convert_vehicle_odometry(&m.topic, &m.data, arrival_ns),
+                Some(Recorded::Other(type_name)) => {
+                    let reason = format!(
+                        "recorded as {type_name}, not {} (the type of {name})",
+                        topic.type_name()
+                    );
+                    self.converter.skip(&m.topic, reason);
+                    None
+                }
+                Some(Recorded::AsContract) | None => {
+                    self.converter.convert(topic, &m.topic, &m.data, arrival_ns)
+                }
+            };
+            if let Some(item) = item {
                 return Some(item);
             }
         }
