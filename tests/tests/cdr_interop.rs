@@ -258,6 +258,14 @@ fn ours() -> Vec<Value> {
                 covariance: cov(0.2),
             },
         }),
+        // Read from bags recorded with Autoware (its float32 fields after the header's
+        // string: the alignment rosbags must agree on).
+        entry(&edgefuse_msgs::autoware_vehicle_msgs::VelocityReport {
+            header: hdr(10, "base_link"),
+            longitudinal_velocity: 8.25,
+            lateral_velocity: -0.125,
+            heading_rate: 0.0625,
+        }),
         entry(&DiagnosticArray {
             header: hdr(11, ""),
             status: vec![DiagnosticStatus {

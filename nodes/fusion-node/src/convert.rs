@@ -486,6 +486,17 @@ pub fn wheel_twist_from_odometry(msg: &Odometry) -> WheelTwist {
     wheel_twist_of(&msg.header, &msg.twist)
 }
 
+/// The wheel odometry of an Autoware `VelocityReport` (longitudinal speed and heading rate in
+/// `base_link`; it carries no variances, so the defaults of a twist without them apply).
+pub fn wheel_twist_from_velocity_report(
+    msg: &edgefuse_msgs::autoware_vehicle_msgs::VelocityReport,
+) -> WheelTwist {
+    let mut twist = TwistWithCovariance::default();
+    twist.twist.linear.x = f64::from(msg.longitudinal_velocity);
+    twist.twist.angular.z = f64::from(msg.heading_rate);
+    wheel_twist_of(&msg.header, &twist)
+}
+
 fn wheel_twist_of(header: &Header, twist: &TwistWithCovariance) -> WheelTwist {
     let c = &twist.covariance;
     WheelTwist {

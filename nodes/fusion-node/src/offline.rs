@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 
 use edgefuse_bag::{BagReader, Messages, ReadOptions};
 use edgefuse_fusion::types::{CameraModel, Input, Transform3};
+use edgefuse_msgs::autoware_vehicle_msgs::VelocityReport;
 use edgefuse_msgs::edgefuse_msgs::TrackedObjectArray;
 use edgefuse_msgs::nav_msgs::Odometry;
 use edgefuse_msgs::{geometry_msgs, radar_msgs, sensor_msgs, tf2_msgs, vision_msgs, RosMessage};
@@ -99,6 +100,13 @@ pub fn ultrasonic_positions_with(reader: &BagReader, options: &FeedOptions) -> V
     positions
 }
 
+/// The type names of Autoware's `VelocityReport` (the current package, and the
+/// `autoware_auto` one before it: the same fields).
+const VELOCITY_REPORT_TYPES: [&str; 2] = [
+    <VelocityReport as RosMessage>::TYPE_NAME,
+    "autoware_auto_vehicle_msgs/msg/VelocityReport",
+];
+
 /// How a bag topic read as a contract topic is converted, from the type it was recorded with.
 #[derive(Debug, Clone, PartialEq)]
 enum Recorded {
@@ -106,6 +114,8 @@ enum Recorded {
     AsContract,
     /// The vehicle's speed recorded as `nav_msgs/Odometry`.
     VehicleOdometry,
+    /// The vehicle's speed recorded as Autoware's `VelocityReport`.
+    VehicleVelocityReport,
     /// Another type: its messages are skipped and counted, never decoded as the contract's.
     Other(String),
 }
@@ -186,6 +196,10 @@ impl<'a> BagFeed<'a> {
                     && t.type_name == <Odometry as RosMessage>::TYPE_NAME
                 {
                     Recorded::VehicleOdometry
+                } else if topic == ContractTopic::VehicleTwist
+                    && VELOCITY_REPORT_TYPES.contains(&t.type_name.as_str())
+                {
+                    Recorded::VehicleVelocityReport
                 } else {
                     Recorded::Other(t.type_name.clone())
                 };
@@ -295,6 +309,25 @@ impl Converter {
         Some(FeedItem::Input {
             arrival_ns,
             input: Input::Wheel(convert::wheel_twist_from_odometry(&odometry)),
+        })
+    }
+
+    /// Converts one Autoware `VelocityReport` received on `topic_name` as the vehicle's speed
+    /// and yaw rate (its topic read as `/vehicle/twist`).
+    pub fn convert_velocity_report(
+        &mut self,
+        topic_name: &str,
+        payload: &[u8],
+        arrival_ns: i64,
+    ) -> Option<FeedItem> {
+        let m = &Raw {
+            topic: topic_name,
+            data: payload,
+        };
+        let report: VelocityReport = self.decode(m)?;
+        Some(FeedItem::Input {
+            arrival_ns,
+            input: Input::Wheel(convert::wheel_twist_from_velocity_report(&report)),
         })
     }
 
@@ -409,6 +442,9 @@ impl Iterator for BagFeed<'_> {
                 Some(Recorded::VehicleOdometry) => self
                     .converter
                     .convert_vehicle_odometry(&m.topic, &m.data, arrival_ns),
+                Some(Recorded::VehicleVelocityReport) => self
+                    .converter
+                    .convert_velocity_report(&m.topic, &m.data, arrival_ns),
                 Some(Recorded::Other(type_name)) => {
                     let reason = format!(
                         "recorded as {type_name}, not {} (the type of {name})",

@@ -1,6 +1,7 @@
 //! Rust types for every message of the edgefuse topic contract, field by field as the ROS 2
 //! (Jazzy/Kilted) definitions, with CDR encode/decode and the `ros2msg` schema text that
-//! rosbag2 stores in MCAP files.
+//! rosbag2 stores in MCAP files; also Autoware's `VelocityReport`, read from bags recorded
+//! with Autoware.
 //!
 //! This crate is data only: it must not depend on a transport (DDS, zenoh), on files, or on
 //! the fusion library. Field names are the ROS names, so that serde views (JSON) of a message
@@ -66,6 +67,9 @@ pub fn visit_type<V: TypeVisitor>(type_name: &str, visitor: V) -> Option<V::Out>
         "radar_msgs/msg/RadarScan" => visitor.visit::<radar_msgs::RadarScan>(),
         "vision_msgs/msg/Detection2DArray" => visitor.visit::<vision_msgs::Detection2DArray>(),
         "nav_msgs/msg/Odometry" => visitor.visit::<nav_msgs::Odometry>(),
+        "autoware_vehicle_msgs/msg/VelocityReport" => {
+            visitor.visit::<autoware_vehicle_msgs::VelocityReport>()
+        }
         "diagnostic_msgs/msg/DiagnosticArray" => {
             visitor.visit::<diagnostic_msgs::DiagnosticArray>()
         }

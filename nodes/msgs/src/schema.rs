@@ -106,6 +106,11 @@ pub const DEFINITIONS: &[(&str, &str)] = &[
         "std_msgs/Header header\nstring child_frame_id\ngeometry_msgs/PoseWithCovariance pose\n\
          geometry_msgs/TwistWithCovariance twist\n",
     ),
+    (
+        "autoware_vehicle_msgs/msg/VelocityReport",
+        "std_msgs/Header header\nfloat32 longitudinal_velocity\nfloat32 lateral_velocity\n\
+         float32 heading_rate\n",
+    ),
     ("diagnostic_msgs/msg/KeyValue", "string key\nstring value\n"),
     (
         "diagnostic_msgs/msg/DiagnosticStatus",

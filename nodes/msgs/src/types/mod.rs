@@ -604,6 +604,22 @@ pub mod nav_msgs {
     }
 }
 
+/// `autoware_vehicle_msgs` (read only: the vehicle speed in bags recorded with Autoware).
+pub mod autoware_vehicle_msgs {
+    use super::*;
+
+    /// `autoware_vehicle_msgs/msg/VelocityReport`: the vehicle's speed and yaw rate in
+    /// `base_link`, as Autoware's vehicle interface reports them.
+    #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+    #[allow(missing_docs)]
+    pub struct VelocityReport {
+        pub header: std_msgs::Header,
+        pub longitudinal_velocity: f32,
+        pub lateral_velocity: f32,
+        pub heading_rate: f32,
+    }
+}
+
 /// `diagnostic_msgs`
 pub mod diagnostic_msgs {
     use super::*;
@@ -726,6 +742,7 @@ ros_message! {
     radar_msgs::RadarScan => "radar_msgs/msg/RadarScan",
     vision_msgs::Detection2DArray => "vision_msgs/msg/Detection2DArray",
     nav_msgs::Odometry => "nav_msgs/msg/Odometry",
+    autoware_vehicle_msgs::VelocityReport => "autoware_vehicle_msgs/msg/VelocityReport",
     diagnostic_msgs::DiagnosticArray => "diagnostic_msgs/msg/DiagnosticArray",
     edgefuse_msgs::TrackedObjectArray => "edgefuse_msgs/msg/TrackedObjectArray",
     edgefuse_msgs::MaintenanceReport => "edgefuse_msgs/msg/MaintenanceReport",
