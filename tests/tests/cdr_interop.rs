@@ -258,6 +258,10 @@ fn ours() -> Vec<Value> {
                 covariance: cov(0.2),
             },
         }),
+        entry(&TwistStamped {
+            header: hdr(10, "base_link"),
+            twist,
+        }),
         // Read from bags recorded with Autoware (its float32 fields after the header's
         // string: the alignment rosbags must agree on).
         entry(&edgefuse_msgs::autoware_vehicle_msgs::VelocityReport {

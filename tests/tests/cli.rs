@@ -470,50 +470,73 @@ fn vehicle_speed_recorded_as_odometry_is_read_and_a_wrong_type_is_refused() {
 }
 
 /// A vehicle that reports its speed as Autoware does (`autoware_vehicle_msgs/VelocityReport`
-/// on `/vehicle/status/velocity_status`): remapped onto `/vehicle/twist`, the ego filter runs
-/// on it as on the contract's twist; without it, on the IMU alone, it drifts.
+/// on `/vehicle/status/velocity_status`) or as a `geometry_msgs/TwistStamped`: remapped onto
+/// `/vehicle/twist`, the ego filter runs on it as on the contract's twist; without it, on the
+/// IMU alone, it cannot follow the motion.
 #[test]
-fn vehicle_speed_recorded_as_an_autoware_velocity_report_is_read() {
+fn vehicle_speed_recorded_as_velocity_report_or_twist_stamped_is_read() {
     use edgefuse_bag::{BagWriteOptions, BagWriter, Qos};
     use edgefuse_fusion::pipeline::PipelineConfig;
     use edgefuse_fusion_node::offline::FeedOptions;
     use edgefuse_fusion_node::runner::{run_bag_with, NoObserver, RunReport, Timing};
     use edgefuse_fusion_node::score::frames;
     use edgefuse_msgs::autoware_vehicle_msgs::VelocityReport;
-    use edgefuse_msgs::geometry_msgs::TwistWithCovarianceStamped;
+    use edgefuse_msgs::geometry_msgs::{TwistStamped, TwistWithCovarianceStamped};
     use edgefuse_msgs::RosMessage;
-    const TOPIC: &str = "/vehicle/status/velocity_status";
     let bag = edgefuse_system_tests::sample_bag("urban_intersection").unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let autoware = dir.path().join("autoware");
     let reader = BagReader::open(&bag).unwrap();
-    let mut w = BagWriter::create(&autoware, BagWriteOptions::default()).unwrap();
-    for t in reader.topics() {
-        if t.name == "/vehicle/twist" {
-            w.add_topic(TOPIC, VelocityReport::TYPE_NAME, Qos::Reliable)
-                .unwrap();
-        } else {
-            w.add_topic(&t.name, &t.type_name, t.qos.unwrap_or(Qos::Reliable))
-                .unwrap();
-        }
-    }
-    for m in reader.messages(&ReadOptions::default()) {
-        let m = m.unwrap();
-        if &*m.topic == "/vehicle/twist" {
-            let tw = TwistWithCovarianceStamped::decode(&m.data).unwrap();
+    // The drive with its twist on `topic` as a `type_name` message made by `write`.
+    let rewritten =
+        |name: &str,
+         topic: &str,
+         type_name: &str,
+         write: &dyn Fn(&mut BagWriter, i64, &TwistWithCovarianceStamped)| {
+            let path = dir.path().join(name);
+            let mut w = BagWriter::create(&path, BagWriteOptions::default()).unwrap();
+            for t in reader.topics() {
+                if t.name == "/vehicle/twist" {
+                    w.add_topic(topic, type_name, Qos::Reliable).unwrap();
+                } else {
+                    w.add_topic(&t.name, &t.type_name, t.qos.unwrap_or(Qos::Reliable))
+                        .unwrap();
+                }
+            }
+            for m in reader.messages(&ReadOptions::default()) {
+                let m = m.unwrap();
+                if &*m.topic == "/vehicle/twist" {
+                    let tw = TwistWithCovarianceStamped::decode(&m.data).unwrap();
+                    write(&mut w, m.log_time_ns as i64, &tw);
+                } else {
+                    w.write_raw(&m.topic, m.log_time_ns as i64, &m.data)
+                        .unwrap();
+                }
+            }
+            w.finish().unwrap();
+            path
+        };
+    const REPORT: &str = "/vehicle/status/velocity_status";
+    let autoware = rewritten(
+        "autoware",
+        REPORT,
+        VelocityReport::TYPE_NAME,
+        &|w, t, tw| {
             let report = VelocityReport {
                 header: tw.header.clone(),
                 longitudinal_velocity: tw.twist.twist.linear.x as f32,
                 lateral_velocity: tw.twist.twist.linear.y as f32,
                 heading_rate: tw.twist.twist.angular.z as f32,
             };
-            w.write(TOPIC, m.log_time_ns as i64, &report).unwrap();
-        } else {
-            w.write_raw(&m.topic, m.log_time_ns as i64, &m.data)
-                .unwrap();
-        }
-    }
-    w.finish().unwrap();
+            w.write(REPORT, t, &report).unwrap();
+        },
+    );
+    let stamped = rewritten("stamped", "/vel", TwistStamped::TYPE_NAME, &|w, t, tw| {
+        let msg = TwistStamped {
+            header: tw.header.clone(),
+            twist: tw.twist.twist,
+        };
+        w.write("/vel", t, &msg).unwrap();
+    });
     let run = |path: &std::path::Path, remap: &[(&str, &str)]| {
         let options = FeedOptions {
             remap: remap
@@ -539,14 +562,15 @@ fn vehicle_speed_recorded_as_an_autoware_velocity_report_is_read() {
             .fold(0.0, f64::max)
     };
     let original = ego_error_m(&run(&bag, &[]));
-    let reported = ego_error_m(&run(&autoware, &[(TOPIC, "/vehicle/twist")]));
+    let reported = ego_error_m(&run(&autoware, &[(REPORT, "/vehicle/twist")]));
+    let twist_stamped = ego_error_m(&run(&stamped, &[("/vel", "/vehicle/twist")]));
     let imu_only = ego_error_m(&run(&autoware, &[]));
     eprintln!(
-        "ego error: twist {original:.3} m, VelocityReport {reported:.3} m, IMU only {imu_only:.3} m"
+        "ego error: twist {original:.3} m, VelocityReport {reported:.3} m, TwistStamped \
+         {twist_stamped:.3} m, IMU only {imu_only:.3} m"
     );
-    assert!(
-        reported < 1.5 * original + 0.05,
-        "{reported} against {original}"
-    );
-    assert!(imu_only > 3.0 * reported, "{imu_only} against {reported}");
+    for e in [reported, twist_stamped] {
+        assert!(e < 1.5 * original + 0.05, "{e} against {original}");
+        assert!(imu_only > 3.0 * e, "{imu_only} against {e}");
+    }
 }

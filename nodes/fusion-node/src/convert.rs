@@ -486,6 +486,16 @@ pub fn wheel_twist_from_odometry(msg: &Odometry) -> WheelTwist {
     wheel_twist_of(&msg.header, &msg.twist)
 }
 
+/// The wheel odometry of a `geometry_msgs/TwistStamped` (no variances: the defaults of a
+/// twist without them apply).
+pub fn wheel_twist_from_twist_stamped(msg: &geometry_msgs::TwistStamped) -> WheelTwist {
+    let twist = TwistWithCovariance {
+        twist: msg.twist,
+        ..TwistWithCovariance::default()
+    };
+    wheel_twist_of(&msg.header, &twist)
+}
+
 /// The wheel odometry of an Autoware `VelocityReport` (longitudinal speed and heading rate in
 /// `base_link`; it carries no variances, so the defaults of a twist without them apply).
 pub fn wheel_twist_from_velocity_report(

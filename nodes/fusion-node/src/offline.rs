@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 
 use edgefuse_bag::{BagReader, Messages, ReadOptions};
-use edgefuse_fusion::types::{CameraModel, Input, Transform3};
+use edgefuse_fusion::types::{CameraModel, Input, Transform3, WheelTwist};
 use edgefuse_msgs::autoware_vehicle_msgs::VelocityReport;
 use edgefuse_msgs::edgefuse_msgs::TrackedObjectArray;
 use edgefuse_msgs::nav_msgs::Odometry;
@@ -116,6 +116,8 @@ enum Recorded {
     VehicleOdometry,
     /// The vehicle's speed recorded as Autoware's `VelocityReport`.
     VehicleVelocityReport,
+    /// The vehicle's speed recorded as `geometry_msgs/TwistStamped`.
+    VehicleTwistStamped,
     /// Another type: its messages are skipped and counted, never decoded as the contract's.
     Other(String),
 }
@@ -200,6 +202,10 @@ impl<'a> BagFeed<'a> {
                     && VELOCITY_REPORT_TYPES.contains(&t.type_name.as_str())
                 {
                     Recorded::VehicleVelocityReport
+                } else if topic == ContractTopic::VehicleTwist
+                    && t.type_name == <geometry_msgs::TwistStamped as RosMessage>::TYPE_NAME
+                {
+                    Recorded::VehicleTwistStamped
                 } else {
                     Recorded::Other(t.type_name.clone())
                 };
@@ -292,42 +298,24 @@ impl Converter {
         }
     }
 
-    /// Converts one `nav_msgs/Odometry` received on `topic_name` as the vehicle's speed and yaw
-    /// rate (a vehicle that publishes its wheel odometry so, its topic read as
-    /// `/vehicle/twist`).
-    pub fn convert_vehicle_odometry(
+    /// Converts one message of type `M` received on `topic_name` as the vehicle's speed and
+    /// yaw rate with `to_wheel` (a vehicle that publishes them in another type than the
+    /// contract's, its topic read as `/vehicle/twist`).
+    pub fn convert_vehicle_speed<M: RosMessage>(
         &mut self,
         topic_name: &str,
         payload: &[u8],
         arrival_ns: i64,
+        to_wheel: impl Fn(&M) -> WheelTwist,
     ) -> Option<FeedItem> {
         let m = &Raw {
             topic: topic_name,
             data: payload,
         };
-        let odometry: Odometry = self.decode(m)?;
+        let msg: M = self.decode(m)?;
         Some(FeedItem::Input {
             arrival_ns,
-            input: Input::Wheel(convert::wheel_twist_from_odometry(&odometry)),
-        })
-    }
-
-    /// Converts one Autoware `VelocityReport` received on `topic_name` as the vehicle's speed
-    /// and yaw rate (its topic read as `/vehicle/twist`).
-    pub fn convert_velocity_report(
-        &mut self,
-        topic_name: &str,
-        payload: &[u8],
-        arrival_ns: i64,
-    ) -> Option<FeedItem> {
-        let m = &Raw {
-            topic: topic_name,
-            data: payload,
-        };
-        let report: VelocityReport = self.decode(m)?;
-        Some(FeedItem::Input {
-            arrival_ns,
-            input: Input::Wheel(convert::wheel_twist_from_velocity_report(&report)),
+            input: Input::Wheel(to_wheel(&msg)),
         })
     }
 
@@ -439,12 +427,24 @@ impl Iterator for BagFeed<'_> {
             };
             let arrival_ns = i64::try_from(m.log_time_ns).unwrap_or(i64::MAX);
             let item = match self.recorded.get(&*m.topic) {
-                Some(Recorded::VehicleOdometry) => self
-                    .converter
-                    .convert_vehicle_odometry(&m.topic, &m.data, arrival_ns),
-                Some(Recorded::VehicleVelocityReport) => self
-                    .converter
-                    .convert_velocity_report(&m.topic, &m.data, arrival_ns),
+                Some(Recorded::VehicleOdometry) => self.converter.convert_vehicle_speed(
+                    &m.topic,
+                    &m.data,
+                    arrival_ns,
+                    convert::wheel_twist_from_odometry,
+                ),
+                Some(Recorded::VehicleVelocityReport) => self.converter.convert_vehicle_speed(
+                    &m.topic,
+                    &m.data,
+                    arrival_ns,
+                    convert::wheel_twist_from_velocity_report,
+                ),
+                Some(Recorded::VehicleTwistStamped) => self.converter.convert_vehicle_speed(
+                    &m.topic,
+                    &m.data,
+                    arrival_ns,
+                    convert::wheel_twist_from_twist_stamped,
+                ),
                 Some(Recorded::Other(type_name)) => {
                     let reason = format!(
                         "recorded as {type_name}, not {} (the type of {name})",

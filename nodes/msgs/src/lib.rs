@@ -1,7 +1,7 @@
 //! Rust types for every message of the edgefuse topic contract, field by field as the ROS 2
 //! (Jazzy/Kilted) definitions, with CDR encode/decode and the `ros2msg` schema text that
-//! rosbag2 stores in MCAP files; also Autoware's `VelocityReport`, read from bags recorded
-//! with Autoware.
+//! rosbag2 stores in MCAP files; also `TwistStamped` and Autoware's `VelocityReport`, read as a
+//! vehicle's speed from bags recorded with them.
 //!
 //! This crate is data only: it must not depend on a transport (DDS, zenoh), on files, or on
 //! the fusion library. Field names are the ROS names, so that serde views (JSON) of a message
@@ -54,6 +54,7 @@ pub fn visit_type<V: TypeVisitor>(type_name: &str, visitor: V) -> Option<V::Out>
         "std_msgs/msg/Header" => visitor.visit::<std_msgs::Header>(),
         "std_msgs/msg/String" => visitor.visit::<std_msgs::String>(),
         "rosgraph_msgs/msg/Clock" => visitor.visit::<rosgraph_msgs::Clock>(),
+        "geometry_msgs/msg/TwistStamped" => visitor.visit::<geometry_msgs::TwistStamped>(),
         "geometry_msgs/msg/TwistWithCovarianceStamped" => {
             visitor.visit::<geometry_msgs::TwistWithCovarianceStamped>()
         }

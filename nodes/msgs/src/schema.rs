@@ -33,6 +33,7 @@ pub const DEFINITIONS: &[(&str, &str)] = &[
     ("geometry_msgs/msg/PoseWithCovariance", "Pose pose\nfloat64[36] covariance\n"),
     ("geometry_msgs/msg/Twist", "Vector3 linear\nVector3 angular\n"),
     ("geometry_msgs/msg/TwistWithCovariance", "Twist twist\nfloat64[36] covariance\n"),
+    ("geometry_msgs/msg/TwistStamped", "std_msgs/Header header\nTwist twist\n"),
     (
         "geometry_msgs/msg/TwistWithCovarianceStamped",
         "std_msgs/Header header\nTwistWithCovariance twist\n",

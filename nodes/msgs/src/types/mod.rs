@@ -223,6 +223,15 @@ pub mod geometry_msgs {
         }
     }
 
+    /// `geometry_msgs/msg/TwistStamped`: a vehicle's speed as some recordings have it (read
+    /// from bags).
+    #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+    #[allow(missing_docs)]
+    pub struct TwistStamped {
+        pub header: std_msgs::Header,
+        pub twist: Twist,
+    }
+
     /// `geometry_msgs/msg/TwistWithCovarianceStamped`: wheel odometry on `/vehicle/twist`.
     #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
     #[allow(missing_docs)]
@@ -733,6 +742,7 @@ ros_message! {
     std_msgs::Header => "std_msgs/msg/Header",
     std_msgs::String => "std_msgs/msg/String",
     rosgraph_msgs::Clock => "rosgraph_msgs/msg/Clock",
+    geometry_msgs::TwistStamped => "geometry_msgs/msg/TwistStamped",
     geometry_msgs::TwistWithCovarianceStamped => "geometry_msgs/msg/TwistWithCovarianceStamped",
     geometry_msgs::TransformStamped => "geometry_msgs/msg/TransformStamped",
     tf2_msgs::TFMessage => "tf2_msgs/msg/TFMessage",
