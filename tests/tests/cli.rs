@@ -5,6 +5,13 @@
 
 use clap::Parser;
 use edgefuse_bag::{BagReader, ReadOptions};
+use edgefuse_fusion::pipeline::PipelineConfig;
+use edgefuse_fusion_node::offline::FeedOptions;
+use edgefuse_fusion_node::runner::{run_bag_with, NoObserver, RunReport, Timing};
+use edgefuse_fusion_node::score::frames;
+use edgefuse_msgs::geometry_msgs::TwistWithCovarianceStamped;
+use edgefuse_msgs::nav_msgs::Odometry;
+use edgefuse_msgs::RosMessage;
 use serde_json::Value;
 
 /// Runs the CLI; (success, error text as `main` prints it).
@@ -381,83 +388,97 @@ fn replay_fast_remaps_topics_and_starts_late_with_the_static_transforms() {
     );
 }
 
-/// A vehicle that publishes its speed as `nav_msgs/Odometry` (on `/odom`): read through
-/// `--remap /odom:=/vehicle/twist`, the run is the one of the contract's twist messages; a
-/// topic remapped onto one of another type is skipped and counted, not decoded as it.
-#[test]
-fn vehicle_speed_recorded_as_odometry_is_read_and_a_wrong_type_is_refused() {
+/// `bag` rewritten into `out` with its `/vehicle/twist` on `topic` as `type_name` messages
+/// that `write` makes of each twist (at its log time).
+fn with_twist_as(
+    bag: &std::path::Path,
+    out: &std::path::Path,
+    topic: &str,
+    type_name: &str,
+    write: &dyn Fn(&mut edgefuse_bag::BagWriter, i64, &TwistWithCovarianceStamped),
+) {
     use edgefuse_bag::{BagWriteOptions, BagWriter, Qos};
-    use edgefuse_fusion::pipeline::PipelineConfig;
-    use edgefuse_fusion_node::offline::FeedOptions;
-    use edgefuse_fusion_node::runner::{run_bag_with, NoObserver, Timing};
-    use edgefuse_msgs::geometry_msgs::TwistWithCovarianceStamped;
-    use edgefuse_msgs::nav_msgs::Odometry;
     use edgefuse_msgs::RosMessage;
-    let bag = edgefuse_system_tests::sample_bag("urban_intersection").unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let with_odom = dir.path().join("odom");
-    let reader = BagReader::open(&bag).unwrap();
-    let mut w = BagWriter::create(&with_odom, BagWriteOptions::default()).unwrap();
+    let reader = BagReader::open(bag).unwrap();
+    let mut w = BagWriter::create(out, BagWriteOptions::default()).unwrap();
     for t in reader.topics() {
         if t.name == "/vehicle/twist" {
-            w.add_topic("/odom", Odometry::TYPE_NAME, Qos::Reliable)
-                .unwrap();
+            w.add_topic(topic, type_name, Qos::Reliable).unwrap();
         } else {
             w.add_topic(&t.name, &t.type_name, t.qos.unwrap_or(Qos::Reliable))
                 .unwrap();
         }
     }
-    let mut converted = 0;
     for m in reader.messages(&ReadOptions::default()) {
         let m = m.unwrap();
         if &*m.topic == "/vehicle/twist" {
             let tw = TwistWithCovarianceStamped::decode(&m.data).unwrap();
-            let odom = Odometry {
-                header: tw.header.clone(),
-                child_frame_id: "base_link".into(),
-                twist: tw.twist,
-                ..Odometry::default()
-            };
-            w.write("/odom", m.log_time_ns as i64, &odom).unwrap();
-            converted += 1;
+            write(&mut w, m.log_time_ns as i64, &tw);
         } else {
             w.write_raw(&m.topic, m.log_time_ns as i64, &m.data)
                 .unwrap();
         }
     }
     w.finish().unwrap();
-    assert!(converted > 500, "{converted}");
-    let run = |path: &std::path::Path, remap: &[(&str, &str)]| {
-        let options = FeedOptions {
-            remap: remap
-                .iter()
-                .map(|(a, b)| (a.to_string(), b.to_string()))
-                .collect(),
-            ..FeedOptions::default()
-        };
-        run_bag_with(
-            path,
-            &options,
-            PipelineConfig::default(),
-            Timing::Deterministic,
-            &mut NoObserver,
-        )
-        .unwrap()
+}
+
+/// The offline run of `path` with the bag topics `remap` gives, on the stepping clock.
+fn run_remapped(path: &std::path::Path, remap: &[(&str, &str)]) -> RunReport {
+    let options = FeedOptions {
+        remap: remap
+            .iter()
+            .map(|(a, b)| (a.to_string(), b.to_string()))
+            .collect(),
+        ..FeedOptions::default()
     };
-    let cycles = |r: &edgefuse_fusion_node::runner::RunReport| {
+    run_bag_with(
+        path,
+        &options,
+        PipelineConfig::default(),
+        Timing::Deterministic,
+        &mut NoObserver,
+    )
+    .unwrap()
+}
+
+/// A vehicle that publishes its speed as `nav_msgs/Odometry` (on `/odom`): read through
+/// `--remap /odom:=/vehicle/twist`, the run is the one of the contract's twist messages; a
+/// topic remapped onto one of another type is skipped and counted, not decoded as it.
+#[test]
+fn vehicle_speed_recorded_as_odometry_is_read_and_a_wrong_type_is_refused() {
+    let bag = edgefuse_system_tests::sample_bag("urban_intersection").unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let with_odom = dir.path().join("odom");
+    with_twist_as(
+        &bag,
+        &with_odom,
+        "/odom",
+        Odometry::TYPE_NAME,
+        &|w, t, tw| {
+            let odom = Odometry {
+                header: tw.header.clone(),
+                child_frame_id: "base_link".into(),
+                twist: tw.twist,
+                ..Odometry::default()
+            };
+            w.write("/odom", t, &odom).unwrap();
+        },
+    );
+    let cycles = |r: &RunReport| {
         format!(
             "{:?}",
             r.frames.iter().map(|f| &f.cycle).collect::<Vec<_>>()
         )
     };
-    let original = run(&bag, &[]);
-    let odom = run(&with_odom, &[("/odom", "/vehicle/twist")]);
+    let original = run_remapped(&bag, &[]);
+    let odom = run_remapped(&with_odom, &[("/odom", "/vehicle/twist")]);
+    assert!(original.frames.len() > 190);
     assert!(
         cycles(&odom) == cycles(&original),
         "read from Odometry, the run differs"
     );
     // The IMU remapped onto the vehicle twist: every message refused with its type.
-    let wrong = run(&bag, &[("/sensors/imu", "/vehicle/twist")]);
+    let wrong = run_remapped(&bag, &[("/sensors/imu", "/vehicle/twist")]);
     let refused: u64 = wrong
         .feed_skipped
         .iter()
@@ -475,49 +496,15 @@ fn vehicle_speed_recorded_as_odometry_is_read_and_a_wrong_type_is_refused() {
 /// IMU alone, it cannot follow the motion.
 #[test]
 fn vehicle_speed_recorded_as_velocity_report_or_twist_stamped_is_read() {
-    use edgefuse_bag::{BagWriteOptions, BagWriter, Qos};
-    use edgefuse_fusion::pipeline::PipelineConfig;
-    use edgefuse_fusion_node::offline::FeedOptions;
-    use edgefuse_fusion_node::runner::{run_bag_with, NoObserver, RunReport, Timing};
-    use edgefuse_fusion_node::score::frames;
     use edgefuse_msgs::autoware_vehicle_msgs::VelocityReport;
-    use edgefuse_msgs::geometry_msgs::{TwistStamped, TwistWithCovarianceStamped};
-    use edgefuse_msgs::RosMessage;
+    use edgefuse_msgs::geometry_msgs::TwistStamped;
     let bag = edgefuse_system_tests::sample_bag("urban_intersection").unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let reader = BagReader::open(&bag).unwrap();
-    // The drive with its twist on `topic` as a `type_name` message made by `write`.
-    let rewritten =
-        |name: &str,
-         topic: &str,
-         type_name: &str,
-         write: &dyn Fn(&mut BagWriter, i64, &TwistWithCovarianceStamped)| {
-            let path = dir.path().join(name);
-            let mut w = BagWriter::create(&path, BagWriteOptions::default()).unwrap();
-            for t in reader.topics() {
-                if t.name == "/vehicle/twist" {
-                    w.add_topic(topic, type_name, Qos::Reliable).unwrap();
-                } else {
-                    w.add_topic(&t.name, &t.type_name, t.qos.unwrap_or(Qos::Reliable))
-                        .unwrap();
-                }
-            }
-            for m in reader.messages(&ReadOptions::default()) {
-                let m = m.unwrap();
-                if &*m.topic == "/vehicle/twist" {
-                    let tw = TwistWithCovarianceStamped::decode(&m.data).unwrap();
-                    write(&mut w, m.log_time_ns as i64, &tw);
-                } else {
-                    w.write_raw(&m.topic, m.log_time_ns as i64, &m.data)
-                        .unwrap();
-                }
-            }
-            w.finish().unwrap();
-            path
-        };
     const REPORT: &str = "/vehicle/status/velocity_status";
-    let autoware = rewritten(
-        "autoware",
+    let autoware = dir.path().join("autoware");
+    with_twist_as(
+        &bag,
+        &autoware,
         REPORT,
         VelocityReport::TYPE_NAME,
         &|w, t, tw| {
@@ -530,30 +517,20 @@ fn vehicle_speed_recorded_as_velocity_report_or_twist_stamped_is_read() {
             w.write(REPORT, t, &report).unwrap();
         },
     );
-    let stamped = rewritten("stamped", "/vel", TwistStamped::TYPE_NAME, &|w, t, tw| {
-        let msg = TwistStamped {
-            header: tw.header.clone(),
-            twist: tw.twist.twist,
-        };
-        w.write("/vel", t, &msg).unwrap();
-    });
-    let run = |path: &std::path::Path, remap: &[(&str, &str)]| {
-        let options = FeedOptions {
-            remap: remap
-                .iter()
-                .map(|(a, b)| (a.to_string(), b.to_string()))
-                .collect(),
-            ..FeedOptions::default()
-        };
-        run_bag_with(
-            path,
-            &options,
-            PipelineConfig::default(),
-            Timing::Deterministic,
-            &mut NoObserver,
-        )
-        .unwrap()
-    };
+    let stamped = dir.path().join("stamped");
+    with_twist_as(
+        &bag,
+        &stamped,
+        "/vel",
+        TwistStamped::TYPE_NAME,
+        &|w, t, tw| {
+            let msg = TwistStamped {
+                header: tw.header.clone(),
+                twist: tw.twist.twist,
+            };
+            w.write("/vel", t, &msg).unwrap();
+        },
+    );
     // The ego's largest distance from the simulator's over the drive, m.
     let ego_error_m = |r: &RunReport| {
         frames(r, 40.0)
@@ -561,10 +538,10 @@ fn vehicle_speed_recorded_as_velocity_report_or_twist_stamped_is_read() {
             .map(|f| (f.ego.x_m - f.ego_truth.x_m).hypot(f.ego.y_m - f.ego_truth.y_m))
             .fold(0.0, f64::max)
     };
-    let original = ego_error_m(&run(&bag, &[]));
-    let reported = ego_error_m(&run(&autoware, &[(REPORT, "/vehicle/twist")]));
-    let twist_stamped = ego_error_m(&run(&stamped, &[("/vel", "/vehicle/twist")]));
-    let imu_only = ego_error_m(&run(&autoware, &[]));
+    let original = ego_error_m(&run_remapped(&bag, &[]));
+    let reported = ego_error_m(&run_remapped(&autoware, &[(REPORT, "/vehicle/twist")]));
+    let twist_stamped = ego_error_m(&run_remapped(&stamped, &[("/vel", "/vehicle/twist")]));
+    let imu_only = ego_error_m(&run_remapped(&autoware, &[]));
     eprintln!(
         "ego error: twist {original:.3} m, VelocityReport {reported:.3} m, TwistStamped \
          {twist_stamped:.3} m, IMU only {imu_only:.3} m"
