@@ -8,7 +8,8 @@
 //! Every input carries its stamp (nanoseconds, the sensor clock, one clock for all sensors as in
 //! the bags) and [`HealthMonitor::findings`] takes the current time as an argument, so the same
 //! input always gives the same findings. A message that arrives late (after newer ones) is
-//! taken where its stamp belongs, so late messages give the statistics of in-time ones.
+//! taken where its stamp belongs, so late messages give the statistics of in-time ones within
+//! the windows (a baseline, once measured, is not revised by a late sample).
 
 use std::collections::{BTreeMap, VecDeque};
 
@@ -141,7 +142,8 @@ pub enum SkipReason {
     OutsideImage,
     /// An implausible jump (IMU spike).
     Spike,
-    /// A stamp older than the last one accepted.
+    /// A stamp older than can still be placed: for a message's arrival, older than its
+    /// sensor's rate window; for other stages, older than the last one they took.
     OutOfSequence,
     /// The same stamp twice.
     DuplicateStamp,
@@ -817,6 +819,8 @@ struct VibrationState {
 pub struct HealthMonitor {
     cfg: HealthConfig,
     sensors: BTreeMap<SensorId, SensorState>,
+    /// Nominal rates set for sensors, Hz (others: [`default_nominal_rate_hz`]).
+    nominal_rates_hz: BTreeMap<SensorId, f64>,
     lidar: LidarState,
     radar_amplitude: BaselineSignal,
     calib: VecDeque<(i64, f64)>,
@@ -864,6 +868,7 @@ impl HealthMonitor {
         Self {
             cfg,
             sensors: BTreeMap::new(),
+            nominal_rates_hz: BTreeMap::new(),
             lidar: LidarState::default(),
             radar_amplitude,
             calib: VecDeque::new(),
@@ -887,16 +892,25 @@ impl HealthMonitor {
 
     fn sensor(&mut self, sensor: SensorId) -> &mut SensorState {
         let cfg = &self.cfg;
-        self.sensors
-            .entry(sensor)
-            .or_insert_with(|| SensorState::new(sensor, cfg))
+        let nominal = self.nominal_rates_hz.get(&sensor).copied();
+        self.sensors.entry(sensor).or_insert_with(|| {
+            let mut st = SensorState::new(sensor, cfg);
+            if let Some(rate_hz) = nominal {
+                st.nominal_rate_hz = rate_hz;
+            }
+            st
+        })
     }
 
-    /// Sets a sensor's nominal rate, Hz (defaults: [`default_nominal_rate_hz`]). Non-finite or
-    /// non-positive rates are ignored.
+    /// Sets a sensor's nominal rate, Hz (defaults: [`default_nominal_rate_hz`]); it applies
+    /// from the sensor's first message (a sensor that never sends one is not listed).
+    /// Non-finite or non-positive rates are ignored.
     pub fn set_nominal_rate(&mut self, sensor: SensorId, rate_hz: f64) {
         if rate_hz.is_finite() && rate_hz > 0.0 {
-            self.sensor(sensor).nominal_rate_hz = rate_hz;
+            self.nominal_rates_hz.insert(sensor, rate_hz);
+            if let Some(st) = self.sensors.get_mut(&sensor) {
+                st.nominal_rate_hz = rate_hz;
+            }
         }
     }
 

@@ -8,8 +8,9 @@
 //! [`RetrodictionConfig::window_ns`] are kept, the measurement is put where it belongs among
 //! its cycle's, and the tracker runs again from that cycle, so that it stands where it would
 //! had the measurement come in time (older ones are rejected and counted). The health monitor
-//! takes every radar, camera and ultrasonic measurement, late ones with their cycle's LiDAR
-//! objects, also those that an overloaded cycle's degradation keeps from the tracker.
+//! takes every radar, camera and ultrasonic measurement of a cycle, also those that an
+//! overloaded cycle's degradation keeps from the tracker, and the retrodicted ones with their
+//! cycle's LiDAR objects.
 
 use std::collections::BTreeMap;
 
@@ -729,6 +730,9 @@ pub struct PipelineConfig {
     pub ultrasonic_names: BTreeMap<u8, String>,
     /// Retrodiction of late measurements.
     pub retrodiction: RetrodictionConfig,
+    /// Nominal rates set with [`PipelineConfig::set_nominal_rate_hz`], Hz (an `Ultrasonic(_)`
+    /// entry for every ultrasonic sensor); the others are the topic contract's.
+    pub nominal_rates_hz: BTreeMap<SensorId, f64>,
 }
 
 impl PipelineConfig {
@@ -745,8 +749,11 @@ impl PipelineConfig {
             return Err(PipelineError::InvalidRate { sensor, rate_hz });
         }
         let period_ns = (1e9 / rate_hz).round() as i64;
-        match sensor {
-            SensorId::Ultrasonic(_) => self.sync.ultrasonic_timing.period_ns = period_ns,
+        let key = match sensor {
+            SensorId::Ultrasonic(_) => {
+                self.sync.ultrasonic_timing.period_ns = period_ns;
+                SensorId::Ultrasonic(0)
+            }
             other => {
                 self.sync
                     .sensors
@@ -756,8 +763,15 @@ impl PipelineConfig {
                         period_ns,
                     })
                     .period_ns = period_ns;
+                other
             }
+        };
+        // A reference slower than the contract's: the fallback must not take over between
+        // two of its items.
+        if sensor == self.sync.reference {
+            self.sync.reference_silence_ns = self.sync.reference_silence_ns.max(3 * period_ns);
         }
+        self.nominal_rates_hz.insert(key, rate_hz);
         Ok(())
     }
 }
@@ -992,11 +1006,15 @@ impl Pipeline {
         for (i, name) in &config.ultrasonic_names {
             health.set_sensor_name(SensorId::Ultrasonic(*i), name);
         }
-        // The health monitor judges each sensor's rate against the period it is synchronised
-        // with (IMU and wheel included, though they feed the EKF directly).
-        for (sensor, timing) in &sync.sensors {
-            if timing.period_ns > 0 {
-                health.set_nominal_rate(*sensor, 1e9 / timing.period_ns as f64);
+        // The rates set for the system's sensors (the synchroniser has them as periods).
+        for (sensor, rate_hz) in &config.nominal_rates_hz {
+            match sensor {
+                SensorId::Ultrasonic(_) => {
+                    for i in config.ultrasonic_names.keys() {
+                        health.set_nominal_rate(SensorId::Ultrasonic(*i), *rate_hz);
+                    }
+                }
+                other => health.set_nominal_rate(*other, *rate_hz),
             }
         }
         sync.sensors.remove(&SensorId::Imu);

@@ -71,8 +71,8 @@ pub struct SyncConfig {
     /// See `fallback_reference`, ns (> 0).
     pub reference_silence_ns: i64,
     /// A late sensor is waited for (up to `timeout_ns`) only while it is alive: it delivered
-    /// within this long before the poll, or, never seen, the synchroniser received its first
-    /// item of any sensor that recently. A sensor the system does not have (a bag without a
+    /// within this long (or two of its periods and its latency, if longer) before the poll,
+    /// or, never seen, the synchroniser received its first item of any sensor that recently. A sensor the system does not have (a bag without a
     /// radar) or that died then costs no cycle any waiting; its cycles still list it as late.
     /// ns (>= 0).
     pub absent_after_ns: i64,
@@ -518,11 +518,19 @@ impl<T> TimeSync<T> {
                 .saturating_add(jitter_ns);
             if !stream.caught_up(t_ns, jitter_ns, now_ns, due_ns) {
                 late.push(*id);
-                // Waited for only while alive (see `SyncConfig::absent_after_ns`).
+                // Waited for only while alive (see `SyncConfig::absent_after_ns`; a slow
+                // sensor has two of its periods and its latency at least).
+                let absent_after_ns = self.config.absent_after_ns.max(
+                    stream
+                        .timing
+                        .period_ns
+                        .saturating_mul(2)
+                        .saturating_add(stream.timing.latency_ns),
+                );
                 wait |= stream
                     .last_arrival_ns
                     .or(self.first_arrival_ns)
-                    .is_some_and(|a| now_ns.saturating_sub(a) <= self.config.absent_after_ns);
+                    .is_some_and(|a| now_ns.saturating_sub(a) <= absent_after_ns);
             }
         }
         if wait && now_ns < a_ns.saturating_add(self.config.timeout_ns) {
@@ -880,6 +888,51 @@ mod tests {
         let late_1000 = &emitted.iter().find(|e| e.0 == 1000 * MS).unwrap().2;
         assert_eq!(late_1000, &vec![SensorId::CameraFront]);
         assert_eq!(wait_of(1000), 0);
+    }
+
+    #[test]
+    fn a_slow_sensor_is_waited_for_over_its_own_period() {
+        // A radar at 1.67 Hz (600 ms) with 50 ms of latency: its last item is older than
+        // `absent_after_ns` when its next is due, but it is alive.
+        let mut c = config();
+        c.sensors = BTreeMap::from([
+            (
+                SensorId::Lidar,
+                SensorTiming {
+                    latency_ns: 30 * MS,
+                    period_ns: 100 * MS,
+                },
+            ),
+            (
+                SensorId::RadarFront,
+                SensorTiming {
+                    latency_ns: 50 * MS,
+                    period_ns: 600 * MS,
+                },
+            ),
+        ]);
+        let mut s = match TimeSync::new(c) {
+            Ok(s) => s,
+            Err(e) => panic!("{e}"),
+        };
+        for t in [0, 600] {
+            s.push(SensorId::RadarFront, t * MS, (t + 50) * MS, t);
+        }
+        for t in (0..=1100).step_by(100) {
+            s.push(SensorId::Lidar, t * MS, (t + 30) * MS, t);
+            while s.poll((t + 30) * MS).is_some() {}
+        }
+        s.push(SensorId::Lidar, 1200 * MS, 1230 * MS, 1200);
+        assert!(
+            s.poll(1230 * MS).is_none(),
+            "the radar's 1200 ms scan is due"
+        );
+        s.push(SensorId::RadarFront, 1200 * MS, 1250 * MS, 1200);
+        let c = s
+            .poll(1250 * MS)
+            .unwrap_or_else(|| panic!("cycle expected"));
+        assert!(c.late.is_empty(), "{:?}", c.late);
+        assert_eq!(stamps(&c, SensorId::RadarFront), vec![1200]);
     }
 
     #[test]

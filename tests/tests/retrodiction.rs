@@ -476,10 +476,8 @@ fn a_radar_slower_than_the_contract_is_judged_against_its_configured_rate() {
         .set_nominal_rate_hz(SensorId::RadarFront, 40.0 / 3.0)
         .unwrap();
     let (radar, findings) = rate_findings(config);
-    assert!(
-        (radar.nominal_rate_hz - 40.0 / 3.0).abs() < 1e-6,
-        "{radar:?}"
-    );
+    // Exactly the rate set (not the one of the rounded period).
+    assert_eq!(radar.nominal_rate_hz, 40.0 / 3.0, "{radar:?}");
     assert!(findings.is_empty(), "{findings:?}");
     let mut config = PipelineConfig::default();
     let e = config

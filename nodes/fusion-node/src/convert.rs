@@ -46,14 +46,14 @@ pub struct CloudSkips {
     pub non_finite: u64,
 }
 
-fn f32_reader(cloud: &PointCloud2, name: &str) -> Result<Option<usize>, ConvertError> {
+fn f32_reader(cloud: &PointCloud2, name: &'static str) -> Result<Option<usize>, ConvertError> {
     field_reader(cloud, name, PointField::FLOAT32, "FLOAT32")
 }
 
 /// The byte offset of a 4-byte field `name` of type `datatype`, `None` when absent.
 fn field_reader(
     cloud: &PointCloud2,
-    name: &str,
+    name: &'static str,
     datatype: u8,
     type_name: &str,
 ) -> Result<Option<usize>, ConvertError> {
@@ -89,9 +89,10 @@ fn word_at(point: &[u8], off: usize, big_endian: bool) -> u32 {
     }
 }
 
-/// A numeric point field: its byte offset and `PointField` datatype.
+/// A numeric point field: its name, byte offset and `PointField` datatype.
 #[derive(Debug, Clone, Copy)]
 struct NumericField {
+    name: &'static str,
     offset: usize,
     datatype: u8,
 }
@@ -142,7 +143,7 @@ impl NumericField {
 /// The field `name` when present with one of `datatypes` (named in `expected` for the error).
 fn numeric_field(
     cloud: &PointCloud2,
-    name: &str,
+    name: &'static str,
     datatypes: &[u8],
     expected: &str,
 ) -> Result<Option<NumericField>, ConvertError> {
@@ -169,6 +170,7 @@ fn numeric_field(
         ));
     }
     Ok(Some(NumericField {
+        name,
         offset,
         datatype: f.datatype,
     }))
@@ -192,8 +194,9 @@ enum PointTime {
 }
 
 impl PointTime {
-    /// The first of `t`, `time`, `time_stamp`, `timestamp` that the cloud has (an error when
-    /// its datatype is none that driver writes).
+    /// The first of `t`, `time`, `time_stamp`, `timestamp` that the cloud has with a datatype
+    /// its driver writes. The contract's `t` of another datatype is an error; the others of
+    /// another datatype are passed over (as before they were read at all: no per-point time).
     fn of(cloud: &PointCloud2) -> Result<Self, ConvertError> {
         use PointField as F;
         if let Some(f) = numeric_field(cloud, "t", &[F::FLOAT32, F::UINT32], "FLOAT32 or UINT32")? {
@@ -203,16 +206,60 @@ impl PointTime {
                 PointTime::AfterStampNs(f)
             });
         }
-        if let Some(f) = numeric_field(cloud, "time", &[F::FLOAT32], "FLOAT32")? {
+        // Of one of `datatypes` (else passed over), and then within the point.
+        let lenient = |name: &'static str, datatypes: &[u8], expected: &str| {
+            let typed = cloud
+                .fields
+                .iter()
+                .any(|f| f.name == name && datatypes.contains(&f.datatype));
+            if typed {
+                numeric_field(cloud, name, datatypes, expected)
+            } else {
+                Ok(None)
+            }
+        };
+        if let Some(f) = lenient("time", &[F::FLOAT32, F::FLOAT64], "FLOAT32 or FLOAT64")? {
             return Ok(PointTime::AfterStampS(f));
         }
-        if let Some(f) = numeric_field(cloud, "time_stamp", &[F::UINT32], "UINT32")? {
+        if let Some(f) = lenient("time_stamp", &[F::UINT32], "UINT32")? {
             return Ok(PointTime::AfterStampNs(f));
         }
-        if let Some(f) = numeric_field(cloud, "timestamp", &[F::FLOAT64], "FLOAT64")? {
+        if let Some(f) = lenient("timestamp", &[F::FLOAT64], "FLOAT64")? {
             return Ok(PointTime::AbsoluteS(f));
         }
         Ok(PointTime::None)
+    }
+
+    /// Refuses a cloud whose first point's time is not within `MAX_AFTER_STAMP_S` of the
+    /// header stamp: the field is not in the unit its name and type say (a `timestamp` in
+    /// nanoseconds, say), and every point would be placed seconds or years away.
+    fn check(
+        self,
+        first_point: Option<&[u8]>,
+        big_endian: bool,
+        stamp_ns: i64,
+    ) -> Result<(), ConvertError> {
+        const MAX_AFTER_STAMP_S: f64 = 10.0;
+        let (
+            Some(p),
+            PointTime::AfterStampS(f) | PointTime::AfterStampNs(f) | PointTime::AbsoluteS(f),
+        ) = (first_point, self)
+        else {
+            return Ok(());
+        };
+        let t_s = f64::from(self.after_stamp_s(p, big_endian, stamp_ns));
+        if t_s.is_finite() && t_s.abs() > MAX_AFTER_STAMP_S {
+            let name = match self {
+                PointTime::AfterStampS(_) => "seconds after the header stamp",
+                PointTime::AfterStampNs(_) => "nanoseconds after the header stamp",
+                _ => "absolute seconds",
+            };
+            return Err(field_err(
+                f.name,
+                format!("the first point is {t_s:.3e} s from the header stamp, read as {name}: not a time within {MAX_AFTER_STAMP_S} s of it"),
+            ));
+        }
+        Ok(())
     }
 
     /// A point's time after the header stamp `stamp_ns`, s.
@@ -256,6 +303,7 @@ pub fn lidar_scan(
     let (step, n) = point_layout(cloud)?;
     let big = cloud.is_bigendian;
     let stamp = stamp_ns(&cloud.header);
+    time.check(cloud.data.chunks_exact(step).take(n).next(), big, stamp)?;
     let read = |p: &[u8], off: usize| f32::from_bits(word_at(p, off, big));
     let mut skips = CloudSkips::default();
     let mut points = Vec::with_capacity(n);
@@ -344,7 +392,7 @@ pub fn labelled_cloud_msg(stamp_ns: i64, cloud: &LabelledCloud) -> PointCloud2 {
 /// missing or mistyped field, a short `data`, or a label below [`LABEL_GROUND`] is refused
 /// with the field and the reason.
 pub fn labelled_cloud(msg: &PointCloud2) -> Result<LabelledCloud, ConvertError> {
-    let offset = |name: &str, datatype, type_name| {
+    let offset = |name: &'static str, datatype, type_name| {
         field_reader(msg, name, datatype, type_name)?.ok_or_else(|| field_err(name, "missing"))
     };
     let x = offset("x", PointField::FLOAT32, "FLOAT32")?;
@@ -754,6 +802,48 @@ mod tests {
             e.contains("'timestamp'") && e.contains("point_step 20"),
             "{e}"
         );
+        // A `timestamp` in nanoseconds where absolute seconds are read: refused, not placed
+        // years away; a `time` of a type no driver writes is passed over (no per-point time).
+        let stamped = |value: f64, name: &str, datatype: u8| {
+            let mut cloud = c.clone();
+            cloud.fields.truncate(3);
+            cloud.fields.push(PointField {
+                name: name.into(),
+                offset: 12,
+                datatype,
+                count: 1,
+            });
+            cloud.data = (0..cloud.width)
+                .flat_map(|_| {
+                    [1.0f32, 2.0, 3.0]
+                        .iter()
+                        .flat_map(|v| v.to_le_bytes())
+                        .chain(value.to_le_bytes())
+                        .collect::<Vec<u8>>()
+                })
+                .collect();
+            lidar_scan(&cloud, Transform3::identity())
+        };
+        let stamp_s = 5e-9;
+        assert!(
+            (stamped(stamp_s + 0.05, "timestamp", PointField::FLOAT64)
+                .unwrap()
+                .0
+                .points[0]
+                .t_s
+                - 0.05)
+                .abs()
+                < 1e-6
+        );
+        let e = stamped(1.7e18, "timestamp", PointField::FLOAT64)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("'timestamp'") && e.contains("absolute seconds"),
+            "{e}"
+        );
+        let (passed_over, _) = stamped(0.05, "time", PointField::INT16).unwrap();
+        assert!(passed_over.points.iter().all(|p| p.t_s == 0.0));
         let mut short = c;
         short.data.truncate(30);
         let e = lidar_scan(&short, Transform3::identity())

@@ -157,6 +157,8 @@ impl<'a> BagFeed<'a> {
                 .filter(|t| {
                     ContractTopic::parse(remapped(&options.remap, &t.name))
                         == Some(ContractTopic::TfStatic)
+                        && (t.type_name.is_empty()
+                            || t.type_name == ContractTopic::TfStatic.type_name())
                         && options
                             .read
                             .topics
