@@ -42,8 +42,8 @@ pub enum PipelineError {
     /// The LiDAR stages' configuration is invalid.
     #[error("lidar: {0}")]
     Lidar(#[from] LidarError),
-    /// A sensor's nominal rate is not a positive number.
-    #[error("{sensor:?}: nominal rate {rate_hz} Hz is not a positive number")]
+    /// A sensor's nominal rate is not a positive number (up to 1 GHz).
+    #[error("{sensor:?}: nominal rate {rate_hz} Hz is not a positive number up to 1 GHz")]
     InvalidRate {
         /// The sensor.
         sensor: SensorId,
@@ -745,7 +745,8 @@ impl PipelineConfig {
         sensor: SensorId,
         rate_hz: f64,
     ) -> Result<(), PipelineError> {
-        if !(rate_hz.is_finite() && rate_hz > 0.0) {
+        // Positive, and a period of at least a nanosecond (0 means event-driven).
+        if !(rate_hz.is_finite() && rate_hz > 0.0 && rate_hz <= 1e9) {
             return Err(PipelineError::InvalidRate { sensor, rate_hz });
         }
         let period_ns = (1e9 / rate_hz).round() as i64;
@@ -769,7 +770,10 @@ impl PipelineConfig {
         // A reference slower than the contract's: the fallback must not take over between
         // two of its items.
         if sensor == self.sync.reference {
-            self.sync.reference_silence_ns = self.sync.reference_silence_ns.max(3 * period_ns);
+            self.sync.reference_silence_ns = self
+                .sync
+                .reference_silence_ns
+                .max(period_ns.saturating_mul(3));
         }
         self.nominal_rates_hz.insert(key, rate_hz);
         Ok(())

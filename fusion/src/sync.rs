@@ -72,9 +72,9 @@ pub struct SyncConfig {
     pub reference_silence_ns: i64,
     /// A late sensor is waited for (up to `timeout_ns`) only while it is alive: it delivered
     /// within this long (or two of its periods and its latency, if longer) before the poll,
-    /// or, never seen, the synchroniser received its first item of any sensor that recently. A sensor the system does not have (a bag without a
-    /// radar) or that died then costs no cycle any waiting; its cycles still list it as late.
-    /// ns (>= 0).
+    /// or, never seen, the synchroniser received its first item of any sensor that recently.
+    /// A sensor the system does not have (a bag without a radar) or that died then costs no
+    /// cycle any waiting; its cycles still list it as late. ns (>= 0).
     pub absent_after_ns: i64,
     /// The timing of each ultrasonic sensor (`Ultrasonic(i)`, added by the caller).
     pub ultrasonic_timing: SensorTiming,
