@@ -884,6 +884,18 @@ enum TrackerInput {
     Ultrasonic(UltrasonicRange),
 }
 
+impl TrackerInput {
+    /// The tracker measurement an input is (taken, not copied), if it is one.
+    fn of(input: Input) -> Option<Self> {
+        match input {
+            Input::Radar(r) => Some(TrackerInput::Radar(r)),
+            Input::Camera(c) => Some(TrackerInput::Camera(c)),
+            Input::Ultrasonic(u) => Some(TrackerInput::Ultrasonic(u)),
+            Input::Lidar(_) | Input::Imu(_) | Input::Wheel(_) => None,
+        }
+    }
+}
+
 /// One tracker update of a cycle: the measurement, its stamp and the ego state at it. Updates
 /// run in the order of `(stamp_ns, rank, sensor)`.
 #[derive(Debug, Clone)]
@@ -1137,7 +1149,9 @@ impl Pipeline {
             return Err("late_for_a_degraded_cycle");
         };
         let rank = measurement.rank();
-        let mut input = measurement.to_owned_input();
+        let Some(mut input) = TrackerInput::of(item) else {
+            return Err(OUT_OF_SEQUENCE);
+        };
         if let (TrackerInput::Radar(scan), Some(fix_deg)) =
             (&mut input, self.radar_yaw_correction_deg)
         {

@@ -895,22 +895,15 @@ mod tests {
         // A radar at 1.67 Hz (600 ms) with 50 ms of latency: its last item is older than
         // `absent_after_ns` when its next is due, but it is alive.
         let mut c = config();
-        c.sensors = BTreeMap::from([
-            (
-                SensorId::Lidar,
-                SensorTiming {
-                    latency_ns: 30 * MS,
-                    period_ns: 100 * MS,
-                },
-            ),
-            (
-                SensorId::RadarFront,
-                SensorTiming {
-                    latency_ns: 50 * MS,
-                    period_ns: 600 * MS,
-                },
-            ),
-        ]);
+        c.sensors
+            .retain(|id, _| matches!(id, SensorId::Lidar | SensorId::RadarFront));
+        c.sensors.insert(
+            SensorId::RadarFront,
+            SensorTiming {
+                latency_ns: 50 * MS,
+                period_ns: 600 * MS,
+            },
+        );
         let mut s = match TimeSync::new(c) {
             Ok(s) => s,
             Err(e) => panic!("{e}"),
