@@ -50,6 +50,12 @@ pub enum PipelineError {
         /// The rate given, Hz.
         rate_hz: f64,
     },
+    /// A sensor the pipeline cannot run without was to be removed.
+    #[error("{sensor:?} cannot be removed: the LiDAR triggers the cycles and the ego filter needs the IMU and the wheel speed")]
+    RequiredSensor {
+        /// The sensor.
+        sensor: SensorId,
+    },
 }
 
 /// Retrodiction of measurements that arrive after their cycle.
@@ -778,6 +784,33 @@ impl PipelineConfig {
         self.nominal_rates_hz.insert(key, rate_hz);
         Ok(())
     }
+
+    /// Removes a sensor the system does not have: the radar, the camera, or (any
+    /// `Ultrasonic(_)`) every ultrasonic sensor. Its items are then refused and counted, and
+    /// the cycles neither wait for it nor list it as late or absent. When the radar is removed
+    /// the camera, if kept, triggers the cycles while the LiDAR is silent. The LiDAR, the IMU
+    /// and the wheel speed cannot be removed.
+    pub fn remove_sensor(&mut self, sensor: SensorId) -> Result<(), PipelineError> {
+        match sensor {
+            SensorId::Lidar | SensorId::Imu | SensorId::Wheel => {
+                return Err(PipelineError::RequiredSensor { sensor });
+            }
+            SensorId::Ultrasonic(_) => {
+                self.ultrasonic_names.clear();
+                self.nominal_rates_hz.remove(&SensorId::Ultrasonic(0));
+            }
+            radar_or_camera => {
+                self.sync.sensors.remove(&radar_or_camera);
+                self.nominal_rates_hz.remove(&radar_or_camera);
+                if self.sync.fallback_reference == Some(radar_or_camera) {
+                    self.sync.fallback_reference = [SensorId::RadarFront, SensorId::CameraFront]
+                        .into_iter()
+                        .find(|s| self.sync.sensors.contains_key(s));
+                }
+            }
+        }
+        Ok(())
+    }
 }
 
 /// Inputs skipped, by sensor and reason.
@@ -800,8 +833,11 @@ pub struct CycleOutput {
     pub findings: Vec<Finding>,
     /// Stage timings and the degradation used.
     pub timing: CycleTiming,
-    /// Sensors that missed this cycle (timed out).
+    /// Sensors that missed this cycle alive: waited for until the timeout.
     pub late: Vec<SensorId>,
+    /// Sensors that missed this cycle silent: dead or not on this system, not waited for
+    /// (see `SyncConfig::absent_after_ns`).
+    pub absent: Vec<SensorId>,
     /// The sweep's labelled cloud (`base_link` at the cycle time), when the LiDAR config's
     /// `keep_cloud` is set.
     pub lidar_cloud: Option<LabelledCloud>,
@@ -1057,9 +1093,23 @@ impl Pipeline {
         *self.skipped.entry((sensor, reason)).or_default() += 1;
     }
 
-    /// Takes one input that arrived at `arrival_ns`.
+    /// Whether the system has `sensor` (see [`PipelineConfig::remove_sensor`]).
+    fn has_sensor(&self, sensor: SensorId) -> bool {
+        match sensor {
+            SensorId::Lidar | SensorId::Imu | SensorId::Wheel => true,
+            SensorId::Ultrasonic(i) => self.config.ultrasonic_names.contains_key(&i),
+            radar_or_camera => self.config.sync.sensors.contains_key(&radar_or_camera),
+        }
+    }
+
+    /// Takes one input that arrived at `arrival_ns`; one of a sensor the system does not have
+    /// is refused and counted (`not a sensor of this system`).
     pub fn push(&mut self, arrival_ns: StampNs, input: Input) {
         let sensor = input.sensor();
+        if !self.has_sensor(sensor) {
+            self.skip(sensor, "not a sensor of this system");
+            return;
+        }
         self.health
             .record_arrival(sensor, input.stamp_ns(), arrival_ns);
         match input {
@@ -1210,6 +1260,7 @@ impl Pipeline {
                     findings: Vec::new(),
                     timing,
                     late: cycle.late.clone(),
+                    absent: cycle.absent.clone(),
                     lidar_cloud: None,
                 });
                 continue;
@@ -1384,6 +1435,7 @@ impl Pipeline {
                 findings,
                 timing,
                 late: cycle.late.clone(),
+                absent: cycle.absent.clone(),
                 lidar_cloud,
             });
         }

@@ -74,7 +74,7 @@ pub struct SyncConfig {
     /// within this long (or two of its periods and its latency, if longer) before the poll,
     /// or, never seen, the synchroniser received its first item of any sensor that recently.
     /// A sensor the system does not have (a bag without a radar) or that died then costs no
-    /// cycle any waiting; its cycles still list it as late. ns (>= 0).
+    /// cycle any waiting; its cycles list it as absent ([`Cycle::absent`]), not late. ns (>= 0).
     pub absent_after_ns: i64,
     /// The timing of each ultrasonic sensor (`Ultrasonic(i)`, added by the caller).
     pub ultrasonic_timing: SensorTiming,
@@ -164,14 +164,18 @@ pub struct Cycle<T> {
     /// Every other sensor's items stamped after the previous cycle and at or before
     /// `stamp_ns`, oldest first. Sensors with no item have no entry.
     pub items: BTreeMap<SensorId, Vec<Stamped<T>>>,
-    /// Sensors that had not caught up with `stamp_ns` when the timeout expired (degraded cycle).
+    /// Sensors that had not caught up with `stamp_ns` when the timeout expired: alive, but
+    /// their items for this cycle had not arrived (degraded cycle).
     pub late: Vec<SensorId>,
+    /// Sensors that had not caught up with `stamp_ns` and were not waited for: silent for
+    /// [`SyncConfig::absent_after_ns`] (dead, or not on this system; degraded cycle).
+    pub absent: Vec<SensorId>,
 }
 
 impl<T> Cycle<T> {
-    /// True when the cycle proceeded without at least one late sensor.
+    /// True when the cycle proceeded without at least one of its sensors, late or absent.
     pub fn is_degraded(&self) -> bool {
-        !self.late.is_empty()
+        !self.late.is_empty() || !self.absent.is_empty()
     }
 }
 
@@ -218,8 +222,10 @@ pub struct SensorCounters {
     pub reset_dropped: u64,
     /// Oldest items dropped because the buffer was full.
     pub overflow_dropped: u64,
-    /// Cycles emitted while this sensor was late.
+    /// Cycles emitted while this sensor was late (alive, waited for, timed out).
     pub late_cycles: u64,
+    /// Cycles emitted while this sensor was absent (silent, not waited for).
+    pub absent_cycles: u64,
     /// Arrival minus stamp of the newest accepted item, ns.
     pub last_latency_ns: Option<i64>,
 }
@@ -229,7 +235,7 @@ pub struct SensorCounters {
 pub struct SyncCounters {
     /// Cycles emitted.
     pub cycles: u64,
-    /// Cycles emitted with at least one late sensor.
+    /// Cycles emitted with at least one late or absent sensor.
     pub degraded_cycles: u64,
     /// Items of sensors that are not configured.
     pub unknown_sensor: u64,
@@ -495,6 +501,7 @@ impl<T> TimeSync<T> {
             reference: item,
             items,
             late: vec![reference],
+            absent: Vec::new(),
         })
     }
 
@@ -507,7 +514,7 @@ impl<T> TimeSync<T> {
         };
         let jitter_ns = self.config.jitter_ns;
         let mut late = Vec::new();
-        let mut wait = false;
+        let mut absent = Vec::new();
         for (id, stream) in &self.streams {
             if *id == reference {
                 continue;
@@ -517,7 +524,6 @@ impl<T> TimeSync<T> {
                 .saturating_add(stream.timing.latency_ns)
                 .saturating_add(jitter_ns);
             if !stream.caught_up(t_ns, jitter_ns, now_ns, due_ns) {
-                late.push(*id);
                 // Waited for only while alive (see `SyncConfig::absent_after_ns`; a slow
                 // sensor has two of its periods and its latency at least).
                 let absent_after_ns = self.config.absent_after_ns.max(
@@ -527,12 +533,18 @@ impl<T> TimeSync<T> {
                         .saturating_mul(2)
                         .saturating_add(stream.timing.latency_ns),
                 );
-                wait |= stream
+                let alive = stream
                     .last_arrival_ns
                     .or(self.first_arrival_ns)
                     .is_some_and(|a| now_ns.saturating_sub(a) <= absent_after_ns);
+                if alive {
+                    late.push(*id);
+                } else {
+                    absent.push(*id);
+                }
             }
         }
+        let wait = !late.is_empty();
         if wait && now_ns < a_ns.saturating_add(self.config.timeout_ns) {
             return None;
         }
@@ -551,10 +563,12 @@ impl<T> TimeSync<T> {
             stream.emitted_until_ns = Some(stream.emitted_until_ns.map_or(t_ns, |e| e.max(t_ns)));
             if late.contains(id) {
                 stream.counters.late_cycles += 1;
+            } else if absent.contains(id) {
+                stream.counters.absent_cycles += 1;
             }
         }
         self.counters.cycles += 1;
-        if !late.is_empty() {
+        if !late.is_empty() || !absent.is_empty() {
             self.counters.degraded_cycles += 1;
         }
         Some(Cycle {
@@ -562,6 +576,7 @@ impl<T> TimeSync<T> {
             reference: reference_item,
             items,
             late,
+            absent,
         })
     }
 
@@ -865,7 +880,7 @@ mod tests {
                 s.push(SensorId::Lidar, t, now, t);
             }
             while let Some(c) = s.poll(now) {
-                emitted.push((c.stamp_ns, now, c.late.clone()));
+                emitted.push((c.stamp_ns, now, c.late.clone(), c.absent.clone()));
             }
         }
         let wait_of = |stamp_ms: i64| {
@@ -879,15 +894,24 @@ mod tests {
         // alive), up to 500 ms after they last delivered (the camera: after the first input).
         assert_eq!(wait_of(100), 60);
         assert_eq!(wait_of(400), 60);
-        // Then neither: the cycle goes at its sweep's arrival, listing both as late.
+        let missed = |stamp_ms: i64| {
+            let e = emitted.iter().find(|e| e.0 == stamp_ms * MS).unwrap();
+            (e.2.clone(), e.3.clone())
+        };
+        let (radar, camera) = (SensorId::RadarFront, SensorId::CameraFront);
+        assert_eq!(missed(100), (vec![radar, camera], vec![]));
+        // Then neither: the cycle goes at its sweep's arrival, listing both as absent.
         assert_eq!(wait_of(600), 0);
         assert_eq!(wait_of(800), 0);
-        let late_800 = &emitted.iter().find(|e| e.0 == 800 * MS).unwrap().2;
-        assert_eq!(late_800, &vec![SensorId::RadarFront, SensorId::CameraFront]);
-        // The radar back: caught up again (no wait); only the camera is late.
-        let late_1000 = &emitted.iter().find(|e| e.0 == 1000 * MS).unwrap().2;
-        assert_eq!(late_1000, &vec![SensorId::CameraFront]);
+        assert_eq!(missed(800), (vec![], vec![radar, camera]));
+        // The radar back: caught up again (no wait); only the camera is absent.
+        assert_eq!(missed(1000), (vec![], vec![camera]));
         assert_eq!(wait_of(1000), 0);
+        let counters = |id| s.sensor_counters(id).unwrap();
+        // The camera: waited for in the sweeps of 0 to 400 ms, absent from 500 ms on.
+        let camera_counts = (counters(camera).late_cycles, counters(camera).absent_cycles);
+        assert_eq!(camera_counts, (5, 7));
+        assert_eq!(s.counters().degraded_cycles, 12);
     }
 
     #[test]

@@ -551,3 +551,53 @@ fn vehicle_speed_recorded_as_velocity_report_or_twist_stamped_is_read() {
         assert!(imu_only > 3.0 * e, "{imu_only} against {e}");
     }
 }
+
+/// A bag without radar, camera or ultrasonic topics (here: the drive with only its LiDAR,
+/// IMU, twist and static transforms read, as `replay --fast --topics` does) runs as a system
+/// without those sensors: no cycle waits for them or lists them as late or absent, and the
+/// report names them. The whole bag: none named.
+#[test]
+fn a_bag_without_radar_camera_or_ultrasonic_topics_runs_without_those_sensors() {
+    use edgefuse_fusion::types::SensorId;
+    let bag = edgefuse_system_tests::sample_bag("highway_cut_in").unwrap();
+    let run = |topics: Option<&[&str]>| {
+        let mut options = FeedOptions::default();
+        options.read.topics = topics.map(|t| t.iter().map(|s| s.to_string()).collect());
+        run_bag_with(
+            &bag,
+            &options,
+            PipelineConfig::default(),
+            Timing::Deterministic,
+            &mut NoObserver,
+        )
+        .unwrap()
+    };
+    let some = run(Some(&[
+        "/sensors/lidar/points",
+        "/sensors/imu",
+        "/vehicle/twist",
+        "/tf_static",
+    ]));
+    assert_eq!(
+        some.sensors_without_topic,
+        vec![
+            SensorId::RadarFront,
+            SensorId::CameraFront,
+            SensorId::Ultrasonic(0)
+        ]
+    );
+    assert!(some.frames.len() > 190, "{}", some.frames.len());
+    for f in &some.frames {
+        assert!(
+            f.cycle.late.is_empty() && f.cycle.absent.is_empty(),
+            "{}: late {:?}, absent {:?}",
+            f.cycle.stamp_ns,
+            f.cycle.late,
+            f.cycle.absent
+        );
+    }
+    assert!(some.frames.iter().any(|f| !f.cycle.tracks.is_empty()));
+    let all = run(None);
+    assert!(all.sensors_without_topic.is_empty());
+    assert!(!all.ultrasonic_names.is_empty());
+}

@@ -419,12 +419,69 @@ fn a_drive_without_radar_camera_or_ultrasonic_cycles_as_each_sweep_arrives() {
         waits_ms.iter().all(|w| *w == 0.0),
         "waits after 0.6 s: {waits_ms:?}"
     );
-    // Every cycle says which sensors it went without, and the tracks are there.
-    assert!(cycles.iter().all(|(_, c)| {
-        c.late.contains(&SensorId::RadarFront) && c.late.contains(&SensorId::CameraFront)
-    }));
+    // Every cycle says which sensors it went without: late while they were waited for (the
+    // first half second), absent after.
+    let (radar, camera) = (SensorId::RadarFront, SensorId::CameraFront);
+    for (emitted_ns, c) in &cycles {
+        let missed = [c.late.clone(), c.absent.clone()].concat();
+        assert_eq!(missed, vec![radar, camera], "{}", c.stamp_ns);
+        if *emitted_ns > first_ns + 600_000_000 {
+            assert!(c.late.is_empty(), "{}: {:?}", c.stamp_ns, c.late);
+        }
+    }
     assert!(cycles.iter().any(|(_, c)| !c.tracks.is_empty()));
     assert!(pipeline.tracker().is_some());
+
+    // The system declared without them (`sensors:=[lidar, imu, wheel]` on the fusion node,
+    // `replay --fast` on a bag without their topics): no cycle waits or lists them, the
+    // tracks are the same, and their measurements, if any come, are refused and counted.
+    let mut config = PipelineConfig::default();
+    for sensor in [radar, camera, SensorId::Ultrasonic(0)] {
+        config.remove_sensor(sensor).unwrap();
+    }
+    for sensor in [SensorId::Lidar, SensorId::Imu, SensorId::Wheel] {
+        assert!(config.clone().remove_sensor(sensor).is_err());
+    }
+    let (all, ultrasonic) = inputs("highway_cut_in");
+    assert!(!ultrasonic.is_empty());
+    let (without, pipeline) = run_config(&all, &[], config, 1_000_000);
+    assert_eq!(without.len(), cycles.len());
+    for ((emitted_ns, c), (_, expected)) in without.iter().zip(&cycles) {
+        assert_eq!(emitted_ns, &sweep_arrival[&c.stamp_ns]);
+        assert!(c.late.is_empty() && c.absent.is_empty(), "{}", c.stamp_ns);
+        assert_eq!(
+            (c.stamp_ns, &c.tracks, &c.ego),
+            (expected.stamp_ns, &expected.tracks, &expected.ego)
+        );
+    }
+    // Per kind of sensor: (its messages, those refused as not of this system).
+    let mut refused: BTreeMap<&str, (u64, u64)> = BTreeMap::new();
+    let kind = |s: SensorId| match s {
+        SensorId::Ultrasonic(_) => "ultrasonic",
+        SensorId::RadarFront => "radar",
+        SensorId::CameraFront => "camera",
+        _ => "other",
+    };
+    for (_, i) in &all {
+        refused.entry(kind(i.sensor())).or_default().0 += 1;
+    }
+    for ((s, reason), n) in &pipeline.skipped {
+        if *reason == "not a sensor of this system" {
+            refused.entry(kind(*s)).or_default().1 += n;
+        }
+    }
+    assert_eq!(refused.remove("other").map(|r| r.1), Some(0));
+    assert_eq!(refused.len(), 3);
+    for (messages, counted) in refused.values() {
+        assert!(*messages > 100 && counted == messages, "{refused:?}");
+    }
+    let seen: Vec<SensorId> = pipeline
+        .health()
+        .sensor_stats()
+        .iter()
+        .map(|s| s.sensor)
+        .collect();
+    assert_eq!(seen, vec![SensorId::Lidar, SensorId::Imu, SensorId::Wheel]);
 }
 
 #[test]

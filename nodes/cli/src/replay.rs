@@ -10,7 +10,7 @@ use anyhow::{Context, Result};
 use edgefuse_bag::{BagReader, ReadOptions};
 use edgefuse_fusion::pipeline::PipelineConfig;
 use edgefuse_fusion::types::SensorId;
-use edgefuse_fusion_node::live::{quantile_ms, SENSOR_RATE_PARAMS};
+use edgefuse_fusion_node::live::{quantile_ms, sensor_kind_name, SENSOR_KINDS};
 use edgefuse_fusion_node::offline::FeedOptions;
 use edgefuse_fusion_node::runner::{run_bag_with, NoObserver, RunObserver, Timing};
 use edgefuse_ros::dds::DdsTransport;
@@ -85,15 +85,12 @@ fn parse_remap(arg: &str) -> Result<(String, String), String> {
 
 /// A `--sensor-rate` argument `NAME=HZ`.
 fn parse_sensor_rate(arg: &str) -> Result<(SensorId, f64), String> {
-    let names: Vec<&str> = SENSOR_RATE_PARAMS
-        .iter()
-        .filter_map(|(param, _)| param.strip_suffix("_rate_hz"))
-        .collect();
+    let names: Vec<&str> = SENSOR_KINDS.iter().map(|(name, _)| *name).collect();
     let bad = || format!("'{arg}' is not NAME=HZ with NAME one of {names:?} and HZ above 0");
     let (name, hz) = arg.split_once('=').ok_or_else(bad)?;
-    let sensor = SENSOR_RATE_PARAMS
+    let sensor = SENSOR_KINDS
         .iter()
-        .find(|(param, _)| param.strip_suffix("_rate_hz") == Some(name))
+        .find(|(kind, _)| *kind == name)
         .map(|(_, sensor)| *sensor)
         .ok_or_else(bad)?;
     match hz.parse::<f64>() {
@@ -204,6 +201,17 @@ pub fn run(a: ReplayArgs) -> Result<()> {
                 ""
             }
         );
+        if !report.sensors_without_topic.is_empty() {
+            let names: Vec<&str> = report
+                .sensors_without_topic
+                .iter()
+                .map(|s| sensor_kind_name(*s))
+                .collect();
+            println!(
+                "no topic for {}: fused without them (not waited for, not listed as late)",
+                names.join(", ")
+            );
+        }
         let skipped: u64 = report.feed_skipped.values().sum();
         println!("messages skipped {skipped} {:?}", report.feed_skipped);
         if let Some(out) = &a.record {

@@ -65,26 +65,79 @@ pub struct LiveParams {
     /// `imu_rate_hz`, `wheel_rate_hz`; the contract's when not given): the synchroniser
     /// expects them, and the health monitor judges rate drops and dropouts against them.
     pub sensor_rates_hz: Vec<(SensorId, f64)>,
+    /// The sensors the vehicle has, by [`SENSOR_KINDS`] name [all six]: the LiDAR, the IMU
+    /// and the wheel speed are required; a radar, camera or ultrasonic sensor left out is
+    /// not subscribed, not waited for and not reported late, absent or missing.
+    pub sensors: Vec<SensorId>,
 }
 
-/// The parameters of the sensors' nominal rates, with the sensor each sets (an ultrasonic
-/// one sets every ultrasonic sensor's).
-pub const SENSOR_RATE_PARAMS: [(&str, SensorId); 6] = [
-    ("lidar_rate_hz", SensorId::Lidar),
-    ("radar_rate_hz", SensorId::RadarFront),
-    ("camera_rate_hz", SensorId::CameraFront),
-    ("ultrasonic_rate_hz", SensorId::Ultrasonic(0)),
-    ("imu_rate_hz", SensorId::Imu),
-    ("wheel_rate_hz", SensorId::Wheel),
+/// The kinds of sensor by their names in the parameters (`sensors`, `<name>_rate_hz`) and
+/// on the command line, with the sensor each stands for (`ultrasonic`: every ultrasonic
+/// sensor).
+pub const SENSOR_KINDS: [(&str, SensorId); 6] = [
+    ("lidar", SensorId::Lidar),
+    ("radar", SensorId::RadarFront),
+    ("camera", SensorId::CameraFront),
+    ("ultrasonic", SensorId::Ultrasonic(0)),
+    ("imu", SensorId::Imu),
+    ("wheel", SensorId::Wheel),
 ];
+
+/// A sensor's kind name in [`SENSOR_KINDS`].
+pub fn sensor_kind_name(sensor: SensorId) -> &'static str {
+    match sensor {
+        SensorId::Lidar => "lidar",
+        SensorId::RadarFront => "radar",
+        SensorId::CameraFront => "camera",
+        SensorId::Ultrasonic(_) => "ultrasonic",
+        SensorId::Imu => "imu",
+        SensorId::Wheel => "wheel",
+    }
+}
+
+/// The `sensors` parameter (a string array of [`SENSOR_KINDS`] names), or all six.
+fn sensors_param(args: &NodeArgs) -> anyhow::Result<Vec<SensorId>> {
+    let names: Vec<&str> = SENSOR_KINDS.iter().map(|(n, _)| *n).collect();
+    let Some(value) = args.params.get("sensors") else {
+        return Ok(SENSOR_KINDS.iter().map(|(_, s)| *s).collect());
+    };
+    let edgefuse_ros::ParamValue::Array(items) = value else {
+        anyhow::bail!("parameter sensors: expected a string array of {names:?}, got {value:?}");
+    };
+    let mut sensors = Vec::new();
+    for item in items {
+        let sensor = match item {
+            edgefuse_ros::ParamValue::String(name) => SENSOR_KINDS
+                .iter()
+                .find(|(n, _)| n == name)
+                .map(|(_, s)| *s),
+            _ => None,
+        };
+        let sensor = sensor.ok_or_else(|| {
+            anyhow::anyhow!("parameter sensors: {item:?} is not one of {names:?}")
+        })?;
+        if !sensors.contains(&sensor) {
+            sensors.push(sensor);
+        }
+    }
+    for required in [SensorId::Lidar, SensorId::Imu, SensorId::Wheel] {
+        anyhow::ensure!(
+            sensors.contains(&required),
+            "parameter sensors: {} is required (the LiDAR triggers the cycles, the ego filter needs the IMU and the wheel speed), got {items:?}",
+            sensor_kind_name(required)
+        );
+    }
+    Ok(sensors)
+}
 
 impl LiveParams {
     /// From the node's parameters.
     pub fn from_args(args: &NodeArgs) -> anyhow::Result<Self> {
         let positions = edgefuse_ingest::ultrasonic_positions(args)?;
         let mut sensor_rates_hz = Vec::new();
-        for (name, sensor) in SENSOR_RATE_PARAMS {
-            if let Some(v) = args.f64_opt(name)? {
+        for (kind, sensor) in SENSOR_KINDS {
+            let name = format!("{kind}_rate_hz");
+            if let Some(v) = args.f64_opt(&name)? {
                 anyhow::ensure!(
                     v.is_finite() && v > 0.0,
                     "parameter {name} must be positive, got {v}"
@@ -111,6 +164,7 @@ impl LiveParams {
                 n => anyhow::bail!("parameter realtime_priority must be 0 to 99, got {n}"),
             },
             sensor_rates_hz,
+            sensors: sensors_param(args)?,
         };
         for (name, v) in [
             ("deadline_ms", p.deadline_ms),
@@ -146,7 +200,34 @@ impl LiveParams {
             .enumerate()
             .map(|(i, p)| (u8::try_from(i).unwrap_or(u8::MAX), p.clone()))
             .collect();
+        for (_, sensor) in SENSOR_KINDS {
+            if !self.sensors.contains(&sensor) {
+                c.remove_sensor(sensor)?;
+            }
+        }
         Ok(c)
+    }
+
+    /// The contract topics the node subscribes to (under `input_prefix`): those of the
+    /// sensors it has, and the camera's intrinsics with the camera.
+    pub fn input_topics(&self) -> Vec<ContractTopic> {
+        let has = |s: SensorId| self.sensors.contains(&s);
+        let mut inputs = vec![ContractTopic::LidarPoints];
+        if has(SensorId::RadarFront) {
+            inputs.push(ContractTopic::RadarFront);
+        }
+        if has(SensorId::CameraFront) {
+            inputs.extend([ContractTopic::CameraDetections, ContractTopic::CameraInfo]);
+        }
+        inputs.extend([ContractTopic::Imu, ContractTopic::VehicleTwist]);
+        if has(SensorId::Ultrasonic(0)) {
+            inputs.extend(
+                self.ultrasonic_positions
+                    .iter()
+                    .map(|p| ContractTopic::Ultrasonic(p.clone())),
+            );
+        }
+        inputs
     }
 }
 
@@ -213,25 +294,16 @@ pub fn run(
             .context("the fusion node's parameters")?,
     )
     .context("building the fusion pipeline")?;
-    let mut converter = Converter::with_ultrasonic(&params.ultrasonic_positions);
+    let ultrasonic_positions: &[String] = if params.sensors.contains(&SensorId::Ultrasonic(0)) {
+        &params.ultrasonic_positions
+    } else {
+        &[]
+    };
+    let mut converter = Converter::with_ultrasonic(ultrasonic_positions);
     let prefix = params.input_prefix.trim_end_matches('/').to_string();
     // Subscriptions by delivery id.
     let mut topics: BTreeMap<usize, (ContractTopic, String)> = BTreeMap::new();
-    let mut inputs = vec![
-        ContractTopic::LidarPoints,
-        ContractTopic::RadarFront,
-        ContractTopic::CameraDetections,
-        ContractTopic::CameraInfo,
-        ContractTopic::Imu,
-        ContractTopic::VehicleTwist,
-    ];
-    inputs.extend(
-        params
-            .ultrasonic_positions
-            .iter()
-            .map(|p| ContractTopic::Ultrasonic(p.clone())),
-    );
-    for t in inputs {
+    for t in params.input_topics() {
         let name = format!("{prefix}{}", t.name());
         let q = Qos::SENSOR;
         let id = match &t {
@@ -497,15 +569,16 @@ fn diagnostics(
         ));
         values.push(kv("deadline_misses", deadline_misses.to_string()));
         values.push(kv("tracks", c.tracks.len().to_string()));
-        values.push(kv(
-            "late",
-            c.late
+        let components = |sensors: &[SensorId]| {
+            sensors
                 .iter()
                 .map(|s| pipeline.health().component(*s))
                 .collect::<Vec<_>>()
-                .join(","),
-        ));
-        let degraded = !c.late.is_empty() || !missing.is_empty();
+                .join(",")
+        };
+        values.push(kv("late", components(&c.late)));
+        values.push(kv("absent", components(&c.absent)));
+        let degraded = !c.late.is_empty() || !c.absent.is_empty() || !missing.is_empty();
         status.push(DiagnosticStatus {
             level: if degraded {
                 DiagnosticStatus::WARN
@@ -672,5 +745,46 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("camera_rate_hz") && e.contains("-5"), "{e}");
+    }
+
+    #[test]
+    fn the_sensors_parameter_leaves_out_a_vehicles_missing_sensors() {
+        // All six by default: every contract input subscribed.
+        let all = params(&[]).unwrap();
+        assert_eq!(all.sensors.len(), 6);
+        let inputs = all.input_topics();
+        assert!(inputs.contains(&ContractTopic::RadarFront), "{inputs:?}");
+        assert_eq!(inputs.len(), 6 + all.ultrasonic_positions.len());
+        // A car with a LiDAR, a camera and no radar or parking sensors.
+        let p = params(&["-p", "sensors:=[lidar, imu, wheel, camera]"]).unwrap();
+        assert_eq!(
+            p.input_topics(),
+            vec![
+                ContractTopic::LidarPoints,
+                ContractTopic::CameraDetections,
+                ContractTopic::CameraInfo,
+                ContractTopic::Imu,
+                ContractTopic::VehicleTwist,
+            ]
+        );
+        let c = p.pipeline_config().unwrap();
+        assert!(!c.sync.sensors.contains_key(&SensorId::RadarFront));
+        assert!(c.sync.sensors.contains_key(&SensorId::CameraFront));
+        assert_eq!(c.sync.fallback_reference, Some(SensorId::CameraFront));
+        assert!(c.ultrasonic_names.is_empty());
+        // Unknown names and a missing required sensor are refused, naming the parameter.
+        let e = params(&["-p", "sensors:=[lidar, imu, wheel, sonar]"])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("sensors") && e.contains("sonar"), "{e}");
+        let e = params(&["-p", "sensors:=[lidar, radar, imu]"])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("sensors") && e.contains("wheel is required"),
+            "{e}"
+        );
+        let e = params(&["-p", "sensors:=lidar"]).unwrap_err().to_string();
+        assert!(e.contains("string array"), "{e}");
     }
 }

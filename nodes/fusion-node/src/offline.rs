@@ -84,20 +84,37 @@ pub fn ultrasonic_positions(reader: &BagReader) -> Vec<String> {
     ultrasonic_positions_with(reader, &FeedOptions::default())
 }
 
-/// [`ultrasonic_positions`] of the bag's topics as `options` names them.
+/// [`ultrasonic_positions`] of the bag's topics that `options` selects, as it names them.
 pub fn ultrasonic_positions_with(reader: &BagReader, options: &FeedOptions) -> Vec<String> {
-    let mut positions: Vec<String> = reader
+    // Sorted and unique: the contract topics are, and a position is their only difference.
+    contract_topics_with(reader, options)
+        .into_iter()
+        .filter_map(|t| match t {
+            ContractTopic::Ultrasonic(p) => Some(p),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The contract topics a feed with `options` reads from the bag (its selected topics as
+/// `options` names them).
+pub fn contract_topics_with(reader: &BagReader, options: &FeedOptions) -> Vec<ContractTopic> {
+    let selected = |name: &String| {
+        options
+            .read
+            .topics
+            .as_ref()
+            .is_none_or(|topics| topics.contains(name))
+    };
+    let mut topics: Vec<ContractTopic> = reader
         .topics()
         .iter()
-        .filter_map(
-            |t| match ContractTopic::parse(options.contract_name(&t.name)) {
-                Some(ContractTopic::Ultrasonic(p)) => Some(p),
-                _ => None,
-            },
-        )
+        .filter(|t| selected(&t.name))
+        .filter_map(|t| ContractTopic::parse(options.contract_name(&t.name)))
         .collect();
-    positions.sort();
-    positions
+    topics.sort();
+    topics.dedup();
+    topics
 }
 
 /// The type names of Autoware's `VelocityReport` (the current package, and the

@@ -9,11 +9,14 @@ use edgefuse_fusion::budget::{Clock, CycleTiming, SteppingClock};
 use edgefuse_fusion::geometry::Pose2;
 use edgefuse_fusion::lidar::LabelledCloud;
 use edgefuse_fusion::pipeline::{CycleOutput, Pipeline, PipelineConfig, PipelineError};
-use edgefuse_fusion::types::{Input, UltrasonicRange};
+use edgefuse_fusion::types::{Input, SensorId, UltrasonicRange};
 use edgefuse_msgs::edgefuse_msgs::TrackedObject;
 use edgefuse_msgs::sensor_msgs;
 
-use crate::offline::{ultrasonic_positions_with, BagFeed, FeedItem, FeedOptions};
+use crate::offline::{
+    contract_topics_with, ultrasonic_positions_with, BagFeed, FeedItem, FeedOptions,
+};
+use crate::topics::ContractTopic;
 
 /// Why a run failed.
 #[derive(Debug, thiserror::Error)]
@@ -72,6 +75,9 @@ pub struct RunReport {
     pub ultrasonic_names: BTreeMap<u8, String>,
     /// Every ultrasonic reading fed to the pipeline, in feed order (for the HMI's fact sheet).
     pub ultrasonic: Vec<UltrasonicRange>,
+    /// The radar, camera and ultrasonic sensors the run went without: the feed reads no topic
+    /// of theirs, so the pipeline neither waits for them nor lists them in its cycles.
+    pub sensors_without_topic: Vec<SensorId>,
 }
 
 impl RunReport {
@@ -181,6 +187,23 @@ pub fn run_bag_with(
         .map(|(i, p)| (u8::try_from(i).unwrap_or(u8::MAX), p.clone()))
         .collect();
     observer.ultrasonic_names(&config.ultrasonic_names);
+    // A bag without a radar, camera or ultrasonic topic (or with it left out): a system
+    // without that sensor.
+    let topics = contract_topics_with(&reader, options);
+    let mut sensors_without_topic = Vec::new();
+    for (sensor, topic) in [
+        (SensorId::RadarFront, ContractTopic::RadarFront),
+        (SensorId::CameraFront, ContractTopic::CameraDetections),
+    ] {
+        if !topics.contains(&topic) {
+            config.remove_sensor(sensor)?;
+            sensors_without_topic.push(sensor);
+        }
+    }
+    if ultrasonic.is_empty() {
+        config.remove_sensor(SensorId::Ultrasonic(0))?;
+        sensors_without_topic.push(SensorId::Ultrasonic(0));
+    }
     let mut pipeline = Pipeline::new(config)?;
     let mut feed = BagFeed::with_options(&reader, &ultrasonic, options);
     feed.keep_images(observer.wants_images());
@@ -263,5 +286,6 @@ pub fn run_bag_with(
         deadline_misses: pipeline.budget().deadline_misses,
         ultrasonic_names: feed.ultrasonic_names(),
         ultrasonic: ultrasonic_readings,
+        sensors_without_topic,
     })
 }
