@@ -62,6 +62,9 @@ LAYOUTS = [
     ('hesai_big_endian', [('x', 'f4', 0), ('y', 'f4', 4), ('z', 'f4', 8),
                           ('intensity', 'f4', 12), ('ring', 'u2', 16), ('timestamp', 'f8', 24)],
      32, True, 'absolute_s'),
+    # float64 x y z (some simulators' and drivers' clouds), big-endian, float32 t.
+    ('float64_xyz_big_endian', [('x', 'f8', 0), ('y', 'f8', 8), ('z', 'f8', 16),
+                                ('intensity', 'f4', 24), ('t', 'f4', 28)], 32, True, 'after_s'),
     # No per-point time: every point at the stamp; uint16 intensity.
     ('no_time', [('x', 'f4', 0), ('y', 'f4', 4), ('z', 'f4', 8), ('intensity', 'u2', 12)],
      16, False, 'none'),
@@ -74,9 +77,10 @@ TIME_FIELD = {'after_s': ('t', 'time'), 'after_ns': ('t', 'time_stamp'),
 def cloud(rng, name, fields, step, big, meaning, n=257):
     dtype = layout(fields, step, big)
     arr = np.zeros(n, dtype=dtype)
-    arr['x'] = rng.uniform(-80, 80, n).astype(np.float32)
-    arr['y'] = rng.uniform(-80, 80, n).astype(np.float32)
-    arr['z'] = rng.uniform(-3, 5, n).astype(np.float32)
+    # Stored in the field's type (a float32 field rounds to nearest, as astype does).
+    arr['x'] = rng.uniform(-80, 80, n)
+    arr['y'] = rng.uniform(-80, 80, n)
+    arr['z'] = rng.uniform(-3, 5, n)
     kind = dict((f[0], f[1]) for f in fields)['intensity']
     if kind.startswith('f'):
         arr['intensity'] = rng.uniform(0, 255, n)

@@ -1,7 +1,9 @@
 """A real ROS 2 peer (rclpy, Fast DDS) for the interop test.
 
 usage: rclpy_peer.py publish SECONDS     publish sensor_msgs/Imu and PointCloud2 on the contract
-                                         topics; print what was sent as JSON lines
+                                         topics (every fifth cloud big-endian with float64
+                                         x y z) and the vehicle's speed as nav_msgs/Odometry
+                                         on /odom; print what was sent as JSON lines
        rclpy_peer.py subscribe SECONDS   print every nav_msgs/Odometry on /localization/odometry
                                          and diagnostic_msgs/DiagnosticArray on /diagnostics
                                          received, as JSON lines
@@ -27,6 +29,7 @@ def publish(seconds):
     node = rclpy.create_node('rclpy_sensor_peer')
     imu_pub = node.create_publisher(Imu, '/sensors/imu', qos_profile_sensor_data)
     cloud_pub = node.create_publisher(PointCloud2, '/sensors/lidar/points', qos_profile_sensor_data)
+    odom_pub = node.create_publisher(Odometry, '/odom', qos_profile_sensor_data)
     end = time.time() + seconds
     i = 0
     while time.time() < end:
@@ -57,6 +60,42 @@ def publish(seconds):
             cloud.is_dense = True
             cloud_pub.publish(cloud)
             emit('cloud', sec=cloud.header.stamp.sec, width=n, first=list(pts[0]), last=list(pts[-1]))
+        odom = Odometry()
+        odom.header.frame_id = 'odom'
+        odom.header.stamp.sec = 1000 + i
+        odom.header.stamp.nanosec = 250
+        odom.child_frame_id = 'base_link'
+        odom.twist.twist.linear.x = 5.0 + 0.125 * i
+        odom.twist.twist.angular.z = -0.015625 * i
+        odom.twist.covariance[0] = 0.0025
+        odom.twist.covariance[35] = 0.0001
+        odom_pub.publish(odom)
+        emit('odometry_sent', sec=odom.header.stamp.sec, vx=odom.twist.twist.linear.x,
+             wz=odom.twist.twist.angular.z)
+        if i % 5 == 2:
+            # float64 x y z, float32 intensity, uint16 ring, 2 bytes of padding, big-endian.
+            n = 500
+            pts = [(-3.0 - 0.0123456789 * k, 4.0 + 0.001 * k, 1.25, float(k % 11), k % 32)
+                   for k in range(n)]
+            cloud = PointCloud2()
+            cloud.header.frame_id = 'lidar_top'
+            cloud.header.stamp.sec = 1000 + i
+            cloud.height = 1
+            cloud.width = n
+            cloud.fields = [PointField(name='x', offset=0, datatype=PointField.FLOAT64, count=1),
+                            PointField(name='y', offset=8, datatype=PointField.FLOAT64, count=1),
+                            PointField(name='z', offset=16, datatype=PointField.FLOAT64, count=1),
+                            PointField(name='intensity', offset=24, datatype=PointField.FLOAT32,
+                                       count=1),
+                            PointField(name='ring', offset=28, datatype=PointField.UINT16, count=1)]
+            cloud.is_bigendian = True
+            cloud.point_step = 32
+            cloud.row_step = 32 * n
+            cloud.data = b''.join(struct.pack('>3dfH2x', *p) for p in pts)
+            cloud.is_dense = True
+            cloud_pub.publish(cloud)
+            emit('cloud_be64', sec=cloud.header.stamp.sec, width=n, first=list(pts[0]),
+                 last=list(pts[-1]))
         i += 1
         time.sleep(0.05)
     node.destroy_node()

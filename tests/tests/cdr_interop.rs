@@ -413,9 +413,10 @@ fn garbage_cdr_is_an_error_naming_the_type() {
 }
 
 /// LiDAR clouds in the point layouts of the common ROS 2 drivers (the contract's, ouster-ros',
-/// velodyne_pointcloud's, Autoware nebula's, Hesai's little- and big-endian, and one without a
-/// time field), built with numpy and serialised by rosbags: every point reads as numpy says,
-/// its time after the stamp from the field and unit its driver uses.
+/// velodyne_pointcloud's, Autoware nebula's, Hesai's little- and big-endian, FLOAT64 `x y z`
+/// big-endian, and one without a time field), built with numpy and serialised by rosbags:
+/// every point reads as numpy says, its time after the stamp from the field and unit its
+/// driver uses; and the LiDAR ingest node forwards each, little-endian, as the same points.
 #[test]
 fn driver_point_layouts_read_as_numpy_builds_them() {
     let dir = tempfile::tempdir().unwrap();
@@ -429,7 +430,7 @@ fn driver_point_layouts_read_as_numpy_builds_them() {
         .iter()
         .map(|c| c["layout"].as_str().unwrap())
         .collect();
-    assert_eq!(layouts.len(), 7, "{layouts:?}");
+    assert_eq!(layouts.len(), 8, "{layouts:?}");
     for c in &clouds {
         let layout = c["layout"].as_str().unwrap();
         let msg = PointCloud2::decode(&from_hex(c["hex"].as_str().unwrap())).unwrap();
@@ -462,6 +463,25 @@ fn driver_point_layouts_read_as_numpy_builds_them() {
         let span_s = scan.points.last().unwrap().t_s - scan.points[0].t_s;
         if layout != "no_time" {
             assert!(span_s > 0.09, "{layout}: points over {span_s} s");
+        }
+        // Through the LiDAR ingest node's check: every point kept, forwarded little-endian
+        // (a big-endian cloud's fields reordered), read as the same points.
+        let limits = edgefuse_ingest::validate::Limits {
+            min_range_m: 0.0,
+            ..Default::default()
+        };
+        let (cleaned, counts) = edgefuse_ingest::validate::clean_cloud(&msg, &limits)
+            .unwrap_or_else(|e| panic!("{layout}: {e}"));
+        assert_eq!(counts.kept, want.len(), "{layout}");
+        assert!(!cleaned.is_bigendian);
+        let (forwarded, _) = edgefuse_fusion_node::convert::lidar_scan(
+            &cleaned,
+            edgefuse_fusion::types::Transform3::identity(),
+        )
+        .unwrap();
+        assert_eq!(forwarded.points, scan.points, "{layout}");
+        if !msg.is_bigendian {
+            assert_eq!(cleaned.data, msg.data, "{layout}");
         }
     }
 }

@@ -1,8 +1,11 @@
 //! Real ROS 2 peers: rclpy (ROS 2 Kilted wheels from PyPI, Fast DDS) against our nodes over
 //! DDS, inside a private loopback-only network namespace.
 //!
-//! - rclpy publishes `sensor_msgs/Imu` and `PointCloud2`; our IMU and LiDAR ingest nodes
-//!   receive, validate and republish them; the values that come out equal what rclpy sent.
+//! - rclpy publishes `sensor_msgs/Imu`, `PointCloud2` (some big-endian with FLOAT64 `x y z`)
+//!   and the vehicle's speed as `nav_msgs/Odometry` on `/odom`; our IMU and LiDAR ingest nodes
+//!   (the IMU one with `vehicle_speed_type:=nav_msgs/msg/Odometry` and
+//!   `-r /vehicle/twist:=/odom`) receive, validate and republish them on the contract topics;
+//!   the values that come out equal what rclpy sent.
 //! - Our node publishes `nav_msgs/Odometry` and `diagnostic_msgs/DiagnosticArray`; an rclpy
 //!   subscriber receives them with equal values.
 
@@ -14,6 +17,7 @@ use std::time::{Duration, Instant};
 
 use edgefuse_ingest::SensorKind;
 use edgefuse_msgs::diagnostic_msgs::{DiagnosticArray, DiagnosticStatus, KeyValue};
+use edgefuse_msgs::geometry_msgs::TwistWithCovarianceStamped;
 use edgefuse_msgs::nav_msgs::Odometry;
 use edgefuse_msgs::sensor_msgs::{Imu, PointCloud2};
 use edgefuse_ros::dds::DdsTransport;
@@ -68,7 +72,17 @@ fn rclpy_sensors_reach_our_ingest_nodes() {
     for kind in [SensorKind::Imu, SensorKind::Lidar] {
         let stop = stop.clone();
         workers.push(std::thread::spawn(move || {
-            let args = NodeArgs::parse(kind.default_name(), Vec::<String>::new()).unwrap();
+            let ros_args: &[&str] = match kind {
+                SensorKind::Imu => &[
+                    "--ros-args",
+                    "-p",
+                    "vehicle_speed_type:=nav_msgs/msg/Odometry",
+                    "-r",
+                    "/vehicle/twist:=/odom",
+                ],
+                _ => &[],
+            };
+            let args = NodeArgs::parse(kind.default_name(), ros_args.iter().copied()).unwrap();
             let t = DdsTransport::new(0, "/", kind.default_name()).unwrap();
             edgefuse_ingest::run(kind, args, Arc::new(t), &stop).unwrap()
         }));
@@ -80,9 +94,13 @@ fn rclpy_sensors_reach_our_ingest_nodes() {
     let cloud_sub = out
         .subscribe::<PointCloud2>("/ingest/sensors/lidar/points", Qos::SENSOR)
         .unwrap();
+    let twist_sub = out
+        .subscribe::<TwistWithCovarianceStamped>("/ingest/vehicle/twist", Qos::SENSOR)
+        .unwrap();
     let peer = rclpy("publish", 6.0);
     let mut imus: Vec<Imu> = Vec::new();
     let mut clouds: Vec<PointCloud2> = Vec::new();
+    let mut twists: Vec<TwistWithCovarianceStamped> = Vec::new();
     let end = Instant::now() + Duration::from_secs(12);
     while Instant::now() < end {
         if let Some(d) = out.recv(Duration::from_millis(100)).unwrap() {
@@ -90,6 +108,8 @@ fn rclpy_sensors_reach_our_ingest_nodes() {
                 imus.push(m);
             } else if let Some(c) = out.decode(cloud_sub, &d) {
                 clouds.push(c);
+            } else if let Some(t) = out.decode(twist_sub, &d) {
+                twists.push(t);
             }
         }
     }
@@ -109,6 +129,63 @@ fn rclpy_sensors_reach_our_ingest_nodes() {
         assert_eq!(m.angular_velocity.z, s["wz"].as_f64().unwrap());
         assert_eq!(m.linear_acceleration.x, s["ax"].as_f64().unwrap());
         assert_eq!(m.linear_acceleration.z, s["az"].as_f64().unwrap());
+    }
+    // The vehicle's speed, sent as Odometry, forwarded as the contract's twist in the
+    // odometry's child frame with its variances.
+    assert!(twists.len() >= 20, "speeds forwarded: {}", twists.len());
+    for t in &twists {
+        let s = sent
+            .iter()
+            .find(|v| v["kind"] == "odometry_sent" && v["sec"] == t.header.stamp.sec)
+            .expect("every forwarded speed was sent by rclpy");
+        assert_eq!(t.header.frame_id, "base_link");
+        assert_eq!(t.header.stamp.nanosec, 250);
+        assert_eq!(t.twist.twist.linear.x, s["vx"].as_f64().unwrap());
+        assert_eq!(t.twist.twist.angular.z, s["wz"].as_f64().unwrap());
+        assert_eq!(
+            (t.twist.covariance[0], t.twist.covariance[35]),
+            (0.0025, 0.0001)
+        );
+    }
+    // Big-endian clouds of FLOAT64 coordinates: forwarded little-endian, every field's value
+    // as sent.
+    let (wide, clouds): (Vec<&PointCloud2>, Vec<&PointCloud2>) =
+        clouds.iter().partition(|c| c.point_step == 32);
+    assert!(
+        wide.len() >= 4,
+        "big-endian clouds forwarded: {}",
+        wide.len()
+    );
+    for c in &wide {
+        let s = sent
+            .iter()
+            .find(|v| v["kind"] == "cloud_be64" && v["sec"] == c.header.stamp.sec)
+            .expect("every forwarded big-endian cloud was sent by rclpy");
+        assert!(!c.is_bigendian);
+        assert_eq!(c.width, 500);
+        let f64_at = |i: usize| f64::from_le_bytes(c.data[i..i + 8].try_into().unwrap());
+        let point = |k: usize| {
+            let o = 32 * k;
+            [
+                f64_at(o),
+                f64_at(o + 8),
+                f64_at(o + 16),
+                f64::from(f32_at(&c.data, o + 24)),
+                f64::from(u16::from_le_bytes(
+                    c.data[o + 28..o + 30].try_into().unwrap(),
+                )),
+            ]
+        };
+        let want = |key: &str| -> Vec<f64> {
+            s[key]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|v| v.as_f64().unwrap())
+                .collect()
+        };
+        assert_eq!(point(0).to_vec(), want("first"));
+        assert_eq!(point(499).to_vec(), want("last"));
     }
     for c in &clouds {
         let s = sent

@@ -5,6 +5,7 @@ use edgefuse_fusion::types::{
     Box3, CameraFrame, CameraModel, Detection2D, EgoState, ImuSample, LidarPoint, LidarScan,
     ObjectClass, RadarDetection, RadarScan, Track, Transform3, UltrasonicRange, WheelTwist,
 };
+use edgefuse_ingest::speed;
 use edgefuse_msgs::edgefuse_msgs::{TrackedObject, TrackedObjectArray};
 use edgefuse_msgs::geometry_msgs::{
     Point, Pose, PoseWithCovariance, Quaternion, Twist, TwistWithCovariance, Vector3,
@@ -44,10 +45,6 @@ pub fn stamp_ns(h: &Header) -> i64 {
 pub struct CloudSkips {
     /// A coordinate was NaN or infinite.
     pub non_finite: u64,
-}
-
-fn f32_reader(cloud: &PointCloud2, name: &'static str) -> Result<Option<usize>, ConvertError> {
-    field_reader(cloud, name, PointField::FLOAT32, "FLOAT32")
 }
 
 /// The byte offset of a 4-byte field `name` of type `datatype`, `None` when absent.
@@ -98,17 +95,6 @@ struct NumericField {
 }
 
 impl NumericField {
-    /// The size in bytes of a `PointField` datatype (0 for an unknown one).
-    fn size_of(datatype: u8) -> usize {
-        match datatype {
-            PointField::INT8 | PointField::UINT8 => 1,
-            PointField::INT16 | PointField::UINT16 => 2,
-            PointField::INT32 | PointField::UINT32 | PointField::FLOAT32 => 4,
-            PointField::FLOAT64 => 8,
-            _ => 0,
-        }
-    }
-
     /// The field's value in one point's bytes (the field was checked to fit the point step),
     /// in the cloud's byte order.
     fn read(self, point: &[u8], big_endian: bool) -> f64 {
@@ -160,7 +146,7 @@ fn numeric_field(
         ));
     }
     let offset = f.offset as usize;
-    if offset + NumericField::size_of(f.datatype) > cloud.point_step as usize {
+    if offset + PointField::size_of(f.datatype) > cloud.point_step as usize {
         return Err(field_err(
             name,
             format!(
@@ -280,7 +266,7 @@ impl PointTime {
     }
 }
 
-/// `sensor_msgs/PointCloud2` to a scan: FLOAT32 `x y z`; optional `intensity` (FLOAT32, or
+/// `sensor_msgs/PointCloud2` to a scan: FLOAT32 (or FLOAT64) `x y z`; optional `intensity` (FLOAT32, or
 /// the integer or FLOAT64 type some drivers write); each point's time from the field that the
 /// common drivers write (see [`PointTime`]: the contract's FLOAT32 `t`, ouster-ros' UINT32 `t`,
 /// velodyne's `time`, nebula's `time_stamp`, Hesai's absolute `timestamp`), else the header
@@ -290,9 +276,13 @@ pub fn lidar_scan(
     base_from_sensor: Transform3,
 ) -> Result<(LidarScan, CloudSkips), ConvertError> {
     use PointField as F;
-    let x = f32_reader(cloud, "x")?.ok_or_else(|| field_err("x", "missing"))?;
-    let y = f32_reader(cloud, "y")?.ok_or_else(|| field_err("y", "missing"))?;
-    let z = f32_reader(cloud, "z")?.ok_or_else(|| field_err("z", "missing"))?;
+    let coordinate = |name: &'static str| {
+        numeric_field(cloud, name, &[F::FLOAT32, F::FLOAT64], "FLOAT32 or FLOAT64")?
+            .ok_or_else(|| field_err(name, "missing"))
+    };
+    let (x, y, z) = (coordinate("x")?, coordinate("y")?, coordinate("z")?);
+    // The contract's FLOAT32 coordinates read as words; FLOAT64 ones (some drivers) rounded.
+    let all_f32 = [x, y, z].iter().all(|f| f.datatype == F::FLOAT32);
     let intensity = numeric_field(
         cloud,
         "intensity",
@@ -304,7 +294,13 @@ pub fn lidar_scan(
     let big = cloud.is_bigendian;
     let stamp = stamp_ns(&cloud.header);
     time.check(cloud.data.chunks_exact(step).take(n).next(), big, stamp)?;
-    let read = |p: &[u8], off: usize| f32::from_bits(word_at(p, off, big));
+    let read = |p: &[u8], f: NumericField| {
+        if all_f32 {
+            f32::from_bits(word_at(p, f.offset, big))
+        } else {
+            f.read(p, big) as f32
+        }
+    };
     let mut skips = CloudSkips::default();
     let mut points = Vec::with_capacity(n);
     for p in cloud.data.chunks_exact(step).take(n) {
@@ -531,17 +527,13 @@ pub fn wheel_twist(msg: &geometry_msgs::TwistWithCovarianceStamped) -> WheelTwis
 /// The wheel odometry of a `nav_msgs/Odometry` (its twist, in its child frame, the vehicle's
 /// `base_link` as REP 105 has it), for vehicles that publish their speed so.
 pub fn wheel_twist_from_odometry(msg: &Odometry) -> WheelTwist {
-    wheel_twist_of(&msg.header, &msg.twist)
+    wheel_twist(&speed::from_odometry(msg))
 }
 
 /// The wheel odometry of a `geometry_msgs/TwistStamped` (no variances: the defaults of a
 /// twist without them apply).
 pub fn wheel_twist_from_twist_stamped(msg: &geometry_msgs::TwistStamped) -> WheelTwist {
-    let twist = TwistWithCovariance {
-        twist: msg.twist,
-        ..TwistWithCovariance::default()
-    };
-    wheel_twist_of(&msg.header, &twist)
+    wheel_twist(&speed::from_twist_stamped(msg))
 }
 
 /// The wheel odometry of an Autoware `VelocityReport` (longitudinal speed and heading rate in
@@ -549,10 +541,7 @@ pub fn wheel_twist_from_twist_stamped(msg: &geometry_msgs::TwistStamped) -> Whee
 pub fn wheel_twist_from_velocity_report(
     msg: &edgefuse_msgs::autoware_vehicle_msgs::VelocityReport,
 ) -> WheelTwist {
-    let mut twist = TwistWithCovariance::default();
-    twist.twist.linear.x = f64::from(msg.longitudinal_velocity);
-    twist.twist.angular.z = f64::from(msg.heading_rate);
-    wheel_twist_of(&msg.header, &twist)
+    wheel_twist(&speed::from_velocity_report(msg))
 }
 
 fn wheel_twist_of(header: &Header, twist: &TwistWithCovariance) -> WheelTwist {
@@ -779,11 +768,11 @@ mod tests {
             }
         );
         let mut bad = c.clone();
-        bad.fields[2].datatype = PointField::FLOAT64;
+        bad.fields[2].datatype = PointField::INT32;
         let e = lidar_scan(&bad, Transform3::identity())
             .unwrap_err()
             .to_string();
-        assert!(e.contains("'z'") && e.contains("FLOAT32"), "{e}");
+        assert!(e.contains("'z'") && e.contains("FLOAT32 or FLOAT64"), "{e}");
         // A time field of a type no driver writes is refused, naming what is read.
         let mut bad_time = c.clone();
         bad_time.fields[4].datatype = PointField::INT16;

@@ -9,6 +9,7 @@
 //! It depends on the message types and the node harness, never on a transport's own types or
 //! on the fusion library.
 
+pub mod speed;
 pub mod validate;
 
 use std::collections::BTreeMap;
@@ -16,9 +17,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
+use edgefuse_msgs::autoware_vehicle_msgs::VelocityReport;
 use edgefuse_msgs::builtin_interfaces::Time;
 use edgefuse_msgs::diagnostic_msgs::{DiagnosticArray, DiagnosticStatus, KeyValue};
-use edgefuse_msgs::geometry_msgs::TwistWithCovarianceStamped;
+use edgefuse_msgs::geometry_msgs::{TwistStamped, TwistWithCovarianceStamped};
+use edgefuse_msgs::nav_msgs::Odometry;
 use edgefuse_msgs::radar_msgs::RadarScan;
 use edgefuse_msgs::sensor_msgs::{CameraInfo, Imu, PointCloud2, Range};
 use edgefuse_msgs::std_msgs::Header;
@@ -28,6 +31,7 @@ use edgefuse_ros::dds::DdsTransport;
 use edgefuse_ros::shutdown::Shutdown;
 use edgefuse_ros::{Delivery, LogLevel, Node, NodeArgs, Publisher, Qos, SubId, Transport};
 
+use speed::SpeedType;
 use validate::{Limits, Reject};
 
 /// The sensor kinds, one ingest node each.
@@ -118,6 +122,10 @@ pub struct IngestParams {
     pub ultrasonic_positions: Vec<String>,
     /// Period of `/diagnostics`, s.
     pub diagnostics_period_s: f64,
+    /// The type the vehicle's speed comes in on `/vehicle/twist` (remap that to the vehicle's
+    /// topic), by its ROS type name [`geometry_msgs/msg/TwistWithCovarianceStamped`]; the
+    /// IMU ingest node republishes it as the contract's twist.
+    pub vehicle_speed_type: SpeedType,
 }
 
 impl IngestParams {
@@ -138,6 +146,18 @@ impl IngestParams {
             output_prefix: args.string_or("output_prefix", "/ingest")?,
             ultrasonic_positions: positions,
             diagnostics_period_s: args.f64_or("diagnostics_period_s", 1.0)?,
+            vehicle_speed_type: {
+                let name = args.string_or(
+                    "vehicle_speed_type",
+                    SpeedType::TwistWithCovarianceStamped.type_name(),
+                )?;
+                SpeedType::of_type_name(&name).ok_or_else(|| {
+                    let known: Vec<&str> = SpeedType::ALL.iter().map(|t| t.type_name()).collect();
+                    anyhow::anyhow!(
+                        "parameter vehicle_speed_type: '{name}' is not one of {known:?}"
+                    )
+                })?
+            },
         };
         anyhow::ensure!(
             p.expected_rate_hz > 0.0 && p.max_rate_hz >= p.expected_rate_hz,
@@ -210,10 +230,41 @@ enum Route {
     Info(SubId<CameraInfo>, Publisher<CameraInfo>),
     Range(SubId<Range>, Publisher<Range>),
     Imu(SubId<Imu>, Publisher<Imu>),
-    Twist(
-        SubId<TwistWithCovarianceStamped>,
-        Publisher<TwistWithCovarianceStamped>,
-    ),
+    /// The vehicle's speed, in the type it comes in, republished as the contract's twist.
+    Speed(SpeedSub, Publisher<TwistWithCovarianceStamped>),
+}
+
+/// The subscription of the vehicle's speed, by [`SpeedType`].
+#[derive(Clone, Copy)]
+enum SpeedSub {
+    Contract(SubId<TwistWithCovarianceStamped>),
+    Odometry(SubId<Odometry>),
+    TwistStamped(SubId<TwistStamped>),
+    VelocityReport(SubId<VelocityReport>),
+}
+
+impl SpeedSub {
+    fn is(self, d: &Delivery) -> bool {
+        match self {
+            SpeedSub::Contract(s) => s.is(d),
+            SpeedSub::Odometry(s) => s.is(d),
+            SpeedSub::TwistStamped(s) => s.is(d),
+            SpeedSub::VelocityReport(s) => s.is(d),
+        }
+    }
+
+    /// The delivery decoded and converted to the contract's twist (`None`: malformed,
+    /// counted by the node).
+    fn decode(self, node: &mut Node, d: &Delivery) -> Option<TwistWithCovarianceStamped> {
+        match self {
+            SpeedSub::Contract(s) => node.decode(s, d),
+            SpeedSub::Odometry(s) => node.decode(s, d).map(|m| speed::from_odometry(&m)),
+            SpeedSub::TwistStamped(s) => node.decode(s, d).map(|m| speed::from_twist_stamped(&m)),
+            SpeedSub::VelocityReport(s) => {
+                node.decode(s, d).map(|m| speed::from_velocity_report(&m))
+            }
+        }
+    }
 }
 
 /// Builds one input's subscription and republisher.
@@ -225,19 +276,21 @@ struct Input {
     stats: TopicStats,
 }
 
-fn route<M: RosMessage>(
+/// Subscribes to `topic` as `M` and advertises its output as `O`: the contract topic under
+/// `prefix` (also when the input is remapped to a driver's topic). Returns the resolved input.
+fn route<M: RosMessage, O: RosMessage>(
     node: &mut Node,
     prefix: &str,
     topic: &str,
     qos: Qos,
-) -> anyhow::Result<(String, SubId<M>, Publisher<M>)> {
+) -> anyhow::Result<(String, SubId<M>, Publisher<O>)> {
     let sub = node
         .subscribe::<M>(topic, qos)
         .with_context(|| format!("subscribing to {topic}"))?;
     let resolved = node.args().resolve_topic(topic);
-    let out = format!("{prefix}{resolved}");
+    let out = format!("{prefix}{topic}");
     let publisher = node
-        .advertise::<M>(&out, qos)
+        .advertise::<O>(&out, qos)
         .with_context(|| format!("advertising {out}"))?;
     Ok((resolved, sub, publisher))
 }
@@ -269,45 +322,57 @@ pub fn run(
     let q = Qos::SENSOR;
     match kind {
         SensorKind::Lidar => add(&mut node, "/sensors/lidar/points", q, &|n, p, t, q| {
-            route::<PointCloud2>(n, p, t, q).map(|(r, s, o)| (r, Route::Cloud(s, o)))
+            route(n, p, t, q).map(|(r, s, o)| (r, Route::Cloud(s, o)))
         })?,
         SensorKind::Radar => add(&mut node, "/sensors/radar/front/scan", q, &|n, p, t, q| {
-            route::<RadarScan>(n, p, t, q).map(|(r, s, o)| (r, Route::Radar(s, o)))
+            route(n, p, t, q).map(|(r, s, o)| (r, Route::Radar(s, o)))
         })?,
         SensorKind::Camera => {
             add(
                 &mut node,
                 "/sensors/camera/front/detections",
                 q,
-                &|n, p, t, q| {
-                    route::<Detection2DArray>(n, p, t, q)
-                        .map(|(r, s, o)| (r, Route::Detections(s, o)))
-                },
+                &|n, p, t, q| route(n, p, t, q).map(|(r, s, o)| (r, Route::Detections(s, o))),
             )?;
             add(
                 &mut node,
                 "/sensors/camera/front/camera_info",
                 q,
-                &|n, p, t, q| {
-                    route::<CameraInfo>(n, p, t, q).map(|(r, s, o)| (r, Route::Info(s, o)))
-                },
+                &|n, p, t, q| route(n, p, t, q).map(|(r, s, o)| (r, Route::Info(s, o))),
             )?;
         }
         SensorKind::Ultrasonic => {
             for pos in params.ultrasonic_positions.clone() {
                 let topic = format!("/sensors/ultrasonic/{pos}/range");
                 add(&mut node, &topic, q, &|n, p, t, q| {
-                    route::<Range>(n, p, t, q).map(|(r, s, o)| (r, Route::Range(s, o)))
+                    route(n, p, t, q).map(|(r, s, o)| (r, Route::Range(s, o)))
                 })?;
             }
         }
         SensorKind::Imu => {
             add(&mut node, "/sensors/imu", q, &|n, p, t, q| {
-                route::<Imu>(n, p, t, q).map(|(r, s, o)| (r, Route::Imu(s, o)))
+                route(n, p, t, q).map(|(r, s, o)| (r, Route::Imu(s, o)))
             })?;
-            add(&mut node, "/vehicle/twist", q, &|n, p, t, q| {
-                route::<TwistWithCovarianceStamped>(n, p, t, q)
-                    .map(|(r, s, o)| (r, Route::Twist(s, o)))
+            let speed_type = params.vehicle_speed_type;
+            add(&mut node, "/vehicle/twist", q, &move |n, p, t, q| {
+                Ok(match speed_type {
+                    SpeedType::TwistWithCovarianceStamped => {
+                        let (r, s, o) = route(n, p, t, q)?;
+                        (r, Route::Speed(SpeedSub::Contract(s), o))
+                    }
+                    SpeedType::Odometry => {
+                        let (r, s, o) = route(n, p, t, q)?;
+                        (r, Route::Speed(SpeedSub::Odometry(s), o))
+                    }
+                    SpeedType::TwistStamped => {
+                        let (r, s, o) = route(n, p, t, q)?;
+                        (r, Route::Speed(SpeedSub::TwistStamped(s), o))
+                    }
+                    SpeedType::VelocityReport => {
+                        let (r, s, o) = route(n, p, t, q)?;
+                        (r, Route::Speed(SpeedSub::VelocityReport(s), o))
+                    }
+                })
             })?;
         }
     }
@@ -357,7 +422,7 @@ fn handle(
         Route::Info(s, _) => s.is(d),
         Route::Range(s, _) => s.is(d),
         Route::Imu(s, _) => s.is(d),
-        Route::Twist(s, _) => s.is(d),
+        Route::Speed(s, _) => s.is(d),
     }) else {
         return;
     };
@@ -409,7 +474,7 @@ fn handle(
                 Ok(()) => forward(out, &m).map(|()| 0),
                 Err(r) => Err(reject(stats, r)),
             }),
-        Route::Twist(s, out) => node.decode(*s, d).map(|m| match validate::check_twist(&m) {
+        Route::Speed(s, out) => s.decode(node, d).map(|m| match validate::check_twist(&m) {
             Ok(()) => forward(out, &m).map(|()| 0),
             Err(r) => Err(reject(stats, r)),
         }),
@@ -517,4 +582,39 @@ pub fn main_for(kind: SensorKind) -> anyhow::Result<()> {
         );
     }
     Ok(())
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use super::*;
+
+    fn params(ros_args: &[&str]) -> anyhow::Result<IngestParams> {
+        let args = NodeArgs::parse(
+            "imu_ingest",
+            std::iter::once("--ros-args").chain(ros_args.iter().copied()),
+        )?;
+        IngestParams::from_args(SensorKind::Imu, &args)
+    }
+
+    #[test]
+    fn the_vehicle_speed_type_is_a_ros_type_name_of_the_four_read() {
+        assert_eq!(
+            params(&[]).unwrap().vehicle_speed_type,
+            SpeedType::TwistWithCovarianceStamped
+        );
+        let p = params(&[
+            "-p",
+            "vehicle_speed_type:=autoware_vehicle_msgs/msg/VelocityReport",
+        ]);
+        assert_eq!(p.unwrap().vehicle_speed_type, SpeedType::VelocityReport);
+        let e = params(&["-p", "vehicle_speed_type:=nav_msgs/Odometry"])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("vehicle_speed_type") && e.contains("'nav_msgs/Odometry'"),
+            "{e}"
+        );
+        assert!(e.contains("nav_msgs/msg/Odometry"), "{e}");
+    }
 }

@@ -5,7 +5,7 @@
 
 use edgefuse_msgs::geometry_msgs::TwistWithCovarianceStamped;
 use edgefuse_msgs::radar_msgs::RadarScan;
-use edgefuse_msgs::sensor_msgs::{CameraInfo, Imu, PointCloud2, Range};
+use edgefuse_msgs::sensor_msgs::{CameraInfo, Imu, PointCloud2, PointField, Range};
 use edgefuse_msgs::vision_msgs::Detection2DArray;
 
 /// Why a message is refused as a whole.
@@ -37,9 +37,6 @@ impl Default for Limits {
     }
 }
 
-/// PointField datatype FLOAT32.
-const FLOAT32: u8 = 7;
-
 fn frame_ok(frame_id: &str) -> Result<(), Reject> {
     if frame_id.trim().is_empty() {
         Err(Reject("empty frame_id"))
@@ -59,55 +56,111 @@ pub struct CloudCounts {
     pub out_of_range: usize,
 }
 
-/// Checks a cloud's layout (little endian, float32 `x y z` inside the point, data size) and
-/// drops points that are non-finite or out of range; the result is dense (`height` 1).
+/// A big-endian cloud's bytes in little-endian order: every element of every field reversed
+/// (bytes outside the fields, padding, as they are). The fields were checked to lie inside
+/// the point; one of an unknown datatype cannot be reordered and refuses the cloud.
+fn little_endian_data(cloud: &PointCloud2) -> Result<Vec<u8>, Reject> {
+    let mut elements: Vec<(usize, usize)> = Vec::new(); // (offset, size)
+    for f in &cloud.fields {
+        let size = PointField::size_of(f.datatype);
+        if size == 0 {
+            return Err(Reject("big-endian cloud with a field of unknown datatype"));
+        }
+        for k in 0..f.count as usize {
+            elements.push((f.offset as usize + k * size, size));
+        }
+    }
+    let (step, w) = (cloud.point_step as usize, cloud.width as usize);
+    let row = cloud.row_step as usize;
+    let mut data = cloud.data.clone();
+    for r in 0..cloud.height as usize {
+        let points = &mut data[r * row..r * row + w * step];
+        for p in points.chunks_exact_mut(step) {
+            for &(o, size) in &elements {
+                p[o..o + size].reverse();
+            }
+        }
+    }
+    Ok(data)
+}
+
+/// Checks a cloud's layout (FLOAT32 or FLOAT64 `x y z`, every field inside the point and
+/// none overlapping another, data size) and drops points that are non-finite or out of range; the result is
+/// dense (`height` 1) and little-endian (a big-endian cloud's fields are reordered), with the
+/// input's fields.
 pub fn clean_cloud(
     cloud: &PointCloud2,
     limits: &Limits,
 ) -> Result<(PointCloud2, CloudCounts), Reject> {
     frame_ok(&cloud.header.frame_id)?;
-    if cloud.is_bigendian {
-        return Err(Reject("big-endian cloud"));
-    }
     let step = cloud.point_step as usize;
-    let offset = |name: &str| -> Result<usize, Reject> {
+    if cloud
+        .fields
+        .iter()
+        .any(|f| f.offset as usize + PointField::size_of(f.datatype) * f.count as usize > step)
+    {
+        return Err(Reject("field outside the point"));
+    }
+    let mut spans: Vec<(usize, usize)> = cloud
+        .fields
+        .iter()
+        .map(|f| {
+            let o = f.offset as usize;
+            (o, o + PointField::size_of(f.datatype) * f.count as usize)
+        })
+        .collect();
+    spans.sort_unstable();
+    if spans.windows(2).any(|w| w[1].0 < w[0].1) {
+        return Err(Reject("fields overlap"));
+    }
+    let coordinate = |name: &str| -> Result<(usize, u8), Reject> {
         let f = cloud
             .fields
             .iter()
             .find(|f| f.name == name)
             .ok_or(Reject("missing x, y or z field"))?;
-        if f.datatype != FLOAT32 || f.count != 1 {
-            return Err(Reject("x, y or z is not a float32"));
+        if !matches!(f.datatype, PointField::FLOAT32 | PointField::FLOAT64) || f.count != 1 {
+            return Err(Reject("x, y or z is not FLOAT32 or FLOAT64"));
         }
-        let o = f.offset as usize;
-        if o + 4 > step {
-            return Err(Reject("field outside the point"));
-        }
-        Ok(o)
+        Ok((f.offset as usize, f.datatype))
     };
-    let (ox, oy, oz) = (offset("x")?, offset("y")?, offset("z")?);
+    let xyz = [coordinate("x")?, coordinate("y")?, coordinate("z")?];
     let (w, h) = (cloud.width as usize, cloud.height as usize);
     let row = cloud.row_step as usize;
     if step == 0 || row < w.saturating_mul(step) || cloud.data.len() != row.saturating_mul(h) {
         return Err(Reject("data size does not match width, height and steps"));
     }
+    let reordered;
+    let bytes: &[u8] = if cloud.is_bigendian {
+        reordered = little_endian_data(cloud)?;
+        &reordered
+    } else {
+        &cloud.data
+    };
     let mut data = Vec::with_capacity(w * h * step);
     let mut counts = CloudCounts::default();
     let (min2, max2) = (limits.min_range_m.powi(2), limits.max_range_m.powi(2));
-    let f32_at = |p: &[u8], o: usize| -> f32 {
-        let mut b = [0u8; 4];
-        b.copy_from_slice(&p[o..o + 4]);
-        f32::from_le_bytes(b)
+    // A coordinate of one point (little-endian now; the field fits the point).
+    let read = |p: &[u8], (o, datatype): (usize, u8)| -> f64 {
+        if datatype == PointField::FLOAT32 {
+            let mut b = [0u8; 4];
+            b.copy_from_slice(&p[o..o + 4]);
+            f64::from(f32::from_le_bytes(b))
+        } else {
+            let mut b = [0u8; 8];
+            b.copy_from_slice(&p[o..o + 8]);
+            f64::from_le_bytes(b)
+        }
     };
     for r in 0..h {
-        let row_bytes = &cloud.data[r * row..r * row + w * step];
+        let row_bytes = &bytes[r * row..r * row + w * step];
         for p in row_bytes.chunks_exact(step) {
-            let (x, y, z) = (f32_at(p, ox), f32_at(p, oy), f32_at(p, oz));
+            let [x, y, z] = xyz.map(|c| read(p, c));
             if !(x.is_finite() && y.is_finite() && z.is_finite()) {
                 counts.non_finite += 1;
                 continue;
             }
-            let d2 = f64::from(x).powi(2) + f64::from(y).powi(2) + f64::from(z).powi(2);
+            let d2 = x * x + y * y + z * z;
             if d2 < min2 || d2 > max2 {
                 counts.out_of_range += 1;
                 continue;
@@ -267,7 +320,6 @@ pub fn check_twist(t: &TwistWithCovarianceStamped) -> Result<(), Reject> {
 #[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
-    use edgefuse_msgs::sensor_msgs::PointField;
 
     fn cloud(points: &[[f32; 3]]) -> PointCloud2 {
         let mut data = Vec::new();
@@ -280,7 +332,7 @@ mod tests {
         let field = |name: &str, offset| PointField {
             name: name.into(),
             offset,
-            datatype: FLOAT32,
+            datatype: PointField::FLOAT32,
             count: 1,
         };
         let mut c = PointCloud2 {
@@ -331,13 +383,108 @@ mod tests {
             "data size does not match width, height and steps"
         );
         let mut bad = c.clone();
-        bad.fields[2].datatype = 8;
-        assert!(clean_cloud(&bad, &Limits::default()).is_err());
+        bad.fields[2].datatype = PointField::FLOAT64;
+        assert_eq!(
+            clean_cloud(&bad, &Limits::default()).unwrap_err().0,
+            "fields overlap"
+        );
         let mut bad = c;
         bad.header.frame_id.clear();
         assert_eq!(
             clean_cloud(&bad, &Limits::default()).unwrap_err().0,
             "empty frame_id"
+        );
+    }
+
+    /// A cloud as some drivers write it: FLOAT64 `x y z`, FLOAT32 intensity, UINT16 ring, two
+    /// bytes of padding (32-byte points), in either byte order.
+    fn wide_cloud(points: &[[f64; 3]], big_endian: bool) -> PointCloud2 {
+        let mut data = Vec::new();
+        for (k, p) in points.iter().enumerate() {
+            let (intensity, ring) = (k as f32 * 1.5, k as u16 * 3 + 1);
+            if big_endian {
+                p.iter()
+                    .for_each(|v| data.extend_from_slice(&v.to_be_bytes()));
+                data.extend_from_slice(&intensity.to_be_bytes());
+                data.extend_from_slice(&ring.to_be_bytes());
+            } else {
+                p.iter()
+                    .for_each(|v| data.extend_from_slice(&v.to_le_bytes()));
+                data.extend_from_slice(&intensity.to_le_bytes());
+                data.extend_from_slice(&ring.to_le_bytes());
+            }
+            data.extend_from_slice(&[0xAB, 0xCD]);
+        }
+        let field = |name: &str, offset, datatype| PointField {
+            name: name.into(),
+            offset,
+            datatype,
+            count: 1,
+        };
+        let mut c = PointCloud2 {
+            height: 1,
+            width: points.len() as u32,
+            fields: vec![
+                field("x", 0, PointField::FLOAT64),
+                field("y", 8, PointField::FLOAT64),
+                field("z", 16, PointField::FLOAT64),
+                field("intensity", 24, PointField::FLOAT32),
+                field("ring", 28, PointField::UINT16),
+            ],
+            is_bigendian: big_endian,
+            point_step: 32,
+            row_step: 32 * points.len() as u32,
+            data,
+            ..PointCloud2::default()
+        };
+        c.header.frame_id = "lidar_top".into();
+        c
+    }
+
+    #[test]
+    fn a_big_endian_cloud_of_float64_coordinates_is_forwarded_little_endian() {
+        let points = [
+            [1.0, 2.0, 0.5],
+            [f64::NAN, 0.0, 0.0],
+            [-5.25, 3.0, 1.0e-3],
+            [300.0, 0.0, 0.0],
+            [12.345_678_901_234, -0.1, 2.0],
+        ];
+        let kept = [points[0], points[2], points[4]];
+        let limits = Limits::default();
+        let (out, counts) = clean_cloud(&wide_cloud(&points, true), &limits).unwrap();
+        assert_eq!(
+            (counts.kept, counts.non_finite, counts.out_of_range),
+            (3, 1, 1)
+        );
+        // Byte for byte the little-endian cloud of the kept points (their intensity and ring
+        // are those of their input index, so compare with the little-endian input cleaned).
+        let (le, le_counts) = clean_cloud(&wide_cloud(&points, false), &limits).unwrap();
+        assert_eq!(le_counts, counts);
+        assert_eq!(out, le);
+        assert!(!out.is_bigendian);
+        let x = |k: usize| f64::from_le_bytes(out.data[32 * k..32 * k + 8].try_into().unwrap());
+        assert_eq!([x(0), x(1), x(2)], kept.map(|p| p[0]));
+        let ring = u16::from_le_bytes(out.data[32 + 28..32 + 30].try_into().unwrap());
+        assert_eq!(ring, 7);
+        // A field of unknown datatype cannot be reordered: refused, big-endian only.
+        let mut odd = wide_cloud(&points, true);
+        odd.fields[4].datatype = 42;
+        assert_eq!(
+            clean_cloud(&odd, &limits).unwrap_err().0,
+            "big-endian cloud with a field of unknown datatype"
+        );
+        let mut outside = wide_cloud(&points, false);
+        outside.fields[4].offset = 31;
+        assert_eq!(
+            clean_cloud(&outside, &limits).unwrap_err().0,
+            "field outside the point"
+        );
+        let mut int_x = wide_cloud(&points, false);
+        int_x.fields[0].datatype = PointField::INT32;
+        assert_eq!(
+            clean_cloud(&int_x, &limits).unwrap_err().0,
+            "x, y or z is not FLOAT32 or FLOAT64"
         );
     }
 

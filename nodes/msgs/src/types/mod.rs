@@ -294,6 +294,17 @@ pub mod sensor_msgs {
         pub const UINT32: u8 = 6;
         pub const FLOAT32: u8 = 7;
         pub const FLOAT64: u8 = 8;
+
+        /// The size in bytes of one element of a datatype, 0 for an unknown one.
+        pub fn size_of(datatype: u8) -> usize {
+            match datatype {
+                Self::INT8 | Self::UINT8 => 1,
+                Self::INT16 | Self::UINT16 => 2,
+                Self::INT32 | Self::UINT32 | Self::FLOAT32 => 4,
+                Self::FLOAT64 => 8,
+                _ => 0,
+            }
+        }
     }
 
     /// `sensor_msgs/msg/PointCloud2`.
