@@ -369,6 +369,36 @@ fn replay_fast_remaps_topics_and_starts_late_with_the_static_transforms() {
         err.contains("/ouster/points=/sensors/lidar/points") && err.contains("FROM:=TO"),
         "{err}"
     );
+    // Two bag topics read as one are refused, naming both (with `--topics` leaving one out,
+    // the remap is taken).
+    let (ok, err) = edgefuse(&[
+        "replay",
+        bag.to_str().unwrap(),
+        "--fast",
+        "--remap",
+        "/sensors/imu:=/sensors/lidar/points",
+    ]);
+    assert!(!ok);
+    assert!(
+        err.contains("/sensors/imu and /sensors/lidar/points")
+            || err.contains("/sensors/lidar/points and /sensors/imu"),
+        "{err}"
+    );
+    assert!(err.contains("would both be /sensors/lidar/points"), "{err}");
+    let only_lidar = outputs(
+        &renamed,
+        &[
+            "--remap",
+            "/ouster/points:=/sensors/lidar/points",
+            "--topics",
+            "/ouster/points",
+            "/sensors/imu",
+            "/vehicle/twist",
+            "/tf_static",
+        ],
+        "only_lidar",
+    );
+    assert!(only_lidar.len() > 300, "{} messages", only_lidar.len());
 
     // From 5 s in: the first cycle is there, and the ego and the tracks run (the sensors'
     // mountings come from /tf_static, recorded at the start).

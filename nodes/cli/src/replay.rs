@@ -147,6 +147,30 @@ pub fn run(a: ReplayArgs) -> Result<()> {
         start_ns: (a.start > 0.0).then(|| first + span(a.start)),
         end_ns: a.duration.map(|d| first + span(a.start + d)),
     };
+    // Two bag topics read as one (a remap onto a topic the bag has, or two onto one) would
+    // interleave two streams as one sensor's: refused.
+    let mut read_as: std::collections::BTreeMap<&str, &str> = std::collections::BTreeMap::new();
+    for t in reader.topics() {
+        if options
+            .topics
+            .as_ref()
+            .is_some_and(|k| !k.contains(&t.name))
+        {
+            continue;
+        }
+        let name = a
+            .remap
+            .iter()
+            .find(|(from, _)| *from == t.name)
+            .map_or(t.name.as_str(), |(_, to)| to.as_str());
+        if let Some(other) = read_as.insert(name, &t.name) {
+            anyhow::bail!(
+                "{}: the bag topics {other} and {} would both be {name} (see --remap, --topics)",
+                a.bag.display(),
+                t.name
+            );
+        }
+    }
     drop(reader);
     if a.fast {
         let t = Instant::now();
