@@ -12,7 +12,7 @@
 //! overloaded cycle's degradation keeps from the tracker, and the retrodicted ones with their
 //! cycle's LiDAR objects.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use crate::budget::{Budget, BudgetConfig, Clock, CycleTiming, Degrade, Stage};
 use crate::ego::{EgoConfig, EgoEkf, EgoError};
@@ -739,6 +739,10 @@ pub struct PipelineConfig {
     /// Nominal rates set with [`PipelineConfig::set_nominal_rate_hz`], Hz (an `Ultrasonic(_)`
     /// entry for every ultrasonic sensor); the others are the topic contract's.
     pub nominal_rates_hz: BTreeMap<SensorId, f64>,
+    /// Sensors the system does not have, set with [`PipelineConfig::remove_sensor`]: the radar,
+    /// the camera, and `Ultrasonic(0)` for every ultrasonic sensor. Applied when the pipeline is
+    /// built, whatever else the configuration lists.
+    pub removed_sensors: BTreeSet<SensorId>,
 }
 
 impl PipelineConfig {
@@ -786,30 +790,41 @@ impl PipelineConfig {
     }
 
     /// Removes a sensor the system does not have: the radar, the camera, or (any
-    /// `Ultrasonic(_)`) every ultrasonic sensor. Its items are then refused and counted, and
+    /// `Ultrasonic(_)`) every ultrasonic sensor, whatever the rest of the configuration lists
+    /// (it is applied when the pipeline is built). Its items are then refused and counted, and
     /// the cycles neither wait for it nor list it as late or absent. When the radar is removed
-    /// the camera, if kept, triggers the cycles while the LiDAR is silent. The LiDAR, the IMU
-    /// and the wheel speed cannot be removed.
+    /// the camera, if kept, triggers the cycles while the LiDAR is silent. The LiDAR (or
+    /// whichever sensor is the synchroniser's reference), the IMU and the wheel speed cannot be
+    /// removed.
     pub fn remove_sensor(&mut self, sensor: SensorId) -> Result<(), PipelineError> {
-        match sensor {
+        let key = match sensor {
             SensorId::Lidar | SensorId::Imu | SensorId::Wheel => {
                 return Err(PipelineError::RequiredSensor { sensor });
             }
-            SensorId::Ultrasonic(_) => {
-                self.ultrasonic_names.clear();
-                self.nominal_rates_hz.remove(&SensorId::Ultrasonic(0));
-            }
-            radar_or_camera => {
-                self.sync.sensors.remove(&radar_or_camera);
-                self.nominal_rates_hz.remove(&radar_or_camera);
-                if self.sync.fallback_reference == Some(radar_or_camera) {
-                    self.sync.fallback_reference = [SensorId::RadarFront, SensorId::CameraFront]
-                        .into_iter()
-                        .find(|s| self.sync.sensors.contains_key(s));
-                }
-            }
-        }
+            s if s == self.sync.reference => return Err(PipelineError::RequiredSensor { sensor }),
+            SensorId::Ultrasonic(_) => SensorId::Ultrasonic(0),
+            radar_or_camera => radar_or_camera,
+        };
+        self.removed_sensors.insert(key);
         Ok(())
+    }
+
+    /// Whether the system has `sensor` (not removed with [`PipelineConfig::remove_sensor`]).
+    pub fn has_sensor(&self, sensor: SensorId) -> bool {
+        let key = match sensor {
+            SensorId::Ultrasonic(_) => SensorId::Ultrasonic(0),
+            other => other,
+        };
+        !self.removed_sensors.contains(&key)
+    }
+}
+
+/// Whether two sensor ids are the same kind of sensor for [`PipelineConfig::remove_sensor`]
+/// (any two ultrasonic sensors are).
+fn same_kind(a: SensorId, b: SensorId) -> bool {
+    match (a, b) {
+        (SensorId::Ultrasonic(_), SensorId::Ultrasonic(_)) => true,
+        _ => a == b,
     }
 }
 
@@ -1047,7 +1062,30 @@ fn run_tracker_cycle(tracker: &mut Tracker, record: &CycleRecord, mut done: impl
 
 impl Pipeline {
     /// A pipeline with `config`.
-    pub fn new(config: PipelineConfig) -> Result<Self, PipelineError> {
+    pub fn new(mut config: PipelineConfig) -> Result<Self, PipelineError> {
+        // The sensors the system does not have: no stream, no name, no rate; the fallback
+        // passes to the next sensor the system has.
+        if !config.has_sensor(SensorId::Ultrasonic(0)) {
+            config.ultrasonic_names.clear();
+        }
+        let removed: Vec<SensorId> = config.removed_sensors.iter().copied().collect();
+        for sensor in removed {
+            config.remove_sensor(sensor)?;
+        }
+        config
+            .sync
+            .sensors
+            .retain(|s, _| config.removed_sensors.iter().all(|r| !same_kind(*s, *r)));
+        config
+            .nominal_rates_hz
+            .retain(|s, _| config.removed_sensors.iter().all(|r| !same_kind(*s, *r)));
+        if let Some(f) = config.sync.fallback_reference {
+            if !config.has_sensor(f) {
+                config.sync.fallback_reference = [SensorId::RadarFront, SensorId::CameraFront]
+                    .into_iter()
+                    .find(|s| config.has_sensor(*s) && config.sync.sensors.contains_key(s));
+            }
+        }
         let mut sync = config.sync.clone();
         for i in config.ultrasonic_names.keys() {
             sync.sensors
@@ -1093,20 +1131,11 @@ impl Pipeline {
         *self.skipped.entry((sensor, reason)).or_default() += 1;
     }
 
-    /// Whether the system has `sensor` (see [`PipelineConfig::remove_sensor`]).
-    fn has_sensor(&self, sensor: SensorId) -> bool {
-        match sensor {
-            SensorId::Lidar | SensorId::Imu | SensorId::Wheel => true,
-            SensorId::Ultrasonic(i) => self.config.ultrasonic_names.contains_key(&i),
-            radar_or_camera => self.config.sync.sensors.contains_key(&radar_or_camera),
-        }
-    }
-
     /// Takes one input that arrived at `arrival_ns`; one of a sensor the system does not have
     /// is refused and counted (`not a sensor of this system`).
     pub fn push(&mut self, arrival_ns: StampNs, input: Input) {
         let sensor = input.sensor();
-        if !self.has_sensor(sensor) {
+        if !self.config.has_sensor(sensor) {
             self.skip(sensor, "not a sensor of this system");
             return;
         }
@@ -1315,7 +1344,10 @@ impl Pipeline {
                 let (t, item) = (cycle.stamp_ns, &cycle.reference.item);
                 let sensor = item.sensor();
                 if let Some(m) = Measurement::of(item) {
-                    measurements.push((t, sensor, m, true));
+                    // A camera fallback item too is skipped while the budget has the camera off.
+                    let tracked =
+                        m.tracked_with(degrade.camera_enabled(), degrade.ultrasonic_enabled());
+                    measurements.push((t, sensor, m, tracked));
                 }
             }
             for (sensor, items) in &cycle.items {

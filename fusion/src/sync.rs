@@ -5,8 +5,8 @@
 //! until every expected sensor has caught up with the cycle time, judged from its stamps, its
 //! nominal period and its nominal latency plus a jitter window; after a timeout it proceeds
 //! without the late sensors and says so ([`Cycle::late`]): it never blocks. A sensor that has
-//! been silent for a while (or was never seen) is not waited for at all. Items stamped at or
-//! before the last cycle already emitted for their sensor are rejected as out of sequence (never
+//! been silent for a while (or was never seen) is not waited for at all, and the cycle lists it
+//! as absent ([`Cycle::absent`]). Items stamped at or before the last cycle already emitted for their sensor are rejected as out of sequence (never
 //! applied as if new), duplicate stamps are dropped, and a clock jump (stamp backwards, or
 //! forwards much faster than arrival time) resets that sensor's buffer; each is counted per
 //! sensor. Pure: no ROS, no I/O, no wall clock; arrival time and "now" are arguments, in one
@@ -65,7 +65,7 @@ pub struct SyncConfig {
     /// jump, ns (> 0).
     pub clock_jump_forward_ns: i64,
     /// When the reference sensor has been silent for `reference_silence_ns`, each item of this
-    /// sensor triggers a (degraded) cycle instead, with the reference listed as late; `None`:
+    /// sensor triggers a (degraded) cycle instead, with the reference listed as absent; `None`:
     /// no cycle without the reference.
     pub fallback_reference: Option<SensorId>,
     /// See `fallback_reference`, ns (> 0).
@@ -456,7 +456,9 @@ impl<T> TimeSync<T> {
     /// `a` its arrival, every other sensor `s` must have caught up with `t` (newest stamp
     /// `>= t`, or newest stamp + period `> t + jitter`, or, for period 0,
     /// `now >= a - latency_ref + latency_s + jitter`); once `now >= a + timeout` the cycle is
-    /// emitted anyway, with the sensors not caught up listed in [`Cycle::late`].
+    /// emitted anyway, with the sensors not caught up listed in [`Cycle::late`]. A sensor not
+    /// caught up that is not alive (see [`SyncConfig::absent_after_ns`]) is not waited for and
+    /// is listed in [`Cycle::absent`].
     pub fn poll(&mut self, now_ns: StampNs) -> Option<Cycle<T>> {
         if let Some(cycle) = self.poll_reference(now_ns) {
             return Some(cycle);
@@ -466,7 +468,8 @@ impl<T> TimeSync<T> {
 
     /// A degraded cycle on the fallback sensor's oldest item, when the reference has been
     /// silent for `reference_silence_ns` and nothing of it is buffered: the other sensors'
-    /// items up to that stamp, the reference listed as late. No waiting for other sensors.
+    /// items up to that stamp, the reference listed as absent (silent, not waited for). No
+    /// waiting for other sensors, and only the reference is listed.
     fn poll_fallback(&mut self, now_ns: StampNs) -> Option<Cycle<T>> {
         let reference = self.config.reference;
         let fallback = self.config.fallback_reference.filter(|f| *f != reference)?;
@@ -491,7 +494,7 @@ impl<T> TimeSync<T> {
             }
             stream.emitted_until_ns = Some(stream.emitted_until_ns.map_or(t_ns, |e| e.max(t_ns)));
             if *id == reference {
-                stream.counters.late_cycles += 1;
+                stream.counters.absent_cycles += 1;
             }
         }
         self.counters.cycles += 1;
@@ -500,8 +503,8 @@ impl<T> TimeSync<T> {
             stamp_ns: t_ns,
             reference: item,
             items,
-            late: vec![reference],
-            absent: Vec::new(),
+            late: Vec::new(),
+            absent: vec![reference],
         })
     }
 
@@ -703,7 +706,7 @@ mod tests {
         );
         let mut fallback = Vec::new();
         while let Some(c) = s.poll(460 * MS) {
-            assert_eq!(c.late, vec![SensorId::Lidar]);
+            assert_eq!((&c.late, &c.absent), (&vec![], &vec![SensorId::Lidar]));
             assert!(c.is_degraded());
             fallback.push((c.stamp_ns, c.reference.item, stamps(&c, SensorId::Wheel)));
         }

@@ -3,8 +3,8 @@
 //! `/clock` at the recording's pace, the five ingest nodes validate and republish, the fusion
 //! node publishes odometry, objects and diagnostics.
 //! - Mid-replay the LiDAR ingest node is stopped: fusion goes on without it (the radar triggers
-//!   degraded cycles: odometry and objects keep coming), and `/diagnostics` names the missing
-//!   LiDAR within 1 s; started again, the LiDAR is reported OK again and leads the cycles.
+//!   degraded cycles, listing the LiDAR as absent: odometry and objects keep coming), and
+//!   `/diagnostics` names the missing LiDAR within 1 s; started again, the LiDAR is reported OK again and leads the cycles.
 //! - Throughout, a babbling IMU driver repeats every IMU message 10 times (10x the nominal
 //!   rate): the IMU ingest node drops and counts the excess, and no cycle misses its deadline.
 
@@ -121,6 +121,7 @@ fn replay_over_dds_with_a_node_killed_mid_drive() {
     let start = Instant::now();
     let (mut odom, mut objects, mut odom_after_kill, mut objects_after_kill) = (0, 0, 0, 0);
     let mut killed_at: Option<Instant> = None;
+    let mut absent_lidar_reports = 0;
     let mut lidar_missing_after: Option<Duration> = None;
     let mut restarted_at: Option<Instant> = None;
     let mut tracker_reasons = 0;
@@ -159,6 +160,17 @@ fn replay_over_dds_with_a_node_killed_mid_drive() {
                 let keys: Vec<&str> = t.values.iter().map(|v| v.key.as_str()).collect();
                 tracker_reasons = tracker_reasons
                     .max(keys.iter().filter(|k| k.starts_with("rejected: ")).count());
+            }
+            // The cycles the radar leads list the LiDAR as absent (not waited for).
+            let cycle_without_lidar = diag.status.iter().any(|s| {
+                s.hardware_id == "fusion"
+                    && s.level == DiagnosticStatus::WARN
+                    && s.values
+                        .iter()
+                        .any(|v| v.key == "absent" && v.value.split(',').any(|c| c == "lidar"))
+            });
+            if killed_at.is_some() && restarted_at.is_none() && cycle_without_lidar {
+                absent_lidar_reports += 1;
             }
             let names_lidar = diag.status.iter().any(|s| {
                 s.level == DiagnosticStatus::ERROR
@@ -199,6 +211,10 @@ fn replay_over_dds_with_a_node_killed_mid_drive() {
     assert!(
         objects_after_kill >= 40,
         "object arrays while the LiDAR was down: {objects_after_kill}"
+    );
+    assert!(
+        absent_lidar_reports >= 2,
+        "cycle reports listing the LiDAR absent: {absent_lidar_reports}"
     );
     let after = lidar_missing_after.expect("/diagnostics named the missing LiDAR");
     assert!(after <= Duration::from_secs(1), "named after {after:?}");

@@ -436,15 +436,18 @@ fn a_drive_without_radar_camera_or_ultrasonic_cycles_as_each_sweep_arrives() {
     // `replay --fast` on a bag without their topics): no cycle waits or lists them, the
     // tracks are the same, and their measurements, if any come, are refused and counted.
     let mut config = PipelineConfig::default();
-    for sensor in [radar, camera, SensorId::Ultrasonic(0)] {
+    for sensor in [radar, camera, SensorId::Ultrasonic(5)] {
         config.remove_sensor(sensor).unwrap();
     }
     for sensor in [SensorId::Lidar, SensorId::Imu, SensorId::Wheel] {
         assert!(config.clone().remove_sensor(sensor).is_err());
     }
+    // Whatever is set after: a rate for the radar, and (in `run_config`) the drive's
+    // ultrasonic sensors by name.
+    config.set_nominal_rate_hz(radar, 20.0).unwrap();
     let (all, ultrasonic) = inputs("highway_cut_in");
     assert!(!ultrasonic.is_empty());
-    let (without, pipeline) = run_config(&all, &[], config, 1_000_000);
+    let (without, pipeline) = run_config(&all, &ultrasonic, config, 1_000_000);
     assert_eq!(without.len(), cycles.len());
     for ((emitted_ns, c), (_, expected)) in without.iter().zip(&cycles) {
         assert_eq!(emitted_ns, &sweep_arrival[&c.stamp_ns]);
@@ -542,4 +545,80 @@ fn a_radar_slower_than_the_contract_is_judged_against_its_configured_rate() {
         .unwrap_err()
         .to_string();
     assert!(e.contains("CameraFront") && e.contains("0 Hz"), "{e}");
+}
+
+#[test]
+fn without_a_radar_the_camera_carries_the_cycles_while_the_lidar_is_silent() {
+    // A system without a radar: when the LiDAR falls silent (here from 5 s to 6.5 s into the
+    // highway drive), the camera's frames trigger the cycles, each listing the LiDAR as absent.
+    let (all, ultrasonic) = inputs("highway_cut_in");
+    let t0 = all
+        .iter()
+        .find(|(_, i)| matches!(i, Input::Lidar(_)))
+        .map(|(_, i)| i.stamp_ns())
+        .unwrap();
+    let gap = t0 + 5_000_000_000..t0 + 6_500_000_000;
+    let silent: Vec<(i64, Input)> = all
+        .iter()
+        .filter(|(_, i)| !(matches!(i, Input::Lidar(_)) && gap.contains(&i.stamp_ns())))
+        .cloned()
+        .collect();
+    let mut config = PipelineConfig::default();
+    config.remove_sensor(SensorId::RadarFront).unwrap();
+    let (cycles, _) = run_config(&silent, &ultrasonic, config.clone(), 1_000_000);
+    let in_gap: Vec<&CycleOutput> = cycles
+        .iter()
+        .map(|(_, c)| c)
+        .filter(|c| gap.contains(&c.stamp_ns))
+        .collect();
+    // 30 Hz frames once the LiDAR has been silent for 0.3 s: 1.1 s of them (1.2 less the
+    // 0.1 s between the last sweep and the gap).
+    assert!(in_gap.len() >= 30, "{} cycles in the gap", in_gap.len());
+    for c in &in_gap {
+        assert_eq!((&c.late, &c.absent), (&vec![], &vec![SensorId::Lidar]));
+        assert!(!c.tracks.is_empty(), "{}", c.stamp_ns);
+    }
+    // The LiDAR's first sweep back (stamped at the gap's end) takes the cycles back; until it
+    // arrives, frames stamped after it still trigger some.
+    let back_ns = gap.end + 100_000_000;
+    let after: Vec<(i64, Vec<SensorId>, Vec<SensorId>)> = cycles
+        .iter()
+        .filter(|(_, c)| c.stamp_ns >= back_ns && (!c.absent.is_empty() || !c.late.is_empty()))
+        .map(|(_, c)| (c.stamp_ns - gap.end, c.late.clone(), c.absent.clone()))
+        .collect();
+    assert!(after.is_empty(), "{after:?}");
+    // Overloaded (10 ms per stage on the budget's clock), the budget keeps the camera from the
+    // tracker, the frames that trigger the cycles too: the tracks are those of the same drive
+    // with every frame of the gap empty.
+    let blank: Vec<(i64, Input)> = silent
+        .iter()
+        .map(|(a, i)| match i {
+            Input::Camera(f) if gap.contains(&f.stamp_ns) => {
+                let mut f = f.clone();
+                f.detections.clear();
+                (*a, Input::Camera(f))
+            }
+            other => (*a, other.clone()),
+        })
+        .collect();
+    let (busy, busy_pipeline) = run_config(&silent, &ultrasonic, config.clone(), 10_000_000);
+    let (busy_blank, blank_pipeline) = run_config(&blank, &ultrasonic, config, 10_000_000);
+    let busy_gap: Vec<&CycleOutput> = busy
+        .iter()
+        .map(|(_, c)| c)
+        .filter(|c| gap.contains(&c.stamp_ns))
+        .collect();
+    assert!(busy_gap.len() >= 30);
+    assert!(busy_gap.iter().all(|c| !c.timing.degrade.camera_enabled()));
+    assert_eq!(busy.len(), busy_blank.len());
+    for ((_, a), (_, b)) in busy.iter().zip(&busy_blank) {
+        assert_eq!((a.stamp_ns, &a.tracks), (b.stamp_ns, &b.tracks));
+    }
+    // Every track, tentative ones too, and the tracker's counters (associations, gating).
+    let (a, b) = (
+        busy_pipeline.tracker().unwrap(),
+        blank_pipeline.tracker().unwrap(),
+    );
+    assert_eq!(a.counters(), b.counters());
+    assert_eq!(a.all_tracks(), b.all_tracks());
 }

@@ -147,8 +147,13 @@ pub fn run(a: ReplayArgs) -> Result<()> {
         start_ns: (a.start > 0.0).then(|| first + span(a.start)),
         end_ns: a.duration.map(|d| first + span(a.start + d)),
     };
-    // Two bag topics read as one (a remap onto a topic the bag has, or two onto one) would
-    // interleave two streams as one sensor's: refused.
+    // A topic remapped twice is ambiguous; two bag topics read as one (a remap onto a topic
+    // the bag has, or two onto one) would interleave two streams as one sensor's: refused.
+    for (k, (from, to)) in a.remap.iter().enumerate() {
+        if let Some((_, other)) = a.remap[..k].iter().find(|(f, _)| f == from) {
+            anyhow::bail!("--remap: {from} is remapped twice, to {other} and to {to}");
+        }
+    }
     let mut read_as: std::collections::BTreeMap<&str, &str> = std::collections::BTreeMap::new();
     for t in reader.topics() {
         if options
@@ -232,7 +237,7 @@ pub fn run(a: ReplayArgs) -> Result<()> {
                 .map(|s| sensor_kind_name(*s))
                 .collect();
             println!(
-                "no topic for {}: fused without them (not waited for, not listed as late)",
+                "no topic for {}: fused without them (not waited for, not listed as late or absent)",
                 names.join(", ")
             );
         }

@@ -587,7 +587,7 @@ fn diagnostics(
             },
             name: format!("{name}: cycle"),
             message: if degraded {
-                "degraded: running without a late or missing sensor".into()
+                "degraded: running without a late, absent or missing sensor".into()
             } else {
                 "ok".into()
             },
@@ -768,10 +768,15 @@ mod tests {
             ]
         );
         let c = p.pipeline_config().unwrap();
-        assert!(!c.sync.sensors.contains_key(&SensorId::RadarFront));
-        assert!(c.sync.sensors.contains_key(&SensorId::CameraFront));
-        assert_eq!(c.sync.fallback_reference, Some(SensorId::CameraFront));
-        assert!(c.ultrasonic_names.is_empty());
+        assert!(!c.has_sensor(SensorId::RadarFront) && !c.has_sensor(SensorId::Ultrasonic(3)));
+        assert!(c.has_sensor(SensorId::CameraFront));
+        // Built: the synchroniser neither has the radar nor any ultrasonic stream, and the
+        // camera takes the cycles while the LiDAR is silent.
+        let pipeline = Pipeline::new(c).unwrap();
+        let sync = pipeline.sync().config();
+        let streams: Vec<SensorId> = sync.sensors.keys().copied().collect();
+        assert_eq!(streams, vec![SensorId::Lidar, SensorId::CameraFront]);
+        assert_eq!(sync.fallback_reference, Some(SensorId::CameraFront));
         // Unknown names and a missing required sensor are refused, naming the parameter.
         let e = params(&["-p", "sensors:=[lidar, imu, wheel, sonar]"])
             .unwrap_err()

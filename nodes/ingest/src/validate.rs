@@ -60,15 +60,15 @@ pub struct CloudCounts {
 /// (bytes outside the fields, padding, as they are). The fields were checked to lie inside
 /// the point; one of an unknown datatype cannot be reordered and refuses the cloud.
 fn little_endian_data(cloud: &PointCloud2) -> Result<Vec<u8>, Reject> {
-    let mut elements: Vec<(usize, usize)> = Vec::new(); // (offset, size)
+    // (offset, element size, element count) per field: bounded by the message's field list,
+    // while the elements are visited point by point, so never more than the data holds.
+    let mut fields: Vec<(usize, usize, usize)> = Vec::with_capacity(cloud.fields.len());
     for f in &cloud.fields {
         let size = PointField::size_of(f.datatype);
         if size == 0 {
             return Err(Reject("big-endian cloud with a field of unknown datatype"));
         }
-        for k in 0..f.count as usize {
-            elements.push((f.offset as usize + k * size, size));
-        }
+        fields.push((f.offset as usize, size, f.count as usize));
     }
     let (step, w) = (cloud.point_step as usize, cloud.width as usize);
     let row = cloud.row_step as usize;
@@ -76,8 +76,10 @@ fn little_endian_data(cloud: &PointCloud2) -> Result<Vec<u8>, Reject> {
     for r in 0..cloud.height as usize {
         let points = &mut data[r * row..r * row + w * step];
         for p in points.chunks_exact_mut(step) {
-            for &(o, size) in &elements {
-                p[o..o + size].reverse();
+            for &(o, size, count) in &fields {
+                for e in p[o..o + size * count].chunks_exact_mut(size) {
+                    e.reverse();
+                }
             }
         }
     }
@@ -474,6 +476,33 @@ mod tests {
             clean_cloud(&odd, &limits).unwrap_err().0,
             "big-endian cloud with a field of unknown datatype"
         );
+        let mut odd_le = wide_cloud(&points, false);
+        odd_le.fields[4].datatype = 42;
+        assert_eq!(clean_cloud(&odd_le, &limits).unwrap().1.kept, 3);
+        // A field of 2 elements of 2 bytes each is reordered element by element.
+        let mut pair = wide_cloud(&points, true);
+        pair.fields[4].count = 2;
+        let mut pair_le = wide_cloud(&points, false);
+        pair_le.fields[4].count = 2;
+        for (c, big) in [(&mut pair, true), (&mut pair_le, false)] {
+            for k in 0..points.len() {
+                let pad = (k as u16 * 7).to_le_bytes();
+                let pad = if big { [pad[1], pad[0]] } else { pad };
+                c.data[32 * k + 30..32 * k + 32].copy_from_slice(&pad);
+            }
+        }
+        assert_eq!(
+            clean_cloud(&pair, &limits).unwrap(),
+            clean_cloud(&pair_le, &limits).unwrap()
+        );
+        // An empty big-endian cloud whose field claims billions of elements: no points, so
+        // nothing to reorder (and no memory for them).
+        let mut huge = wide_cloud(&[], true);
+        huge.point_step = u32::MAX;
+        huge.fields[4].count = u32::MAX / 4;
+        huge.fields[4].datatype = PointField::UINT8;
+        huge.fields[4].offset = 100;
+        assert_eq!(clean_cloud(&huge, &limits).unwrap().1.kept, 0);
         let mut outside = wide_cloud(&points, false);
         outside.fields[4].offset = 31;
         assert_eq!(
