@@ -25,6 +25,23 @@ def emit(kind, **values):
     print(json.dumps({'kind': kind, **values}), flush=True)
 
 
+def cloud_msg(sec, fields, step, layout, pts):
+    """A dense PointCloud2 in `lidar_top` of `pts` packed with the struct `layout` (its first
+    character gives the byte order), with `fields` [(name, offset, datatype)]."""
+    cloud = PointCloud2()
+    cloud.header.frame_id = 'lidar_top'
+    cloud.header.stamp.sec = sec
+    cloud.height = 1
+    cloud.width = len(pts)
+    cloud.fields = [PointField(name=nm, offset=o, datatype=dt, count=1) for nm, o, dt in fields]
+    cloud.is_bigendian = layout.startswith('>')
+    cloud.point_step = step
+    cloud.row_step = step * len(pts)
+    cloud.data = b''.join(struct.pack(layout, *p) for p in pts)
+    cloud.is_dense = True
+    return cloud
+
+
 def publish(seconds):
     node = rclpy.create_node('rclpy_sensor_peer')
     imu_pub = node.create_publisher(Imu, '/sensors/imu', qos_profile_sensor_data)
@@ -44,22 +61,10 @@ def publish(seconds):
         emit('imu', sec=imu.header.stamp.sec, wz=imu.angular_velocity.z,
              ax=imu.linear_acceleration.x, az=imu.linear_acceleration.z)
         if i % 5 == 0:
-            n = 1000
-            pts = [(1.0 + 0.01 * k, -2.0 + 0.004 * k, 0.5, float(k % 7)) for k in range(n)]
-            cloud = PointCloud2()
-            cloud.header.frame_id = 'lidar_top'
-            cloud.header.stamp.sec = 1000 + i
-            cloud.height = 1
-            cloud.width = n
-            cloud.fields = [PointField(name=nm, offset=4 * j, datatype=PointField.FLOAT32, count=1)
-                            for j, nm in enumerate(['x', 'y', 'z', 'intensity'])]
-            cloud.is_bigendian = False
-            cloud.point_step = 16
-            cloud.row_step = 16 * n
-            cloud.data = b''.join(struct.pack('<4f', *p) for p in pts)
-            cloud.is_dense = True
-            cloud_pub.publish(cloud)
-            emit('cloud', sec=cloud.header.stamp.sec, width=n, first=list(pts[0]), last=list(pts[-1]))
+            pts = [(1.0 + 0.01 * k, -2.0 + 0.004 * k, 0.5, float(k % 7)) for k in range(1000)]
+            fields = [(nm, 4 * j, PointField.FLOAT32) for j, nm in enumerate(['x', 'y', 'z', 'intensity'])]
+            cloud_pub.publish(cloud_msg(1000 + i, fields, 16, '<4f', pts))
+            emit('cloud', sec=1000 + i, width=len(pts), first=list(pts[0]), last=list(pts[-1]))
         odom = Odometry()
         odom.header.frame_id = 'odom'
         odom.header.stamp.sec = 1000 + i
@@ -74,27 +79,13 @@ def publish(seconds):
              wz=odom.twist.twist.angular.z)
         if i % 5 == 2:
             # float64 x y z, float32 intensity, uint16 ring, 2 bytes of padding, big-endian.
-            n = 500
             pts = [(-3.0 - 0.0123456789 * k, 4.0 + 0.001 * k, 1.25, float(k % 11), k % 32)
-                   for k in range(n)]
-            cloud = PointCloud2()
-            cloud.header.frame_id = 'lidar_top'
-            cloud.header.stamp.sec = 1000 + i
-            cloud.height = 1
-            cloud.width = n
-            cloud.fields = [PointField(name='x', offset=0, datatype=PointField.FLOAT64, count=1),
-                            PointField(name='y', offset=8, datatype=PointField.FLOAT64, count=1),
-                            PointField(name='z', offset=16, datatype=PointField.FLOAT64, count=1),
-                            PointField(name='intensity', offset=24, datatype=PointField.FLOAT32,
-                                       count=1),
-                            PointField(name='ring', offset=28, datatype=PointField.UINT16, count=1)]
-            cloud.is_bigendian = True
-            cloud.point_step = 32
-            cloud.row_step = 32 * n
-            cloud.data = b''.join(struct.pack('>3dfH2x', *p) for p in pts)
-            cloud.is_dense = True
-            cloud_pub.publish(cloud)
-            emit('cloud_be64', sec=cloud.header.stamp.sec, width=n, first=list(pts[0]),
+                   for k in range(500)]
+            fields = [('x', 0, PointField.FLOAT64), ('y', 8, PointField.FLOAT64),
+                      ('z', 16, PointField.FLOAT64), ('intensity', 24, PointField.FLOAT32),
+                      ('ring', 28, PointField.UINT16)]
+            cloud_pub.publish(cloud_msg(1000 + i, fields, 32, '>3dfH2x', pts))
+            emit('cloud_be64', sec=1000 + i, width=len(pts), first=list(pts[0]),
                  last=list(pts[-1]))
         i += 1
         time.sleep(0.05)

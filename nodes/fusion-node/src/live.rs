@@ -97,25 +97,19 @@ pub fn sensor_kind_name(sensor: SensorId) -> &'static str {
 
 /// The `sensors` parameter (a string array of [`SENSOR_KINDS`] names), or all six.
 fn sensors_param(args: &NodeArgs) -> anyhow::Result<Vec<SensorId>> {
-    let names: Vec<&str> = SENSOR_KINDS.iter().map(|(n, _)| *n).collect();
-    let Some(value) = args.params.get("sensors") else {
+    let Some(names) = args.strings_opt("sensors")? else {
         return Ok(SENSOR_KINDS.iter().map(|(_, s)| *s).collect());
     };
-    let edgefuse_ros::ParamValue::Array(items) = value else {
-        anyhow::bail!("parameter sensors: expected a string array of {names:?}, got {value:?}");
-    };
+    let kinds: Vec<&str> = SENSOR_KINDS.iter().map(|(n, _)| *n).collect();
     let mut sensors = Vec::new();
-    for item in items {
-        let sensor = match item {
-            edgefuse_ros::ParamValue::String(name) => SENSOR_KINDS
-                .iter()
-                .find(|(n, _)| n == name)
-                .map(|(_, s)| *s),
-            _ => None,
-        };
-        let sensor = sensor.ok_or_else(|| {
-            anyhow::anyhow!("parameter sensors: {item:?} is not one of {names:?}")
-        })?;
+    for name in &names {
+        let sensor = SENSOR_KINDS
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, s)| *s)
+            .ok_or_else(|| {
+                anyhow::anyhow!("parameter sensors: '{name}' is not one of {kinds:?}")
+            })?;
         if !sensors.contains(&sensor) {
             sensors.push(sensor);
         }
@@ -123,7 +117,7 @@ fn sensors_param(args: &NodeArgs) -> anyhow::Result<Vec<SensorId>> {
     for required in [SensorId::Lidar, SensorId::Imu, SensorId::Wheel] {
         anyhow::ensure!(
             sensors.contains(&required),
-            "parameter sensors: {} is required (the LiDAR triggers the cycles, the ego filter needs the IMU and the wheel speed), got {items:?}",
+            "parameter sensors: {} is required (the LiDAR triggers the cycles, the ego filter needs the IMU and the wheel speed), got {names:?}",
             sensor_kind_name(required)
         );
     }

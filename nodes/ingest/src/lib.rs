@@ -90,21 +90,9 @@ pub const DEFAULT_ULTRASONIC_POSITIONS: [&str; 12] = [
 
 /// The `ultrasonic_positions` parameter (a string array), or the sample vehicle's 12.
 pub fn ultrasonic_positions(args: &NodeArgs) -> anyhow::Result<Vec<String>> {
-    match args.params.get("ultrasonic_positions") {
-        None => Ok(DEFAULT_ULTRASONIC_POSITIONS.map(String::from).to_vec()),
-        Some(edgefuse_ros::ParamValue::Array(items)) => items
-            .iter()
-            .map(|v| match v {
-                edgefuse_ros::ParamValue::String(s) => Ok(s.clone()),
-                other => Err(anyhow::anyhow!(
-                    "parameter ultrasonic_positions: expected strings, got {other:?}"
-                )),
-            })
-            .collect(),
-        Some(other) => {
-            anyhow::bail!("parameter ultrasonic_positions: expected a string array, got {other:?}")
-        }
-    }
+    Ok(args
+        .strings_opt("ultrasonic_positions")?
+        .unwrap_or_else(|| DEFAULT_ULTRASONIC_POSITIONS.map(String::from).to_vec()))
 }
 
 /// An ingest node's parameters.

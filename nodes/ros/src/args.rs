@@ -362,6 +362,22 @@ impl NodeArgs {
             Some(other) => Err(type_error(name, "string", other)),
         }
     }
+
+    /// A `string[]` parameter, `None` when not given.
+    pub fn strings_opt(&self, name: &str) -> Result<Option<Vec<String>>, ArgsError> {
+        match self.params.get(name) {
+            None => Ok(None),
+            Some(ParamValue::Array(items)) => items
+                .iter()
+                .map(|v| match v {
+                    ParamValue::String(s) => Ok(s.clone()),
+                    other => Err(type_error(name, "string array", other)),
+                })
+                .collect::<Result<Vec<_>, _>>()
+                .map(Some),
+            Some(other) => Err(type_error(name, "string array", other)),
+        }
+    }
 }
 
 fn type_error(name: &str, expected: &'static str, got: &ParamValue) -> ArgsError {
@@ -482,5 +498,34 @@ mod tests {
         let e = NodeArgs::parse("n", ["--ros-args", "--params-file", file.to_str().unwrap()])
             .unwrap_err();
         assert!(e.to_string().contains("ros__parameters"), "{e}");
+    }
+
+    #[test]
+    fn string_arrays_are_read_and_other_types_named() {
+        let a = NodeArgs::parse(
+            "n",
+            [
+                "--ros-args",
+                "-p",
+                "a:=[front, rear]",
+                "-p",
+                "b:=[1, 2]",
+                "-p",
+                "c:=x",
+            ],
+        )
+        .unwrap();
+        assert_eq!(
+            a.strings_opt("a").unwrap(),
+            Some(vec!["front".to_string(), "rear".to_string()])
+        );
+        assert_eq!(a.strings_opt("none").unwrap(), None);
+        for name in ["b", "c"] {
+            let e = a.strings_opt(name).unwrap_err().to_string();
+            assert!(
+                e.contains(&format!("`{name}`")) && e.contains("string array"),
+                "{e}"
+            );
+        }
     }
 }
