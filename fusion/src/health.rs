@@ -9,7 +9,8 @@
 //! the bags) and [`HealthMonitor::findings`] takes the current time as an argument, so the same
 //! input always gives the same findings. A message that arrives late (after newer ones) is
 //! taken where its stamp belongs, so late messages give the statistics of in-time ones within
-//! the windows (a baseline, once measured, is not revised by a late sample).
+//! the windows (a radar amplitude or camera confidence baseline already measured is revised by
+//! a late sample of its period).
 
 use std::collections::{BTreeMap, VecDeque};
 
@@ -780,14 +781,18 @@ impl BaselineSignal {
         }
     }
 
+    /// Takes a sample stamped `t_ns`: into the baseline while it lies within `baseline_s` of
+    /// the first one (also when it arrives after the baseline was measured: a late sample
+    /// revises it), and into the recent window.
     fn push(&mut self, t_ns: i64, v: f64, baseline_s: f64) {
         let first = *self.first_ns.get_or_insert(t_ns);
-        if self.baseline_done.is_none() {
-            if t_ns - first <= s_to_ns(baseline_s) {
-                self.baseline.push(t_ns, v);
-            } else {
+        if t_ns - first <= s_to_ns(baseline_s) {
+            self.baseline.push(t_ns, v);
+            if self.baseline_done.is_some() {
                 self.baseline_done = self.baseline.mean();
             }
+        } else if self.baseline_done.is_none() {
+            self.baseline_done = self.baseline.mean();
         }
         self.recent.push(t_ns, v);
     }
@@ -965,14 +970,20 @@ impl HealthMonitor {
     /// arrives after a newer one of its sensor (late) is placed among the stamps of the rate
     /// window where it belongs: it counts in the rate and its latency in the mean, and it
     /// splits the gap it falls in, so a gap counted as a dropout that it fills is no longer one.
-    /// A stamp already seen is counted as [`SkipReason::DuplicateStamp`], one older than the
-    /// rate window as [`SkipReason::OutOfSequence`]; neither enters the rate.
+    /// A stamp already seen is counted as [`SkipReason::DuplicateStamp`] (its latency not
+    /// taken), one older than the rate window as [`SkipReason::OutOfSequence`]; neither enters
+    /// the rate.
     pub fn record_arrival(&mut self, sensor: SensorId, stamp_ns: StampNs, arrival_ns: StampNs) {
         let rate_window_ns = s_to_ns(self.cfg.rate_window_s);
         let dropout_window_ns = s_to_ns(self.cfg.dropout_window_s);
         let dropout_factor = self.cfg.dropout_factor;
         let st = self.sensor(sensor);
         st.messages += 1;
+        // A stamp already seen: a second copy, counted, neither in the rate nor the latency.
+        if st.last_stamp == Some(stamp_ns) || st.stamps.binary_search(&stamp_ns).is_ok() {
+            *st.skipped.entry(SkipReason::DuplicateStamp).or_insert(0) += 1;
+            return;
+        }
         st.latency.push(stamp_ns, ns_to_s(arrival_ns - stamp_ns));
         let dropout_s = dropout_factor * st.period_s();
         match st.last_stamp {
@@ -2786,6 +2797,34 @@ mod tests {
     }
 
     #[test]
+    fn a_late_sample_of_the_baseline_period_revises_the_baseline() {
+        // 20 Hz samples of 10 over the 1.5 s baseline period and 2 after; the one at 1.0 s is
+        // 30 and arrives only after the baseline was measured (after the sample at 1.6 s).
+        let value = |k: i64| if k == 20 { 30.0 } else { 10.0 };
+        let stamps: Vec<i64> = (0..40).map(|k| k * 50_000_000).collect();
+        let mut in_time = BaselineSignal::new(1.5, 1.0, 5.0);
+        for (k, &t) in stamps.iter().enumerate() {
+            in_time.push(t, value(k as i64), 1.5);
+        }
+        let mut late = BaselineSignal::new(1.5, 1.0, 5.0);
+        for (k, &t) in stamps.iter().enumerate() {
+            if k != 20 {
+                late.push(t, value(k as i64), 1.5);
+            }
+            if k == 32 {
+                assert!(late.baseline_done.is_some());
+                late.push(stamps[20], value(20), 1.5);
+            }
+        }
+        let expected = (30 * 10 + 30) as f64 / 31.0;
+        for b in [&in_time, &late] {
+            let done = b.baseline_done.unwrap();
+            assert!((done - expected).abs() < 1e-12, "{done} against {expected}");
+        }
+        assert_eq!(in_time.recent.mean(), late.recent.mean());
+    }
+
+    #[test]
     fn late_messages_give_the_statistics_of_in_time_ones() {
         let msgs = fault_messages();
         // After the 5 s baseline, some messages arrive 0.2 s late: three radar scans in a row
@@ -2904,6 +2943,11 @@ mod tests {
         assert_eq!(after.skipped.get(&SkipReason::DuplicateStamp), Some(&1));
         assert_eq!(after.skipped.get(&SkipReason::OutOfSequence), Some(&1));
         assert_eq!(after.rate_hz, before.rate_hz);
+        // The copies of the newest message too, however late: the mean latency stays.
+        with_late.record_arrival(SensorId::RadarFront, last.stamp_ns, end_ns + ns(0.4));
+        let copies = radar(&with_late);
+        assert_eq!(copies.skipped.get(&SkipReason::DuplicateStamp), Some(&2));
+        assert_eq!(copies.mean_latency_s, after.mean_latency_s);
     }
 
     #[test]
