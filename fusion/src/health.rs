@@ -591,6 +591,16 @@ impl Series {
         self.mean_since(i64::MIN)
     }
 
+    /// Mean of the values stamped in `[lo_ns, hi_ns]`.
+    fn mean_within(&self, lo_ns: i64, hi_ns: i64) -> Option<f64> {
+        let (s, n) = self
+            .pts
+            .iter()
+            .filter(|(t, _)| (lo_ns..=hi_ns).contains(t))
+            .fold((0.0, 0usize), |(s, n), &(_, v)| (s + v, n + 1));
+        (n > 0).then(|| s / n as f64)
+    }
+
     /// Least-squares slope `sum((t - tm)(v - vm)) / sum((t - tm)^2)`, value unit per second;
     /// 0 with fewer than 3 points or no time span.
     fn slope_per_s(&self) -> f64 {
@@ -781,18 +791,30 @@ impl BaselineSignal {
         }
     }
 
-    /// Takes a sample stamped `t_ns`: into the baseline while it lies within `baseline_s` of
-    /// the first one (also when it arrives after the baseline was measured: a late sample
-    /// revises it), and into the recent window.
-    fn push(&mut self, t_ns: i64, v: f64, baseline_s: f64) {
-        let first = *self.first_ns.get_or_insert(t_ns);
-        if t_ns - first <= s_to_ns(baseline_s) {
-            self.baseline.push(t_ns, v);
-            if self.baseline_done.is_some() {
-                self.baseline_done = self.baseline.mean();
+    /// Takes a sample stamped `t_ns`: into the recent window, and into the baseline when it
+    /// lies in the baseline period (`baseline_s` from the earliest stamp seen while the period
+    /// is open) and is at most `max_late_s` older than the newest sample. So a late sample of
+    /// the period revises a baseline already measured, and a late first sample moves the
+    /// period's start back, as in time; one later than that (a clock jump back) does not.
+    fn push(&mut self, t_ns: i64, v: f64, baseline_s: f64, max_late_s: f64) {
+        let newest_ns = self.recent.last_t().map_or(t_ns, |n| n.max(t_ns));
+        let in_time = newest_ns - t_ns <= s_to_ns(max_late_s);
+        let first = match self.first_ns {
+            Some(f) if self.baseline_done.is_none() && in_time => f.min(t_ns),
+            Some(f) => f,
+            None => t_ns,
+        };
+        self.first_ns = Some(first);
+        let end_ns = first.saturating_add(s_to_ns(baseline_s));
+        if (first..=end_ns).contains(&t_ns) {
+            if in_time {
+                self.baseline.push(t_ns, v);
+                if self.baseline_done.is_some() {
+                    self.baseline_done = self.baseline.mean_within(first, end_ns);
+                }
             }
-        } else if self.baseline_done.is_none() {
-            self.baseline_done = self.baseline.mean();
+        } else if t_ns > end_ns && self.baseline_done.is_none() {
+            self.baseline_done = self.baseline.mean_within(first, end_ns);
         }
         self.recent.push(t_ns, v);
     }
@@ -1183,7 +1205,8 @@ impl HealthMonitor {
         }
         self.record_skipped(SensorId::RadarFront, SkipReason::NonFinite, bad);
         if let Some(m) = median(&mut amps) {
-            self.radar_amplitude.push(stamp_ns, m, self.cfg.baseline_s);
+            self.radar_amplitude
+                .push(stamp_ns, m, self.cfg.baseline_s, self.cfg.rate_window_s);
         }
         self.tick(stamp_ns);
     }
@@ -1236,8 +1259,12 @@ impl HealthMonitor {
         self.camera_frames
             .push(stamp_ns, if n > 0 { 1.0 } else { 0.0 });
         if n > 0 {
-            self.camera_conf
-                .push(stamp_ns, s / n as f64, self.cfg.baseline_s);
+            self.camera_conf.push(
+                stamp_ns,
+                s / n as f64,
+                self.cfg.baseline_s,
+                self.cfg.rate_window_s,
+            );
         }
         self.tick(stamp_ns);
     }
@@ -2798,30 +2825,46 @@ mod tests {
 
     #[test]
     fn a_late_sample_of_the_baseline_period_revises_the_baseline() {
-        // 20 Hz samples of 10 over the 1.5 s baseline period and 2 after; the one at 1.0 s is
-        // 30 and arrives only after the baseline was measured (after the sample at 1.6 s).
-        let value = |k: i64| if k == 20 { 30.0 } else { 10.0 };
-        let stamps: Vec<i64> = (0..40).map(|k| k * 50_000_000).collect();
-        let mut in_time = BaselineSignal::new(1.5, 1.0, 5.0);
-        for (k, &t) in stamps.iter().enumerate() {
-            in_time.push(t, value(k as i64), 1.5);
-        }
-        let mut late = BaselineSignal::new(1.5, 1.0, 5.0);
-        for (k, &t) in stamps.iter().enumerate() {
-            if k != 20 {
-                late.push(t, value(k as i64), 1.5);
+        // 20 Hz samples of 10 over the 1.5 s baseline period and 2 s after, but 20 at 0 s and
+        // 30 at 1.0 s.
+        let value = |k: usize| match k {
+            0 => 20.0,
+            20 => 30.0,
+            _ => 10.0,
+        };
+        let stamps: Vec<i64> = (0..70).map(|k| k * 50_000_000).collect();
+        // Pushes every sample at its stamp, `moved` (index, after which index) later.
+        let run = |moved: &[(usize, usize)]| {
+            let mut b = BaselineSignal::new(1.5, 1.0, 5.0);
+            for (k, &t) in stamps.iter().enumerate() {
+                if !moved.iter().any(|m| m.0 == k) {
+                    b.push(t, value(k), 1.5, 2.0);
+                }
+                for &(j, _) in moved.iter().filter(|m| m.1 == k) {
+                    b.push(stamps[j], value(j), 1.5, 2.0);
+                }
             }
-            if k == 32 {
-                assert!(late.baseline_done.is_some());
-                late.push(stamps[20], value(20), 1.5);
-            }
+            b.baseline_done
+        };
+        // The samples of the first 1.5 s (k = 0 to 30), but those of `except`.
+        let mean_of_period = |except: &[usize]| {
+            let kept: Vec<f64> = (0..=30)
+                .filter(|k| !except.contains(k))
+                .map(value)
+                .collect();
+            kept.iter().sum::<f64>() / kept.len() as f64
+        };
+        let expected = mean_of_period(&[]);
+        // In time; the 1.0 s sample after the baseline was measured (at 1.55 s); the first
+        // sample after the second and third (the period starts at it all the same): the same
+        // baseline.
+        for moved in [vec![], vec![(20, 32)], vec![(0, 2)]] {
+            let done = run(&moved).unwrap();
+            assert!((done - expected).abs() < 1e-12, "{moved:?}: {done}");
         }
-        let expected = (30 * 10 + 30) as f64 / 31.0;
-        for b in [&in_time, &late] {
-            let done = b.baseline_done.unwrap();
-            assert!((done - expected).abs() < 1e-12, "{done} against {expected}");
-        }
-        assert_eq!(in_time.recent.mean(), late.recent.mean());
+        // Later than the rate window (2 s): a clock jump back, not a late sample of the period.
+        let done = run(&[(20, 65)]).unwrap();
+        assert!((done - mean_of_period(&[20])).abs() < 1e-12, "{done}");
     }
 
     #[test]

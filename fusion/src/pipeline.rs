@@ -1063,14 +1063,16 @@ fn run_tracker_cycle(tracker: &mut Tracker, record: &CycleRecord, mut done: impl
 impl Pipeline {
     /// A pipeline with `config`.
     pub fn new(mut config: PipelineConfig) -> Result<Self, PipelineError> {
-        // The sensors the system does not have: no stream, no name, no rate; the fallback
-        // passes to the next sensor the system has.
-        if !config.has_sensor(SensorId::Ultrasonic(0)) {
-            config.ultrasonic_names.clear();
-        }
-        let removed: Vec<SensorId> = config.removed_sensors.iter().copied().collect();
+        // The sensors the system does not have (validated and normalised first): no stream,
+        // no name, no rate; the fallback passes to the next sensor the system has.
+        let removed: Vec<SensorId> = std::mem::take(&mut config.removed_sensors)
+            .into_iter()
+            .collect();
         for sensor in removed {
             config.remove_sensor(sensor)?;
+        }
+        if !config.has_sensor(SensorId::Ultrasonic(0)) {
+            config.ultrasonic_names.clear();
         }
         config
             .sync
@@ -1083,7 +1085,11 @@ impl Pipeline {
             if !config.has_sensor(f) {
                 config.sync.fallback_reference = [SensorId::RadarFront, SensorId::CameraFront]
                     .into_iter()
-                    .find(|s| config.has_sensor(*s) && config.sync.sensors.contains_key(s));
+                    .find(|s| {
+                        *s != config.sync.reference
+                            && config.has_sensor(*s)
+                            && config.sync.sensors.contains_key(s)
+                    });
             }
         }
         let mut sync = config.sync.clone();
@@ -1131,11 +1137,24 @@ impl Pipeline {
         *self.skipped.entry((sensor, reason)).or_default() += 1;
     }
 
+    /// Whether an input of `sensor` is taken: a sensor the system has, and for an ultrasonic
+    /// sensor one named in the configuration, for the radar or camera one the synchroniser
+    /// has.
+    fn takes(&self, sensor: SensorId) -> bool {
+        self.config.has_sensor(sensor)
+            && match sensor {
+                SensorId::Lidar | SensorId::Imu | SensorId::Wheel => true,
+                SensorId::Ultrasonic(i) => self.config.ultrasonic_names.contains_key(&i),
+                radar_or_camera => self.sync.config().sensors.contains_key(&radar_or_camera),
+            }
+    }
+
     /// Takes one input that arrived at `arrival_ns`; one of a sensor the system does not have
-    /// is refused and counted (`not a sensor of this system`).
+    /// (removed, an ultrasonic sensor without a name, a radar or camera the synchroniser does
+    /// not have) is refused and counted (`not a sensor of this system`).
     pub fn push(&mut self, arrival_ns: StampNs, input: Input) {
         let sensor = input.sensor();
-        if !self.config.has_sensor(sensor) {
+        if !self.takes(sensor) {
             self.skip(sensor, "not a sensor of this system");
             return;
         }

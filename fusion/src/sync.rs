@@ -5,8 +5,9 @@
 //! until every expected sensor has caught up with the cycle time, judged from its stamps, its
 //! nominal period and its nominal latency plus a jitter window; after a timeout it proceeds
 //! without the late sensors and says so ([`Cycle::late`]): it never blocks. A sensor that has
-//! been silent for a while (or was never seen) is not waited for at all, and the cycle lists it
-//! as absent ([`Cycle::absent`]). Items stamped at or before the last cycle already emitted for their sensor are rejected as out of sequence (never
+//! been silent for a while (or was never seen) is not waited for at all, and the reference's
+//! cycles list it as absent ([`Cycle::absent`]; a cycle the fallback sensor triggers lists only
+//! the silent reference). Items stamped at or before the last cycle already emitted for their sensor are rejected as out of sequence (never
 //! applied as if new), duplicate stamps are dropped, and a clock jump (stamp backwards, or
 //! forwards much faster than arrival time) resets that sensor's buffer; each is counted per
 //! sensor. Pure: no ROS, no I/O, no wall clock; arrival time and "now" are arguments, in one

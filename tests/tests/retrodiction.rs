@@ -485,6 +485,28 @@ fn a_drive_without_radar_camera_or_ultrasonic_cycles_as_each_sweep_arrives() {
         .map(|s| s.sensor)
         .collect();
     assert_eq!(seen, vec![SensorId::Lidar, SensorId::Imu, SensorId::Wheel]);
+
+    // Ultrasonic sensors the configuration does not name (here the rear six) are not sensors
+    // of this system either: refused and counted, not in the health monitor.
+    let (_, named_front) = run_config(&all, &ultrasonic[..6], PipelineConfig::default(), 1_000_000);
+    let refused: u64 = named_front
+        .skipped
+        .iter()
+        .filter(|((s, r), _)| {
+            matches!(s, SensorId::Ultrasonic(i) if *i >= 6) && *r == "not a sensor of this system"
+        })
+        .map(|(_, n)| *n)
+        .sum();
+    let rear = all
+        .iter()
+        .filter(|(_, i)| matches!(i, Input::Ultrasonic(u) if u.sensor >= 6))
+        .count() as u64;
+    assert!(rear > 100 && refused == rear, "{refused} of {rear}");
+    assert!(named_front
+        .health()
+        .sensor_stats()
+        .iter()
+        .all(|s| !matches!(s.sensor, SensorId::Ultrasonic(i) if i >= 6)));
 }
 
 #[test]
