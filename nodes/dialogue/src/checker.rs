@@ -500,8 +500,21 @@ pub fn check(answer: &str, facts: &FactSheet) -> CheckReport {
             failures.push(format!("{claim:?} is not in the fact sheet"));
         }
     }
+    // The car speaks to the driver: what it said or warned is not the driver's.
+    let lower = answer.to_lowercase();
+    for phrase in MISATTRIBUTED {
+        if lower.contains(phrase) {
+            failures.push(format!(
+                "'{phrase}' puts the car's words in the driver's mouth"
+            ));
+        }
+    }
     CheckReport { claims, failures }
 }
+
+/// Phrases that make the driver the one who said or warned what the car did (a small model
+/// rephrasing "I warned you because ..." wrote "You said that you warned the driver ...").
+const MISATTRIBUTED: [&str; 3] = ["you said", "you told", "you warned"];
 
 /// Whether `answer` says what `template` says: every figure of the template (within the same
 /// tolerances), every object and side it names, and every sensor component it names. An answer
@@ -702,6 +715,20 @@ mod tests {
         assert!(
             check(&format!("I warned you because {}.", h[0].reason), &f).passed(),
             "{h:?}"
+        );
+        // The same reason with the warning put in the driver's mouth (as SmolLM2 once
+        // rephrased it) is refused.
+        let misattributed = format!(
+            "You said that you warned the driver because {}.",
+            h[0].reason
+        );
+        let report = check(&misattributed, &f);
+        assert!(
+            report.claims == check(&format!("I warned you because {}.", h[0].reason), &f).claims
+        );
+        assert!(
+            report.failures.iter().any(|r| r.contains("'you said'")),
+            "{report:?}"
         );
     }
 
