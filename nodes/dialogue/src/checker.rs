@@ -500,21 +500,47 @@ pub fn check(answer: &str, facts: &FactSheet) -> CheckReport {
             failures.push(format!("{claim:?} is not in the fact sheet"));
         }
     }
-    // The car speaks to the driver: what it said or warned is not the driver's.
-    let lower = answer.to_lowercase();
-    for phrase in MISATTRIBUTED {
+    // A figure with more than three decimals is noise a small model copied or made up
+    // ("1.000000000000001 km/h"), not a precision any fact has.
+    for sentence in split_sentences(answer) {
+        for token in tokens(&sentence) {
+            let digits = token
+                .split_once('.')
+                .filter(|(whole, _)| whole.chars().all(|c| c.is_ascii_digit()) && !whole.is_empty())
+                .map_or(0, |(_, frac)| {
+                    frac.chars().take_while(char::is_ascii_digit).count()
+                });
+            if digits > MAX_DECIMALS {
+                failures.push(format!(
+                    "'{token}' is said with more than {MAX_DECIMALS} decimals"
+                ));
+            }
+        }
+    }
+    // The car speaks to the driver: what it said or warned is not the driver's, and the
+    // driving is the driver's, not the car's.
+    let lower = answer.to_lowercase().replace('\u{2019}', "'");
+    for (phrase, why) in MISATTRIBUTED {
         if lower.contains(phrase) {
-            failures.push(format!(
-                "'{phrase}' puts the car's words in the driver's mouth"
-            ));
+            failures.push(format!("'{phrase}' {why}"));
         }
     }
     CheckReport { claims, failures }
 }
 
-/// Phrases that make the driver the one who said or warned what the car did (a small model
-/// rephrasing "I warned you because ..." wrote "You said that you warned the driver ...").
-const MISATTRIBUTED: [&str; 3] = ["you said", "you told", "you warned"];
+/// The most decimals a figure may be said with.
+const MAX_DECIMALS: usize = 3;
+
+/// Phrases that swap the car's and the driver's parts, and why: a small model rephrasing "I
+/// warned you because ..." wrote "You said that you warned the driver ...", and "You are
+/// driving at 1 km/h" became "I'm driving at 1 miles per hour".
+const MISATTRIBUTED: [(&str, &str); 5] = [
+    ("you said", "puts the car's words in the driver's mouth"),
+    ("you told", "puts the car's words in the driver's mouth"),
+    ("you warned", "puts the car's warning in the driver's mouth"),
+    ("i'm driving", "makes the car the driver"),
+    ("i am driving", "makes the car the driver"),
+];
 
 /// Whether `answer` says what `template` says: every figure of the template (within the same
 /// tolerances), every object and side it names, and every sensor component it names. An answer
@@ -619,6 +645,12 @@ mod tests {
         assert!(!check("A cyclist is ahead.", &f).passed());
         assert!(!check("Nothing is on your left.", &f).passed());
         assert!(!check("You are driving at 80 km/h.", &f).passed());
+        // The right figure with spurious decimals (as SmolLM2 once wrote one) is refused;
+        // three are allowed.
+        assert!(!check("You are driving at 36.000000000000001 km/h.", &f).passed());
+        assert!(check("You are driving at 36.001 km/h.", &f).passed());
+        // The car does not drive: the driver does.
+        assert!(!check("I'm driving at 36 km/h.", &f).passed());
         assert!(!check("It will hit you in 99 seconds.", &f).passed());
         // Other units are converted, not read as bare numbers (36 km/h = 10 m/s = 22.4 mph).
         assert!(check("You are driving at 22 miles per hour.", &f).passed());
