@@ -724,15 +724,11 @@ impl SensorState {
             .fold(self.longest_retired_gap_s, f64::max)
     }
 
-    /// Places a late stamp (not newer than the last, within the rate window) among the
-    /// stamps of the window; a dropout gap it falls in is split into the parts still longer
+    /// Places a late stamp (not newer than the last, within the rate window, not one already
+    /// there) among the stamps of the window; a dropout gap it falls in is split into the parts still longer
     /// than `dropout_s`.
     fn place_late(&mut self, stamp_ns: i64, dropout_s: f64) {
         let at = self.stamps.partition_point(|&t| t < stamp_ns);
-        if self.stamps.get(at) == Some(&stamp_ns) {
-            *self.skipped.entry(SkipReason::DuplicateStamp).or_insert(0) += 1;
-            return;
-        }
         self.stamps.insert(at, stamp_ns);
         if let Some(g) = self
             .gaps
@@ -1002,7 +998,11 @@ impl HealthMonitor {
         let st = self.sensor(sensor);
         st.messages += 1;
         // A stamp already seen: a second copy, counted, neither in the rate nor the latency.
-        if st.last_stamp == Some(stamp_ns) || st.stamps.binary_search(&stamp_ns).is_ok() {
+        // (Only a stamp not newer than the last can be one: the common in-order case skips the
+        // search.)
+        if st.last_stamp.is_some_and(|last| stamp_ns <= last)
+            && st.stamps.binary_search(&stamp_ns).is_ok()
+        {
             *st.skipped.entry(SkipReason::DuplicateStamp).or_insert(0) += 1;
             return;
         }

@@ -797,34 +797,27 @@ impl PipelineConfig {
     /// whichever sensor is the synchroniser's reference), the IMU and the wheel speed cannot be
     /// removed.
     pub fn remove_sensor(&mut self, sensor: SensorId) -> Result<(), PipelineError> {
-        let key = match sensor {
-            SensorId::Lidar | SensorId::Imu | SensorId::Wheel => {
-                return Err(PipelineError::RequiredSensor { sensor });
-            }
-            s if s == self.sync.reference => return Err(PipelineError::RequiredSensor { sensor }),
-            SensorId::Ultrasonic(_) => SensorId::Ultrasonic(0),
-            radar_or_camera => radar_or_camera,
-        };
-        self.removed_sensors.insert(key);
+        if matches!(sensor, SensorId::Lidar | SensorId::Imu | SensorId::Wheel)
+            || sensor == self.sync.reference
+        {
+            return Err(PipelineError::RequiredSensor { sensor });
+        }
+        self.removed_sensors.insert(kind_key(sensor));
         Ok(())
     }
 
     /// Whether the system has `sensor` (not removed with [`PipelineConfig::remove_sensor`]).
     pub fn has_sensor(&self, sensor: SensorId) -> bool {
-        let key = match sensor {
-            SensorId::Ultrasonic(_) => SensorId::Ultrasonic(0),
-            other => other,
-        };
-        !self.removed_sensors.contains(&key)
+        !self.removed_sensors.contains(&kind_key(sensor))
     }
 }
 
-/// Whether two sensor ids are the same kind of sensor for [`PipelineConfig::remove_sensor`]
-/// (any two ultrasonic sensors are).
-fn same_kind(a: SensorId, b: SensorId) -> bool {
-    match (a, b) {
-        (SensorId::Ultrasonic(_), SensorId::Ultrasonic(_)) => true,
-        _ => a == b,
+/// A sensor's key in [`PipelineConfig::removed_sensors`]: `Ultrasonic(0)` for every
+/// ultrasonic sensor, the sensor itself for the others.
+fn kind_key(sensor: SensorId) -> SensorId {
+    match sensor {
+        SensorId::Ultrasonic(_) => SensorId::Ultrasonic(0),
+        other => other,
     }
 }
 
@@ -1074,13 +1067,14 @@ impl Pipeline {
         if !config.has_sensor(SensorId::Ultrasonic(0)) {
             config.ultrasonic_names.clear();
         }
+        let removed = &config.removed_sensors;
         config
             .sync
             .sensors
-            .retain(|s, _| config.removed_sensors.iter().all(|r| !same_kind(*s, *r)));
+            .retain(|s, _| !removed.contains(&kind_key(*s)));
         config
             .nominal_rates_hz
-            .retain(|s, _| config.removed_sensors.iter().all(|r| !same_kind(*s, *r)));
+            .retain(|s, _| !removed.contains(&kind_key(*s)));
         if let Some(f) = config.sync.fallback_reference {
             if !config.has_sensor(f) {
                 config.sync.fallback_reference = [SensorId::RadarFront, SensorId::CameraFront]

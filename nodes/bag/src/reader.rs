@@ -113,6 +113,15 @@ pub struct ReadOptions {
     pub end_ns: Option<u64>,
 }
 
+impl ReadOptions {
+    /// Whether `topic` is among the topics read (every topic when none are named).
+    pub fn selects(&self, topic: &str) -> bool {
+        self.topics
+            .as_ref()
+            .is_none_or(|t| t.iter().any(|x| x == topic))
+    }
+}
+
 /// A stored layout that is converted to edgefuse's on read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Upgrade {
@@ -688,9 +697,7 @@ pub struct Messages<'a> {
 }
 
 fn wanted(opts: &ReadOptions, topic: &str, log_time: u64) -> bool {
-    opts.topics
-        .as_ref()
-        .is_none_or(|t| t.iter().any(|x| x == topic))
+    opts.selects(topic)
         && opts.start_ns.is_none_or(|s| log_time >= s)
         && opts.end_ns.is_none_or(|e| log_time < e)
 }

@@ -156,11 +156,7 @@ pub fn run(a: ReplayArgs) -> Result<()> {
     }
     let mut read_as: std::collections::BTreeMap<&str, &str> = std::collections::BTreeMap::new();
     for t in reader.topics() {
-        if options
-            .topics
-            .as_ref()
-            .is_some_and(|k| !k.contains(&t.name))
-        {
+        if !options.selects(&t.name) {
             continue;
         }
         let name = a

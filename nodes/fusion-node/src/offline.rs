@@ -99,17 +99,10 @@ pub fn ultrasonic_positions_with(reader: &BagReader, options: &FeedOptions) -> V
 /// The contract topics a feed with `options` reads from the bag (its selected topics as
 /// `options` names them).
 pub fn contract_topics_with(reader: &BagReader, options: &FeedOptions) -> Vec<ContractTopic> {
-    let selected = |name: &String| {
-        options
-            .read
-            .topics
-            .as_ref()
-            .is_none_or(|topics| topics.contains(name))
-    };
     let mut topics: Vec<ContractTopic> = reader
         .topics()
         .iter()
-        .filter(|t| selected(&t.name))
+        .filter(|t| options.read.selects(&t.name))
         .filter_map(|t| ContractTopic::parse(options.contract_name(&t.name)))
         .collect();
     topics.sort();
@@ -176,11 +169,7 @@ impl<'a> BagFeed<'a> {
                         == Some(ContractTopic::TfStatic)
                         && (t.type_name.is_empty()
                             || t.type_name == ContractTopic::TfStatic.type_name())
-                        && options
-                            .read
-                            .topics
-                            .as_ref()
-                            .is_none_or(|want| want.contains(&t.name))
+                        && options.read.selects(&t.name)
                 })
                 .map(|t| t.name.clone())
                 .collect();

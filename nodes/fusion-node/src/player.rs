@@ -88,12 +88,7 @@ pub fn play(
     let node = Node::new(args, transport).context("starting the player node")?;
     let mut publishers: BTreeMap<String, Box<dyn RawPublisher>> = BTreeMap::new();
     for t in reader.topics() {
-        if t.unreadable.is_some()
-            || options
-                .topics
-                .as_ref()
-                .is_some_and(|want| !want.contains(&t.name))
-        {
+        if t.unreadable.is_some() || !options.selects(&t.name) {
             continue;
         }
         let p = node

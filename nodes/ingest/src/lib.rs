@@ -283,6 +283,18 @@ fn route<M: RosMessage, O: RosMessage>(
     Ok((resolved, sub, publisher))
 }
 
+/// [`route`] for the vehicle's speed subscribed as `M`, republished as the contract's twist.
+fn speed_route<M: RosMessage>(
+    node: &mut Node,
+    prefix: &str,
+    topic: &str,
+    qos: Qos,
+    sub: fn(SubId<M>) -> SpeedSub,
+) -> anyhow::Result<(String, Route)> {
+    let (resolved, s, out) = route(node, prefix, topic, qos)?;
+    Ok((resolved, Route::Speed(sub(s), out)))
+}
+
 /// What a run did, per input topic.
 pub type RunStats = BTreeMap<String, TopicStats>;
 
@@ -342,26 +354,19 @@ pub fn run(
                 route(n, p, t, q).map(|(r, s, o)| (r, Route::Imu(s, o)))
             })?;
             let speed_type = params.vehicle_speed_type;
-            add(&mut node, "/vehicle/twist", q, &move |n, p, t, q| {
-                Ok(match speed_type {
+            add(
+                &mut node,
+                "/vehicle/twist",
+                q,
+                &move |n, p, t, q| match speed_type {
                     SpeedType::TwistWithCovarianceStamped => {
-                        let (r, s, o) = route(n, p, t, q)?;
-                        (r, Route::Speed(SpeedSub::Contract(s), o))
+                        speed_route(n, p, t, q, SpeedSub::Contract)
                     }
-                    SpeedType::Odometry => {
-                        let (r, s, o) = route(n, p, t, q)?;
-                        (r, Route::Speed(SpeedSub::Odometry(s), o))
-                    }
-                    SpeedType::TwistStamped => {
-                        let (r, s, o) = route(n, p, t, q)?;
-                        (r, Route::Speed(SpeedSub::TwistStamped(s), o))
-                    }
-                    SpeedType::VelocityReport => {
-                        let (r, s, o) = route(n, p, t, q)?;
-                        (r, Route::Speed(SpeedSub::VelocityReport(s), o))
-                    }
-                })
-            })?;
+                    SpeedType::Odometry => speed_route(n, p, t, q, SpeedSub::Odometry),
+                    SpeedType::TwistStamped => speed_route(n, p, t, q, SpeedSub::TwistStamped),
+                    SpeedType::VelocityReport => speed_route(n, p, t, q, SpeedSub::VelocityReport),
+                },
+            )?;
         }
     }
     let diagnostics = node
